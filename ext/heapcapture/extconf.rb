@@ -1,0 +1,45 @@
+# frozen_string_literal: true
+
+# Finds the five C libraries heapcapture links, through pkg-config first and a plain library check
+# second, and stops with the package to install when one is missing.
+require "mkmf"
+
+# [pkg-config name, library, a header it must provide, Debian package, Homebrew formula]
+LIBRARIES = [
+  ["libpq",     "pq",     "libpq-fe.h",       "libpq-dev",            "libpq"],
+  ["libcurl",   "curl",   "curl/curl.h",      "libcurl4-openssl-dev", "curl"],
+  ["libcrypto", "crypto", "openssl/evp.h",    "libssl-dev",           "openssl@3"],
+  ["zlib",      "z",      "zlib.h",           "zlib1g-dev",           "zlib"],
+  ["expat",     "expat",  "expat.h",          "libexpat1-dev",        "expat"],
+].freeze
+
+def missing_library(name, debian, brew)
+  abort <<~MSG
+
+    heapcapture: cannot build: the #{name} development files were not found.
+      Debian/Ubuntu: sudo apt-get install #{debian}
+      macOS (Homebrew): brew install #{brew}   (then: export PKG_CONFIG_PATH="$(brew --prefix #{brew})/lib/pkgconfig")
+    Or run bin/setup from a checkout, which installs everything.
+
+  MSG
+end
+
+LIBRARIES.each do |pc, lib, header, debian, brew|
+  found = pkg_config(pc)
+  # libpq's pkg-config file does not always name the server include dir; pg_config knows.
+  if pc == "libpq" && !have_header(header) && find_executable("pg_config")
+    $INCFLAGS << " -I#{`pg_config --includedir`.strip}"
+  end
+  found ||= have_library(lib)
+  missing_library(pc, debian, brew) unless found && have_header(header)
+end
+
+have_func("prctl", "sys/prctl.h")          # PR_SET_PDEATHSIG for the dump child (Linux)
+have_func("posix_fallocate", "fcntl.h")
+have_func("statvfs", "sys/statvfs.h")
+
+$CFLAGS << " -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fvisibility=hidden"
+$CFLAGS << " -Werror" if ENV["HEAPCAPTURE_WERROR"]
+$LDFLAGS << " -lpthread"
+
+create_makefile("heapcapture/heapcapture")

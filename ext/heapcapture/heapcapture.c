@@ -1,0 +1,25 @@
+/* heapcapture's native extension: start here.
+ *
+ * Init_heapcapture defines the module and its error classes and then calls each part's init.
+ * The work is in pure C modules that know nothing of Ruby (sigv4.c, s3.c, listener.c, dump.c);
+ * the rb_*.c files bind them to Ruby: argument checks, GVL release, mapping errors to classes. */
+#include "rb_heapcapture.h"
+
+VALUE hc_mHeapCapture;
+VALUE hc_eError;
+VALUE hc_eConfigurationError;
+VALUE hc_eConnectionError;
+VALUE hc_eDumpError;
+VALUE hc_eUploadError;
+
+RUBY_FUNC_EXPORTED void Init_heapcapture(void)
+{
+    hc_mHeapCapture = rb_define_module("HeapCapture");
+    hc_eError = rb_define_class_under(hc_mHeapCapture, "Error", rb_eStandardError);
+    hc_eConfigurationError = rb_define_class_under(hc_mHeapCapture, "ConfigurationError", hc_eError);
+    hc_eConnectionError = rb_define_class_under(hc_mHeapCapture, "ConnectionError", hc_eError);
+    hc_eDumpError = rb_define_class_under(hc_mHeapCapture, "DumpError", hc_eError);
+    hc_eUploadError = rb_define_class_under(hc_mHeapCapture, "UploadError", hc_eError);
+
+    hc_init_sigv4();
+}

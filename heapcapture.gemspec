@@ -1,0 +1,24 @@
+# frozen_string_literal: true
+
+require_relative "lib/heapcapture/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "heapcapture"
+  spec.version = HeapCapture::VERSION
+  spec.summary = "On-demand heap dumps of a production Ruby process, shipped to S3"
+  spec.description = <<~DESC
+    heapcapture lets a puma worker or Sidekiq process dump its own heap when told to over
+    PostgreSQL LISTEN/NOTIFY, without stopping the app for longer than a fork, and streams the
+    gzipped dump to S3 as a SigV4-signed parallel multipart upload. A C extension on libpq,
+    libcurl, OpenSSL, zlib and expat.
+  DESC
+  spec.license = "MIT"
+  spec.authors = ["heapcapture developers"]
+  spec.required_ruby_version = ">= 3.1"
+
+  spec.files = Dir["lib/**/*.rb", "ext/**/*.{c,h,rb}", "exe/*", "README.md", "CHANGELOG.md", "LICENSE"]
+  spec.bindir = "exe"
+  spec.executables = ["heapcapture"]
+  spec.require_paths = ["lib"]
+  spec.extensions = ["ext/heapcapture/extconf.rb"]
+end

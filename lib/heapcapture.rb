@@ -1,0 +1,31 @@
+# frozen_string_literal: true
+
+# heapcapture: on-demand heap dumps of a production Ruby process, shipped to S3.
+# Start reading at lib/heapcapture/configuration.rb (every setting) and the public methods below;
+# the native work is in ext/heapcapture (start at heapcapture.c).
+require_relative "heapcapture/version"
+require_relative "heapcapture/heapcapture" # the native extension: defines HeapCapture::Error and friends
+require_relative "heapcapture/errors"
+require_relative "heapcapture/log"
+require_relative "heapcapture/configuration"
+require_relative "heapcapture/sigv4"
+
+module HeapCapture
+  class << self
+    # The process-wide settings; every setting has an environment default.
+    def config
+      @config ||= Configuration.new
+    end
+
+    # HeapCapture.configure { |c| c.compression = :none }
+    def configure
+      yield config
+      config
+    end
+
+    # Forget every setting (tests, and a process that wants to re-read its environment).
+    def reset_config!
+      @config = nil
+    end
+  end
+end

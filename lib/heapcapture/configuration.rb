@@ -1,0 +1,132 @@
+# frozen_string_literal: true
+
+require "tmpdir"
+require "logger"
+
+module HeapCapture
+  # Every setting, with its environment default (see README "Settings"). Reading happens when the
+  # configuration is made; HeapCapture.configure or keyword settings override single values.
+  class Configuration
+    SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
+                  session_token compression mode trace_allocations tmpdir part_size concurrency
+                  logger].freeze
+    COMPRESSIONS = %i[gzip none].freeze
+    MODES = %i[fork inline].freeze
+    MIB = 1024 * 1024
+
+    attr_accessor(*SETTINGS)
+
+    def initialize(env = ENV)
+      @database_url = first(env, "HEAPCAPTURE_DATABASE_URL", "DATABASE_URL")
+      @destination = first(env, "HEAPCAPTURE_DESTINATION") ||
+                     (bucket = first(env, "AWS_S3_BUCKET_NAME")) && "s3://#{bucket}/"
+      @region = first(env, "AWS_REGION", "AWS_DEFAULT_REGION") || "us-east-1"
+      @endpoint = first(env, "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+      @access_key_id = first(env, "AWS_ACCESS_KEY_ID")
+      @secret_access_key = first(env, "AWS_SECRET_ACCESS_KEY")
+      @session_token = first(env, "AWS_SESSION_TOKEN")
+      @compression = symbol_setting(first(env, "HEAPCAPTURE_COMPRESSION") || "gzip", COMPRESSIONS,
+                                    "HEAPCAPTURE_COMPRESSION")
+      @mode = symbol_setting(first(env, "HEAPCAPTURE_MODE") || default_mode, MODES, "HEAPCAPTURE_MODE")
+      @trace_allocations = boolean_setting(first(env, "HEAPCAPTURE_TRACE") || "true", "HEAPCAPTURE_TRACE")
+      @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
+      @part_size = 8 * MIB
+      @concurrency = 4
+      @logger = nil
+    end
+
+    # Applies keyword settings (from exclusive, capture, ...): unknown names are an ArgumentError.
+    def apply(settings)
+      settings.each do |name, value|
+        raise ArgumentError, "heapcapture: unknown setting #{name.inspect} (known: #{SETTINGS.join(', ')})" \
+          unless SETTINGS.include?(name.to_sym)
+
+        public_send("#{name}=", value)
+      end
+      self
+    end
+
+    def compression=(value)
+      @compression = symbol_setting(value, COMPRESSIONS, "compression")
+    end
+
+    def mode=(value)
+      @mode = symbol_setting(value, MODES, "mode")
+    end
+
+    def trace_allocations=(value)
+      @trace_allocations = boolean_setting(value, "trace_allocations")
+    end
+
+    def part_size=(value)
+      raise ConfigurationError, "heapcapture: part_size must be at least 5 MiB (S3's minimum), got #{value.inspect}" \
+        unless value.is_a?(Integer) && value >= 5 * MIB
+
+      @part_size = value
+    end
+
+    def concurrency=(value)
+      raise ConfigurationError, "heapcapture: concurrency must be an Integer from 1 to 64, got #{value.inspect}" \
+        unless value.is_a?(Integer) && value.between?(1, 64)
+
+      @concurrency = value
+    end
+
+    # Rails.logger when Rails is loaded, else a Logger on $stdout.
+    def logger
+      @logger ||= if defined?(::Rails) && ::Rails.respond_to?(:logger) && ::Rails.logger
+                    ::Rails.logger
+                  else
+                    Logger.new($stdout)
+                  end
+    end
+
+    # The database URL or a ConfigurationError that says how to give one.
+    def database_url!
+      database_url || raise(ConfigurationError,
+                            "heapcapture: no database to listen on or signal through: set DATABASE_URL " \
+                            "(or HEAPCAPTURE_DATABASE_URL), or pass database_url:")
+    end
+
+    def to_h
+      SETTINGS.to_h { |name| [name, public_send(name)] }
+    end
+
+    def inspect
+      shown = to_h.except(:logger)
+      shown[:secret_access_key] = "***" if shown[:secret_access_key]
+      shown[:session_token] = "***" if shown[:session_token]
+      shown[:database_url] = Redact.url(shown[:database_url]) if shown[:database_url]
+      "#<HeapCapture::Configuration #{shown.map { |k, v| "#{k}=#{v.inspect}" }.join(' ')}>"
+    end
+
+    private
+
+    def first(env, *names)
+      names.each do |name|
+        value = env[name]
+        return value unless value.nil? || value.strip.empty?
+      end
+      nil
+    end
+
+    def default_mode
+      Process.respond_to?(:fork) ? "fork" : "inline"
+    end
+
+    def symbol_setting(value, allowed, name)
+      sym = value.to_s.strip.downcase.to_sym
+      return sym if allowed.include?(sym)
+
+      raise ConfigurationError, "heapcapture: #{name} must be one of #{allowed.join(', ')}, got #{value.inspect}"
+    end
+
+    def boolean_setting(value, name)
+      case value.to_s.strip.downcase
+      when "true", "1", "yes", "on" then true
+      when "false", "0", "no", "off" then false
+      else raise ConfigurationError, "heapcapture: #{name} must be true or false, got #{value.inspect}"
+      end
+    end
+  end
+end

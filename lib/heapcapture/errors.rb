@@ -1,0 +1,17 @@
+# frozen_string_literal: true
+
+module HeapCapture
+  # The classes themselves are defined by the native extension (so C can raise them);
+  # this adds what Ruby code reads from them.
+  class UploadError
+    # S3's error code ("SignatureDoesNotMatch"), HTTP status (403) and request id, when S3 answered.
+    attr_reader :code, :status, :request_id
+
+    def initialize(message = nil, code: nil, status: nil, request_id: nil)
+      super(message)
+      @code = code
+      @status = status
+      @request_id = request_id
+    end
+  end
+end

@@ -1,0 +1,35 @@
+# frozen_string_literal: true
+
+require "logger"
+
+module HeapCapture
+  # One line per event, prefixed "heapcapture:", through the configured logger; never a password.
+  module Log
+    PREFIX = "heapcapture: "
+
+    module_function
+
+    def info(message) = write(:info, message)
+    def warn(message) = write(:warn, message)
+    def error(message) = write(:error, message)
+    def debug(message) = write(:debug, message)
+
+    def write(level, message)
+      HeapCapture.config.logger.public_send(level, PREFIX + Redact.text(message.to_s))
+    rescue StandardError
+      nil # logging must never break the host application
+    end
+  end
+
+  # Removes credentials from anything that is about to be shown to a person.
+  module Redact
+    module_function
+
+    # postgres://user:secret@host/db -> postgres://user:***@host/db (also in key=value conninfo)
+    def text(str)
+      str.gsub(%r{(\w+://[^/\s:@]*:)[^@\s/]*@}, '\1***@').gsub(/(password\s*=\s*)('[^']*'|\S+)/i, '\1***')
+    end
+    alias_method :url, :text
+    module_function :url
+  end
+end

@@ -1,0 +1,49 @@
+# frozen_string_literal: true
+
+# The pure C modules (every ext/heapcapture/*.c that is not a Ruby binding) are tested on their
+# own, without Ruby, built with AddressSanitizer and UBSan. Each test/c/test_*.c is one program.
+require "rbconfig"
+
+C_TEST_DIR = "test/c"
+C_BUILD_DIR = "test/c/build"
+C_EXT_DIR = "ext/heapcapture"
+C_LIBS = %w[libpq libcurl libcrypto zlib expat].freeze
+
+def c_pure_modules
+  FileList["#{C_EXT_DIR}/*.c"].exclude("#{C_EXT_DIR}/heapcapture.c", "#{C_EXT_DIR}/rb_*.c")
+end
+
+def c_pkg_flags(kind)
+  flags = C_LIBS.map { |lib| `pkg-config --#{kind} #{lib} 2>/dev/null`.strip }
+  flags << "-I#{`pg_config --includedir`.strip}" if kind == "cflags" && system("pg_config >/dev/null 2>&1")
+  flags << "-lpthread"
+  flags.join(" ")
+end
+
+namespace :test do
+  desc "Build the pure C modules' unit tests with ASan and UBSan and run them"
+  task :c do
+    mkdir_p C_BUILD_DIR
+    cc = ENV.fetch("CC", "gcc")
+    cflags = "-std=gnu11 -g -O1 -Wall -Wextra -Werror -fno-omit-frame-pointer " \
+             "-fsanitize=address,undefined -fno-sanitize-recover=all -I#{C_EXT_DIR} -I#{C_TEST_DIR} " +
+             c_pkg_flags("cflags")
+    libs = c_pkg_flags("libs")
+    tests = FileList["#{C_TEST_DIR}/test_*.c"]
+    abort "test:c: no C tests found in #{C_TEST_DIR}" if tests.empty?
+    env = { "ASAN_OPTIONS" => "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS" => "print_stacktrace=1" }
+    passed = failed = 0
+    tests.each do |src|
+      bin = File.join(C_BUILD_DIR, File.basename(src, ".c"))
+      sh "#{cc} #{cflags} -o #{bin} #{src} #{c_pure_modules.join(' ')} #{libs}"
+      if system(env, bin, chdir: ".")
+        passed += 1
+      else
+        failed += 1
+        warn "test:c: #{bin} failed (exit #{$?.exitstatus.inspect})"
+      end
+    end
+    puts "C test programs: #{passed} passed, #{failed} failed"
+    abort "test:c: #{failed} C test program(s) failed" if failed.positive?
+  end
+end

@@ -1,0 +1,29 @@
+/* A minimal assertion kit for the pure C modules' tests: each failed check prints where and why,
+ * and hc_test_summary() prints "N passed, N failed" and gives the exit code. */
+#ifndef HC_TEST_H
+#define HC_TEST_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int hc_test_passed, hc_test_failed;
+
+#define HC_CHECK(cond, ...) do { \
+    if (cond) { hc_test_passed++; } \
+    else { hc_test_failed++; fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+           fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } \
+} while (0)
+
+#define HC_CHECK_STR(got, want, what) do { \
+    const char *hc_g_ = (got), *hc_w_ = (want); \
+    HC_CHECK(hc_g_ && hc_w_ && strcmp(hc_g_, hc_w_) == 0, "%s:\n--- got\n%s\n--- want\n%s", (what), \
+             hc_g_ ? hc_g_ : "(null)", hc_w_ ? hc_w_ : "(null)"); \
+} while (0)
+
+static int hc_test_summary(const char *suite)
+{
+    printf("%s: %d passed, %d failed\n", suite, hc_test_passed, hc_test_failed);
+    return hc_test_failed == 0 ? 0 : 1;
+}
+
+#endif

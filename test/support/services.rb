@@ -1,0 +1,209 @@
+# frozen_string_literal: true
+
+# The real services the tests run against, started once per test run on loopback and stopped at
+# the end: a throwaway PostgreSQL cluster and the S3-compatible server. Their addresses reach the
+# tests (and any process a test starts) through the environment variables users set.
+# A service that cannot start is a failure with its log, never a skip.
+require "socket"
+require "tmpdir"
+require "fileutils"
+require "timeout"
+require "etc"
+
+module HCTest
+  module Services
+    ROOT = File.expand_path("../..", __dir__)
+    BUCKET = "heapcapture-test"
+    S3_KEY = "S3RVER"
+
+    class Error < StandardError; end
+
+    class << self
+      # Starts both services (once) and exports their environment. Idempotent.
+      def start!
+        postgres
+        s3
+        self
+      end
+
+      def postgres
+        @postgres ||= Postgres.new(workdir).tap(&:start)
+      end
+
+      def s3
+        @s3 ||= S3Server.new(workdir).tap(&:start)
+      end
+
+      # One directory per test run for every service's data and logs.
+      def workdir
+        @workdir ||= Dir.mktmpdir("heapcapture-test-")
+      end
+
+      # Stops what was started; keeps the logs (and says where) when a test failed.
+      def stop!(keep_logs: false)
+        [@postgres, @s3].compact.each(&:stop)
+        return unless @workdir
+
+        if keep_logs
+          warn "heapcapture tests: a test failed; service logs kept in #{@workdir}"
+        else
+          FileUtils.rm_rf(@workdir)
+        end
+      end
+
+      def free_port
+        server = TCPServer.new("127.0.0.1", 0)
+        server.addr[1]
+      ensure
+        server&.close
+      end
+
+      # Waits for a block to turn truthy, in bounded steps.
+      def wait_until(what, timeout: 30, interval: 0.05)
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+        loop do
+          result = yield
+          return result if result
+          raise Error, "timed out after #{timeout}s waiting for #{what}" \
+            if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+          sleep interval
+        end
+      end
+
+      def root?
+        Process.uid.zero?
+      end
+    end
+
+    # A throwaway cluster from Debian's initdb/pg_ctl, trust auth on 127.0.0.1, run as the
+    # postgres user when we are root (PostgreSQL refuses to run as root).
+    class Postgres
+      attr_reader :port, :dir, :log
+
+      def initialize(workdir)
+        @dir = File.join(workdir, "postgres")
+        @data = File.join(@dir, "data")
+        @log = File.join(@dir, "postgres.log")
+        @port = Services.free_port
+      end
+
+      def url(user: "postgres", password: nil, database: "postgres")
+        auth = password ? "#{user}:#{password}" : user
+        "postgres://#{auth}@127.0.0.1:#{port}/#{database}"
+      end
+
+      def start
+        init unless File.exist?(File.join(@data, "PG_VERSION"))
+        run!("pg_ctl", "-D", @data, "-l", @log, "-w", "-t", "60",
+             "-o", "-p #{port} -c listen_addresses=127.0.0.1 -k #{@dir} -c fsync=off " \
+                   "-c synchronous_commit=off -c full_page_writes=off",
+             "start")
+        ENV["DATABASE_URL"] = url
+        Services.wait_until("PostgreSQL to answer on port #{port}") { psql("SELECT 1") == "1" }
+        self
+      end
+
+      def stop(mode: "fast")
+        return unless File.exist?(File.join(@data, "postmaster.pid"))
+
+        run!("pg_ctl", "-D", @data, "-m", mode, "-w", "-t", "60", "stop")
+      end
+
+      def restart
+        stop
+        start
+      end
+
+      # Runs SQL through psql on loopback and returns its unaligned, tuples-only output.
+      def psql(sql)
+        out = IO.popen(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       err: %i[child out], &:read)
+        raise Error, "psql failed (#{$?.exitstatus}) running #{sql.inspect}: #{out}" unless $?.success?
+
+        out.strip
+      end
+
+      private
+
+      def init
+        FileUtils.mkdir_p(@dir)
+        FileUtils.chown_R("postgres", "postgres", @dir) if Services.root?
+        run!("initdb", "-D", @data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "-N")
+      end
+
+      def run!(*cmd)
+        path = ENV["PATH"].split(":").include?(pg_bin) ? ENV["PATH"] : "#{pg_bin}:#{ENV['PATH']}"
+        full = Services.root? ? ["runuser", "-u", "postgres", "--", "env", "PATH=#{path}", *cmd] : cmd
+        out = IO.popen({ "PATH" => path }, full, err: %i[child out], &:read)
+        return out if $?.success?
+
+        log = File.exist?(@log) ? File.read(@log).lines.last(20).join : "(no log)"
+        raise Error, "PostgreSQL: `#{cmd.join(' ')}` failed (#{$?.exitstatus}):\n#{out}\nlog #{@log}:\n#{log}"
+      end
+
+      # Debian keeps initdb and pg_ctl out of PATH, in /usr/lib/postgresql/<version>/bin.
+      def pg_bin
+        @pg_bin ||= Dir["/usr/lib/postgresql/*/bin"].max_by { |d| d[%r{/(\d+)/bin}, 1].to_i } ||
+                    raise(Error, "PostgreSQL server binaries not found; run bin/setup (Debian: apt-get install postgresql)")
+      end
+    end
+
+    # The S3-compatible server (npm @20minutes/s3rver, started through its JS API by s3_server.js).
+    # It checks SigV4 signatures with the keys S3RVER/S3RVER.
+    class S3Server
+      attr_reader :port, :dir, :log
+
+      def initialize(workdir)
+        @dir = File.join(workdir, "s3")
+        @log = File.join(@dir, "s3rver.log")
+        @port = Services.free_port
+      end
+
+      def endpoint = "http://127.0.0.1:#{port}"
+      def bucket = BUCKET
+
+      def start
+        script = File.join(ROOT, "test/support/s3_server.js")
+        modules = File.join(ROOT, "test/support/node_modules/@20minutes/s3rver")
+        raise Error, "the S3 test server is not installed (#{modules} missing): run bin/setup" unless Dir.exist?(modules)
+
+        FileUtils.mkdir_p(File.join(@dir, "data"))
+        @pid = Process.spawn("node", script, port.to_s, File.join(@dir, "data"), BUCKET,
+                             out: @log, err: @log, pgroup: true)
+        Services.wait_until("the S3 server to listen on port #{port} (log: #{@log})", timeout: 30) do
+          raise Error, "the S3 server exited at start:\n#{File.read(@log)}" if Process.waitpid(@pid, Process::WNOHANG)
+
+          File.read(@log).include?("s3rver ready")
+        end
+        export_env
+        self
+      end
+
+      def stop
+        return unless @pid
+
+        Process.kill("TERM", @pid)
+        Timeout.timeout(10) { Process.waitpid(@pid) }
+      rescue Errno::ESRCH, Errno::ECHILD
+        nil
+      rescue Timeout::Error
+        Process.kill("KILL", @pid)
+        Process.waitpid(@pid)
+      ensure
+        @pid = nil
+      end
+
+      private
+
+      def export_env
+        ENV["AWS_ENDPOINT_URL_S3"] = endpoint
+        ENV["AWS_ACCESS_KEY_ID"] = S3_KEY
+        ENV["AWS_SECRET_ACCESS_KEY"] = S3_KEY
+        ENV["AWS_REGION"] = "us-east-1"
+        ENV["AWS_S3_BUCKET_NAME"] = BUCKET
+        ENV.delete("AWS_SESSION_TOKEN")
+      end
+    end
+  end
+end

@@ -1,0 +1,24 @@
+# frozen_string_literal: true
+
+$LOAD_PATH.unshift File.expand_path("../lib", __dir__)
+require "minitest/autorun"
+require "heapcapture"
+require_relative "support/services"
+
+module HCTest
+  class << self
+    attr_accessor :failed
+  end
+
+  # Base class: tests that need PostgreSQL or S3 call HCTest::Services.start! (or .postgres /
+  # .s3); they start once per run. Logs are kept when any test failed.
+  class TestCase < Minitest::Test
+    def after_teardown
+      super
+      HCTest.failed = true unless passed? || skipped?
+      HeapCapture.reset_config!
+    end
+  end
+end
+
+Minitest.after_run { HCTest::Services.stop!(keep_logs: HCTest.failed) }
