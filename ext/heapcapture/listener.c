@@ -195,6 +195,7 @@ int hc_listener_init(hc_listener *l, const char *conninfo, const char *applicati
 static void hc_drop_conn(hc_listener *l)
 {
     __atomic_store_n(&l->listening, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&l->backend_pid, 0, __ATOMIC_RELEASE);
     if (l->conn) {
         PQfinish(l->conn);
         l->conn = NULL;
@@ -234,6 +235,7 @@ void hc_listener_abandon(hc_listener *l)
         l->conn = NULL;
     }
     __atomic_store_n(&l->listening, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&l->backend_pid, 0, __ATOMIC_RELEASE);
     hc_close_pipe(l);
     free(l->conninfo);
     free(l->application_name);
@@ -268,7 +270,7 @@ int hc_listener_connected(const hc_listener *l)
 
 int hc_listener_backend_pid(const hc_listener *l)
 {
-    return l->conn && PQstatus(l->conn) == CONNECTION_OK ? PQbackendPID(l->conn) : 0;
+    return __atomic_load_n(&l->backend_pid, __ATOMIC_ACQUIRE);
 }
 
 unsigned hc_listener_backoff_ms(unsigned attempt, uint32_t random)
@@ -337,9 +339,9 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
         return HC_LISTENER_ERROR;
     }
     /* The URL first: the settings after it override what it says. */
-    const char *keys[] = { "dbname", "application_name", "keepalives", "keepalives_idle",
+    const char *keys[] = { "dbname", "application_name", "client_encoding", "keepalives", "keepalives_idle",
                            "keepalives_interval", "keepalives_count", NULL };
-    const char *values[] = { l->conninfo, l->application_name, "1", "30", "10", "3", NULL };
+    const char *values[] = { l->conninfo, l->application_name, "UTF8", "1", "30", "10", "3", NULL };
     l->conn = PQconnectStartParams(keys, values, 1);
     if (!l->conn || PQstatus(l->conn) == CONNECTION_BAD) {
         hc_fmt(err, errlen, "connecting to PostgreSQL failed: %s", hc_pq_message(l->conn, msg, sizeof msg));
@@ -389,6 +391,7 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
             return rc;
         }
     }
+    __atomic_store_n(&l->backend_pid, PQbackendPID(l->conn), __ATOMIC_RELEASE);
     __atomic_store_n(&l->listening, 1, __ATOMIC_RELEASE);
     return HC_LISTENER_OK;
 }

@@ -42,6 +42,7 @@ typedef struct hc_listener {
     char channel[HC_LISTENER_CHANNEL_MAX + 1]; /* "" listens on nothing */
     struct pg_conn *conn;                    /* NULL when not connected */
     int listening;                           /* connected and LISTEN done (read from any thread) */
+    int backend_pid;                         /* the server process, 0 when not connected (any thread) */
     int reconnect;                           /* hc_listener_wait reconnects when the connection drops */
     int wake_fds[2];                         /* [0] read end, [1] write end; both non-blocking */
     unsigned attempt;                        /* failed connection attempts in a row */
@@ -96,7 +97,7 @@ void hc_listener_clear_interrupt(hc_listener *l);
 /* Non-zero when connected and listening. Any thread. */
 int hc_listener_connected(const hc_listener *l);
 
-/* The server process id of the connection, 0 when not connected. */
+/* The server process id of the connection, 0 when not connected. Any thread. */
 int hc_listener_backend_pid(const hc_listener *l);
 
 /* Delay before reconnection attempt number `attempt` (1, 2, ...): the exponential delay

@@ -1,0 +1,108 @@
+# frozen_string_literal: true
+
+require "objspace"
+
+module HeapCapture
+  ARM_TIMEOUT = 2 # seconds exclusive waits for the first LISTEN (it never fails on it)
+
+  @arm_mutex = Mutex.new
+
+  class << self
+    # Arms allocation tracing and the listener when this process is one of the selected dynos;
+    # otherwise logs why not and returns false, without opening any connection. Idempotent and
+    # safe to call in every forked worker. The block is called with each capture's result.
+    def exclusive(process_type: "web", dynos: 1, **settings, &block)
+      config.apply(settings) unless settings.empty?
+      selection = Dyno.select(process_type, dynos)
+      @arm_mutex.synchronize do
+        forget_inherited_listener
+        unless selection.selected?
+          Log.info(selection.reason)
+          return false
+        end
+        if @listener&.alive? && @listener.channel == selection.channel
+          @listener.on_result = block if block
+          return true
+        end
+
+        url = config.database_url!
+        @listener&.stop
+        start_tracing if config.trace_allocations
+        @listener = Listener.new(database_url: url, dyno: selection.dyno, channel: selection.channel,
+                                 on_result: block).start
+        connected = @listener.wait_until_listening(ARM_TIMEOUT)
+        Log.info("armed in #{selection.dyno} (pid #{Process.pid}): listening on #{selection.channel}" \
+                 "#{connected ? '' : ' once PostgreSQL answers (not connected yet; retrying in the background)'}" \
+                 "#{@tracing ? ', allocation tracing on' : ''}")
+        true
+      end
+    end
+
+    # What this process is doing, with Symbol keys.
+    def status
+      forget_inherited_listener
+      listener = @listener
+      armed = listener&.alive? || false
+      {
+        armed: armed,
+        dyno: armed ? listener.dyno : Dyno.current.first,
+        channel: armed ? listener.channel : nil,
+        connected: armed && listener.connected?,
+        backend_pid: armed ? listener.backend_pid : nil,
+        capturing: armed && listener.capturing?,
+        captures: listener&.captures || 0,
+        coalesced: listener&.coalesced || 0,
+        tracing: @tracing || false,
+        pid: Process.pid,
+      }
+    end
+
+    # Stops the listener and waits for its thread (at most about a second). Allocation tracing
+    # stays on. Returns true when a listener was running.
+    def stop
+      @arm_mutex.synchronize do
+        forget_inherited_listener
+        listener = @listener
+        @listener = nil
+        return false unless listener&.alive?
+
+        listener.stop
+        Log.info("stopped listening on #{listener.channel}")
+        true
+      end
+    end
+
+    # Process._fork hook, in the child: the listener thread does not exist here and its connection
+    # is the parent's. Dropped without a word on the parent's socket; exclusive arms a new one.
+    def after_fork_in_child
+      @arm_mutex = Mutex.new # a lock held at fork time by a thread that does not exist here
+      forget_inherited_listener
+    end
+
+    private
+
+    def forget_inherited_listener
+      return unless @listener && @listener.pid != Process.pid
+
+      @listener.abandon
+      @listener = nil
+    end
+
+    def start_tracing
+      return if @tracing
+
+      ObjectSpace.trace_object_allocations_start
+      @tracing = true
+    end
+  end
+
+  # Ruby 3.1+ calls Process._fork for every fork made from Ruby (fork, Process.fork, IO.popen("-")).
+  module ForkHook
+    def _fork
+      pid = super
+      HeapCapture.after_fork_in_child if pid.zero?
+      pid
+    end
+  end
+  ::Process.singleton_class.prepend(ForkHook) if ::Process.respond_to?(:_fork)
+end

@@ -1,0 +1,85 @@
+# frozen_string_literal: true
+
+module HeapCapture
+  # HeapCapture.signal: one NOTIFY per selected dyno, on a short-lived connection of its own; with
+  # wait:, the replies to this request (see Wire) until every process that acknowledged has sent
+  # its result, or the time is up.
+  class Signaller
+    APPLICATION_NAME = "heapcapture signal"
+    CONNECT_TIMEOUT = 10
+    NOTIFY_TIMEOUT = 10
+
+    def initialize(payload, process_type:, dynos:, wait:)
+      @payload = Wire.payload!(payload)
+      @channels = Dyno.channels(process_type, dynos)
+      @wait = wait.nil? ? nil : Float(wait)
+      raise ArgumentError, "heapcapture: wait must be a number of seconds >= 0, got #{wait.inspect}" \
+        if @wait&.negative?
+    rescue TypeError, ArgumentError => e
+      raise ArgumentError, e.message.start_with?(Log::PREFIX) ? e.message : "heapcapture: wait: #{e.message}"
+    end
+
+    # The channels notified, or with wait: the results received (Hashes, string keys).
+    def call
+      connection = Listener::Connection.new(HeapCapture.config.database_url!, @wait ? Wire::REPLY_CHANNEL : nil,
+                                            APPLICATION_NAME, false)
+      connection.connect(CONNECT_TIMEOUT) # with wait: LISTENs on heapcapture_reply before anything is sent
+      request_id = connection.backend_pid
+      @channels.each { |channel| connection.notify(channel, @payload, NOTIFY_TIMEOUT) }
+      Log.info("signalled #{@channels.join(', ')} (request #{request_id}, #{@payload.bytesize} bytes)")
+      @wait ? collect(connection, request_id) : @channels
+    ensure
+      connection&.close
+    end
+
+    private
+
+    def collect(connection, request_id)
+      deadline = monotonic + @wait
+      acks = {}
+      results = {}
+      heard_on = {}
+      until done?(acks, results, heard_on)
+        left = deadline - monotonic
+        break if left <= 0
+
+        begin
+          notes = connection.wait(left)
+        rescue ConnectionError => e
+          Log.warn("stopped waiting for replies: #{e.message.delete_prefix(Log::PREFIX)}")
+          break
+        end
+        notes.each do |channel, _be_pid, text|
+          reply = channel == Wire::REPLY_CHANNEL && Wire.parse_reply(text)
+          next unless reply && reply["request_id"] == request_id
+
+          process = [reply["dyno"], reply["pid"]]
+          heard_on[reply["channel"]] = true
+          acks[process] ||= reply
+          results[process] = reply unless reply["status"] == "ack"
+        end
+      end
+      Log.info("#{results.size} of #{acks.size} acknowledging process(es) replied to request #{request_id}")
+      results.values
+    end
+
+    # Every channel was answered and every process that acknowledged has sent its result.
+    def done?(acks, results, heard_on)
+      !acks.empty? && acks.keys.all? { |process| results.key?(process) } &&
+        @channels.all? { |channel| heard_on[channel] }
+    end
+
+    def monotonic
+      Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    end
+  end
+
+  class << self
+    # Notifies every selected dyno (heapcapture_<process_type>_1 .. _<dynos>) with payload, at
+    # most 7999 bytes of valid UTF-8. Returns the channels notified; with wait: (seconds), the
+    # results of the processes that answered, once each has finished or the time is up.
+    def signal(payload = "go", process_type: "web", dynos: 1, wait: nil)
+      Signaller.new(payload, process_type: process_type, dynos: dynos, wait: wait).call
+    end
+  end
+end

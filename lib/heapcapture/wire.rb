@@ -1,0 +1,73 @@
+# frozen_string_literal: true
+
+require "json"
+
+module HeapCapture
+  # What travels through PostgreSQL. A signal is the user's payload as is, on
+  # heapcapture_<process_type>_<n>; its request id is the signalling backend's pid, which NOTIFY
+  # delivers with every notification, so the payload keeps PostgreSQL's whole 7999 bytes.
+  # Replies are JSON objects on heapcapture_reply: an "ack" on receipt, then the capture's result,
+  # each with "request_id" (that backend pid), "channel", "dyno" and "pid".
+  module Wire
+    REPLY_CHANNEL = "heapcapture_reply"
+    PAYLOAD_MAX = 7999 # NOTIFY's payload must be shorter than 8000 bytes
+
+    module_function
+
+    # The payload as a valid UTF-8 String that NOTIFY accepts, or ArgumentError saying why not.
+    def payload!(payload)
+      raise ArgumentError, "heapcapture: the signal payload must be a String, got #{payload.class}" \
+        unless payload.is_a?(String)
+
+      text = utf8(payload)
+      raise ArgumentError, "heapcapture: the signal payload is not valid UTF-8: #{payload.inspect[0, 80]}" \
+        unless text.valid_encoding?
+      raise ArgumentError, "heapcapture: the signal payload contains a NUL byte, which PostgreSQL text cannot hold" \
+        if text.include?("\0")
+      if text.bytesize > PAYLOAD_MAX
+        raise ArgumentError, "heapcapture: the signal payload is #{text.bytesize} bytes; PostgreSQL's NOTIFY " \
+                             "takes at most #{PAYLOAD_MAX}"
+      end
+      text
+    end
+
+    # JSON for a reply, cut to fit in one notification: the longest strings (payload, error) are
+    # shortened and "truncated" lists what was cut.
+    def reply_json(reply)
+      reply = reply.to_h { |k, v| [k.to_s, v.is_a?(String) ? scrub(v) : v] }
+      json = JSON.generate(reply)
+      while json.bytesize > PAYLOAD_MAX
+        key, value = reply.select { |_, v| v.is_a?(String) }.max_by { |_, v| v.bytesize }
+        break unless key && value.bytesize.positive?
+
+        keep = [value.bytesize - (json.bytesize - PAYLOAD_MAX) - 16, 0].max
+        reply[key] = value.byteslice(0, keep).scrub("")
+        reply["truncated"] = ((reply["truncated"] || []) + [key]).uniq
+        json = JSON.generate(reply)
+      end
+      json
+    end
+
+    # The parsed reply, or nil for anything that isn't one.
+    def parse_reply(text)
+      reply = JSON.parse(text)
+      reply.is_a?(Hash) ? reply : nil
+    rescue JSON::ParserError
+      nil
+    end
+
+    def utf8(str)
+      if [Encoding::UTF_8, Encoding::BINARY, Encoding::US_ASCII].include?(str.encoding)
+        str.dup.force_encoding(Encoding::UTF_8)
+      else
+        str.encode(Encoding::UTF_8)
+      end
+    rescue EncodingError
+      str.dup.force_encoding(Encoding::UTF_8) # reported as invalid by the caller
+    end
+
+    def scrub(str)
+      utf8(str).scrub
+    end
+  end
+end
