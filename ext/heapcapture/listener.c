@@ -463,10 +463,14 @@ int hc_listener_wait(hc_listener *l, int timeout_ms, hc_listener_notify_fn on_no
                 return HC_LISTENER_ERROR;
             }
             if (l->conn) hc_lost(l, "the connection went bad");
+            /* Return after each attempt so the caller sees its log line (and, once connected,
+             * can send what waited for the connection). */
             int rc = hc_reconnect_step(l, deadline);
-            if (rc == HC_LISTENER_WOKEN) return rc;
-            if (rc == HC_LISTENER_TIMEOUT && hc_remaining(deadline) == 0) return HC_LISTENER_TIMEOUT;
-            continue;
+            if (l->pending_wake) {
+                l->pending_wake = 0;
+                return HC_LISTENER_WOKEN;
+            }
+            return rc;
         }
         /* Notifications that arrived during an earlier query come first. */
         if (hc_deliver(l, on_notify, ctx) > 0) return HC_LISTENER_OK;

@@ -74,9 +74,9 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
 
 /* Waits up to timeout_ms (-1: no limit) for notifications, the wake pipe or the time to pass;
  * delivers every pending notification to on_notify. When the connection is down and reconnect is
- * set, waits out the backoff and reconnects (errors are logged, the result is then OK or
- * TIMEOUT); without reconnect a lost connection is an ERROR. Returns OK when notifications were
- * delivered, WOKEN, TIMEOUT or ERROR. */
+ * set, it waits out the backoff, makes one attempt (logged) and returns: OK once connected,
+ * TIMEOUT while still down. Without reconnect a lost connection is an ERROR. Otherwise returns OK
+ * when notifications were delivered, WOKEN, or TIMEOUT. */
 int hc_listener_wait(hc_listener *l, int timeout_ms, hc_listener_notify_fn on_notify, void *ctx,
                      char *err, size_t errlen);
 

@@ -8,6 +8,7 @@ module HeapCapture
     APPLICATION_NAME = "heapcapture signal"
     CONNECT_TIMEOUT = 10
     NOTIFY_TIMEOUT = 10
+    SETTLE = 0.3 # seconds to wait for late acknowledgements once every known process replied
 
     def initialize(payload, process_type:, dynos:, wait:)
       @payload = Wire.payload!(payload)
@@ -39,8 +40,12 @@ module HeapCapture
       acks = {}
       results = {}
       heard_on = {}
-      until done?(acks, results, heard_on)
-        left = deadline - monotonic
+      settled_at = nil
+      loop do
+        # Once everything looks answered, listen a little longer for a late acknowledgement
+        # (several processes can listen on one channel).
+        settled_at = done?(acks, results, heard_on) ? (settled_at || [monotonic + SETTLE, deadline].min) : nil
+        left = (settled_at || deadline) - monotonic
         break if left <= 0
 
         begin

@@ -1,0 +1,140 @@
+# frozen_string_literal: true
+
+require "pg"
+require "stringio"
+require "logger"
+require "rbconfig"
+require "io/wait"
+
+module HCTest
+  # What the listener tests share: a recording capture hook (the seam the capture branch fills),
+  # a log kept in memory, an independent pg connection to watch the server, armed subprocesses.
+  module ListenerHelpers
+    ROOT = File.expand_path("../..", __dir__)
+
+    def setup
+      super
+      @pg = HCTest::Services.postgres
+      @saved_env = ENV.to_h.slice("DYNO", "HEAPCAPTURE_DYNO")
+      ENV.delete("DYNO")
+      ENV.delete("HEAPCAPTURE_DYNO")
+      @log = StringIO.new
+      @log_mutex = Mutex.new
+      HeapCapture.configure { |c| c.logger = Logger.new(SyncIO.new(@log, @log_mutex)) }
+      @delivered = Queue.new
+    end
+
+    def teardown
+      HeapCapture.stop
+      HeapCapture::Listener.reset_capture_hook!
+      @watchers&.each { |conn| conn.close unless conn.finished? }
+      (@children || []).each { |pid| kill_child(pid) }
+      %w[DYNO HEAPCAPTURE_DYNO].each { |k| @saved_env.key?(k) ? ENV[k] = @saved_env[k] : ENV.delete(k) }
+      super
+    end
+
+    # An IO for Logger that the listener thread and the test can share.
+    class SyncIO
+      def initialize(io, mutex)
+        @io = io
+        @mutex = mutex
+      end
+
+      def write(*args) = @mutex.synchronize { @io.write(*args) }
+      def close; end
+    end
+
+    def log_text
+      @log_mutex.synchronize { @log.string.dup }
+    end
+
+    # Records every payload the listener hands to the capture and answers like a capture would.
+    def record_captures(delay: 0)
+      delivered = @delivered
+      HeapCapture::Listener.capture_hook = lambda do |payload|
+        delivered << [payload, Process.clock_gettime(Process::CLOCK_MONOTONIC)]
+        sleep delay if delay.positive?
+        { "status" => "ok", "location" => "file:///tmp/test-#{payload.bytesize}", "bytes" => payload.bytesize }
+      end
+    end
+
+    def arm(dyno = "web.1", **options)
+      ENV["DYNO"] = dyno
+      assert_equal true, HeapCapture.exclusive(**options), "exclusive should arm #{dyno}: #{log_text}"
+      wait_for("the listener to connect") { HeapCapture.status[:connected] }
+    end
+
+    def next_delivery(timeout: 5)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      loop do
+        return @delivered.pop(true)
+      rescue ThreadError
+        flunk "no delivery to the capture hook within #{timeout}s; log:\n#{log_text}" \
+          if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        sleep 0.005
+      end
+    end
+
+    def wait_for(what, timeout: 15, &block)
+      HCTest::Services.wait_until(what, timeout: timeout, interval: 0.01, &block)
+    rescue HCTest::Services::Error => e
+      flunk "#{e.message}; log:\n#{log_text}"
+    end
+
+    def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+    # A pg connection of the test's own, LISTENing on channels, to see what reaches the server.
+    def watcher(*channels)
+      conn = PG.connect(@pg.url)
+      channels.each { |ch| conn.exec("LISTEN #{conn.quote_ident(ch)}") }
+      (@watchers ||= []) << conn
+      conn
+    end
+
+    # Every notification the watcher receives within timeout seconds.
+    def notifications(conn, timeout: 0.5)
+      got = []
+      deadline = monotonic + timeout
+      while (left = deadline - monotonic).positive?
+        conn.wait_for_notify(left) { |channel, pid, payload| got << [channel, pid, payload] } || break
+      end
+      got
+    end
+
+    def heapcapture_backends(application_name = "heapcapture")
+      @pg.psql("SELECT pid FROM pg_stat_activity WHERE application_name = '#{application_name}'")
+         .split("\n").map(&:to_i)
+    end
+
+    # A separate Ruby process armed as `dyno`; returns its pid once it listens.
+    def spawn_armed(dyno, process_type: "web", dynos: 1)
+      script = <<~RUBY
+        require "heapcapture"
+        HeapCapture.configure { |c| c.logger = Logger.new($stderr) }
+        HeapCapture::Listener.capture_hook = ->(payload) { { "status" => "ok", "location" => "file:///tmp/" + payload } }
+        HeapCapture.exclusive(process_type: #{process_type.inspect}, dynos: #{dynos}, trace_allocations: false)
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
+        sleep 0.01 until HeapCapture.status[:connected] || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        puts(HeapCapture.status[:connected] ? "listening" : "not connected")
+        $stdout.flush
+        sleep 60
+      RUBY
+      reader, writer = IO.pipe
+      pid = Process.spawn({ "DYNO" => dyno, "DATABASE_URL" => @pg.url }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", script,
+                          out: writer, err: File::NULL)
+      writer.close
+      (@children ||= []) << pid
+      line = reader.wait_readable(20) && reader.gets
+      reader.close
+      assert_equal "listening\n", line, "the subprocess armed as #{dyno} should listen"
+      pid
+    end
+
+    def kill_child(pid)
+      Process.kill("KILL", pid)
+      Process.waitpid(pid)
+    rescue Errno::ESRCH, Errno::ECHILD
+      nil
+    end
+  end
+end
