@@ -329,6 +329,20 @@ static int hc_finish_query(hc_listener *l, int64_t deadline, const char *doing, 
     return failed ? HC_LISTENER_ERROR : HC_LISTENER_OK;
 }
 
+/* libpq prints server notices (and a FATAL that arrives between queries) on stderr by default;
+ * they belong in the application's log. */
+static void hc_notice(void *arg, const char *message)
+{
+    hc_listener *l = arg;
+    char line[512];
+    hc_fmt(line, sizeof line, "%s", message);
+    for (char *p = line; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == ' ') line[--n] = '\0';
+    hc_log(l, HC_LOG_WARN, "PostgreSQL says: %s", line);
+}
+
 int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen)
 {
     char msg[512];
@@ -348,6 +362,7 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
         hc_drop_conn(l);
         return HC_LISTENER_ERROR;
     }
+    PQsetNoticeProcessor(l->conn, hc_notice, l);
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     while (st != PGRES_POLLING_OK) {
         if (st == PGRES_POLLING_FAILED) {
