@@ -14,6 +14,7 @@ require_relative "heapcapture/wire"
 require_relative "heapcapture/listener"
 require_relative "heapcapture/exclusive"
 require_relative "heapcapture/signal"
+require_relative "heapcapture/report"
 require_relative "heapcapture/railtie" if defined?(::Rails::Railtie)
 
 module HeapCapture

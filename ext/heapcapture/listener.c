@@ -56,15 +56,25 @@ static int64_t hc_deadline(int timeout_ms)
     return timeout_ms < 0 ? -1 : hc_now_ms() + timeout_ms;
 }
 
+/* Folds newlines, tabs and runs of spaces into single spaces and trims the end, in place. */
+static void hc_one_line(char *s)
+{
+    char *out = s;
+    for (const char *p = s; *p; p++) {
+        char ch = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+        if (ch == ' ' && (out == s || out[-1] == ' ')) continue;
+        *out++ = ch;
+    }
+    while (out > s && out[-1] == ' ') out--;
+    *out = '\0';
+}
+
 /* libpq's messages end with a newline; ours are one line. */
 static const char *hc_pq_message(PGconn *conn, char *buf, size_t len)
 {
     const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
     hc_fmt(buf, len, "%s", msg && *msg ? msg : "no detail from libpq");
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    size_t n = strlen(buf);
-    while (n > 0 && buf[n - 1] == ' ') buf[--n] = '\0';
+    hc_one_line(buf);
     return buf;
 }
 
@@ -302,8 +312,7 @@ static int hc_finish_query(hc_listener *l, int64_t deadline, const char *doing, 
             if (!failed && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
                 failed = 1;
                 hc_fmt(msg, sizeof msg, "%s", PQresultErrorMessage(res));
-                for (char *p = msg; *p; p++)
-                    if (*p == '\n') *p = ' ';
+                hc_one_line(msg);
                 hc_fmt(err, errlen, "%s: the server answered with an error: %s", doing, msg);
             }
             PQclear(res);
@@ -336,10 +345,7 @@ static void hc_notice(void *arg, const char *message)
     hc_listener *l = arg;
     char line[512];
     hc_fmt(line, sizeof line, "%s", message);
-    for (char *p = line; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
-    size_t n = strlen(line);
-    while (n > 0 && line[n - 1] == ' ') line[--n] = '\0';
+    hc_one_line(line);
     hc_log(l, HC_LOG_WARN, "PostgreSQL says: %s", line);
 }
 

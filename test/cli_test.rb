@@ -1,0 +1,77 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "open3"
+require_relative "support/listener_helpers"
+
+# exe/heapcapture run as a subprocess, the way people run it.
+class CLITest < HCTest::TestCase
+  include HCTest::ListenerHelpers
+
+  EXE = File.join(HCTest::ListenerHelpers::ROOT, "exe/heapcapture")
+
+  def heapcapture(*args, env: {})
+    Open3.capture3({ "DATABASE_URL" => @pg.url }.merge(env), RbConfig.ruby, EXE, *args)
+  end
+
+  def test_help_at_the_top_and_for_signal
+    out, _err, status = heapcapture("--help")
+    assert status.success?
+    assert_match(/Usage: heapcapture COMMAND/, out)
+    assert_match(/^  signal /, out)
+    out, _err, status = heapcapture("signal", "--help")
+    assert status.success?
+    %w[--process-type --dynos --wait 7999].each { |word| assert_includes out, word }
+    _out, err, status = heapcapture("frobnicate")
+    assert_equal 2, status.exitstatus
+    assert_match(/unknown command "frobnicate"/, err)
+  end
+
+  def test_signal_without_wait_says_what_it_notified
+    conn = watcher("heapcapture_worker_1", "heapcapture_worker_2")
+    out, err, status = heapcapture("signal", "it's $$ \\ é", "--process-type", "worker", "--dynos", "2")
+    assert status.success?, err
+    assert_equal "signalled heapcapture_worker_1\nsignalled heapcapture_worker_2\n", out
+    assert_equal ["it's $$ \\ é"], notifications(conn).map(&:last).uniq
+  end
+
+  def test_signal_with_wait_prints_one_line_per_result_and_exits_zero_when_all_are_ok
+    pids = [spawn_armed("web.1", dynos: 2), spawn_armed("web.2", dynos: 2)]
+    out, err, status = heapcapture("signal", "--dynos", "2", "--wait", "15")
+    assert status.success?, "#{out}\n#{err}"
+    lines = out.lines.map(&:chomp).sort
+    assert_equal 2, lines.size, out
+    assert_match(/\Aweb\.1 pid #{pids[0]}: ok file:\/\/\/tmp\/go\z/, lines[0])
+    assert_match(/\Aweb\.2 pid #{pids[1]}: ok file:\/\/\/tmp\/go\z/, lines[1])
+  end
+
+  def test_signal_with_wait_exits_one_when_nobody_answers_or_a_capture_fails
+    out, err, status = heapcapture("signal", "--wait", "0.3")
+    assert_equal 1, status.exitstatus
+    assert_equal "", out
+    assert_match(/no reply within 0.3 s/, err)
+
+    HeapCapture::Listener.capture_hook = ->(_payload) { raise "no space left on device" }
+    arm("web.1")
+    out, _err, status = heapcapture("signal", "--wait", "10")
+    assert_equal 1, status.exitstatus
+    assert_equal "web.1 pid #{Process.pid}: error RuntimeError: no space left on device\n", out
+  end
+
+  def test_bad_input_is_a_usage_error_and_nothing_is_sent
+    conn = watcher("heapcapture_web_1")
+    [["signal", "a" * 8000], ["signal", "--dynos", "zero"], ["signal", "--process-type", "Web!"],
+     ["signal", "one", "two"]].each do |args|
+      _out, err, status = heapcapture(*args)
+      assert_equal 2, status.exitstatus, "#{args.inspect[0, 60]}: #{err}"
+      assert_match(/\Aheapcapture: .+\(see heapcapture signal --help\)\n\z/, err)
+    end
+    assert_empty notifications(conn)
+  end
+
+  def test_no_database_is_a_clear_failure
+    _out, err, status = heapcapture("signal", env: { "DATABASE_URL" => nil, "HEAPCAPTURE_DATABASE_URL" => nil })
+    assert_equal 1, status.exitstatus
+    assert_match(/set DATABASE_URL/, err)
+  end
+end
