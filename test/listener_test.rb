@@ -78,6 +78,7 @@ class ListenerTest < HCTest::TestCase
       calls += 1
       raise "disk full" if payload == "boom"
       return :not_a_hash if payload == "odd"
+      return { "status" => "ok", "pause_ms" => Float::NAN, "when" => Time.at(0).utc } if payload == "nan"
 
       { "status" => "ok", "location" => "x" }
     end
@@ -89,11 +90,13 @@ class ListenerTest < HCTest::TestCase
     assert_equal [["error", "RuntimeError: disk full"]], boom.map { |r| r.values_at("status", "error") }
     odd = HeapCapture.signal("odd", wait: 10)
     assert_match(/not a result Hash/, odd.first["error"])
+    nan = HeapCapture.signal("nan", wait: 10)
+    assert_equal ["NaN", "1970-01-01 00:00:00 UTC"], nan.first.values_at("pause_ms", "when"), "odd values as text"
     ok = HeapCapture.signal("fine", wait: 10)
     assert_equal "ok", ok.first["status"]
-    assert_equal 3, calls
-    wait_for("the block to see three results") { results.size == 3 }
-    assert_equal %w[error error ok], results.map { |r| r["status"] }
+    assert_equal 4, calls
+    wait_for("the block to see four results") { results.size == 4 }
+    assert_equal %w[error error ok ok], results.map { |r| r["status"] }
     assert_match(/the block given to HeapCapture.exclusive raised RuntimeError/, log_text)
   end
 

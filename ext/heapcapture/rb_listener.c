@@ -402,6 +402,14 @@ static VALUE hc_thread_loop(VALUE arg)
     return Qnil;
 }
 
+static VALUE hc_log_thread_end(VALUE unused)
+{
+    hc_ruby_log(HC_LOG_WARN, rb_str_new_cstr("the listener thread ended without HeapCapture.stop (killed, or the "
+                                             "process is exiting); not listening any more until "
+                                             "HeapCapture.exclusive is called again"));
+    return Qnil;
+}
+
 static VALUE hc_thread_cleanup(VALUE arg)
 {
     hc_run_args *a = (hc_run_args *)arg;
@@ -412,6 +420,12 @@ static VALUE hc_thread_cleanup(VALUE arg)
         if (w->l.owner_pid != getpid()) hc_listener_abandon(&w->l);
         else hc_listener_close(&w->l);
         w->initialized = 0;
+    }
+    if (!__atomic_load_n(&w->stopping, __ATOMIC_ACQUIRE)) {
+        /* Killed (Thread#kill, process exit) or a non-StandardError: say so, never silently. */
+        int state = 0;
+        rb_protect(hc_log_thread_end, Qnil, &state);
+        if (state) rb_set_errinfo(Qnil);
     }
     return Qnil;
 }

@@ -116,7 +116,10 @@ module HeapCapture
           @captures += 1
           Log.info("notification on #{channel} from backend #{request_id} (#{payload.bytesize} bytes): capturing")
           job = @current
-          Thread.new { run_capture(job) }.tap { |t| t.report_on_exception = false }
+          Thread.new { run_capture(job) }.tap do |t|
+            t.name = "heapcapture-capture"
+            t.report_on_exception = false
+          end
         end
       end
     end
@@ -190,6 +193,8 @@ module HeapCapture
           Log.warn("could not send the #{reply['status']} reply to request #{reply['request_id']} " \
                    "yet (#{e.message.delete_prefix(Log::PREFIX)}); will retry")
           break
+        rescue StandardError => e # a reply that cannot be encoded must not block the ones behind it
+          Log.error("dropped the #{reply['status']} reply to request #{reply['request_id']}: #{e.class}: #{e.message}")
         end
         @mutex.synchronize { @outbox.shift if @outbox.first.equal?(reply) }
       end

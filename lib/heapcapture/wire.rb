@@ -34,7 +34,7 @@ module HeapCapture
     # JSON for a reply, cut to fit in one notification: the longest strings (payload, error) are
     # shortened and "truncated" lists what was cut.
     def reply_json(reply)
-      reply = reply.to_h { |k, v| [k.to_s, v.is_a?(String) ? scrub(v) : v] }
+      reply = reply.to_h { |k, v| [k.to_s, plain(v)] }
       json = JSON.generate(reply)
       while json.bytesize > PAYLOAD_MAX
         key, value = reply.select { |_, v| v.is_a?(String) }.max_by { |_, v| v.bytesize }
@@ -68,6 +68,18 @@ module HeapCapture
 
     def scrub(str)
       utf8(str).scrub
+    end
+
+    # A value JSON can carry: strings scrubbed to UTF-8, NaN and other objects as text.
+    def plain(value)
+      case value
+      when String then scrub(value)
+      when Integer, true, false, nil then value
+      when Float then value.finite? ? value : value.to_s
+      when Array then value.map { |v| plain(v) }
+      when Hash then value.to_h { |k, v| [k.to_s, plain(v)] }
+      else scrub(value.to_s)
+      end
     end
   end
 end
