@@ -442,11 +442,13 @@ static VALUE hc_thread_main(void *ptr)
 
 /* Starts the listener thread: wait, then handler.call([[channel, be_pid, payload], ...]) with the
  * GVL held (an empty Array when woken or at the periodic timeout), until #stop. The connection is
- * closed when the thread ends, however it ends. Returns the Thread. The caller keeps self and
- * handler referenced while the thread runs. */
+ * closed when the thread ends, however it ends. Returns the Thread. The caller keeps self
+ * referenced while the thread runs. */
 static VALUE hc_conn_run(VALUE self, VALUE handler)
 {
     hc_get(self);
+    /* Referenced from self until the thread's own stack holds it (the args below are malloc'd). */
+    rb_ivar_set(self, rb_intern("handler"), handler);
     hc_run_args *a = ALLOC(hc_run_args);
     a->self = self;
     a->handler = handler;
