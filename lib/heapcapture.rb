@@ -8,7 +8,7 @@ require_relative "heapcapture/heapcapture" # the native extension: defines HeapC
 require_relative "heapcapture/errors"
 require_relative "heapcapture/log"
 require_relative "heapcapture/configuration"
-require_relative "heapcapture/sigv4" if File.exist?(File.join(__dir__, "heapcapture/sigv4.rb")) # TEMPORARY (listener): until sigv4 is merged
+require_relative "heapcapture/sigv4"
 require_relative "heapcapture/dyno"
 require_relative "heapcapture/wire"
 require_relative "heapcapture/listener"
