@@ -100,6 +100,25 @@ class ExclusiveTest < HCTest::TestCase
     assert_match(/set DATABASE_URL/, error.message)
   end
 
+  def test_an_unreachable_database_arms_anyway_retries_in_the_background_and_logs_no_password
+    record_captures
+    ENV["DYNO"] = "web.1"
+    port = HCTest::Services.free_port
+    started = monotonic
+    assert_equal true, HeapCapture.exclusive(database_url: "postgres://postgres:hunter2@127.0.0.1:#{port}/postgres")
+    assert_operator monotonic - started, :<, 5, "exclusive does not hang on a dead database"
+    wait_for("two failed attempts") { log_text.scan(/next attempt in \d+ ms/).size >= 2 }
+    refute HeapCapture.status[:connected]
+    assert HeapCapture.status[:armed]
+    assert_match(/not connected yet; retrying in the background/, log_text)
+    assert_match(/port #{port} failed: Connection refused/, log_text)
+    refute_match(/hunter2/, log_text)
+    log_text.each_line { |line| assert line.include?("heapcapture: "), "prefixed: #{line}" }
+    started = monotonic
+    assert_equal true, HeapCapture.stop
+    assert_operator monotonic - started, :<, 1.0, "stop interrupts the backoff"
+  end
+
   def test_stop_and_thread_kill_return_at_once_and_close_the_connection
     record_captures
     arm("web.1")
