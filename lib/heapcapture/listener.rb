@@ -162,7 +162,7 @@ module HeapCapture
 
     def describe(result)
       if result["status"] == "ok"
-        "ok: #{result['location']} (#{result['bytes']} bytes)"
+        "ok: #{result['location']}#{result['bytes'] ? " (#{result['bytes']} bytes)" : ''}"
       else
         "failed: #{result['error']}"
       end
