@@ -2,6 +2,17 @@
 // Usage: node s3_server.js PORT DIRECTORY BUCKET[,BUCKET...]
 // Prints "s3rver ready 127.0.0.1:PORT" once it listens; stops cleanly on SIGTERM or SIGINT.
 'use strict'
+
+// Debian 12's own nodejs is 18; s3rver's router (@koa/router 15) calls Array#toReversed, which
+// arrived in Node 20. Define it when missing so the server runs on either.
+if (!Array.prototype.toReversed) {
+  Object.defineProperty(Array.prototype, 'toReversed', {
+    value: function toReversed() { return Array.prototype.slice.call(this).reverse() },
+    writable: true,
+    configurable: true,
+  })
+}
+
 const S3rver = require('@20minutes/s3rver')
 
 const [port, directory, buckets] = process.argv.slice(2)
