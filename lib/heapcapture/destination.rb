@@ -56,20 +56,22 @@ module HeapCapture
       def store(path, key)
         FileUtils.mkdir_p(dir, mode: 0o700)
         target = File.join(dir, key)
-        begin
-          File.link(path, target)
-        rescue Errno::EXDEV, Errno::EPERM, Errno::ENOTSUP
-          copy(path, target)
-        end
+        place(path, target)
         { "location" => target }
-      rescue Errno::EEXIST
-        raise DumpError, "heapcapture: storing the dump: #{target} already exists; it was not overwritten"
       rescue SystemCallError => e
         raise DumpError, "heapcapture: storing the dump in #{dir}: #{e.message}; check the destination " \
                          "(HEAPCAPTURE_DESTINATION) is a writable directory with room for it"
       end
 
       private
+
+      def place(path, target)
+        File.link(path, target)
+      rescue Errno::EXDEV, Errno::EPERM, Errno::ENOTSUP
+        copy(path, target)
+      rescue Errno::EEXIST
+        raise DumpError, "heapcapture: storing the dump: #{target} already exists; it was not overwritten"
+      end
 
       # A partial copy never appears under the final name.
       def copy(path, target)
