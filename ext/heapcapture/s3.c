@@ -3,6 +3,9 @@
  *
  * Reading order: the client (config, URLs), one request (hc_req: what to send, what came back),
  * the scheduler (hc_run: slots, retries, abort), then the operations built on it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mkostemp, strndup */
+#endif
 #include "s3.h"
 #include "s3_xml.h"
 #include "sigv4.h"
