@@ -22,4 +22,5 @@ RUBY_FUNC_EXPORTED void Init_heapcapture(void)
     hc_eUploadError = rb_define_class_under(hc_mHeapCapture, "UploadError", hc_eError);
 
     hc_init_sigv4();
+    hc_init_s3();
 }

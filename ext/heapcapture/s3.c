@@ -609,6 +609,7 @@ static int hc_req_prepare(hc_s3_client *c, hc_req *r, CURL *easy, int quick, hc_
     if (c->ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
     if (c->ca_path) curl_easy_setopt(easy, CURLOPT_CAPATH, c->ca_path);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (getenv("HC_CURL_VERBOSE")) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, quick && c->cfg.connect_timeout_ms > 5000 ? 5000L
                                                                                               : c->cfg.connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -812,9 +813,10 @@ static hc_s3_status hc_run(hc_s3_client *c, hc_job *job, hc_s3_error *err)
             break;
         }
         CURLMsg *msg;
-        int left;
+        int left, finished = 0;
         while (result == HC_S3_OK && (msg = curl_multi_info_read(c->multi, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
+            finished = 1;
             CURL *easy = msg->easy_handle;
             CURLcode rc = msg->data.result;
             hc_req *r = NULL;
@@ -844,6 +846,7 @@ static hc_s3_status hc_run(hc_s3_client *c, hc_job *job, hc_s3_error *err)
             }
         }
         if (result != HC_S3_OK) break;
+        if (finished) continue; /* refill the freed slots at once */
 
         int timeout = 1000;
         if (next_retry >= 0) {
