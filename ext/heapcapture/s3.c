@@ -337,6 +337,10 @@ typedef struct {
     char etag[128];
     char request_id[128];
     int local_errno;              /* reading the body or writing the download failed */
+    long stall_ms;                /* no byte moving for this long is a stall */
+    long long last_moved_ms;
+    curl_off_t last_dlnow, last_ulnow;
+    int stalled;
     long long sunk;
     char curl_err[CURL_ERROR_SIZE];
     struct curl_slist *headers;
@@ -396,6 +400,27 @@ static size_t hc_read_cb(char *buf, size_t size, size_t nitems, void *userdata)
     }
     r->body_pos += (long long)want;
     return want;
+}
+
+/* Stall detection: curl's own low-speed check averages over several seconds; this one fires when
+ * no byte has moved either way for stall_ms. */
+static int hc_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    hc_req *r = userdata;
+    long long now = hc_now_ms();
+    (void)dltotal;
+    (void)ultotal;
+    if (dlnow != r->last_dlnow || ulnow != r->last_ulnow || r->last_moved_ms == 0) {
+        r->last_dlnow = dlnow;
+        r->last_ulnow = ulnow;
+        r->last_moved_ms = now;
+        return 0;
+    }
+    if (now - r->last_moved_ms >= r->stall_ms) {
+        r->stalled = 1;
+        return 1;
+    }
+    return 0;
 }
 
 static int hc_seek_cb(void *userdata, curl_off_t offset, int origin)
@@ -527,6 +552,10 @@ static int hc_req_prepare(hc_s3_client *c, hc_req *r, CURL *easy, int quick, hc_
     r->resp.max = r->resp_max;
     r->etag[0] = r->request_id[0] = r->curl_err[0] = '\0';
     r->local_errno = 0;
+    r->stalled = 0;
+    r->last_moved_ms = 0;
+    r->last_dlnow = r->last_ulnow = 0;
+    r->stall_ms = (quick && c->cfg.low_speed_time_s > 10 ? 10L : c->cfg.low_speed_time_s) * 1000L;
     r->body_pos = 0;
     r->sunk = 0;
     if (r->sink_fd >= 0 && (ftruncate(r->sink_fd, 0) != 0 || lseek(r->sink_fd, 0, SEEK_SET) < 0)) {
@@ -612,9 +641,9 @@ static int hc_req_prepare(hc_s3_client *c, hc_req *r, CURL *easy, int quick, hc_
     if (getenv("HC_CURL_VERBOSE")) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, quick && c->cfg.connect_timeout_ms > 5000 ? 5000L
                                                                                               : c->cfg.connect_timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, quick && c->cfg.low_speed_time_s > 10 ? 10L
-                                                                                      : c->cfg.low_speed_time_s);
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, hc_progress_cb);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, r);
     if (strcmp(r->method, "GET") == 0) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(r->method, "PUT") == 0) {
@@ -673,6 +702,10 @@ static int hc_req_judge(hc_s3_client *c, hc_req *r, CURL *easy, CURLcode rc, hc_
                        r->sink_fd >= 0 ? "writing" : "reading", r->file_path ? r->file_path : "(memory)",
                        strerror(r->local_errno));
             verdict = HC_DONE_FAIL;
+        } else if (r->stalled) {
+            hc_err_set(err, HC_S3_ETRANSPORT, "the transfer stalled (no byte moved for %ld s) while %s to %s",
+                       r->stall_ms / 1000, r->what, where);
+            verdict = HC_DONE_RETRY;
         } else {
             long os_errno = 0;
             curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);

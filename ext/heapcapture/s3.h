@@ -30,7 +30,7 @@ typedef struct {
     long part_size;                  /* bytes; grown so a file fits in 10,000 parts. 0: 8 MiB */
     int concurrency;                 /* parts in flight, 1..64. 0: 4 */
     long connect_timeout_ms;         /* 0: 10 s */
-    long low_speed_time_s;           /* a transfer below 1 byte/s for this long is a stall. 0: 30 s */
+    long low_speed_time_s;           /* a transfer with no byte moving for this long is a stall. 0: 30 s */
     int max_attempts;                /* per request, 1..20. 0: 5 */
     long retry_base_ms;              /* first backoff; doubles, full jitter, capped at 64x. 0: 200 */
     const char *ca_file;             /* NULL: libcurl's default bundle (SSL_CERT_FILE is read by the binding) */
