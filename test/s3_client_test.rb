@@ -188,4 +188,19 @@ class S3ClientTest < HCTest::TestCase
     s3.upload(path, key: "token-test")
     assert_equal sha256_file(path), stored_sha256("token-test")
   end
+
+  def test_a_client_keeps_working_across_fork_in_parent_and_child
+    s3 = client
+    path = random_file(PART + 10)
+    s3.upload(path, key: "fork/parent-before") # connections are open now
+    pid = fork do
+      s3.upload(path, key: "fork/child")
+      exit!(s3.list(prefix: "fork/").size == 2 ? 0 : 1)
+    end
+    _, status = Process.wait2(pid)
+    assert status.success?, "the child uploaded with its own connections"
+    s3.upload(path, key: "fork/parent-after")
+    assert_equal %w[fork/child fork/parent-after fork/parent-before], s3.list(prefix: "fork/").map { |o| o["key"] }
+    %w[child parent-after parent-before].each { |name| assert_equal sha256_file(path), stored_sha256("fork/#{name}") }
+  end
 end

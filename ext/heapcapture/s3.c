@@ -41,6 +41,7 @@ struct hc_s3_client {
     CURL **easy;               /* one per slot */
     int nslots;
     int aborted;               /* set from any thread with __atomic builtins */
+    pid_t pid;                 /* the process the curl handles belong to */
     unsigned int seed;         /* backoff jitter */
 };
 
@@ -100,17 +101,34 @@ long hc_s3_part_size_for(long configured, long long size)
 void hc_s3_client_free(hc_s3_client *c)
 {
     if (!c) return;
+    int ours = c->pid == getpid(); /* a forked child leaves the parent's connections alone */
     if (c->easy) {
-        for (int i = 0; i < c->nslots; i++) {
+        for (int i = 0; ours && i < c->nslots; i++) {
             if (c->easy[i]) curl_easy_cleanup(c->easy[i]);
         }
         free(c->easy);
     }
-    if (c->multi) curl_multi_cleanup(c->multi);
+    if (c->multi && ours) curl_multi_cleanup(c->multi);
     free(c->bucket); free(c->region); free(c->access_key_id); free(c->secret_access_key);
     free(c->session_token); free(c->ca_file); free(c->ca_path);
     free(c->scheme); free(c->host); free(c->bucket_path); free(c->base_url);
     free(c);
+}
+
+/* The multi handle and one easy handle per slot, owned by this process. */
+static int hc_curl_handles(hc_s3_client *c)
+{
+    c->pid = getpid();
+    c->multi = curl_multi_init();
+    c->easy = calloc((size_t)c->nslots, sizeof *c->easy);
+    if (!c->multi || !c->easy) return -1;
+    for (int i = 0; i < c->nslots; i++) {
+        c->easy[i] = curl_easy_init();
+        if (!c->easy[i]) return -1;
+    }
+    /* Keep enough connections open for every slot plus the odd control request. */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->nslots + 2);
+    return 0;
 }
 
 /* Splits "http(s)://host[:port][/]" into scheme and host. Returns 0, or -1 with a message. */
@@ -251,22 +269,29 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
     }
 
     c->nslots = c->cfg.concurrency;
-    c->multi = curl_multi_init();
-    c->easy = calloc((size_t)c->nslots, sizeof *c->easy);
     int ok = c->bucket && c->region && c->access_key_id && c->secret_access_key && c->base_url &&
-             c->multi && c->easy && (!cfg->session_token || hc_empty(cfg->session_token) || c->session_token);
-    for (int i = 0; ok && i < c->nslots; i++) {
-        c->easy[i] = curl_easy_init();
-        ok = c->easy[i] != NULL;
-    }
+             (!cfg->session_token || hc_empty(cfg->session_token) || c->session_token) && hc_curl_handles(c) == 0;
     if (!ok) {
         hc_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
         hc_s3_client_free(c);
         return NULL;
     }
-    /* Keep enough connections open for every slot plus the odd control request. */
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->nslots + 2);
     return c;
+}
+
+/* After fork, the child must not use the parent's connections (their sockets and TLS sessions are
+ * shared with the parent): it drops them without closing them and starts afresh. */
+static int hc_fork_check(hc_s3_client *c, hc_s3_error *err)
+{
+    if (c->pid == getpid()) return 0;
+    free(c->easy); /* the handles themselves are the parent's: left alone on purpose */
+    c->easy = NULL;
+    c->multi = NULL;
+    if (hc_curl_handles(c) != 0) {
+        hc_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client after fork");
+        return -1;
+    }
+    return 0;
 }
 
 const char *hc_s3_client_base_url(const hc_s3_client *c)
@@ -810,6 +835,7 @@ static hc_s3_status hc_run(hc_s3_client *c, hc_job *job, hc_s3_error *err)
     int exhausted = 0;
     hc_s3_status result = HC_S3_OK;
     hc_err_clear(err);
+    if (hc_fork_check(c, err) != 0) return err->kind;
     for (;;) {
         if (!job->quick && hc_is_aborted(c)) {
             hc_err_set(err, HC_S3_EABORTED, "interrupted");
