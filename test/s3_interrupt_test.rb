@@ -71,4 +71,30 @@ class S3InterruptTest < HCTest::TestCase
   ensure
     uploader&.kill&.join(10)
   end
+
+  # A process that exits while a background thread uploads: Ruby kills the thread at exit, the
+  # upload is aborted at S3, and the process ends promptly.
+  def test_process_exit_during_an_upload_aborts_it_and_exits_promptly
+    script = <<~RUBY
+      require "heapcapture"
+      s3 = HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1", endpoint: #{@proxy.endpoint.inspect},
+                                       access_key_id: "S3RVER", secret_access_key: "S3RVER",
+                                       part_size: #{PART}, concurrency: 2, low_speed_time: 60)
+      Thread.new { s3.upload(#{@path.inspect}, key: "exiting") }
+      deadline = Time.now + 30
+      sleep 0.05 until File.exist?(#{File.join(@tmpdir, 'go').inspect}) || Time.now > deadline
+      puts "exiting"
+    RUBY
+    lib = File.expand_path("../lib", __dir__)
+    io = IO.popen([RbConfig.ruby, "-I", lib, "-e", script], err: %i[child out])
+    wait_for_the_stall
+    File.write(File.join(@tmpdir, "go"), "")
+    started = now
+    output = Timeout.timeout(20) { io.read }
+    io.close
+    assert_operator now - started, :<, 10, "the process exited promptly"
+    assert_includes output, "exiting"
+    assert_equal 1, @proxy.initiated.size
+    assert_equal @proxy.initiated, @proxy.aborted, "the upload was aborted at S3 on exit"
+  end
 end
