@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* mkostemp, strndup */
 #endif
 #include "s3.h"
+#include "s3_part_reader.h"
 #include "s3_xml.h"
 #include "sigv4.h"
 
@@ -779,14 +780,15 @@ typedef struct {
     int state;
     long long retry_at_ms;
     hc_req req;
-    unsigned char *buf;      /* a part's bytes, owned by the job's slot */
+    int part_index;          /* the part reader's buffer this slot is sending */
     long part_number;
     hc_s3_error last_error;  /* the latest failed attempt's reason */
 } hc_slot;
 
 typedef struct {
     /* Fills an idle slot's req with the next request: 1 when filled, 0 when there is none left,
-     * -1 on failure with err set. */
+     * 2 when the next one is not ready yet (the job wakes the multi handle when it is), -1 on
+     * failure with err set. */
     int (*next)(void *ctx, hc_slot *slot, hc_s3_error *err);
     /* Takes a successful answer: 0, or -1 with err set to fail the whole job. */
     int (*done)(void *ctx, hc_slot *slot, hc_s3_error *err);
@@ -851,6 +853,7 @@ static hc_s3_status hc_run(hc_s3_client *c, hc_job *job, hc_s3_error *err)
                 int got = job->next(job->ctx, s, err);
                 if (got < 0) { result = err->kind ? err->kind : HC_S3_EARG; break; }
                 if (got == 0) { exhausted = 1; continue; }
+                if (got == 2) continue;
                 if (hc_slot_start(c, job, i, err) != 0) { result = err->kind; break; }
             } else if (s->state == HC_SLOT_WAITING) {
                 if (s->retry_at_ms <= now) {
@@ -1058,49 +1061,44 @@ static hc_s3_status hc_put_single(hc_s3_client *c, int fd, long long size, const
 
 typedef struct {
     hc_s3_client *c;
-    int fd;
     const char *path, *key, *upload_id;
-    long long size;
-    long part_size;
-    long nparts, next_part;
+    hc_part_reader *reader;
+    long nparts;
     char **etags;              /* [nparts], by part number - 1 */
 } hc_parts;
+
+static void hc_wake(void *arg)
+{
+    curl_multi_wakeup(((hc_s3_client *)arg)->multi);
+}
 
 static int hc_parts_next(void *ctx, hc_slot *slot, hc_s3_error *err)
 {
     hc_parts *p = ctx;
-    if (p->next_part > p->nparts) return 0;
-    long number = p->next_part++;
-    long long offset = (long long)(number - 1) * p->part_size;
-    long long len = p->size - offset < p->part_size ? p->size - offset : p->part_size;
-    if (!slot->buf) {
-        slot->buf = malloc((size_t)p->part_size);
-        if (!slot->buf) {
-            hc_err_set(err, HC_S3_ENOMEM, "out of memory for a %ld-byte part buffer while uploading %s",
-                       p->part_size, p->path);
-            return -1;
-        }
-    }
-    for (long long pos = 0; pos < len;) {
-        ssize_t got = pread(p->fd, slot->buf + pos, (size_t)(len - pos), (off_t)(offset + pos));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            hc_err_set(err, HC_S3_EFILE, "cannot upload %s: reading part %ld failed: %s", p->path, number,
-                       got < 0 ? strerror(errno) : "the file became shorter while it was read");
-            return -1;
-        }
-        pos += got;
+    hc_part part;
+    char why[512];
+    switch (hc_part_reader_take(p->reader, &part, why, sizeof why)) {
+    case HC_PART_FAILED:
+        hc_err_set(err, HC_S3_EFILE, "%s", why);
+        return -1;
+    case HC_PART_PENDING:
+        return 2;
+    case HC_PART_ALL_TAKEN:
+        return 0;
+    default:
+        break;
     }
     char what[96];
-    snprintf(what, sizeof what, "uploading part %ld of %ld", number, p->nparts);
+    snprintf(what, sizeof what, "uploading part %ld of %ld", part.number, p->nparts);
     hc_req_init(&slot->req, "PUT", p->key, what);
-    slot->part_number = number;
+    slot->part_number = part.number;
+    slot->part_index = part.index;
     slot->req.body_kind = HC_BODY_MEM;
-    slot->req.body_mem = slot->buf;
-    slot->req.body_len = len;
+    slot->req.body_mem = part.data;
+    slot->req.body_len = part.len;
     slot->req.file_path = p->path;
-    hc_sha256_hex(slot->buf, (size_t)len, slot->req.payload_sha256);
-    snprintf(slot->req.part_number, sizeof slot->req.part_number, "%ld", number);
+    memcpy(slot->req.payload_sha256, part.sha256, sizeof slot->req.payload_sha256);
+    snprintf(slot->req.part_number, sizeof slot->req.part_number, "%ld", part.number);
     hc_req_query(&slot->req, "partNumber", slot->req.part_number);
     hc_req_query(&slot->req, "uploadId", p->upload_id);
     return 1;
@@ -1109,6 +1107,7 @@ static int hc_parts_next(void *ctx, hc_slot *slot, hc_s3_error *err)
 static int hc_parts_done(void *ctx, hc_slot *slot, hc_s3_error *err)
 {
     hc_parts *p = ctx;
+    hc_part_reader_give_back(p->reader, slot->part_index);
     if (!*slot->req.etag) {
         hc_err_set(err, HC_S3_EHTTP, "S3 accepted part %ld of %s but sent no ETag for it", slot->part_number, p->key);
         return -1;
@@ -1205,22 +1204,28 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, lo
     hc_req_release(&r);
     if (st != HC_S3_OK) return st;
 
-    hc_parts p = {c, fd, path, key, upload_id, size, part_size, 0, 1, NULL};
+    hc_parts p = {c, path, key, upload_id, NULL, 0, NULL};
     p.nparts = (long)((size + part_size - 1) / part_size);
     p.etags = calloc((size_t)p.nparts, sizeof *p.etags);
     int nslots = c->nslots < p.nparts ? c->nslots : (int)p.nparts;
     hc_slot *slots = calloc((size_t)nslots, sizeof *slots);
+    char why[512];
     if (!p.etags || !slots) {
         hc_err_set(err, HC_S3_ENOMEM, "out of memory while uploading %s", path);
         st = HC_S3_ENOMEM;
+    } else if (hc_fork_check(c, err) != 0) {
+        st = err->kind;
+    } else if (!(p.reader = hc_part_reader_start(fd, path, size, part_size, nslots + 1, hc_wake, c, why,
+                                                 sizeof why))) {
+        hc_err_set(err, HC_S3_ENOMEM, "%s", why);
+        st = HC_S3_ENOMEM;
     } else {
+        /* One buffer more than parts in flight: the next part is read while the others are sent. */
         hc_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0};
         st = hc_run(c, &job, err);
+        hc_part_reader_stop(p.reader);
     }
-    if (slots) {
-        for (int i = 0; i < nslots; i++) free(slots[i].buf);
-        free(slots);
-    }
+    free(slots);
 
     if (st == HC_S3_OK) {
         size_t xlen = 0;
