@@ -9,6 +9,7 @@ require_relative "heapcapture/errors"
 require_relative "heapcapture/log"
 require_relative "heapcapture/configuration"
 require_relative "heapcapture/sigv4"
+require_relative "heapcapture/s3"
 require_relative "heapcapture/destination"
 require_relative "heapcapture/capture"
 

@@ -22,5 +22,6 @@ RUBY_FUNC_EXPORTED void Init_heapcapture(void)
     hc_eUploadError = rb_define_class_under(hc_mHeapCapture, "UploadError", hc_eError);
 
     hc_init_sigv4();
+    hc_init_s3();
     hc_init_dump();
 }

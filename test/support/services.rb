@@ -36,7 +36,8 @@ module HCTest
 
       # One directory per test run for every service's data and logs.
       def workdir
-        @workdir ||= Dir.mktmpdir("heapcapture-test-")
+        # Traversable by the postgres user, which runs the cluster when we are root.
+        @workdir ||= Dir.mktmpdir("heapcapture-test-").tap { |dir| File.chmod(0o711, dir) }
       end
 
       # Stops what was started; keeps the logs (and says where) when a test failed.

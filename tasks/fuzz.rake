@@ -1,0 +1,17 @@
+# frozen_string_literal: true
+
+# libFuzzer harnesses for the pure C modules: test/c/fuzz_<module>.c, built with clang,
+# -fsanitize=fuzzer,address,undefined, run for FUZZ_SECONDS (default 60). Not part of test:c.
+namespace :fuzz do
+  desc "Fuzz sigv4.c for FUZZ_SECONDS seconds (default 60) with libFuzzer + ASan/UBSan"
+  task :sigv4 do
+    mkdir_p C_BUILD_DIR
+    bin = File.join(C_BUILD_DIR, "fuzz_sigv4")
+    seconds = Integer(ENV.fetch("FUZZ_SECONDS", "60"))
+    sh "clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I#{C_EXT_DIR} " \
+       "-o #{bin} #{C_TEST_DIR}/fuzz_sigv4.c #{C_EXT_DIR}/sigv4.c -lcrypto"
+    corpus = File.join(C_BUILD_DIR, "fuzz_sigv4_corpus")
+    mkdir_p corpus
+    sh({ "ASAN_OPTIONS" => "detect_leaks=1" }, bin, "-max_total_time=#{seconds}", "-max_len=4096", corpus)
+  end
+end
