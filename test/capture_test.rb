@@ -95,13 +95,6 @@ class CaptureTest < HCTest::TestCase
     assert_equal ["plain-file"], Dir.children(@tmpdir)
   end
 
-  def test_s3_destination_without_the_s3_client_is_a_configuration_error
-    skip "the S3 client is part of this build; test/capture_s3_test.rb covers it" if defined?(HeapCapture::S3::Client)
-
-    error = assert_raises(HeapCapture::ConfigurationError) { HeapCapture.capture(destination: "s3://bucket/dumps/") }
-    assert_match(/needs the S3 client, which is not available/, error.message)
-  end
-
   def test_a_store_that_fails_leaves_no_tempfile_and_no_partial_file
     # The destination is a path under a regular file: mkdir fails after the dump was made.
     blocker = File.join(@dest, "not-a-dir")

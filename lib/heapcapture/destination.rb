@@ -101,12 +101,13 @@ module HeapCapture
                                     "in this build; use file:///dir for now"
         end
 
-        @config = config
+        # Made now so that missing credentials are a ConfigurationError before any dump is made.
+        @client = HeapCapture::S3::Client.from_config(config, bucket: bucket)
       end
 
       # => { "location" => "s3://bucket/key", "url" => presigned GET }
       def store(path, key)
-        client = HeapCapture::S3::Client.from_config(@config, bucket: bucket)
+        client = @client
         content_type = key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
         client.upload(path, key: key, content_type: content_type)
         { "location" => "s3://#{bucket}/#{key}", "url" => client.presigned_url(key) }
