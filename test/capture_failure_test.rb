@@ -86,6 +86,37 @@ class CaptureFailureTest < HCTest::TestCase
     refute HeapCapture::Capture::LOCK.locked?, "the capture lock must be released"
   end
 
+  def test_the_dump_child_dies_with_its_parent
+    script = <<~RUBY
+      require "heapcapture"
+      require "logger"
+      HeapCapture.configure { |c| c.tmpdir = #{@tmpdir.dump}; c.destination = "file://#{@dest}"; c.logger = Logger.new(File::NULL) }
+      $ballast = Array.new(1_000_000) { |i| "ballast string \#{i}" }
+      $stdout.puts "ready"
+      $stdout.flush
+      HeapCapture.capture(mode: :fork)
+      sleep 60
+    RUBY
+    IO.popen([RbConfig.ruby, "-I#{File.expand_path('../lib', __dir__)}", "-e", script]) do |io|
+      assert_equal "ready\n", io.gets
+      child = HCTest::Services.wait_until("the probe's dump child to start", timeout: 20, interval: 0.005) do
+        children_of(io.pid).first
+      end
+      Process.kill(:KILL, io.pid)
+      Process.wait(io.pid)
+      # Reparented to init, it may linger as a zombie there; what matters is that it stopped.
+      assert HCTest::Services.wait_until("the orphaned dump child #{child} to die", timeout: 10) {
+        !File.exist?("/proc/#{child}") || zombie?(child)
+      }
+    end
+    # Nobody was left to remove the tempfile; the next capture does.
+    orphans = Dir.children(@tmpdir)
+    assert_equal 1, orphans.size, orphans.inspect
+    assert_match(/\Aheapcapture-\d+-\h{16}\.ndjson\.gz\z/, orphans.first)
+    assert_equal "ok", HeapCapture.capture["status"]
+    assert_empty Dir.children(@tmpdir)
+  end
+
   def test_an_exception_inside_the_dump_child_comes_back_as_its_message
     with_failing_dump_all do
       result = HeapCapture.capture(mode: :fork)

@@ -25,6 +25,7 @@ module HeapCapture
     GZIP_SUFFIX = "-heap.ndjson.gz"
     PLAIN_SUFFIX = "-heap.ndjson"
     NS_PER_MS = 1_000_000.0
+    ORPHAN = /\Aheapcapture-(\d+)-\h{16}\.ndjson(?:\.gz)?\z/.freeze # dump.c's tempfile names
 
     class << self
       attr_accessor :last_stamp # the previous key's time: two dumps never share a key
@@ -86,6 +87,7 @@ module HeapCapture
     def capture_into(destination)
       key = destination.prefix + object_name
       tempfile = nil
+      remove_orphaned_tempfiles
       estimate = Dump.estimate(gzip?)
       Dump.check_space(@config.tmpdir, estimate) if estimate
       dump = @config.mode == :fork ? Dump.fork_dump(@config.tmpdir, gzip?, self.class.vm_fork) : Dump.inline_dump(@config.tmpdir, gzip?)
@@ -98,6 +100,29 @@ module HeapCapture
       error_result(e.message.delete_prefix("heapcapture: ")).tap { |result| Log.error("capture failed: #{result['error']}") }
     ensure
       File.unlink(tempfile) if tempfile && File.exist?(tempfile)
+    end
+
+    # A process killed mid-capture (SIGKILL, OOM) leaves its 0600 tempfile behind; its dump child
+    # died with it. The next capture removes such files of processes that no longer exist.
+    def remove_orphaned_tempfiles
+      Dir.each_child(@config.tmpdir) do |name|
+        pid = name[ORPHAN, 1]&.to_i or next
+        next if pid == Process.pid || process_alive?(pid)
+
+        File.unlink(File.join(@config.tmpdir, name))
+        Log.info("removed #{name} from #{@config.tmpdir}, left by process #{pid}, which no longer runs")
+      rescue SystemCallError
+        next
+      end
+    end
+
+    def process_alive?(pid)
+      Process.kill(0, pid)
+      true
+    rescue Errno::ESRCH
+      false
+    rescue Errno::EPERM
+      true
     end
 
     # <UTC time as 2026-11-21T20-30-42Z>-<dyno>-pid<pid>-heap.ndjson.gz
