@@ -86,6 +86,23 @@ class CaptureFailureTest < HCTest::TestCase
     refute HeapCapture::Capture::LOCK.locked?, "the capture lock must be released"
   end
 
+  def test_raising_into_an_inline_capture_while_it_compresses_removes_the_tempfile
+    build_ballast
+    capture = Thread.new { HeapCapture.capture(mode: :inline) }
+    capture.report_on_exception = false
+    # This thread runs again only once dump_all has finished and gzip runs without the GVL.
+    HCTest::Services.wait_until("the inline dump to reach its tempfile", timeout: 20, interval: 0.001) do
+      !Dir.children(@tmpdir).empty? && File.size(File.join(@tmpdir, Dir.children(@tmpdir).first)).positive?
+    rescue Errno::ENOENT
+      false
+    end
+    capture.raise(RuntimeError, "stop compressing")
+    error = assert_raises(RuntimeError) { capture.join(30) }
+    assert_equal "stop compressing", error.message
+    assert_empty Dir.children(@tmpdir)
+    assert_empty Dir.children(@dest)
+  end
+
   def test_the_dump_child_dies_with_its_parent
     script = <<~RUBY
       require "heapcapture"

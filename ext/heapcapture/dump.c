@@ -205,24 +205,6 @@ void hc_dump_sink_free(hc_dump_sink *sink)
     sink->out = NULL;
 }
 
-int hc_dump_sink_write_all(hc_dump_sink *sink, const void *buf, size_t len, volatile int *cancel,
-                           char *err, size_t errlen)
-{
-    const unsigned char *p = buf;
-    while (len > 0) {
-        if (cancel && *cancel) {
-            hc_dump_fail(err, errlen, "writing the heap dump to %s: cancelled (the capturing thread was "
-                         "interrupted)", sink->path);
-            return -1;
-        }
-        size_t take = len > 4 * HC_DUMP_CHUNK ? 4 * HC_DUMP_CHUNK : len;
-        if (hc_dump_sink_write(sink, p, take, err, errlen) != 0) return -1;
-        p += take;
-        len -= take;
-    }
-    return hc_dump_sink_finish(sink, err, errlen);
-}
-
 static void *hc_dump_pump_main(void *arg)
 {
     hc_dump_pump *pump = arg;

@@ -44,11 +44,6 @@ int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *er
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen);
 void hc_dump_sink_free(hc_dump_sink *sink);
 
-/* Writes all of buf to sink in chunks, stopping early (error "cancelled") when *cancel turns
- * non-zero; for the inline mode, which runs it with the GVL released. Then finishes the sink. */
-int hc_dump_sink_write_all(hc_dump_sink *sink, const void *buf, size_t len, volatile int *cancel,
-                           char *err, size_t errlen);
-
 /* A thread that reads in_fd until EOF into a sink. It closes in_fd when it stops, so a writer on
  * the other end of a pipe gets EPIPE at once when the sink fails (disk full). */
 typedef struct {

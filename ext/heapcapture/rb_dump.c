@@ -307,7 +307,9 @@ typedef struct {
     int gzip;
     const char *buf;
     size_t len;
-    volatile int cancel;
+    size_t offset;          /* bytes of buf already compressed */
+    volatile int cancel;    /* set by the unblocking function: give the GVL back soon */
+    int done;
     int rc;
     hc_dump_sink sink;
     int sink_open;
@@ -315,10 +317,24 @@ typedef struct {
     char err[512];
 } hc_inline_state;
 
+#define HC_INLINE_CHUNK (1024 * 1024)
+
+/* Compresses from offset on, a chunk at a time, until done or asked to give the GVL back. */
 static void *hc_inline_write_nogvl(void *arg)
 {
     hc_inline_state *s = arg;
-    s->rc = hc_dump_sink_write_all(&s->sink, s->buf, s->len, &s->cancel, s->err, sizeof s->err);
+    while (s->offset < s->len && !s->cancel) {
+        size_t take = s->len - s->offset < HC_INLINE_CHUNK ? s->len - s->offset : HC_INLINE_CHUNK;
+        if (hc_dump_sink_write(&s->sink, s->buf + s->offset, take, s->err, sizeof s->err) != 0) {
+            s->rc = -1;
+            return NULL;
+        }
+        s->offset += take;
+    }
+    if (s->offset == s->len) {
+        s->rc = hc_dump_sink_finish(&s->sink, s->err, sizeof s->err);
+        s->done = 1;
+    }
     return NULL;
 }
 
@@ -346,7 +362,12 @@ static VALUE hc_inline_body(VALUE arg)
      * keeps its buffer alive until the write has finished. */
     s->buf = RSTRING_PTR(str);
     s->len = (size_t)RSTRING_LEN(str);
-    rb_thread_call_without_gvl(hc_inline_write_nogvl, s, hc_inline_ubf, s);
+    /* An interrupt stops the loop; Thread#kill/#raise then raise out of here (the cleanup
+     * removes the tempfile), anything else (a trap handler that ran) resumes where it stopped. */
+    while (!s->done && s->rc == 0) {
+        s->cancel = 0;
+        rb_thread_call_without_gvl(hc_inline_write_nogvl, s, hc_inline_ubf, s);
+    }
     RB_GC_GUARD(str);
     if (s->rc != 0) rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
     uint64_t done = hc_now_ns();
