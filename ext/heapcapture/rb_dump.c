@@ -121,8 +121,7 @@ static void hc_child_main(const hc_child_args *a)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != a->parent) _exit(3); /* the parent died before the line above: nobody to serve */
 #endif
-    if (setpriority(PRIO_PROCESS, 0, HC_DUMP_CHILD_NICE) != 0) { /* lower priority is a nicety only */
-    }
+    (void)setpriority(PRIO_PROCESS, 0, HC_DUMP_CHILD_NICE); /* yield CPU to the app; best effort */
 
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
