@@ -36,6 +36,24 @@ class CaptureTest < HCTest::TestCase
     end
   end
 
+  def test_sheap_reads_the_gzip_dump_directly_and_heapy_the_plain_one
+    require "sheap"
+    require "heapy"
+    GC.start
+    ObjectSpace.trace_object_allocations_start
+    line = __LINE__ + 1
+    kept = Array.new(20) { |i| "analysed-#{i}" }
+    gz = HeapCapture.capture(compression: :gzip)
+    plain = HeapCapture.capture(compression: :none)
+    ObjectSpace.trace_object_allocations_stop
+
+    found = Sheap::Heap.new(gz["location"]).filter { |o| o["file"] == __FILE__ && o["line"] == line }
+    assert_operator found.length, :>=, 20
+    out, = capture_io { Heapy::Analyzer.new(plain["location"]).drill_down("all", 1_000_000) }
+    assert_includes out, "#{__FILE__}:#{line}"
+    kept.clear
+  end
+
   def test_with_no_destination_dumps_go_to_tmpdir_heapcapture
     HeapCapture.config.destination = nil
     result = HeapCapture.capture(compression: :none)
