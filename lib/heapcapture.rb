@@ -15,6 +15,9 @@ require_relative "heapcapture/listener"
 require_relative "heapcapture/exclusive"
 require_relative "heapcapture/signal"
 require_relative "heapcapture/report"
+require_relative "heapcapture/s3"
+require_relative "heapcapture/destination"
+require_relative "heapcapture/capture"
 require_relative "heapcapture/railtie" if defined?(::Rails::Railtie)
 
 module HeapCapture

@@ -23,4 +23,6 @@ RUBY_FUNC_EXPORTED void Init_heapcapture(void)
 
     hc_init_sigv4();
     hc_init_listener();
+    hc_init_s3();
+    hc_init_dump();
 }

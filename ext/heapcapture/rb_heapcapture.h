@@ -14,5 +14,7 @@ extern VALUE hc_eUploadError;
 /* Each binding's init, called from Init_heapcapture. */
 void hc_init_sigv4(void);
 void hc_init_listener(void);
+void hc_init_s3(void);
+void hc_init_dump(void);
 
 #endif

@@ -1,0 +1,457 @@
+/* The Ruby-free parts of a heap dump (see dump.h). Nothing here allocates Ruby objects or takes
+ * locks another thread may hold at fork time, so the dump child may call all of it. */
+#include "dump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/random.h>
+#endif
+
+#define HC_DUMP_CHUNK (256 * 1024)
+#define HC_MIB (1024.0 * 1024.0)
+
+static void hc_dump_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void hc_dump_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- tempfile ---------------------------------------------------------------------------- */
+
+int hc_dump_open_exclusive(const char *path, char *err, size_t errlen)
+{
+    int fd;
+    do {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        int e = errno;
+        hc_dump_fail(err, errlen, "creating the dump tempfile %s: %s%s", path, strerror(e),
+                     e == EEXIST ? " (a file of that name is already there; it was left alone)"
+                     : (e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS || e == EPERM)
+                         ? "; set tmpdir (HEAPCAPTURE_TMPDIR) to an existing directory this process can write"
+                         : "");
+        errno = e;
+        return -1;
+    }
+    /* The umask can only narrow 0600, but be explicit: the dump holds every live string. */
+    if (fchmod(fd, 0600) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        hc_dump_fail(err, errlen, "making the dump tempfile %s private (chmod 0600): %s", path, strerror(e));
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static uint64_t hc_dump_random(void)
+{
+    uint64_t r = 0;
+#ifdef __linux__
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) return r;
+#endif
+    struct timespec ts;
+    static uint64_t counter;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^ ++counter;
+}
+
+int hc_dump_tempfile(const char *dir, const char *suffix, char *path, size_t pathlen, char *err,
+                     size_t errlen)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        int n = snprintf(path, pathlen, "%s/heapcapture-%ld-%016" PRIx64 "%s", dir, (long)getpid(),
+                         hc_dump_random(), suffix ? suffix : "");
+        if (n < 0 || (size_t)n >= pathlen) {
+            hc_dump_fail(err, errlen, "creating the dump tempfile in %s: the path is too long; set tmpdir "
+                         "(HEAPCAPTURE_TMPDIR) to a shorter directory", dir);
+            return -1;
+        }
+        int fd = hc_dump_open_exclusive(path, err, errlen);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    hc_dump_fail(err, errlen, "creating the dump tempfile in %s: 16 random names were all taken", dir);
+    return -1;
+}
+
+/* ---- the stream -------------------------------------------------------------------------- */
+
+static int hc_dump_write_fully(int fd, const unsigned char *buf, size_t len, const char *path,
+                               char *err, size_t errlen)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            hc_dump_fail(err, errlen, "writing the heap dump to %s: %s%s", path, strerror(e),
+                         e == ENOSPC || e == EDQUOT
+                             ? " (the disk filled up during the dump; point tmpdir / HEAPCAPTURE_TMPDIR at "
+                               "a filesystem with more room)"
+                             : "");
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen)
+{
+    memset(sink, 0, sizeof *sink);
+    sink->fd = fd;
+    sink->gzip = gzip;
+    sink->path = path;
+    if (!gzip) return 0;
+    sink->outcap = HC_DUMP_CHUNK;
+    sink->out = malloc(sink->outcap);
+    if (!sink->out) {
+        hc_dump_fail(err, errlen, "starting gzip for %s: out of memory", path);
+        return -1;
+    }
+    /* 15 + 16: a gzip header and trailer around the deflate stream (one gzip member). */
+    int zrc = deflateInit2(&sink->zs, HC_DUMP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    if (zrc != Z_OK) {
+        hc_dump_fail(err, errlen, "starting gzip for %s: zlib error %d", path, zrc);
+        free(sink->out);
+        sink->out = NULL;
+        return -1;
+    }
+    sink->zs_ready = 1;
+    return 0;
+}
+
+static int hc_dump_deflate(hc_dump_sink *sink, int flush, char *err, size_t errlen)
+{
+    int zrc;
+    do {
+        sink->zs.next_out = sink->out;
+        sink->zs.avail_out = (uInt)sink->outcap;
+        zrc = deflate(&sink->zs, flush);
+        if (zrc == Z_STREAM_ERROR) {
+            hc_dump_fail(err, errlen, "compressing the heap dump for %s: zlib stream error", sink->path);
+            return -1;
+        }
+        size_t have = sink->outcap - sink->zs.avail_out;
+        if (hc_dump_write_fully(sink->fd, sink->out, have, sink->path, err, errlen) != 0) return -1;
+        sink->stored_bytes += have;
+    } while (sink->zs.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
+    return 0;
+}
+
+int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
+{
+    sink->raw_bytes += len;
+    if (!sink->gzip) {
+        if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
+        sink->stored_bytes += len;
+        return 0;
+    }
+    const unsigned char *p = buf;
+    while (len > 0) {
+        uInt take = len > HC_DUMP_CHUNK ? HC_DUMP_CHUNK : (uInt)len;
+        sink->zs.next_in = (Bytef *)(uintptr_t)p;
+        sink->zs.avail_in = take;
+        if (hc_dump_deflate(sink, Z_NO_FLUSH, err, errlen) != 0) return -1;
+        p += take;
+        len -= take;
+    }
+    return 0;
+}
+
+int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
+{
+    if (sink->gzip) {
+        sink->zs.next_in = NULL;
+        sink->zs.avail_in = 0;
+        if (hc_dump_deflate(sink, Z_FINISH, err, errlen) != 0) return -1;
+    }
+    if (fsync(sink->fd) != 0 && errno != EINVAL && errno != EROFS) {
+        int e = errno;
+        hc_dump_fail(err, errlen, "flushing the heap dump %s to disk (fsync): %s", sink->path, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+void hc_dump_sink_free(hc_dump_sink *sink)
+{
+    if (sink->zs_ready) deflateEnd(&sink->zs);
+    sink->zs_ready = 0;
+    free(sink->out);
+    sink->out = NULL;
+}
+
+static void *hc_dump_pump_main(void *arg)
+{
+    hc_dump_pump *pump = arg;
+    unsigned char *buf = malloc(HC_DUMP_CHUNK);
+    pump->rc = -1;
+    if (!buf) {
+        hc_dump_fail(pump->err, sizeof pump->err, "reading the heap dump stream: out of memory");
+        close(pump->in_fd);
+        return NULL;
+    }
+    for (;;) {
+        ssize_t n = read(pump->in_fd, buf, HC_DUMP_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            hc_dump_fail(pump->err, sizeof pump->err, "reading the heap dump stream from its pipe: %s",
+                         strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            pump->rc = hc_dump_sink_finish(&pump->sink, pump->err, sizeof pump->err);
+            break;
+        }
+        if (hc_dump_sink_write(&pump->sink, buf, (size_t)n, pump->err, sizeof pump->err) != 0) break;
+    }
+    free(buf);
+    close(pump->in_fd); /* the writer now gets EPIPE instead of filling a pipe nobody reads */
+    return NULL;
+}
+
+int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
+                       char *err, size_t errlen)
+{
+    memset(pump, 0, sizeof *pump);
+    pump->in_fd = in_fd;
+    if (hc_dump_sink_open(&pump->sink, out_fd, path, gzip, err, errlen) != 0) return -1;
+    int prc = pthread_create(&pump->thread, NULL, hc_dump_pump_main, pump);
+    if (prc != 0) {
+        hc_dump_sink_free(&pump->sink);
+        hc_dump_fail(err, errlen, "starting the gzip thread for %s: %s", path, strerror(prc));
+        return -1;
+    }
+    pump->started = 1;
+    return 0;
+}
+
+int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen)
+{
+    if (!pump->started) {
+        hc_dump_fail(err, errlen, "the gzip thread was never started");
+        return -1;
+    }
+    pthread_join(pump->thread, NULL);
+    pump->started = 0;
+    hc_dump_sink_free(&pump->sink);
+    if (pump->rc != 0) {
+        hc_dump_fail(err, errlen, "%s", pump->err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- free space ------------------------------------------------------------------------ */
+
+int hc_dump_parse_vmrss(const char *status_text, uint64_t *rss_bytes)
+{
+    const char *line = status_text;
+    while (line && *line) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            char *end;
+            errno = 0;
+            unsigned long long kb = strtoull(line + 6, &end, 10);
+            if (errno != 0 || end == line + 6) return -1;
+            *rss_bytes = (uint64_t)kb * 1024;
+            return 0;
+        }
+        line = strchr(line, '\n');
+        if (line) line++;
+    }
+    return -1;
+}
+
+int hc_dump_self_rss(uint64_t *rss_bytes, char *err, size_t errlen)
+{
+    char text[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        hc_dump_fail(err, errlen, "reading this process's memory size from /proc/self/status: %s",
+                     strerror(errno));
+        return -1;
+    }
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof text - 1 && (n = read(fd, text + used, sizeof text - 1 - used)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        used += (size_t)n;
+    }
+    close(fd);
+    text[used] = '\0';
+    if (hc_dump_parse_vmrss(text, rss_bytes) != 0) {
+        hc_dump_fail(err, errlen, "reading this process's memory size: no VmRSS line in /proc/self/status");
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t hc_dump_estimate(uint64_t rss_bytes, int gzip)
+{
+    uint64_t estimate = gzip ? rss_bytes * 2 / 5 : rss_bytes * 2;
+    uint64_t floor = 16ull * 1024 * 1024;
+    return estimate < floor ? floor : estimate;
+}
+
+int hc_dump_free_bytes(const char *dir, uint64_t *avail, char *err, size_t errlen)
+{
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) != 0) {
+        int e = errno;
+        hc_dump_fail(err, errlen, "checking free space in tmpdir %s: %s; set tmpdir (HEAPCAPTURE_TMPDIR) to "
+                     "an existing writable directory", dir, strerror(e));
+        return -1;
+    }
+    *avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+    return 0;
+}
+
+int hc_dump_check_space(const char *dir, uint64_t needed, char *err, size_t errlen)
+{
+    uint64_t avail;
+    if (hc_dump_free_bytes(dir, &avail, err, errlen) != 0) return -1;
+    if (avail >= needed) return 0;
+    hc_dump_fail(err, errlen, "not enough free space for the heap dump in tmpdir %s: it needs about %.1f MB "
+                 "(estimated from this process's memory), only %.1f MB are free; set tmpdir "
+                 "(HEAPCAPTURE_TMPDIR) to a filesystem with more room, or free some space",
+                 dir, (double)needed / HC_MIB, (double)avail / HC_MIB);
+    return -1;
+}
+
+/* ---- the dump child ---------------------------------------------------------------------- */
+
+int hc_dump_report_write(int fd, const hc_dump_report *report)
+{
+    ssize_t n;
+    do {
+        n = write(fd, report, sizeof *report);
+    } while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof *report ? 0 : -1;
+}
+
+int hc_dump_report_read(int fd, hc_dump_report *report)
+{
+    size_t got = 0;
+    while (got < sizeof *report) {
+        ssize_t n = read(fd, (char *)report + got, sizeof *report - got);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            return -1;
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    if (got != sizeof *report) return 0;
+    report->message[sizeof report->message - 1] = '\0';
+    return 1;
+}
+
+static const char *hc_dump_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGKILL: return "SIGKILL";
+    case SIGTERM: return "SIGTERM";
+    case SIGSEGV: return "SIGSEGV";
+    case SIGABRT: return "SIGABRT";
+    case SIGBUS: return "SIGBUS";
+    case SIGILL: return "SIGILL";
+    case SIGFPE: return "SIGFPE";
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGPIPE: return "SIGPIPE";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGALRM: return "SIGALRM";
+    default: return NULL;
+    }
+}
+
+void hc_dump_status_text(int wstatus, char *buf, size_t len)
+{
+    if (WIFSIGNALED(wstatus)) {
+        int sig = WTERMSIG(wstatus);
+        const char *name = hc_dump_signal_name(sig);
+        if (name) {
+            snprintf(buf, len, "dump child killed by %s%s", name,
+                     sig == SIGKILL ? " (out of memory, or killed by someone)" : "");
+        } else {
+            snprintf(buf, len, "dump child killed by signal %d", sig);
+        }
+    } else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0) {
+        snprintf(buf, len, "dump child exited with status %d", WEXITSTATUS(wstatus));
+    } else if (WIFEXITED(wstatus)) {
+        snprintf(buf, len, "dump child exited");
+    } else {
+        snprintf(buf, len, "dump child ended with wait status 0x%x", (unsigned)wstatus);
+    }
+}
+
+static int hc_dump_pidfd(pid_t pid)
+{
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
+int hc_dump_wait_child(pid_t pid, int wake_fd, int *wstatus, char *err, size_t errlen)
+{
+    /* A pidfd turns readable when the child ends; without one, poll in 10 ms steps. */
+    int pidfd = hc_dump_pidfd(pid);
+    int rc = -1;
+    for (;;) {
+        pid_t got = waitpid(pid, wstatus, WNOHANG);
+        if (got == pid) {
+            rc = 1;
+            break;
+        }
+        if (got < 0 && errno != EINTR) {
+            hc_dump_fail(err, errlen, "waiting for the dump child (pid %ld): %s%s", (long)pid, strerror(errno),
+                         errno == ECHILD ? " (another part of the application reaped it, e.g. "
+                                           "Process.wait(-1) or Process.detach)" : "");
+            break;
+        }
+        struct pollfd fds[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
+        int n = poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? 1000 : 10);
+        if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
+            char drain[64];
+            while (read(wake_fd, drain, sizeof drain) > 0) {
+            }
+            rc = 0;
+            break;
+        }
+    }
+    if (pidfd >= 0) close(pidfd);
+    return rc;
+}

@@ -1,0 +1,432 @@
+/* HeapCapture::Dump (internal): the fork-mode and inline-mode dumps, bound to Ruby.
+ *
+ * Fork mode. The parent creates the 0600 tempfile, then forks through the VM's own fork (the
+ * original Process._fork, which the caller passes in as a Method: Ruby 3.1 does not export
+ * rb_fork_ruby, and Process.fork would run every Ruby-level fork hook - ActiveSupport's
+ * ForkTracker, APM agents, connection pools - in a child that must touch none of them). The
+ * child: dies with its parent (PR_SET_PDEATHSIG), lowers its priority, starts a gzip pthread on a
+ * pipe, runs ObjectSpace.dump_all(output: <the pipe>), waits for the gzip thread, fsyncs, writes
+ * a report on a second pipe and _exit()s - no at_exit handlers, no finalizers, no libpq, libcurl
+ * or OpenSSL. The parent waits for it with the GVL released; Thread#kill or #raise wakes the wait
+ * and the cleanup SIGKILLs and reaps the child and removes the tempfile.
+ *
+ * Inline mode. ObjectSpace.dump_all(output: :string) with the GVL held: the whole application
+ * stops for the dump (and the dump is held in memory once), but no other thread can run in the
+ * middle of it. The string is then compressed into the tempfile with the GVL released.
+ *
+ * Both return {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"} or raise DumpError, having
+ * removed the tempfile. */
+#include "rb_heapcapture.h"
+#include "dump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_PRCTL
+#include <sys/prctl.h>
+#endif
+#include <ruby/thread.h>
+
+#define HC_DUMP_CHILD_NICE 10
+#define HC_DUMP_PIPE_SIZE (1024 * 1024)
+
+static ID hc_id_dump_all, hc_id_call;
+static VALUE hc_sym_output, hc_sym_string;
+
+static uint64_t hc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static VALUE hc_objectspace(void)
+{
+    return rb_const_get(rb_cObject, rb_intern("ObjectSpace"));
+}
+
+static VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns,
+                            uint64_t dump_ns)
+{
+    VALUE h = rb_hash_new();
+    rb_hash_aset(h, rb_str_new_cstr("path"), rb_str_new_cstr(path));
+    rb_hash_aset(h, rb_str_new_cstr("raw_bytes"), ULL2NUM(raw));
+    rb_hash_aset(h, rb_str_new_cstr("bytes"), ULL2NUM(stored));
+    rb_hash_aset(h, rb_str_new_cstr("pause_ns"), ULL2NUM(pause_ns));
+    rb_hash_aset(h, rb_str_new_cstr("dump_ns"), ULL2NUM(dump_ns));
+    return h;
+}
+
+/* ---- fork mode: the child ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *path;
+    int file_fd;
+    int report_fd;
+    int gzip;
+    pid_t parent;
+} hc_child_args;
+
+static VALUE hc_child_open_io(VALUE fdv)
+{
+    VALUE argv[2] = {fdv, rb_str_new_cstr("wb")};
+    return rb_class_new_instance(2, argv, rb_cIO);
+}
+
+static VALUE hc_child_dump_all(VALUE io)
+{
+    VALUE opts = rb_hash_new();
+    rb_hash_aset(opts, hc_sym_output, io);
+    return rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
+}
+
+static VALUE hc_child_close_io(VALUE io)
+{
+    return rb_io_close(io);
+}
+
+static VALUE hc_describe_exception(VALUE exc)
+{
+    VALUE msg = rb_funcall(exc, rb_intern("message"), 0);
+    return rb_sprintf("%"PRIsVALUE": %"PRIsVALUE, rb_obj_class(exc), msg);
+}
+
+/* Puts the pending Ruby exception's class and message into buf. */
+static void hc_child_exception_text(const char *doing, char *buf, size_t len)
+{
+    VALUE exc = rb_errinfo();
+    int state = 0;
+    VALUE text = rb_protect(hc_describe_exception, exc, &state);
+    if (state || !RB_TYPE_P(text, T_STRING)) {
+        snprintf(buf, len, "%s: an exception was raised", doing);
+    } else {
+        snprintf(buf, len, "%s: %.*s", doing, (int)RSTRING_LEN(text), RSTRING_PTR(text));
+    }
+    rb_set_errinfo(Qnil);
+}
+
+static void hc_child_main(const hc_child_args *a) __attribute__((noreturn));
+
+static void hc_child_main(const hc_child_args *a)
+{
+    hc_dump_report report;
+    memset(&report, 0, sizeof report);
+#ifdef HAVE_PRCTL
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != a->parent) _exit(3); /* the parent died before the line above: nobody to serve */
+#endif
+    (void)setpriority(PRIO_PROCESS, 0, HC_DUMP_CHILD_NICE); /* yield CPU to the app; best effort */
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        snprintf(report.message, sizeof report.message, "dump child: creating the dump pipe: %s", strerror(errno));
+        hc_dump_report_write(a->report_fd, &report);
+        _exit(1);
+    }
+#ifdef F_SETPIPE_SZ
+    fcntl(pipefd[1], F_SETPIPE_SZ, HC_DUMP_PIPE_SIZE); /* fewer wake-ups; the default size works too */
+#endif
+    hc_dump_pump pump;
+    char err[sizeof report.message];
+    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, err, sizeof err) != 0) {
+        snprintf(report.message, sizeof report.message, "%s", err);
+        hc_dump_report_write(a->report_fd, &report);
+        _exit(1);
+    }
+
+    char ruby_err[sizeof report.message] = "";
+    int state = 0;
+    VALUE io = rb_protect(hc_child_open_io, INT2NUM(pipefd[1]), &state);
+    if (state) {
+        hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
+        close(pipefd[1]);
+    } else {
+        rb_protect(hc_child_dump_all, io, &state);
+        if (state) hc_child_exception_text("ObjectSpace.dump_all", ruby_err, sizeof ruby_err);
+        rb_protect(hc_child_close_io, io, &state); /* flushes, and the pump sees EOF */
+        if (state) {
+            if (!ruby_err[0]) hc_child_exception_text("dump child: flushing the dump pipe", ruby_err, sizeof ruby_err);
+            close(pipefd[1]);
+        }
+    }
+
+    /* The pump's error (disk full) is the cause of any EPIPE dump_all saw: report it first. */
+    int pump_rc = hc_dump_pump_join(&pump, err, sizeof err);
+    report.raw_bytes = pump.sink.raw_bytes;
+    report.stored_bytes = pump.sink.stored_bytes;
+    if (pump_rc != 0) {
+        snprintf(report.message, sizeof report.message, "%s", err);
+    } else if (ruby_err[0]) {
+        snprintf(report.message, sizeof report.message, "%s", ruby_err);
+    } else {
+        report.ok = 1;
+    }
+    hc_dump_report_write(a->report_fd, &report);
+    _exit(report.ok ? 0 : 1);
+}
+
+/* ---- fork mode: the parent ----------------------------------------------------------------- */
+
+typedef struct {
+    VALUE fork_method;
+    int gzip;
+    char path[4096];
+    int file_fd;
+    int report_rd, report_wr;
+    int wake_rd, wake_wr;
+    pid_t pid;
+    int reaped;
+    int wstatus;
+    int succeeded;
+    int wait_rc;
+    char err[512];
+} hc_fork_state;
+
+static void *hc_fork_wait_nogvl(void *arg)
+{
+    hc_fork_state *s = arg;
+    s->wait_rc = hc_dump_wait_child(s->pid, s->wake_rd, &s->wstatus, s->err, sizeof s->err);
+    return NULL;
+}
+
+/* Runs on Thread#kill, #raise, a signal or VM shutdown: wakes the wait; the cleanup kills. */
+static void hc_fork_wait_ubf(void *arg)
+{
+    hc_fork_state *s = arg;
+    ssize_t n = write(s->wake_wr, "w", 1);
+    (void)n;
+}
+
+static void hc_close_fd(int *fd)
+{
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static VALUE hc_fork_body(VALUE arg)
+{
+    hc_fork_state *s = (hc_fork_state *)arg;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) rb_sys_fail("heapcapture: creating the dump report pipe");
+    s->report_rd = fds[0];
+    s->report_wr = fds[1];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) rb_sys_fail("heapcapture: creating the dump wake pipe");
+    s->wake_rd = fds[0];
+    s->wake_wr = fds[1];
+
+    pid_t parent = getpid();
+    uint64_t t0 = hc_now_ns();
+    VALUE pidv = rb_funcall(s->fork_method, hc_id_call, 0);
+    uint64_t forked = hc_now_ns();
+    pid_t pid = NUM2PIDT(pidv);
+    if (pid == 0) {
+        hc_child_args a = {s->path, s->file_fd, s->report_wr, s->gzip, parent};
+        hc_child_main(&a);
+    }
+    s->pid = pid;
+    hc_close_fd(&s->report_wr); /* only the child writes: EOF once it is gone */
+    hc_close_fd(&s->file_fd);
+
+    while (!s->reaped) {
+        rb_thread_call_without_gvl(hc_fork_wait_nogvl, s, hc_fork_wait_ubf, s); /* may raise: cleanup */
+        if (s->wait_rc == 1) s->reaped = 1;
+        else if (s->wait_rc < 0) rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
+    }
+    uint64_t done = hc_now_ns();
+
+    hc_dump_report report;
+    int have_report = hc_dump_report_read(s->report_rd, &report) == 1;
+    char status[160];
+    hc_dump_status_text(s->wstatus, status, sizeof status);
+    int clean_exit = WIFEXITED(s->wstatus) && WEXITSTATUS(s->wstatus) == 0;
+    if (have_report && report.ok && clean_exit) {
+        s->succeeded = 1;
+        return hc_dump_result(s->path, report.raw_bytes, report.stored_bytes, forked - t0, done - t0);
+    }
+    if (have_report && !report.ok) rb_raise(hc_eDumpError, "heapcapture: %s (%s)", report.message, status);
+    rb_raise(hc_eDumpError, "heapcapture: the heap dump failed: %s before it finished", status);
+    return Qnil;
+}
+
+static VALUE hc_fork_cleanup(VALUE arg)
+{
+    hc_fork_state *s = (hc_fork_state *)arg;
+    if (s->pid > 0 && !s->reaped) {
+        /* Interrupted (Thread#kill, an exception): no orphan dump, no zombie. SIGKILL ends the
+         * child at once, so this wait is short even with the GVL held. */
+        kill(s->pid, SIGKILL);
+        int ws;
+        while (waitpid(s->pid, &ws, 0) < 0 && errno == EINTR) {
+        }
+        s->reaped = 1;
+    }
+    hc_close_fd(&s->file_fd);
+    hc_close_fd(&s->report_rd);
+    hc_close_fd(&s->report_wr);
+    hc_close_fd(&s->wake_rd);
+    hc_close_fd(&s->wake_wr);
+    if (!s->succeeded && s->path[0]) unlink(s->path);
+    return Qnil;
+}
+
+static int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen)
+{
+    char err[512];
+    const char *dir = StringValueCStr(tmpdir);
+    int fd = hc_dump_tempfile(dir, gzip ? ".ndjson.gz" : ".ndjson", path, pathlen, err, sizeof err);
+    if (fd < 0) rb_raise(hc_eDumpError, "heapcapture: %s", err);
+    return fd;
+}
+
+/* Dump.fork_dump(tmpdir, gzip, fork_method) */
+static VALUE hc_dump_fork_dump(VALUE self, VALUE tmpdir, VALUE gzip, VALUE fork_method)
+{
+    hc_fork_state s;
+    memset(&s, 0, sizeof s);
+    s.fork_method = fork_method;
+    s.gzip = RTEST(gzip);
+    s.report_rd = s.report_wr = s.wake_rd = s.wake_wr = -1;
+    s.file_fd = hc_create_tempfile(tmpdir, s.gzip, s.path, sizeof s.path);
+    VALUE result = rb_ensure(hc_fork_body, (VALUE)&s, hc_fork_cleanup, (VALUE)&s);
+    RB_GC_GUARD(fork_method);
+    return result;
+}
+
+/* ---- inline mode --------------------------------------------------------------------------- */
+
+typedef struct {
+    char path[4096];
+    int fd;
+    int gzip;
+    const char *buf;
+    size_t len;
+    size_t offset;          /* bytes of buf already compressed */
+    volatile int cancel;    /* set by the unblocking function: give the GVL back soon */
+    int done;
+    int rc;
+    hc_dump_sink sink;
+    int sink_open;
+    int succeeded;
+    char err[512];
+} hc_inline_state;
+
+#define HC_INLINE_CHUNK (1024 * 1024)
+
+/* Compresses from offset on, a chunk at a time, until done or asked to give the GVL back. */
+static void *hc_inline_write_nogvl(void *arg)
+{
+    hc_inline_state *s = arg;
+    while (s->offset < s->len && !s->cancel) {
+        size_t take = s->len - s->offset < HC_INLINE_CHUNK ? s->len - s->offset : HC_INLINE_CHUNK;
+        if (hc_dump_sink_write(&s->sink, s->buf + s->offset, take, s->err, sizeof s->err) != 0) {
+            s->rc = -1;
+            return NULL;
+        }
+        s->offset += take;
+    }
+    if (s->offset == s->len) {
+        s->rc = hc_dump_sink_finish(&s->sink, s->err, sizeof s->err);
+        s->done = 1;
+    }
+    return NULL;
+}
+
+static void hc_inline_ubf(void *arg)
+{
+    ((hc_inline_state *)arg)->cancel = 1;
+}
+
+static VALUE hc_inline_body(VALUE arg)
+{
+    hc_inline_state *s = (hc_inline_state *)arg;
+    VALUE opts = rb_hash_new();
+    rb_hash_aset(opts, hc_sym_output, hc_sym_string);
+    uint64_t t0 = hc_now_ns();
+    VALUE str = rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
+    uint64_t dumped = hc_now_ns();
+    StringValue(str);
+
+    if (hc_dump_sink_open(&s->sink, s->fd, s->path, s->gzip, s->err, sizeof s->err) != 0)
+        rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
+    s->sink_open = 1;
+    /* The pointer is read with the GVL held and used without it. That is safe because nothing
+     * else can reach `str` (dump_all made it; it is never handed out), so no thread can modify
+     * or free it, and RB_GC_GUARD keeps it on this stack, where the GC sees it, pins it and
+     * keeps its buffer alive until the write has finished. */
+    s->buf = RSTRING_PTR(str);
+    s->len = (size_t)RSTRING_LEN(str);
+    /* An interrupt stops the loop; Thread#kill/#raise then raise out of here (the cleanup
+     * removes the tempfile), anything else (a trap handler that ran) resumes where it stopped. */
+    while (!s->done && s->rc == 0) {
+        s->cancel = 0;
+        rb_thread_call_without_gvl(hc_inline_write_nogvl, s, hc_inline_ubf, s);
+    }
+    RB_GC_GUARD(str);
+    if (s->rc != 0) rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
+    uint64_t done = hc_now_ns();
+    rb_str_resize(str, 0); /* give the dump's memory back now rather than at the next GC */
+    s->succeeded = 1;
+    return hc_dump_result(s->path, s->sink.raw_bytes, s->sink.stored_bytes, dumped - t0, done - t0);
+}
+
+static VALUE hc_inline_cleanup(VALUE arg)
+{
+    hc_inline_state *s = (hc_inline_state *)arg;
+    if (s->sink_open) hc_dump_sink_free(&s->sink);
+    hc_close_fd(&s->fd);
+    if (!s->succeeded && s->path[0]) unlink(s->path);
+    return Qnil;
+}
+
+/* Dump.inline_dump(tmpdir, gzip) */
+static VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip)
+{
+    hc_inline_state s;
+    memset(&s, 0, sizeof s);
+    s.gzip = RTEST(gzip);
+    s.fd = hc_create_tempfile(tmpdir, s.gzip, s.path, sizeof s.path);
+    return rb_ensure(hc_inline_body, (VALUE)&s, hc_inline_cleanup, (VALUE)&s);
+}
+
+/* ---- free space ---------------------------------------------------------------------------- */
+
+/* Dump.estimate(gzip) => bytes the stored dump may take, from this process's RSS; nil if unknown */
+static VALUE hc_dump_estimate_m(VALUE self, VALUE gzip)
+{
+    uint64_t rss;
+    char err[256];
+    if (hc_dump_self_rss(&rss, err, sizeof err) != 0) return Qnil;
+    return ULL2NUM(hc_dump_estimate(rss, RTEST(gzip)));
+}
+
+/* Dump.check_space(dir, needed_bytes) => free bytes, or raises DumpError saying what to change */
+static VALUE hc_dump_check_space_m(VALUE self, VALUE dir, VALUE needed)
+{
+    char err[512];
+    uint64_t avail;
+    const char *d = StringValueCStr(dir);
+    if (hc_dump_free_bytes(d, &avail, err, sizeof err) != 0 ||
+        hc_dump_check_space(d, NUM2ULL(needed), err, sizeof err) != 0)
+        rb_raise(hc_eDumpError, "heapcapture: %s", err);
+    return ULL2NUM(avail);
+}
+
+void hc_init_dump(void)
+{
+    hc_id_dump_all = rb_intern("dump_all");
+    hc_id_call = rb_intern("call");
+    hc_sym_output = ID2SYM(rb_intern("output"));
+    hc_sym_string = ID2SYM(rb_intern("string"));
+
+    VALUE mDump = rb_define_module_under(hc_mHeapCapture, "Dump");
+    rb_define_singleton_method(mDump, "fork_dump", hc_dump_fork_dump, 3);
+    rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, 2);
+    rb_define_singleton_method(mDump, "estimate", hc_dump_estimate_m, 1);
+    rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);
+}

@@ -1,0 +1,367 @@
+/* HeapCapture::S3::Client's C half: wraps an hc_s3_client (s3.c) in a TypedData object.
+ * lib/heapcapture/s3.rb handles keywords and defaults and calls the private methods here.
+ *
+ * Every transfer runs without the GVL on C copies of its arguments; the unblocking function asks
+ * the client to stop (hc_s3_client_abort: sets a flag, wakes curl), and s3.c aborts a multipart
+ * upload at S3 before returning. Then the pending interrupt (Thread#kill, Thread#raise, exit) is
+ * delivered; if it was only a signal handler, the operation starts again. */
+#include "rb_heapcapture.h"
+#include "s3.h"
+
+#include <curl/curl.h>
+#include <ruby/thread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HC_RB_S3_MAX_RESTARTS 3
+
+static VALUE hc_cS3Client;
+
+typedef struct {
+    hc_s3_client *client;
+    int busy; /* read and written with the GVL held */
+} hc_rb_s3;
+
+static void hc_rb_s3_free(void *p)
+{
+    hc_rb_s3 *s = p;
+    hc_s3_client_free(s->client);
+    xfree(s);
+}
+
+static size_t hc_rb_s3_size(const void *p)
+{
+    (void)p;
+    return sizeof(hc_rb_s3);
+}
+
+static const rb_data_type_t hc_rb_s3_type = {
+    .wrap_struct_name = "HeapCapture::S3::Client",
+    .function = {.dfree = hc_rb_s3_free, .dsize = hc_rb_s3_size},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+static VALUE hc_rb_s3_alloc(VALUE klass)
+{
+    hc_rb_s3 *s;
+    return TypedData_Make_Struct(klass, hc_rb_s3, &hc_rb_s3_type, s);
+}
+
+static hc_rb_s3 *hc_rb_s3_get(VALUE self)
+{
+    hc_rb_s3 *s = rb_check_typeddata(self, &hc_rb_s3_type);
+    if (!s->client) rb_raise(hc_eError, "heapcapture: this S3 client was not set up (call new, not allocate)");
+    return s;
+}
+
+/* A String without NUL bytes, or NULL for nil when allowed. */
+static const char *hc_rb_s3_cstr(VALUE v, const char *what, int nil_ok)
+{
+    if (nil_ok && NIL_P(v)) return NULL;
+    if (!RB_TYPE_P(v, T_STRING)) rb_raise(rb_eTypeError, "heapcapture: S3: %s must be a String (got %s)", what,
+                                          rb_obj_classname(v));
+    return rb_string_value_cstr(&v);
+}
+
+static VALUE hc_rb_s3_opt(VALUE opts, const char *name)
+{
+    return rb_hash_lookup2(opts, ID2SYM(rb_intern(name)), Qnil);
+}
+
+static long hc_rb_s3_long_opt(VALUE opts, const char *name)
+{
+    VALUE v = hc_rb_s3_opt(opts, name);
+    return NIL_P(v) ? 0 : NUM2LONG(v);
+}
+
+/* Raises the error s3.c reported, as the matching Ruby class. */
+static void hc_rb_s3_raise(const hc_s3_error *err)
+{
+    VALUE msg = rb_sprintf("heapcapture: %s", err->message);
+    if (err->kind == HC_S3_EARG) rb_exc_raise(rb_exc_new_str(rb_eArgError, msg));
+    if (err->kind == HC_S3_ENOMEM) rb_memerror();
+    VALUE kw = rb_hash_new();
+    rb_hash_aset(kw, ID2SYM(rb_intern("code")), *err->code ? rb_str_new_cstr(err->code) : Qnil);
+    rb_hash_aset(kw, ID2SYM(rb_intern("status")), err->http_status ? LONG2NUM(err->http_status) : Qnil);
+    rb_hash_aset(kw, ID2SYM(rb_intern("request_id")), *err->request_id ? rb_str_new_cstr(err->request_id) : Qnil);
+    VALUE args[2] = {msg, kw};
+    rb_exc_raise(rb_class_new_instance_kw(2, args, hc_eUploadError, RB_PASS_KEYWORDS));
+}
+
+/* _setup(options Hash): builds the C client. Bad settings are a ConfigurationError. */
+static VALUE hc_rb_s3_setup(VALUE self, VALUE opts)
+{
+    hc_rb_s3 *s = rb_check_typeddata(self, &hc_rb_s3_type);
+    Check_Type(opts, T_HASH);
+    if (s->client) rb_raise(hc_eError, "heapcapture: this S3 client is already set up");
+    VALUE path_style = hc_rb_s3_opt(opts, "path_style");
+    hc_s3_config cfg = {
+        .bucket = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "bucket"), "bucket", 0),
+        .region = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "region"), "region", 0),
+        .endpoint = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "endpoint"), "endpoint", 1),
+        .path_style = NIL_P(path_style) ? -1 : RTEST(path_style) ? 1 : 0,
+        .access_key_id = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "access_key_id"), "access_key_id", 0),
+        .secret_access_key = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "secret_access_key"), "secret_access_key", 0),
+        .session_token = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "session_token"), "session_token", 1),
+        .part_size = hc_rb_s3_long_opt(opts, "part_size"),
+        .concurrency = (int)hc_rb_s3_long_opt(opts, "concurrency"),
+        .connect_timeout_ms = hc_rb_s3_long_opt(opts, "connect_timeout_ms"),
+        .low_speed_time_s = hc_rb_s3_long_opt(opts, "low_speed_time_s"),
+        .max_attempts = (int)hc_rb_s3_long_opt(opts, "max_attempts"),
+        .retry_base_ms = hc_rb_s3_long_opt(opts, "retry_base_ms"),
+        .ca_file = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "ca_file"), "ca_file", 1),
+        .ca_path = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "ca_path"), "ca_path", 1),
+    };
+    hc_s3_error err;
+    s->client = hc_s3_client_new(&cfg, &err); /* copies every string */
+    RB_GC_GUARD(opts);
+    if (!s->client) {
+        if (err.kind == HC_S3_ENOMEM) rb_memerror();
+        rb_raise(hc_eConfigurationError, "heapcapture: %s", err.message);
+    }
+    return self;
+}
+
+/* ---- running an operation without the GVL */
+
+enum { HC_OP_UPLOAD, HC_OP_DOWNLOAD, HC_OP_LIST, HC_OP_DELETE };
+
+typedef struct {
+    int op;
+    hc_s3_client *client;
+    char *a, *b, *c;           /* C copies of the arguments (xfree'd under the GVL) */
+    hc_s3_status status;
+    hc_s3_error err;
+    hc_s3_upload_result upload;
+    long long bytes;
+    hc_s3_object *objects;
+    size_t count;
+} hc_rb_s3_call;
+
+static void *hc_rb_s3_run(void *p)
+{
+    hc_rb_s3_call *call = p;
+    switch (call->op) {
+    case HC_OP_UPLOAD:
+        call->status = hc_s3_upload(call->client, call->a, call->b, call->c, &call->upload, &call->err);
+        break;
+    case HC_OP_DOWNLOAD:
+        call->status = hc_s3_download(call->client, call->a, call->b, &call->bytes, &call->err);
+        break;
+    case HC_OP_LIST:
+        call->status = hc_s3_list(call->client, call->a, &call->objects, &call->count, &call->err);
+        break;
+    case HC_OP_DELETE:
+        call->status = hc_s3_delete(call->client, call->a, &call->err);
+        break;
+    }
+    return NULL;
+}
+
+static void hc_rb_s3_unblock(void *p)
+{
+    hc_rb_s3_call *call = p;
+    hc_s3_client_abort(call->client);
+}
+
+static char *hc_rb_s3_copy(VALUE str, const char *what, int nil_ok)
+{
+    const char *s = hc_rb_s3_cstr(str, what, nil_ok);
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *copy = xmalloc(n);
+    memcpy(copy, s, n);
+    return copy;
+}
+
+static VALUE hc_rb_s3_release(VALUE self)
+{
+    hc_rb_s3 *s = rb_check_typeddata(self, &hc_rb_s3_type);
+    s->busy = 0;
+    return Qnil;
+}
+
+typedef struct {
+    VALUE self;
+    hc_rb_s3_call *call;
+} hc_rb_s3_body;
+
+static VALUE hc_rb_s3_perform_body(VALUE arg)
+{
+    hc_rb_s3_body *body = (hc_rb_s3_body *)arg;
+    hc_rb_s3_call *call = body->call;
+    for (int restarts = 0;; restarts++) {
+        hc_s3_client_reset_abort(call->client);
+        rb_thread_call_without_gvl(hc_rb_s3_run, call, hc_rb_s3_unblock, call);
+        if (call->status != HC_S3_EABORTED) break;
+        /* Delivers Thread#kill / Thread#raise / exit; returns when it was only a signal handler. */
+        rb_thread_check_ints();
+        if (restarts >= HC_RB_S3_MAX_RESTARTS) break;
+        hc_s3_objects_free(call->objects, call->count);
+        call->objects = NULL;
+        call->count = 0;
+    }
+    hc_s3_client_reset_abort(call->client);
+    return Qnil;
+}
+
+/* Runs call without the GVL; the client is marked busy meanwhile (one operation per client at a
+ * time). Raises what s3.c reported; the caller frees its copies with hc_rb_s3_call_free. */
+static void hc_rb_s3_perform(VALUE self, hc_rb_s3_call *call)
+{
+    hc_rb_s3 *s = hc_rb_s3_get(self);
+    if (s->busy)
+        rb_raise(hc_eError, "heapcapture: this S3 client is busy with another operation (used from two threads?); "
+                            "give each thread its own client");
+    s->busy = 1;
+    call->client = s->client;
+    hc_rb_s3_body body = {self, call};
+    rb_ensure(hc_rb_s3_perform_body, (VALUE)&body, hc_rb_s3_release, self);
+}
+
+static void hc_rb_s3_call_free(hc_rb_s3_call *call)
+{
+    xfree(call->a);
+    xfree(call->b);
+    xfree(call->c);
+    hc_s3_objects_free(call->objects, call->count);
+    call->a = call->b = call->c = NULL;
+    call->objects = NULL;
+    call->count = 0;
+}
+
+static VALUE hc_rb_s3_call_run(VALUE arg)
+{
+    hc_rb_s3_body *body = (hc_rb_s3_body *)arg;
+    hc_rb_s3_perform(body->self, body->call);
+    return Qnil;
+}
+
+static VALUE hc_rb_s3_call_cleanup(VALUE arg)
+{
+    hc_rb_s3_call_free((hc_rb_s3_call *)arg);
+    return Qnil;
+}
+
+/* Runs call and frees its copies whatever happens, then raises the S3 failure, if any. */
+static void hc_rb_s3_execute(VALUE self, hc_rb_s3_call *call, hc_s3_error *err_out)
+{
+    hc_rb_s3_body body = {self, call};
+    call->status = HC_S3_OK;
+    rb_ensure(hc_rb_s3_call_run, (VALUE)&body, hc_rb_s3_call_cleanup, (VALUE)call);
+    *err_out = call->err;
+}
+
+/* _upload(path, key, content_type) => [etag, bytes, parts] */
+static VALUE hc_rb_s3_upload(VALUE self, VALUE path, VALUE key, VALUE content_type)
+{
+    hc_rb_s3_call call;
+    hc_s3_error err;
+    memset(&call, 0, sizeof call);
+    call.op = HC_OP_UPLOAD;
+    hc_rb_s3_cstr(path, "path", 0); /* type checks first: nothing is copied when one raises */
+    hc_rb_s3_cstr(key, "key", 0);
+    hc_rb_s3_cstr(content_type, "content_type", 1);
+    call.a = hc_rb_s3_copy(path, "path", 0);
+    call.b = hc_rb_s3_copy(key, "key", 0);
+    call.c = hc_rb_s3_copy(content_type, "content_type", 1);
+    hc_rb_s3_execute(self, &call, &err);
+    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    return rb_ary_new_from_args(3, rb_str_new_cstr(call.upload.etag), LL2NUM(call.upload.bytes),
+                                INT2NUM(call.upload.parts));
+}
+
+/* _download(key, to) => bytes written */
+static VALUE hc_rb_s3_download(VALUE self, VALUE key, VALUE to)
+{
+    hc_rb_s3_call call;
+    hc_s3_error err;
+    memset(&call, 0, sizeof call);
+    call.op = HC_OP_DOWNLOAD;
+    hc_rb_s3_cstr(key, "key", 0);
+    hc_rb_s3_cstr(to, "to", 0);
+    call.a = hc_rb_s3_copy(key, "key", 0);
+    call.b = hc_rb_s3_copy(to, "to", 0);
+    hc_rb_s3_execute(self, &call, &err);
+    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    return LL2NUM(call.bytes);
+}
+
+/* _list(prefix) => [[key, size, last_modified], ...] */
+static VALUE hc_rb_s3_list(VALUE self, VALUE prefix)
+{
+    hc_rb_s3_call call;
+    memset(&call, 0, sizeof call);
+    call.op = HC_OP_LIST;
+    call.a = hc_rb_s3_copy(prefix, "prefix", 0);
+    hc_rb_s3_body body = {self, &call};
+    /* The objects outlive the run: build the Array before freeing them (under rb_ensure). */
+    int state = 0;
+    rb_protect(hc_rb_s3_call_run, (VALUE)&body, &state);
+    VALUE list = Qnil;
+    hc_s3_error err = call.err;
+    if (!state && call.status == HC_S3_OK) {
+        list = rb_ary_new_capa((long)call.count);
+        for (size_t i = 0; i < call.count; i++) {
+            const hc_s3_object *o = &call.objects[i];
+            rb_ary_push(list, rb_ary_new_from_args(3, rb_utf8_str_new_cstr(o->key), LL2NUM(o->size),
+                                                   o->last_modified ? rb_str_new_cstr(o->last_modified) : Qnil));
+        }
+    }
+    hc_rb_s3_call_free(&call); /* nothing above raises but rb_ary_* on memory exhaustion */
+    if (state) rb_jump_tag(state);
+    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    return list;
+}
+
+/* _delete(key) => nil */
+static VALUE hc_rb_s3_delete(VALUE self, VALUE key)
+{
+    hc_rb_s3_call call;
+    hc_s3_error err;
+    memset(&call, 0, sizeof call);
+    call.op = HC_OP_DELETE;
+    call.a = hc_rb_s3_copy(key, "key", 0);
+    hc_rb_s3_execute(self, &call, &err);
+    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    return Qnil;
+}
+
+/* _presigned_url(key, expires_in, now_epoch) => String. No network: the GVL stays held. */
+static VALUE hc_rb_s3_presigned_url(VALUE self, VALUE key, VALUE expires_in, VALUE now)
+{
+    hc_rb_s3 *s = hc_rb_s3_get(self);
+    hc_s3_error err;
+    char *url = hc_s3_presigned_url(s->client, hc_rb_s3_cstr(key, "key", 0), NUM2LONG(expires_in),
+                                    NUM2LL(now), &err);
+    RB_GC_GUARD(key);
+    if (!url) hc_rb_s3_raise(&err);
+    VALUE str = rb_str_new_cstr(url);
+    free(url);
+    return str;
+}
+
+/* base_url => "http://127.0.0.1:9000/bucket": where requests go, for messages and checks. */
+static VALUE hc_rb_s3_base_url(VALUE self)
+{
+    return rb_str_new_cstr(hc_s3_client_base_url(hc_rb_s3_get(self)->client));
+}
+
+void hc_init_s3(void)
+{
+    /* curl_global_init is not thread-safe: do it once here, while the extension loads. */
+    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) rb_raise(hc_eError, "heapcapture: libcurl failed to initialise: %s", curl_easy_strerror(rc));
+
+    VALUE mS3 = rb_define_module_under(hc_mHeapCapture, "S3");
+    hc_cS3Client = rb_define_class_under(mS3, "Client", rb_cObject);
+    rb_define_alloc_func(hc_cS3Client, hc_rb_s3_alloc);
+    rb_define_private_method(hc_cS3Client, "_setup", hc_rb_s3_setup, 1);
+    rb_define_private_method(hc_cS3Client, "_upload", hc_rb_s3_upload, 3);
+    rb_define_private_method(hc_cS3Client, "_download", hc_rb_s3_download, 2);
+    rb_define_private_method(hc_cS3Client, "_list", hc_rb_s3_list, 1);
+    rb_define_private_method(hc_cS3Client, "_delete", hc_rb_s3_delete, 1);
+    rb_define_private_method(hc_cS3Client, "_presigned_url", hc_rb_s3_presigned_url, 3);
+    rb_define_method(hc_cS3Client, "base_url", hc_rb_s3_base_url, 0);
+}

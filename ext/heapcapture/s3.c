@@ -1,0 +1,716 @@
+/* The S3 client: configuration and addressing, then the operations (a streamed PUT, a parallel
+ * multipart upload, download, list, delete, presign) built on the transfer machinery in
+ * s3_transfer.c (requests, retries, the scheduler) and the part reader in s3_part_reader.c.
+ * See s3.h for the contract. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mkostemp, strndup */
+#endif
+#include "s3.h"
+#include "s3_transfer.h"
+#include "s3_part_reader.h"
+#include "s3_xml.h"
+#include "sigv4.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HC_LIST_BODY_MAX (32L * 1024 * 1024)  /* a 1,000-key listing page with 1 KiB keys fits */
+#define HC_READ_CHUNK (1024 * 1024)
+
+/* ---------------------------------------------------------------- the client */
+
+static char *hc_dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int hc_empty(const char *s)
+{
+    return s == NULL || *s == '\0';
+}
+
+long hc_s3_part_size_for(long configured, long long size)
+{
+    long part = configured > 0 ? configured : 8 * HC_S3_MIB;
+    if (size > (long long)part * HC_S3_MAX_PARTS) {
+        long long needed = (size + HC_S3_MAX_PARTS - 1) / HC_S3_MAX_PARTS;
+        part = (long)((needed + HC_S3_MIB - 1) / HC_S3_MIB * HC_S3_MIB);
+    }
+    return part;
+}
+
+void hc_s3_client_free(hc_s3_client *c)
+{
+    if (!c) return;
+    int ours = c->pid == getpid(); /* a forked child leaves the parent's connections alone */
+    if (c->easy) {
+        for (int i = 0; ours && i < c->nslots; i++) {
+            if (c->easy[i]) curl_easy_cleanup(c->easy[i]);
+        }
+        free(c->easy);
+    }
+    if (c->multi && ours) curl_multi_cleanup(c->multi);
+    free(c->bucket); free(c->region); free(c->access_key_id); free(c->secret_access_key);
+    free(c->session_token); free(c->ca_file); free(c->ca_path);
+    free(c->scheme); free(c->host); free(c->bucket_path); free(c->base_url);
+    free(c);
+}
+
+/* Splits "http(s)://host[:port][/]" into scheme and host. Returns 0, or -1 with a message. */
+static int hc_parse_endpoint(const char *endpoint, char **scheme, char **host, hc_s3_error *err)
+{
+    const char *rest;
+    if (strncasecmp(endpoint, "https://", 8) == 0) {
+        *scheme = strdup("https");
+        rest = endpoint + 8;
+    } else if (strncasecmp(endpoint, "http://", 7) == 0) {
+        *scheme = strdup("http");
+        rest = endpoint + 7;
+    } else {
+        hc_s3_err_set(err, HC_S3_EARG, "the S3 endpoint %s must begin with http:// or https://", endpoint);
+        return -1;
+    }
+    size_t len = strcspn(rest, "/?#");
+    if (len == 0 || strchr(rest, '@') || (rest[len] == '/' && rest[len + 1] != '\0') ||
+        rest[len] == '?' || rest[len] == '#') {
+        hc_s3_err_set(err, HC_S3_EARG,
+                   "the S3 endpoint %s must be a scheme and a host with an optional port, like "
+                   "http://127.0.0.1:9000 (no path, credentials or query)", endpoint);
+        return -1;
+    }
+    *host = strndup(rest, len);
+    if (!*scheme || !*host) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
+        return -1;
+    }
+    return 0;
+}
+
+static int hc_valid_bucket(const char *b)
+{
+    size_t n = strlen(b);
+    if (n < 3 || n > 63) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = b[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_' ||
+              (ch >= 'A' && ch <= 'Z')))
+            return 0;
+    }
+    return 1;
+}
+
+hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    if (hc_empty(cfg->bucket) || !hc_valid_bucket(cfg->bucket)) {
+        hc_s3_err_set(err, HC_S3_EARG, "the S3 bucket name \"%s\" is not valid: 3 to 63 letters, digits, "
+                   "dots or hyphens", cfg->bucket ? cfg->bucket : "");
+        return NULL;
+    }
+    if (hc_empty(cfg->region)) {
+        hc_s3_err_set(err, HC_S3_EARG, "no S3 region given: set AWS_REGION (e.g. us-east-1) or pass region:");
+        return NULL;
+    }
+    if (hc_empty(cfg->access_key_id) || hc_empty(cfg->secret_access_key)) {
+        hc_s3_err_set(err, HC_S3_EARG, "no S3 credentials given: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                   "or pass access_key_id: and secret_access_key:");
+        return NULL;
+    }
+    if (cfg->concurrency < 0 || cfg->concurrency > HC_S3_MAX_CONCURRENCY) {
+        hc_s3_err_set(err, HC_S3_EARG, "concurrency must be from 1 to %d, got %d", HC_S3_MAX_CONCURRENCY,
+                   cfg->concurrency);
+        return NULL;
+    }
+    if (cfg->part_size < 0 || (cfg->part_size > 0 && cfg->part_size < HC_S3_MIB) ||
+        cfg->part_size > 5L * 1024 * HC_S3_MIB) {
+        hc_s3_err_set(err, HC_S3_EARG, "part_size must be from 1 MiB to 5 GiB (S3 needs 5 MiB), got %ld",
+                   cfg->part_size);
+        return NULL;
+    }
+    if (cfg->max_attempts < 0 || cfg->max_attempts > 20) {
+        hc_s3_err_set(err, HC_S3_EARG, "max_attempts must be from 1 to 20, got %d", cfg->max_attempts);
+        return NULL;
+    }
+    if (cfg->connect_timeout_ms < 0 || cfg->low_speed_time_s < 0 || cfg->retry_base_ms < 0) {
+        hc_s3_err_set(err, HC_S3_EARG, "S3 timeouts and the retry delay cannot be negative");
+        return NULL;
+    }
+
+    hc_s3_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    if (!c->cfg.part_size) c->cfg.part_size = 8 * HC_S3_MIB;
+    if (!c->cfg.concurrency) c->cfg.concurrency = 4;
+    if (!c->cfg.connect_timeout_ms) c->cfg.connect_timeout_ms = 10000;
+    if (!c->cfg.low_speed_time_s) c->cfg.low_speed_time_s = 30;
+    if (!c->cfg.max_attempts) c->cfg.max_attempts = 5;
+    if (!c->cfg.retry_base_ms) c->cfg.retry_base_ms = 200;
+    c->bucket = hc_dup(cfg->bucket);
+    c->region = hc_dup(cfg->region);
+    c->access_key_id = hc_dup(cfg->access_key_id);
+    c->secret_access_key = hc_dup(cfg->secret_access_key);
+    c->session_token = hc_empty(cfg->session_token) ? NULL : hc_dup(cfg->session_token);
+    c->ca_file = hc_empty(cfg->ca_file) ? NULL : hc_dup(cfg->ca_file);
+    c->ca_path = hc_empty(cfg->ca_path) ? NULL : hc_dup(cfg->ca_path);
+    c->seed = (unsigned int)(hc_s3_now_ms() ^ (long long)getpid() ^ (long long)(size_t)c);
+
+    int path_style = cfg->path_style;
+    if (path_style < 0) path_style = !hc_empty(cfg->endpoint) || strchr(cfg->bucket, '.') != NULL;
+
+    char *endpoint_host = NULL;
+    if (!hc_empty(cfg->endpoint)) {
+        if (hc_parse_endpoint(cfg->endpoint, &c->scheme, &endpoint_host, err) != 0) {
+            free(endpoint_host);
+            hc_s3_client_free(c);
+            return NULL;
+        }
+    } else {
+        c->scheme = strdup("https");
+        size_t n = strlen(cfg->region) + 32;
+        endpoint_host = malloc(n);
+        if (endpoint_host) snprintf(endpoint_host, n, "s3.%s.amazonaws.com", cfg->region);
+    }
+    if (endpoint_host) {
+        if (path_style) {
+            c->host = endpoint_host;
+            size_t n = strlen(c->bucket) + 2;
+            c->bucket_path = malloc(n);
+            if (c->bucket_path) snprintf(c->bucket_path, n, "/%s", c->bucket);
+        } else {
+            size_t n = strlen(c->bucket) + strlen(endpoint_host) + 2;
+            c->host = malloc(n);
+            if (c->host) snprintf(c->host, n, "%s.%s", c->bucket, endpoint_host);
+            free(endpoint_host);
+            c->bucket_path = strdup("");
+        }
+    }
+    if (c->scheme && c->host && c->bucket_path) {
+        size_t n = strlen(c->scheme) + strlen(c->host) + strlen(c->bucket_path) + 4;
+        c->base_url = malloc(n);
+        if (c->base_url) snprintf(c->base_url, n, "%s://%s%s", c->scheme, c->host, c->bucket_path);
+    }
+
+    c->nslots = c->cfg.concurrency;
+    int ok = c->bucket && c->region && c->access_key_id && c->secret_access_key && c->base_url &&
+             (!cfg->session_token || hc_empty(cfg->session_token) || c->session_token) && hc_s3_curl_handles(c) == 0;
+    if (!ok) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
+        hc_s3_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+const char *hc_s3_client_base_url(const hc_s3_client *c)
+{
+    return c->base_url;
+}
+
+void hc_s3_client_abort(hc_s3_client *c)
+{
+    __atomic_store_n(&c->aborted, 1, __ATOMIC_SEQ_CST);
+    curl_multi_wakeup(c->multi);
+}
+
+void hc_s3_client_reset_abort(hc_s3_client *c)
+{
+    __atomic_store_n(&c->aborted, 0, __ATOMIC_SEQ_CST);
+}
+
+/* ---------------------------------------------------------------- operations */
+
+static int hc_open_source(const char *path, int *fd, long long *size, hc_s3_error *err)
+{
+    struct stat st;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) {
+        hc_s3_err_set(err, HC_S3_EFILE, "cannot upload %s: opening it failed: %s", path, strerror(errno));
+        return -1;
+    }
+    int stat_failed = fstat(*fd, &st) != 0;
+    if (stat_failed || !S_ISREG(st.st_mode)) {
+        hc_s3_err_set(err, HC_S3_EFILE, "cannot upload %s: %s", path,
+                   stat_failed ? strerror(errno) : "it is not a regular file");
+        close(*fd);
+        *fd = -1;
+        return -1;
+    }
+    *size = (long long)st.st_size;
+    return 0;
+}
+
+/* Hashes len bytes of fd from offset without holding them all in memory. */
+static int hc_sha256_fd(hc_s3_client *c, int fd, long long offset, long long len, char hex[65],
+                        const char *path, hc_s3_error *err)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    unsigned char *buf = malloc(HC_READ_CHUNK);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int rc = -1;
+    if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while hashing %s", path);
+        goto done;
+    }
+    for (long long pos = 0; pos < len;) {
+        if (hc_s3_is_aborted(c)) {
+            hc_s3_err_set(err, HC_S3_EABORTED, "interrupted while hashing %s", path);
+            goto done;
+        }
+        size_t want = len - pos < HC_READ_CHUNK ? (size_t)(len - pos) : HC_READ_CHUNK;
+        ssize_t got = pread(fd, buf, want, (off_t)(offset + pos));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            hc_s3_err_set(err, HC_S3_EFILE, "cannot upload %s: reading it failed: %s", path,
+                       got < 0 ? strerror(errno) : "the file became shorter while it was read");
+            goto done;
+        }
+        EVP_DigestUpdate(ctx, buf, (size_t)got);
+        pos += got;
+    }
+    EVP_DigestFinal_ex(ctx, md, &mdlen);
+    for (int i = 0; i < 32; i++) {
+        hex[2 * i] = digits[md[i] >> 4];
+        hex[2 * i + 1] = digits[md[i] & 15];
+    }
+    hex[64] = '\0';
+    rc = 0;
+done:
+    EVP_MD_CTX_free(ctx);
+    free(buf);
+    return rc;
+}
+
+static hc_s3_status hc_put_single(hc_s3_client *c, int fd, long long size, const char *path, const char *key,
+                                  const char *content_type, hc_s3_upload_result *out, hc_s3_error *err)
+{
+    hc_s3_req r;
+    hc_s3_req_init(&r, "PUT", key, "uploading");
+    r.body_kind = HC_BODY_FILE;
+    r.body_fd = fd;
+    r.body_len = size;
+    r.file_path = path;
+    r.content_type = content_type;
+    if (hc_sha256_fd(c, fd, 0, size, r.payload_sha256, path, err) != 0) return err->kind;
+    hc_s3_status st = hc_s3_perform(c, &r, 0, err);
+    if (st == HC_S3_OK) {
+        snprintf(out->etag, sizeof out->etag, "%s", r.etag);
+        out->bytes = size;
+        out->parts = 1;
+    }
+    hc_s3_req_release(&r);
+    return st;
+}
+
+/* ---- multipart */
+
+typedef struct {
+    hc_s3_client *c;
+    const char *path, *key, *upload_id;
+    hc_part_reader *reader;
+    long nparts;
+    char **etags;              /* [nparts], by part number - 1 */
+} hc_parts;
+
+static void hc_wake(void *arg)
+{
+    curl_multi_wakeup(((hc_s3_client *)arg)->multi);
+}
+
+static int hc_parts_next(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
+{
+    hc_parts *p = ctx;
+    hc_part part;
+    char why[512];
+    switch (hc_part_reader_take(p->reader, &part, why, sizeof why)) {
+    case HC_PART_FAILED:
+        hc_s3_err_set(err, HC_S3_EFILE, "%s", why);
+        return -1;
+    case HC_PART_PENDING:
+        return 2;
+    case HC_PART_ALL_TAKEN:
+        return 0;
+    default:
+        break;
+    }
+    char what[96];
+    snprintf(what, sizeof what, "uploading part %ld of %ld", part.number, p->nparts);
+    hc_s3_req_init(&slot->req, "PUT", p->key, what);
+    slot->part_number = part.number;
+    slot->part_index = part.index;
+    slot->req.body_kind = HC_BODY_MEM;
+    slot->req.body_mem = part.data;
+    slot->req.body_len = part.len;
+    slot->req.file_path = p->path;
+    memcpy(slot->req.payload_sha256, part.sha256, sizeof slot->req.payload_sha256);
+    snprintf(slot->req.part_number, sizeof slot->req.part_number, "%ld", part.number);
+    hc_s3_req_query(&slot->req, "partNumber", slot->req.part_number);
+    hc_s3_req_query(&slot->req, "uploadId", p->upload_id);
+    return 1;
+}
+
+static int hc_parts_done(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
+{
+    hc_parts *p = ctx;
+    hc_part_reader_give_back(p->reader, slot->part_index);
+    if (!*slot->req.etag) {
+        hc_s3_err_set(err, HC_S3_EHTTP, "S3 accepted part %ld of %s but sent no ETag for it", slot->part_number, p->key);
+        return -1;
+    }
+    p->etags[slot->part_number - 1] = strdup(slot->req.etag);
+    if (!p->etags[slot->part_number - 1]) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while uploading %s", p->path);
+        return -1;
+    }
+    return 0;
+}
+
+static int hc_xml_escape_add(char **dst, size_t *len, const char *s)
+{
+    for (; *s; s++) {
+        const char *piece;
+        char one[2] = {*s, 0};
+        switch (*s) {
+        case '&': piece = "&amp;"; break;
+        case '<': piece = "&lt;"; break;
+        case '>': piece = "&gt;"; break;
+        case '"': piece = "&quot;"; break;
+        default: piece = one;
+        }
+        if (hc_s3_str_add(dst, len, piece, 0, 0) != 0) return -1;
+    }
+    return 0;
+}
+
+static char *hc_complete_body(const hc_parts *p, size_t *len)
+{
+    char *xml = NULL;
+    char num[32];
+    *len = 0;
+    if (hc_s3_str_add(&xml, len, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">", 0, 0))
+        return NULL;
+    for (long i = 0; i < p->nparts; i++) {
+        snprintf(num, sizeof num, "%ld", i + 1);
+        if (hc_s3_str_add(&xml, len, "<Part><PartNumber>", 0, 0) || hc_s3_str_add(&xml, len, num, 0, 0) ||
+            hc_s3_str_add(&xml, len, "</PartNumber><ETag>", 0, 0) || hc_xml_escape_add(&xml, len, p->etags[i]) ||
+            hc_s3_str_add(&xml, len, "</ETag></Part>", 0, 0)) {
+            free(xml);
+            return NULL;
+        }
+    }
+    if (hc_s3_str_add(&xml, len, "</CompleteMultipartUpload>", 0, 0)) {
+        free(xml);
+        return NULL;
+    }
+    return xml;
+}
+
+/* AbortMultipartUpload after a failure or an interrupt; says in err's message how it went. */
+static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upload_id, hc_s3_error *err)
+{
+    hc_s3_req r;
+    hc_s3_error abort_err;
+    hc_s3_req_init(&r, "DELETE", key, "aborting the multipart upload");
+    hc_s3_req_query(&r, "uploadId", upload_id);
+    hc_s3_status st = hc_s3_perform(c, &r, 1, &abort_err);
+    hc_s3_req_release(&r);
+    size_t n = strlen(err->message);
+    if (st == HC_S3_OK) {
+        snprintf(err->message + n, sizeof err->message - n, "; the multipart upload was aborted, nothing was stored");
+    } else {
+        snprintf(err->message + n, sizeof err->message - n,
+                 "; aborting the multipart upload %s failed too (%s): delete it, or let a bucket lifecycle rule "
+                 "for incomplete multipart uploads remove it", upload_id, abort_err.message);
+    }
+}
+
+static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, long part_size, const char *path,
+                                     const char *key, const char *content_type, hc_s3_upload_result *out,
+                                     hc_s3_error *err)
+{
+    char upload_id[1024];
+    hc_s3_req r;
+    hc_s3_status st;
+    hc_s3_req_init(&r, "POST", key, "starting a multipart upload");
+    hc_s3_req_query(&r, "uploads", "");
+    r.content_type = content_type;
+    st = hc_s3_perform(c, &r, 0, err);
+    if (st == HC_S3_OK) {
+        char why[512];
+        if (hc_s3_xml_child_text(r.resp.data, r.resp.len, "InitiateMultipartUploadResult", "UploadId", upload_id,
+                                 sizeof upload_id, why, sizeof why) != 0 || !*upload_id) {
+            char *url = hc_s3_display_url(c, key);
+            hc_s3_err_set(err, HC_S3_EHTTP, "S3's answer to starting a multipart upload to %s is unusable: %s",
+                       url ? url : key, why);
+            free(url);
+            st = HC_S3_EHTTP;
+        }
+    }
+    hc_s3_req_release(&r);
+    if (st != HC_S3_OK) return st;
+
+    hc_parts p = {c, path, key, upload_id, NULL, 0, NULL};
+    p.nparts = (long)((size + part_size - 1) / part_size);
+    p.etags = calloc((size_t)p.nparts, sizeof *p.etags);
+    int nslots = c->nslots < p.nparts ? c->nslots : (int)p.nparts;
+    hc_s3_slot *slots = calloc((size_t)nslots, sizeof *slots);
+    char why[512];
+    if (!p.etags || !slots) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while uploading %s", path);
+        st = HC_S3_ENOMEM;
+    } else if (hc_s3_fork_check(c, err) != 0) {
+        st = err->kind;
+    } else if (!(p.reader = hc_part_reader_start(fd, path, size, part_size, nslots + 1, hc_wake, c, why,
+                                                 sizeof why))) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "%s", why);
+        st = HC_S3_ENOMEM;
+    } else {
+        /* One buffer more than parts in flight: the next part is read while the others are sent. */
+        hc_s3_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0};
+        st = hc_s3_run(c, &job, err);
+        hc_part_reader_stop(p.reader);
+    }
+    free(slots);
+
+    if (st == HC_S3_OK) {
+        size_t xlen = 0;
+        char *xml = hc_complete_body(&p, &xlen);
+        if (!xml) {
+            hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while completing the upload of %s", path);
+            st = HC_S3_ENOMEM;
+        } else {
+            hc_s3_req_init(&r, "POST", key, "completing the multipart upload");
+            hc_s3_req_query(&r, "uploadId", upload_id);
+            r.body_kind = HC_BODY_MEM;
+            r.body_mem = (const unsigned char *)xml;
+            r.body_len = (long long)xlen;
+            r.content_type = "application/xml";
+            r.error_in_200 = 1;
+            hc_sha256_hex(xml, xlen, r.payload_sha256);
+            st = hc_s3_perform(c, &r, 0, err);
+            if (st == HC_S3_OK) {
+                char why[512];
+                if (hc_s3_xml_child_text(r.resp.data, r.resp.len, "CompleteMultipartUploadResult", "ETag",
+                                         out->etag, sizeof out->etag, why, sizeof why) != 0) {
+                    snprintf(out->etag, sizeof out->etag, "%s", r.etag);
+                }
+                out->bytes = size;
+                out->parts = (int)p.nparts;
+            }
+            hc_s3_req_release(&r);
+            free(xml);
+        }
+    }
+    if (p.etags) {
+        for (long i = 0; i < p.nparts; i++) free(p.etags[i]);
+        free(p.etags);
+    }
+    if (st != HC_S3_OK) hc_abort_multipart(c, key, upload_id, err);
+    return st;
+}
+
+hc_s3_status hc_s3_upload(hc_s3_client *c, const char *path, const char *key, const char *content_type,
+                          hc_s3_upload_result *out, hc_s3_error *err)
+{
+    int fd;
+    long long size;
+    hc_s3_err_clear(err);
+    memset(out, 0, sizeof *out);
+    if (hc_empty(key)) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot upload %s: the object key is empty", path);
+        return HC_S3_EARG;
+    }
+    if (hc_open_source(path, &fd, &size, err) != 0) return err->kind;
+    if (!content_type) content_type = "application/octet-stream";
+    long part_size = hc_s3_part_size_for(c->cfg.part_size, size);
+    hc_s3_status st = size <= part_size
+                          ? hc_put_single(c, fd, size, path, key, content_type, out, err)
+                          : hc_put_multipart(c, fd, size, part_size, path, key, content_type, out, err);
+    close(fd);
+    return st;
+}
+
+hc_s3_status hc_s3_download(hc_s3_client *c, const char *key, const char *path, long long *bytes,
+                            hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    *bytes = 0;
+    if (hc_empty(key)) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot download: the object key is empty");
+        return HC_S3_EARG;
+    }
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while downloading %s", key);
+        return HC_S3_ENOMEM;
+    }
+    snprintf(tmp, n, "%s.heapcapture-XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        hc_s3_err_set(err, HC_S3_EFILE, "cannot download %s to %s: creating a file there failed: %s", key, path,
+                   strerror(errno));
+        free(tmp);
+        return HC_S3_EFILE;
+    }
+    hc_s3_req r;
+    hc_s3_req_init(&r, "GET", key, "downloading");
+    r.sink_fd = fd;
+    r.file_path = tmp;
+    hc_s3_status st = hc_s3_perform(c, &r, 0, err);
+    hc_s3_req_release(&r);
+    if (st == HC_S3_OK && close(fd) != 0) {
+        hc_s3_err_set(err, HC_S3_EFILE, "cannot download %s: writing %s failed: %s", key, tmp, strerror(errno));
+        st = HC_S3_EFILE;
+    } else if (st != HC_S3_OK) {
+        close(fd);
+    }
+    if (st == HC_S3_OK && rename(tmp, path) != 0) {
+        hc_s3_err_set(err, HC_S3_EFILE, "cannot download %s: renaming %s to %s failed: %s", key, tmp, path,
+                   strerror(errno));
+        st = HC_S3_EFILE;
+    }
+    if (st == HC_S3_OK) *bytes = r.sunk;
+    else unlink(tmp);
+    free(tmp);
+    return st;
+}
+
+void hc_s3_objects_free(hc_s3_object *objects, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free(objects[i].key);
+        free(objects[i].last_modified);
+    }
+    free(objects);
+}
+
+hc_s3_status hc_s3_list(hc_s3_client *c, const char *prefix, hc_s3_object **objects, size_t *count,
+                        hc_s3_error *err)
+{
+    hc_s3_xml_list_page page;
+    hc_s3_status st = HC_S3_OK;
+    char *token = NULL;
+    memset(&page, 0, sizeof page);
+    hc_s3_err_clear(err);
+    *objects = NULL;
+    *count = 0;
+    for (int pages = 0;; pages++) {
+        hc_s3_req r;
+        hc_s3_req_init(&r, "GET", NULL, "listing objects");
+        r.resp_max = HC_LIST_BODY_MAX;
+        hc_s3_req_query(&r, "list-type", "2");
+        hc_s3_req_query(&r, "prefix", prefix ? prefix : "");
+        if (token) hc_s3_req_query(&r, "continuation-token", token);
+        st = hc_s3_perform(c, &r, 0, err);
+        if (st == HC_S3_OK) {
+            char why[512];
+            if (r.resp.len >= HC_LIST_BODY_MAX - 1) {
+                hc_s3_err_set(err, HC_S3_EHTTP, "S3's listing page from %s is larger than 32 MiB", c->base_url);
+                st = HC_S3_EHTTP;
+            } else if (hc_s3_xml_parse_list(r.resp.data, r.resp.len, &page, why, sizeof why) != 0) {
+                hc_s3_err_set(err, HC_S3_EHTTP, "listing %s: %s", c->base_url, why);
+                st = HC_S3_EHTTP;
+            }
+        }
+        hc_s3_req_release(&r);
+        free(token);
+        token = NULL;
+        if (st != HC_S3_OK || !page.is_truncated) break;
+        if (pages > 100000) {
+            hc_s3_err_set(err, HC_S3_EHTTP, "listing %s: S3 kept sending pages (100,000 so far)", c->base_url);
+            st = HC_S3_EHTTP;
+            break;
+        }
+        token = page.next_continuation_token;
+        page.next_continuation_token = NULL;
+    }
+    if (st == HC_S3_OK) {
+        *count = page.count;
+        *objects = calloc(page.count ? page.count : 1, sizeof **objects);
+        if (!*objects) {
+            hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while listing %s", c->base_url);
+            st = HC_S3_ENOMEM;
+            *count = 0;
+        } else {
+            for (size_t i = 0; i < page.count; i++) {
+                (*objects)[i].key = page.objects[i].key;
+                (*objects)[i].size = page.objects[i].size;
+                (*objects)[i].last_modified = page.objects[i].last_modified;
+                page.objects[i].key = page.objects[i].last_modified = NULL;
+            }
+        }
+    }
+    hc_s3_xml_list_page_free(&page);
+    return st;
+}
+
+hc_s3_status hc_s3_delete(hc_s3_client *c, const char *key, hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    if (hc_empty(key)) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot delete: the object key is empty");
+        return HC_S3_EARG;
+    }
+    hc_s3_req r;
+    hc_s3_req_init(&r, "DELETE", key, "deleting");
+    hc_s3_status st = hc_s3_perform(c, &r, 0, err);
+    hc_s3_req_release(&r);
+    return st;
+}
+
+char *hc_s3_presigned_url(hc_s3_client *c, const char *key, long expires_in, long long now_utc, hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    if (hc_empty(key)) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot presign: the object key is empty");
+        return NULL;
+    }
+    hc_s3_req r;
+    hc_s3_req_init(&r, "GET", key, "presigning");
+    char *path = hc_s3_req_path(c, &r);
+    if (!path) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while presigning %s", key);
+        return NULL;
+    }
+    hc_sigv4_request sreq = {
+        .method = "GET", .host = c->host, .path = path, .payload_sha256 = HC_SIGV4_UNSIGNED_PAYLOAD,
+        .region = c->region, .service = "s3", .access_key_id = c->access_key_id,
+        .secret_access_key = c->secret_access_key, .session_token = c->session_token, .time = (time_t)now_utc,
+    };
+    hc_sigv4_result res;
+    char why[256];
+    if (hc_sigv4_presign(&sreq, expires_in, &res, why, sizeof why) != 0) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot presign %s: %s", key, why);
+        free(path);
+        return NULL;
+    }
+    char *url = NULL;
+    size_t len = 0;
+    int failed = hc_s3_str_add(&url, &len, c->scheme, 0, 0) || hc_s3_str_add(&url, &len, "://", 0, 0) ||
+                 hc_s3_str_add(&url, &len, c->host, 0, 0) || hc_s3_str_add(&url, &len, path, 1, 1) ||
+                 hc_s3_str_add(&url, &len, "?", 0, 0) || hc_s3_str_add(&url, &len, res.query_string, 0, 0);
+    hc_sigv4_result_free(&res);
+    free(path);
+    if (failed) {
+        free(url);
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while presigning %s", key);
+        return NULL;
+    }
+    return url;
+}

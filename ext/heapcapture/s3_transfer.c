@@ -1,0 +1,667 @@
+/* The S3 client's transfers: one request (signing, curl options, callbacks, judging the answer)
+ * and the scheduler that runs requests in parallel slots on one curl multi handle, retrying what
+ * is transient with backoff and jitter. See s3_transfer.h. */
+#include "s3_transfer.h"
+#include "s3_xml.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HC_UPLOAD_BUFFER (256 * 1024)         /* curl's send buffer: fewer, larger writes */
+
+/* ---------------------------------------------------------------- small helpers */
+
+void hc_s3_err_set(hc_s3_error *err, hc_s3_status kind, const char *fmt, ...)
+{
+    va_list ap;
+    err->kind = kind;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+void hc_s3_err_clear(hc_s3_error *err)
+{
+    memset(err, 0, sizeof *err);
+}
+
+long long hc_s3_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int hc_s3_is_aborted(hc_s3_client *c)
+{
+    return __atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST);
+}
+
+/* The multi handle and one easy handle per slot, owned by this process. */
+int hc_s3_curl_handles(hc_s3_client *c)
+{
+    c->pid = getpid();
+    c->multi = curl_multi_init();
+    c->easy = calloc((size_t)c->nslots, sizeof *c->easy);
+    if (!c->multi || !c->easy) return -1;
+    for (int i = 0; i < c->nslots; i++) {
+        c->easy[i] = curl_easy_init();
+        if (!c->easy[i]) return -1;
+    }
+    /* Keep enough connections open for every slot plus the odd control request. */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->nslots + 2);
+    return 0;
+}
+
+/* After fork, the child must not use the parent's connections (their sockets and TLS sessions are
+ * shared with the parent): it drops them without closing them and starts afresh. */
+int hc_s3_fork_check(hc_s3_client *c, hc_s3_error *err)
+{
+    if (c->pid == getpid()) return 0;
+    free(c->easy); /* the handles themselves are the parent's: left alone on purpose */
+    c->easy = NULL;
+    c->multi = NULL;
+    if (hc_s3_curl_handles(c) != 0) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client after fork");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- one request */
+
+static int hc_buf_append(hc_s3_buf *b, const char *data, size_t len)
+{
+    if (b->len + len + 1 > b->max) return -1;
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len + 1) cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown) return -1;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+void hc_s3_req_init(hc_s3_req *r, const char *method, const char *key, const char *what)
+{
+    memset(r, 0, sizeof *r);
+    r->method = method;
+    r->key = key;
+    r->sink_fd = -1;
+    r->body_fd = -1;
+    r->resp_max = HC_ERROR_BODY_MAX;
+    hc_sha256_hex("", 0, r->payload_sha256);
+    snprintf(r->what, sizeof r->what, "%s", what);
+}
+
+void hc_s3_req_query(hc_s3_req *r, const char *name, const char *value)
+{
+    r->qname[r->nquery] = name;
+    r->qvalue[r->nquery] = value;
+    r->nquery++;
+}
+
+void hc_s3_req_release(hc_s3_req *r)
+{
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+    free(r->url);
+    r->url = NULL;
+    free(r->resp.data);
+    memset(&r->resp, 0, sizeof r->resp);
+}
+
+static size_t hc_read_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+    hc_s3_req *r = userdata;
+    size_t want = size * nitems;
+    long long left = r->body_len - r->body_pos;
+    if ((long long)want > left) want = (size_t)left;
+    if (want == 0) return 0;
+    if (r->body_kind == HC_BODY_MEM) {
+        memcpy(buf, r->body_mem + r->body_pos, want);
+    } else {
+        ssize_t got;
+        do {
+            got = pread(r->body_fd, buf, want, (off_t)(r->body_offset + r->body_pos));
+        } while (got < 0 && errno == EINTR);
+        if (got <= 0) {
+            r->local_errno = got < 0 ? errno : EIO; /* 0: the file shrank while we sent it */
+            return CURL_READFUNC_ABORT;
+        }
+        want = (size_t)got;
+    }
+    r->body_pos += (long long)want;
+    return want;
+}
+
+/* Stall detection: curl's own low-speed check averages over several seconds; this one fires when
+ * no byte has moved either way for stall_ms. */
+static int hc_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    hc_s3_req *r = userdata;
+    long long now = hc_s3_now_ms();
+    (void)dltotal;
+    (void)ultotal;
+    if (dlnow != r->last_dlnow || ulnow != r->last_ulnow || r->last_moved_ms == 0) {
+        r->last_dlnow = dlnow;
+        r->last_ulnow = ulnow;
+        r->last_moved_ms = now;
+        return 0;
+    }
+    if (now - r->last_moved_ms >= r->stall_ms) {
+        r->stalled = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int hc_seek_cb(void *userdata, curl_off_t offset, int origin)
+{
+    hc_s3_req *r = userdata;
+    if (origin != SEEK_SET || offset < 0 || offset > r->body_len) return CURL_SEEKFUNC_CANTSEEK;
+    r->body_pos = offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+static size_t hc_write_cb(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    hc_s3_req *r = userdata;
+    size_t len = size * nmemb;
+    if (r->sink_fd >= 0 && r->status / 100 == 2) {
+        size_t done = 0;
+        while (done < len) {
+            ssize_t n = write(r->sink_fd, data + done, len - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                r->local_errno = n < 0 ? errno : EIO;
+                return 0;
+            }
+            done += (size_t)n;
+        }
+        r->sunk += (long long)len;
+        return len;
+    }
+    (void)hc_buf_append(&r->resp, data, len); /* beyond resp_max the rest is dropped, not fatal */
+    return len;
+}
+
+/* Copies a header's value, trimmed, when the line is "name: value". */
+static int hc_header_value(const char *line, size_t len, const char *name, char *out, size_t outlen)
+{
+    size_t n = strlen(name);
+    if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':') return 0;
+    const char *v = line + n + 1;
+    const char *end = line + len;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t')) end--;
+    size_t vlen = (size_t)(end - v);
+    if (vlen >= outlen) vlen = outlen - 1;
+    memcpy(out, v, vlen);
+    out[vlen] = '\0';
+    return 1;
+}
+
+static size_t hc_header_cb(char *line, size_t size, size_t nitems, void *userdata)
+{
+    hc_s3_req *r = userdata;
+    size_t len = size * nitems;
+    if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
+        /* A new response (after a 100 Continue, say): forget the previous one's headers. */
+        r->etag[0] = r->request_id[0] = '\0';
+        const char *sp = memchr(line, ' ', len);
+        r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        return len;
+    }
+    if (!hc_header_value(line, len, "etag", r->etag, sizeof r->etag))
+        hc_header_value(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id);
+    return len;
+}
+
+/* Appends s to the growing string *dst (length *len), percent-encoded when encode is set. */
+int hc_s3_str_add(char **dst, size_t *len, const char *s, int encode, int keep_slash)
+{
+    char *enc = encode ? hc_uri_encode(s, strlen(s), keep_slash) : NULL;
+    const char *add = encode ? enc : s;
+    if (!add) return -1;
+    size_t n = strlen(add);
+    char *grown = realloc(*dst, *len + n + 1);
+    if (!grown) {
+        free(enc);
+        return -1;
+    }
+    memcpy(grown + *len, add, n + 1);
+    *dst = grown;
+    *len += n;
+    free(enc);
+    return 0;
+}
+
+/* The decoded path of a request: "/bucket/key", "/key", "/bucket" or "/". Malloc'd. */
+char *hc_s3_req_path(hc_s3_client *c, const hc_s3_req *r)
+{
+    size_t n = strlen(c->bucket_path) + (r->key ? strlen(r->key) : 0) + 2;
+    char *path = malloc(n);
+    if (!path) return NULL;
+    if (r->key) snprintf(path, n, "%s/%s", c->bucket_path, r->key);
+    else snprintf(path, n, "%s", *c->bucket_path ? c->bucket_path : "/");
+    return path;
+}
+
+/* The object's URL without query, for messages. Malloc'd; NULL when out of memory. */
+char *hc_s3_display_url(hc_s3_client *c, const char *key)
+{
+    char *url = NULL;
+    size_t len = 0;
+    if (hc_s3_str_add(&url, &len, c->base_url, 0, 0) != 0) return NULL;
+    if (key && (hc_s3_str_add(&url, &len, "/", 0, 0) != 0 || hc_s3_str_add(&url, &len, key, 0, 0) != 0)) {
+        free(url);
+        return NULL;
+    }
+    return url;
+}
+
+static struct curl_slist *hc_header_add(struct curl_slist *list, int *failed, const char *name, const char *value)
+{
+    char line[4096];
+    if (*failed) return list;
+    if ((size_t)snprintf(line, sizeof line, "%s: %s", name, value) >= sizeof line) {
+        *failed = 1;
+        return list;
+    }
+    struct curl_slist *next = curl_slist_append(list, line);
+    if (!next) {
+        *failed = 1;
+        return list;
+    }
+    return next;
+}
+
+/* Signs the request as of now and sets every option on easy. Returns 0, or -1 with err set. */
+static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, hc_s3_error *err)
+{
+    hc_s3_req_release(r);
+    r->status = 0;
+    r->resp.max = r->resp_max;
+    r->etag[0] = r->request_id[0] = r->curl_err[0] = '\0';
+    r->local_errno = 0;
+    r->stalled = 0;
+    r->last_moved_ms = 0;
+    r->last_dlnow = r->last_ulnow = 0;
+    r->stall_ms = (quick && c->cfg.low_speed_time_s > 10 ? 10L : c->cfg.low_speed_time_s) * 1000L;
+    r->body_pos = 0;
+    r->sunk = 0;
+    if (r->sink_fd >= 0 && (ftruncate(r->sink_fd, 0) != 0 || lseek(r->sink_fd, 0, SEEK_SET) < 0)) {
+        hc_s3_err_set(err, HC_S3_EFILE, "%s: cannot rewind the download file %s: %s", r->what,
+                   r->file_path ? r->file_path : "", strerror(errno));
+        return -1;
+    }
+
+    char *path = hc_s3_req_path(c, r);
+    hc_kv query[3];
+    for (size_t i = 0; i < r->nquery; i++) {
+        query[i].name = r->qname[i];
+        query[i].value = r->qvalue[i];
+    }
+    hc_kv signed_headers[1] = {{"x-amz-content-sha256", r->payload_sha256}};
+    hc_sigv4_request sreq = {
+        .method = r->method, .host = c->host, .path = path ? path : "/",
+        .query = query, .nquery = r->nquery, .headers = signed_headers, .nheaders = 1,
+        .payload_sha256 = r->payload_sha256, .region = c->region, .service = "s3",
+        .access_key_id = c->access_key_id, .secret_access_key = c->secret_access_key,
+        .session_token = c->session_token, .time = time(NULL),
+    };
+    hc_sigv4_result signed_req;
+    char sigerr[256];
+    if (!path) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while %s", r->what);
+        return -1;
+    }
+    if (hc_sigv4_sign(&sreq, &signed_req, sigerr, sizeof sigerr) != 0) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot sign the request while %s: %s", r->what, sigerr);
+        free(path);
+        return -1;
+    }
+
+    /* URL: scheme://host + path encoded once + query encoded (order does not matter on the wire). */
+    size_t ulen = 0;
+    int failed = hc_s3_str_add(&r->url, &ulen, c->scheme, 0, 0) || hc_s3_str_add(&r->url, &ulen, "://", 0, 0) ||
+                 hc_s3_str_add(&r->url, &ulen, c->host, 0, 0) || hc_s3_str_add(&r->url, &ulen, path, 1, 1);
+    for (size_t i = 0; !failed && i < r->nquery; i++) {
+        failed = hc_s3_str_add(&r->url, &ulen, i ? "&" : "?", 0, 0) || hc_s3_str_add(&r->url, &ulen, r->qname[i], 1, 0);
+        if (!failed && r->qvalue[i]) {
+            failed = hc_s3_str_add(&r->url, &ulen, "=", 0, 0) || hc_s3_str_add(&r->url, &ulen, r->qvalue[i], 1, 0);
+        }
+    }
+    free(path);
+
+    struct curl_slist *h = NULL;
+    h = hc_header_add(h, &failed, "Host", c->host);
+    h = hc_header_add(h, &failed, "x-amz-date", signed_req.amz_date);
+    h = hc_header_add(h, &failed, "x-amz-content-sha256", r->payload_sha256);
+    if (c->session_token) h = hc_header_add(h, &failed, "x-amz-security-token", c->session_token);
+    h = hc_header_add(h, &failed, "Authorization", signed_req.authorization);
+    if (r->content_type) h = hc_header_add(h, &failed, "Content-Type", r->content_type);
+    if (!failed) {
+        /* No 100-continue round trip; an empty value removes curl's own header. */
+        struct curl_slist *next = curl_slist_append(h, "Expect:");
+        if (next) h = next; else failed = 1;
+    }
+    r->headers = h;
+    hc_sigv4_result_free(&signed_req);
+    if (failed) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory (or a header over 4 KiB) while %s", r->what);
+        return -1;
+    }
+
+    curl_easy_reset(easy);
+    curl_easy_setopt(easy, CURLOPT_URL, r->url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, r->curl_err);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, hc_write_cb);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, hc_header_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
+    if (c->ca_path) curl_easy_setopt(easy, CURLOPT_CAPATH, c->ca_path);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (getenv("HC_CURL_VERBOSE")) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, quick && c->cfg.connect_timeout_ms > 5000 ? 5000L
+                                                                                              : c->cfg.connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, hc_progress_cb);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, r);
+    if (strcmp(r->method, "GET") == 0) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(r->method, "PUT") == 0) {
+        curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
+        curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, (long)HC_UPLOAD_BUFFER);
+    } else if (strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, r->method);
+    }
+    if (r->body_kind != HC_BODY_NONE || strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, hc_read_cb);
+        curl_easy_setopt(easy, CURLOPT_READDATA, r);
+        curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, hc_seek_cb);
+        curl_easy_setopt(easy, CURLOPT_SEEKDATA, r);
+    }
+    return 0;
+}
+
+static int hc_retryable_code(const char *code)
+{
+    static const char *codes[] = {"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError",
+                                  "ServiceUnavailable", "Throttling", "ThrottlingException", NULL};
+    for (int i = 0; codes[i]; i++) {
+        if (strcmp(code, codes[i]) == 0) return 1;
+    }
+    return 0;
+}
+
+static int hc_retryable_curl(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT: case CURLE_COULDNT_RESOLVE_HOST: case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_HTTP2: case CURLE_HTTP2_STREAM: case CURLE_WEIRD_SERVER_REPLY:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+enum { HC_DONE_OK, HC_DONE_RETRY, HC_DONE_FAIL };
+
+/* Judges a finished attempt. On RETRY and FAIL, err says why (the message for the final failure). */
+static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, hc_s3_error *err)
+{
+    char *url = hc_s3_display_url(c, r->key);
+    const char *where = url ? url : c->base_url;
+    int verdict;
+    hc_s3_err_clear(err);
+    if (rc != CURLE_OK) {
+        if (r->local_errno) {
+            hc_s3_err_set(err, HC_S3_EFILE, "%s: %s the local file %s failed: %s", r->what,
+                       r->sink_fd >= 0 ? "writing" : "reading", r->file_path ? r->file_path : "(memory)",
+                       strerror(r->local_errno));
+            verdict = HC_DONE_FAIL;
+        } else if (r->stalled) {
+            hc_s3_err_set(err, HC_S3_ETRANSPORT, "the transfer stalled (no byte moved for %ld s) while %s to %s",
+                       r->stall_ms / 1000, r->what, where);
+            verdict = HC_DONE_RETRY;
+        } else {
+            long os_errno = 0;
+            curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+            const char *detail = *r->curl_err ? r->curl_err : curl_easy_strerror(rc);
+            hc_s3_err_set(err, HC_S3_ETRANSPORT, "%s%s%s%s while %s to %s", detail, os_errno ? " (" : "",
+                       os_errno ? strerror((int)os_errno) : "", os_errno ? ")" : "", r->what, where);
+            if (r->status) err->http_status = r->status;
+            verdict = hc_retryable_curl(rc) ? HC_DONE_RETRY : HC_DONE_FAIL;
+        }
+    } else {
+        long status = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        hc_s3_xml_error xe;
+        int has_error = (status / 100 != 2 || r->error_in_200) && r->resp.len > 0 &&
+                        hc_s3_xml_parse_error(r->resp.data, r->resp.len, &xe) == 1;
+        if (status / 100 == 2 && !has_error) {
+            verdict = HC_DONE_OK;
+        } else {
+            err->kind = HC_S3_EHTTP;
+            err->http_status = status;
+            if (has_error) {
+                snprintf(err->code, sizeof err->code, "%s", xe.code);
+                snprintf(err->request_id, sizeof err->request_id, "%s", *xe.request_id ? xe.request_id : r->request_id);
+            } else {
+                snprintf(err->request_id, sizeof err->request_id, "%s", r->request_id);
+            }
+            char reqid[160] = "";
+            if (*err->request_id) snprintf(reqid, sizeof reqid, " (request id %s)", err->request_id);
+            snprintf(err->message, sizeof err->message, "S3 answered HTTP %ld %s%s%s%s while %s to %s%s",
+                     status, has_error && *xe.code ? xe.code : "without an S3 error code",
+                     has_error && *xe.message ? ": " : "", has_error ? xe.message : "",
+                     status / 100 == 2 ? " (an error inside a success answer)" : "", r->what, where, reqid);
+            verdict = status >= 500 || status == 429 || (status / 100 == 2) || hc_retryable_code(err->code)
+                          ? HC_DONE_RETRY : HC_DONE_FAIL;
+        }
+    }
+    free(url);
+    return verdict;
+}
+
+/* ---------------------------------------------------------------- the scheduler */
+
+static long long hc_backoff_ms(hc_s3_client *c, int attempts)
+{
+    long long base = c->cfg.retry_base_ms;
+    int shift = attempts - 1 < 6 ? attempts - 1 : 6;
+    long long cap = base << shift;
+    /* Half fixed, half random: spreads retries without ever retrying at once. */
+    return cap / 2 + (long long)(rand_r(&c->seed) % (unsigned int)(cap / 2 + 1));
+}
+
+static int hc_slot_start(hc_s3_client *c, hc_s3_job *job, int i, hc_s3_error *err)
+{
+    hc_s3_slot *s = &job->slots[i];
+    s->req.attempts++;
+    if (hc_req_prepare(c, &s->req, c->easy[i], job->quick, err) != 0) return -1;
+    CURLMcode mrc = curl_multi_add_handle(c->multi, c->easy[i]);
+    if (mrc != CURLM_OK) {
+        hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl refused the request while %s: %s", s->req.what,
+                   curl_multi_strerror(mrc));
+        return -1;
+    }
+    s->state = HC_SLOT_RUNNING;
+    return 0;
+}
+
+static int hc_slot_index(hc_s3_job *job, hc_s3_req *r)
+{
+    for (int i = 0; i < job->nslots; i++) {
+        if (&job->slots[i].req == r) return i;
+    }
+    return -1;
+}
+
+/* Runs the job to the end. Returns HC_S3_OK, or the failure with err set. Every easy handle is
+ * out of the multi handle when it returns. */
+hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
+{
+    int exhausted = 0;
+    hc_s3_status result = HC_S3_OK;
+    hc_s3_err_clear(err);
+    if (hc_s3_fork_check(c, err) != 0) return err->kind;
+    for (;;) {
+        if (!job->quick && hc_s3_is_aborted(c)) {
+            hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
+            result = HC_S3_EABORTED;
+            break;
+        }
+        long long now = hc_s3_now_ms();
+        int busy = 0;
+        long long next_retry = -1;
+        for (int i = 0; i < job->nslots && result == HC_S3_OK; i++) {
+            hc_s3_slot *s = &job->slots[i];
+            if (s->state == HC_SLOT_IDLE && !exhausted) {
+                int got = job->next(job->ctx, s, err);
+                if (got < 0) { result = err->kind ? err->kind : HC_S3_EARG; break; }
+                if (got == 0) { exhausted = 1; continue; }
+                if (got == 2) continue;
+                if (hc_slot_start(c, job, i, err) != 0) { result = err->kind; break; }
+            } else if (s->state == HC_SLOT_WAITING) {
+                if (s->retry_at_ms <= now) {
+                    if (hc_slot_start(c, job, i, err) != 0) { result = err->kind; break; }
+                } else if (next_retry < 0 || s->retry_at_ms < next_retry) {
+                    next_retry = s->retry_at_ms;
+                }
+            }
+            if (s->state != HC_SLOT_IDLE) busy = 1;
+        }
+        if (result != HC_S3_OK) break;
+        if (!busy && exhausted) break;
+
+        int running = 0;
+        CURLMcode mrc = curl_multi_perform(c->multi, &running);
+        if (mrc != CURLM_OK) {
+            hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed: %s", curl_multi_strerror(mrc));
+            result = HC_S3_ETRANSPORT;
+            break;
+        }
+        CURLMsg *msg;
+        int left, finished = 0;
+        while (result == HC_S3_OK && (msg = curl_multi_info_read(c->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            finished = 1;
+            CURL *easy = msg->easy_handle;
+            CURLcode rc = msg->data.result;
+            hc_s3_req *r = NULL;
+            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+            curl_multi_remove_handle(c->multi, easy);
+            int i = hc_slot_index(job, r);
+            if (i < 0) continue;
+            hc_s3_slot *s = &job->slots[i];
+            int verdict = hc_req_judge(c, r, easy, rc, &s->last_error);
+            if (verdict == HC_DONE_OK) {
+                if (job->done(job->ctx, s, err) != 0) { result = err->kind ? err->kind : HC_S3_EHTTP; break; }
+                hc_s3_req_release(r);
+                s->state = HC_SLOT_IDLE;
+            } else if (verdict == HC_DONE_RETRY && r->attempts < (job->quick ? HC_ABORT_ATTEMPTS : c->cfg.max_attempts)) {
+                s->state = HC_SLOT_WAITING;
+                s->retry_at_ms = hc_s3_now_ms() + hc_backoff_ms(c, r->attempts);
+                if (next_retry < 0 || s->retry_at_ms < next_retry) next_retry = s->retry_at_ms;
+            } else {
+                *err = s->last_error;
+                if (verdict == HC_DONE_RETRY) {
+                    size_t n = strlen(err->message);
+                    snprintf(err->message + n, sizeof err->message - n, "; gave up after %d attempts", r->attempts);
+                }
+                result = err->kind;
+                s->state = HC_SLOT_IDLE;
+                break;
+            }
+        }
+        if (result != HC_S3_OK) break;
+        if (finished) continue; /* refill the freed slots at once */
+
+        int timeout = 1000;
+        if (next_retry >= 0) {
+            long long wait = next_retry - hc_s3_now_ms();
+            if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
+        }
+        mrc = curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
+        if (mrc != CURLM_OK) {
+            hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed while waiting: %s", curl_multi_strerror(mrc));
+            result = HC_S3_ETRANSPORT;
+            break;
+        }
+    }
+    for (int i = 0; i < job->nslots; i++) {
+        if (job->slots[i].state == HC_SLOT_RUNNING) curl_multi_remove_handle(c->multi, c->easy[i]);
+        hc_s3_req_release(&job->slots[i].req);
+        job->slots[i].state = HC_SLOT_IDLE;
+    }
+    return result;
+}
+
+/* ---- a job of one request */
+
+typedef struct {
+    hc_s3_req *req;
+    int handed;
+} hc_single;
+
+static int hc_single_next(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
+{
+    hc_single *one = ctx;
+    (void)err;
+    if (one->handed) return 0;
+    one->handed = 1;
+    slot->req = *one->req;
+    return 1;
+}
+
+static int hc_single_done(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
+{
+    hc_single *one = ctx;
+    (void)err;
+    /* Hand the answer back: the caller reads status, headers and body from its own hc_s3_req. */
+    one->req->status = slot->req.status;
+    one->req->resp = slot->req.resp;
+    memset(&slot->req.resp, 0, sizeof slot->req.resp);
+    memcpy(one->req->etag, slot->req.etag, sizeof one->req->etag);
+    memcpy(one->req->request_id, slot->req.request_id, sizeof one->req->request_id);
+    one->req->sunk = slot->req.sunk;
+    return 0;
+}
+
+/* Sends one request with retries. The answer's body is in r->resp (free with hc_s3_req_release). */
+hc_s3_status hc_s3_perform(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error *err)
+{
+    hc_single one = {r, 0};
+    hc_s3_slot slot;
+    memset(&slot, 0, sizeof slot);
+    hc_s3_job job = {hc_single_next, hc_single_done, &one, &slot, 1, quick};
+    return hc_s3_run(c, &job, err);
+}
+

@@ -1,0 +1,133 @@
+/* The S3 client's transfer machinery, shared by s3.c and s3_transfer.c only. Pure C: no Ruby.
+ *
+ * hc_s3_req is one request: what to send (method, key, query, body, payload hash) and what came
+ * back (status, headers, a capped body). hc_s3_run drives a job: a few slots on the client's curl
+ * multi handle, each holding a request that is signed afresh on every attempt and retried when the
+ * failure is transient; the job's next() fills free slots, done() takes each success. */
+#ifndef HC_S3_TRANSFER_H
+#define HC_S3_TRANSFER_H
+
+#include "s3.h"
+#include "sigv4.h"
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define HC_ERROR_BODY_MAX (64 * 1024)         /* an <Error> document is a few hundred bytes */
+#define HC_ABORT_ATTEMPTS 3                   /* AbortMultipartUpload after a failure: quick, bounded */
+
+struct hc_s3_client {
+    hc_s3_config cfg;          /* strings below are copies owned by the client */
+    char *bucket, *region, *access_key_id, *secret_access_key, *session_token, *ca_file, *ca_path;
+    char *scheme;              /* "https" */
+    char *host;                /* signed and sent as Host: "bucket.s3.us-east-1.amazonaws.com", "127.0.0.1:9000" */
+    char *bucket_path;         /* "/bucket" path-style, "" virtual-hosted */
+    char *base_url;            /* scheme://host + bucket_path, for messages */
+    CURLM *multi;
+    CURL **easy;               /* one per slot */
+    int nslots;
+    int aborted;               /* set from any thread with __atomic builtins */
+    pid_t pid;                 /* the process the curl handles belong to */
+    unsigned int seed;         /* backoff jitter */
+};
+
+typedef struct {
+    char *data;
+    size_t len, cap, max;
+} hc_s3_buf;
+
+enum { HC_BODY_NONE, HC_BODY_MEM, HC_BODY_FILE };
+
+typedef struct {
+    /* what to send */
+    const char *method;
+    const char *key;              /* decoded; NULL for a bucket-level request */
+    const char *qname[3];
+    const char *qvalue[3];        /* not owned */
+    size_t nquery;
+    int body_kind;
+    const unsigned char *body_mem;
+    int body_fd;
+    long long body_offset, body_len, body_pos;
+    char payload_sha256[65];
+    const char *content_type;
+    int sink_fd;                  /* download target, or -1 */
+    size_t resp_max;
+    int error_in_200;             /* CompleteMultipartUpload: a 200 can carry <Error> */
+    char what[160];               /* "uploading part 3 of 12", for messages */
+    const char *file_path;        /* the local file, for messages */
+    char part_number[24];         /* the partNumber query value */
+
+    /* what came back, reset on every attempt */
+    long status;
+    hc_s3_buf resp;
+    char etag[128];
+    char request_id[128];
+    int local_errno;              /* reading the body or writing the download failed */
+    long stall_ms;                /* no byte moving for this long is a stall */
+    long long last_moved_ms;
+    curl_off_t last_dlnow, last_ulnow;
+    int stalled;
+    long long sunk;
+    char curl_err[CURL_ERROR_SIZE];
+    struct curl_slist *headers;
+    char *url;
+
+    int attempts;
+} hc_s3_req;
+
+enum { HC_SLOT_IDLE, HC_SLOT_RUNNING, HC_SLOT_WAITING };
+
+typedef struct {
+    int state;
+    long long retry_at_ms;
+    hc_s3_req req;
+    int part_index;          /* the part reader's buffer this slot is sending */
+    long part_number;
+    hc_s3_error last_error;  /* the latest failed attempt's reason */
+} hc_s3_slot;
+
+typedef struct {
+    /* Fills an idle slot's req with the next request: 1 when filled, 0 when there is none left,
+     * 2 when the next one is not ready yet (the job wakes the multi handle when it is), -1 on
+     * failure with err set. */
+    int (*next)(void *ctx, hc_s3_slot *slot, hc_s3_error *err);
+    /* Takes a successful answer: 0, or -1 with err set to fail the whole job. */
+    int (*done)(void *ctx, hc_s3_slot *slot, hc_s3_error *err);
+    void *ctx;
+    hc_s3_slot *slots;
+    int nslots;
+    int quick;               /* a clean-up request after a failure: ignore the abort flag, short timeouts */
+} hc_s3_job;
+
+void hc_s3_err_set(hc_s3_error *err, hc_s3_status kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void hc_s3_err_clear(hc_s3_error *err);
+long long hc_s3_now_ms(void);
+int hc_s3_is_aborted(hc_s3_client *c);
+
+/* Creates the multi handle and one easy handle per slot for this process. 0, or -1 when out of memory. */
+int hc_s3_curl_handles(hc_s3_client *c);
+/* After fork: gives the child its own handles. 0, or -1 with err set. */
+int hc_s3_fork_check(hc_s3_client *c, hc_s3_error *err);
+
+void hc_s3_req_init(hc_s3_req *r, const char *method, const char *key, const char *what);
+/* Adds a query pair; name and value must outlive the request. At most 3. */
+void hc_s3_req_query(hc_s3_req *r, const char *name, const char *value);
+/* Frees what an attempt allocated (the answer's body included). */
+void hc_s3_req_release(hc_s3_req *r);
+
+/* Appends s to *dst (length *len), percent-encoded S3-style when encode is set. 0 or -1 (memory). */
+int hc_s3_str_add(char **dst, size_t *len, const char *s, int encode, int keep_slash);
+/* The decoded path of a request: "/bucket/key", "/key", "/bucket" or "/". Malloc'd. */
+char *hc_s3_req_path(hc_s3_client *c, const hc_s3_req *r);
+/* The object's URL without query, for messages. Malloc'd; NULL when out of memory. */
+char *hc_s3_display_url(hc_s3_client *c, const char *key);
+
+/* Runs the job to the end: HC_S3_OK, or the failure with err set. */
+hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err);
+/* Sends one request with retries; the answer is in r (free with hc_s3_req_release). quick: a
+ * clean-up request that ignores the abort flag and uses short timeouts. */
+hc_s3_status hc_s3_perform(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error *err);
+
+#endif

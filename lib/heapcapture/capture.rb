@@ -1,0 +1,166 @@
+# frozen_string_literal: true
+
+require "objspace"
+require "socket"
+
+module HeapCapture
+  class << self
+    # Dumps this process's heap and stores it now; returns the result Hash (see Capture).
+    #   HeapCapture.capture                          # settings from HeapCapture.config
+    #   HeapCapture.capture("hourly", mode: :inline) # per-call overrides of any setting
+    def capture(payload = nil, **settings)
+      Capture.new(payload, settings).run
+    end
+  end
+
+  # One capture: check settings and free space, dump (fork or inline) into a 0600 tempfile,
+  # store it at the destination, remove the tempfile, answer with a result Hash.
+  #
+  # Bad settings raise (ConfigurationError, ArgumentError): nothing was tried. Failures while
+  # dumping or storing (disk full, the child killed, S3 refusing) come back as a result with
+  # "status" => "error" and are logged. One capture runs at a time per process; a call made
+  # while one runs gets an error result saying so.
+  class Capture
+    LOCK = Mutex.new
+    GZIP_SUFFIX = "-heap.ndjson.gz"
+    PLAIN_SUFFIX = "-heap.ndjson"
+    NS_PER_MS = 1_000_000.0
+    ORPHAN = /\Aheapcapture-(\d+)-\h{16}\.ndjson(?:\.gz)?\z/.freeze # dump.c's tempfile names
+
+    class << self
+      attr_accessor :last_stamp # the previous key's time: two dumps never share a key
+    end
+
+    def initialize(payload, settings)
+      @payload = payload
+      @config = settings.empty? ? HeapCapture.config : HeapCapture.config.dup.apply(settings)
+    end
+
+    def run
+      check_settings!
+      destination = Destination.for(@config)
+      return error_result("a capture is already running in this process (pid #{Process.pid}); this one was not started") \
+        unless LOCK.try_lock
+
+      begin
+        capture_into(destination)
+      ensure
+        LOCK.unlock
+      end
+    end
+
+    # The VM's own fork, without the Ruby-level hooks others add by prepending to Process._fork:
+    # the child must not run them (they reconnect databases, restart agents' threads).
+    def self.vm_fork
+      method = Process.method(:_fork)
+      method = method.super_method while method.owner != Process.singleton_class && method.super_method
+      method
+    end
+
+    def self.dyno
+      name = ENV["HEAPCAPTURE_DYNO"].to_s.strip
+      name = ENV["DYNO"].to_s.strip if name.empty?
+      name = Socket.gethostname if name.empty?
+      name.gsub(/[^A-Za-z0-9._-]/, "_")
+    end
+
+    private
+
+    def gzip? = @config.compression == :gzip
+
+    def check_settings!
+      tmpdir = @config.tmpdir.to_s
+      unless File.directory?(tmpdir)
+        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not a directory; set tmpdir " \
+                                  "(HEAPCAPTURE_TMPDIR) to an existing writable directory"
+      end
+      unless File.writable?(tmpdir)
+        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not writable by this process " \
+                                  "(read-only or no permission); set tmpdir (HEAPCAPTURE_TMPDIR) to a writable directory"
+      end
+      return unless @config.mode == :fork && !Process.respond_to?(:_fork)
+
+      raise ConfigurationError, "heapcapture: mode fork needs Process._fork (Ruby 3.1+ on a platform that forks); " \
+                                "use mode: :inline"
+    end
+
+    def capture_into(destination)
+      key = destination.prefix + object_name
+      tempfile = nil
+      remove_orphaned_tempfiles
+      estimate = Dump.estimate(gzip?)
+      Dump.check_space(@config.tmpdir, estimate) if estimate
+      dump = @config.mode == :fork ? Dump.fork_dump(@config.tmpdir, gzip?, self.class.vm_fork) : Dump.inline_dump(@config.tmpdir, gzip?)
+      tempfile = dump["path"]
+      upload_started = monotonic
+      stored = destination.store(tempfile, key)
+      upload_ms = ms(monotonic - upload_started)
+      ok_result(dump, stored, upload_ms).tap { |result| log_stored(result) }
+    rescue HeapCapture::Error, SystemCallError, IOError => e
+      error_result(e.message.delete_prefix("heapcapture: ")).tap { |result| Log.error("capture failed: #{result['error']}") }
+    ensure
+      File.unlink(tempfile) if tempfile && File.exist?(tempfile)
+    end
+
+    # A process killed mid-capture (SIGKILL, OOM) leaves its 0600 tempfile behind; its dump child
+    # died with it. The next capture removes such files of processes that no longer exist.
+    def remove_orphaned_tempfiles
+      Dir.each_child(@config.tmpdir) do |name|
+        pid = name[ORPHAN, 1]&.to_i or next
+        next if pid == Process.pid || process_alive?(pid)
+
+        File.unlink(File.join(@config.tmpdir, name))
+        Log.info("removed #{name} from #{@config.tmpdir}, left by process #{pid}, which no longer runs")
+      rescue SystemCallError
+        next
+      end
+    end
+
+    def process_alive?(pid)
+      Process.kill(0, pid)
+      true
+    rescue Errno::ESRCH
+      false
+    rescue Errno::EPERM
+      true
+    end
+
+    # <UTC time as 2026-11-21T20-30-42Z>-<dyno>-pid<pid>-heap.ndjson.gz
+    def object_name
+      now = Time.now.utc
+      if self.class.last_stamp && now.to_i <= self.class.last_stamp
+        sleep(self.class.last_stamp + 1 - now.to_f) # a second capture within the same second
+        now = Time.now.utc
+      end
+      self.class.last_stamp = now.to_i
+      "#{now.strftime('%Y-%m-%dT%H-%M-%SZ')}-#{self.class.dyno}-pid#{Process.pid}#{gzip? ? GZIP_SUFFIX : PLAIN_SUFFIX}"
+    end
+
+    def ok_result(dump, stored, upload_ms)
+      base("ok").merge(
+        "location" => stored["location"], "url" => stored["url"], "bytes" => dump["bytes"],
+        "raw_bytes" => dump["raw_bytes"], "pause_ms" => ms(dump["pause_ns"] / NS_PER_MS),
+        "dump_ms" => ms(dump["dump_ns"] / NS_PER_MS), "upload_ms" => upload_ms
+      )
+    end
+
+    def error_result(message)
+      base("error").merge("error" => message)
+    end
+
+    def base(status)
+      { "status" => status, "dyno" => self.class.dyno, "pid" => Process.pid, "payload" => @payload,
+        "location" => nil, "url" => nil, "bytes" => nil, "raw_bytes" => nil, "pause_ms" => nil,
+        "dump_ms" => nil, "upload_ms" => nil, "error" => nil }
+    end
+
+    def log_stored(result)
+      Log.info("heap dump stored at #{result['location']} (#{result['bytes']} bytes, #{result['raw_bytes']} raw; " \
+               "#{@config.mode} mode paused the app #{result['pause_ms']} ms, dump #{result['dump_ms']} ms, " \
+               "store #{result['upload_ms']} ms)")
+    end
+
+    def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond)
+    def ms(value) = value.round(2)
+  end
+end

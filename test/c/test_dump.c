@@ -1,0 +1,292 @@
+/* dump.c without Ruby: tempfile rules, the gzip stream round trip through zlib's gzread, disk full
+ * (/dev/full), the free-space check, the child report and wait, and the error texts. */
+#include "dump.h"
+#include "hc_test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char dir[256];
+
+/* A few MB of ndjson-like text with enough variety that deflate has work to do. */
+static char *make_input(size_t *len)
+{
+    size_t cap = 3 * 1024 * 1024, used = 0;
+    char *buf = malloc(cap);
+    unsigned seed = 42;
+    while (used + 200 < cap) {
+        seed = seed * 1103515245u + 12345u;
+        used += (size_t)snprintf(buf + used, cap - used,
+                                 "{\"address\":\"0x%08x\", \"type\":\"STRING\", \"bytesize\":%u, \"file\":\"app.rb\"}\n",
+                                 seed, seed % 977);
+    }
+    *len = used;
+    return buf;
+}
+
+static unsigned char *read_gzip(const char *path, size_t *len)
+{
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) return NULL;
+    size_t cap = 8 * 1024 * 1024, used = 0;
+    unsigned char *buf = malloc(cap);
+    int n;
+    while ((n = gzread(gz, buf + used, (unsigned)(cap - used))) > 0) used += (size_t)n;
+    gzclose(gz);
+    *len = used;
+    return buf;
+}
+
+static size_t count_gzip_members(const char *path)
+{
+    /* Each member starts with 1f 8b 08; a level-1 stream of text is unlikely to contain that
+     * sequence by chance, and zlib's own reader proves the content. Checks "one member". */
+    FILE *f = fopen(path, "rb");
+    size_t members = 0;
+    int a = -1, b = -1, c;
+    while ((c = fgetc(f)) != EOF) {
+        if (a == 0x1f && b == 0x8b && c == 0x08) members++;
+        a = b;
+        b = c;
+    }
+    fclose(f);
+    return members;
+}
+
+static void test_tempfile(void)
+{
+    char path[512], err[512];
+    int fd = hc_dump_tempfile(dir, ".ndjson.gz", path, sizeof path, err, sizeof err);
+    HC_CHECK(fd >= 0, "tempfile: %s", err);
+    struct stat st;
+    HC_CHECK(fstat(fd, &st) == 0 && (st.st_mode & 0777) == 0600, "mode %o", st.st_mode & 0777);
+    HC_CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, "close-on-exec");
+    HC_CHECK(strncmp(path, dir, strlen(dir)) == 0 && strstr(path, "/heapcapture-") != NULL, "name %s", path);
+    HC_CHECK(strcmp(path + strlen(path) - 10, ".ndjson.gz") == 0, "suffix %s", path);
+
+    /* O_EXCL: the same name twice is refused and the existing file is left alone. */
+    int again = hc_dump_open_exclusive(path, err, sizeof err);
+    HC_CHECK(again < 0 && errno == EEXIST, "second open of %s", path);
+    HC_CHECK(strstr(err, "creating the dump tempfile") && strstr(err, "File exists") &&
+             strstr(err, "left alone"), "collision text: %s", err);
+
+    /* A symlink planted at the name is not followed. */
+    char link[600];
+    snprintf(link, sizeof link, "%s/planted-link", dir);
+    HC_CHECK(symlink(path, link) == 0, "symlink");
+    HC_CHECK(hc_dump_open_exclusive(link, err, sizeof err) < 0, "symlink followed");
+    unlink(link);
+
+    /* Two tempfiles never share a name. */
+    char path2[512];
+    int fd2 = hc_dump_tempfile(dir, "", path2, sizeof path2, err, sizeof err);
+    HC_CHECK(fd2 >= 0 && strcmp(path, path2) != 0, "unique names %s %s", path, path2);
+    close(fd);
+    close(fd2);
+    unlink(path);
+    unlink(path2);
+
+    /* Missing directory: the text says which setting to change. */
+    fd = hc_dump_tempfile("/nonexistent/heapcapture", "", path, sizeof path, err, sizeof err);
+    HC_CHECK(fd < 0, "tempfile in a missing dir");
+    HC_CHECK(strstr(err, "/nonexistent/heapcapture") && strstr(err, "No such file or directory") &&
+             strstr(err, "HEAPCAPTURE_TMPDIR"), "missing dir text: %s", err);
+}
+
+static void test_gzip_round_trip_through_the_pump(void)
+{
+    size_t len;
+    char *input = make_input(&len);
+    char path[512], err[512];
+    int fd = hc_dump_tempfile(dir, ".gz", path, sizeof path, err, sizeof err);
+    int pipefd[2];
+    HC_CHECK(pipe(pipefd) == 0, "pipe");
+    hc_dump_pump pump;
+    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, err, sizeof err) == 0, "pump: %s", err);
+    /* Odd-sized writes, as dump_all's buffered IO would do. */
+    for (size_t off = 0; off < len;) {
+        size_t take = len - off < 4093 ? len - off : 4093;
+        ssize_t n = write(pipefd[1], input + off, take);
+        if (n <= 0) break;
+        off += (size_t)n;
+    }
+    close(pipefd[1]);
+    HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) == 0, "join: %s", err);
+    HC_CHECK(pump.sink.raw_bytes == len, "raw %llu want %zu", (unsigned long long)pump.sink.raw_bytes, len);
+    struct stat st;
+    fstat(fd, &st);
+    HC_CHECK((uint64_t)st.st_size == pump.sink.stored_bytes, "stored %llu file %lld",
+             (unsigned long long)pump.sink.stored_bytes, (long long)st.st_size);
+    HC_CHECK(pump.sink.stored_bytes * 3 < len, "compressed %llu of %zu", (unsigned long long)pump.sink.stored_bytes, len);
+    close(fd);
+
+    size_t outlen;
+    unsigned char *out = read_gzip(path, &outlen);
+    HC_CHECK(out && outlen == len && memcmp(out, input, len) == 0, "gunzipped bytes differ (%zu vs %zu)", outlen, len);
+    HC_CHECK(count_gzip_members(path) == 1, "one gzip member, got %zu", count_gzip_members(path));
+    free(out);
+    free(input);
+    unlink(path);
+}
+
+static void test_plain(void)
+{
+    size_t len;
+    char *input = make_input(&len);
+    char path[512], err[512];
+    int fd = hc_dump_tempfile(dir, ".ndjson", path, sizeof path, err, sizeof err);
+    hc_dump_sink sink;
+    HC_CHECK(hc_dump_sink_open(&sink, fd, path, 0, err, sizeof err) == 0, "open: %s", err);
+    HC_CHECK(hc_dump_sink_write(&sink, input, len, err, sizeof err) == 0, "write: %s", err);
+    HC_CHECK(hc_dump_sink_finish(&sink, err, sizeof err) == 0, "finish: %s", err);
+    HC_CHECK(sink.raw_bytes == len && sink.stored_bytes == len, "plain counts");
+    hc_dump_sink_free(&sink);
+    close(fd);
+    FILE *f = fopen(path, "rb");
+    char *back = malloc(len + 1);
+    size_t got = fread(back, 1, len + 1, f);
+    fclose(f);
+    HC_CHECK(got == len && memcmp(back, input, len) == 0, "plain bytes differ");
+    free(back);
+
+    unlink(path);
+    free(input);
+}
+
+static void test_disk_full(void)
+{
+    size_t len;
+    char *input = make_input(&len);
+    char err[512];
+    int fd = open("/dev/full", O_WRONLY);
+    HC_CHECK(fd >= 0, "/dev/full");
+    int pipefd[2];
+    HC_CHECK(pipe(pipefd) == 0, "pipe");
+    signal(SIGPIPE, SIG_IGN);
+    hc_dump_pump pump;
+    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, "/dev/full", 1, err, sizeof err) == 0, "pump: %s", err);
+    /* The pump fails on its first write and closes the pipe: the writer gets EPIPE, no hang. */
+    int saw_epipe = 0;
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(pipefd[1], input + off, len - off < 65536 ? len - off : 65536);
+        if (n < 0) {
+            saw_epipe = errno == EPIPE;
+            break;
+        }
+        off += (size_t)n;
+    }
+    close(pipefd[1]);
+    HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) != 0, "disk full not reported");
+    HC_CHECK(saw_epipe, "the writer should see EPIPE once the pump gave up");
+    HC_CHECK(strstr(err, "writing the heap dump to /dev/full") && strstr(err, "No space left on device") &&
+             strstr(err, "HEAPCAPTURE_TMPDIR"), "ENOSPC text: %s", err);
+    close(fd);
+    free(input);
+}
+
+static void test_space(void)
+{
+    uint64_t rss = 0;
+    HC_CHECK(hc_dump_parse_vmrss("Name:\truby\nVmPeak:\t 9 kB\nVmRSS:\t  460800 kB\nThreads: 3\n", &rss) == 0 &&
+             rss == 460800ull * 1024, "parse %llu", (unsigned long long)rss);
+    HC_CHECK(hc_dump_parse_vmrss("Name: x\n", &rss) < 0, "no VmRSS");
+    char err[512];
+    HC_CHECK(hc_dump_self_rss(&rss, err, sizeof err) == 0 && rss > 1024 * 1024, "self rss: %s", err);
+
+    uint64_t mb450 = 450ull * 1024 * 1024;
+    HC_CHECK(hc_dump_estimate(mb450, 0) == 2 * mb450, "plain estimate");
+    HC_CHECK(hc_dump_estimate(mb450, 1) == 2 * mb450 / 5, "gzip estimate");
+    HC_CHECK(hc_dump_estimate(1024, 1) == 16ull * 1024 * 1024, "floor");
+
+    HC_CHECK(hc_dump_check_space(dir, 1024, err, sizeof err) == 0, "1 KiB fits: %s", err);
+    HC_CHECK(hc_dump_check_space(dir, UINT64_MAX / 2, err, sizeof err) != 0, "huge fits?");
+    HC_CHECK(strstr(err, "not enough free space") && strstr(err, dir) && strstr(err, "MB are free") &&
+             strstr(err, "HEAPCAPTURE_TMPDIR"), "space text: %s", err);
+    HC_CHECK(hc_dump_check_space("/nonexistent/x", 1, err, sizeof err) != 0 &&
+             strstr(err, "checking free space in tmpdir /nonexistent/x: No such file"), "statvfs text: %s", err);
+}
+
+static void test_child_report_and_wait(void)
+{
+    char err[512], text[128];
+    int wake[2], rep[2];
+    HC_CHECK(pipe(wake) == 0 && pipe(rep) == 0, "pipes");
+    fcntl(wake[0], F_SETFL, O_NONBLOCK);
+
+    /* A child that reports and exits 0. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        hc_dump_report r = {.ok = 1, .raw_bytes = 10, .stored_bytes = 3};
+        snprintf(r.message, sizeof r.message, "fine");
+        hc_dump_report_write(rep[1], &r);
+        _exit(0);
+    }
+    int ws = 0;
+    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 1, "wait: %s", err);
+    hc_dump_report r;
+    HC_CHECK(hc_dump_report_read(rep[0], &r) == 1 && r.ok == 1 && r.raw_bytes == 10 && r.stored_bytes == 3 &&
+             strcmp(r.message, "fine") == 0, "report");
+    hc_dump_status_text(ws, text, sizeof text);
+    HC_CHECK_STR(text, "dump child exited", "clean exit text");
+
+    /* A child killed mid-way: reaped (no zombie), says SIGKILL, no report. */
+    pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    kill(pid, SIGKILL);
+    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 1, "wait killed: %s", err);
+    hc_dump_status_text(ws, text, sizeof text);
+    HC_CHECK(strncmp(text, "dump child killed by SIGKILL", 28) == 0, "kill text: %s", text);
+    HC_CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD, "child still waitable (zombie?)");
+    close(rep[1]);
+    HC_CHECK(hc_dump_report_read(rep[0], &r) == 0, "no report from a killed child");
+
+    /* Exit status text. */
+    hc_dump_status_text(3 << 8, text, sizeof text);
+    HC_CHECK_STR(text, "dump child exited with status 3", "exit status text");
+
+    /* The wake pipe interrupts the wait; the child stays waitable for the caller. */
+    pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    HC_CHECK(write(wake[1], "x", 1) == 1, "wake");
+    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 0, "woken");
+    kill(pid, SIGKILL);
+    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 1, "reap after wake");
+
+    /* Someone else reaped it: ECHILD, explained. */
+    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == -1, "ECHILD");
+    HC_CHECK(strstr(err, "No child processes") && strstr(err, "Process.wait"), "ECHILD text: %s", err);
+    close(wake[0]);
+    close(wake[1]);
+    close(rep[0]);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/hc-test-dump-XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    test_tempfile();
+    test_gzip_round_trip_through_the_pump();
+    test_plain();
+    test_disk_full();
+    test_space();
+    test_child_report_and_wait();
+    rmdir(dir);
+    return hc_test_summary("test_dump");
+}

@@ -1,0 +1,150 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require_relative "support/s3_helpers"
+require_relative "support/fault_proxy"
+
+# The faults real S3 throws, injected by HCTest::FaultProxy in front of the test server:
+# transient ones end with a correct object; permanent ones raise UploadError and leave no
+# multipart upload open (the proxy answers and records AbortMultipartUpload).
+class S3FaultsTest < HCTest::TestCase
+  include HCTest::S3Helpers
+
+  PART_PUT = /partNumber=/
+
+  def setup
+    super
+    @proxy = HCTest::FaultProxy.start(HCTest::Services.s3.port)
+  end
+
+  def teardown
+    @proxy&.stop
+    super
+  end
+
+  def proxied(**options)
+    client(endpoint: @proxy.endpoint, low_speed_time: 1, **options)
+  end
+
+  def assert_stored(path, key)
+    assert_equal sha256_file(path), stored_sha256(key), "the object read back is the file"
+  end
+
+  def assert_nothing_open
+    assert_empty @proxy.open_uploads, "no multipart upload left open"
+    assert_equal 0, @proxy.sha_mismatches, "every x-amz-content-sha256 matched its body"
+  end
+
+  def test_transient_faults_on_every_step_end_with_a_correct_object
+    path = random_file(3 * PART + 99)
+    key = unique_key("transient")
+    rules = [
+      @proxy.add(:internal_error, method: "POST", query: /\Auploads/),           # initiate: 500
+      @proxy.add(:slowdown, method: "PUT", query: /partNumber=2&/, times: 2),     # 503 SlowDown twice
+      @proxy.add(:reset, method: "PUT", query: /partNumber=3&/),                 # reset mid-body
+      @proxy.add(:stall, method: "PUT", query: /partNumber=4&/),                 # stall until the low-speed timeout
+      @proxy.add(:error_in_200, method: "POST", query: /uploadId=/),             # Complete: 200 with <Error>
+    ]
+    result = proxied.upload(path, key: key)
+    assert_equal 4, result["parts"]
+    assert_equal [1, 2, 1, 1, 1], rules.map(&:hits), "every fault was thrown"
+    assert_stored(path, key)
+    assert_equal 1, @proxy.initiated.size
+    assert_equal @proxy.initiated, @proxy.completed
+    assert_empty @proxy.aborted
+    assert_nothing_open
+  end
+
+  def test_transient_faults_on_a_single_put
+    path = random_file(1000)
+    key = unique_key("single")
+    @proxy.add(:slowdown, method: "PUT")
+    @proxy.add(:reset, method: "PUT")
+    @proxy.add(:internal_error, method: "PUT")
+    proxied.upload(path, key: key)
+    assert_equal 4, @proxy.count("PUT")
+    assert_stored(path, key)
+  end
+
+  def test_a_part_that_keeps_failing_raises_and_aborts_the_upload
+    path = random_file(2 * PART + 1)
+    @proxy.add(:slowdown, method: "PUT", query: /partNumber=2&/, times: nil)
+    error = assert_raises(HeapCapture::UploadError) { proxied(max_attempts: 3).upload(path, key: unique_key("perm")) }
+    assert_equal "SlowDown", error.code
+    assert_equal 503, error.status
+    assert_equal "FAULTPROXY", error.request_id
+    assert_match(/uploading part 2 of 3 to #{Regexp.escape(@proxy.endpoint)}/, error.message)
+    assert_includes error.message, "gave up after 3 attempts"
+    assert_includes error.message, "the multipart upload was aborted"
+    assert_equal 3, @proxy.count("PUT", /partNumber=2&/)
+    assert_equal @proxy.initiated, @proxy.aborted
+    assert_empty @proxy.completed
+    assert_nothing_open
+  end
+
+  def test_a_complete_that_keeps_answering_error_in_200_raises_and_aborts
+    @proxy.add(:error_in_200, method: "POST", query: /uploadId=/, times: nil)
+    error = assert_raises(HeapCapture::UploadError) do
+      proxied(max_attempts: 2).upload(random_file(PART + 1), key: unique_key("complete"))
+    end
+    assert_equal "InternalError", error.code
+    assert_equal 200, error.status
+    assert_includes error.message, "completing the multipart upload"
+    assert_equal 1, @proxy.aborted.size
+    assert_nothing_open
+  end
+
+  def test_a_permanent_refusal_is_not_retried
+    @proxy.add(:respond, method: "PUT", query: /partNumber=1&/, status: 403,
+                         body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message>" \
+                               "<RequestId>R1</RequestId></Error>")
+    error = assert_raises(HeapCapture::UploadError) { proxied.upload(random_file(PART + 1), key: unique_key("denied")) }
+    assert_equal ["AccessDenied", 403, "R1"], [error.code, error.status, error.request_id]
+    assert_equal 1, @proxy.count("PUT", /partNumber=1&/)
+    assert_nothing_open
+  end
+
+  def test_a_stall_on_every_attempt_is_a_timeout_error
+    @proxy.add(:stall, method: "PUT", times: nil)
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    error = assert_raises(HeapCapture::UploadError) { proxied(max_attempts: 2).upload(random_file(10), key: "stall") }
+    assert_match(/the transfer stalled \(no byte moved for 1 s\) while uploading to/, error.message)
+    assert_includes error.message, "gave up after 2 attempts"
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 30
+  end
+
+  def test_a_download_cut_mid_answer_is_retried
+    path = random_file(PART + 3)
+    key = unique_key("download")
+    client.upload(path, key: key)
+    @proxy.add(:reset_response, method: "GET")
+    out = File.join(@tmpdir, "out")
+    assert_equal PART + 3, proxied.download(key, to: out)
+    assert_equal 2, @proxy.count("GET")
+    assert_equal sha256_file(path), sha256_file(out)
+  end
+
+  # The test server escapes keys twice in listings; real S3 escapes once. Canned pages check
+  # entity decoding and continuation tokens.
+  def test_list_follows_continuation_tokens_and_decodes_entities
+    page1 = "<?xml version=\"1.0\"?><ListBucketResult><IsTruncated>true</IsTruncated>" \
+            "<Contents><Key>d/a &amp; b.gz</Key><LastModified>2026-11-21T20:30:42.000Z</LastModified><Size>5</Size></Contents>" \
+            "<NextContinuationToken>tok/en+=</NextContinuationToken></ListBucketResult>"
+    page2 = "<?xml version=\"1.0\"?><ListBucketResult><IsTruncated>false</IsTruncated>" \
+            "<Contents><Key>d/&lt;c&gt;.gz</Key><LastModified>2026-11-21T20:31:00.000Z</LastModified><Size>7</Size></Contents>" \
+            "</ListBucketResult>"
+    second = @proxy.add(:respond, method: "GET", query: /continuation-token=tok%2Fen%2B%3D/, body: page2)
+    first = @proxy.add(:respond, method: "GET", query: /list-type=2/, body: page1)
+    listed = proxied.list(prefix: "d/")
+    assert_equal [1, 1], [first.hits, second.hits]
+    assert_equal ["d/a & b.gz", "d/<c>.gz"], listed.map { |o| o["key"] }
+    assert_equal [5, 7], listed.map { |o| o["size"] }
+    assert_equal Time.utc(2026, 11, 21, 20, 30, 42), listed.first["last_modified"]
+  end
+
+  def test_a_listing_that_is_not_xml_is_a_clear_error
+    @proxy.add(:respond, method: "GET", body: "<html>gateway</html")
+    error = assert_raises(HeapCapture::UploadError) { proxied.list }
+    assert_match(/listing .* not well-formed XML/, error.message)
+  end
+end

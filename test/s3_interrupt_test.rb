@@ -1,0 +1,100 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "timeout"
+require_relative "support/s3_helpers"
+require_relative "support/fault_proxy"
+
+# The transfer runs without the GVL, and an interrupt stops it cleanly: the multipart upload is
+# aborted at S3, the thread ends promptly, and the client can be used again.
+class S3InterruptTest < HCTest::TestCase
+  include HCTest::S3Helpers
+
+  def setup
+    super
+    @proxy = HCTest::FaultProxy.start(HCTest::Services.s3.port)
+    # Part 2 stalls for good (the client would wait 60 s before calling it a stall).
+    @proxy.add(:stall, method: "PUT", query: /partNumber=2&/, times: nil)
+    @s3 = client(endpoint: @proxy.endpoint, low_speed_time: 60, concurrency: 2)
+    @path = random_file(3 * PART)
+  end
+
+  def teardown
+    @proxy&.stop
+    super
+  end
+
+  def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  def wait_for_the_stall
+    HCTest::Services.wait_until("part 2 to reach the proxy", timeout: 30) { @proxy.count("PUT", /partNumber=2&/) >= 1 }
+  end
+
+  def test_thread_kill_returns_promptly_and_aborts_the_upload
+    ticks = 0
+    ticker = Thread.new { loop { ticks += 1; sleep 0.01 } }
+    uploader = Thread.new { @s3.upload(@path, key: "killed") }
+    wait_for_the_stall
+    before = ticks
+    sleep 0.5
+    assert_operator ticks - before, :>=, 10, "another thread keeps ticking while the upload runs"
+    assert uploader.alive?
+
+    killed_at = now
+    uploader.kill
+    assert uploader.join(10), "the uploader ended after Thread#kill"
+    assert_operator now - killed_at, :<, 5, "Thread#kill returned promptly"
+    ticker.kill.join
+    assert_equal 1, @proxy.initiated.size
+    assert_equal @proxy.initiated, @proxy.aborted, "the multipart upload was aborted at S3"
+    assert_empty @proxy.open_uploads
+
+    # The client is free again.
+    @proxy.clear_rules
+    small = random_file(100)
+    assert_equal 100, @s3.upload(small, key: "after-kill")["bytes"]
+  end
+
+  def test_timeout_raises_in_the_uploader_and_aborts_the_upload
+    started = now
+    assert_raises(Timeout::Error) { Timeout.timeout(1) { @s3.upload(@path, key: "timed-out") } }
+    assert_operator now - started, :<, 6
+    assert_equal @proxy.initiated, @proxy.aborted
+    assert_empty @proxy.open_uploads
+  end
+
+  def test_a_client_runs_one_operation_at_a_time
+    uploader = Thread.new { @s3.upload(@path, key: "busy") }
+    wait_for_the_stall
+    error = assert_raises(HeapCapture::Error) { @s3.list }
+    assert_match(/busy with another operation/, error.message)
+  ensure
+    uploader&.kill&.join(10)
+  end
+
+  # A process that exits while a background thread uploads: Ruby kills the thread at exit, the
+  # upload is aborted at S3, and the process ends promptly.
+  def test_process_exit_during_an_upload_aborts_it_and_exits_promptly
+    script = <<~RUBY
+      require "heapcapture"
+      s3 = HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1", endpoint: #{@proxy.endpoint.inspect},
+                                       access_key_id: "S3RVER", secret_access_key: "S3RVER",
+                                       part_size: #{PART}, concurrency: 2, low_speed_time: 60)
+      Thread.new { s3.upload(#{@path.inspect}, key: "exiting") }
+      deadline = Time.now + 30
+      sleep 0.05 until File.exist?(#{File.join(@tmpdir, 'go').inspect}) || Time.now > deadline
+      puts "exiting"
+    RUBY
+    lib = File.expand_path("../lib", __dir__)
+    io = IO.popen([RbConfig.ruby, "-I", lib, "-e", script], err: %i[child out])
+    wait_for_the_stall
+    File.write(File.join(@tmpdir, "go"), "")
+    started = now
+    output = Timeout.timeout(20) { io.read }
+    io.close
+    assert_operator now - started, :<, 10, "the process exited promptly"
+    assert_includes output, "exiting"
+    assert_equal 1, @proxy.initiated.size
+    assert_equal @proxy.initiated, @proxy.aborted, "the upload was aborted at S3 on exit"
+  end
+end

@@ -1,0 +1,48 @@
+# frozen_string_literal: true
+
+# Run by test/capture_pause_test.rb in its own process (so the test process stays small):
+#   ruby -Ilib test/support/pause_probe.rb HEAP_MB TMPDIR DEST_DIR
+# Builds a heap of about HEAP_MB MB, keeps a thread ticking every 2 ms, captures once in fork mode
+# and once inline, and prints one JSON line: each capture's result and the longest gap the
+# ticking thread saw while it ran.
+require "heapcapture"
+require "json"
+require "logger"
+
+heap_mb, tmpdir, dest = ARGV
+HeapCapture.configure do |c|
+  c.tmpdir = tmpdir
+  c.destination = "file://#{dest}"
+  c.logger = Logger.new(File::NULL)
+end
+
+# ~160 bytes of RSS per 100-character string (slot + malloc'd buffer).
+$heap = Array.new(Integer(heap_mb) * 1024 * 1024 / 160) { |i| format("%-100d", i) }
+rss_mb = File.read("/proc/self/status")[/VmRSS:\s+(\d+)/, 1].to_i / 1024.0
+
+longest = 0.0
+lock = Mutex.new
+ticker = Thread.new do
+  loop do
+    t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond)
+    sleep 0.002
+    gap = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond) - t0
+    lock.synchronize { longest = gap if gap > longest }
+  end
+end
+
+measure = lambda do |mode|
+  sleep 0.2
+  lock.synchronize { longest = 0.0 }
+  result = HeapCapture.capture(mode: mode)
+  sleep 0.05 # let the ticker report the gap that ended when the capture returned
+  gap = lock.synchronize { longest }
+  File.unlink(result["location"]) if result["location"]
+  result.merge("longest_tick_gap_ms" => gap.round(1))
+end
+
+report = { "rss_mb" => rss_mb.round, "objects" => $heap.size }
+report["fork"] = measure.call(:fork)
+report["inline"] = measure.call(:inline)
+ticker.kill
+puts JSON.generate(report)
