@@ -121,6 +121,18 @@ class CLIStoreTest < HCTest::TestCase
     assert File.file?(File.join(@workdir, "named.json"))
   end
 
+  # gzip allows several members one after another; gunzip decompresses them all, and so do we.
+  def test_fetch_decompresses_every_gzip_member
+    first_plain, first_gz = store_dump("m1-heap.ndjson.gz", 3000)
+    second_plain, second_gz = store_dump("m2-heap.ndjson.gz", 2 * 1024 * 1024)
+    both = File.join(@tmpdir, "both.gz")
+    File.binwrite(both, File.binread(first_gz) + File.binread(second_gz))
+    client.upload(both, key: "#{@prefix}both-heap.ndjson.gz")
+    _out, err, status = heapcapture("fetch", "#{@prefix}both-heap.ndjson.gz")
+    assert status.success?, err
+    assert_equal File.binread(first_plain) + File.binread(second_plain), File.binread(File.join(@workdir, "both-heap.ndjson"))
+  end
+
   def test_fetch_to_stdout
     plain, = store_dump("piped-heap.ndjson.gz", 200_000)
     out, err, status = heapcapture("fetch", "latest", "-o", "-")
@@ -185,12 +197,13 @@ class CLIStoreTest < HCTest::TestCase
     plain, gz = store_dump("f-heap.ndjson.gz", 4000)
     FileUtils.cp(gz, File.join(dir, "2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz"))
     FileUtils.cp(plain, File.join(dir, "2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson"))
-    File.utime(Time.now - 60, Time.now - 60, File.join(dir, "2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz"))
+    # Ordered by the time stored, not by key: the plain one is older here.
+    File.utime(Time.now - 60, Time.now - 60, File.join(dir, "2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson"))
     out, _err, status = heapcapture("list", env: env)
     assert status.success?
     lines = out.lines.map(&:chomp)
-    assert_match(/  #{File.size(gz)}  2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz\z/, lines[0])
-    assert_match(/  #{File.size(plain)}  2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson\z/, lines[1])
+    assert_match(/  #{File.size(plain)}  2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson\z/, lines[0])
+    assert_match(/  #{File.size(gz)}  2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz\z/, lines[1])
     assert_equal "2 dumps in file://#{dir}/ (#{HeapCapture::CLI::Size.human(File.size(gz) + File.size(plain))} in all)", lines[2]
 
     _out, err, status = heapcapture("fetch", "2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz", env: env)
