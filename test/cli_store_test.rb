@@ -119,6 +119,10 @@ class CLIStoreTest < HCTest::TestCase
     _out, err, status = heapcapture("fetch", "latest", "-o", "named.json")
     assert status.success?, err
     assert File.file?(File.join(@workdir, "named.json"))
+    # The location signal --wait prints is accepted too.
+    _out, err, status = heapcapture("fetch", "s3://#{bucket}/#{@prefix}one-heap.ndjson.gz", "-o", "by-location")
+    assert status.success?, err
+    assert_equal File.binread(File.join(sub, "one-heap.ndjson")), File.binread(File.join(@workdir, "by-location"))
   end
 
   # gzip allows several members one after another; gunzip decompresses them all, and so do we.
@@ -212,6 +216,9 @@ class CLIStoreTest < HCTest::TestCase
     _out, err, status = heapcapture("fetch", "latest", "-o", "latest.ndjson", env: env)
     assert status.success?, err
     assert_equal File.binread(plain), File.binread(File.join(@workdir, "latest.ndjson"))
+    _out, err, status = heapcapture("fetch", File.join(dir, "2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson"), "-o", "by-path", env: env)
+    assert status.success?, err
+    assert_equal File.binread(plain), File.binread(File.join(@workdir, "by-path"))
 
     _out, err, status = heapcapture("fetch", "../dumps/x-heap.ndjson", env: env)
     assert_equal 1, status.exitstatus

@@ -19,8 +19,9 @@ module HeapCapture
         options = { output: nil, raw: false, force: false, prefix: "" }
         parser = OptionParser.new do |o|
           o.banner = "Usage: heapcapture fetch KEY|latest [options]\n\n" \
-                     "Downloads one stored heap dump (a key as heapcapture list prints it, or latest: the\n" \
-                     "newest) and decompresses it. Never overwrites a file unless --force.\n\n"
+                     "Downloads one stored heap dump (a key as heapcapture list prints it, a location as\n" \
+                     "heapcapture signal --wait prints it, or latest: the newest) and decompresses it.\n" \
+                     "Never overwrites a file unless --force.\n\n"
           o.on("-o", "--output FILE", "write to FILE, into FILE if it is a directory, or to stdout if -",
                "(default: the key's basename, without .gz, in the current directory)") { |v| options[:output] = v }
           o.on("--raw", "keep the bytes as stored (the .gz is not decompressed)") { options[:raw] = true }
@@ -42,7 +43,7 @@ module HeapCapture
 
       def fetch(name, output:, raw:, force:, prefix:)
         store = Store.configured
-        key = name == "latest" ? store.latest(prefix).key : name
+        key = name == "latest" ? store.latest(prefix).key : store.key_for(name)
         gunzip = !raw && key.end_with?(".gz")
         basename = gunzip ? File.basename(key, ".gz") : File.basename(key)
         return to_stdout(store, key, gunzip) if output == "-"

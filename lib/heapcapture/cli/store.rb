@@ -40,6 +40,9 @@ module HeapCapture
 
       def url(key = prefix) = "s3://#{@bucket}/#{key}"
 
+      # A key as list prints it, or the location a capture reported (s3://bucket/key).
+      def key_for(name) = name.delete_prefix(url(""))
+
       def entries(prefix)
         client.list(prefix: prefix).map { |o| Entry.new(o["key"], o["size"], o["last_modified"] || Time.at(0)) }
       rescue UploadError => e
@@ -79,6 +82,12 @@ module HeapCapture
 
       def prefix = ""
       def url(key = "") = "file://#{File.join(@dir, key)}"
+
+      # A key as list prints it, or the location a capture reported (a path in dir, file:// or not).
+      def key_for(name)
+        path = name.delete_prefix("file://")
+        path.start_with?("#{@dir}/") ? path.delete_prefix("#{@dir}/") : name
+      end
 
       def entries(prefix)
         return [] unless File.directory?(@dir)
