@@ -1,0 +1,154 @@
+# frozen_string_literal: true
+
+require "zlib"
+require "tmpdir"
+require "fileutils"
+
+module HeapCapture
+  class CLI
+    # heapcapture fetch KEY|latest [-o FILE] [--raw] [--force] [--prefix P]
+    class Fetch
+      CHUNK = 1024 * 1024
+
+      def initialize(out:, err:)
+        @out = out
+        @err = err
+      end
+
+      def run(argv)
+        options = { output: nil, raw: false, force: false, prefix: "" }
+        parser = OptionParser.new do |o|
+          o.banner = "Usage: heapcapture fetch KEY|latest [options]\n\n" \
+                     "Downloads one stored heap dump (a key as heapcapture list prints it, a location as\n" \
+                     "heapcapture signal --wait prints it, or latest: the newest) and decompresses it.\n" \
+                     "Never overwrites a file unless --force.\n\n"
+          o.on("-o", "--output FILE", "write to FILE, into FILE if it is a directory, or to stdout if -",
+               "(default: the key's basename, without .gz, in the current directory)") { |v| options[:output] = v }
+          o.on("--raw", "keep the bytes as stored (the .gz is not decompressed)") { options[:raw] = true }
+          o.on("--force", "overwrite FILE if it exists") { options[:force] = true }
+          o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
+          o.on("-h", "--help", "show this help") do
+            @out.puts o
+            return EXIT_OK
+          end
+        end
+        args = parser.parse(argv)
+        raise OptionParser::MissingArgument, "KEY (or latest)" if args.empty?
+        raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
+
+        fetch(args.first, **options)
+      end
+
+      private
+
+      def fetch(name, output:, raw:, force:, prefix:)
+        store = Store.configured
+        key = name == "latest" ? store.latest(prefix).key : store.key_for(name)
+        gunzip = !raw && key.end_with?(".gz")
+        basename = gunzip ? File.basename(key, ".gz") : File.basename(key)
+        return to_stdout(store, key, gunzip) if output == "-"
+
+        target = target_path(output, basename)
+        refuse_overwrite(target) if !force && File.exist?(target)
+        stored, written = to_file(store, key, target, gunzip, force)
+        @out.puts "fetched #{store.url(key)} to #{target} (#{Size.both(written)}" \
+                  "#{gunzip ? "; #{Size.human(stored)} stored" : ''})"
+        EXIT_OK
+      end
+
+      def target_path(output, basename)
+        return File.expand_path(basename) if output.nil?
+
+        File.directory?(output) ? File.expand_path(basename, output) : File.expand_path(output)
+      end
+
+      # Downloaded beside the target, decompressed into a second file there, then moved into
+      # place: a partial dump never appears under the target's name.
+      def to_file(store, key, target, gunzip, force)
+        download = hidden_beside(target, "download")
+        stored = store.download(key, download)
+        return [stored, place(download, target, force)] unless gunzip
+
+        partial = hidden_beside(target, "partial")
+        File.open(partial, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |out| gunzip_file(store, key, download, out) }
+        [stored, place(partial, target, force)]
+      rescue SystemCallError, IOError => e
+        raise Error, "heapcapture: writing #{target}: #{e.message}; check the directory exists, is writable and has room"
+      ensure
+        [download, partial].each { |path| File.unlink(path) if path && File.exist?(path) }
+      end
+
+      # -o -: the dump goes to stdout (for a pipe), what happened to stderr.
+      def to_stdout(store, key, gunzip)
+        Dir.mktmpdir("heapcapture-fetch-", HeapCapture.config.tmpdir) do |dir|
+          download = File.join(dir, "download")
+          stored = store.download(key, download)
+          written = gunzip ? gunzip_file(store, key, download, @out) : IO.copy_stream(download, @out)
+          @out.flush
+          @err.puts "fetched #{store.url(key)} to stdout (#{Size.both(written)}" \
+                    "#{gunzip ? "; #{Size.human(stored)} stored" : ''})"
+        end
+        EXIT_OK
+      rescue Errno::EPIPE
+        EXIT_FAILED
+      end
+
+      def hidden_beside(target, what)
+        File.join(File.dirname(target), ".#{File.basename(target)}.#{Process.pid}.#{what}")
+      end
+
+      # Decompresses in chunks, never the whole dump in memory; every gzip member in turn, as
+      # gunzip does. Returns the bytes written.
+      def gunzip_file(store, key, path, out)
+        written = 0
+        buffer = String.new(capacity: CHUNK)
+        File.open(path, "rb") do |io|
+          loop do
+            gz = Zlib::GzipReader.new(io)
+            written += out.write(buffer) while read_chunk(gz, buffer)
+            unused = gz.unused
+            gz.finish
+            io.seek(-unused.bytesize, IO::SEEK_CUR) if unused
+            break if io.eof?
+          end
+        end
+        written
+      rescue Zlib::Error => e
+        raise Error, "heapcapture: #{store.url(key)} is not a whole gzip file (#{e.message}); fetch it with --raw " \
+                     "to keep the bytes as stored"
+      end
+
+      def read_chunk(gz, buffer)
+        gz.readpartial(CHUNK, buffer)
+      rescue EOFError
+        nil
+      end
+
+      # Hard-linked into place so that an existing file is never replaced, unless force.
+      def place(source, target, force)
+        size = File.size(source)
+        if force
+          File.rename(source, target)
+        else
+          link(source, target)
+        end
+        size
+      end
+
+      def link(source, target)
+        File.link(source, target)
+      rescue Errno::EEXIST
+        refuse_overwrite(target)
+      rescue Errno::EPERM, Errno::ENOTSUP, Errno::EXDEV
+        refuse_overwrite(target) if File.exist?(target)
+        File.rename(source, target) # a filesystem without hard links: checked just before
+      end
+
+      def refuse_overwrite(target)
+        raise Error, "heapcapture: #{target} exists; it was not overwritten (use --force, or -o another file)"
+      end
+    end
+
+    register "fetch", Fetch, "download a stored heap dump (latest or a key) and decompress it"
+  end
+end
