@@ -114,9 +114,8 @@ static void hc_child_wbuf_install(VALUE io, hc_child_wbuf *w)
 {
     memset(w, 0, sizeof *w);
 #ifdef HAVE_RB_IO_T_WBUF
-    rb_io_t *fptr;
-    GetOpenFile(io, fptr);
-    if (fptr->wbuf.ptr) return;
+    rb_io_t *fptr = RFILE(io)->fptr; /* read, not GetOpenFile: nothing here may raise */
+    if (!fptr || fptr->fd < 0 || fptr->wbuf.ptr) return;
     w->ptr = malloc(HC_DUMP_IO_BUFFER);
     if (!w->ptr) return; /* Ruby's own 8 KB buffer works too, only slower */
     fptr->wbuf.ptr = w->ptr;
