@@ -36,11 +36,12 @@ typedef struct {
     size_t outcap;
     uint64_t raw_bytes;     /* bytes given to hc_dump_sink_write */
     uint64_t stored_bytes;  /* bytes written to fd */
+    uint64_t finish_ns;     /* wall time hc_dump_sink_finish took (the end of the gzip member) */
 } hc_dump_sink;
 
 int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen);
 int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen);
-/* Ends the gzip member and fsyncs fd. */
+/* Ends the gzip member (no fsync: the file is read back at once from the page cache). */
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen);
 void hc_dump_sink_free(hc_dump_sink *sink);
 
@@ -52,13 +53,19 @@ typedef struct {
     pthread_t thread;
     int started;
     int rc;
+    uint64_t cpu_ns;        /* CPU time of the pump thread: reading, compressing, writing */
     char err[512];
 } hc_dump_pump;
 
 int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
                        char *err, size_t errlen);
-/* Waits for the pump; 0 when every byte was stored and the file fsynced. Frees the sink. */
+/* Waits for the pump; 0 when every byte was stored. Frees the sink. */
 int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen);
+
+/* CPU time this thread has used so far, in ns (0 when unknown). */
+uint64_t hc_dump_thread_cpu_ns(void);
+/* CLOCK_MONOTONIC in ns. */
+uint64_t hc_dump_now_ns(void);
 
 /* ---- free space ------------------------------------------------------------------------ */
 
@@ -80,7 +87,11 @@ typedef struct {
     int32_t ok;
     uint64_t raw_bytes;
     uint64_t stored_bytes;
-    char message[480];
+    uint64_t dump_cpu_ns;   /* CPU time of the thread that ran dump_all */
+    uint64_t dump_wall_ns;  /* from the child's start until dump_all returned and the IO was closed */
+    uint64_t gzip_cpu_ns;   /* CPU time of the pump (gzip) thread */
+    uint64_t finish_ns;     /* the end of the stream, in the pump */
+    char message[440];
 } hc_dump_report;
 
 int hc_dump_report_write(int fd, const hc_dump_report *report);
