@@ -93,12 +93,31 @@ module HCTest
       client.list(prefix: prefix).map { |object| object["key"] }
     end
 
-    # Reads an s3:// location back with aws-sdk-s3 and returns its ndjson lines parsed.
-    def stored_dump_records(location)
+    # Ruby 3.1's ObjectSpace.dump_all overruns its buffer on a method whose name is not ASCII
+    # (ruby/ruby#6161, fixed in 3.2; Sidekiq 6 has two such methods): the "method" field turns into
+    # "\u00ff", a NUL and stale bytes (newlines among them), garbling a few neighbouring lines.
+    # Those lines are Ruby's, stored exactly as written.
+    RUBY31_METHOD_NAME_BUG = /\\u00ff\x00/n.freeze
+
+    # Reads an s3:// location back with aws-sdk-s3 and returns its ndjson lines parsed. Every line
+    # must be JSON; with ruby31_method_name_bug: true, on Ruby < 3.2, a dump that shows that bug may
+    # have up to 1% of lines that are not (they are left out).
+    def stored_dump_records(location, ruby31_method_name_bug: false)
       bucket, key = location.delete_prefix("s3://").split("/", 2)
       target = File.join(@app_dir || Dir.tmpdir, "readback-#{Process.pid}-#{rand(1 << 30)}.gz")
       aws.get_object(bucket: bucket, key: key, response_target: target)
-      Zlib::GzipReader.open(target) { |gz| gz.each_line.map { |line| JSON.parse(line) } }
+      records = []
+      broken = []
+      Zlib::GzipReader.open(target) do |gz|
+        gz.each_line { |line| records << JSON.parse(line) rescue broken << line } # rubocop:disable Style/RescueModifier
+      end
+      return records if broken.empty?
+
+      tolerated = ruby31_method_name_bug && RUBY_VERSION < "3.2" && broken.any? { |l| RUBY31_METHOD_NAME_BUG.match?(l.b) } &&
+                  broken.size * 100 < records.size
+      flunk "#{broken.size} of #{records.size + broken.size} lines of #{location} are not JSON, e.g. " \
+            "#{broken.first[0, 300].inspect}" unless tolerated
+      records
     ensure
       File.delete(target) if target && File.exist?(target)
     end
