@@ -4,6 +4,7 @@
 # DYNO=web.1, DATABASE_URL and the S3 variables (AWS_*).
 require "heapcapture"
 
+$stdout.sync = true
 HeapCapture.configure { |c| c.logger = Logger.new($stdout) }
 
 workers 2
