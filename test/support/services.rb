@@ -110,6 +110,13 @@ module HCTest
         ENV["DATABASE_URL"] = url
         Services.wait_until("PostgreSQL to answer on port #{port}") { psql("SELECT 1") == "1" }
         self
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
+        begin
+          stop(mode: "immediate")
+        rescue Error
+          nil
+        end
+        raise
       end
 
       def stop(mode: "fast")
@@ -186,6 +193,9 @@ module HCTest
         end
         export_env
         self
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
+        stop
+        raise
       end
 
       def stop
@@ -242,6 +252,9 @@ module HCTest
         end
         ENV["REDIS_URL"] = url
         self
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
+        stop
+        raise
       end
 
       def stop
