@@ -9,6 +9,7 @@ require "timeout"
 class DemoTest < HCTest::TestCase
   ROOT = File.expand_path("..", __dir__)
   TIMEOUT = 180
+  INT_GRACE = 30
 
   def test_bin_demo_shows_two_workers_ok_results_and_allocation_sites_in_the_demo_app
     out, status = run_demo
@@ -27,7 +28,8 @@ class DemoTest < HCTest::TestCase
 
   private
 
-  # bin/demo in a process group of its own, killed (group and all) if it overruns.
+  # bin/demo in a process group of its own. If it overruns: Ctrl-C (INT) to the group, so that it
+  # stops the services it started, then KILL if it does not finish within INT_GRACE seconds.
   def run_demo
     reader, writer = IO.pipe
     pid = Process.spawn(File.join(ROOT, "bin/demo"), out: writer, err: writer, pgroup: true, chdir: ROOT)
@@ -36,8 +38,13 @@ class DemoTest < HCTest::TestCase
     status = begin
       Timeout.timeout(TIMEOUT) { Process.waitpid2(pid).last }
     rescue Timeout::Error
-      Process.kill("KILL", -pid)
-      Process.waitpid2(pid).last
+      Process.kill("INT", -pid)
+      begin
+        Timeout.timeout(INT_GRACE) { Process.waitpid2(pid).last }
+      rescue Timeout::Error
+        Process.kill("KILL", -pid)
+        Process.waitpid2(pid).last
+      end
     end
     [output.value, status]
   ensure

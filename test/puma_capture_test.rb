@@ -64,6 +64,23 @@ class PumaCaptureTest < HCTest::TestCase
     assert_empty Dir.children(@app_tmp), "no tempfile is left behind"
   end
 
+  # preload_app! loads the app in the master: tracing turned on there (doc/integrations.md) reaches
+  # the objects the workers inherit.
+  def test_preload_app_with_tracing_started_in_the_master_points_into_the_app
+    config = puma_config(workers: 2).sub("workers 2", <<~RUBY)
+      require "objspace"
+      ObjectSpace.trace_object_allocations_start
+      workers 2
+      preload_app!
+    RUBY
+    start_puma(config, env: app_env("web.1"))
+    wait_for("both workers to listen (log:\n#{server_log})", timeout: 60) { heapcapture_backends.size == 2 }
+
+    results = HeapCapture.signal("preloaded", wait: 60)
+    assert_equal %w[ok ok], results.map { |r| r["status"] }, "#{results.inspect}\n#{server_log}"
+    assert_dump_points_into_the_app(results.first["location"])
+  end
+
   def test_a_dyno_that_is_not_selected_neither_listens_nor_dumps
     start_puma(puma_config(workers: 2, arm: "on_worker_boot { HeapCapture.exclusive(dynos: 1) }"),
                env: app_env("web.2"))
@@ -76,6 +93,7 @@ class PumaCaptureTest < HCTest::TestCase
     assert_equal 1, status.exitstatus, "no reply means exit 1: #{out}#{err}"
     assert_equal "", out
     assert_match(/no reply within 5\.0 s/, err)
+    assert_equal [], HeapCapture.signal("go", wait: 2)
     assert_empty heapcapture_backends, "no LISTEN connection was opened"
     assert_empty bucket_keys(@prefix)
     assert_equal "0", @pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'")
