@@ -15,8 +15,8 @@ class CaptureChainTest < HCTest::TestCase
   RESULT_KEYS = %w[status dyno pid payload location url bytes raw_bytes pause_ms dump_ms upload_ms error].freeze
 
   def setup
+    HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
     super
-    HCTest::Services.start!
     @prefix = unique_prefix("chain")
     HeapCapture.configure do |c|
       c.tmpdir = @tmpdir

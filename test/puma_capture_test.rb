@@ -14,8 +14,8 @@ class PumaCaptureTest < HCTest::TestCase
   include HCTest::AppHelpers
 
   def setup
+    HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
     super
-    HCTest::Services.start!
     @prefix = unique_prefix("puma")
     @port = HCTest::Services.free_port
     @app_tmp = Dir.mktmpdir("heapcapture-app-tmp-")

@@ -13,8 +13,8 @@ class SidekiqCaptureTest < HCTest::TestCase
   include HCTest::AppHelpers
 
   def setup
+    HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
     super
-    HCTest::Services.start!
     HCTest::Services.redis
     @prefix = unique_prefix("sidekiq")
     @app_tmp = Dir.mktmpdir("heapcapture-sidekiq-tmp-")
