@@ -26,6 +26,18 @@ class ServicesTest < HCTest::TestCase
     assert_includes bad.body, "SignatureDoesNotMatch"
   end
 
+  def test_redis_answers_at_redis_url_and_keeps_nothing_on_disk
+    redis = HCTest::Services.redis
+    assert_equal "redis://127.0.0.1:#{redis.port}/0", ENV.fetch("REDIS_URL")
+    require "redis"
+    client = ::Redis.new(url: ENV.fetch("REDIS_URL"))
+    assert_equal "PONG", client.ping
+    assert_equal({ "save" => "" }, client.config(:get, "save"))
+    assert_equal({ "appendonly" => "no" }, client.config(:get, "appendonly"))
+  ensure
+    client&.close
+  end
+
   private
 
   # A ListObjectsV2 on the test bucket, signed by our own signer.

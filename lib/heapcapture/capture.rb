@@ -1,7 +1,6 @@
 # frozen_string_literal: true
 
 require "objspace"
-require "socket"
 
 module HeapCapture
   class << self
@@ -55,13 +54,6 @@ module HeapCapture
       method = Process.method(:_fork)
       method = method.super_method while method.owner != Process.singleton_class && method.super_method
       method
-    end
-
-    def self.dyno
-      name = ENV["HEAPCAPTURE_DYNO"].to_s.strip
-      name = ENV["DYNO"].to_s.strip if name.empty?
-      name = Socket.gethostname if name.empty?
-      name.gsub(/[^A-Za-z0-9._-]/, "_")
     end
 
     private
@@ -133,7 +125,7 @@ module HeapCapture
         now = Time.now.utc
       end
       self.class.last_stamp = now.to_i
-      "#{now.strftime('%Y-%m-%dT%H-%M-%SZ')}-#{self.class.dyno}-pid#{Process.pid}#{gzip? ? GZIP_SUFFIX : PLAIN_SUFFIX}"
+      "#{now.strftime('%Y-%m-%dT%H-%M-%SZ')}-#{Dyno.label}-pid#{Process.pid}#{gzip? ? GZIP_SUFFIX : PLAIN_SUFFIX}"
     end
 
     def ok_result(dump, stored, upload_ms)
@@ -149,7 +141,7 @@ module HeapCapture
     end
 
     def base(status)
-      { "status" => status, "dyno" => self.class.dyno, "pid" => Process.pid, "payload" => @payload,
+      { "status" => status, "dyno" => Dyno.label, "pid" => Process.pid, "payload" => @payload,
         "location" => nil, "url" => nil, "bytes" => nil, "raw_bytes" => nil, "pause_ms" => nil,
         "dump_ms" => nil, "upload_ms" => nil, "error" => nil }
     end

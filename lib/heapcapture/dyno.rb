@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "socket"
+
 module HeapCapture
   # Which process is selected: its dyno name (HEAPCAPTURE_DYNO, else Heroku's DYNO) must be one of
   # "<process_type>.1" .. "<process_type>.<dynos>". Also the notification channel names.
@@ -23,6 +25,13 @@ module HeapCapture
         return [value, var] unless value.nil? || value.empty?
       end
       [nil, nil]
+    end
+
+    # The name this process goes by in results and object keys: the dyno name, else the host
+    # name, with anything outside [A-Za-z0-9._-] replaced so it is safe in a key.
+    def label(env = ENV)
+      name = current(env).first || Socket.gethostname
+      name.gsub(/[^A-Za-z0-9._-]/, "_")
     end
 
     def names(process_type, dynos)

@@ -1,7 +1,8 @@
 # frozen_string_literal: true
 
 # The real services the tests run against, started once per test run on loopback and stopped at
-# the end: a throwaway PostgreSQL cluster and the S3-compatible server. Their addresses reach the
+# the end: a throwaway PostgreSQL cluster and the S3-compatible server (and redis-server for the
+# Sidekiq tests, when asked for). Their addresses reach the
 # tests (and any process a test starts) through the environment variables users set.
 # A service that cannot start is a failure with its log, never a skip.
 require "socket"
@@ -9,6 +10,7 @@ require "tmpdir"
 require "fileutils"
 require "timeout"
 require "etc"
+require "io/wait"
 
 module HCTest
   module Services
@@ -34,6 +36,11 @@ module HCTest
         @s3 ||= S3Server.new(workdir).tap(&:start)
       end
 
+      # A throwaway redis-server for the Sidekiq tests (started on first use, exports REDIS_URL).
+      def redis
+        @redis ||= Redis.new(workdir).tap(&:start)
+      end
+
       # One directory per test run for every service's data and logs.
       def workdir
         # Traversable by the postgres user, which runs the cluster when we are root.
@@ -42,7 +49,7 @@ module HCTest
 
       # Stops what was started; keeps the logs (and says where) when a test failed.
       def stop!(keep_logs: false)
-        [@postgres, @s3].compact.each(&:stop)
+        [@postgres, @s3, @redis].compact.each(&:stop)
         return unless @workdir
 
         if keep_logs
@@ -103,6 +110,13 @@ module HCTest
         ENV["DATABASE_URL"] = url
         Services.wait_until("PostgreSQL to answer on port #{port}") { psql("SELECT 1") == "1" }
         self
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
+        begin
+          stop(mode: "immediate")
+        rescue Error
+          nil
+        end
+        raise
       end
 
       def stop(mode: "fast")
@@ -179,6 +193,9 @@ module HCTest
         end
         export_env
         self
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
+        stop
+        raise
       end
 
       def stop
@@ -204,6 +221,66 @@ module HCTest
         ENV["AWS_REGION"] = "us-east-1"
         ENV["AWS_S3_BUCKET_NAME"] = BUCKET
         ENV.delete("AWS_SESSION_TOKEN")
+      end
+    end
+  
+    # Debian's redis-server on a free loopback port, no persistence (no RDB, no AOF), data in the
+    # run's workdir; stopped with the other services.
+    class Redis
+      attr_reader :port, :dir, :log
+
+      def initialize(workdir)
+        @dir = File.join(workdir, "redis")
+        @log = File.join(@dir, "redis.log")
+        @port = Services.free_port
+      end
+
+      def url = "redis://127.0.0.1:#{port}/0"
+
+      def start
+        server = ENV["PATH"].split(":").map { |d| File.join(d, "redis-server") }.find { |f| File.executable?(f) } ||
+                 raise(Error, "redis-server not found; run bin/setup (Debian: apt-get install redis-server)")
+        FileUtils.mkdir_p(@dir)
+        @pid = Process.spawn(server, "--bind", "127.0.0.1", "--port", port.to_s, "--dir", @dir,
+                             "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", @log,
+                             out: File::NULL, err: [@log, "a"], pgroup: true)
+        Services.wait_until("redis-server to answer on port #{port} (log: #{@log})", timeout: 30) do
+          raise Error, "redis-server exited at start:\n#{File.exist?(@log) ? File.read(@log) : '(no log)'}" \
+            if Process.waitpid(@pid, Process::WNOHANG)
+
+          ping
+        end
+        ENV["REDIS_URL"] = url
+        self
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
+        stop
+        raise
+      end
+
+      def stop
+        return unless @pid
+
+        Process.kill("TERM", @pid)
+        Timeout.timeout(10) { Process.waitpid(@pid) }
+      rescue Errno::ESRCH, Errno::ECHILD
+        nil
+      rescue Timeout::Error
+        Process.kill("KILL", @pid)
+        Process.waitpid(@pid)
+      ensure
+        @pid = nil
+      end
+
+      private
+
+      # A PING over a plain socket: no client library needed to know it is up.
+      def ping
+        TCPSocket.open("127.0.0.1", port) do |sock|
+          sock.write("PING\r\n")
+          sock.wait_readable(1) && sock.readpartial(64).start_with?("+PONG")
+        end
+      rescue SystemCallError, IOError
+        false
       end
     end
   end

@@ -1,0 +1,62 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require_relative "support/listener_helpers"
+require_relative "support/s3_helpers"
+require_relative "support/app_helpers"
+
+# The whole chain in one process, with the listener's default capture hook: exclusive arms, a
+# signal with wait comes back with the capture's result, and the object is in the bucket.
+class CaptureChainTest < HCTest::TestCase
+  include HCTest::ListenerHelpers
+  include HCTest::S3Helpers
+  include HCTest::AppHelpers
+
+  RESULT_KEYS = %w[status dyno pid payload location url bytes raw_bytes pause_ms dump_ms upload_ms error].freeze
+
+  def setup
+    HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
+    super
+    @prefix = unique_prefix("chain")
+    HeapCapture.configure do |c|
+      c.tmpdir = @tmpdir
+      c.destination = "s3://#{bucket}/#{@prefix}"
+    end
+  end
+
+  def teardown
+    ObjectSpace.trace_object_allocations_stop
+    super
+  end
+
+  def test_exclusive_then_signal_with_wait_stores_the_dump_in_the_bucket_and_replies_as_api_md
+    arm("web.1")
+    results = HeapCapture.signal("go", wait: 60)
+
+    assert_equal 1, results.size, "#{results.inspect}\n#{log_text}"
+    result = results.first
+    assert_equal "ok", result["status"], result["error"]
+    (RESULT_KEYS + %w[request_id channel]).each { |key| assert result.key?(key), "the reply has #{key}" }
+    assert_equal ["web.1", Process.pid, "go", "heapcapture_web_1"], result.values_at("dyno", "pid", "payload", "channel")
+    assert_match %r{\As3://#{bucket}/#{Regexp.escape(@prefix)}\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-web\.1-pid#{Process.pid}-heap\.ndjson\.gz\z},
+                 result["location"]
+    assert_match(/X-Amz-Signature=/, result["url"])
+    %w[bytes raw_bytes].each { |key| assert_operator result[key], :>, 0 }
+    %w[pause_ms dump_ms upload_ms].each { |key| assert_kind_of Numeric, result[key] }
+
+    key = result["location"].delete_prefix("s3://#{bucket}/")
+    head = aws.head_object(bucket: bucket, key: key)
+    assert_equal result["bytes"], head.content_length, "aws-sdk-s3 sees the stored bytes"
+    records = stored_dump_records(result["location"])
+    assert(records.any? { |r| r["file"] == __FILE__ }, "allocation tracing reached the dump")
+    assert_empty Dir.children(@tmpdir), "the tempfile was removed"
+    assert_match(/capture ok: #{Regexp.escape(result['location'])}/, log_text)
+  end
+
+  def test_the_dyno_in_results_and_keys_is_the_dyno_name_else_the_host_name
+    assert_equal "web.3", HeapCapture::Dyno.label({ "DYNO" => "web.3" })
+    assert_equal "run.1", HeapCapture::Dyno.label({ "HEAPCAPTURE_DYNO" => " run.1 ", "DYNO" => "web.3" })
+    assert_equal Socket.gethostname.gsub(/[^A-Za-z0-9._-]/, "_"), HeapCapture::Dyno.label({})
+    assert_equal "a_b_c", HeapCapture::Dyno.label({ "DYNO" => "a/b c" })
+  end
+end

@@ -1,0 +1,53 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "rbconfig"
+require "timeout"
+
+# bin/demo end to end, as a user runs it: its own services, puma with two workers, the CLI, one
+# dump's allocation sites. Bounded; the demo stops everything it started.
+class DemoTest < HCTest::TestCase
+  ROOT = File.expand_path("..", __dir__)
+  TIMEOUT = 180
+  INT_GRACE = 30
+
+  def test_bin_demo_shows_two_workers_ok_results_and_allocation_sites_in_the_demo_app
+    out, status = run_demo
+    assert status.success?, "bin/demo failed (#{status.inspect}):\n#{out}"
+
+    oks = out.scan(/^\s+web\.1 pid (\d+): ok s3:\/\/heapcapture-test\/demo\/\S+-web\.1-pid\1-heap\.ndjson\.gz \d+ bytes http/)
+    assert_equal 2, oks.flatten.uniq.size, "two workers' ok results:\n#{out}"
+
+    table = out[/top 10 allocation sites.*?\n(.*?)==> done/m, 1] or flunk("no allocation-sites table:\n#{out}")
+    rows = table.lines.drop(1).map(&:split)
+    assert_equal 10, rows.size, table
+    assert(rows.all? { |count, memsize, _site| count.to_i.positive? && memsize.match?(/\A\d+\z/) }, table)
+    assert_match %r{\Aexamples/demo/config\.ru:\d+\z}, rows.first[2], "the app's own code allocated the most"
+    refute_match(/FAILED/, out)
+  end
+
+  private
+
+  # bin/demo in a process group of its own. If it overruns: Ctrl-C (INT) to the group, so that it
+  # stops the services it started, then KILL if it does not finish within INT_GRACE seconds.
+  def run_demo
+    reader, writer = IO.pipe
+    pid = Process.spawn(File.join(ROOT, "bin/demo"), out: writer, err: writer, pgroup: true, chdir: ROOT)
+    writer.close
+    output = Thread.new { reader.read }
+    status = begin
+      Timeout.timeout(TIMEOUT) { Process.waitpid2(pid).last }
+    rescue Timeout::Error
+      Process.kill("INT", -pid)
+      begin
+        Timeout.timeout(INT_GRACE) { Process.waitpid2(pid).last }
+      rescue Timeout::Error
+        Process.kill("KILL", -pid)
+        Process.waitpid2(pid).last
+      end
+    end
+    [output.value, status]
+  ensure
+    reader&.close
+  end
+end
