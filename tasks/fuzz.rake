@@ -9,7 +9,7 @@ namespace :fuzz do
     bin = File.join(C_BUILD_DIR, "fuzz_sigv4")
     seconds = Integer(ENV.fetch("FUZZ_SECONDS", "60"))
     sh "clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I#{C_EXT_DIR} " \
-       "-o #{bin} #{C_TEST_DIR}/fuzz_sigv4.c #{C_EXT_DIR}/sigv4.c -lcrypto"
+       "-o #{bin} #{C_TEST_DIR}/fuzz_sigv4.c #{C_EXT_DIR}/sigv4.c #{C_EXT_DIR}/errbuf.c -lcrypto"
     corpus = File.join(C_BUILD_DIR, "fuzz_sigv4_corpus")
     mkdir_p corpus
     sh({ "ASAN_OPTIONS" => "detect_leaks=1" }, bin, "-max_total_time=#{seconds}", "-max_len=4096", corpus)

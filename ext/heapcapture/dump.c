@@ -1,6 +1,7 @@
 /* The Ruby-free parts of a heap dump (see dump.h). Nothing here allocates Ruby objects or takes
  * locks another thread may hold at fork time, so the dump child may call all of it. */
 #include "dump.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,17 +26,6 @@
 #define HC_DUMP_READ_CHUNK (1024 * 1024) /* the pump takes what the pipe holds in one read */
 #define HC_MIB (1024.0 * 1024.0)
 
-static void hc_dump_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void hc_dump_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- tempfile ---------------------------------------------------------------------------- */
 
@@ -47,7 +37,7 @@ int hc_dump_open_exclusive(const char *path, char *err, size_t errlen)
     } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
         int e = errno;
-        hc_dump_fail(err, errlen, "creating the dump tempfile %s: %s%s", path, strerror(e),
+        hc_errorf(err, errlen, "creating the dump tempfile %s: %s%s", path, strerror(e),
                      e == EEXIST ? " (a file of that name is already there; it was left alone)"
                      : (e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS || e == EPERM)
                          ? "; set tmpdir (HEAPCAPTURE_TMPDIR) to an existing directory this process can write"
@@ -60,7 +50,7 @@ int hc_dump_open_exclusive(const char *path, char *err, size_t errlen)
         int e = errno;
         close(fd);
         unlink(path);
-        hc_dump_fail(err, errlen, "making the dump tempfile %s private (chmod 0600): %s", path, strerror(e));
+        hc_errorf(err, errlen, "making the dump tempfile %s private (chmod 0600): %s", path, strerror(e));
         errno = e;
         return -1;
     }
@@ -86,14 +76,14 @@ int hc_dump_tempfile(const char *dir, const char *suffix, char *path, size_t pat
         int n = snprintf(path, pathlen, "%s/heapcapture-%ld-%016" PRIx64 "%s", dir, (long)getpid(),
                          hc_dump_random(), suffix ? suffix : "");
         if (n < 0 || (size_t)n >= pathlen) {
-            hc_dump_fail(err, errlen, "creating the dump tempfile in %s: the path is too long; set tmpdir "
+            hc_errorf(err, errlen, "creating the dump tempfile in %s: the path is too long; set tmpdir "
                          "(HEAPCAPTURE_TMPDIR) to a shorter directory", dir);
             return -1;
         }
         int fd = hc_dump_open_exclusive(path, err, errlen);
         if (fd >= 0 || errno != EEXIST) return fd;
     }
-    hc_dump_fail(err, errlen, "creating the dump tempfile in %s: 16 random names were all taken", dir);
+    hc_errorf(err, errlen, "creating the dump tempfile in %s: 16 random names were all taken", dir);
     return -1;
 }
 
@@ -107,7 +97,7 @@ static int hc_dump_write_fully(int fd, const unsigned char *buf, size_t len, con
         if (n < 0) {
             if (errno == EINTR) continue;
             int e = errno;
-            hc_dump_fail(err, errlen, "writing the heap dump to %s: %s%s", path, strerror(e),
+            hc_errorf(err, errlen, "writing the heap dump to %s: %s%s", path, strerror(e),
                          e == ENOSPC || e == EDQUOT
                              ? " (the disk filled up during the dump; point tmpdir / HEAPCAPTURE_TMPDIR at "
                                "a filesystem with more room)"
@@ -130,13 +120,13 @@ int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, ch
     sink->outcap = HC_DUMP_CHUNK;
     sink->out = malloc(sink->outcap);
     if (!sink->out) {
-        hc_dump_fail(err, errlen, "starting gzip for %s: out of memory", path);
+        hc_errorf(err, errlen, "starting gzip for %s: out of memory", path);
         return -1;
     }
     /* 15 + 16: a gzip header and trailer around the deflate stream (one gzip member). */
     int zrc = deflateInit2(&sink->zs, HC_DUMP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
     if (zrc != Z_OK) {
-        hc_dump_fail(err, errlen, "starting gzip for %s: zlib error %d", path, zrc);
+        hc_errorf(err, errlen, "starting gzip for %s: zlib error %d", path, zrc);
         free(sink->out);
         sink->out = NULL;
         return -1;
@@ -153,7 +143,7 @@ static int hc_dump_deflate(hc_dump_sink *sink, int flush, char *err, size_t errl
         sink->zs.avail_out = (uInt)sink->outcap;
         zrc = deflate(&sink->zs, flush);
         if (zrc == Z_STREAM_ERROR) {
-            hc_dump_fail(err, errlen, "compressing the heap dump for %s: zlib stream error", sink->path);
+            hc_errorf(err, errlen, "compressing the heap dump for %s: zlib stream error", sink->path);
             return -1;
         }
         size_t have = sink->outcap - sink->zs.avail_out;
@@ -227,7 +217,7 @@ static void *hc_dump_pump_main(void *arg)
     unsigned char *buf = malloc(HC_DUMP_READ_CHUNK);
     pump->rc = -1;
     if (!buf) {
-        hc_dump_fail(pump->err, sizeof pump->err, "reading the heap dump stream: out of memory");
+        hc_errorf(pump->err, sizeof pump->err, "reading the heap dump stream: out of memory");
         close(pump->in_fd);
         return NULL;
     }
@@ -235,7 +225,7 @@ static void *hc_dump_pump_main(void *arg)
         ssize_t n = read(pump->in_fd, buf, HC_DUMP_READ_CHUNK);
         if (n < 0) {
             if (errno == EINTR) continue;
-            hc_dump_fail(pump->err, sizeof pump->err, "reading the heap dump stream from its pipe: %s",
+            hc_errorf(pump->err, sizeof pump->err, "reading the heap dump stream from its pipe: %s",
                          strerror(errno));
             break;
         }
@@ -260,7 +250,7 @@ int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *pa
     int prc = pthread_create(&pump->thread, NULL, hc_dump_pump_main, pump);
     if (prc != 0) {
         hc_dump_sink_free(&pump->sink);
-        hc_dump_fail(err, errlen, "starting the gzip thread for %s: %s", path, strerror(prc));
+        hc_errorf(err, errlen, "starting the gzip thread for %s: %s", path, strerror(prc));
         return -1;
     }
     pump->started = 1;
@@ -270,14 +260,14 @@ int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *pa
 int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen)
 {
     if (!pump->started) {
-        hc_dump_fail(err, errlen, "the gzip thread was never started");
+        hc_errorf(err, errlen, "the gzip thread was never started");
         return -1;
     }
     pthread_join(pump->thread, NULL);
     pump->started = 0;
     hc_dump_sink_free(&pump->sink);
     if (pump->rc != 0) {
-        hc_dump_fail(err, errlen, "%s", pump->err);
+        hc_errorf(err, errlen, "%s", pump->err);
         return -1;
     }
     return 0;
@@ -308,7 +298,7 @@ int hc_dump_self_rss(uint64_t *rss_bytes, char *err, size_t errlen)
     char text[4096];
     int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        hc_dump_fail(err, errlen, "reading this process's memory size from /proc/self/status: %s",
+        hc_errorf(err, errlen, "reading this process's memory size from /proc/self/status: %s",
                      strerror(errno));
         return -1;
     }
@@ -324,7 +314,7 @@ int hc_dump_self_rss(uint64_t *rss_bytes, char *err, size_t errlen)
     close(fd);
     text[used] = '\0';
     if (hc_dump_parse_vmrss(text, rss_bytes) != 0) {
-        hc_dump_fail(err, errlen, "reading this process's memory size: no VmRSS line in /proc/self/status");
+        hc_errorf(err, errlen, "reading this process's memory size: no VmRSS line in /proc/self/status");
         return -1;
     }
     return 0;
@@ -342,7 +332,7 @@ int hc_dump_free_bytes(const char *dir, uint64_t *avail, char *err, size_t errle
     struct statvfs vfs;
     if (statvfs(dir, &vfs) != 0) {
         int e = errno;
-        hc_dump_fail(err, errlen, "checking free space in tmpdir %s: %s; set tmpdir (HEAPCAPTURE_TMPDIR) to "
+        hc_errorf(err, errlen, "checking free space in tmpdir %s: %s; set tmpdir (HEAPCAPTURE_TMPDIR) to "
                      "an existing writable directory", dir, strerror(e));
         return -1;
     }
@@ -355,7 +345,7 @@ int hc_dump_check_space(const char *dir, uint64_t needed, char *err, size_t errl
     uint64_t avail;
     if (hc_dump_free_bytes(dir, &avail, err, errlen) != 0) return -1;
     if (avail >= needed) return 0;
-    hc_dump_fail(err, errlen, "not enough free space for the heap dump in tmpdir %s: it needs about %.1f MB "
+    hc_errorf(err, errlen, "not enough free space for the heap dump in tmpdir %s: it needs about %.1f MB "
                  "(estimated from this process's memory), only %.1f MB are free; set tmpdir "
                  "(HEAPCAPTURE_TMPDIR) to a filesystem with more room, or free some space",
                  dir, (double)needed / HC_MIB, (double)avail / HC_MIB);
@@ -454,7 +444,7 @@ int hc_dump_wait_child(pid_t pid, int wake_fd, int *wstatus, char *err, size_t e
             break;
         }
         if (got < 0 && errno != EINTR) {
-            hc_dump_fail(err, errlen, "waiting for the dump child (pid %ld): %s%s", (long)pid, strerror(errno),
+            hc_errorf(err, errlen, "waiting for the dump child (pid %ld): %s%s", (long)pid, strerror(errno),
                          errno == ECHILD ? " (another part of the application reaped it, e.g. "
                                            "Process.wait(-1) or Process.detach)" : "");
             break;

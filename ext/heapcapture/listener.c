@@ -1,5 +1,6 @@
 /* The libpq LISTEN loop: see listener.h. */
 #include "listener.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,15 +14,6 @@
 
 #include <libpq-fe.h>
 
-static void hc_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void hc_fmt(char *buf, size_t len, const char *fmt, ...)
-{
-    if (!buf || len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
 
 static void hc_log(hc_listener *l, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void hc_log(hc_listener *l, int level, const char *fmt, ...)
@@ -73,7 +65,7 @@ static void hc_one_line(char *s)
 static const char *hc_pq_message(PGconn *conn, char *buf, size_t len)
 {
     const char *msg = conn ? PQerrorMessage(conn) : "out of memory";
-    hc_fmt(buf, len, "%s", msg && *msg ? msg : "no detail from libpq");
+    hc_errorf(buf, len, "%s", msg && *msg ? msg : "no detail from libpq");
     hc_one_line(buf);
     return buf;
 }
@@ -109,7 +101,7 @@ static int hc_poll(hc_listener *l, int sock, short events, int64_t deadline, int
         int rc = poll(fds, sock >= 0 ? 2 : 1, hc_remaining(deadline));
         if (rc < 0) {
             if (errno == EINTR) continue;
-            hc_fmt(err, errlen, "%s: poll() failed: %s", doing, strerror(errno));
+            hc_errorf(err, errlen, "%s: poll() failed: %s", doing, strerror(errno));
             return HC_LISTENER_ERROR;
         }
         if (fds[0].revents) {
@@ -129,14 +121,14 @@ int hc_listener_listen_sql(PGconn *conn, const char *channel, char *out, size_t 
     char *quoted = PQescapeIdentifier(conn, channel, strlen(channel));
     if (!quoted) {
         char msg[256];
-        hc_fmt(err, errlen, "quoting the channel name %s for LISTEN failed: %s", channel,
+        hc_errorf(err, errlen, "quoting the channel name %s for LISTEN failed: %s", channel,
                hc_pq_message(conn, msg, sizeof msg));
         return HC_LISTENER_ERROR;
     }
     int n = snprintf(out, outlen, "LISTEN %s", quoted);
     PQfreemem(quoted);
     if (n < 0 || (size_t)n >= outlen) {
-        hc_fmt(err, errlen, "building LISTEN for channel %s: the statement does not fit in %zu bytes",
+        hc_errorf(err, errlen, "building LISTEN for channel %s: the statement does not fit in %zu bytes",
                channel, outlen);
         return HC_LISTENER_ERROR;
     }
@@ -172,23 +164,23 @@ int hc_listener_init(hc_listener *l, const char *conninfo, const char *applicati
     memset(l, 0, sizeof *l);
     l->wake_fds[0] = l->wake_fds[1] = -1;
     if (!conninfo || !*conninfo) {
-        hc_fmt(err, errlen, "starting the listener: no database URL was given");
+        hc_errorf(err, errlen, "starting the listener: no database URL was given");
         return HC_LISTENER_ERROR;
     }
     size_t clen = channel ? strlen(channel) : 0;
     if (clen > HC_LISTENER_CHANNEL_MAX) {
-        hc_fmt(err, errlen, "starting the listener: channel name is %zu bytes, PostgreSQL allows at most %d",
+        hc_errorf(err, errlen, "starting the listener: channel name is %zu bytes, PostgreSQL allows at most %d",
                clen, HC_LISTENER_CHANNEL_MAX);
         return HC_LISTENER_ERROR;
     }
     if (hc_make_wake_pipe(l->wake_fds) != 0) {
-        hc_fmt(err, errlen, "starting the listener: creating its wake pipe failed: %s", strerror(errno));
+        hc_errorf(err, errlen, "starting the listener: creating its wake pipe failed: %s", strerror(errno));
         return HC_LISTENER_ERROR;
     }
     l->conninfo = strdup(conninfo);
     l->application_name = strdup(application_name && *application_name ? application_name : "heapcapture");
     if (!l->conninfo || !l->application_name) {
-        hc_fmt(err, errlen, "starting the listener: out of memory");
+        hc_errorf(err, errlen, "starting the listener: out of memory");
         hc_listener_close(l);
         return HC_LISTENER_ERROR;
     }
@@ -301,7 +293,7 @@ static int hc_finish_query(hc_listener *l, int64_t deadline, const char *doing, 
     for (;;) {
         int flushed = PQflush(l->conn);
         if (flushed < 0) {
-            hc_fmt(err, errlen, "%s: sending to the server failed: %s", doing,
+            hc_errorf(err, errlen, "%s: sending to the server failed: %s", doing,
                    hc_pq_message(l->conn, msg, sizeof msg));
             return HC_LISTENER_ERROR;
         }
@@ -311,9 +303,9 @@ static int hc_finish_query(hc_listener *l, int64_t deadline, const char *doing, 
             ExecStatusType st = PQresultStatus(res);
             if (!failed && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
                 failed = 1;
-                hc_fmt(msg, sizeof msg, "%s", PQresultErrorMessage(res));
+                hc_errorf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
                 hc_one_line(msg);
-                hc_fmt(err, errlen, "%s: the server answered with an error: %s", doing, msg);
+                hc_errorf(err, errlen, "%s: the server answered with an error: %s", doing, msg);
             }
             PQclear(res);
             continue;
@@ -321,16 +313,16 @@ static int hc_finish_query(hc_listener *l, int64_t deadline, const char *doing, 
         short events = POLLIN | (flushed == 1 ? POLLOUT : 0);
         int rc = hc_poll(l, PQsocket(l->conn), events, deadline, 0, err, errlen, doing);
         if (rc == HC_LISTENER_WOKEN) {
-            hc_fmt(err, errlen, "%s: interrupted", doing);
+            hc_errorf(err, errlen, "%s: interrupted", doing);
             return HC_LISTENER_WOKEN;
         }
         if (rc == HC_LISTENER_TIMEOUT) {
-            hc_fmt(err, errlen, "%s: no answer from the server in time", doing);
+            hc_errorf(err, errlen, "%s: no answer from the server in time", doing);
             return HC_LISTENER_ERROR;
         }
         if (rc != HC_LISTENER_OK) return rc;
         if (!PQconsumeInput(l->conn)) {
-            hc_fmt(err, errlen, "%s: reading from the server failed: %s", doing,
+            hc_errorf(err, errlen, "%s: reading from the server failed: %s", doing,
                    hc_pq_message(l->conn, msg, sizeof msg));
             return HC_LISTENER_ERROR;
         }
@@ -344,7 +336,7 @@ static void hc_notice(void *arg, const char *message)
 {
     hc_listener *l = arg;
     char line[512];
-    hc_fmt(line, sizeof line, "%s", message);
+    hc_errorf(line, sizeof line, "%s", message);
     hc_one_line(line);
     hc_log(l, HC_LOG_WARN, "PostgreSQL says: %s", line);
 }
@@ -355,7 +347,7 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
     int64_t deadline = hc_deadline(timeout_ms);
     hc_drop_conn(l);
     if (!l->conninfo) {
-        hc_fmt(err, errlen, "connecting to PostgreSQL: the listener is closed");
+        hc_errorf(err, errlen, "connecting to PostgreSQL: the listener is closed");
         return HC_LISTENER_ERROR;
     }
     /* The URL first: the settings after it override what it says. */
@@ -364,7 +356,7 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
     const char *values[] = { l->conninfo, l->application_name, "UTF8", "1", "30", "10", "3", NULL };
     l->conn = PQconnectStartParams(keys, values, 1);
     if (!l->conn || PQstatus(l->conn) == CONNECTION_BAD) {
-        hc_fmt(err, errlen, "connecting to PostgreSQL failed: %s", hc_pq_message(l->conn, msg, sizeof msg));
+        hc_errorf(err, errlen, "connecting to PostgreSQL failed: %s", hc_pq_message(l->conn, msg, sizeof msg));
         hc_drop_conn(l);
         return HC_LISTENER_ERROR;
     }
@@ -372,15 +364,15 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     while (st != PGRES_POLLING_OK) {
         if (st == PGRES_POLLING_FAILED) {
-            hc_fmt(err, errlen, "connecting to PostgreSQL failed: %s", hc_pq_message(l->conn, msg, sizeof msg));
+            hc_errorf(err, errlen, "connecting to PostgreSQL failed: %s", hc_pq_message(l->conn, msg, sizeof msg));
             hc_drop_conn(l);
             return HC_LISTENER_ERROR;
         }
         short events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
         int rc = hc_poll(l, PQsocket(l->conn), events, deadline, 0, err, errlen, "connecting to PostgreSQL");
         if (rc == HC_LISTENER_TIMEOUT)
-            hc_fmt(err, errlen, "connecting to PostgreSQL: no answer within %d ms", timeout_ms);
-        if (rc == HC_LISTENER_WOKEN) hc_fmt(err, errlen, "connecting to PostgreSQL: interrupted");
+            hc_errorf(err, errlen, "connecting to PostgreSQL: no answer within %d ms", timeout_ms);
+        if (rc == HC_LISTENER_WOKEN) hc_errorf(err, errlen, "connecting to PostgreSQL: interrupted");
         if (rc != HC_LISTENER_OK) {
             hc_drop_conn(l);
             return rc == HC_LISTENER_TIMEOUT ? HC_LISTENER_ERROR : rc;
@@ -388,7 +380,7 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
         st = PQconnectPoll(l->conn);
     }
     if (PQsetnonblocking(l->conn, 1) != 0) {
-        hc_fmt(err, errlen, "connecting to PostgreSQL: making the connection non-blocking failed: %s",
+        hc_errorf(err, errlen, "connecting to PostgreSQL: making the connection non-blocking failed: %s",
                hc_pq_message(l->conn, msg, sizeof msg));
         hc_drop_conn(l);
         return HC_LISTENER_ERROR;
@@ -396,13 +388,13 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
     if (l->channel[0]) {
         char sql[2 * HC_LISTENER_CHANNEL_MAX + 16];
         char doing[HC_LISTENER_CHANNEL_MAX + 32];
-        hc_fmt(doing, sizeof doing, "LISTEN on channel %s", l->channel);
+        hc_errorf(doing, sizeof doing, "LISTEN on channel %s", l->channel);
         if (hc_listener_listen_sql(l->conn, l->channel, sql, sizeof sql, err, errlen) != HC_LISTENER_OK) {
             hc_drop_conn(l);
             return HC_LISTENER_ERROR;
         }
         if (!PQsendQuery(l->conn, sql)) {
-            hc_fmt(err, errlen, "%s: sending failed: %s", doing, hc_pq_message(l->conn, msg, sizeof msg));
+            hc_errorf(err, errlen, "%s: sending failed: %s", doing, hc_pq_message(l->conn, msg, sizeof msg));
             hc_drop_conn(l);
             return HC_LISTENER_ERROR;
         }
@@ -480,7 +472,7 @@ int hc_listener_wait(hc_listener *l, int timeout_ms, hc_listener_notify_fn on_no
         }
         if (!l->conn || PQstatus(l->conn) != CONNECTION_OK) {
             if (!l->reconnect) {
-                hc_fmt(err, errlen, "waiting for notifications: not connected to PostgreSQL");
+                hc_errorf(err, errlen, "waiting for notifications: not connected to PostgreSQL");
                 return HC_LISTENER_ERROR;
             }
             if (l->conn) hc_lost(l, "the connection went bad");
@@ -501,7 +493,7 @@ int hc_listener_wait(hc_listener *l, int timeout_ms, hc_listener_notify_fn on_no
         if (!PQconsumeInput(l->conn) || PQstatus(l->conn) != CONNECTION_OK) {
             hc_pq_message(l->conn, msg, sizeof msg);
             if (!l->reconnect) {
-                hc_fmt(err, errlen, "waiting for notifications: the connection to PostgreSQL was lost: %s", msg);
+                hc_errorf(err, errlen, "waiting for notifications: the connection to PostgreSQL was lost: %s", msg);
                 hc_drop_conn(l);
                 return HC_LISTENER_ERROR;
             }
@@ -524,14 +516,14 @@ int hc_listener_notify(hc_listener *l, const char *channel, const char *payload,
 {
     char msg[512];
     char doing[HC_LISTENER_CHANNEL_MAX + 64];
-    hc_fmt(doing, sizeof doing, "sending a notification on channel %s", channel);
+    hc_errorf(doing, sizeof doing, "sending a notification on channel %s", channel);
     if (!l->conn || PQstatus(l->conn) != CONNECTION_OK) {
-        hc_fmt(err, errlen, "%s: not connected to PostgreSQL", doing);
+        hc_errorf(err, errlen, "%s: not connected to PostgreSQL", doing);
         return HC_LISTENER_ERROR;
     }
     const char *params[2] = { channel, payload };
     if (!PQsendQueryParams(l->conn, "SELECT pg_notify($1, $2)", 2, NULL, params, NULL, NULL, 0)) {
-        hc_fmt(err, errlen, "%s: failed: %s", doing, hc_pq_message(l->conn, msg, sizeof msg));
+        hc_errorf(err, errlen, "%s: failed: %s", doing, hc_pq_message(l->conn, msg, sizeof msg));
         return HC_LISTENER_ERROR;
     }
     return hc_finish_query(l, hc_deadline(timeout_ms), doing, err, errlen);
