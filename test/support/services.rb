@@ -164,9 +164,44 @@ module HCTest
       end
     end
 
+    # A server we start as a child process (in its own process group) and stop with TERM, then KILL.
+    class SpawnedServer
+      def stop
+        return unless @pid
+
+        Process.kill("TERM", @pid)
+        Timeout.timeout(10) { Process.waitpid(@pid) }
+      rescue Errno::ESRCH, Errno::ECHILD
+        nil
+      rescue Timeout::Error
+        Process.kill("KILL", @pid)
+        Process.waitpid(@pid)
+      ensure
+        @pid = nil
+      end
+
+      private
+
+      # Spawns the server and waits until the block says it answers; a server that exits first, or
+      # a start interrupted (Ctrl-C), leaves nothing running.
+      def spawn_and_wait(name, *cmd, **opts, &ready)
+        @pid = Process.spawn(*cmd, **opts, pgroup: true)
+        Services.wait_until("#{name} to answer on port #{port} (log: #{@log})", timeout: 30) do
+          if Process.waitpid(@pid, Process::WNOHANG)
+            @pid = nil
+            raise Error, "#{name} exited at start:\n#{File.exist?(@log) ? File.read(@log) : '(no log)'}"
+          end
+          ready.call
+        end
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
+        stop
+        raise
+      end
+    end
+
     # The S3-compatible server (npm @20minutes/s3rver, started through its JS API by s3_server.js).
     # It checks SigV4 signatures with the keys S3RVER/S3RVER.
-    class S3Server
+    class S3Server < SpawnedServer
       attr_reader :port, :dir, :log
 
       def initialize(workdir)
@@ -184,32 +219,10 @@ module HCTest
         raise Error, "the S3 test server is not installed (#{modules} missing): run bin/setup" unless Dir.exist?(modules)
 
         FileUtils.mkdir_p(File.join(@dir, "data"))
-        @pid = Process.spawn("node", script, port.to_s, File.join(@dir, "data"), BUCKET,
-                             out: @log, err: @log, pgroup: true)
-        Services.wait_until("the S3 server to listen on port #{port} (log: #{@log})", timeout: 30) do
-          raise Error, "the S3 server exited at start:\n#{File.read(@log)}" if Process.waitpid(@pid, Process::WNOHANG)
-
-          File.read(@log).include?("s3rver ready")
-        end
+        spawn_and_wait("the S3 server", "node", script, port.to_s, File.join(@dir, "data"), BUCKET,
+                       out: @log, err: @log) { File.read(@log).include?("s3rver ready") }
         export_env
         self
-      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
-        stop
-        raise
-      end
-
-      def stop
-        return unless @pid
-
-        Process.kill("TERM", @pid)
-        Timeout.timeout(10) { Process.waitpid(@pid) }
-      rescue Errno::ESRCH, Errno::ECHILD
-        nil
-      rescue Timeout::Error
-        Process.kill("KILL", @pid)
-        Process.waitpid(@pid)
-      ensure
-        @pid = nil
       end
 
       private
@@ -226,7 +239,7 @@ module HCTest
   
     # Debian's redis-server on a free loopback port, no persistence (no RDB, no AOF), data in the
     # run's workdir; stopped with the other services.
-    class Redis
+    class Redis < SpawnedServer
       attr_reader :port, :dir, :log
 
       def initialize(workdir)
@@ -241,34 +254,11 @@ module HCTest
         server = ENV["PATH"].split(":").map { |d| File.join(d, "redis-server") }.find { |f| File.executable?(f) } ||
                  raise(Error, "redis-server not found; run bin/setup (Debian: apt-get install redis-server)")
         FileUtils.mkdir_p(@dir)
-        @pid = Process.spawn(server, "--bind", "127.0.0.1", "--port", port.to_s, "--dir", @dir,
-                             "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", @log,
-                             out: File::NULL, err: [@log, "a"], pgroup: true)
-        Services.wait_until("redis-server to answer on port #{port} (log: #{@log})", timeout: 30) do
-          raise Error, "redis-server exited at start:\n#{File.exist?(@log) ? File.read(@log) : '(no log)'}" \
-            if Process.waitpid(@pid, Process::WNOHANG)
-
-          ping
-        end
+        spawn_and_wait("redis-server", server, "--bind", "127.0.0.1", "--port", port.to_s, "--dir", @dir,
+                       "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", @log,
+                       out: File::NULL, err: [@log, "a"]) { ping }
         ENV["REDIS_URL"] = url
         self
-      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no server behind
-        stop
-        raise
-      end
-
-      def stop
-        return unless @pid
-
-        Process.kill("TERM", @pid)
-        Timeout.timeout(10) { Process.waitpid(@pid) }
-      rescue Errno::ESRCH, Errno::ECHILD
-        nil
-      rescue Timeout::Error
-        Process.kill("KILL", @pid)
-        Process.waitpid(@pid)
-      ensure
-        @pid = nil
       end
 
       private
