@@ -7,13 +7,8 @@ require "fileutils"
 module HeapCapture
   class CLI
     # heapcapture fetch KEY|latest [-o FILE] [--raw] [--force] [--prefix P]
-    class Fetch
+    class Fetch < BaseCommand
       CHUNK = 1024 * 1024
-
-      def initialize(out:, err:)
-        @out = out
-        @err = err
-      end
 
       def run(argv)
         options = { output: nil, raw: false, force: false, prefix: "" }
@@ -27,12 +22,8 @@ module HeapCapture
           o.on("--raw", "keep the bytes as stored (the .gz is not decompressed)") { options[:raw] = true }
           o.on("--force", "overwrite FILE if it exists") { options[:force] = true }
           o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
-          o.on("-h", "--help", "show this help") do
-            @out.puts o
-            return EXIT_OK
-          end
         end
-        args = parser.parse(argv)
+        args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::MissingArgument, "KEY (or latest)" if args.empty?
         raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
 

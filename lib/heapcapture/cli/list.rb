@@ -3,12 +3,7 @@
 module HeapCapture
   class CLI
     # heapcapture list [--prefix P]
-    class List
-      def initialize(out:, err:)
-        @out = out
-        @err = err
-      end
-
+    class List < BaseCommand
       def run(argv)
         prefix = ""
         parser = OptionParser.new do |o|
@@ -16,12 +11,8 @@ module HeapCapture
                      "Lists the heap dumps stored at the destination (HEAPCAPTURE_DESTINATION, else\n" \
                      "s3://$AWS_S3_BUCKET_NAME/), oldest first: time (UTC), size, key.\n\n"
           o.on("--prefix P", "only keys that begin with P (under the destination's prefix)") { |v| prefix = v }
-          o.on("-h", "--help", "show this help") do
-            @out.puts o
-            return EXIT_OK
-          end
         end
-        args = parser.parse(argv)
+        args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::NeedlessArgument, args.join(" ") unless args.empty?
 
         store = Store.configured

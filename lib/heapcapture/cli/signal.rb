@@ -3,12 +3,7 @@
 module HeapCapture
   class CLI
     # heapcapture signal [PAYLOAD] [--process-type web] [--dynos 1] [--wait SECONDS]
-    class Signal
-      def initialize(out:, err:)
-        @out = out
-        @err = err
-      end
-
+    class Signal < BaseCommand
       def run(argv)
         options = { process_type: "web", dynos: 1, wait: nil }
         parser = OptionParser.new do |o|
@@ -18,12 +13,8 @@ module HeapCapture
           o.on("--process-type TYPE", "process type to signal (default: web)") { |v| options[:process_type] = v }
           o.on("--dynos N", Integer, "signal TYPE.1 .. TYPE.N (default: 1)") { |v| options[:dynos] = v }
           o.on("--wait SECONDS", Float, "wait for the results; exit 1 unless every one is ok") { |v| options[:wait] = v }
-          o.on("-h", "--help", "show this help") do
-            @out.puts o
-            return EXIT_OK
-          end
         end
-        args = parser.parse(argv)
+        args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
 
         result = HeapCapture.signal(args.first || "go", **options)
