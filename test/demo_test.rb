@@ -15,8 +15,12 @@ class DemoTest < HCTest::TestCase
     out, status = run_demo
     assert status.success?, "bin/demo failed (#{status.inspect}):\n#{out}"
 
-    oks = out.scan(/^\s+web\.1 pid (\d+): ok s3:\/\/heapcapture-test\/demo\/\S+-web\.1-pid\1-heap\.ndjson\.gz \d+ bytes http/)
-    assert_equal 2, oks.flatten.uniq.size, "two workers' ok results:\n#{out}"
+    oks = out.scan(/^\s+web\.1 pid (\d+): ok s3:\/\/heapcapture-test\/demo\/\S+-web\.1-pid\1-heap\.ndjson\.gz \d+ bytes http\S+ (.*)$/)
+    assert_equal 2, oks.map(&:first).uniq.size, "two workers' ok results:\n#{out}"
+    oks.each do |_pid, timings|
+      assert_match(/\A\(app paused \d+(\.\d)? ms, dump \d+(\.\d)? ms, upload \d+(\.\d)? ms\)\z/, timings,
+                   "each result says how long the app was stopped")
+    end
 
     table = out[/top 10 allocation sites.*?\n(.*?)==> done/m, 1] or flunk("no allocation-sites table:\n#{out}")
     rows = table.lines.drop(1).map(&:split)

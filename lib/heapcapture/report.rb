@@ -10,10 +10,22 @@ module HeapCapture
       if result["status"] == "ok"
         size = result["bytes"] ? " #{result['bytes']} bytes" : ""
         url = result["url"] ? " #{result['url']}" : ""
-        "#{who}: ok #{result['location']}#{size}#{url}"
+        "#{who}: ok #{result['location']}#{size}#{url}#{timings(result)}"
       else
         "#{who}: #{result['status'] || 'error'} #{result['error'] || '(no message)'}"
       end
+    end
+
+    # " (app paused 9.8 ms, dump 3084 ms, upload 1211 ms)", from what the result has.
+    def timings(result)
+      parts = { "pause_ms" => "app paused", "dump_ms" => "dump", "upload_ms" => "upload" }.filter_map do |key, label|
+        "#{label} #{format_ms(result[key])}" if result[key].is_a?(Numeric)
+      end
+      parts.empty? ? "" : " (#{parts.join(', ')})"
+    end
+
+    def format_ms(ms)
+      ms < 100 ? format("%.1f ms", ms) : format("%d ms", ms.round)
     end
 
     def all_ok?(results)
