@@ -17,6 +17,9 @@ class CaptureChainTest < HCTest::TestCase
   def setup
     HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
     super
+    # Other tests stop allocation tracing in their teardown behind exclusive's back; forget that it
+    # was started, so arming here starts it again (else the result depends on test order).
+    HeapCapture.instance_variable_set(:@tracing, false)
     @prefix = unique_prefix("chain")
     HeapCapture.configure do |c|
       c.tmpdir = @tmpdir

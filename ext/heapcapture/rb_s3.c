@@ -4,7 +4,8 @@
  * Every transfer runs without the GVL on C copies of its arguments; the unblocking function asks
  * the client to stop (hc_s3_client_abort: sets a flag, wakes curl), and s3.c aborts a multipart
  * upload at S3 before returning. Then the pending interrupt (Thread#kill, Thread#raise, exit) is
- * delivered; if it was only a signal handler, the operation starts again. */
+ * delivered (after a log line when an upload may be left open at S3); if it was only a signal
+ * handler, the operation starts again. */
 #include "rb_heapcapture.h"
 #include "s3.h"
 
@@ -187,14 +188,48 @@ typedef struct {
     hc_rb_s3_call *call;
 } hc_rb_s3_body;
 
+static VALUE hc_rb_s3_log_warn(RB_BLOCK_CALL_FUNC_ARGLIST(yielded, msg))
+{
+    (void)yielded;
+    VALUE log = rb_const_get(hc_mHeapCapture, rb_intern("Log"));
+    return rb_funcall(log, rb_intern("warn"), 1, msg);
+}
+
+/* {Object => :never}, built once at load: building it later would call Object.hash, and any method
+ * call may deliver the pending interrupt. */
+static VALUE hc_rb_s3_mask_all;
+
+static VALUE hc_rb_s3_log_warn_masked(VALUE msg)
+{
+    return rb_block_call(rb_cThread, rb_intern("handle_interrupt"), 1, &hc_rb_s3_mask_all, hc_rb_s3_log_warn, msg);
+}
+
+/* The interrupt about to be delivered carries no S3 message, so an interrupted upload that may
+ * have left a multipart upload open says so in the log. The pending interrupt is held back
+ * (Thread.handle_interrupt(Object => :never)) while the line is written, then goes on. */
+static void hc_rb_s3_warn_left_open(const hc_s3_error *err)
+{
+    if (!err->upload_left_open || !rb_const_defined(hc_mHeapCapture, rb_intern("Log"))) return;
+    int state = 0;
+    rb_protect(hc_rb_s3_log_warn_masked, rb_str_new_cstr(err->message), &state);
+    if (state) rb_jump_tag(state); /* the interrupt itself (or a failure it caused) */
+}
+
 static VALUE hc_rb_s3_perform_body(VALUE arg)
 {
     hc_rb_s3_body *body = (hc_rb_s3_body *)arg;
     hc_rb_s3_call *call = body->call;
     for (int restarts = 0;; restarts++) {
         hc_s3_client_reset_abort(call->client);
-        rb_thread_call_without_gvl(hc_rb_s3_run, call, hc_rb_s3_unblock, call);
+        /* INTR_FAIL: the interrupt is delivered here, below, not inside rb_nogvl, so the log line
+         * can be written first. It also skips the run when an interrupt is already pending. */
+        call->status = HC_S3_EABORTED;
+        memset(&call->err, 0, sizeof call->err);
+        call->err.kind = HC_S3_EABORTED;
+        snprintf(call->err.message, sizeof call->err.message, "interrupted before the S3 operation began");
+        rb_nogvl(hc_rb_s3_run, call, hc_rb_s3_unblock, call, RB_NOGVL_INTR_FAIL);
         if (call->status != HC_S3_EABORTED) break;
+        hc_rb_s3_warn_left_open(&call->err);
         /* Delivers Thread#kill / Thread#raise / exit; returns when it was only a signal handler. */
         rb_thread_check_ints();
         if (restarts >= HC_RB_S3_MAX_RESTARTS) break;
@@ -357,6 +392,10 @@ void hc_init_s3(void)
     VALUE mS3 = rb_define_module_under(hc_mHeapCapture, "S3");
     hc_cS3Client = rb_define_class_under(mS3, "Client", rb_cObject);
     rb_define_alloc_func(hc_cS3Client, hc_rb_s3_alloc);
+    hc_rb_s3_mask_all = rb_hash_new();
+    rb_hash_aset(hc_rb_s3_mask_all, rb_cObject, ID2SYM(rb_intern("never")));
+    rb_obj_freeze(hc_rb_s3_mask_all);
+    rb_gc_register_mark_object(hc_rb_s3_mask_all);
     rb_define_private_method(hc_cS3Client, "_setup", hc_rb_s3_setup, 1);
     rb_define_private_method(hc_cS3Client, "_upload", hc_rb_s3_upload, 3);
     rb_define_private_method(hc_cS3Client, "_download", hc_rb_s3_download, 2);

@@ -433,10 +433,32 @@ static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upl
     if (st == HC_S3_OK) {
         snprintf(err->message + n, sizeof err->message - n, "; the multipart upload was aborted, nothing was stored");
     } else {
+        err->upload_left_open = 1;
         snprintf(err->message + n, sizeof err->message - n,
-                 "; aborting the multipart upload %s failed too (%s): delete it, or let a bucket lifecycle rule "
-                 "for incomplete multipart uploads remove it", upload_id, abort_err.message);
+                 "; aborting the multipart upload %s failed too (%s): it stays open (and billed) until you abort "
+                 "it or a bucket lifecycle rule with AbortIncompleteMultipartUpload removes it", upload_id,
+                 abort_err.message);
     }
+}
+
+/* CreateMultipartUpload failed or was interrupted after it went out, without its answer: S3 may
+ * have started an upload whose id we never learned, so it cannot be aborted from here. */
+static void hc_note_unknown_upload(hc_s3_client *c, const char *key, hc_s3_error *err)
+{
+    char *url = hc_s3_display_url(c, key);
+    err->upload_left_open = 1;
+    if (err->kind == HC_S3_EABORTED) {
+        hc_s3_err_set(err, HC_S3_EABORTED,
+                      "interrupted while starting a multipart upload to %s, before S3's answer could be read "
+                      "(waited at most %d s for it)", url ? url : key, HC_S3_SETTLE_MS / 1000);
+    }
+    size_t n = strlen(err->message);
+    snprintf(err->message + n, sizeof err->message - n,
+             "; S3 may have started a multipart upload for the key %s whose id never reached us, so it could not "
+             "be aborted: it stays open (and billed) until a bucket lifecycle rule with "
+             "AbortIncompleteMultipartUpload removes it (or list and abort it: aws s3api list-multipart-uploads)",
+             key);
+    free(url);
 }
 
 static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, long part_size, const char *path,
@@ -449,7 +471,10 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, lo
     hc_s3_req_init(&r, "POST", key, "starting a multipart upload");
     hc_s3_req_query(&r, "uploads", "");
     r.content_type = content_type;
+    /* An interrupt while this is in flight waits for the answer: without the id, no abort. */
+    r.settle_ms = HC_S3_SETTLE_MS;
     st = hc_s3_perform(c, &r, 0, err);
+    if (st != HC_S3_OK && r.unanswered) hc_note_unknown_upload(c, key, err);
     if (st == HC_S3_OK) {
         char why[512];
         if (hc_s3_xml_child_text(r.resp.data, r.resp.len, "InitiateMultipartUploadResult", "UploadId", upload_id,
@@ -475,13 +500,18 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, lo
         st = HC_S3_ENOMEM;
     } else if (hc_s3_fork_check(c, err) != 0) {
         st = err->kind;
+    } else if (hc_s3_is_aborted(c)) { /* it came while the start was answered: no part goes out */
+        char *url = hc_s3_display_url(c, key);
+        hc_s3_err_set(err, HC_S3_EABORTED, "interrupted while starting a multipart upload to %s", url ? url : key);
+        free(url);
+        st = HC_S3_EABORTED;
     } else if (!(p.reader = hc_part_reader_start(fd, path, size, part_size, nslots + 1, hc_wake, c, why,
                                                  sizeof why))) {
         hc_s3_err_set(err, HC_S3_ENOMEM, "%s", why);
         st = HC_S3_ENOMEM;
     } else {
         /* One buffer more than parts in flight: the next part is read while the others are sent. */
-        hc_s3_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0};
+        hc_s3_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0, 0, 0};
         st = hc_s3_run(c, &job, err);
         hc_part_reader_stop(p.reader);
     }

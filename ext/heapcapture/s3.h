@@ -18,6 +18,7 @@
 #define HC_S3_MIB (1024L * 1024L)
 #define HC_S3_MAX_PARTS 10000
 #define HC_S3_MAX_CONCURRENCY 64
+#define HC_S3_SETTLE_MS 5000   /* after an abort, how long a CreateMultipartUpload in flight may take to answer */
 
 typedef struct {
     const char *bucket;
@@ -53,6 +54,7 @@ typedef struct {
     char code[64];           /* S3's error code ("SlowDown"), or "" */
     char request_id[128];
     char message[1024];      /* says what was being done, where, and why it failed */
+    int upload_left_open;    /* 1: a multipart upload may be left open at S3 (the message says which) */
 } hc_s3_error;
 
 typedef struct hc_s3_client hc_s3_client;
@@ -75,7 +77,10 @@ void hc_s3_client_free(hc_s3_client *client);
 
 /* Thread-safe, async-signal-unsafe: makes the running operation stop as soon as possible. An
  * interrupted multipart upload is still aborted at S3 (bounded by a short timeout) before the
- * operation returns HC_S3_EABORTED. The flag stays set until hc_s3_client_reset_abort. */
+ * operation returns HC_S3_EABORTED; if the interrupt lands while S3 is starting the upload, its
+ * answer is awaited (at most HC_S3_SETTLE_MS) to learn the upload id to abort. When that cannot be
+ * done, err->upload_left_open is set and the message says so. The flag stays set until
+ * hc_s3_client_reset_abort. */
 void hc_s3_client_abort(hc_s3_client *client);
 void hc_s3_client_reset_abort(hc_s3_client *client);
 

@@ -524,26 +524,51 @@ static int hc_slot_index(hc_s3_job *job, hc_s3_req *r)
     return -1;
 }
 
+/* Whether the request on this easy handle went out (in part or whole): S3 may have acted on it. */
+static int hc_sent(CURL *easy)
+{
+    long sent = 0;
+    return curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0;
+}
+
+static int hc_job_running(const hc_s3_job *job)
+{
+    for (int i = 0; i < job->nslots; i++) {
+        if (job->slots[i].state == HC_SLOT_RUNNING) return 1;
+    }
+    return 0;
+}
+
 /* Runs the job to the end. Returns HC_S3_OK, or the failure with err set. Every easy handle is
  * out of the multi handle when it returns. */
 hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
 {
     int exhausted = 0;
+    int settling = 0;             /* aborted: only requests in flight may still finish */
+    long long aborted_at = -1;
     hc_s3_status result = HC_S3_OK;
     hc_s3_err_clear(err);
+    job->unanswered = 0;
     if (hc_s3_fork_check(c, err) != 0) return err->kind;
     for (;;) {
         if (!job->quick && hc_s3_is_aborted(c)) {
-            hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
-            result = HC_S3_EABORTED;
-            break;
+            long long now = hc_s3_now_ms();
+            if (aborted_at < 0) aborted_at = now;
+            if (!hc_job_running(job) || now - aborted_at >= job->settle_ms) {
+                hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
+                result = HC_S3_EABORTED;
+                break;
+            }
+            settling = 1;
         }
         long long now = hc_s3_now_ms();
         int busy = 0;
         long long next_retry = -1;
         for (int i = 0; i < job->nslots && result == HC_S3_OK; i++) {
             hc_s3_slot *s = &job->slots[i];
-            if (s->state == HC_SLOT_IDLE && !exhausted) {
+            if (settling) {
+                if (s->state == HC_SLOT_WAITING) s->state = HC_SLOT_IDLE; /* no retry after an abort */
+            } else if (s->state == HC_SLOT_IDLE && !exhausted) {
                 int got = job->next(job->ctx, s, err);
                 if (got < 0) { result = err->kind ? err->kind : HC_S3_EARG; break; }
                 if (got == 0) { exhausted = 1; continue; }
@@ -559,7 +584,13 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             if (s->state != HC_SLOT_IDLE) busy = 1;
         }
         if (result != HC_S3_OK) break;
-        if (!busy && exhausted) break;
+        if (!busy && (exhausted || settling)) {
+            if (settling) {
+                hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
+                result = HC_S3_EABORTED;
+            }
+            break;
+        }
 
         int running = 0;
         CURLMcode mrc = curl_multi_perform(c->multi, &running);
@@ -582,10 +613,13 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             if (i < 0) continue;
             hc_s3_slot *s = &job->slots[i];
             int verdict = hc_req_judge(c, r, easy, rc, &s->last_error);
+            if (rc != CURLE_OK && !r->local_errno && hc_sent(easy)) job->unanswered = 1;
             if (verdict == HC_DONE_OK) {
                 if (job->done(job->ctx, s, err) != 0) { result = err->kind ? err->kind : HC_S3_EHTTP; break; }
                 hc_s3_req_release(r);
                 s->state = HC_SLOT_IDLE;
+            } else if (settling) {
+                s->state = HC_SLOT_IDLE; /* the abort stands: no retry */
             } else if (verdict == HC_DONE_RETRY && r->attempts < (job->quick ? HC_ABORT_ATTEMPTS : c->cfg.max_attempts)) {
                 s->state = HC_SLOT_WAITING;
                 s->retry_at_ms = hc_s3_now_ms() + hc_backoff_ms(c, r->attempts);
@@ -609,6 +643,10 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             long long wait = next_retry - hc_s3_now_ms();
             if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
         }
+        if (settling) {
+            long long wait = aborted_at + job->settle_ms - hc_s3_now_ms();
+            if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
+        }
         mrc = curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
         if (mrc != CURLM_OK) {
             hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed while waiting: %s", curl_multi_strerror(mrc));
@@ -617,7 +655,10 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
         }
     }
     for (int i = 0; i < job->nslots; i++) {
-        if (job->slots[i].state == HC_SLOT_RUNNING) curl_multi_remove_handle(c->multi, c->easy[i]);
+        if (job->slots[i].state == HC_SLOT_RUNNING) {
+            if (hc_sent(c->easy[i])) job->unanswered = 1; /* dropped after it went out */
+            curl_multi_remove_handle(c->multi, c->easy[i]);
+        }
         hc_s3_req_release(&job->slots[i].req);
         job->slots[i].state = HC_SLOT_IDLE;
     }
@@ -629,6 +670,7 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
 typedef struct {
     hc_s3_req *req;
     int handed;
+    int answered;
 } hc_single;
 
 static int hc_single_next(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
@@ -652,16 +694,23 @@ static int hc_single_done(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
     memcpy(one->req->etag, slot->req.etag, sizeof one->req->etag);
     memcpy(one->req->request_id, slot->req.request_id, sizeof one->req->request_id);
     one->req->sunk = slot->req.sunk;
+    one->answered = 1;
     return 0;
 }
 
 /* Sends one request with retries. The answer's body is in r->resp (free with hc_s3_req_release). */
 hc_s3_status hc_s3_perform(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error *err)
 {
-    hc_single one = {r, 0};
+    hc_single one = {r, 0, 0};
     hc_s3_slot slot;
     memset(&slot, 0, sizeof slot);
-    hc_s3_job job = {hc_single_next, hc_single_done, &one, &slot, 1, quick};
-    return hc_s3_run(c, &job, err);
+    hc_s3_job job = {hc_single_next, hc_single_done, &one, &slot, 1, quick, r->settle_ms, 0};
+    hc_s3_status st = hc_s3_run(c, &job, err);
+    r->unanswered = job.unanswered;
+    if (st == HC_S3_EABORTED && one.answered) { /* it succeeded while the abort settled */
+        hc_s3_err_clear(err);
+        st = HC_S3_OK;
+    }
+    return st;
 }
 

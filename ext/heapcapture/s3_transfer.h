@@ -75,6 +75,10 @@ typedef struct {
     char *url;
 
     int attempts;
+
+    /* hc_s3_perform only */
+    long settle_ms;               /* in: see hc_s3_job.settle_ms */
+    int unanswered;               /* out: see hc_s3_job.unanswered */
 } hc_s3_req;
 
 enum { HC_SLOT_IDLE, HC_SLOT_RUNNING, HC_SLOT_WAITING };
@@ -99,6 +103,12 @@ typedef struct {
     hc_s3_slot *slots;
     int nslots;
     int quick;               /* a clean-up request after a failure: ignore the abort flag, short timeouts */
+    /* On an abort, requests in flight get this long (ms) to answer, and done() takes those that
+     * succeed; no request or retry starts any more. 0: they are dropped at once. */
+    long settle_ms;
+    /* Out: a request may have reached S3 without its answer being read (dropped in flight, or a
+     * transport failure after it was sent). */
+    int unanswered;
 } hc_s3_job;
 
 void hc_s3_err_set(hc_s3_error *err, hc_s3_status kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -127,7 +137,9 @@ char *hc_s3_display_url(hc_s3_client *c, const char *key);
 /* Runs the job to the end: HC_S3_OK, or the failure with err set. */
 hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err);
 /* Sends one request with retries; the answer is in r (free with hc_s3_req_release). quick: a
- * clean-up request that ignores the abort flag and uses short timeouts. */
+ * clean-up request that ignores the abort flag and uses short timeouts. With r->settle_ms, a
+ * request that succeeds while an abort settles returns HC_S3_OK (the abort flag stays set, so the
+ * caller's next step stops); r->unanswered tells whether S3 may have acted on it unseen. */
 hc_s3_status hc_s3_perform(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error *err);
 
 #endif

@@ -15,7 +15,7 @@ module HCTest
   #   none is left open.
   # One request per connection (it answers "Connection: close"); every wait is bounded.
   class FaultProxy
-    Rule = Struct.new(:action, :method, :path, :query, :times, :hits, :status, :body, keyword_init: true)
+    Rule = Struct.new(:action, :method, :path, :query, :times, :hits, :status, :body, :seconds, keyword_init: true)
     Request = Struct.new(:method, :path, :query, :headers, :body, :answered)
 
     MAX_STALL = 60 # seconds a stalled request is held at most (the client gives up long before)
@@ -55,12 +55,13 @@ module HCTest
     end
 
     # Adds a fault. action: :slowdown, :internal_error, :reset (mid request body),
-    # :reset_response (mid answer), :stall, :error_in_200, :respond (status:, body:).
+    # :reset_response (mid answer), :stall, :error_in_200, :respond (status:, body:),
+    # :delay (seconds:; the request reaches S3 at once, its answer is held back that long).
     # method/path/query: String or Regexp to match (query is the raw query string).
     # times: how many matching requests get the fault (nil: every one).
-    def add(action, method: nil, path: nil, query: nil, times: 1, status: nil, body: nil)
+    def add(action, method: nil, path: nil, query: nil, times: 1, status: nil, body: nil, seconds: nil)
       rule = Rule.new(action: action, method: method, path: path, query: query, times: times, hits: 0,
-                      status: status, body: body)
+                      status: status, body: body, seconds: seconds)
       @lock.synchronize { @rules << rule }
       rule
     end
@@ -152,8 +153,9 @@ module HCTest
         sock.write(head + body.byteslice(0, body.bytesize / 2))
         reset(sock)
       when :stall
-        deadline = monotonic + MAX_STALL
-        sleep 0.05 until @stopping || monotonic > deadline || peer_closed?(sock)
+        hold(sock, MAX_STALL)
+      when :delay
+        forward(sock, request, delay: rule.seconds || 1)
       else
         raise ArgumentError, "unknown fault #{rule.action.inspect}"
       end
@@ -165,6 +167,12 @@ module HCTest
       sock.close
     end
 
+    # Waits up to seconds, less when the proxy stops or the client hangs up.
+    def hold(sock, seconds)
+      deadline = monotonic + [seconds, MAX_STALL].min
+      sleep 0.05 until @stopping || monotonic > deadline || peer_closed?(sock)
+    end
+
     def peer_closed?(sock)
       return false unless sock.wait_readable(0)
 
@@ -173,7 +181,8 @@ module HCTest
       true
     end
 
-    def forward(sock, request)
+    # delay: seconds to hold the answer back once S3 has acted on the request.
+    def forward(sock, request, delay: 0)
       status, headers, body = upstream(request)
       if request.method == "POST" && request.query.match?(/(\A|&)uploads(=|&|\z)/) && status.start_with?("200")
         id = body[%r{<UploadId>([^<]+)</UploadId>}, 1]
@@ -183,6 +192,7 @@ module HCTest
         upload_id = query_param(request.query, "uploadId")
         @lock.synchronize { @completed << upload_id }
       end
+      hold(sock, delay) if delay.positive?
       headers = headers.reject { |k, _| %w[connection transfer-encoding content-length keep-alive].include?(k.downcase) }
       head = "HTTP/1.1 #{status}\r\n#{headers.map { |k, v| "#{k}: #{v}\r\n" }.join}" \
              "Content-Length: #{body.bytesize}\r\nConnection: close\r\n\r\n"
