@@ -88,6 +88,12 @@ module HeapCapture
       @thread.join(STOP_TIMEOUT)
     end
 
+    # Without the database password (error trackers and consoles show inspect).
+    def inspect
+      "#<#{self.class} #{Redact.url(@database_url.to_s)} dyno=#{dyno.inspect} channel=#{channel.inspect} " \
+        "pid=#{pid} captures=#{captures} coalesced=#{coalesced}>"
+    end
+
     # In a forked child: the thread does not exist here and the connection is the parent's.
     def abandon
       @abandoned = true
