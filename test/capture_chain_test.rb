@@ -17,6 +17,9 @@ class CaptureChainTest < HCTest::TestCase
   def setup
     HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
     super
+    # An earlier test's exclusive left HeapCapture's "tracing started" flag set, and another's
+    # teardown stopped the tracing: this test's exclusive must start it again.
+    HeapCapture.instance_variable_set(:@tracing, nil)
     @prefix = unique_prefix("chain")
     HeapCapture.configure do |c|
       c.tmpdir = @tmpdir
