@@ -17,9 +17,9 @@ class CaptureChainTest < HCTest::TestCase
   def setup
     HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
     super
-    # Other tests stop allocation tracing in their teardown behind exclusive's back; forget that it
-    # was started, so arming here starts it again (else the result depends on test order).
-    HeapCapture.instance_variable_set(:@tracing, false)
+    # An earlier test's exclusive may have left HeapCapture's "tracing started" flag set while
+    # another's teardown stopped the tracing: start from none, so this test's exclusive starts it.
+    stop_allocation_tracing
     @prefix = unique_prefix("chain")
     HeapCapture.configure do |c|
       c.tmpdir = @tmpdir
@@ -28,8 +28,18 @@ class CaptureChainTest < HCTest::TestCase
   end
 
   def teardown
-    ObjectSpace.trace_object_allocations_stop
+    stop_allocation_tracing # leave none on for the tests that follow
     super
+  end
+
+  # trace_object_allocations_start/stop nest; an object's allocation file is known only while on.
+  def stop_allocation_tracing
+    10.times do
+      break unless ObjectSpace.allocation_sourcefile(Object.new)
+
+      ObjectSpace.trace_object_allocations_stop
+    end
+    HeapCapture.instance_variable_set(:@tracing, nil)
   end
 
   def test_exclusive_then_signal_with_wait_stores_the_dump_in_the_bucket_and_replies_as_api_md

@@ -74,4 +74,12 @@ class CLITest < HCTest::TestCase
     assert_equal 1, status.exitstatus
     assert_match(/set DATABASE_URL/, err)
   end
+
+  # libpq quotes the token it cannot parse; the password must not reach the terminal.
+  def test_a_malformed_database_url_never_prints_its_password
+    _out, err, status = heapcapture("signal", env: { "DATABASE_URL" => "postgres://u:s3cr%zzet@127.0.0.1:1/db" })
+    assert_equal 1, status.exitstatus
+    assert_match(/connecting to PostgreSQL failed: invalid percent-encoded token/, err)
+    refute_includes err, "s3cr"
+  end
 end

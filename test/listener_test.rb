@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "minitest/mock"
 require_relative "support/listener_helpers"
 
 # The armed listener against a real PostgreSQL: delivery, coalescing, acknowledgements and
@@ -111,6 +112,27 @@ class ListenerTest < HCTest::TestCase
     wait_for("the block to see four results") { results.size == 4 }
     assert_equal %w[error error ok ok], results.map { |r| r["status"] }
     assert_match(/the block given to HeapCapture.exclusive raised RuntimeError/, log_text)
+  end
+
+  def test_a_capture_thread_that_cannot_start_is_an_error_reply_and_the_next_signal_captures
+    record_captures
+    arm("web.1")
+    original = Thread.method(:new)
+    refused = 0
+    no_threads = lambda do |*args, &block|
+      if Thread.current.name == "heapcapture-listener" && refused.zero?
+        refused += 1
+        raise ThreadError, "can't create Thread: Resource temporarily unavailable"
+      end
+      original.call(*args, &block)
+    end
+    first = Thread.stub(:new, no_threads) { HeapCapture.signal("first", wait: 5) }
+    assert_equal 1, refused
+    assert_equal [["error", "could not start the capture: ThreadError: can't create Thread: Resource temporarily " \
+                            "unavailable"]], first.map { |r| r.values_at("status", "error") }
+    second = HeapCapture.signal("second", wait: 10)
+    assert_equal [%w[ok second]], second.map { |r| r.values_at("status", "payload") }, log_text
+    assert_equal "second", next_delivery.first
   end
 
   def test_the_listener_comes_back_after_pg_terminate_backend

@@ -43,6 +43,29 @@ class SignalTest < HCTest::TestCase
     assert_equal "x", notifications(conn).first.last
   end
 
+  # NaN passes `negative?`; as a timeout it became "no limit" and the call never returned.
+  def test_a_wait_that_is_not_a_number_is_refused_instead_of_waiting_forever
+    conn = watcher("heapcapture_web_1")
+    outcome = nil
+    thread = Thread.new do
+      HeapCapture.signal("go", wait: Float::NAN)
+      outcome = :returned
+    rescue ArgumentError => e
+      outcome = e
+    end
+    finished = thread.join(5)
+    thread.kill.join(5) unless finished
+    assert finished, "signal(wait: NaN) was still waiting after 5 s"
+    assert_kind_of ArgumentError, outcome
+    assert_match(/wait must be a number of seconds/, outcome.message)
+    assert_empty notifications(conn), "nothing may be sent for a refused signal"
+    connection = HeapCapture::Listener::Connection.new(@pg.url, nil, "heapcapture test", false)
+    error = assert_raises(ArgumentError) { connection.connect(Float::NAN) }
+    assert_match(/timeout must be a number of seconds, got NaN/, error.message)
+  ensure
+    connection&.close
+  end
+
   def test_wait_returns_the_replies_of_two_armed_processes
     pids = [spawn_armed("web.1", dynos: 2), spawn_armed("web.2", dynos: 2)]
     started = monotonic

@@ -341,7 +341,87 @@ static void hc_notice(void *arg, const char *message)
     hc_log(l, HC_LOG_WARN, "PostgreSQL says: %s", line);
 }
 
+/* The password as written in conninfo (a URL's user:PASSWORD@ or ?password=, or key=value's
+ * password=...), or 0 when there is none. libpq quotes such tokens back in its parse errors
+ * ("invalid percent-encoded token: \"...\"", a whole malformed URL), so they are cut out of every
+ * message the connect makes. */
+static size_t hc_password_span(const char *conninfo, const char **start)
+{
+    const char *scheme = strstr(conninfo, "://");
+    if (scheme && (strncmp(conninfo, "postgresql://", 13) == 0 || strncmp(conninfo, "postgres://", 11) == 0)) {
+        const char *auth = scheme + 3;
+        size_t authlen = strcspn(auth, "/?");
+        const char *at = memchr(auth, '@', authlen);
+        if (at) {
+            const char *colon = memchr(auth, ':', (size_t)(at - auth));
+            if (colon && at > colon + 1) {
+                *start = colon + 1;
+                return (size_t)(at - colon - 1);
+            }
+        }
+        for (const char *q = strchr(auth, '?'); q; q = strchr(q + 1, '&')) {
+            if (strncmp(q + 1, "password=", 9) == 0) {
+                *start = q + 10;
+                return strcspn(*start, "&#");
+            }
+        }
+        return 0;
+    }
+    for (const char *p = conninfo; (p = strstr(p, "password")) != NULL; p += 8) {
+        if (p != conninfo && p[-1] != ' ' && p[-1] != '\t' && p[-1] != '\n') continue;
+        const char *v = p + 8;
+        while (*v == ' ' || *v == '\t') v++;
+        if (*v != '=') continue;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        if (*v == '\'') {
+            const char *e = v + 1;
+            while (*e && *e != '\'') e += (e[0] == '\\' && e[1]) ? 2 : 1;
+            *start = v + 1;
+            return (size_t)(e - v - 1);
+        }
+        *start = v;
+        return strcspn(v, " \t\n");
+    }
+    return 0;
+}
+
+void hc_listener_redact(const char *conninfo, char *msg, size_t msglen)
+{
+    const char *pw = NULL;
+    size_t pwlen = conninfo ? hc_password_span(conninfo, &pw) : 0;
+    if (!pwlen || !msglen) return;
+    char *out = malloc(msglen);
+    if (!out) {
+        hc_errorf(msg, msglen, "connecting to PostgreSQL failed (details withheld: they may quote the password)");
+        return;
+    }
+    size_t o = 0;
+    for (const char *p = msg; *p && o + 1 < msglen;) {
+        size_t rest = strlen(p);
+        /* A message cut short can end in the first part of the password: masked too. */
+        if (strncmp(p, pw, rest < pwlen ? rest : pwlen) == 0) {
+            for (const char *m = "***"; *m && o + 1 < msglen; m++) out[o++] = *m;
+            p += rest < pwlen ? rest : pwlen;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    memcpy(msg, out, o + 1);
+    free(out);
+}
+
+static int hc_connect_once(hc_listener *l, int timeout_ms, char *err, size_t errlen);
+
 int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen)
+{
+    int rc = hc_connect_once(l, timeout_ms, err, errlen);
+    if (rc != HC_LISTENER_OK) hc_listener_redact(l->conninfo, err, errlen);
+    return rc;
+}
+
+static int hc_connect_once(hc_listener *l, int timeout_ms, char *err, size_t errlen)
 {
     char msg[512];
     int64_t deadline = hc_deadline(timeout_ms);

@@ -72,6 +72,10 @@ void hc_listener_abandon(hc_listener *l);
 /* One connection attempt: connect, then LISTEN. Gives up after timeout_ms or when woken. */
 int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen);
 
+/* Replaces every occurrence of conninfo's password (as written there) in msg with ***: libpq's
+ * parse errors quote the tokens they reject. hc_listener_connect applies it to its errors. */
+void hc_listener_redact(const char *conninfo, char *msg, size_t msglen);
+
 /* Waits up to timeout_ms (-1: no limit) for notifications, the wake pipe or the time to pass;
  * delivers every pending notification to on_notify. When the connection is down and reconnect is
  * set, it waits out the backoff, makes one attempt (logged) and returns: OK once connected,

@@ -9,6 +9,7 @@
 #include "rb_heapcapture.h"
 
 #include <ruby/thread.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -246,6 +247,8 @@ static int hc_timeout_ms(VALUE timeout)
 {
     if (NIL_P(timeout)) return -1;
     double secs = NUM2DBL(timeout);
+    /* (int)NaN is undefined: in practice INT_MIN, which would mean "wait forever". */
+    if (isnan(secs)) rb_raise(rb_eArgError, "heapcapture: a timeout must be a number of seconds, got NaN");
     if (secs < 0) return 0;
     if (secs > 86400.0 * 20) return 86400 * 20 * 1000;
     return (int)(secs * 1000.0 + 0.5);

@@ -88,6 +88,12 @@ module HeapCapture
       @thread.join(STOP_TIMEOUT)
     end
 
+    # Without the database password (error trackers and consoles show inspect).
+    def inspect
+      "#<#{self.class} #{Redact.url(@database_url.to_s)} dyno=#{dyno.inspect} channel=#{channel.inspect} " \
+        "pid=#{pid} captures=#{captures} coalesced=#{coalesced}>"
+    end
+
     # In a forked child: the thread does not exist here and the connection is the parent's.
     def abandon
       @abandoned = true
@@ -105,23 +111,40 @@ module HeapCapture
     def receive(channel, request_id, payload)
       enqueue({ "status" => "ack", "dyno" => dyno, "pid" => Process.pid, "request_id" => request_id,
                 "channel" => channel })
-      @mutex.synchronize do
+      job = @mutex.synchronize do
         if @current
           @current[:waiters] << [request_id, channel]
           @coalesced += 1
           Log.info("coalesced a notification on #{channel} from backend #{request_id} " \
                    "(#{payload.bytesize} bytes) into the capture under way")
+          nil
         else
           @current = { payload: payload, waiters: [[request_id, channel]] }
           @captures += 1
           Log.info("notification on #{channel} from backend #{request_id} (#{payload.bytesize} bytes): capturing")
-          job = @current
-          Thread.new { run_capture(job) }.tap do |t|
-            t.name = "heapcapture-capture"
-            t.report_on_exception = false
-          end
+          @current
         end
       end
+      start_capture(job) if job
+    end
+
+    # A capture that cannot start (no thread to be had) is an error reply, not a job that never
+    # ends: every later notification would be coalesced into it and go unanswered.
+    def start_capture(job)
+      Thread.new { run_capture(job) }.tap do |t|
+        t.name = "heapcapture-capture"
+        t.report_on_exception = false
+      end
+    rescue StandardError => e
+      waiters = @mutex.synchronize do
+        @current = nil if @current.equal?(job)
+        job[:waiters].uniq
+      end
+      error = "could not start the capture: #{e.class}: #{e.message}"
+      Log.error("#{error}; replied to #{waiters.size} request(s)")
+      result = { "status" => "error", "dyno" => dyno, "pid" => Process.pid, "payload" => job[:payload], "error" => error }
+      waiters.each { |request_id, channel| enqueue(result.merge("request_id" => request_id, "channel" => channel)) }
+      call_block(result)
     end
 
     def run_capture(job)

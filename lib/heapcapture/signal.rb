@@ -15,7 +15,7 @@ module HeapCapture
       @channels = Dyno.channels(process_type, dynos)
       @wait = wait.nil? ? nil : Float(wait)
       raise ArgumentError, "heapcapture: wait must be a number of seconds >= 0, got #{wait.inspect}" \
-        if @wait&.negative?
+        if @wait&.negative? || @wait&.nan?
     rescue TypeError, ArgumentError => e
       raise ArgumentError, e.message.start_with?(Log::PREFIX) ? e.message : "heapcapture: wait: #{e.message}"
     end

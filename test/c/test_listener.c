@@ -148,6 +148,37 @@ static void test_refused_connection_says_where_and_why(void)
     hc_listener_close(&l);
 }
 
+/* libpq quotes the tokens it cannot parse (a bad %-escape in the password, a malformed URL):
+ * the connect's error must never carry the password. */
+static void test_parse_errors_never_quote_the_password(void)
+{
+    const char *urls[] = {
+        "postgres://u:s3cr%zzet@127.0.0.1:1/db",          /* invalid percent-encoded token */
+        "postgresql://u:s3cr%00et@127.0.0.1:1/db",        /* forbidden %00 */
+        "postgres://u:s3cr%zzet@[::1/db",                 /* the whole URL is quoted */
+        "postgres://127.0.0.1:1/db?password=s3cr%zzet",
+        "host=127.0.0.1 port=1 password=s3cr%zzet bogus=1",
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        hc_listener l;
+        char err[512];
+        HC_CHECK(hc_listener_init(&l, urls[i], NULL, "", 0, NULL, NULL, err, sizeof err) == HC_LISTENER_OK, "%s", err);
+        HC_CHECK(hc_listener_connect(&l, 2000, err, sizeof err) == HC_LISTENER_ERROR, "fails: %s", urls[i]);
+        HC_CHECK(strstr(err, "s3cr") == NULL, "no password in: %s", err);
+        HC_CHECK(strstr(err, "connecting to PostgreSQL") != NULL, "still says what failed: %s", err);
+        hc_listener_close(&l);
+    }
+    char msg[64] = "invalid percent-encoded token: \"pa55\" and pa55 again";
+    hc_listener_redact("host=h password='pa55'", msg, sizeof msg);
+    HC_CHECK_STR(msg, "invalid percent-encoded token: \"***\" and *** again", "quoted key=value password");
+    char cut[16] = "token: \"longpa";
+    hc_listener_redact("postgres://u:longpassword@h/d", cut, sizeof cut);
+    HC_CHECK_STR(cut, "token: \"***", "a message cut inside the password");
+    char none[32] = "no password here";
+    hc_listener_redact("postgres://u@h/d", none, sizeof none);
+    HC_CHECK_STR(none, "no password here", "nothing to redact");
+}
+
 struct seen {
     int count;
     char channel[64];
@@ -195,6 +226,7 @@ int main(void)
     test_init_rejects_bad_input();
     test_wake_pipe_interrupts_a_wait();
     test_refused_connection_says_where_and_why();
+    test_parse_errors_never_quote_the_password();
     const char *url = getenv("HEAPCAPTURE_TEST_DATABASE_URL");
     if (url && *url) test_round_trip_with_a_server(url);
     else printf("test_listener: no HEAPCAPTURE_TEST_DATABASE_URL, the round trip with a server is left to the Ruby tests\n");
