@@ -38,8 +38,8 @@ int hc_dump_open_exclusive(const char *path, char *err, size_t errlen)
     if (fd < 0) {
         int e = errno;
         hc_errorf(err, errlen, "creating the dump tempfile %s: %s%s", path, strerror(e),
-                     e == EEXIST ? " (a file of that name is already there; it was left alone)"
-                     : (e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS || e == EPERM)
+                  e == EEXIST ? " (a file of that name is already there; it was left alone)"
+                  : (e == ENOENT || e == ENOTDIR || e == EACCES || e == EROFS || e == EPERM)
                          ? "; set tmpdir (HEAPCAPTURE_TMPDIR) to an existing directory this process can write"
                          : "");
         errno = e;
@@ -77,7 +77,7 @@ int hc_dump_tempfile(const char *dir, const char *suffix, char *path, size_t pat
                          hc_dump_random(), suffix ? suffix : "");
         if (n < 0 || (size_t)n >= pathlen) {
             hc_errorf(err, errlen, "creating the dump tempfile in %s: the path is too long; set tmpdir "
-                         "(HEAPCAPTURE_TMPDIR) to a shorter directory", dir);
+                      "(HEAPCAPTURE_TMPDIR) to a shorter directory", dir);
             return -1;
         }
         int fd = hc_dump_open_exclusive(path, err, errlen);
@@ -98,7 +98,7 @@ static int hc_dump_write_fully(int fd, const unsigned char *buf, size_t len, con
             if (errno == EINTR) continue;
             int e = errno;
             hc_errorf(err, errlen, "writing the heap dump to %s: %s%s", path, strerror(e),
-                         e == ENOSPC || e == EDQUOT
+                      e == ENOSPC || e == EDQUOT
                              ? " (the disk filled up during the dump; point tmpdir / HEAPCAPTURE_TMPDIR at "
                                "a filesystem with more room)"
                              : "");
@@ -226,7 +226,7 @@ static void *hc_dump_pump_main(void *arg)
         if (n < 0) {
             if (errno == EINTR) continue;
             hc_errorf(pump->err, sizeof pump->err, "reading the heap dump stream from its pipe: %s",
-                         strerror(errno));
+                      strerror(errno));
             break;
         }
         if (n == 0) {
@@ -299,7 +299,7 @@ int hc_dump_self_rss(uint64_t *rss_bytes, char *err, size_t errlen)
     int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         hc_errorf(err, errlen, "reading this process's memory size from /proc/self/status: %s",
-                     strerror(errno));
+                  strerror(errno));
         return -1;
     }
     size_t used = 0;
@@ -333,7 +333,7 @@ int hc_dump_free_bytes(const char *dir, uint64_t *avail, char *err, size_t errle
     if (statvfs(dir, &vfs) != 0) {
         int e = errno;
         hc_errorf(err, errlen, "checking free space in tmpdir %s: %s; set tmpdir (HEAPCAPTURE_TMPDIR) to "
-                     "an existing writable directory", dir, strerror(e));
+                  "an existing writable directory", dir, strerror(e));
         return -1;
     }
     *avail = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
@@ -346,9 +346,9 @@ int hc_dump_check_space(const char *dir, uint64_t needed, char *err, size_t errl
     if (hc_dump_free_bytes(dir, &avail, err, errlen) != 0) return -1;
     if (avail >= needed) return 0;
     hc_errorf(err, errlen, "not enough free space for the heap dump in tmpdir %s: it needs about %.1f MB "
-                 "(estimated from this process's memory), only %.1f MB are free; set tmpdir "
-                 "(HEAPCAPTURE_TMPDIR) to a filesystem with more room, or free some space",
-                 dir, (double)needed / HC_MIB, (double)avail / HC_MIB);
+              "(estimated from this process's memory), only %.1f MB are free; set tmpdir "
+              "(HEAPCAPTURE_TMPDIR) to a filesystem with more room, or free some space",
+              dir, (double)needed / HC_MIB, (double)avail / HC_MIB);
     return -1;
 }
 
@@ -445,7 +445,7 @@ int hc_dump_wait_child(pid_t pid, int wake_fd, int *wstatus, char *err, size_t e
         }
         if (got < 0 && errno != EINTR) {
             hc_errorf(err, errlen, "waiting for the dump child (pid %ld): %s%s", (long)pid, strerror(errno),
-                         errno == ECHILD ? " (another part of the application reaped it, e.g. "
+                      errno == ECHILD ? " (another part of the application reaped it, e.g. "
                                            "Process.wait(-1) or Process.detach)" : "");
             break;
         }

@@ -122,14 +122,14 @@ int hc_listener_listen_sql(PGconn *conn, const char *channel, char *out, size_t 
     if (!quoted) {
         char msg[256];
         hc_errorf(err, errlen, "quoting the channel name %s for LISTEN failed: %s", channel,
-               hc_pq_message(conn, msg, sizeof msg));
+                  hc_pq_message(conn, msg, sizeof msg));
         return HC_LISTENER_ERROR;
     }
     int n = snprintf(out, outlen, "LISTEN %s", quoted);
     PQfreemem(quoted);
     if (n < 0 || (size_t)n >= outlen) {
         hc_errorf(err, errlen, "building LISTEN for channel %s: the statement does not fit in %zu bytes",
-               channel, outlen);
+                  channel, outlen);
         return HC_LISTENER_ERROR;
     }
     return HC_LISTENER_OK;
@@ -170,7 +170,7 @@ int hc_listener_init(hc_listener *l, const char *conninfo, const char *applicati
     size_t clen = channel ? strlen(channel) : 0;
     if (clen > HC_LISTENER_CHANNEL_MAX) {
         hc_errorf(err, errlen, "starting the listener: channel name is %zu bytes, PostgreSQL allows at most %d",
-               clen, HC_LISTENER_CHANNEL_MAX);
+                  clen, HC_LISTENER_CHANNEL_MAX);
         return HC_LISTENER_ERROR;
     }
     if (hc_make_wake_pipe(l->wake_fds) != 0) {
@@ -294,7 +294,7 @@ static int hc_finish_query(hc_listener *l, int64_t deadline, const char *doing, 
         int flushed = PQflush(l->conn);
         if (flushed < 0) {
             hc_errorf(err, errlen, "%s: sending to the server failed: %s", doing,
-                   hc_pq_message(l->conn, msg, sizeof msg));
+                      hc_pq_message(l->conn, msg, sizeof msg));
             return HC_LISTENER_ERROR;
         }
         if (flushed == 0 && !PQisBusy(l->conn)) {
@@ -323,7 +323,7 @@ static int hc_finish_query(hc_listener *l, int64_t deadline, const char *doing, 
         if (rc != HC_LISTENER_OK) return rc;
         if (!PQconsumeInput(l->conn)) {
             hc_errorf(err, errlen, "%s: reading from the server failed: %s", doing,
-                   hc_pq_message(l->conn, msg, sizeof msg));
+                      hc_pq_message(l->conn, msg, sizeof msg));
             return HC_LISTENER_ERROR;
         }
     }
@@ -461,7 +461,7 @@ static int hc_connect_once(hc_listener *l, int timeout_ms, char *err, size_t err
     }
     if (PQsetnonblocking(l->conn, 1) != 0) {
         hc_errorf(err, errlen, "connecting to PostgreSQL: making the connection non-blocking failed: %s",
-               hc_pq_message(l->conn, msg, sizeof msg));
+                  hc_pq_message(l->conn, msg, sizeof msg));
         hc_drop_conn(l);
         return HC_LISTENER_ERROR;
     }

@@ -147,15 +147,15 @@ static int hc_check_token(const char *what, const char *s, char *err, size_t err
 {
     if (!s || !*s) {
         hc_errorf(err, errlen, "signing a request: %s is %s; give a non-empty value", what,
-                       s ? "empty" : "missing (NULL)");
+                  s ? "empty" : "missing (NULL)");
         return -1;
     }
     for (size_t i = 0; s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!hc_is_tchar(c)) {
             hc_errorf(err, errlen, "signing a request: %s \"%.64s\" has byte 0x%02x at offset %zu, "
-                           "which is not allowed there (letters, digits and !#$%%&'*+-.^_`|~ only)",
-                           what, s, c, i);
+                      "which is not allowed there (letters, digits and !#$%%&'*+-.^_`|~ only)",
+                      what, s, c, i);
             return -1;
         }
     }
@@ -168,14 +168,14 @@ static int hc_check_scope_part(const char *what, const char *s, char *err, size_
 {
     if (!s || !*s) {
         hc_errorf(err, errlen, "signing a request: %s is %s; give a non-empty value", what,
-                       s ? "empty" : "missing (NULL)");
+                  s ? "empty" : "missing (NULL)");
         return -1;
     }
     for (size_t i = 0; s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         if (hc_is_ctl(c) || c == ' ' || c == '/') {
             hc_errorf(err, errlen, "signing a request: %s has byte 0x%02x at offset %zu; it may not "
-                           "contain spaces, control characters or '/'", what, c, i);
+                      "contain spaces, control characters or '/'", what, c, i);
             return -1;
         }
     }
@@ -196,7 +196,7 @@ static int hc_check_header_value(const char *name, const char *v, char *err, siz
 {
     if (!v) {
         hc_errorf(err, errlen, "signing a request: header \"%.64s\" has no value (NULL); give \"\" "
-                       "for an empty value", name);
+                  "for an empty value", name);
         return -1;
     }
     for (size_t i = 0; v[i]; i++) {
@@ -205,8 +205,8 @@ static int hc_check_header_value(const char *name, const char *v, char *err, siz
         unsigned char c = (unsigned char)v[i];
         if (hc_is_ctl(c)) {
             hc_errorf(err, errlen, "signing a request: header \"%.64s\" value has control character "
-                           "0x%02x at offset %zu; only tabs, and line breaks followed by a space "
-                           "(a folded header), are allowed", name, c, i);
+                      "0x%02x at offset %zu; only tabs, and line breaks followed by a space "
+                      "(a folded header), are allowed", name, c, i);
             return -1;
         }
     }
@@ -218,7 +218,7 @@ static int hc_check_payload_hash(const char *p, char *err, size_t errlen)
     size_t n = p ? strlen(p) : 0;
     if (n == 0) {
         hc_errorf(err, errlen, "signing a request: payload_sha256 is %s; give the body's lower-case "
-                       "hex SHA-256 or " HC_SIGV4_UNSIGNED_PAYLOAD, p ? "empty" : "missing (NULL)");
+                  "hex SHA-256 or " HC_SIGV4_UNSIGNED_PAYLOAD, p ? "empty" : "missing (NULL)");
         return -1;
     }
     int hex = n == 64, word = 1;
@@ -231,7 +231,7 @@ static int hc_check_payload_hash(const char *p, char *err, size_t errlen)
                                       strncmp(p, "STREAMING-", 10) == 0);
     if (hex || keyword) return 0;
     hc_errorf(err, errlen, "signing a request: payload_sha256 \"%.80s\" is neither a lower-case hex "
-                   "SHA-256 (64 characters 0-9a-f) nor " HC_SIGV4_UNSIGNED_PAYLOAD " (or a STREAMING-... keyword)", p);
+              "SHA-256 (64 characters 0-9a-f) nor " HC_SIGV4_UNSIGNED_PAYLOAD " (or a STREAMING-... keyword)", p);
     return -1;
 }
 
@@ -244,21 +244,21 @@ static int hc_check_request(const hc_sigv4_request *req, char *err, size_t errle
     if (hc_check_token("method", req->method, err, errlen) != 0) return -1;
     if (!req->host || !*req->host) {
         hc_errorf(err, errlen, "signing a request: host is %s; give the host (and port) the "
-                       "request goes to", req->host ? "empty" : "missing (NULL)");
+                  "request goes to", req->host ? "empty" : "missing (NULL)");
         return -1;
     }
     for (size_t i = 0; req->host[i]; i++) {
         unsigned char c = (unsigned char)req->host[i];
         if (hc_is_ctl(c) || c == ' ' || c == '/') {
             hc_errorf(err, errlen, "signing a request: host \"%.64s\" has byte 0x%02x at offset %zu; "
-                           "give only the host name and port, like \"127.0.0.1:9000\"", req->host, c, i);
+                      "give only the host name and port, like \"127.0.0.1:9000\"", req->host, c, i);
             return -1;
         }
     }
     if (!req->path || req->path[0] != '/') {
         hc_errorf(err, errlen, "signing a request: path %s%.64s%s must begin with '/' (the decoded "
-                       "path, like \"/bucket/my key\")", req->path ? "\"" : "", req->path ? req->path : "(NULL)",
-                       req->path ? "\"" : "");
+                  "path, like \"/bucket/my key\")", req->path ? "\"" : "", req->path ? req->path : "(NULL)",
+                  req->path ? "\"" : "");
         return -1;
     }
     if (hc_check_scope_part("region", req->region, err, errlen) != 0) return -1;
@@ -266,7 +266,7 @@ static int hc_check_request(const hc_sigv4_request *req, char *err, size_t errle
     if (hc_check_scope_part("access_key_id", req->access_key_id, err, errlen) != 0) return -1;
     if (!req->secret_access_key || !*req->secret_access_key) {
         hc_errorf(err, errlen, "signing a request: secret_access_key is %s; set the AWS secret access key",
-                       req->secret_access_key ? "empty" : "missing (NULL)");
+                  req->secret_access_key ? "empty" : "missing (NULL)");
         return -1;
     }
     if (req->session_token && hc_check_header_value("x-amz-security-token (session_token)",
@@ -274,7 +274,7 @@ static int hc_check_request(const hc_sigv4_request *req, char *err, size_t errle
         return -1;
     if (req->time < 0 || req->time > HC_SIGV4_MAX_TIME) {
         hc_errorf(err, errlen, "signing a request: time %lld is out of range; give UTC seconds since "
-                       "the epoch between 0 and %lld", (long long)req->time, (long long)HC_SIGV4_MAX_TIME);
+                  "the epoch between 0 and %lld", (long long)req->time, (long long)HC_SIGV4_MAX_TIME);
         return -1;
     }
     if (req->nquery && !req->query) {
@@ -295,21 +295,21 @@ static int hc_check_request(const hc_sigv4_request *req, char *err, size_t errle
         const char *name = req->headers[i].name;
         if (!name || !*name) {
             hc_errorf(err, errlen, "signing a request: header %zu has %s name; give a header name",
-                           i, name ? "an empty" : "no (NULL)");
+                      i, name ? "an empty" : "no (NULL)");
             return -1;
         }
         for (size_t j = 0; name[j]; j++) {
             unsigned char c = (unsigned char)name[j];
             if (!hc_is_tchar(c)) {
                 hc_errorf(err, errlen, "signing a request: header name \"%.64s\" has byte 0x%02x at "
-                               "offset %zu, which a header name may not hold (no spaces, colons or "
-                               "control characters)", name, c, j);
+                          "offset %zu, which a header name may not hold (no spaces, colons or "
+                          "control characters)", name, c, j);
                 return -1;
             }
         }
         if (strcasecmp(name, "host") == 0) {
             hc_errorf(err, errlen, "signing a request: header \"%s\" given in headers; the host header "
-                           "is always signed from the host argument, give it there only", name);
+                      "is always signed from the host argument, give it there only", name);
             return -1;
         }
         if (hc_check_header_value(name, req->headers[i].value, err, errlen) != 0) return -1;
@@ -539,7 +539,7 @@ static int hc_out_of_memory(hc_sigv4_result *out, char *err, size_t errlen)
 {
     hc_sigv4_result_free(out);
     hc_errorf(err, errlen, "signing a request: out of memory (or libcrypto failed) while building "
-                   "the signature");
+              "the signature");
     return -1;
 }
 
@@ -554,21 +554,21 @@ int hc_sigv4_sign(const hc_sigv4_request *req, hc_sigv4_result *out, char *err, 
     if (hc_check_payload_hash(req->payload_sha256, err, errlen) != 0) return -1;
     if (hc_format_amz_date(req->time, out->amz_date) != 0) {
         hc_errorf(err, errlen, "signing a request: time %lld cannot be formatted as a UTC date",
-                       (long long)req->time);
+                  (long long)req->time);
         return -1;
     }
     const char *token = req->session_token && *req->session_token ? req->session_token : NULL;
     const char *given_date = hc_find_header(req, "x-amz-date");
     if (given_date && !hc_header_value_is(given_date, out->amz_date)) {
         hc_errorf(err, errlen, "signing a request: header x-amz-date \"%.32s\" differs from the signing "
-                       "time (%s); leave the header out and it is added from the time", given_date,
-                       out->amz_date);
+                  "time (%s); leave the header out and it is added from the time", given_date,
+                  out->amz_date);
         return -1;
     }
     const char *given_token = hc_find_header(req, "x-amz-security-token");
     if (given_token && token && !hc_header_value_is(given_token, token)) {
         hc_errorf(err, errlen, "signing a request: header x-amz-security-token differs from "
-                       "session_token; give the token once, as session_token");
+                  "session_token; give the token once, as session_token");
         return -1;
     }
 
@@ -669,26 +669,26 @@ int hc_sigv4_presign(const hc_sigv4_request *req, long expires_in, hc_sigv4_resu
     if (hc_check_payload_hash(payload, err, errlen) != 0) return -1;
     if (expires_in < 1 || expires_in > HC_SIGV4_MAX_EXPIRES) {
         hc_errorf(err, errlen, "presigning a request: expires_in %ld is out of range; give 1 to %ld "
-                       "seconds (seven days)", expires_in, HC_SIGV4_MAX_EXPIRES);
+                  "seconds (seven days)", expires_in, HC_SIGV4_MAX_EXPIRES);
         return -1;
     }
     if (req->nheaders) {
         hc_errorf(err, errlen, "presigning a request: headers were given, but a presigned URL signs "
-                       "only the host header; leave headers empty");
+                  "only the host header; leave headers empty");
         return -1;
     }
     for (size_t i = 0; i < req->nquery; i++) {
         for (size_t j = 0; j < sizeof hc_presign_names / sizeof *hc_presign_names; j++) {
             if (strcasecmp(req->query[i].name, hc_presign_names[j]) == 0) {
                 hc_errorf(err, errlen, "presigning a request: query parameter \"%s\" is set by the "
-                               "presigner; leave it out of query", req->query[i].name);
+                          "presigner; leave it out of query", req->query[i].name);
                 return -1;
             }
         }
     }
     if (hc_format_amz_date(req->time, out->amz_date) != 0) {
         hc_errorf(err, errlen, "presigning a request: time %lld cannot be formatted as a UTC date",
-                       (long long)req->time);
+                  (long long)req->time);
         return -1;
     }
 
