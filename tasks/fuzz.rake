@@ -2,35 +2,35 @@
 
 # libFuzzer harnesses for the pure C modules: test/c/fuzz_<module>.c, built with clang,
 # -fsanitize=fuzzer,address,undefined, run for FUZZ_SECONDS (default 60). Not part of test:c.
-namespace :fuzz do
-  desc "Fuzz sigv4.c for FUZZ_SECONDS seconds (default 60) with libFuzzer + ASan/UBSan"
-  task :sigv4 do
-    mkdir_p C_BUILD_DIR
-    bin = File.join(C_BUILD_DIR, "fuzz_sigv4")
-    seconds = Integer(ENV.fetch("FUZZ_SECONDS", "60"))
-    sh "clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I#{C_EXT_DIR} " \
-       "-o #{bin} #{C_TEST_DIR}/fuzz_sigv4.c #{C_EXT_DIR}/sigv4.c #{C_EXT_DIR}/errbuf.c -lcrypto"
-    corpus = File.join(C_BUILD_DIR, "fuzz_sigv4_corpus")
-    mkdir_p corpus
-    sh({ "ASAN_OPTIONS" => "detect_leaks=1" }, bin, "-max_total_time=#{seconds}", "-max_len=4096", corpus)
-  end
 
-  desc "Fuzz s3_xml.c (S3's XML answers) for FUZZ_SECONDS seconds (default 60) with libFuzzer + ASan/UBSan"
-  task :s3_xml do
+# Seeds for the XML fuzzer: the shapes S3 sends.
+FUZZ_S3_XML_SEEDS = {
+  "seed-list" => "<ListBucketResult><IsTruncated>true</IsTruncated><Contents>" \
+                 "<Key>a &amp; b</Key><Size>5</Size><LastModified>2026-11-21T20:30:42.000Z</LastModified></Contents>" \
+                 "<NextContinuationToken>t</NextContinuationToken></ListBucketResult>",
+  "seed-error" => "<Error><Code>SlowDown</Code><Message>m</Message><RequestId>r</RequestId></Error>",
+  "seed-init" => "<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>",
+}.freeze
+
+# Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the given modules and runs it.
+def define_fuzz_task(name, description, sources:, libs:, seeds: {})
+  desc "Fuzz #{description} for FUZZ_SECONDS seconds (default 60) with libFuzzer + ASan/UBSan"
+  task name do
     mkdir_p C_BUILD_DIR
-    bin = File.join(C_BUILD_DIR, "fuzz_s3_xml")
+    bin = File.join(C_BUILD_DIR, "fuzz_#{name}")
     seconds = Integer(ENV.fetch("FUZZ_SECONDS", "60"))
+    modules = sources.map { |src| File.join(C_EXT_DIR, src) }.join(" ")
     sh "clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I#{C_EXT_DIR} " \
-       "-o #{bin} #{C_TEST_DIR}/fuzz_s3_xml.c #{C_EXT_DIR}/s3_xml.c -lexpat"
-    corpus = File.join(C_BUILD_DIR, "fuzz_s3_xml_corpus")
+       "-o #{bin} #{C_TEST_DIR}/fuzz_#{name}.c #{modules} #{libs}"
+    corpus = File.join(C_BUILD_DIR, "fuzz_#{name}_corpus")
     mkdir_p corpus
-    # Seeds: the shapes S3 sends.
-    File.write(File.join(corpus, "seed-list"), "<ListBucketResult><IsTruncated>true</IsTruncated><Contents>" \
-               "<Key>a &amp; b</Key><Size>5</Size><LastModified>2026-11-21T20:30:42.000Z</LastModified></Contents>" \
-               "<NextContinuationToken>t</NextContinuationToken></ListBucketResult>")
-    File.write(File.join(corpus, "seed-error"), "<Error><Code>SlowDown</Code><Message>m</Message><RequestId>r</RequestId></Error>")
-    File.write(File.join(corpus, "seed-init"), "<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>")
+    seeds.each { |file, text| File.write(File.join(corpus, file), text) }
     sh({ "ASAN_OPTIONS" => "detect_leaks=1" }, bin, "-max_total_time=#{seconds}", "-max_len=4096", corpus)
   end
 end
 
+namespace :fuzz do
+  define_fuzz_task :sigv4, "sigv4.c", sources: %w[sigv4.c errbuf.c], libs: "-lcrypto"
+  define_fuzz_task :s3_xml, "s3_xml.c (S3's XML answers)", sources: %w[s3_xml.c], libs: "-lexpat",
+                                                           seeds: FUZZ_S3_XML_SEEDS
+end
