@@ -143,13 +143,17 @@ static int hc_is_tchar(unsigned char c)
            (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+static int hc_check_present(const char *what, const char *s, char *err, size_t errlen)
+{
+    if (s && *s) return 0;
+    hc_errorf(err, errlen, "signing a request: %s is %s; give a non-empty value", what,
+              s ? "empty" : "missing (NULL)");
+    return -1;
+}
+
 static int hc_check_token(const char *what, const char *s, char *err, size_t errlen)
 {
-    if (!s || !*s) {
-        hc_errorf(err, errlen, "signing a request: %s is %s; give a non-empty value", what,
-                  s ? "empty" : "missing (NULL)");
-        return -1;
-    }
+    if (hc_check_present(what, s, err, errlen) != 0) return -1;
     for (size_t i = 0; s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!hc_is_tchar(c)) {
@@ -166,11 +170,7 @@ static int hc_check_token(const char *what, const char *s, char *err, size_t err
  * space and no '/', which separates the scope's parts. */
 static int hc_check_scope_part(const char *what, const char *s, char *err, size_t errlen)
 {
-    if (!s || !*s) {
-        hc_errorf(err, errlen, "signing a request: %s is %s; give a non-empty value", what,
-                  s ? "empty" : "missing (NULL)");
-        return -1;
-    }
+    if (hc_check_present(what, s, err, errlen) != 0) return -1;
     for (size_t i = 0; s[i]; i++) {
         unsigned char c = (unsigned char)s[i];
         if (hc_is_ctl(c) || c == ' ' || c == '/') {
