@@ -61,6 +61,16 @@ static size_t count_gzip_members(const char *path)
     return members;
 }
 
+/* The file at path is one gzip member that decompresses to exactly input. */
+static void check_gunzips_to(const char *path, const char *input, size_t len)
+{
+    size_t outlen;
+    unsigned char *out = read_gzip(path, &outlen);
+    HC_CHECK(out && outlen == len && memcmp(out, input, len) == 0, "gunzipped bytes differ (%zu vs %zu)", outlen, len);
+    HC_CHECK(count_gzip_members(path) == 1, "one gzip member, got %zu", count_gzip_members(path));
+    free(out);
+}
+
 static void test_tempfile(void)
 {
     char path[512], err[512];
@@ -128,11 +138,7 @@ static void test_gzip_round_trip_through_the_pump(void)
     HC_CHECK(pump.sink.stored_bytes * 3 < len, "compressed %llu of %zu", (unsigned long long)pump.sink.stored_bytes, len);
     close(fd);
 
-    size_t outlen;
-    unsigned char *out = read_gzip(path, &outlen);
-    HC_CHECK(out && outlen == len && memcmp(out, input, len) == 0, "gunzipped bytes differ (%zu vs %zu)", outlen, len);
-    HC_CHECK(count_gzip_members(path) == 1, "one gzip member, got %zu", count_gzip_members(path));
-    free(out);
+    check_gunzips_to(path, input, len);
     free(input);
     unlink(path);
 }
@@ -172,11 +178,7 @@ static void test_large_writes_and_stage_times(void)
     HC_CHECK(hc_dump_thread_cpu_ns() > cpu0, "this thread's CPU time moves on");
     close(fd);
 
-    size_t outlen;
-    unsigned char *out = read_gzip(path, &outlen);
-    HC_CHECK(out && outlen == len && memcmp(out, input, len) == 0, "gunzipped bytes differ (%zu vs %zu)", outlen, len);
-    HC_CHECK(count_gzip_members(path) == 1, "one gzip member, got %zu", count_gzip_members(path));
-    free(out);
+    check_gunzips_to(path, input, len);
     free(input);
     unlink(path);
     /* The report still goes through a pipe in one atomic write. */
