@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require_relative "support/listener_helpers"
 require "open3"
 require "json"
 require "tmpdir"
@@ -34,21 +35,8 @@ class CLIQuickstartTest < HCTest::TestCase
   end
 
   def arm_web_1
-    script = <<~RUBY
-      require "heapcapture"
-      HeapCapture.configure { |c| c.logger = Logger.new($stderr) }
-      HeapCapture.exclusive(process_type: "web", dynos: 1, trace_allocations: false)
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 15
-      sleep 0.01 until HeapCapture.status[:connected] || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-      puts(HeapCapture.status[:connected] ? "listening" : "not connected")
-      $stdout.flush
-      sleep 120
-    RUBY
-    reader, writer = IO.pipe
-    @armed = Process.spawn(@env.merge("DYNO" => "web.1"), RbConfig.ruby, "-e", script, out: writer, err: File::NULL)
-    writer.close
-    line = reader.wait_readable(20) && reader.gets
-    reader.close
+    @armed, line = HCTest.spawn_armed_process(@env, dyno: "web.1", fake_capture: false, linger: 120,
+                                                  connect_timeout: 15)
     assert_equal "listening\n", line
   end
 

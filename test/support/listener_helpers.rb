@@ -108,24 +108,9 @@ module HCTest
 
     # A separate Ruby process armed as `dyno`; returns its pid once it listens.
     def spawn_armed(dyno, process_type: "web", dynos: 1)
-      script = <<~RUBY
-        require "heapcapture"
-        HeapCapture.configure { |c| c.logger = Logger.new($stderr) }
-        HeapCapture::Listener.capture_hook = ->(payload) { { "status" => "ok", "location" => "file:///tmp/" + payload } }
-        HeapCapture.exclusive(process_type: #{process_type.inspect}, dynos: #{dynos}, trace_allocations: false)
-        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
-        sleep 0.01 until HeapCapture.status[:connected] || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-        puts(HeapCapture.status[:connected] ? "listening" : "not connected")
-        $stdout.flush
-        sleep 60
-      RUBY
-      reader, writer = IO.pipe
-      pid = Process.spawn({ "DYNO" => dyno, "DATABASE_URL" => @pg.url }, RbConfig.ruby, "-I#{ROOT}/lib", "-e", script,
-                          out: writer, err: File::NULL)
-      writer.close
+      pid, line = HCTest.spawn_armed_process({ "DATABASE_URL" => @pg.url }, dyno: dyno, process_type: process_type,
+                                             dynos: dynos, fake_capture: true, linger: 60, connect_timeout: 10)
       (@children ||= []) << pid
-      line = reader.wait_readable(20) && reader.gets
-      reader.close
       assert_equal "listening\n", line, "the subprocess armed as #{dyno} should listen"
       pid
     end
@@ -136,5 +121,32 @@ module HCTest
     rescue Errno::ESRCH, Errno::ECHILD
       nil
     end
+  end
+
+  # Spawns `ruby` armed with HeapCapture.exclusive as `dyno` (env adds to the environment; with
+  # fake_capture, captures answer at once without dumping), waiting up to connect_timeout seconds
+  # to connect; it stays `linger` seconds. Returns
+  # [pid, its first line]: "listening\n" once connected, else "not connected\n" or nil (20 s bound).
+  def self.spawn_armed_process(env, dyno:, process_type: "web", dynos: 1, fake_capture:, linger:, connect_timeout:)
+    hook = 'HeapCapture::Listener.capture_hook = ->(payload) { { "status" => "ok", "location" => "file:///tmp/" + payload } }'
+    script = <<~RUBY
+      require "heapcapture"
+      HeapCapture.configure { |c| c.logger = Logger.new($stderr) }
+      #{fake_capture ? hook : ''}
+      HeapCapture.exclusive(process_type: #{process_type.inspect}, dynos: #{dynos}, trace_allocations: false)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + #{Integer(connect_timeout)}
+      sleep 0.01 until HeapCapture.status[:connected] || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      puts(HeapCapture.status[:connected] ? "listening" : "not connected")
+      $stdout.flush
+      sleep #{Integer(linger)}
+    RUBY
+    reader, writer = IO.pipe
+    lib = File.expand_path("../../lib", __dir__)
+    pid = Process.spawn(env.merge("DYNO" => dyno), RbConfig.ruby, "-I#{lib}", "-e", script,
+                        out: writer, err: File::NULL)
+    writer.close
+    line = reader.wait_readable(20) && reader.gets
+    reader.close
+    [pid, line]
   end
 end
