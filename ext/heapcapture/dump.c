@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -420,45 +418,4 @@ void hc_dump_status_text(int wstatus, char *buf, size_t len)
     } else {
         snprintf(buf, len, "dump child ended with wait status 0x%x", (unsigned)wstatus);
     }
-}
-
-static int hc_dump_pidfd(pid_t pid)
-{
-#if defined(__linux__) && defined(SYS_pidfd_open)
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    return -1;
-#endif
-}
-
-int hc_dump_wait_child(pid_t pid, int wake_fd, int *wstatus, char *err, size_t errlen)
-{
-    /* A pidfd turns readable when the child ends; without one, poll in 10 ms steps. */
-    int pidfd = hc_dump_pidfd(pid);
-    int rc = -1;
-    for (;;) {
-        pid_t got = waitpid(pid, wstatus, WNOHANG);
-        if (got == pid) {
-            rc = 1;
-            break;
-        }
-        if (got < 0 && errno != EINTR) {
-            hc_errorf(err, errlen, "waiting for the dump child (pid %ld): %s%s", (long)pid, strerror(errno),
-                      errno == ECHILD ? " (another part of the application reaped it, e.g. "
-                                           "Process.wait(-1) or Process.detach)" : "");
-            break;
-        }
-        struct pollfd fds[2] = {{.fd = wake_fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
-        int n = poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? 1000 : 10);
-        if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
-            char drain[64];
-            while (read(wake_fd, drain, sizeof drain) > 0) {
-            }
-            rc = 0;
-            break;
-        }
-    }
-    if (pidfd >= 0) close(pidfd);
-    return rc;
 }

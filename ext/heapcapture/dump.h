@@ -91,7 +91,8 @@ typedef struct {
     uint64_t dump_wall_ns;  /* from the child's start until dump_all returned and the IO was closed */
     uint64_t gzip_cpu_ns;   /* CPU time of the pump (gzip) thread */
     uint64_t finish_ns;     /* the end of the stream, in the pump */
-    char message[440];
+    uint64_t end_ns;        /* CLOCK_MONOTONIC (system-wide) when the tempfile was complete */
+    char message[432];
 } hc_dump_report;
 
 int hc_dump_report_write(int fd, const hc_dump_report *report);
@@ -100,10 +101,5 @@ int hc_dump_report_read(int fd, hc_dump_report *report);
 
 /* "dump child killed by SIGKILL", "dump child exited with status 3", "dump child exited". */
 void hc_dump_status_text(int wstatus, char *buf, size_t len);
-
-/* Waits for child pid to end while watching wake_fd (an unblocking function writes to it).
- * Returns 1 once the child is reaped (*wstatus set), 0 when woken (wake_fd drained), -1 on error
- * (ECHILD: someone else reaped it). */
-int hc_dump_wait_child(pid_t pid, int wake_fd, int *wstatus, char *err, size_t errlen);
 
 #endif

@@ -7,17 +7,20 @@
  * child: dies with its parent (PR_SET_PDEATHSIG), lowers its priority, starts a gzip pthread on a
  * pipe, runs ObjectSpace.dump_all(output: <the pipe>), waits for the gzip thread, writes
  * a report on a second pipe and _exit()s - no at_exit handlers, no finalizers, no libpq, libcurl
- * or OpenSSL. The parent waits for it with the GVL released; Thread#kill or #raise wakes the wait
- * and the cleanup SIGKILLs and reaps the child and removes the tempfile.
+ * or OpenSSL. Dump.fork_start returns a Dump::Child at once: the uploader can follow the
+ * tempfile while it grows, Child#wait waits for the end with the GVL released (Thread#kill or
+ * #raise wake it), and Child#close SIGKILLs a child that still runs, reaps it and removes the
+ * tempfile.
  *
  * Inline mode. ObjectSpace.dump_all(output: :string) with the GVL held: the whole application
  * stops for the dump (and the dump is held in memory once), but no other thread can run in the
  * middle of it. The string is then compressed into the tempfile with the GVL released.
  *
- * Both return {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"} or raise DumpError, having
- * removed the tempfile. */
+ * Child#wait and Dump.inline_dump return {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"} or
+ * raise DumpError (inline mode has then removed the tempfile). */
 #include "rb_heapcapture.h"
 #include "dump.h"
+#include "dump_child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -226,6 +229,7 @@ static void hc_child_main(const hc_child_args *a)
     report.stored_bytes = pump.sink.stored_bytes;
     report.gzip_cpu_ns = pump.cpu_ns;
     report.finish_ns = pump.sink.finish_ns;
+    report.end_ns = hc_dump_now_ns();
     if (pump_rc != 0) {
         snprintf(report.message, sizeof report.message, "%s", err);
     } else if (ruby_err[0]) {
@@ -239,35 +243,24 @@ static void hc_child_main(const hc_child_args *a)
 
 /* ---- fork mode: the parent ----------------------------------------------------------------- */
 
+/* Dump::Child: a dump child and its tempfile, from the fork until close. The uploader follows
+ * the tempfile as it grows (hc_rb_dump_child_source); #wait gives the result once it has ended;
+ * #close (and the GC, should it come first) kills a child that still runs, reaps it and removes
+ * the tempfile. */
 typedef struct {
-    VALUE fork_method;
-    int gzip;
+    hc_dump_child child;
+    hc_growing_file grow;
     char path[4096];
-    int file_fd;
-    int report_rd, report_wr;
-    int wake_rd, wake_wr;
-    pid_t pid;
-    int reaped;
-    int wstatus;
-    int succeeded;
-    int wait_rc;
+    int gzip;
+    int write_fd;           /* the tempfile as the child writes it; closed here after the fork */
+    int report_wr;          /* the report pipe's write end, likewise */
+    int read_fd;            /* the tempfile, opened for reading before the fork */
+    int wake_rd, wake_wr;   /* written by the unblocking function to end a wait */
+    int closed;
+    pid_t owner;            /* the process that forked the child: the only one that may end it */
+    uint64_t started_ns, forked_ns;
     char err[512];
-} hc_fork_state;
-
-static void *hc_fork_wait_nogvl(void *arg)
-{
-    hc_fork_state *s = arg;
-    s->wait_rc = hc_dump_wait_child(s->pid, s->wake_rd, &s->wstatus, s->err, sizeof s->err);
-    return NULL;
-}
-
-/* Runs on Thread#kill, #raise, a signal or VM shutdown: wakes the wait; the cleanup kills. */
-static void hc_fork_wait_ubf(void *arg)
-{
-    hc_fork_state *s = arg;
-    ssize_t n = write(s->wake_wr, "w", 1);
-    (void)n;
-}
+} hc_rb_child;
 
 static void hc_close_fd(int *fd)
 {
@@ -275,75 +268,194 @@ static void hc_close_fd(int *fd)
     *fd = -1;
 }
 
-static VALUE hc_fork_body(VALUE arg)
+/* Kills and reaps a child that still runs, closes everything, removes the tempfile. */
+static void hc_rb_child_close_all(hc_rb_child *c)
 {
-    hc_fork_state *s = (hc_fork_state *)arg;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) rb_sys_fail("heapcapture: creating the dump report pipe");
-    s->report_rd = fds[0];
-    s->report_wr = fds[1];
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) rb_sys_fail("heapcapture: creating the dump wake pipe");
-    s->wake_rd = fds[0];
-    s->wake_wr = fds[1];
+    if (c->closed) return;
+    c->closed = 1;
+    if (c->owner != getpid()) {
+        /* A copy of the object in a process the app forked later (its GC frees it): the dump
+         * child and the tempfile belong to the original process. Close this copy's fds only. */
+        c->child.state = HC_CHILD_FAILED;
+        c->path[0] = '\0';
+    }
+    hc_dump_child_stop(&c->child);
+    hc_close_fd(&c->write_fd);
+    hc_close_fd(&c->report_wr);
+    hc_close_fd(&c->read_fd);
+    hc_close_fd(&c->wake_rd);
+    hc_close_fd(&c->wake_wr);
+    if (c->path[0]) unlink(c->path);
+}
+
+static void hc_rb_child_free(void *p)
+{
+    hc_rb_child_close_all(p);
+    xfree(p);
+}
+
+static size_t hc_rb_child_size(const void *p)
+{
+    (void)p;
+    return sizeof(hc_rb_child);
+}
+
+static const rb_data_type_t hc_rb_child_type = {
+    .wrap_struct_name = "HeapCapture::Dump::Child",
+    .function = {.dfree = hc_rb_child_free, .dsize = hc_rb_child_size},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+static VALUE hc_cChild;
+
+static hc_rb_child *hc_rb_child_get(VALUE self)
+{
+    hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
+    if (c->closed) rb_raise(hc_eDumpError, "heapcapture: this dump child was closed (its tempfile is gone)");
+    return c;
+}
+
+int hc_rb_dump_child_source(VALUE child, const hc_growing_file **grow, const char **path, int *fd)
+{
+    hc_rb_child *c = hc_rb_child_get(child);
+    *grow = &c->grow;
+    *path = c->path;
+    *fd = c->read_fd;
+    return 0;
+}
+
+typedef struct {
+    hc_rb_child *c;
+    VALUE fork_method;
+    VALUE tmpdir;
+} hc_fork_start_args;
+
+static VALUE hc_fork_start_body(VALUE arg)
+{
+    hc_fork_start_args *a = (hc_fork_start_args *)arg;
+    hc_rb_child *c = a->c;
+    int report[2], wake[2];
+    char err[512];
+    const char *dir = StringValueCStr(a->tmpdir);
+    c->write_fd = hc_dump_tempfile(dir, c->gzip ? ".ndjson.gz" : ".ndjson", c->path, sizeof c->path, err, sizeof err);
+    if (c->write_fd < 0) rb_raise(hc_eDumpError, "heapcapture: %s", err);
+    c->read_fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (c->read_fd < 0) rb_sys_fail("heapcapture: opening the dump tempfile for reading");
+    if (pipe2(report, O_CLOEXEC) != 0) rb_sys_fail("heapcapture: creating the dump report pipe");
+    c->child.report_fd = report[0];
+    c->report_wr = report[1];
+    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) rb_sys_fail("heapcapture: creating the dump wake pipe");
+    c->wake_rd = wake[0];
+    c->wake_wr = wake[1];
 
     pid_t parent = getpid();
-    uint64_t t0 = hc_now_ns();
-    VALUE pidv = rb_funcall(s->fork_method, hc_id_call, 0);
-    uint64_t forked = hc_now_ns();
+    c->started_ns = hc_now_ns();
+    VALUE pidv = rb_funcall(a->fork_method, hc_id_call, 0);
+    c->forked_ns = hc_now_ns();
     pid_t pid = NUM2PIDT(pidv);
     if (pid == 0) {
-        hc_child_args a = {s->path, s->file_fd, s->report_wr, s->gzip, parent};
-        hc_child_main(&a);
+        hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, parent};
+        hc_child_main(&args);
     }
-    s->pid = pid;
-    hc_close_fd(&s->report_wr); /* only the child writes: EOF once it is gone */
-    hc_close_fd(&s->file_fd);
-
-    while (!s->reaped) {
-        rb_thread_call_without_gvl(hc_fork_wait_nogvl, s, hc_fork_wait_ubf, s); /* may raise: cleanup */
-        if (s->wait_rc == 1) s->reaped = 1;
-        else if (s->wait_rc < 0) rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
-    }
-    uint64_t done = hc_now_ns();
-
-    hc_dump_report report;
-    int have_report = hc_dump_report_read(s->report_rd, &report) == 1;
-    char status[160];
-    hc_dump_status_text(s->wstatus, status, sizeof status);
-    int clean_exit = WIFEXITED(s->wstatus) && WEXITSTATUS(s->wstatus) == 0;
-    if (have_report && report.ok && clean_exit) {
-        s->succeeded = 1;
-        VALUE result = hc_dump_result(s->path, report.raw_bytes, report.stored_bytes, forked - t0, done - t0);
-        /* Where the time went, for bench/capture (not part of the capture result). */
-        rb_hash_aset(result, rb_str_new_cstr("child_dump_cpu_ns"), ULL2NUM(report.dump_cpu_ns));
-        rb_hash_aset(result, rb_str_new_cstr("child_dump_wall_ns"), ULL2NUM(report.dump_wall_ns));
-        rb_hash_aset(result, rb_str_new_cstr("child_gzip_cpu_ns"), ULL2NUM(report.gzip_cpu_ns));
-        rb_hash_aset(result, rb_str_new_cstr("child_finish_ns"), ULL2NUM(report.finish_ns));
-        return result;
-    }
-    if (have_report && !report.ok) rb_raise(hc_eDumpError, "heapcapture: %s (%s)", report.message, status);
-    rb_raise(hc_eDumpError, "heapcapture: the heap dump failed: %s before it finished", status);
+    hc_close_fd(&c->write_fd);
+    hc_close_fd(&c->report_wr); /* only the child writes: EOF once it is gone */
+    hc_dump_child_init(&c->child, pid, report[0], c->read_fd);
     return Qnil;
 }
 
-static VALUE hc_fork_cleanup(VALUE arg)
+/* Dump.fork_start(tmpdir, gzip, fork_method) => Child. The application is stopped only for the
+ * fork; the child dumps into the 0600 tempfile while this returns. */
+static VALUE hc_dump_fork_start(VALUE self, VALUE tmpdir, VALUE gzip, VALUE fork_method)
 {
-    hc_fork_state *s = (hc_fork_state *)arg;
-    if (s->pid > 0 && !s->reaped) {
-        /* Interrupted (Thread#kill, an exception): no orphan dump, no zombie. SIGKILL ends the
-         * child at once, so this wait is short even with the GVL held. */
-        kill(s->pid, SIGKILL);
-        int ws;
-        while (waitpid(s->pid, &ws, 0) < 0 && errno == EINTR) {
-        }
-        s->reaped = 1;
+    hc_rb_child *c;
+    VALUE obj = TypedData_Make_Struct(hc_cChild, hc_rb_child, &hc_rb_child_type, c);
+    c->gzip = RTEST(gzip);
+    c->owner = getpid();
+    c->write_fd = c->report_wr = c->read_fd = c->wake_rd = c->wake_wr = -1;
+    c->child.report_fd = c->child.pidfd = -1; /* nothing to stop until the fork */
+    c->child.state = HC_CHILD_FAILED;
+    c->grow.wait = hc_dump_child_grow_wait;
+    c->grow.ctx = &c->child;
+    hc_fork_start_args a = {c, fork_method, tmpdir};
+    int state = 0;
+    rb_protect(hc_fork_start_body, (VALUE)&a, &state);
+    if (state) {
+        hc_rb_child_close_all(c);
+        rb_jump_tag(state);
     }
-    hc_close_fd(&s->file_fd);
-    hc_close_fd(&s->report_rd);
-    hc_close_fd(&s->report_wr);
-    hc_close_fd(&s->wake_rd);
-    hc_close_fd(&s->wake_wr);
-    if (!s->succeeded && s->path[0]) unlink(s->path);
+    RB_GC_GUARD(fork_method);
+    RB_GC_GUARD(tmpdir);
+    return obj;
+}
+
+typedef struct {
+    hc_rb_child *c;
+    int state;
+} hc_child_wait_call;
+
+static void *hc_child_wait_nogvl(void *arg)
+{
+    hc_child_wait_call *w = arg;
+    w->state = hc_dump_child_wait(&w->c->child, -1, -1, w->c->wake_rd, NULL);
+    return NULL;
+}
+
+/* Runs on Thread#kill, #raise, a signal or VM shutdown: ends the wait; #close then kills. */
+static void hc_child_wait_ubf(void *arg)
+{
+    hc_child_wait_call *w = arg;
+    ssize_t n = write(w->c->wake_wr, "w", 1);
+    (void)n;
+}
+
+/* Child#wait => {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns", ...}, once the child has
+ * ended; raises DumpError saying how it failed. Waits with the GVL released. */
+static VALUE hc_child_wait(VALUE self)
+{
+    hc_rb_child *c = hc_rb_child_get(self);
+    hc_child_wait_call w = {c, c->child.state};
+    while (w.state == HC_CHILD_RUNNING) {
+        rb_thread_call_without_gvl(hc_child_wait_nogvl, &w, hc_child_wait_ubf, &w);
+        rb_thread_check_ints(); /* Thread#kill / #raise go on from here; a trap handler returns */
+        c = hc_rb_child_get(self);
+    }
+    if (w.state != HC_CHILD_OK) rb_raise(hc_eDumpError, "heapcapture: %s", c->child.message);
+    const hc_dump_report *r = &c->child.report;
+    /* The child's own clock reading: the parent may notice its end a little later. */
+    uint64_t ended = r->end_ns > c->started_ns && r->end_ns <= c->child.ended_ns ? r->end_ns : c->child.ended_ns;
+    VALUE result = hc_dump_result(c->path, r->raw_bytes, r->stored_bytes, c->forked_ns - c->started_ns,
+                                  ended - c->started_ns);
+    /* Where the time went, for bench/capture (not part of the capture result). */
+    rb_hash_aset(result, rb_str_new_cstr("child_dump_cpu_ns"), ULL2NUM(r->dump_cpu_ns));
+    rb_hash_aset(result, rb_str_new_cstr("child_dump_wall_ns"), ULL2NUM(r->dump_wall_ns));
+    rb_hash_aset(result, rb_str_new_cstr("child_gzip_cpu_ns"), ULL2NUM(r->gzip_cpu_ns));
+    rb_hash_aset(result, rb_str_new_cstr("child_finish_ns"), ULL2NUM(r->finish_ns));
+    return result;
+}
+
+/* Child#failure => the failure's text once the child has been seen to fail, else nil. Never waits. */
+static VALUE hc_child_failure(VALUE self)
+{
+    hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
+    return c->child.state == HC_CHILD_FAILED && c->child.message[0] ? rb_str_new_cstr(c->child.message) : Qnil;
+}
+
+static VALUE hc_child_path(VALUE self)
+{
+    hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
+    return rb_str_new_cstr(c->path);
+}
+
+static VALUE hc_child_pid(VALUE self)
+{
+    hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
+    return PIDT2NUM(c->child.pid);
+}
+
+/* Child#close: kills a child that still runs (SIGKILL), reaps it, removes the tempfile. Idempotent. */
+static VALUE hc_child_close(VALUE self)
+{
+    hc_rb_child_close_all(rb_check_typeddata(self, &hc_rb_child_type));
     return Qnil;
 }
 
@@ -354,20 +466,6 @@ static int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen
     int fd = hc_dump_tempfile(dir, gzip ? ".ndjson.gz" : ".ndjson", path, pathlen, err, sizeof err);
     if (fd < 0) rb_raise(hc_eDumpError, "heapcapture: %s", err);
     return fd;
-}
-
-/* Dump.fork_dump(tmpdir, gzip, fork_method) */
-static VALUE hc_dump_fork_dump(VALUE self, VALUE tmpdir, VALUE gzip, VALUE fork_method)
-{
-    hc_fork_state s;
-    memset(&s, 0, sizeof s);
-    s.fork_method = fork_method;
-    s.gzip = RTEST(gzip);
-    s.report_rd = s.report_wr = s.wake_rd = s.wake_wr = -1;
-    s.file_fd = hc_create_tempfile(tmpdir, s.gzip, s.path, sizeof s.path);
-    VALUE result = rb_ensure(hc_fork_body, (VALUE)&s, hc_fork_cleanup, (VALUE)&s);
-    RB_GC_GUARD(fork_method);
-    return result;
 }
 
 /* ---- inline mode --------------------------------------------------------------------------- */
@@ -497,7 +595,14 @@ void hc_init_dump(void)
     hc_sym_string = ID2SYM(rb_intern("string"));
 
     VALUE mDump = rb_define_module_under(hc_mHeapCapture, "Dump");
-    rb_define_singleton_method(mDump, "fork_dump", hc_dump_fork_dump, 3);
+    rb_define_singleton_method(mDump, "fork_start", hc_dump_fork_start, 3);
+    hc_cChild = rb_define_class_under(mDump, "Child", rb_cObject);
+    rb_undef_alloc_func(hc_cChild);
+    rb_define_method(hc_cChild, "wait", hc_child_wait, 0);
+    rb_define_method(hc_cChild, "failure", hc_child_failure, 0);
+    rb_define_method(hc_cChild, "path", hc_child_path, 0);
+    rb_define_method(hc_cChild, "pid", hc_child_pid, 0);
+    rb_define_method(hc_cChild, "close", hc_child_close, 0);
     rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, 2);
     rb_define_singleton_method(mDump, "estimate", hc_dump_estimate_m, 1);
     rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);

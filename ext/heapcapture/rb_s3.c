@@ -126,7 +126,7 @@ static VALUE hc_rb_s3_setup(VALUE self, VALUE opts)
 
 /* ---- running an operation without the GVL */
 
-enum { HC_OP_UPLOAD, HC_OP_DOWNLOAD, HC_OP_LIST, HC_OP_DELETE };
+enum { HC_OP_UPLOAD, HC_OP_UPLOAD_GROWING, HC_OP_DOWNLOAD, HC_OP_LIST, HC_OP_DELETE };
 
 typedef struct {
     int op;
@@ -138,6 +138,11 @@ typedef struct {
     long long bytes;
     hc_s3_object *objects;
     size_t count;
+    /* HC_OP_UPLOAD_GROWING: a Dump::Child's tempfile (kept alive by the caller's stack) */
+    const hc_growing_file *grow;
+    const char *grow_path;
+    int grow_fd;
+    long long size_hint;
 } hc_rb_s3_call;
 
 static void *hc_rb_s3_run(void *p)
@@ -146,6 +151,10 @@ static void *hc_rb_s3_run(void *p)
     switch (call->op) {
     case HC_OP_UPLOAD:
         call->status = hc_s3_upload(call->client, call->a, call->b, call->c, &call->upload, &call->err);
+        break;
+    case HC_OP_UPLOAD_GROWING:
+        call->status = hc_s3_upload_growing(call->client, call->grow_fd, call->grow_path, call->grow, call->size_hint,
+                                            call->b, call->c, &call->upload, &call->err);
         break;
     case HC_OP_DOWNLOAD:
         call->status = hc_s3_download(call->client, call->a, call->b, &call->bytes, &call->err);
@@ -307,6 +316,27 @@ static VALUE hc_rb_s3_upload(VALUE self, VALUE path, VALUE key, VALUE content_ty
                                 INT2NUM(call.upload.parts));
 }
 
+/* _upload_growing(dump_child, key, content_type, size_hint) => [etag, bytes, parts]: the child's
+ * tempfile, uploaded while the child still writes it. */
+static VALUE hc_rb_s3_upload_growing(VALUE self, VALUE child, VALUE key, VALUE content_type, VALUE size_hint)
+{
+    hc_rb_s3_call call;
+    hc_s3_error err;
+    memset(&call, 0, sizeof call);
+    call.op = HC_OP_UPLOAD_GROWING;
+    hc_rb_s3_cstr(key, "key", 0);
+    hc_rb_s3_cstr(content_type, "content_type", 1);
+    call.size_hint = NUM2LL(size_hint);
+    hc_rb_dump_child_source(child, &call.grow, &call.grow_path, &call.grow_fd);
+    call.b = hc_rb_s3_copy(key, "key", 0);
+    call.c = hc_rb_s3_copy(content_type, "content_type", 1);
+    hc_rb_s3_execute(self, &call, &err);
+    RB_GC_GUARD(child);
+    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    return rb_ary_new_from_args(3, rb_str_new_cstr(call.upload.etag), LL2NUM(call.upload.bytes),
+                                INT2NUM(call.upload.parts));
+}
+
 /* _download(key, to) => bytes written */
 static VALUE hc_rb_s3_download(VALUE self, VALUE key, VALUE to)
 {
@@ -398,6 +428,7 @@ void hc_init_s3(void)
     rb_gc_register_mark_object(hc_rb_s3_mask_all);
     rb_define_private_method(hc_cS3Client, "_setup", hc_rb_s3_setup, 1);
     rb_define_private_method(hc_cS3Client, "_upload", hc_rb_s3_upload, 3);
+    rb_define_private_method(hc_cS3Client, "_upload_growing", hc_rb_s3_upload_growing, 4);
     rb_define_private_method(hc_cS3Client, "_download", hc_rb_s3_download, 2);
     rb_define_private_method(hc_cS3Client, "_list", hc_rb_s3_list, 1);
     rb_define_private_method(hc_cS3Client, "_delete", hc_rb_s3_delete, 1);

@@ -27,6 +27,7 @@
 
 #define HC_LIST_BODY_MAX (32L * 1024 * 1024)  /* a 1,000-key listing page with 1 KiB keys fits */
 #define HC_READ_CHUNK (1024 * 1024)
+#define HC_GROW_WAIT_MS 25                    /* checks for an interrupt while a growing file fills its first part */
 
 /* ---------------------------------------------------------------- the client */
 
@@ -323,8 +324,8 @@ typedef struct {
     hc_s3_client *c;
     const char *path, *key, *upload_id;
     hc_part_reader *reader;
-    long nparts;
-    char **etags;              /* [nparts], by part number - 1 */
+    long nparts;               /* -1 while a growing file's size is unknown */
+    char **etags;              /* by part number - 1: [nparts], or [HC_PART_MAX] for a growing file */
 } hc_parts;
 
 static void hc_wake(void *arg)
@@ -349,7 +350,12 @@ static int hc_parts_next(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
         break;
     }
     char what[96];
-    snprintf(what, sizeof what, "uploading part %ld of %ld", part.number, p->nparts);
+    long nparts = p->nparts > 0 ? p->nparts : hc_part_reader_count(p->reader);
+    if (nparts > 0) {
+        snprintf(what, sizeof what, "uploading part %ld of %ld", part.number, nparts);
+    } else {
+        snprintf(what, sizeof what, "uploading part %ld (the file is still being written)", part.number);
+    }
     hc_s3_req_init(&slot->req, "PUT", p->key, what);
     slot->part_number = part.number;
     slot->part_index = part.index;
@@ -461,9 +467,10 @@ static void hc_note_unknown_upload(hc_s3_client *c, const char *key, hc_s3_error
     free(url);
 }
 
-static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, long part_size, const char *path,
-                                     const char *key, const char *content_type, hc_s3_upload_result *out,
-                                     hc_s3_error *err)
+/* size and grow: a complete file of size bytes (grow NULL), or a growing one (size unknown). */
+static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, const hc_growing_file *grow,
+                                     long part_size, const char *path, const char *key, const char *content_type,
+                                     hc_s3_upload_result *out, hc_s3_error *err)
 {
     char upload_id[1024];
     hc_s3_req r;
@@ -490,9 +497,9 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, lo
     if (st != HC_S3_OK) return st;
 
     hc_parts p = {c, path, key, upload_id, NULL, 0, NULL};
-    p.nparts = (long)((size + part_size - 1) / part_size);
-    p.etags = calloc((size_t)p.nparts, sizeof *p.etags);
-    int nslots = c->nslots < p.nparts ? c->nslots : (int)p.nparts;
+    p.nparts = grow ? -1 : (long)((size + part_size - 1) / part_size);
+    p.etags = calloc(grow ? HC_PART_MAX : (size_t)p.nparts, sizeof *p.etags);
+    int nslots = grow || c->nslots < p.nparts ? c->nslots : (int)p.nparts;
     hc_s3_slot *slots = calloc((size_t)nslots, sizeof *slots);
     char why[512];
     if (!p.etags || !slots) {
@@ -505,15 +512,25 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, lo
         hc_s3_err_set(err, HC_S3_EABORTED, "interrupted while starting a multipart upload to %s", url ? url : key);
         free(url);
         st = HC_S3_EABORTED;
-    } else if (!(p.reader = hc_part_reader_start(fd, path, size, part_size, nslots + 1, hc_wake, c, why,
-                                                 sizeof why))) {
+    } else if (!(p.reader = grow ? hc_part_reader_start_growing(fd, path, grow, part_size, nslots + 1, hc_wake, c,
+                                                                why, sizeof why)
+                                 : hc_part_reader_start(fd, path, size, part_size, nslots + 1, hc_wake, c, why,
+                                                        sizeof why))) {
         hc_s3_err_set(err, HC_S3_ENOMEM, "%s", why);
         st = HC_S3_ENOMEM;
     } else {
         /* One buffer more than parts in flight: the next part is read while the others are sent. */
         hc_s3_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0, 0, 0};
         st = hc_s3_run(c, &job, err);
+        if (grow) {
+            p.nparts = hc_part_reader_count(p.reader);
+            size = hc_part_reader_size(p.reader);
+        }
         hc_part_reader_stop(p.reader);
+        if (st == HC_S3_OK && p.nparts <= 0) { /* cannot happen: the job ends once every part is taken */
+            hc_s3_err_set(err, HC_S3_EFILE, "cannot upload %s: its writer never finished", path);
+            st = HC_S3_EFILE;
+        }
     }
     free(slots);
 
@@ -547,7 +564,7 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, lo
         }
     }
     if (p.etags) {
-        for (long i = 0; i < p.nparts; i++) free(p.etags[i]);
+        for (long i = 0; i < (grow ? HC_PART_MAX : p.nparts); i++) free(p.etags[i]);
         free(p.etags);
     }
     if (st != HC_S3_OK) hc_abort_multipart(c, key, upload_id, err);
@@ -570,9 +587,41 @@ hc_s3_status hc_s3_upload(hc_s3_client *c, const char *path, const char *key, co
     long part_size = hc_s3_part_size_for(c->cfg.part_size, size);
     hc_s3_status st = size <= part_size
                           ? hc_put_single(c, fd, size, path, key, content_type, out, err)
-                          : hc_put_multipart(c, fd, size, part_size, path, key, content_type, out, err);
+                          : hc_put_multipart(c, fd, size, NULL, part_size, path, key, content_type, out, err);
     close(fd);
     return st;
+}
+
+/* Waits until the growing file is more than one part, or complete: a file that ends up within one
+ * part goes up as a single PUT, a larger one as a multipart upload that starts now. */
+hc_s3_status hc_s3_upload_growing(hc_s3_client *c, int fd, const char *path, const hc_growing_file *grow,
+                                  long long size_hint, const char *key, const char *content_type,
+                                  hc_s3_upload_result *out, hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    memset(out, 0, sizeof *out);
+    if (hc_empty(key)) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot upload %s: the object key is empty", path);
+        return HC_S3_EARG;
+    }
+    if (!content_type) content_type = "application/octet-stream";
+    long part_size = hc_s3_part_size_for(c->cfg.part_size, size_hint);
+    long long size = 0;
+    int final = 0;
+    while (!final && size <= part_size) {
+        if (hc_s3_is_aborted(c)) {
+            hc_s3_err_set(err, HC_S3_EABORTED, "interrupted while waiting for %s to be written, before the upload "
+                          "began", path);
+            return HC_S3_EABORTED;
+        }
+        char why[512];
+        if (grow->wait(grow->ctx, (long long)part_size + 1, HC_GROW_WAIT_MS, &size, &final, why, sizeof why) != 0) {
+            hc_s3_err_set(err, HC_S3_EFILE, "%s", why);
+            return HC_S3_EFILE;
+        }
+    }
+    if (final && size <= part_size) return hc_put_single(c, fd, size, path, key, content_type, out, err);
+    return hc_put_multipart(c, fd, 0, grow, part_size, path, key, content_type, out, err);
 }
 
 hc_s3_status hc_s3_download(hc_s3_client *c, const char *key, const char *path, long long *bytes,

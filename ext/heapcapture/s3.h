@@ -13,6 +13,8 @@
 #ifndef HC_S3_H
 #define HC_S3_H
 
+#include "growing_file.h"
+
 #include <stddef.h>
 
 #define HC_S3_MIB (1024L * 1024L)
@@ -87,6 +89,14 @@ void hc_s3_client_reset_abort(hc_s3_client *client);
 /* Stores the file at path under key. content_type may be NULL. */
 hc_s3_status hc_s3_upload(hc_s3_client *client, const char *path, const char *key,
                           const char *content_type, hc_s3_upload_result *out, hc_s3_error *err);
+
+/* Uploads a file that is still being written (grow tells how far it is and when it is done),
+ * starting before it is complete: the parts go up as they fill. size_hint (bytes the file may
+ * reach) sizes the parts so it fits in S3's 10,000. fd is the file opened for reading. A failure
+ * of the writer fails the upload with the writer's message (an upload begun is aborted). */
+hc_s3_status hc_s3_upload_growing(hc_s3_client *client, int fd, const char *path, const hc_growing_file *grow,
+                                  long long size_hint, const char *key, const char *content_type,
+                                  hc_s3_upload_result *out, hc_s3_error *err);
 
 /* Writes the object to path (through a temporary file beside it, renamed when complete).
  * *bytes gets the size written. */

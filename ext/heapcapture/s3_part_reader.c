@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 
 enum { HC_BUF_FREE, HC_BUF_READING, HC_BUF_READY, HC_BUF_TAKEN };
@@ -19,11 +20,14 @@ typedef struct {
     int state;
 } hc_part_buf;
 
+#define HC_GROW_POLL_MS 25 /* how often a reader waiting on a growing file checks for a stop */
+
 struct hc_part_reader {
     int fd;
     char *path;
-    long long size;
-    long part_size, nparts;
+    const hc_growing_file *grow; /* NULL: the file is complete */
+    long long size;              /* -1 until a growing file's writer has finished */
+    long part_size, nparts;      /* nparts: LONG_MAX until the size is known */
     hc_part_buf *bufs;
     int nbufs;
     long next_read;            /* the next part number to read */
@@ -37,18 +41,58 @@ struct hc_part_reader {
     pthread_t thread;
 };
 
-/* Reads one part into b (allocating its buffer the first time). Returns 0 or -1 with why. */
+enum { HC_FILL_FAILED = -1, HC_FILL_OK = 0, HC_FILL_PAST_END = 1, HC_FILL_STOPPED = 2 };
+
+/* A growing file: waits until part `number` is all written, or the writer has finished (then
+ * records the size and the number of parts). Sets *len to the part's length. */
+static int hc_part_await(hc_part_reader *r, long number, long long offset, long long *len, char *why, size_t whylen)
+{
+    if (number > HC_PART_MAX) {
+        snprintf(why, whylen, "cannot upload %s: it grew past %d parts of %ld bytes, S3's limit for one upload; "
+                 "set a larger part_size (HEAPCAPTURE_PART_SIZE)", r->path, HC_PART_MAX, r->part_size);
+        return HC_FILL_FAILED;
+    }
+    for (;;) {
+        if (__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST)) return HC_FILL_STOPPED;
+        long long size = 0;
+        int final = 0;
+        char because[400] = "";
+        if (r->grow->wait(r->grow->ctx, offset + r->part_size, HC_GROW_POLL_MS, &size, &final, because,
+                          sizeof because) != 0) {
+            snprintf(why, whylen, "%s", because);
+            return HC_FILL_FAILED;
+        }
+        if (final) {
+            pthread_mutex_lock(&r->lock);
+            r->size = size;
+            r->nparts = (long)((size + r->part_size - 1) / r->part_size);
+            pthread_mutex_unlock(&r->lock);
+            if (size <= offset) return HC_FILL_PAST_END;
+        }
+        if (size >= offset + r->part_size || final) {
+            *len = size - offset < r->part_size ? size - offset : r->part_size;
+            return HC_FILL_OK;
+        }
+    }
+}
+
+/* Reads one part into b (allocating its buffer the first time): HC_FILL_OK, or why it did not. */
 static int hc_part_fill(hc_part_reader *r, hc_part_buf *b, long number, char *why, size_t whylen)
 {
     b->number = number;
     b->offset = (long long)(number - 1) * r->part_size;
-    b->len = r->size - b->offset < r->part_size ? r->size - b->offset : r->part_size;
+    if (r->grow) {
+        int rc = hc_part_await(r, number, b->offset, &b->len, why, whylen);
+        if (rc != HC_FILL_OK) return rc;
+    } else {
+        b->len = r->size - b->offset < r->part_size ? r->size - b->offset : r->part_size;
+    }
     if (!b->data) {
         b->data = malloc((size_t)r->part_size);
         if (!b->data) {
             snprintf(why, whylen, "cannot upload %s: out of memory for a %ld-byte part buffer", r->path,
                      r->part_size);
-            return -1;
+            return HC_FILL_FAILED;
         }
     }
     for (long long pos = 0; pos < b->len;) {
@@ -57,12 +101,12 @@ static int hc_part_fill(hc_part_reader *r, hc_part_buf *b, long number, char *wh
         if (got <= 0) {
             snprintf(why, whylen, "cannot upload %s: reading part %ld failed: %s", r->path, number,
                      got < 0 ? strerror(errno) : "the file became shorter while it was uploaded");
-            return -1;
+            return HC_FILL_FAILED;
         }
         pos += got;
     }
     hc_sha256_hex(b->data, (size_t)b->len, b->sha256);
-    return 0;
+    return HC_FILL_OK;
 }
 
 static int hc_part_free_buf(hc_part_reader *r)
@@ -90,26 +134,29 @@ static void *hc_part_reader_main(void *arg)
         int rc = hc_part_fill(r, &r->bufs[i], number, why, sizeof why);
 
         pthread_mutex_lock(&r->lock);
-        if (rc != 0) {
-            r->bufs[i].state = HC_BUF_FREE;
-            r->failed = 1;
-            snprintf(r->err, sizeof r->err, "%s", why);
-        } else {
+        if (rc == HC_FILL_OK) {
             r->bufs[i].state = HC_BUF_READY;
+        } else {
+            r->bufs[i].state = HC_BUF_FREE;
+            if (rc == HC_FILL_FAILED) {
+                r->failed = 1;
+                snprintf(r->err, sizeof r->err, "%s", why);
+            }
         }
         pthread_mutex_unlock(&r->lock);
-        r->notify(r->arg);
+        if (rc != HC_FILL_STOPPED) r->notify(r->arg); /* past the end: the count is known now */
         pthread_mutex_lock(&r->lock);
-        if (rc != 0) break;
+        if (rc != HC_FILL_OK) break;
     }
     pthread_mutex_unlock(&r->lock);
     return NULL;
 }
 
-hc_part_reader *hc_part_reader_start(int fd, const char *path, long long size, long part_size, int nbufs,
-                                     void (*notify)(void *arg), void *arg, char *err, size_t errlen)
+static hc_part_reader *hc_part_reader_new(int fd, const char *path, const hc_growing_file *grow, long long size,
+                                          long part_size, int nbufs, void (*notify)(void *arg), void *arg, char *err,
+                                          size_t errlen)
 {
-    if (part_size <= 0 || nbufs <= 0 || size <= 0) {
+    if (part_size <= 0 || nbufs <= 0 || (!grow && size <= 0)) {
         snprintf(err, errlen, "cannot upload %s in parts: bad part size %ld, %d buffers or size %lld", path,
                  part_size, nbufs, size);
         return NULL;
@@ -121,9 +168,10 @@ hc_part_reader *hc_part_reader_start(int fd, const char *path, long long size, l
     }
     r->fd = fd;
     r->path = strdup(path);
-    r->size = size;
+    r->grow = grow;
+    r->size = grow ? -1 : size;
     r->part_size = part_size;
-    r->nparts = (long)((size + part_size - 1) / part_size);
+    r->nparts = grow ? LONG_MAX : (long)((size + part_size - 1) / part_size);
     r->nbufs = nbufs < r->nparts ? nbufs : (int)r->nparts;
     r->bufs = calloc((size_t)r->nbufs, sizeof *r->bufs);
     r->next_read = 1;
@@ -149,6 +197,19 @@ hc_part_reader *hc_part_reader_start(int fd, const char *path, long long size, l
         return NULL;
     }
     return r;
+}
+
+hc_part_reader *hc_part_reader_start(int fd, const char *path, long long size, long part_size, int nbufs,
+                                     void (*notify)(void *arg), void *arg, char *err, size_t errlen)
+{
+    return hc_part_reader_new(fd, path, NULL, size, part_size, nbufs, notify, arg, err, errlen);
+}
+
+hc_part_reader *hc_part_reader_start_growing(int fd, const char *path, const hc_growing_file *grow, long part_size,
+                                             int nbufs, void (*notify)(void *arg), void *arg, char *err,
+                                             size_t errlen)
+{
+    return hc_part_reader_new(fd, path, grow, -1, part_size, nbufs, notify, arg, err, errlen);
 }
 
 int hc_part_reader_take(hc_part_reader *r, hc_part *part, char *err, size_t errlen)
@@ -192,16 +253,27 @@ void hc_part_reader_give_back(hc_part_reader *r, int index)
     pthread_mutex_unlock(&r->lock);
 }
 
-long hc_part_reader_count(const hc_part_reader *r)
+long hc_part_reader_count(hc_part_reader *r)
 {
-    return r->nparts;
+    pthread_mutex_lock(&r->lock);
+    long n = r->nparts == LONG_MAX ? -1 : r->nparts;
+    pthread_mutex_unlock(&r->lock);
+    return n;
+}
+
+long long hc_part_reader_size(hc_part_reader *r)
+{
+    pthread_mutex_lock(&r->lock);
+    long long size = r->size;
+    pthread_mutex_unlock(&r->lock);
+    return size;
 }
 
 void hc_part_reader_stop(hc_part_reader *r)
 {
     if (!r) return;
     pthread_mutex_lock(&r->lock);
-    r->stop = 1;
+    __atomic_store_n(&r->stop, 1, __ATOMIC_SEQ_CST);
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);

@@ -9,6 +9,8 @@
 #ifndef HC_S3_PART_READER_H
 #define HC_S3_PART_READER_H
 
+#include "growing_file.h"
+
 #include <stddef.h>
 
 typedef struct hc_part_reader hc_part_reader;
@@ -36,6 +38,16 @@ enum {
 hc_part_reader *hc_part_reader_start(int fd, const char *path, long long size, long part_size, int nbufs,
                                      void (*notify)(void *arg), void *arg, char *err, size_t errlen);
 
+/* The same for a file that is still being written: each part is read once the file holds all of
+ * it (or its writer has finished; the last part is then whatever is left). The number of parts
+ * is known once the writer has finished; a writer's failure fails the reader with its message.
+ * Never more than HC_PART_MAX parts: a file that outgrows them fails with a message naming
+ * part_size. grow must outlive the reader. */
+#define HC_PART_MAX 10000 /* S3's limit on the parts of one upload */
+hc_part_reader *hc_part_reader_start_growing(int fd, const char *path, const hc_growing_file *grow, long part_size,
+                                             int nbufs, void (*notify)(void *arg), void *arg, char *err,
+                                             size_t errlen);
+
 /* Hands out the next ready part (the lowest-numbered). */
 int hc_part_reader_take(hc_part_reader *r, hc_part *part, char *err, size_t errlen);
 
@@ -45,6 +57,8 @@ void hc_part_reader_give_back(hc_part_reader *r, int index);
 /* Stops the thread (after the part it is reading, if any), waits for it and frees everything. */
 void hc_part_reader_stop(hc_part_reader *r);
 
-long hc_part_reader_count(const hc_part_reader *r);
+/* The number of parts, and the file's size: -1 while a growing file's writer has not finished. */
+long hc_part_reader_count(hc_part_reader *r);
+long long hc_part_reader_size(hc_part_reader *r);
 
 #endif

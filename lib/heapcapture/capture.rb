@@ -28,7 +28,10 @@ module HeapCapture
 
     class << self
       attr_accessor :last_stamp # the previous key's time: two dumps never share a key
+      # false: a fork-mode dump is uploaded only once complete (bench/capture compares the two)
+      attr_accessor :stream_upload
     end
+    self.stream_upload = true
 
     def initialize(payload, settings)
       @payload = payload
@@ -78,20 +81,49 @@ module HeapCapture
 
     def capture_into(destination)
       key = destination.prefix + object_name
-      tempfile = nil
       remove_orphaned_tempfiles
       estimate = Dump.estimate(gzip?)
       Dump.check_space(@config.tmpdir, estimate) if estimate
-      dump = @config.mode == :fork ? Dump.fork_dump(@config.tmpdir, gzip?, self.class.vm_fork) : Dump.inline_dump(@config.tmpdir, gzip?)
-      tempfile = dump["path"]
-      upload_started = monotonic
-      stored = destination.store(tempfile, key)
-      upload_ms = ms(monotonic - upload_started)
+      started = monotonic
+      dump, stored = @config.mode == :fork ? fork_capture(destination, key, estimate) : inline_capture(destination, key)
+      # What storing took beyond the dump: a streamed upload ran mostly while the child dumped.
+      upload_ms = ms([monotonic - started - dump["dump_ns"] / NS_PER_MS, 0].max)
       ok_result(dump, stored, upload_ms).tap { |result| log_stored(result) }
     rescue HeapCapture::Error, SystemCallError, IOError => e
       error_result(e.message.delete_prefix("heapcapture: ")).tap { |result| Log.error("capture failed: #{result['error']}") }
+    end
+
+    # The child dumps into its tempfile; to S3 the upload starts at once and sends each part as
+    # soon as the child has written it. The child is killed if still running when this ends (an
+    # upload that failed, an exception), and its tempfile removed on every path.
+    def fork_capture(destination, key, estimate)
+      child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork)
+      if destination.streams? && self.class.stream_upload
+        stored = store_while_dumping(destination, child, key, estimate)
+        [child.wait, stored]
+      else
+        dump = child.wait
+        [dump, destination.store(dump["path"], key)]
+      end
     ensure
-      File.unlink(tempfile) if tempfile && File.exist?(tempfile)
+      child&.close
+    end
+
+    # When the dump itself failed, that is the cause to report, not the upload it cut short.
+    def store_while_dumping(destination, child, key, estimate)
+      destination.store_growing(child, key, estimate || 0)
+    rescue UploadError
+      failure = child.failure
+      raise DumpError, "heapcapture: #{failure}" if failure
+
+      raise
+    end
+
+    def inline_capture(destination, key)
+      dump = Dump.inline_dump(@config.tmpdir, gzip?)
+      [dump, destination.store(dump["path"], key)]
+    ensure
+      File.unlink(dump["path"]) if dump && File.exist?(dump["path"])
     end
 
     # A process killed mid-capture (SIGKILL, OOM) leaves its 0600 tempfile behind; its dump child
@@ -149,7 +181,7 @@ module HeapCapture
     def log_stored(result)
       Log.info("heap dump stored at #{result['location']} (#{result['bytes']} bytes, #{result['raw_bytes']} raw; " \
                "#{@config.mode} mode paused the app #{result['pause_ms']} ms, dump #{result['dump_ms']} ms, " \
-               "store #{result['upload_ms']} ms)")
+               "store #{result['upload_ms']} ms after the dump)")
     end
 
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond)

@@ -52,6 +52,9 @@ module HeapCapture
 
       def prefix = ""
 
+      # A local copy is made once the dump is complete.
+      def streams? = false
+
       # => { "location" => path }
       def store(path, key)
         FileUtils.mkdir_p(dir, mode: 0o700)
@@ -105,13 +108,26 @@ module HeapCapture
         @client = HeapCapture::S3::Client.from_config(config, bucket: bucket)
       end
 
+      # The upload can follow a fork-mode dump while it is written.
+      def streams? = true
+
       # => { "location" => "s3://bucket/key", "url" => presigned GET }
       def store(path, key)
-        client = @client
-        content_type = key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
-        client.upload(path, key: key, content_type: content_type)
-        { "location" => "s3://#{bucket}/#{key}", "url" => client.presigned_url(key) }
+        @client.upload(path, key: key, content_type: content_type(key))
+        stored(key)
       end
+
+      # The same for the tempfile a Dump::Child is still writing (size_hint: bytes it may reach).
+      def store_growing(child, key, size_hint)
+        @client.upload_growing(child, key: key, content_type: content_type(key), size_hint: size_hint)
+        stored(key)
+      end
+
+      private
+
+      def content_type(key) = key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
+
+      def stored(key) = { "location" => "s3://#{bucket}/#{key}", "url" => @client.presigned_url(key) }
     end
   end
 end

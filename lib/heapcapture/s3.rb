@@ -62,6 +62,19 @@ module HeapCapture
         { "key" => key, "etag" => etag, "bytes" => bytes, "parts" => parts }
       end
 
+      # Stores the tempfile of a running Dump::Child under key while the child still writes it:
+      # parts go up as they fill (a dump that ends within one part goes up as a single PUT).
+      # size_hint: the bytes the dump may reach (sizes the parts to fit S3's 10,000). Returns what
+      # #upload returns; raises UploadError with the dump's own failure when the child fails.
+      def upload_growing(child, key:, size_hint:, content_type: nil)
+        raise TypeError, "heapcapture: size_hint must be a non-negative Integer, got #{size_hint.inspect}" \
+          unless size_hint.is_a?(Integer) && size_hint >= 0
+
+        etag, bytes, parts = _upload_growing(child, key_string(key),
+                                             content_type.nil? ? nil : string(content_type, "content_type"), size_hint)
+        { "key" => key, "etag" => etag, "bytes" => bytes, "parts" => parts }
+      end
+
       # Streams the object to the file `to` (written beside it under a temporary name, then
       # renamed). Returns the number of bytes written.
       def download(key, to:)

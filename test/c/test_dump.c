@@ -1,5 +1,6 @@
 /* dump.c without Ruby: tempfile rules, the gzip stream round trip through zlib's gzread, disk full
- * (/dev/full), the free-space check, the child report and wait, and the error texts. */
+ * (/dev/full), the free-space check and the error texts. (The child's report and the wait for it:
+ * test_dump_child.c.) */
 #include "dump.h"
 #include "hc_test.h"
 
@@ -262,66 +263,6 @@ static void test_space(void)
              strstr(err, "checking free space in tmpdir /nonexistent/x: No such file"), "statvfs text: %s", err);
 }
 
-static void test_child_report_and_wait(void)
-{
-    char err[512], text[128];
-    int wake[2], rep[2];
-    HC_CHECK(pipe(wake) == 0 && pipe(rep) == 0, "pipes");
-    fcntl(wake[0], F_SETFL, O_NONBLOCK);
-
-    /* A child that reports and exits 0. */
-    pid_t pid = fork();
-    if (pid == 0) {
-        hc_dump_report r = {.ok = 1, .raw_bytes = 10, .stored_bytes = 3};
-        snprintf(r.message, sizeof r.message, "fine");
-        hc_dump_report_write(rep[1], &r);
-        _exit(0);
-    }
-    int ws = 0;
-    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 1, "wait: %s", err);
-    hc_dump_report r;
-    HC_CHECK(hc_dump_report_read(rep[0], &r) == 1 && r.ok == 1 && r.raw_bytes == 10 && r.stored_bytes == 3 &&
-             strcmp(r.message, "fine") == 0, "report");
-    hc_dump_status_text(ws, text, sizeof text);
-    HC_CHECK_STR(text, "dump child exited", "clean exit text");
-
-    /* A child killed mid-way: reaped (no zombie), says SIGKILL, no report. */
-    pid = fork();
-    if (pid == 0) {
-        pause();
-        _exit(0);
-    }
-    kill(pid, SIGKILL);
-    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 1, "wait killed: %s", err);
-    hc_dump_status_text(ws, text, sizeof text);
-    HC_CHECK(strncmp(text, "dump child killed by SIGKILL", 28) == 0, "kill text: %s", text);
-    HC_CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD, "child still waitable (zombie?)");
-    close(rep[1]);
-    HC_CHECK(hc_dump_report_read(rep[0], &r) == 0, "no report from a killed child");
-
-    /* Exit status text. */
-    hc_dump_status_text(3 << 8, text, sizeof text);
-    HC_CHECK_STR(text, "dump child exited with status 3", "exit status text");
-
-    /* The wake pipe interrupts the wait; the child stays waitable for the caller. */
-    pid = fork();
-    if (pid == 0) {
-        pause();
-        _exit(0);
-    }
-    HC_CHECK(write(wake[1], "x", 1) == 1, "wake");
-    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 0, "woken");
-    kill(pid, SIGKILL);
-    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == 1, "reap after wake");
-
-    /* Someone else reaped it: ECHILD, explained. */
-    HC_CHECK(hc_dump_wait_child(pid, wake[0], &ws, err, sizeof err) == -1, "ECHILD");
-    HC_CHECK(strstr(err, "No child processes") && strstr(err, "Process.wait"), "ECHILD text: %s", err);
-    close(wake[0]);
-    close(wake[1]);
-    close(rep[0]);
-}
-
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/hc-test-dump-XXXXXX");
@@ -335,7 +276,6 @@ int main(void)
     test_plain();
     test_disk_full();
     test_space();
-    test_child_report_and_wait();
     rmdir(dir);
     return hc_test_summary("test_dump");
 }
