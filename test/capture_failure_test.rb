@@ -18,6 +18,8 @@ class CaptureFailureTest < HCTest::TestCase
   end
 
   def teardown
+    stop_capture_threads
+  ensure
     @ballast = nil
     FileUtils.rm_rf([@tmpdir, @dest])
   end
@@ -54,7 +56,7 @@ class CaptureFailureTest < HCTest::TestCase
   def test_a_dump_child_killed_mid_dump_is_an_error_result_and_is_reaped
     build_ballast
     before = children_of(Process.pid)
-    capture = Thread.new { HeapCapture.capture(mode: :fork) }
+    capture = capture_thread(mode: :fork)
     child = HCTest::Services.wait_until("the dump child to start", timeout: 20, interval: 0.005) do
       (children_of(Process.pid) - before).first
     end
@@ -72,8 +74,7 @@ class CaptureFailureTest < HCTest::TestCase
   def test_raising_into_the_capturing_thread_kills_and_reaps_the_child_and_removes_the_tempfile
     build_ballast
     before = children_of(Process.pid)
-    capture = Thread.new { HeapCapture.capture(mode: :fork) }
-    capture.report_on_exception = false
+    capture = capture_thread(mode: :fork)
     child = HCTest::Services.wait_until("the dump child to start", timeout: 20, interval: 0.005) do
       (children_of(Process.pid) - before).first
     end
@@ -88,8 +89,7 @@ class CaptureFailureTest < HCTest::TestCase
 
   def test_raising_into_an_inline_capture_while_it_compresses_removes_the_tempfile
     build_ballast
-    capture = Thread.new { HeapCapture.capture(mode: :inline) }
-    capture.report_on_exception = false
+    capture = capture_thread(mode: :inline)
     # This thread runs again only once dump_all has finished and gzip runs without the GVL.
     HCTest::Services.wait_until("the inline dump to reach its tempfile", timeout: 20, interval: 0.001) do
       !Dir.children(@tmpdir).empty? && File.size(File.join(@tmpdir, Dir.children(@tmpdir).first)).positive?
@@ -154,6 +154,33 @@ class CaptureFailureTest < HCTest::TestCase
   end
 
   private
+
+  STOP_TIMEOUT = 15 # seconds a killed capture thread gets to kill and reap its child and end
+
+  # A capture in a thread of its own. Should the test fail midway (a wait that times out), that
+  # thread would go on holding HeapCapture::Capture::LOCK and every later capture test would fail
+  # with it: teardown kills it (which kills and reaps its dump child) and waits for it, bounded.
+  def capture_thread(**settings)
+    Thread.new { HeapCapture.capture(**settings) }.tap do |thread|
+      thread.report_on_exception = false
+      (@capture_threads ||= []) << thread
+    end
+  end
+
+  def stop_capture_threads
+    return unless @capture_threads
+
+    stuck = @capture_threads.reject do |thread|
+      thread.kill
+      begin
+        thread.join(STOP_TIMEOUT)
+      rescue StandardError
+        true # it ended with the error the test raised into it (and asserted)
+      end
+    end
+    flunk "#{stuck.size} capture thread(s) still running #{STOP_TIMEOUT} s after Thread#kill" unless stuck.empty?
+    refute HeapCapture::Capture::LOCK.locked?, "the capture lock is released after the test"
+  end
 
   # Enough objects that dumping them takes a noticeable moment (about 30 MB of ndjson).
   def build_ballast

@@ -182,4 +182,47 @@ class ListenerTest < HCTest::TestCase
     assert_includes big.first["truncated"], "payload"
     assert big.first["payload"].start_with?("bbbb")
   end
+
+  # An exception whose #message raises (or hands back something whose #to_s raises) once escaped
+  # the listener loop, ending the thread. Now it is logged by class name and the loop goes on.
+  class UnprintableError < StandardError
+    def message = raise(NoMethodError, "message is broken too")
+  end
+
+  class UnprintableMessage < StandardError
+    UNSHOWABLE = Class.new(BasicObject) { def to_s = ::Kernel.raise(::ArgumentError, "cannot show") }
+
+    def message = UNSHOWABLE.new
+  end
+
+  def test_an_exception_whose_message_raises_is_logged_by_class_and_the_loop_goes_on
+    raises = [UnprintableError, UnprintableMessage]
+    received = Queue.new
+    handler = lambda do |notes|
+      notes.each do |_channel, _pid, payload|
+        received << payload
+        error = raises.shift
+        raise error if error
+      end
+    end
+    connection = HeapCapture::Listener::Connection.new(@pg.url, "heapcapture_handler_test", "heapcapture test", true)
+    thread = connection.run(handler)
+    thread.report_on_exception = false
+    wait_for("the connection to listen") { connection.connected? }
+    # One at a time: a handler that raises drops the rest of its batch.
+    %w[first second third].each_with_index do |payload, i|
+      @pg.psql("NOTIFY heapcapture_handler_test, '#{payload}'")
+      wait_for("the handler to receive #{payload}") { received.size == i + 1 || !thread.alive? }
+    end
+
+    assert thread.alive?, "the listener thread is still running"
+    assert_equal %w[first second third], Array.new(3) { received.pop }
+    assert_includes log_text, "the notification handler failed: ListenerTest::UnprintableError " \
+                              "(its #message raised NoMethodError too); still listening"
+    assert_includes log_text, "the notification handler failed: ListenerTest::UnprintableMessage " \
+                              "(its #message raised ArgumentError too); still listening"
+  ensure
+    connection&.stop
+    thread&.join(5)
+  end
 end

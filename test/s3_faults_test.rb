@@ -77,6 +77,7 @@ class S3FaultsTest < HCTest::TestCase
     assert_equal "FAULTPROXY", error.request_id
     assert_match(/uploading part 2 of 3 to #{Regexp.escape(@proxy.endpoint)}/, error.message)
     assert_includes error.message, "gave up after 3 attempts"
+    refute_includes error.message, "before that", "the last failure was S3's last answer: named once"
     assert_includes error.message, "the multipart upload was aborted"
     assert_equal 3, @proxy.count("PUT", /partNumber=2&/)
     assert_equal @proxy.initiated, @proxy.aborted
@@ -113,6 +114,25 @@ class S3FaultsTest < HCTest::TestCase
     assert_match(/the transfer stalled \(no byte moved for 3 s\) while uploading to/, error.message)
     assert_includes error.message, "gave up after 2 attempts"
     assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 30
+  end
+
+  # The message states what ended the last attempt (a stall), not S3's earlier 503, and still
+  # names that answer, in its place: before the stalls.
+  def test_a_slowdown_then_stalls_until_give_up_names_the_stall_then_the_answer
+    @proxy.add(:slowdown, method: "PUT", query: /partNumber=2&/)
+    @proxy.add(:stall, method: "PUT", query: /partNumber=2&/, times: nil)
+    error = assert_raises(HeapCapture::UploadError) do
+      proxied(max_attempts: 3).upload(random_file(2 * PART + 1), key: "slowdown-then-stall")
+    end
+    assert_match(/\Aheapcapture: the transfer stalled \(no byte moved for 3 s\) while uploading part 2 of 3 to \S+; /,
+                 error.message)
+    assert_includes error.message, "; gave up after 3 attempts; before that, S3's last answer (to attempt 1) was " \
+                                   "HTTP 503 SlowDown: Please reduce your request rate. (request id FAULTPROXY); " \
+                                   "the multipart upload was aborted"
+    assert_nil error.status, "the last attempt got no answer"
+    assert_nil error.code
+    assert_equal 3, @proxy.count("PUT", /partNumber=2&/)
+    assert_nothing_open
   end
 
   def test_a_download_cut_mid_answer_is_retried

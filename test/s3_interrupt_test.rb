@@ -2,6 +2,7 @@
 
 require "test_helper"
 require "timeout"
+require "stringio"
 require_relative "support/s3_helpers"
 require_relative "support/fault_proxy"
 
@@ -25,6 +26,20 @@ class S3InterruptTest < HCTest::TestCase
   end
 
   def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+  def capture_log
+    StringIO.new.tap { |log| HeapCapture.configure { |c| c.logger = Logger.new(log) } }
+  end
+
+  def wait_for_the_abort
+    HCTest::Services.wait_until("the abort to reach the proxy", timeout: 30) { @proxy.count("DELETE", /uploadId=/) >= 1 }
+  end
+
+  def assert_left_open_logged(log, why)
+    upload_id = @proxy.initiated.fetch(0)
+    assert_includes log.string, "aborting the multipart upload #{upload_id} failed too (#{why}): it stays open"
+    assert_includes log.string, "AbortIncompleteMultipartUpload"
+  end
 
   def wait_for_the_stall
     HCTest::Services.wait_until("part 2 to reach the proxy", timeout: 30) { @proxy.count("PUT", /partNumber=2&/) >= 1 }
@@ -61,6 +76,53 @@ class S3InterruptTest < HCTest::TestCase
     assert_operator now - started, :<, 6
     assert_equal @proxy.initiated, @proxy.aborted
     assert_empty @proxy.open_uploads
+  end
+
+  # The abort after an interrupt is not awaited for ever: S3 is given 5 s to answer it (before: three
+  # attempts of up to 10 s each), a second interrupt ends it at once, and the log says the upload
+  # may be left open.
+  def test_a_slow_abort_after_thread_kill_is_given_5_seconds
+    @proxy.add(:delay, method: "DELETE", query: /uploadId=/, seconds: 50, times: nil)
+    log = capture_log
+    uploader = Thread.new { @s3.upload(@path, key: "slow-abort") }
+    wait_for_the_stall
+    killed_at = now
+    uploader.kill
+    assert uploader.join(25), "the uploader ended after Thread#kill"
+    assert_operator now - killed_at, :<, 12, "Thread#kill waited about 5 s for the abort, not 30 s"
+    assert_equal 1, @proxy.count("DELETE", /uploadId=/), "the abort was sent once, not retried past the bound"
+    assert_left_open_logged(log, "interrupted, and S3 had not answered 5 s later")
+  end
+
+  def test_a_second_kill_ends_a_slow_abort_at_once
+    @proxy.add(:delay, method: "DELETE", query: /uploadId=/, seconds: 50, times: nil)
+    log = capture_log
+    uploader = Thread.new { @s3.upload(@path, key: "killed-twice") }
+    wait_for_the_stall
+    uploader.kill
+    wait_for_the_abort
+    killed_again_at = now
+    uploader.kill
+    assert uploader.join(25), "the uploader ended after the second Thread#kill"
+    assert_operator now - killed_again_at, :<, 3, "the second kill did not wait out the 5 s bound"
+    assert_left_open_logged(log, "interrupted a second time before S3 answered")
+  end
+
+  # An upload that fails on its own, then a kill while its abort waits on S3: the kill ends it
+  # within the bound, and the log (not the UploadError, which the kill discards) says what is left.
+  def test_a_kill_during_the_abort_after_a_failure_is_bounded_and_logged
+    @proxy.add(:respond, method: "PUT", query: /partNumber=1&/, status: 403,
+                         body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+    @proxy.add(:delay, method: "DELETE", query: /uploadId=/, seconds: 50, times: nil)
+    log = capture_log
+    uploader = Thread.new { @s3.upload(@path, key: "failed-then-killed") }
+    wait_for_the_abort
+    killed_at = now
+    uploader.kill
+    assert uploader.join(25), "the uploader ended after Thread#kill"
+    assert_operator now - killed_at, :<, 12, "Thread#kill waited about 5 s for the abort, not 30 s"
+    assert_match(/S3 answered HTTP 403 AccessDenied/, log.string, "the failure itself is in the log line")
+    assert_left_open_logged(log, "interrupted, and S3 had not answered 5 s later")
   end
 
   def test_a_client_runs_one_operation_at_a_time

@@ -237,7 +237,12 @@ static VALUE hc_rb_s3_perform_body(VALUE arg)
         call->err.kind = HC_S3_EABORTED;
         snprintf(call->err.message, sizeof call->err.message, "interrupted before the S3 operation began");
         rb_nogvl(hc_rb_s3_run, call, hc_rb_s3_unblock, call, RB_NOGVL_INTR_FAIL);
-        if (call->status != HC_S3_EABORTED) break;
+        if (call->status != HC_S3_EABORTED) {
+            /* A failure whose clean-up an interrupt cut short: the interrupt wins over the error
+             * about to be raised, so the log must say what was left open. */
+            if (rb_thread_interrupted(rb_thread_current())) hc_rb_s3_warn_left_open(&call->err);
+            break;
+        }
         hc_rb_s3_warn_left_open(&call->err);
         /* Delivers Thread#kill / Thread#raise / exit; returns when it was only a signal handler. */
         rb_thread_check_ints();

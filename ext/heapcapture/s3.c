@@ -223,7 +223,7 @@ const char *hc_s3_client_base_url(const hc_s3_client *c)
 
 void hc_s3_client_abort(hc_s3_client *c)
 {
-    __atomic_store_n(&c->aborted, 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&c->aborted, 1, __ATOMIC_SEQ_CST); /* counted: a second one cuts the clean-up short */
     curl_multi_wakeup(c->multi);
 }
 

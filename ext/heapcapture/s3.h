@@ -78,10 +78,11 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *config, hc_s3_error *err);
 void hc_s3_client_free(hc_s3_client *client);
 
 /* Thread-safe, async-signal-unsafe: makes the running operation stop as soon as possible. An
- * interrupted multipart upload is still aborted at S3 (bounded by a short timeout) before the
- * operation returns HC_S3_EABORTED; if the interrupt lands while S3 is starting the upload, its
- * answer is awaited (at most HC_S3_SETTLE_MS) to learn the upload id to abort. When that cannot be
- * done, err->upload_left_open is set and the message says so. The flag stays set until
+ * interrupted multipart upload is still aborted at S3 (given at most 5 s after the interrupt) before
+ * the operation returns HC_S3_EABORTED; a second call while that abort runs ends it at once. If
+ * the interrupt lands while S3 is starting the upload, its answer is awaited (at most
+ * HC_S3_SETTLE_MS) to learn the upload id to abort. When the abort cannot be done,
+ * err->upload_left_open is set and the message says so. The flag stays set until
  * hc_s3_client_reset_abort. */
 void hc_s3_client_abort(hc_s3_client *client);
 void hc_s3_client_reset_abort(hc_s3_client *client);

@@ -40,6 +40,11 @@ long long hc_s3_now_ms(void)
 
 int hc_s3_is_aborted(hc_s3_client *c)
 {
+    return __atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST) != 0;
+}
+
+int hc_s3_interrupts(hc_s3_client *c)
+{
     return __atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST);
 }
 
@@ -482,6 +487,12 @@ static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, 
                      status, has_error && *xe.code ? xe.code : "without an S3 error code",
                      has_error && *xe.message ? ": " : "", has_error ? xe.message : "",
                      status / 100 == 2 ? " (an error inside a success answer)" : "", r->what, where, reqid);
+            /* Kept for the final message, should the attempts after this one get no answer. */
+            snprintf(r->last_answer, sizeof r->last_answer, "HTTP %ld %s%s%.200s%s%s", status,
+                     has_error && *xe.code ? xe.code : "without an S3 error code",
+                     has_error && *xe.message ? ": " : "", has_error ? xe.message : "",
+                     status / 100 == 2 ? " (an error inside a success answer)" : "", reqid);
+            r->last_answer_attempt = r->attempts;
             verdict = status >= 500 || status == 429 || (status / 100 == 2) || hc_retryable_code(err->code)
                           ? HC_DONE_RETRY : HC_DONE_FAIL;
         }
@@ -499,6 +510,45 @@ static long long hc_backoff_ms(hc_s3_client *c, int attempts)
     long long cap = base << shift;
     /* Half fixed, half random: spreads retries without ever retrying at once. */
     return cap / 2 + (long long)(rand_r(&c->seed) % (unsigned int)(cap / 2 + 1));
+}
+
+/* The final failure after retries: err says what the last attempt met; when that was no answer
+ * at all (a stall, a reset) after S3 had answered an earlier attempt, it adds that answer too. */
+static void hc_gave_up_message(const hc_s3_req *r, hc_s3_error *err)
+{
+    size_t n = strlen(err->message);
+    snprintf(err->message + n, sizeof err->message - n, "; gave up after %d attempt%s", r->attempts,
+             r->attempts == 1 ? "" : "s");
+    if (err->kind != HC_S3_EHTTP && *r->last_answer) {
+        n = strlen(err->message);
+        snprintf(err->message + n, sizeof err->message - n, "; before that, S3's last answer (to attempt %d) was %s",
+                 r->last_answer_attempt, r->last_answer);
+    }
+}
+
+/* A quick job (a clean-up request) is not stopped by the interrupt that led to it or came while it
+ * runs: it exists so that no upload is left open. But it gets HC_QUICK_INTERRUPTED_MS from that
+ * interrupt, and a further interrupt ends it at once. seen/since: the interrupt count and time
+ * that started the countdown (since < 0: none yet). 1 with err set when the job must end now. */
+static int hc_quick_cut_short(hc_s3_client *c, int *seen, long long *since, hc_s3_error *err)
+{
+    int count = hc_s3_interrupts(c);
+    long long now = hc_s3_now_ms();
+    if (*since < 0 && count == *seen + 1) { /* the first one while it runs: start counting */
+        *seen = count;
+        *since = now;
+        return 0;
+    }
+    if (count != *seen) {
+        hc_s3_err_set(err, HC_S3_EABORTED, "interrupted a second time before S3 answered");
+        return 1;
+    }
+    if (*since >= 0 && now - *since >= HC_QUICK_INTERRUPTED_MS) {
+        hc_s3_err_set(err, HC_S3_EABORTED, "interrupted, and S3 had not answered %d s later",
+                      HC_QUICK_INTERRUPTED_MS / 1000);
+        return 1;
+    }
+    return 0;
 }
 
 static int hc_slot_start(hc_s3_client *c, hc_s3_job *job, int i, hc_s3_error *err)
@@ -546,12 +596,19 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
     int exhausted = 0;
     int settling = 0;             /* aborted: only requests in flight may still finish */
     long long aborted_at = -1;
+    int interrupts = hc_s3_interrupts(c);
     hc_s3_status result = HC_S3_OK;
     hc_s3_err_clear(err);
     job->unanswered = 0;
     if (hc_s3_fork_check(c, err) != 0) return err->kind;
+    if (job->quick && interrupts) aborted_at = hc_s3_now_ms(); /* already interrupted: the countdown runs */
     for (;;) {
-        if (!job->quick && hc_s3_is_aborted(c)) {
+        if (job->quick) {
+            if (hc_quick_cut_short(c, &interrupts, &aborted_at, err)) {
+                result = HC_S3_EABORTED;
+                break;
+            }
+        } else if (hc_s3_is_aborted(c)) {
             long long now = hc_s3_now_ms();
             if (aborted_at < 0) aborted_at = now;
             if (!hc_job_running(job) || now - aborted_at >= job->settle_ms) {
@@ -626,10 +683,7 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
                 if (next_retry < 0 || s->retry_at_ms < next_retry) next_retry = s->retry_at_ms;
             } else {
                 *err = s->last_error;
-                if (verdict == HC_DONE_RETRY) {
-                    size_t n = strlen(err->message);
-                    snprintf(err->message + n, sizeof err->message - n, "; gave up after %d attempts", r->attempts);
-                }
+                if (verdict == HC_DONE_RETRY) hc_gave_up_message(r, err);
                 result = err->kind;
                 s->state = HC_SLOT_IDLE;
                 break;
@@ -643,8 +697,8 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             long long wait = next_retry - hc_s3_now_ms();
             if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
         }
-        if (settling) {
-            long long wait = aborted_at + job->settle_ms - hc_s3_now_ms();
+        if (settling || (job->quick && aborted_at >= 0)) {
+            long long wait = aborted_at + (settling ? job->settle_ms : HC_QUICK_INTERRUPTED_MS) - hc_s3_now_ms();
             if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
         }
         mrc = curl_multi_poll(c->multi, NULL, 0, timeout, NULL);

@@ -16,6 +16,7 @@
 
 #define HC_ERROR_BODY_MAX (64 * 1024)         /* an <Error> document is a few hundred bytes */
 #define HC_ABORT_ATTEMPTS 3                   /* AbortMultipartUpload after a failure: quick, bounded */
+#define HC_QUICK_INTERRUPTED_MS 5000          /* how long a quick job may still run after an interrupt */
 
 struct hc_s3_client {
     hc_s3_config cfg;          /* strings below are copies owned by the client */
@@ -27,7 +28,7 @@ struct hc_s3_client {
     CURLM *multi;
     CURL **easy;               /* one per slot */
     int nslots;
-    int aborted;               /* set from any thread with __atomic builtins */
+    int aborted;               /* interrupts since the last reset (0: none); __atomic builtins, any thread */
     pid_t pid;                 /* the process the curl handles belong to */
     unsigned int seed;         /* backoff jitter */
 };
@@ -75,6 +76,10 @@ typedef struct {
     char *url;
 
     int attempts;
+    /* S3's latest answer to this request ("HTTP 503 SlowDown: ... (request id ...)"), kept across
+     * attempts: the final message names it when later attempts got no answer at all. */
+    char last_answer[480];
+    int last_answer_attempt;
 
     /* hc_s3_perform only */
     long settle_ms;               /* in: see hc_s3_job.settle_ms */
@@ -102,7 +107,10 @@ typedef struct {
     void *ctx;
     hc_s3_slot *slots;
     int nslots;
-    int quick;               /* a clean-up request after a failure: ignore the abort flag, short timeouts */
+    /* A clean-up request after a failure or an interrupt: short timeouts, and an interrupt does not
+     * stop it at once (it exists so no upload is left open) but leaves it HC_QUICK_INTERRUPTED_MS;
+     * a further interrupt while it runs ends it at once. */
+    int quick;
     /* On an abort, requests in flight get this long (ms) to answer, and done() takes those that
      * succeed; no request or retry starts any more. 0: they are dropped at once. */
     long settle_ms;
@@ -115,6 +123,8 @@ void hc_s3_err_set(hc_s3_error *err, hc_s3_status kind, const char *fmt, ...) __
 void hc_s3_err_clear(hc_s3_error *err);
 long long hc_s3_now_ms(void);
 int hc_s3_is_aborted(hc_s3_client *c);
+/* How many interrupts (hc_s3_client_abort calls) since the last reset. */
+int hc_s3_interrupts(hc_s3_client *c);
 
 /* Creates the multi handle and one easy handle per slot for this process. 0, or -1 when out of memory. */
 int hc_s3_curl_handles(hc_s3_client *c);
@@ -137,9 +147,10 @@ char *hc_s3_display_url(hc_s3_client *c, const char *key);
 /* Runs the job to the end: HC_S3_OK, or the failure with err set. */
 hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err);
 /* Sends one request with retries; the answer is in r (free with hc_s3_req_release). quick: a
- * clean-up request that ignores the abort flag and uses short timeouts. With r->settle_ms, a
- * request that succeeds while an abort settles returns HC_S3_OK (the abort flag stays set, so the
- * caller's next step stops); r->unanswered tells whether S3 may have acted on it unseen. */
+ * clean-up request with short timeouts that outlives an interrupt by a few seconds only (see
+ * hc_s3_job.quick). With r->settle_ms, a request that succeeds while an abort settles returns
+ * HC_S3_OK (the abort flag stays set, so the caller's next step stops); r->unanswered tells
+ * whether S3 may have acted on it unseen. */
 hc_s3_status hc_s3_perform(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error *err);
 
 #endif

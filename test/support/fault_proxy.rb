@@ -56,7 +56,8 @@ module HCTest
 
     # Adds a fault. action: :slowdown, :internal_error, :reset (mid request body),
     # :reset_response (mid answer), :stall, :error_in_200, :respond (status:, body:),
-    # :delay (seconds:; the request reaches S3 at once, its answer is held back that long).
+    # :delay (seconds:; the request reaches S3 at once, its answer is held back that long; also
+    # for the AbortMultipartUpload the proxy answers itself).
     # method/path/query: String or Regexp to match (query is the raw query string).
     # times: how many matching requests get the fault (nil: every one).
     def add(action, method: nil, path: nil, query: nil, times: 1, status: nil, body: nil, seconds: nil)
@@ -103,10 +104,8 @@ module HCTest
       rule = matching_rule(request)
       if rule
         fault(sock, request, rule)
-      elsif request.method == "DELETE" && request.query.match?(/(\A|&)uploadId=/)
-        upload_id = query_param(request.query, "uploadId")
-        @lock.synchronize { @aborted << upload_id }
-        respond(sock, 204, "")
+      elsif abort_request?(request)
+        answer_abort(sock, request)
       elsif !sha_ok?(request)
         @lock.synchronize { @sha_mismatches += 1 }
         respond(sock, 400, error_xml("XAmzContentSHA256Mismatch",
@@ -155,10 +154,26 @@ module HCTest
       when :stall
         hold(sock, MAX_STALL)
       when :delay
-        forward(sock, request, delay: rule.seconds || 1)
+        if abort_request?(request)
+          answer_abort(sock, request, delay: rule.seconds || 1)
+        else
+          forward(sock, request, delay: rule.seconds || 1)
+        end
       else
         raise ArgumentError, "unknown fault #{rule.action.inspect}"
       end
+    end
+
+    def abort_request?(request)
+      request.method == "DELETE" && request.query.match?(/(\A|&)uploadId=/)
+    end
+
+    # AbortMultipartUpload, answered here: the upload is aborted at once, the 204 comes delay s later.
+    def answer_abort(sock, request, delay: 0)
+      upload_id = query_param(request.query, "uploadId")
+      @lock.synchronize { @aborted << upload_id }
+      hold(sock, delay) if delay.positive?
+      respond(sock, 204, "")
     end
 
     # Closes with a TCP RST instead of a FIN: the peer sees "connection reset by peer".
