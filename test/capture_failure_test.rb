@@ -2,11 +2,14 @@
 
 require "test_helper"
 require "tmpdir"
+require_relative "support/child_helpers"
 
 # How a capture fails: full or read-only filesystems (real tmpfs mounts: the suite runs as root,
 # as CI does), a dump child killed mid-dump, an exception in the child or in the capturing thread.
 # Every path: a clear message, no tempfile left, no zombie.
 class CaptureFailureTest < HCTest::TestCase
+  include HCTest::ChildHelpers
+
   def setup
     @tmpdir = Dir.mktmpdir("hc-fail-tmp-")
     @dest = Dir.mktmpdir("hc-fail-dest-")
@@ -155,33 +158,6 @@ class CaptureFailureTest < HCTest::TestCase
 
   private
 
-  STOP_TIMEOUT = 15 # seconds a killed capture thread gets to kill and reap its child and end
-
-  # A capture in a thread of its own. Should the test fail midway (a wait that times out), that
-  # thread would go on holding HeapCapture::Capture::LOCK and every later capture test would fail
-  # with it: teardown kills it (which kills and reaps its dump child) and waits for it, bounded.
-  def capture_thread(**settings)
-    Thread.new { HeapCapture.capture(**settings) }.tap do |thread|
-      thread.report_on_exception = false
-      (@capture_threads ||= []) << thread
-    end
-  end
-
-  def stop_capture_threads
-    return unless @capture_threads
-
-    stuck = @capture_threads.reject do |thread|
-      thread.kill
-      begin
-        thread.join(STOP_TIMEOUT)
-      rescue StandardError
-        true # it ended with the error the test raised into it (and asserted)
-      end
-    end
-    flunk "#{stuck.size} capture thread(s) still running #{STOP_TIMEOUT} s after Thread#kill" unless stuck.empty?
-    refute HeapCapture::Capture::LOCK.locked?, "the capture lock is released after the test"
-  end
-
   # Enough objects that dumping them takes a noticeable moment (about 30 MB of ndjson).
   def build_ballast
     @ballast = Array.new(300_000) { |i| "ballast string #{i}" }
@@ -212,26 +188,5 @@ class CaptureFailureTest < HCTest::TestCase
     end
   ensure
     Dir.rmdir(dir) if dir && Dir.exist?(dir)
-  end
-
-  # Child pids of pid, from /proc/<pid>/stat ("pid (comm) state ppid ...").
-  def children_of(parent)
-    Dir.glob("/proc/[0-9]*/stat").filter_map do |stat|
-      fields = File.read(stat).then { |s| s[(s.rindex(")") + 2)..].split }
-      File.basename(File.dirname(stat)).to_i if fields[1].to_i == parent
-    rescue Errno::ENOENT, Errno::ESRCH
-      nil
-    end
-  end
-
-  def zombie?(pid)
-    File.read("/proc/#{pid}/stat").then { |s| s[(s.rindex(")") + 2)] == "Z" }
-  rescue Errno::ENOENT
-    false
-  end
-
-  def assert_reaped(pid)
-    refute File.exist?("/proc/#{pid}"), "dump child #{pid} still exists (zombie: #{zombie?(pid)})"
-    assert_raises(Errno::ECHILD) { Process.waitpid(pid, Process::WNOHANG) }
   end
 end

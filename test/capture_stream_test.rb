@@ -30,6 +30,8 @@ class CaptureStreamTest < HCTest::TestCase
   end
 
   def teardown
+    stop_capture_threads
+  ensure
     @proxy&.stop
     @ballast = nil
     FileUtils.rm_rf(@tmpdir)
@@ -103,7 +105,6 @@ class CaptureStreamTest < HCTest::TestCase
   def test_raising_into_the_capturing_thread_mid_upload_stops_both_sides
     build_ballast
     capture, child = start_capture(compression: :none)
-    capture.report_on_exception = false
     wait_for_first_part
     capture.raise(RuntimeError, "the worker is shutting down")
     error = assert_raises(RuntimeError) { capture.join(30) }
@@ -126,7 +127,7 @@ class CaptureStreamTest < HCTest::TestCase
   # Starts the capture in a thread; returns it and the dump child's pid.
   def start_capture(**settings)
     before = children_of(Process.pid)
-    capture = Thread.new { HeapCapture.capture(**settings) }
+    capture = capture_thread(**settings)
     child = HCTest::Services.wait_until("the dump child to start", timeout: 20, interval: 0.002) do
       (children_of(Process.pid) - before).first
     end

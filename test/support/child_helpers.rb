@@ -1,8 +1,36 @@
 # frozen_string_literal: true
 
 module HCTest
-  # Finding a capture's dump child from the test and checking it was reaped.
+  # Captures run in threads of their own, their dump children found and checked to be reaped.
+  # A test that includes this calls stop_capture_threads in its teardown.
   module ChildHelpers
+    STOP_TIMEOUT = 15 # seconds a killed capture thread gets to kill and reap its child and end
+
+    # A capture in a thread of its own. Should the test fail midway (a wait that times out), that
+    # thread would go on holding HeapCapture::Capture::LOCK and every later capture test would fail
+    # with it: teardown kills it (which kills and reaps its dump child) and waits for it, bounded.
+    def capture_thread(**settings)
+      Thread.new { HeapCapture.capture(**settings) }.tap do |thread|
+        thread.report_on_exception = false
+        (@capture_threads ||= []) << thread
+      end
+    end
+
+    def stop_capture_threads
+      return unless @capture_threads
+
+      stuck = @capture_threads.reject do |thread|
+        thread.kill
+        begin
+          thread.join(STOP_TIMEOUT)
+        rescue StandardError
+          true # it ended with the error the test raised into it (and asserted)
+        end
+      end
+      flunk "#{stuck.size} capture thread(s) still running #{STOP_TIMEOUT} s after Thread#kill" unless stuck.empty?
+      refute HeapCapture::Capture::LOCK.locked?, "the capture lock is released after the test"
+    end
+
     # Child pids of parent, from /proc/<pid>/stat ("pid (comm) state ppid ...").
     def children_of(parent)
       Dir.glob("/proc/[0-9]*/stat").filter_map do |stat|
