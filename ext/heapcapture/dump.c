@@ -122,7 +122,8 @@ int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, ch
         return -1;
     }
     /* 15 + 16: a gzip header and trailer around the deflate stream (one gzip member). */
-    int zrc = deflateInit2(&sink->zs, HC_DUMP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    int zrc = deflateInit2(&sink->zs, HC_DUMP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, HC_DUMP_GZIP_MEMLEVEL,
+                           Z_DEFAULT_STRATEGY);
     if (zrc != Z_OK) {
         hc_errorf(err, errlen, "starting gzip for %s: zlib error %d", path, zrc);
         free(sink->out);

@@ -12,6 +12,10 @@
 #include <zlib.h>
 
 #define HC_DUMP_GZIP_LEVEL 1
+/* Half of zlib's default hash table: on an 807 MB heap dump, level 1 ran ~8% faster (1.85-2.01
+ * CPU-s against 2.14-2.17) for the same 26.0 MB out, and it leaves more cache to the dump thread
+ * on the other core. 6 and below store more (26.4+ MB); 9 is slower. */
+#define HC_DUMP_GZIP_MEMLEVEL 7
 
 /* ---- tempfile ---------------------------------------------------------------------------- */
 

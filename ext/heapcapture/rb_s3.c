@@ -302,6 +302,14 @@ static void hc_rb_s3_execute(VALUE self, hc_rb_s3_call *call, hc_s3_error *err_o
     *err_out = call->err;
 }
 
+/* An upload's [etag, bytes, parts], or its failure raised. */
+static VALUE hc_rb_s3_upload_answer(const hc_rb_s3_call *call, const hc_s3_error *err)
+{
+    if (call->status != HC_S3_OK) hc_rb_s3_raise(err);
+    return rb_ary_new_from_args(3, rb_str_new_cstr(call->upload.etag), LL2NUM(call->upload.bytes),
+                                INT2NUM(call->upload.parts));
+}
+
 /* _upload(path, key, content_type) => [etag, bytes, parts] */
 static VALUE hc_rb_s3_upload(VALUE self, VALUE path, VALUE key, VALUE content_type)
 {
@@ -316,9 +324,7 @@ static VALUE hc_rb_s3_upload(VALUE self, VALUE path, VALUE key, VALUE content_ty
     call.b = hc_rb_s3_copy(key, "key", 0);
     call.c = hc_rb_s3_copy(content_type, "content_type", 1);
     hc_rb_s3_execute(self, &call, &err);
-    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
-    return rb_ary_new_from_args(3, rb_str_new_cstr(call.upload.etag), LL2NUM(call.upload.bytes),
-                                INT2NUM(call.upload.parts));
+    return hc_rb_s3_upload_answer(&call, &err);
 }
 
 /* _upload_growing(dump_child, key, content_type, size_hint) => [etag, bytes, parts]: the child's
@@ -337,9 +343,7 @@ static VALUE hc_rb_s3_upload_growing(VALUE self, VALUE child, VALUE key, VALUE c
     call.c = hc_rb_s3_copy(content_type, "content_type", 1);
     hc_rb_s3_execute(self, &call, &err);
     RB_GC_GUARD(child);
-    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
-    return rb_ary_new_from_args(3, rb_str_new_cstr(call.upload.etag), LL2NUM(call.upload.bytes),
-                                INT2NUM(call.upload.parts));
+    return hc_rb_s3_upload_answer(&call, &err);
 }
 
 /* _download(key, to) => bytes written */
