@@ -434,6 +434,7 @@ static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upl
     hc_s3_req_init(&r, "DELETE", key, "aborting the multipart upload");
     hc_s3_req_query(&r, "uploadId", upload_id);
     hc_s3_status st = hc_s3_perform(c, &r, 1, &abort_err);
+    int unanswered = r.unanswered; /* the DELETE went out and its answer was not read */
     hc_s3_req_release(&r);
     size_t n = strlen(err->message);
     if (st == HC_S3_OK) {
@@ -441,9 +442,9 @@ static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upl
     } else {
         err->upload_left_open = 1;
         snprintf(err->message + n, sizeof err->message - n,
-                 "; aborting the multipart upload %s failed too (%s): it stays open (and billed) until you abort "
-                 "it or a bucket lifecycle rule with AbortIncompleteMultipartUpload removes it", upload_id,
-                 abort_err.message);
+                 "; aborting the multipart upload %s failed too (%s): %s (and billed) until you abort it or a "
+                 "bucket lifecycle rule with AbortIncompleteMultipartUpload removes it", upload_id, abort_err.message,
+                 unanswered ? "S3 may have acted on the abort unseen; if not, the upload stays open" : "it stays open");
     }
 }
 
