@@ -49,7 +49,8 @@ static int hc_part_await(hc_part_reader *r, long number, long long offset, long 
 {
     if (number > HC_PART_MAX) {
         snprintf(why, whylen, "cannot upload %s: it grew past %d parts of %ld bytes, S3's limit for one upload; "
-                 "set a larger part_size (HEAPCAPTURE_PART_SIZE)", r->path, HC_PART_MAX, r->part_size);
+                 "set a larger part_size (HeapCapture.configure { |c| c.part_size = ... })", r->path, HC_PART_MAX,
+                 r->part_size);
         return HC_FILL_FAILED;
     }
     for (;;) {
