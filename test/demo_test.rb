@@ -18,7 +18,7 @@ class DemoTest < HCTest::TestCase
     oks = out.scan(/^\s+web\.1 pid (\d+): ok s3:\/\/heapcapture-test\/demo\/\S+-web\.1-pid\1-heap\.ndjson\.gz \d+ bytes http\S+ (.*)$/)
     assert_equal 2, oks.map(&:first).uniq.size, "two workers' ok results:\n#{out}"
     oks.each do |_pid, timings|
-      assert_match(/\A\(app paused \d+(\.\d)? ms, dump \d+(\.\d)? ms, upload \d+(\.\d)? ms\)\z/, timings,
+      assert_match(/\A\(app paused \d+(\.\d)? ms, dump \d+(\.\d)? ms, stored \d+(\.\d)? ms later\)\z/, timings,
                    "each result says how long the app was stopped")
     end
 

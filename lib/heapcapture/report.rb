@@ -16,10 +16,12 @@ module HeapCapture
       end
     end
 
-    # " (app paused 9.8 ms, dump 3084 ms, upload 1211 ms)", from what the result has.
+    # " (app paused 9.8 ms, dump 3084 ms, stored 211 ms later)", from what the result has. The
+    # upload runs during the dump; upload_ms is what it took beyond the dump.
     def timings(result)
-      parts = { "pause_ms" => "app paused", "dump_ms" => "dump", "upload_ms" => "upload" }.filter_map do |key, label|
-        "#{label} #{format_ms(result[key])}" if result[key].is_a?(Numeric)
+      labels = { "pause_ms" => ["app paused", ""], "dump_ms" => ["dump", ""], "upload_ms" => ["stored", " later"] }
+      parts = labels.filter_map do |key, (label, tail)|
+        "#{label} #{format_ms(result[key])}#{tail}" if result[key].is_a?(Numeric)
       end
       parts.empty? ? "" : " (#{parts.join(', ')})"
     end
