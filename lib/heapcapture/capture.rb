@@ -13,7 +13,8 @@ module HeapCapture
   end
 
   # One capture: check settings and free space, dump (fork or inline) into a 0600 tempfile,
-  # store it at the destination, remove the tempfile, answer with a result Hash.
+  # store it at the destination (to S3, a fork-mode dump is uploaded while the child writes it),
+  # remove the tempfile, answer with a result Hash.
   #
   # Bad settings raise (ConfigurationError, ArgumentError): nothing was tried. Failures while
   # dumping or storing (disk full, the child killed, S3 refusing) come back as a result with
