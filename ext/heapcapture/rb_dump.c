@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_PRCTL
 #include <sys/prctl.h>
@@ -45,13 +44,6 @@
 
 static ID hc_id_dump_all, hc_id_call;
 static VALUE hc_sym_output, hc_sym_string;
-
-static uint64_t hc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static VALUE hc_objectspace(void)
 {
@@ -349,9 +341,9 @@ static VALUE hc_fork_start_body(VALUE arg)
     c->wake_wr = wake[1];
 
     pid_t parent = getpid();
-    c->started_ns = hc_now_ns();
+    c->started_ns = hc_dump_now_ns();
     VALUE pidv = rb_funcall(a->fork_method, hc_id_call, 0);
-    c->forked_ns = hc_now_ns();
+    c->forked_ns = hc_dump_now_ns();
     pid_t pid = NUM2PIDT(pidv);
     if (pid == 0) {
         hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, parent};
@@ -517,9 +509,9 @@ static VALUE hc_inline_body(VALUE arg)
     hc_inline_state *s = (hc_inline_state *)arg;
     VALUE opts = rb_hash_new();
     rb_hash_aset(opts, hc_sym_output, hc_sym_string);
-    uint64_t t0 = hc_now_ns();
+    uint64_t t0 = hc_dump_now_ns();
     VALUE str = rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
-    uint64_t dumped = hc_now_ns();
+    uint64_t dumped = hc_dump_now_ns();
     StringValue(str);
 
     if (hc_dump_sink_open(&s->sink, s->fd, s->path, s->gzip, s->err, sizeof s->err) != 0)
@@ -539,7 +531,7 @@ static VALUE hc_inline_body(VALUE arg)
     }
     RB_GC_GUARD(str);
     if (s->rc != 0) rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
-    uint64_t done = hc_now_ns();
+    uint64_t done = hc_dump_now_ns();
     rb_str_resize(str, 0); /* give the dump's memory back now rather than at the next GC */
     s->succeeded = 1;
     return hc_dump_result(s->path, s->sink.raw_bytes, s->sink.stored_bytes, dumped - t0, done - t0);

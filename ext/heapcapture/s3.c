@@ -572,19 +572,27 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
     return st;
 }
 
+/* What every upload checks first: clears the answer and err; 0, or -1 when the key is empty. */
+static int hc_upload_begin(const char *path, const char *key, const char **content_type, hc_s3_upload_result *out,
+                           hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    memset(out, 0, sizeof *out);
+    if (hc_empty(key)) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot upload %s: the object key is empty", path);
+        return -1;
+    }
+    if (!*content_type) *content_type = "application/octet-stream";
+    return 0;
+}
+
 hc_s3_status hc_s3_upload(hc_s3_client *c, const char *path, const char *key, const char *content_type,
                           hc_s3_upload_result *out, hc_s3_error *err)
 {
     int fd;
     long long size;
-    hc_s3_err_clear(err);
-    memset(out, 0, sizeof *out);
-    if (hc_empty(key)) {
-        hc_s3_err_set(err, HC_S3_EARG, "cannot upload %s: the object key is empty", path);
-        return HC_S3_EARG;
-    }
+    if (hc_upload_begin(path, key, &content_type, out, err) != 0) return err->kind;
     if (hc_open_source(path, &fd, &size, err) != 0) return err->kind;
-    if (!content_type) content_type = "application/octet-stream";
     long part_size = hc_s3_part_size_for(c->cfg.part_size, size);
     hc_s3_status st = size <= part_size
                           ? hc_put_single(c, fd, size, path, key, content_type, out, err)
@@ -599,13 +607,7 @@ hc_s3_status hc_s3_upload_growing(hc_s3_client *c, int fd, const char *path, con
                                   long long size_hint, const char *key, const char *content_type,
                                   hc_s3_upload_result *out, hc_s3_error *err)
 {
-    hc_s3_err_clear(err);
-    memset(out, 0, sizeof *out);
-    if (hc_empty(key)) {
-        hc_s3_err_set(err, HC_S3_EARG, "cannot upload %s: the object key is empty", path);
-        return HC_S3_EARG;
-    }
-    if (!content_type) content_type = "application/octet-stream";
+    if (hc_upload_begin(path, key, &content_type, out, err) != 0) return err->kind;
     long part_size = hc_s3_part_size_for(c->cfg.part_size, size_hint);
     long long size = 0;
     int final = 0;
