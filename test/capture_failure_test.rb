@@ -58,11 +58,7 @@ class CaptureFailureTest < HCTest::TestCase
 
   def test_a_dump_child_killed_mid_dump_is_an_error_result_and_is_reaped
     build_ballast
-    before = children_of(Process.pid)
-    capture = capture_thread(mode: :fork)
-    child = HCTest::Services.wait_until("the dump child to start", timeout: 20, interval: 0.005) do
-      (children_of(Process.pid) - before).first
-    end
+    capture, child = start_capture(mode: :fork)
     Process.kill(:KILL, child)
     assert capture.join(30), "capture did not return after its child was killed"
     result = capture.value
@@ -76,11 +72,7 @@ class CaptureFailureTest < HCTest::TestCase
 
   def test_raising_into_the_capturing_thread_kills_and_reaps_the_child_and_removes_the_tempfile
     build_ballast
-    before = children_of(Process.pid)
-    capture = capture_thread(mode: :fork)
-    child = HCTest::Services.wait_until("the dump child to start", timeout: 20, interval: 0.005) do
-      (children_of(Process.pid) - before).first
-    end
+    capture, child = start_capture(mode: :fork)
     capture.raise(RuntimeError, "the app is shutting down")
     error = assert_raises(RuntimeError) { capture.join(30) }
     assert_equal "the app is shutting down", error.message

@@ -124,16 +124,6 @@ class CaptureStreamTest < HCTest::TestCase
     @ballast = Array.new(300_000) { |i| format("ballast string %-80d", i) }
   end
 
-  # Starts the capture in a thread; returns it and the dump child's pid.
-  def start_capture(**settings)
-    before = children_of(Process.pid)
-    capture = capture_thread(**settings)
-    child = HCTest::Services.wait_until("the dump child to start", timeout: 20, interval: 0.002) do
-      (children_of(Process.pid) - before).first
-    end
-    [capture, child]
-  end
-
   def wait_for_first_part
     HCTest::Services.wait_until("the first part to reach S3", timeout: 30, interval: 0.002) do
       @proxy.count("PUT", PART_PUT).positive?

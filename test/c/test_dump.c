@@ -62,6 +62,17 @@ static size_t count_gzip_members(const char *path)
     return members;
 }
 
+/* Writes input into fd in pieces of at most `piece` bytes, then closes fd (the reader sees EOF). */
+static void write_in_pieces(int fd, const char *input, size_t len, size_t piece)
+{
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, input + off, len - off < piece ? len - off : piece);
+        if (n <= 0) break;
+        off += (size_t)n;
+    }
+    close(fd);
+}
+
 /* The file at path is one gzip member that decompresses to exactly input. */
 static void check_gunzips_to(const char *path, const char *input, size_t len)
 {
@@ -122,14 +133,7 @@ static void test_gzip_round_trip_through_the_pump(void)
     HC_CHECK(pipe(pipefd) == 0, "pipe");
     hc_dump_pump pump;
     HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, err, sizeof err) == 0, "pump: %s", err);
-    /* Odd-sized writes, as dump_all's buffered IO would do. */
-    for (size_t off = 0; off < len;) {
-        size_t take = len - off < 4093 ? len - off : 4093;
-        ssize_t n = write(pipefd[1], input + off, take);
-        if (n <= 0) break;
-        off += (size_t)n;
-    }
-    close(pipefd[1]);
+    write_in_pieces(pipefd[1], input, len, 4093); /* odd-sized, as dump_all's buffered IO writes */
     HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) == 0, "join: %s", err);
     HC_CHECK(pump.sink.raw_bytes == len, "raw %llu want %zu", (unsigned long long)pump.sink.raw_bytes, len);
     struct stat st;
@@ -161,13 +165,7 @@ static void test_large_writes_and_stage_times(void)
     uint64_t t0 = hc_dump_now_ns(), cpu0 = hc_dump_thread_cpu_ns();
     hc_dump_pump pump;
     HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, err, sizeof err) == 0, "pump: %s", err);
-    for (size_t off = 0; off < len;) {
-        size_t take = len - off < 2 * 1024 * 1024 + 7 ? len - off : 2 * 1024 * 1024 + 7;
-        ssize_t n = write(pipefd[1], input + off, take);
-        if (n <= 0) break;
-        off += (size_t)n;
-    }
-    close(pipefd[1]);
+    write_in_pieces(pipefd[1], input, len, 2 * 1024 * 1024 + 7);
     HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) == 0, "join: %s", err);
     HC_CHECK(pump.sink.raw_bytes == len, "raw %llu want %zu", (unsigned long long)pump.sink.raw_bytes, len);
     HC_CHECK(pump.cpu_ns > 0, "the pump reports its CPU time");

@@ -16,6 +16,16 @@ module HCTest
       end
     end
 
+    # Starts a capture in its own thread and waits for its dump child: [thread, child pid].
+    def start_capture(**settings)
+      before = children_of(Process.pid)
+      capture = capture_thread(**settings)
+      child = HCTest::Services.wait_until("the dump child to start", timeout: 20, interval: 0.002) do
+        (children_of(Process.pid) - before).first
+      end
+      [capture, child]
+    end
+
     def stop_capture_threads
       return unless @capture_threads
 
