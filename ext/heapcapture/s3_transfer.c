@@ -439,6 +439,15 @@ static int hc_retryable_curl(CURLcode rc)
 enum { HC_DONE_OK, HC_DONE_RETRY, HC_DONE_FAIL };
 
 /* Judges a finished attempt. On RETRY and FAIL, err says why (the message for the final failure). */
+/* "HTTP 503 SlowDown: Please reduce your request rate." from an answer (xe: its <Error>, or NULL),
+ * with at most max_message bytes of S3's message. */
+static void hc_answer_text(char *buf, size_t len, long status, const hc_s3_xml_error *xe, int max_message)
+{
+    snprintf(buf, len, "HTTP %ld %s%s%.*s%s", status, xe && *xe->code ? xe->code : "without an S3 error code",
+             xe && *xe->message ? ": " : "", max_message, xe ? xe->message : "",
+             status / 100 == 2 ? " (an error inside a success answer)" : "");
+}
+
 static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, hc_s3_error *err)
 {
     char *url = hc_s3_display_url(c, r->key);
@@ -483,15 +492,14 @@ static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, 
             }
             char reqid[160] = "";
             if (*err->request_id) snprintf(reqid, sizeof reqid, " (request id %s)", err->request_id);
-            snprintf(err->message, sizeof err->message, "S3 answered HTTP %ld %s%s%s%s while %s to %s%s",
-                     status, has_error && *xe.code ? xe.code : "without an S3 error code",
-                     has_error && *xe.message ? ": " : "", has_error ? xe.message : "",
-                     status / 100 == 2 ? " (an error inside a success answer)" : "", r->what, where, reqid);
+            char answer[640]; /* the longest: "HTTP <status> <code>: <message> (an error inside ...)" */
+            hc_answer_text(answer, sizeof answer, status, has_error ? &xe : NULL, (int)sizeof xe.message);
+            snprintf(err->message, sizeof err->message, "S3 answered %s while %s to %s%s", answer, r->what, where,
+                     reqid);
             /* Kept for the final message, should the attempts after this one get no answer. */
-            snprintf(r->last_answer, sizeof r->last_answer, "HTTP %ld %s%s%.200s%s%s", status,
-                     has_error && *xe.code ? xe.code : "without an S3 error code",
-                     has_error && *xe.message ? ": " : "", has_error ? xe.message : "",
-                     status / 100 == 2 ? " (an error inside a success answer)" : "", reqid);
+            hc_answer_text(r->last_answer, sizeof r->last_answer, status, has_error ? &xe : NULL, 200);
+            size_t n = strlen(r->last_answer);
+            snprintf(r->last_answer + n, sizeof r->last_answer - n, "%s", reqid);
             r->last_answer_attempt = r->attempts;
             verdict = status >= 500 || status == 429 || (status / 100 == 2) || hc_retryable_code(err->code)
                           ? HC_DONE_RETRY : HC_DONE_FAIL;
