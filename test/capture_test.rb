@@ -153,6 +153,7 @@ class CaptureTest < HCTest::TestCase
 
     text = read_dump(result["location"], compression)
     assert_equal result["raw_bytes"], text.bytesize
+    gzip_tool_accepts(result["location"]) if compression == :gzip
     assert_operator result["bytes"], :<, result["raw_bytes"] / 3 if compression == :gzip
     counts = count_records(text, __FILE__, marker_line)
     assert_operator counts[:lines], :>, 1000
@@ -172,6 +173,13 @@ class CaptureTest < HCTest::TestCase
       counts[:mine] += 1 if record["type"] == "STRING" && record["file"] == file && record["line"] == line
     end
     counts
+  end
+
+  # gzip(1), which users run before heapy: header, deflate stream, CRC-32 and length all check out.
+  def gzip_tool_accepts(path)
+    out = IO.popen(["gzip", "-t", "-v", path], err: %i[child out], &:read)
+    assert $?.success?, "gzip -t rejects the dump: #{out}"
+    assert_match(/OK/, out)
   end
 
   # Zlib::GzipReader reads one member; nothing may follow it (one gzip member, per the rules).

@@ -1,6 +1,7 @@
 /* The Ruby-free parts of a heap dump (see dump.h). Nothing here allocates Ruby objects or takes
  * locks another thread may hold at fork time, so the dump child may call all of it. */
 #include "dump.h"
+#include "crc32_fast.h"
 #include "errbuf.h"
 
 #include <errno.h>
@@ -108,6 +109,11 @@ static int hc_dump_write_fully(int fd, const unsigned char *buf, size_t len, con
     return 0;
 }
 
+/* gzip's member header (RFC 1952) as zlib writes it for level 1: no name, no mtime, XFL 4
+ * ("fastest"), OS 3 (Unix). The deflate stream is raw so that the CRC in the trailer can be
+ * computed by hc_crc32 instead of zlib's slower crc32. */
+static const unsigned char hc_gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3};
+
 int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen)
 {
     memset(sink, 0, sizeof *sink);
@@ -121,8 +127,8 @@ int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, ch
         hc_errorf(err, errlen, "starting gzip for %s: out of memory", path);
         return -1;
     }
-    /* 15 + 16: a gzip header and trailer around the deflate stream (one gzip member). */
-    int zrc = deflateInit2(&sink->zs, HC_DUMP_GZIP_LEVEL, Z_DEFLATED, 15 + 16, HC_DUMP_GZIP_MEMLEVEL,
+    /* -15: a raw deflate stream; the gzip header and trailer around it are written here. */
+    int zrc = deflateInit2(&sink->zs, HC_DUMP_GZIP_LEVEL, Z_DEFLATED, -15, HC_DUMP_GZIP_MEMLEVEL,
                            Z_DEFAULT_STRATEGY);
     if (zrc != Z_OK) {
         hc_errorf(err, errlen, "starting gzip for %s: zlib error %d", path, zrc);
@@ -131,6 +137,7 @@ int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, ch
         return -1;
     }
     sink->zs_ready = 1;
+    sink->header_due = 1; /* written before deflate's first output: a full disk fails there */
     return 0;
 }
 
@@ -146,6 +153,12 @@ static int hc_dump_deflate(hc_dump_sink *sink, int flush, char *err, size_t errl
             return -1;
         }
         size_t have = sink->outcap - sink->zs.avail_out;
+        if (have > 0 && sink->header_due) {
+            if (hc_dump_write_fully(sink->fd, hc_gzip_header, sizeof hc_gzip_header, sink->path, err, errlen) != 0)
+                return -1;
+            sink->stored_bytes += sizeof hc_gzip_header;
+            sink->header_due = 0;
+        }
         if (hc_dump_write_fully(sink->fd, sink->out, have, sink->path, err, errlen) != 0) return -1;
         sink->stored_bytes += have;
     } while (sink->zs.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
@@ -163,6 +176,7 @@ int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *er
     const unsigned char *p = buf;
     while (len > 0) {
         uInt take = len > HC_DUMP_CHUNK ? HC_DUMP_CHUNK : (uInt)len;
+        sink->crc = hc_crc32(sink->crc, p, take); /* while the piece is in cache for deflate */
         sink->zs.next_in = (Bytef *)(uintptr_t)p;
         sink->zs.avail_in = take;
         if (hc_dump_deflate(sink, Z_NO_FLUSH, err, errlen) != 0) return -1;
@@ -193,6 +207,12 @@ int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
         sink->zs.next_in = NULL;
         sink->zs.avail_in = 0;
         if (hc_dump_deflate(sink, Z_FINISH, err, errlen) != 0) return -1;
+        /* The trailer: CRC-32 and length mod 2^32 of the uncompressed bytes, little-endian. */
+        unsigned char trailer[8];
+        uint32_t words[2] = {sink->crc, (uint32_t)sink->raw_bytes};
+        for (int i = 0; i < 8; i++) trailer[i] = (unsigned char)(words[i / 4] >> (8 * (i % 4)));
+        if (hc_dump_write_fully(sink->fd, trailer, sizeof trailer, sink->path, err, errlen) != 0) return -1;
+        sink->stored_bytes += sizeof trailer;
     }
     /* No fsync: the tempfile is read back at once by this machine, from the page cache, then
      * removed; it never has to survive a crash (the next capture deletes an orphan). Space is

@@ -41,6 +41,12 @@ static unsigned char *read_gzip(const char *path, size_t *len)
     unsigned char *buf = malloc(cap);
     int n;
     while ((n = gzread(gz, buf + used, (unsigned)(cap - used))) > 0) used += (size_t)n;
+    if (n < 0) { /* zlib checks the trailer's CRC-32 and length: a wrong one ends here */
+        int code;
+        fprintf(stderr, "gzread %s: %s\n", path, gzerror(gz, &code));
+        free(buf);
+        buf = NULL;
+    }
     gzclose(gz);
     *len = used;
     return buf;

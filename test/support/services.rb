@@ -166,6 +166,8 @@ module HCTest
 
     # A server we start as a child process (in its own process group) and stop with TERM, then KILL.
     class SpawnedServer
+      attr_reader :pid
+
       def stop
         return unless @pid
 
