@@ -82,12 +82,9 @@ HC_CLMUL static uint32_t hc_crc32_clmul(uint32_t reg, const unsigned char *p, si
 
 int hc_crc32_accelerated(void)
 {
-    static int known = -1; /* racy but idempotent: every thread computes the same answer */
-    if (known < 0) {
-        __builtin_cpu_init();
-        known = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse2") ? 1 : 0;
-    }
-    return known;
+    /* A load from libgcc's CPU table, filled before main(): cheap enough to ask on every call,
+     * and no cached flag for threads to race on. */
+    return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse2");
 }
 
 #else
