@@ -43,6 +43,14 @@ class S3InterruptTest < HCTest::TestCase
     assert_includes log.string, "AbortIncompleteMultipartUpload"
   end
 
+  # Thread#kill ends the uploader within `seconds` although S3 never answers the abort (given 5 s).
+  def assert_kill_ends_it_within(uploader, seconds)
+    killed_at = now
+    uploader.kill
+    assert uploader.join(25), "the uploader ended after Thread#kill"
+    assert_operator now - killed_at, :<, seconds, "Thread#kill waited about 5 s for the abort, not 30 s"
+  end
+
   def wait_for_the_stall
     HCTest::Services.wait_until("part 2 to reach the proxy", timeout: 30) { @proxy.count("PUT", /partNumber=2&/) >= 1 }
   end
@@ -88,10 +96,7 @@ class S3InterruptTest < HCTest::TestCase
     log = capture_log
     uploader = Thread.new { @s3.upload(@path, key: "slow-abort") }
     wait_for_the_stall
-    killed_at = now
-    uploader.kill
-    assert uploader.join(25), "the uploader ended after Thread#kill"
-    assert_operator now - killed_at, :<, 12, "Thread#kill waited about 5 s for the abort, not 30 s"
+    assert_kill_ends_it_within(uploader, 12)
     assert_equal 1, @proxy.count("DELETE", /uploadId=/), "the abort was sent once, not retried past the bound"
     assert_left_open_logged(log, "interrupted, and S3 had not answered 5 s later")
   end
@@ -119,10 +124,7 @@ class S3InterruptTest < HCTest::TestCase
     log = capture_log
     uploader = Thread.new { @s3.upload(@path, key: "failed-then-killed") }
     wait_for_the_abort
-    killed_at = now
-    uploader.kill
-    assert uploader.join(25), "the uploader ended after Thread#kill"
-    assert_operator now - killed_at, :<, 12, "Thread#kill waited about 5 s for the abort, not 30 s"
+    assert_kill_ends_it_within(uploader, 12)
     assert_match(/S3 answered HTTP 403 AccessDenied/, log.string, "the failure itself is in the log line")
     assert_left_open_logged(log, "interrupted, and S3 had not answered 5 s later")
   end

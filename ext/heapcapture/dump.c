@@ -137,7 +137,6 @@ int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, ch
         return -1;
     }
     sink->zs_ready = 1;
-    sink->header_due = 1; /* written before deflate's first output: a full disk fails there */
     return 0;
 }
 
@@ -153,11 +152,12 @@ static int hc_dump_deflate(hc_dump_sink *sink, int flush, char *err, size_t errl
             return -1;
         }
         size_t have = sink->outcap - sink->zs.avail_out;
-        if (have > 0 && sink->header_due) {
+        /* The header goes out with deflate's first output (nothing stored yet): a full disk fails
+         * on the first write, as it did when zlib wrote the header. */
+        if (have > 0 && sink->stored_bytes == 0) {
             if (hc_dump_write_fully(sink->fd, hc_gzip_header, sizeof hc_gzip_header, sink->path, err, errlen) != 0)
                 return -1;
             sink->stored_bytes += sizeof hc_gzip_header;
-            sink->header_due = 0;
         }
         if (hc_dump_write_fully(sink->fd, sink->out, have, sink->path, err, errlen) != 0) return -1;
         sink->stored_bytes += have;

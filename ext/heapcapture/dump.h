@@ -38,7 +38,6 @@ typedef struct {
     int zs_ready;
     unsigned char *out;     /* deflate's output buffer */
     size_t outcap;
-    int header_due;         /* the gzip header is not written yet */
     uint32_t crc;           /* CRC-32 of the bytes given so far, for the gzip trailer */
     uint64_t raw_bytes;     /* bytes given to hc_dump_sink_write */
     uint64_t stored_bytes;  /* bytes written to fd */

@@ -235,6 +235,16 @@ static void hc_child_main(const hc_child_args *a)
 
 /* ---- fork mode: the parent ----------------------------------------------------------------- */
 
+/* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson"), or DumpError saying why not. */
+static int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen)
+{
+    char err[512];
+    const char *dir = StringValueCStr(tmpdir);
+    int fd = hc_dump_tempfile(dir, gzip ? ".ndjson.gz" : ".ndjson", path, pathlen, err, sizeof err);
+    if (fd < 0) rb_raise(hc_eDumpError, "heapcapture: %s", err);
+    return fd;
+}
+
 /* Dump::Child: a dump child and its tempfile, from the fork until close. The uploader follows
  * the tempfile as it grows (hc_rb_dump_child_source); #wait gives the result once it has ended;
  * #close (and the GC, should it come first) kills a child that still runs, reaps it and removes
@@ -327,10 +337,7 @@ static VALUE hc_fork_start_body(VALUE arg)
     hc_fork_start_args *a = (hc_fork_start_args *)arg;
     hc_rb_child *c = a->c;
     int report[2], wake[2];
-    char err[512];
-    const char *dir = StringValueCStr(a->tmpdir);
-    c->write_fd = hc_dump_tempfile(dir, c->gzip ? ".ndjson.gz" : ".ndjson", c->path, sizeof c->path, err, sizeof err);
-    if (c->write_fd < 0) rb_raise(hc_eDumpError, "heapcapture: %s", err);
+    c->write_fd = hc_create_tempfile(a->tmpdir, c->gzip, c->path, sizeof c->path);
     c->read_fd = open(c->path, O_RDONLY | O_CLOEXEC);
     if (c->read_fd < 0) rb_sys_fail("heapcapture: opening the dump tempfile for reading");
     if (pipe2(report, O_CLOEXEC) != 0) rb_sys_fail("heapcapture: creating the dump report pipe");
@@ -449,15 +456,6 @@ static VALUE hc_child_close(VALUE self)
 {
     hc_rb_child_close_all(rb_check_typeddata(self, &hc_rb_child_type));
     return Qnil;
-}
-
-static int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen)
-{
-    char err[512];
-    const char *dir = StringValueCStr(tmpdir);
-    int fd = hc_dump_tempfile(dir, gzip ? ".ndjson.gz" : ".ndjson", path, pathlen, err, sizeof err);
-    if (fd < 0) rb_raise(hc_eDumpError, "heapcapture: %s", err);
-    return fd;
 }
 
 /* ---- inline mode --------------------------------------------------------------------------- */

@@ -499,7 +499,8 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
 
     hc_parts p = {c, path, key, upload_id, NULL, 0, NULL};
     p.nparts = grow ? -1 : (long)((size + part_size - 1) / part_size);
-    p.etags = calloc(grow ? HC_PART_MAX : (size_t)p.nparts, sizeof *p.etags);
+    long netags = grow ? HC_PART_MAX : p.nparts; /* p.nparts of a growing file is known only at the end */
+    p.etags = calloc((size_t)netags, sizeof *p.etags);
     int nslots = grow || c->nslots < p.nparts ? c->nslots : (int)p.nparts;
     hc_s3_slot *slots = calloc((size_t)nslots, sizeof *slots);
     char why[512];
@@ -565,7 +566,7 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
         }
     }
     if (p.etags) {
-        for (long i = 0; i < (grow ? HC_PART_MAX : p.nparts); i++) free(p.etags[i]);
+        for (long i = 0; i < netags; i++) free(p.etags[i]);
         free(p.etags);
     }
     if (st != HC_S3_OK) hc_abort_multipart(c, key, upload_id, err);

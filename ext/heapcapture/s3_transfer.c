@@ -438,7 +438,6 @@ static int hc_retryable_curl(CURLcode rc)
 
 enum { HC_DONE_OK, HC_DONE_RETRY, HC_DONE_FAIL };
 
-/* Judges a finished attempt. On RETRY and FAIL, err says why (the message for the final failure). */
 /* "HTTP 503 SlowDown: Please reduce your request rate." from an answer (xe: its <Error>, or NULL),
  * with at most max_message bytes of S3's message. */
 static void hc_answer_text(char *buf, size_t len, long status, const hc_s3_xml_error *xe, int max_message)
@@ -448,6 +447,7 @@ static void hc_answer_text(char *buf, size_t len, long status, const hc_s3_xml_e
              status / 100 == 2 ? " (an error inside a success answer)" : "");
 }
 
+/* Judges a finished attempt. On RETRY and FAIL, err says why (the message for the final failure). */
 static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, hc_s3_error *err)
 {
     char *url = hc_s3_display_url(c, r->key);

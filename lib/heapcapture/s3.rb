@@ -57,9 +57,7 @@ module HeapCapture
       # (nothing left behind at S3) when the file cannot be read or S3 refuses it for good.
       def upload(path, key:, content_type: nil)
         path = path.respond_to?(:to_path) ? path.to_path : path
-        etag, bytes, parts = _upload(string(path, "path"), key_string(key),
-                                     content_type.nil? ? nil : string(content_type, "content_type"))
-        { "key" => key, "etag" => etag, "bytes" => bytes, "parts" => parts }
+        uploaded(key, _upload(string(path, "path"), key_string(key), content_type_arg(content_type)))
       end
 
       # Stores the tempfile of a running Dump::Child under key while the child still writes it:
@@ -70,9 +68,7 @@ module HeapCapture
         raise TypeError, "heapcapture: size_hint must be a non-negative Integer, got #{size_hint.inspect}" \
           unless size_hint.is_a?(Integer) && size_hint >= 0
 
-        etag, bytes, parts = _upload_growing(child, key_string(key),
-                                             content_type.nil? ? nil : string(content_type, "content_type"), size_hint)
-        { "key" => key, "etag" => etag, "bytes" => bytes, "parts" => parts }
+        uploaded(key, _upload_growing(child, key_string(key), content_type_arg(content_type), size_hint))
       end
 
       # Streams the object to the file `to` (written beside it under a temporary name, then
@@ -143,6 +139,11 @@ module HeapCapture
 
         value
       end
+
+      def content_type_arg(content_type) = content_type.nil? ? nil : string(content_type, "content_type")
+
+      # What both uploads return, from the binding's [etag, bytes, parts].
+      def uploaded(key, (etag, bytes, parts)) = { "key" => key, "etag" => etag, "bytes" => bytes, "parts" => parts }
 
       def key_string(key)
         raise ArgumentError, "heapcapture: an S3 key must be a non-empty String, got #{key.inspect}" \
