@@ -13,6 +13,14 @@ module HCTest
   # Base class: tests that need PostgreSQL or S3 call HCTest::Services.start! (or .postgres /
   # .s3); they start once per run. Logs are kept when any test failed.
   class TestCase < Minitest::Test
+    # Several tests dump this very process and read the whole dump back. Collect first, so that
+    # dump holds what is live and not the garbage of earlier tests: with some orders that garbage
+    # was 16M objects, a 6 GB dump, and 10 minutes added to the run.
+    def before_setup
+      GC.start
+      super
+    end
+
     def after_teardown
       super
       HCTest.failed = true unless passed? || skipped?
