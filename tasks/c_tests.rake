@@ -8,6 +8,9 @@ C_TEST_DIR = "test/c"
 C_BUILD_DIR = "test/c/build"
 C_EXT_DIR = "ext/heapcapture"
 C_LIBS = %w[libpq libcurl libcrypto zlib expat].freeze
+# ISA-L is optional, as in extconf.rb: when installed, gzip_stream.c is built with it (and its
+# test checks both engines); without it, zlib alone.
+C_ISAL = system("pkg-config --exists libisal") && File.exist?("/usr/include/isa-l/igzip_lib.h")
 
 def c_pure_modules
   FileList["#{C_EXT_DIR}/*.c"].exclude("#{C_EXT_DIR}/heapcapture.c", "#{C_EXT_DIR}/rb_*.c")
@@ -15,6 +18,7 @@ end
 
 def c_pkg_flags(kind)
   flags = C_LIBS.map { |lib| `pkg-config --#{kind} #{lib} 2>/dev/null`.strip }
+  flags << (kind == "cflags" ? "-DHC_HAVE_ISAL" : `pkg-config --libs libisal`.strip) if C_ISAL
   flags << "-I#{`pg_config --includedir`.strip}" if kind == "cflags" && system("pg_config >/dev/null 2>&1")
   flags << "-lpthread"
   flags.join(" ")

@@ -1,7 +1,6 @@
 /* The Ruby-free parts of a heap dump (see dump.h). Nothing here allocates Ruby objects or takes
  * locks another thread may hold at fork time, so the dump child may call all of it. */
 #include "dump.h"
-#include "crc32_fast.h"
 #include "errbuf.h"
 
 #include <errno.h>
@@ -21,7 +20,6 @@
 #include <sys/random.h>
 #endif
 
-#define HC_DUMP_CHUNK (256 * 1024)
 #define HC_DUMP_READ_CHUNK (1024 * 1024) /* the pump takes what the pipe holds in one read */
 #define HC_MIB (1024.0 * 1024.0)
 
@@ -109,10 +107,14 @@ static int hc_dump_write_fully(int fd, const unsigned char *buf, size_t len, con
     return 0;
 }
 
-/* gzip's member header (RFC 1952) as zlib writes it for level 1: no name, no mtime, XFL 4
- * ("fastest"), OS 3 (Unix). The deflate stream is raw so that the CRC in the trailer can be
- * computed by hc_crc32 instead of zlib's slower crc32. */
-static const unsigned char hc_gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3};
+/* The compressor's output, on its way to the tempfile. */
+static int hc_dump_sink_emit(void *arg, const unsigned char *buf, size_t len, char *err, size_t errlen)
+{
+    hc_dump_sink *sink = arg;
+    if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
+    sink->stored_bytes += len;
+    return 0;
+}
 
 int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen)
 {
@@ -121,68 +123,16 @@ int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, ch
     sink->gzip = gzip;
     sink->path = path;
     if (!gzip) return 0;
-    sink->outcap = HC_DUMP_CHUNK;
-    sink->out = malloc(sink->outcap);
-    if (!sink->out) {
-        hc_errorf(err, errlen, "starting gzip for %s: out of memory", path);
-        return -1;
-    }
-    /* -15: a raw deflate stream; the gzip header and trailer around it are written here. */
-    int zrc = deflateInit2(&sink->zs, HC_DUMP_GZIP_LEVEL, Z_DEFLATED, -15, HC_DUMP_GZIP_MEMLEVEL,
-                           Z_DEFAULT_STRATEGY);
-    if (zrc != Z_OK) {
-        hc_errorf(err, errlen, "starting gzip for %s: zlib error %d", path, zrc);
-        free(sink->out);
-        sink->out = NULL;
-        return -1;
-    }
-    sink->zs_ready = 1;
-    return 0;
-}
-
-static int hc_dump_deflate(hc_dump_sink *sink, int flush, char *err, size_t errlen)
-{
-    int zrc;
-    do {
-        sink->zs.next_out = sink->out;
-        sink->zs.avail_out = (uInt)sink->outcap;
-        zrc = deflate(&sink->zs, flush);
-        if (zrc == Z_STREAM_ERROR) {
-            hc_errorf(err, errlen, "compressing the heap dump for %s: zlib stream error", sink->path);
-            return -1;
-        }
-        size_t have = sink->outcap - sink->zs.avail_out;
-        /* The header goes out with deflate's first output (nothing stored yet): a full disk fails
-         * on the first write, as it did when zlib wrote the header. */
-        if (have > 0 && sink->stored_bytes == 0) {
-            if (hc_dump_write_fully(sink->fd, hc_gzip_header, sizeof hc_gzip_header, sink->path, err, errlen) != 0)
-                return -1;
-            sink->stored_bytes += sizeof hc_gzip_header;
-        }
-        if (hc_dump_write_fully(sink->fd, sink->out, have, sink->path, err, errlen) != 0) return -1;
-        sink->stored_bytes += have;
-    } while (sink->zs.avail_out == 0 || (flush == Z_FINISH && zrc != Z_STREAM_END));
-    return 0;
+    snprintf(sink->what, sizeof sink->what, "the heap dump for %s", path);
+    return hc_gzip_open(&sink->gz, hc_gzip_default_engine(), sink->what, hc_dump_sink_emit, sink, err, errlen);
 }
 
 int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
 {
     sink->raw_bytes += len;
-    if (!sink->gzip) {
-        if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
-        sink->stored_bytes += len;
-        return 0;
-    }
-    const unsigned char *p = buf;
-    while (len > 0) {
-        uInt take = len > HC_DUMP_CHUNK ? HC_DUMP_CHUNK : (uInt)len;
-        sink->crc = hc_crc32(sink->crc, p, take); /* while the piece is in cache for deflate */
-        sink->zs.next_in = (Bytef *)(uintptr_t)p;
-        sink->zs.avail_in = take;
-        if (hc_dump_deflate(sink, Z_NO_FLUSH, err, errlen) != 0) return -1;
-        p += take;
-        len -= take;
-    }
+    if (sink->gzip) return hc_gzip_write(&sink->gz, buf, len, err, errlen);
+    if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
+    sink->stored_bytes += len;
     return 0;
 }
 
@@ -203,17 +153,7 @@ uint64_t hc_dump_now_ns(void)
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
 {
     uint64_t t0 = hc_dump_now_ns();
-    if (sink->gzip) {
-        sink->zs.next_in = NULL;
-        sink->zs.avail_in = 0;
-        if (hc_dump_deflate(sink, Z_FINISH, err, errlen) != 0) return -1;
-        /* The trailer: CRC-32 and length mod 2^32 of the uncompressed bytes, little-endian. */
-        unsigned char trailer[8];
-        uint32_t words[2] = {sink->crc, (uint32_t)sink->raw_bytes};
-        for (int i = 0; i < 8; i++) trailer[i] = (unsigned char)(words[i / 4] >> (8 * (i % 4)));
-        if (hc_dump_write_fully(sink->fd, trailer, sizeof trailer, sink->path, err, errlen) != 0) return -1;
-        sink->stored_bytes += sizeof trailer;
-    }
+    if (sink->gzip && hc_gzip_finish(&sink->gz, err, errlen) != 0) return -1;
     /* No fsync: the tempfile is read back at once by this machine, from the page cache, then
      * removed; it never has to survive a crash (the next capture deletes an orphan). Space is
      * reserved by write() itself, so a full disk still fails above. fsync cost ~20 ms per gzip
@@ -224,10 +164,7 @@ int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
 
 void hc_dump_sink_free(hc_dump_sink *sink)
 {
-    if (sink->zs_ready) deflateEnd(&sink->zs);
-    sink->zs_ready = 0;
-    free(sink->out);
-    sink->out = NULL;
+    hc_gzip_free(&sink->gz);
 }
 
 static void *hc_dump_pump_main(void *arg)

@@ -9,13 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <zlib.h>
 
-#define HC_DUMP_GZIP_LEVEL 1
-/* Half of zlib's default hash table: on an 807 MB heap dump, level 1 ran ~8% faster (1.85-2.01
- * CPU-s against 2.14-2.17) for the same 26.0 MB out, and it leaves more cache to the dump thread
- * on the other core. 6 and below store more (26.4+ MB); 9 is slower. */
-#define HC_DUMP_GZIP_MEMLEVEL 7
+#include "gzip_stream.h"
 
 /* ---- tempfile ---------------------------------------------------------------------------- */
 
@@ -32,13 +27,10 @@ int hc_dump_tempfile(const char *dir, const char *suffix, char *path, size_t pat
 
 typedef struct {
     int fd;                 /* written to, not owned */
-    int gzip;               /* 1: one gzip member at level HC_DUMP_GZIP_LEVEL; 0: plain copy */
+    int gzip;               /* 1: one gzip member (gzip_stream.h, its default engine); 0: plain copy */
     const char *path;       /* named in error messages */
-    z_stream zs;
-    int zs_ready;
-    unsigned char *out;     /* deflate's output buffer */
-    size_t outcap;
-    uint32_t crc;           /* CRC-32 of the bytes given so far, for the gzip trailer */
+    char what[96];          /* "the heap dump for <path>", for the compressor's messages */
+    hc_gzip gz;
     uint64_t raw_bytes;     /* bytes given to hc_dump_sink_write */
     uint64_t stored_bytes;  /* bytes written to fd */
     uint64_t finish_ns;     /* wall time hc_dump_sink_finish took (the end of the gzip member) */

@@ -596,4 +596,6 @@ void hc_init_dump(void)
     rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, 2);
     rb_define_singleton_method(mDump, "estimate", hc_dump_estimate_m, 1);
     rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);
+    /* "isa-l" or "zlib": what compresses gzip dumps in this build (the benchmark names it). */
+    rb_define_const(mDump, "GZIP_ENGINE", rb_obj_freeze(rb_str_new_cstr(hc_gzip_engine_name(hc_gzip_default_engine()))));
 }

@@ -3,7 +3,9 @@
 #ifndef HC_TEST_H
 #define HC_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int hc_test_passed, hc_test_failed;
@@ -19,6 +21,20 @@ static int hc_test_passed, hc_test_failed;
     HC_CHECK(hc_g_ && hc_w_ && strcmp(hc_g_, hc_w_) == 0, "%s:\n--- got\n%s\n--- want\n%s", (what), \
              hc_g_ ? hc_g_ : "(null)", hc_w_ ? hc_w_ : "(null)"); \
 } while (0)
+
+/* len bytes of xorshift noise (malloc'd; at least 1 byte allocated), the same for the same seed. */
+static inline unsigned char *hc_test_random_bytes(size_t len, unsigned seed)
+{
+    unsigned char *buf = malloc(len ? len : 1);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = (unsigned char)x;
+    }
+    return buf;
+}
 
 static int hc_test_summary(const char *suite)
 {

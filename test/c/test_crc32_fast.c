@@ -7,19 +7,6 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-static unsigned char *random_bytes(size_t len, unsigned seed)
-{
-    unsigned char *buf = malloc(len);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (unsigned char)x;
-    }
-    return buf;
-}
-
 static void test_known_values(void)
 {
     HC_CHECK(hc_crc32(0, "123456789", 9) == 0xCBF43926u, "the CRC-32 check value, got %08x",
@@ -35,7 +22,7 @@ static void test_known_values(void)
 
 static void test_every_length_and_alignment(void)
 {
-    unsigned char *buf = random_bytes(600, 1);
+    unsigned char *buf = hc_test_random_bytes(600, 1);
     int mismatches = 0;
     for (size_t align = 0; align < 16; align++) {
         for (size_t len = 0; len + align <= 600; len++) {
@@ -49,7 +36,7 @@ static void test_every_length_and_alignment(void)
 
 static void test_split_in_two(void)
 {
-    unsigned char *buf = random_bytes(1000, 2);
+    unsigned char *buf = hc_test_random_bytes(1000, 2);
     uint32_t whole = (uint32_t)crc32_z(0, buf, 1000);
     int mismatches = 0;
     for (size_t cut = 0; cut <= 1000; cut++) {
@@ -63,7 +50,7 @@ static void test_split_in_two(void)
 static void test_large_buffers(void)
 {
     size_t len = 9 * 1024 * 1024 + 77;
-    unsigned char *buf = random_bytes(len, 3);
+    unsigned char *buf = hc_test_random_bytes(len, 3);
     HC_CHECK(hc_crc32(0, buf, len) == (uint32_t)crc32_z(0, buf, len), "9 MiB of random bytes");
     uint32_t crc = 0, want = 0;
     for (size_t off = 0; off < len; off += 256 * 1024 + 3) {
