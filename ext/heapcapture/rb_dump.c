@@ -142,18 +142,12 @@ static void hc_child_wbuf_remove(VALUE io, hc_child_wbuf *w)
 #endif
 }
 
-static VALUE hc_describe_exception(VALUE exc)
-{
-    VALUE msg = rb_funcall(exc, rb_intern("message"), 0);
-    return rb_sprintf("%"PRIsVALUE": %"PRIsVALUE, rb_obj_class(exc), msg);
-}
-
 /* Puts the pending Ruby exception's class and message into buf. */
 static void hc_child_exception_text(const char *doing, char *buf, size_t len)
 {
     VALUE exc = rb_errinfo();
     int state = 0;
-    VALUE text = rb_protect(hc_describe_exception, exc, &state);
+    VALUE text = rb_protect(hc_rb_describe_exception, exc, &state);
     if (state || !RB_TYPE_P(text, T_STRING)) {
         snprintf(buf, len, "%s: an exception was raised", doing);
     } else {

@@ -11,6 +11,9 @@ extern VALUE hc_eConnectionError;
 extern VALUE hc_eDumpError;
 extern VALUE hc_eUploadError;
 
+/* "Class: message" for an exception, for logs and results (heapcapture.c). */
+VALUE hc_rb_describe_exception(VALUE exc);
+
 /* Each binding's init, called from Init_heapcapture. */
 void hc_init_sigv4(void);
 void hc_init_listener(void);

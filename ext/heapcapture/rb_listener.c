@@ -379,30 +379,6 @@ static VALUE hc_call_handler(VALUE ary)
     return rb_funcall(rb_ary_entry(ary, 0), hc_id_call, 1, rb_ary_entry(ary, 1));
 }
 
-static VALUE hc_exception_message(VALUE e)
-{
-    VALUE msg = rb_funcall(e, rb_intern("message"), 0);
-    return RB_TYPE_P(msg, T_STRING) ? msg : rb_obj_as_string(msg);
-}
-
-/* What the log says about an exception: "Class: message". Its #message is the handler's code and
- * may itself raise (or return something whose #to_s raises): then the class name stands alone, so
- * the failure is still logged and the loop goes on. An interrupt (Thread#kill) goes on up. */
-static VALUE hc_describe_exception(VALUE e)
-{
-    VALUE klass = rb_class_name(rb_obj_class(e));
-    int state = 0;
-    VALUE msg = rb_protect(hc_exception_message, e, &state);
-    if (state) {
-        VALUE inner = rb_errinfo();
-        if (!rb_obj_is_kind_of(inner, rb_eStandardError)) rb_jump_tag(state);
-        rb_set_errinfo(Qnil);
-        return rb_sprintf("%" PRIsVALUE " (its #message raised %" PRIsVALUE " too)", klass,
-                          rb_class_name(rb_obj_class(inner)));
-    }
-    return rb_sprintf("%" PRIsVALUE ": %" PRIsVALUE, klass, msg);
-}
-
 static VALUE hc_thread_loop(VALUE arg)
 {
     hc_run_args *a = (hc_run_args *)arg;
@@ -423,7 +399,7 @@ static VALUE hc_thread_loop(VALUE arg)
             if (!rb_obj_is_kind_of(e, rb_eStandardError)) rb_jump_tag(state);
             rb_set_errinfo(Qnil);
             hc_ruby_log(HC_LOG_ERROR, rb_sprintf("the notification handler failed: %" PRIsVALUE "; still listening",
-                                                 hc_describe_exception(e)));
+                                                 hc_rb_describe_exception(e)));
         }
     }
     return Qnil;
