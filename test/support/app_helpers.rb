@@ -63,9 +63,14 @@ module HCTest
 
     # exe/heapcapture as a subprocess, killed after `timeout` seconds: [stdout, stderr, exit status].
     def heapcapture_cli(*args, env: {}, timeout: 90)
+      run_command({ "DATABASE_URL" => @pg.url }.merge(env), RbConfig.ruby, EXE, *args, timeout: timeout)
+    end
+
+    # Any command as a subprocess (in chdir), killed after `timeout` seconds: [stdout, stderr, status].
+    def run_command(env, *command, timeout:, chdir: Dir.pwd)
       out_r, out_w = IO.pipe
       err_r, err_w = IO.pipe
-      pid = Process.spawn({ "DATABASE_URL" => @pg.url }.merge(env), RbConfig.ruby, EXE, *args, out: out_w, err: err_w)
+      pid = Process.spawn(env, *command, chdir: chdir, out: out_w, err: err_w)
       [out_w, err_w].each(&:close)
       readers = [out_r, err_r].map { |io| Thread.new { io.read } }
       status = begin
