@@ -10,7 +10,8 @@ C_EXT_DIR = "ext/heapcapture"
 C_LIBS = %w[libpq libcurl libcrypto zlib expat].freeze
 # ISA-L is optional, as in extconf.rb: when installed, gzip_stream.c is built with it (and its
 # test checks both engines); without it, zlib alone.
-C_ISAL = system("pkg-config --exists libisal") && File.exist?("/usr/include/isa-l/igzip_lib.h")
+C_ISAL = system("pkg-config --exists libisal") &&
+         File.exist?(File.join(`pkg-config --variable=includedir libisal`.strip, "isa-l/igzip_lib.h"))
 
 def c_pure_modules
   FileList["#{C_EXT_DIR}/*.c"].exclude("#{C_EXT_DIR}/heapcapture.c", "#{C_EXT_DIR}/rb_*.c")
@@ -37,12 +38,14 @@ namespace :test do
     # the gzip test once more without it, as the gem builds where there is none (Heroku).
     builds = tests.map { |src| [src, File.basename(src, ".c"), C_ISAL] }
     builds << ["#{C_TEST_DIR}/test_gzip_stream.c", "test_gzip_stream_zlib_only", false] if C_ISAL
+    # [cflags, libs] with and without ISA-L, asked of pkg-config once each.
+    flags = Hash.new { |h, isal| h[isal] = [c_pkg_flags("cflags", isal: isal), c_pkg_flags("libs", isal: isal)] }
     env = { "ASAN_OPTIONS" => "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS" => "print_stacktrace=1" }
     passed = failed = 0
     builds.each do |src, name, isal|
       bin = File.join(C_BUILD_DIR, name)
-      sh "#{cc} #{common}#{c_pkg_flags('cflags', isal: isal)} -o #{bin} #{src} #{c_pure_modules.join(' ')} " \
-         "#{c_pkg_flags('libs', isal: isal)}"
+      cflags, libs = flags[isal]
+      sh "#{cc} #{common}#{cflags} -o #{bin} #{src} #{c_pure_modules.join(' ')} #{libs}"
       if system(env, bin, chdir: ".")
         passed += 1
       else

@@ -6,6 +6,7 @@
 #define HC_DUMP_H
 
 #include <pthread.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,7 +30,7 @@ typedef struct {
     int fd;                 /* written to, not owned */
     int gzip;               /* 1: one gzip member (gzip_stream.h, its default engine); 0: plain copy */
     const char *path;       /* named in error messages */
-    char what[96];          /* "the heap dump for <path>", for the compressor's messages */
+    char what[PATH_MAX + 32]; /* "the heap dump for <path>", for the compressor's messages */
     hc_gzip gz;
     uint64_t raw_bytes;     /* bytes given to hc_dump_sink_write */
     uint64_t stored_bytes;  /* bytes written to fd */

@@ -154,10 +154,9 @@ static int hc_gzip_isal_run(hc_gzip *gz, char *err, size_t errlen)
         }
         size_t have = sizeof st->out - st->iz.avail_out;
         if (hc_gzip_emit(gz, have, err, errlen) != 0) return -1;
-        int more_out = st->iz.avail_out == 0;
-        int ended = !st->iz.end_of_stream || st->iz.internal_state.state == ZSTATE_END;
-        if (st->iz.avail_in == 0 && !more_out && ended) return 0;
-        if (have == 0 && !more_out && st->iz.avail_in == 0) { /* no progress: never loop forever */
+        if (st->iz.avail_out == 0 || st->iz.avail_in > 0) continue; /* it stopped for lack of room */
+        if (!st->iz.end_of_stream || st->iz.internal_state.state == ZSTATE_END) return 0;
+        if (have == 0) { /* finishing, with room and no progress: never loop forever */
             hc_errorf(err, errlen, "compressing %s: ISA-L stopped before the end of the stream", gz->what);
             return -1;
         }
