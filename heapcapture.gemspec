@@ -16,7 +16,19 @@ Gem::Specification.new do |spec|
   spec.authors = ["heapcapture developers"]
   spec.required_ruby_version = ">= 3.1"
 
-  spec.files = Dir["lib/**/*.rb", "ext/**/*.{c,h,rb}", "exe/*", "README.md", "CHANGELOG.md", "LICENSE"]
+  spec.homepage = "https://github.com/heapcapture/heapcapture"
+  spec.metadata = {
+    "homepage_uri" => spec.homepage,
+    "source_code_uri" => spec.homepage,
+    "changelog_uri" => "#{spec.homepage}/blob/main/CHANGELOG.md",
+    "documentation_uri" => "#{spec.homepage}/tree/main/doc",
+    "rubygems_mfa_required" => "true",
+  }
+
+  # Everything the code loads at run time (Ruby files, the Rake task file), the C sources the
+  # gem compiles on install, and the documents README links. Never the extension a checkout built.
+  spec.files = Dir["lib/**/*"].reject { |f| File.directory?(f) || f.end_with?(".so", ".bundle") } +
+               Dir["ext/**/*.{c,h,rb}", "exe/*", "doc/*.md", "README.md", "CHANGELOG.md", "LICENSE"]
   spec.bindir = "exe"
   spec.executables = ["heapcapture"]
   spec.require_paths = ["lib"]

@@ -3,8 +3,9 @@
 require "test_helper"
 require_relative "support/listener_helpers"
 require_relative "support/app_helpers"
+require_relative "support/rails_app"
 
-# A real Rails app (Debian's railties, Rails 6.1) with a Gemfile of its own, set up as
+# A real Rails app (Debian's railties) with a Gemfile of its own, set up as
 # doc/integrations.md says: the Railtie gives it `rake heapcapture:signal`, the task runs the app's
 # initializers before signalling (the database is set only there), heapcapture logs through
 # Rails.logger, and a process of the app armed with `exclusive` captures its heap when the task
@@ -66,44 +67,15 @@ class RailsAppTest < HCTest::TestCase
 
   private
 
-  # The smallest Rails app that boots like a real one: a Gemfile, config/application.rb,
-  # environment.rb, an initializer for heapcapture, a Rakefile that loads the app's tasks, its
-  # development log. Its own Gemfile keeps Rails out of the suite's bundle (railties would load its
-  # minitest plugin into every test run); heapcapture comes from this checkout through RUBYLIB, as
-  # in the other app tests, so the extension built here is the one used.
+  # heapcapture comes from this checkout through RUBYLIB, as in the other app tests, so the
+  # extension built here is the one used.
   def write_rails_app
-    %w[config/initializers log tmp].each { |dir| FileUtils.mkdir_p(File.join(@rails_dir, dir)) }
-    File.write(File.join(@rails_dir, "Gemfile"), <<~RUBY)
-      source "https://rubygems.org"
-      gem "railties", "~> 6.1" # Debian's ruby-railties
-      gem "rake"
-    RUBY
-    File.write(File.join(@rails_dir, "config/application.rb"), <<~RUBY)
-      require "rails"
-      require "heapcapture"
-
-      module HeapCaptureRailsTest
-        class Application < Rails::Application
-          config.root = File.expand_path("..", __dir__)
-          config.eager_load = false
-          config.logger = ActiveSupport::Logger.new(File.expand_path("../log/development.log", __dir__))
-        end
-      end
-    RUBY
-    File.write(File.join(@rails_dir, "config/environment.rb"), <<~RUBY)
-      require_relative "application"
-      Rails.application.initialize!
-    RUBY
-    File.write(File.join(@rails_dir, "config/initializers/heapcapture.rb"), <<~RUBY)
+    HCTest::RailsApp.write(@rails_dir, initializer: <<~RUBY)
       HeapCapture.configure do |c|
         c.database_url = #{@pg.url.inspect}
         c.destination = "file://#{@dumps}"
         c.tmpdir = #{File.join(@rails_dir, 'tmp').inspect}
       end
-    RUBY
-    File.write(File.join(@rails_dir, "Rakefile"), <<~RUBY)
-      require_relative "config/application"
-      Rails.application.load_tasks
     RUBY
   end
 
