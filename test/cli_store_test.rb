@@ -125,6 +125,57 @@ class CLIStoreTest < HCTest::TestCase
     assert_equal File.binread(File.join(sub, "one-heap.ndjson")), File.binread(File.join(@workdir, "by-location"))
   end
 
+  # A trailing slash means a directory: made when missing, the dump placed inside it.
+  def test_fetch_o_dir_slash_creates_the_directory
+    plain, = store_dump("d-heap.ndjson.gz", 3000)
+    out, err, status = heapcapture("fetch", "latest", "-o", "new/deeper/")
+    assert status.success?, err
+    target = File.join(@workdir, "new/deeper/d-heap.ndjson")
+    assert_equal File.binread(plain), File.binread(target)
+    assert_match(/ to #{Regexp.escape(target)} \(/, out)
+    assert_equal ["d-heap.ndjson"], Dir.children(File.join(@workdir, "new/deeper"))
+
+    File.write(File.join(@workdir, "a-file"), "x")
+    _out, err, status = heapcapture("fetch", "latest", "-o", "a-file/sub/")
+    assert_equal 1, status.exitstatus
+    assert_equal "heapcapture: creating the directory a-file/sub/: a-file exists and is not a directory\n", err
+  end
+
+  # The location of a dump in another bucket (a capture stored elsewhere) is read from that bucket;
+  # an s3:// location with a file:// destination is refused in words.
+  def test_fetch_a_full_s3_location_in_another_bucket
+    other = HCTest::Services::OTHER_BUCKET
+    plain, gz = store_dump("elsewhere-heap.ndjson.gz", 3000)
+    aws.put_object(bucket: other, key: "#{@prefix}elsewhere-heap.ndjson.gz", body: File.binread(gz))
+    out, err, status = heapcapture("fetch", "s3://#{other}/#{@prefix}elsewhere-heap.ndjson.gz", "-o", "from-other")
+    assert status.success?, err
+    assert_equal File.binread(plain), File.binread(File.join(@workdir, "from-other"))
+    assert_match(%r{\Afetched s3://#{other}/#{Regexp.escape(@prefix)}elsewhere-heap.ndjson.gz to }, out)
+
+    _out, err, status = heapcapture("fetch", "s3://#{other}/", "-o", "x")
+    assert_equal 1, status.exitstatus
+    assert_equal %(heapcapture: "s3://#{other}/" names no object; use s3://bucket/key\n), err
+
+    dir = File.join(@tmpdir, "local")
+    _out, err, status = heapcapture("fetch", "s3://#{other}/k", env: { "HEAPCAPTURE_DESTINATION" => "file://#{dir}" })
+    assert_equal 1, status.exitstatus
+    assert_equal "heapcapture: s3://#{other}/k is in S3, but the destination is file://#{dir}/; set " \
+                 "HEAPCAPTURE_DESTINATION (or AWS_S3_BUCKET_NAME) to its bucket to fetch it\n", err
+  end
+
+  # With neither HEAPCAPTURE_DESTINATION nor AWS_S3_BUCKET_NAME, list and fetch read a folder on this
+  # machine, and say so.
+  def test_list_without_a_destination_says_it_lists_a_local_folder
+    tmp = File.join(@tmpdir, "t")
+    Dir.mkdir(tmp)
+    env = { "HEAPCAPTURE_DESTINATION" => nil, "AWS_S3_BUCKET_NAME" => nil, "HEAPCAPTURE_TMPDIR" => tmp }
+    out, err, status = heapcapture("list", env: env)
+    assert status.success?, err
+    assert_equal "no dumps in file://#{tmp}/heapcapture/\n", out
+    assert_equal "heapcapture: no destination configured (no HEAPCAPTURE_DESTINATION, no AWS_S3_BUCKET_NAME): " \
+                 "using the local folder file://#{tmp}/heapcapture/, where captures of processes on this machine go\n", err
+  end
+
   # gzip allows several members one after another; gunzip decompresses them all, and so do we.
   def test_fetch_decompresses_every_gzip_member
     first_plain, first_gz = store_dump("m1-heap.ndjson.gz", 3000)

@@ -45,11 +45,23 @@ class CLITest < HCTest::TestCase
     assert_match(/\Aweb\.2 pid #{pids[1]}: ok file:\/\/\/tmp\/go\z/, lines[1])
   end
 
+  # An hourly scheduler job must not "succeed" without a dump: a selected dyno that sends nothing
+  # is named, and the command exits 1 even though every result that came is ok.
+  def test_signal_with_wait_names_each_selected_dyno_that_did_not_answer_and_exits_one
+    pid = spawn_armed("web.1", dynos: 2)
+    out, err, status = heapcapture("signal", "--dynos", "2", "--wait", "4")
+    assert_equal 1, status.exitstatus, "#{out}\n#{err}"
+    assert_equal "web.1 pid #{pid}: ok file:///tmp/go\n", out
+    assert_equal "heapcapture: web.2: no reply within 4.0 s on heapcapture_web_2 (is a process armed there? " \
+                 "see HeapCapture.exclusive)\n", err
+  end
+
   def test_signal_with_wait_exits_one_when_nobody_answers_or_a_capture_fails
     out, err, status = heapcapture("signal", "--wait", "0.3")
     assert_equal 1, status.exitstatus
     assert_equal "", out
-    assert_match(/no reply within 0.3 s/, err)
+    assert_equal "heapcapture: web.1: no reply within 0.3 s on heapcapture_web_1 (is a process armed there? " \
+                 "see HeapCapture.exclusive)\n", err
 
     HeapCapture::Listener.capture_hook = ->(_payload) { raise "no space left on device" }
     arm("web.1")

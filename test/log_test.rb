@@ -2,6 +2,8 @@
 
 require "test_helper"
 require "stringio"
+require "rbconfig"
+require "io/wait"
 
 # HeapCapture::Log: every message reaches the logger as one UTF-8 line, with passwords masked,
 # whatever bytes it carries.
@@ -46,5 +48,23 @@ class LogTest < HCTest::TestCase
     HeapCapture::Log.info(nil)
     assert_equal ["INFO heapcapture: unicode: é ü 日本語 🎉\n", "INFO heapcapture: a_symbol\n", "INFO heapcapture: \n"],
                  lines
+  end
+
+  # With stdout a pipe (Heroku, systemd, docker) Ruby buffers $stdout: each line of the default
+  # logger must reach the reader while the process goes on, not at its exit.
+  def test_the_default_logger_delivers_each_line_through_a_pipe_at_once
+    reader, writer = IO.pipe
+    script = 'require "heapcapture"; HeapCapture::Log.error("the first line"); sleep 60'
+    pid = Process.spawn({ "RUBYLIB" => File.expand_path("../lib", __dir__) }, RbConfig.ruby, "-e", script,
+                        out: writer, err: File::NULL)
+    writer.close
+    line = reader.wait_readable(20) && reader.gets
+    assert_match(/ERROR -- : heapcapture: the first line$/, line.to_s, "the line arrived while the process ran")
+  ensure
+    if pid
+      Process.kill("KILL", pid)
+      Process.waitpid(pid)
+    end
+    reader&.close
   end
 end

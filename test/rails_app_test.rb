@@ -57,7 +57,7 @@ class RailsAppTest < HCTest::TestCase
     assert_equal 1, stored.size, "one dump in #{@dumps}: #{stored.inspect}"
     assert_operator File.size(stored.first), :>, 0
 
-    rails_log = File.read(File.join(@rails_dir, "log/development.log"))
+    rails_log = HCTest::Services.read_log(File.join(@rails_dir, "log/development.log"))
     assert_match(/^heapcapture: armed in web\.1 \(pid #{worker_pid}\): listening on heapcapture_web_1/, rails_log)
     assert_match(/^heapcapture: notification on heapcapture_web_1 .*: capturing/, rails_log)
     assert_match(/^heapcapture: heap dump stored at #{Regexp.escape(@dumps)}\//, rails_log)

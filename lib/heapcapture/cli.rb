@@ -15,6 +15,14 @@ module HeapCapture
     Command = Struct.new(:name, :klass, :summary)
 
     class << self
+      # What the command line logs: the library's lines go to err, warnings only, unless
+      # HEAPCAPTURE_VERBOSE is set (results go to stdout).
+      def quiet_logger(err)
+        Logger.new(err).tap do |logger|
+          logger.level = ENV["HEAPCAPTURE_VERBOSE"].to_s.empty? ? Logger::WARN : Logger::DEBUG
+        end
+      end
+
       def commands
         @commands ||= {}
       end
@@ -49,7 +57,8 @@ module HeapCapture
         @err.puts "heapcapture: unknown command #{name.inspect}\n\n#{usage}"
         return EXIT_USAGE
       end
-      quiet_logs
+      # The app's logger when it chose one (the Rake task in a Rails app); else the quiet one.
+      HeapCapture.config.logger = self.class.quiet_logger(@err) unless HeapCapture.config.logger_chosen?
       command.klass.new(out: @out, err: @err).run(argv.drop(1))
     rescue OptionParser::ParseError, ArgumentError => e
       @err.puts "heapcapture: #{e.message.delete_prefix(Log::PREFIX)} (see heapcapture #{name} --help)"
@@ -71,16 +80,6 @@ module HeapCapture
         heapcapture COMMAND --help shows a command's options. The database comes from
         HEAPCAPTURE_DATABASE_URL or DATABASE_URL.
       USAGE
-    end
-
-    private
-
-    # Results go to stdout; the library's log lines go to stderr, warnings only, unless
-    # HEAPCAPTURE_VERBOSE is set.
-    def quiet_logs
-      logger = Logger.new(@err)
-      logger.level = ENV["HEAPCAPTURE_VERBOSE"].to_s.empty? ? Logger::WARN : Logger::DEBUG
-      HeapCapture.config.logger = logger
     end
   end
 end

@@ -72,14 +72,18 @@ module HeapCapture
       @concurrency = value
     end
 
-    # Rails.logger when Rails is loaded, else a Logger on $stdout.
+    # Rails.logger when Rails is loaded, else a Logger on $stdout that flushes every line.
     def logger
-      @logger ||= if defined?(::Rails) && ::Rails.respond_to?(:logger) && ::Rails.logger
-                    ::Rails.logger
-                  else
-                    Logger.new($stdout)
-                  end
+      @logger ||= rails_logger || Logger.new(FlushedStdout.new)
     end
+
+    def logger=(value)
+      @logger_set = !value.nil?
+      @logger = value
+    end
+
+    # Whether the app chose where lines go (a logger given, or Rails's) rather than the default.
+    def logger_chosen? = @logger_set || !rails_logger.nil?
 
     # The database URL or a ConfigurationError that says how to give one.
     def database_url!
@@ -108,6 +112,10 @@ module HeapCapture
         return value unless value.nil? || value.strip.empty?
       end
       nil
+    end
+
+    def rails_logger
+      ::Rails.logger if defined?(::Rails) && ::Rails.respond_to?(:logger)
     end
 
     def default_mode

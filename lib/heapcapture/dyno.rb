@@ -35,13 +35,13 @@ module HeapCapture
     end
 
     def names(process_type, dynos)
-      validate!(process_type, dynos)
+      process_type = validate!(process_type, dynos)
       (1..dynos).map { |n| "#{process_type}.#{n}" }
     end
 
     # heapcapture_web_1 .. heapcapture_web_<dynos>
     def channels(process_type, dynos)
-      validate!(process_type, dynos)
+      process_type = validate!(process_type, dynos)
       (1..dynos).map { |n| channel(process_type, n) }
     end
 
@@ -51,6 +51,7 @@ module HeapCapture
 
     def select(process_type, dynos, env = ENV)
       expected = names(process_type, dynos)
+      process_type = process_type.to_s
       name, var = current(env)
       if name && expected.include?(name)
         return Selection.new(selected: true, dyno: name, channel: channel(process_type, name.split(".").last))
@@ -64,7 +65,9 @@ module HeapCapture
       Selection.new(selected: false, dyno: name, channel: nil, reason: reason)
     end
 
+    # Returns the process type as a String (:web is "web"), or raises ArgumentError saying why not.
     def validate!(process_type, dynos)
+      process_type = process_type.to_s if process_type.is_a?(Symbol)
       unless process_type.is_a?(String) && PROCESS_TYPE.match?(process_type)
         raise ArgumentError, "heapcapture: process_type must be lower case letters, digits and _ " \
                              "(it names the channel heapcapture_<process_type>_<n>), got #{process_type.inspect}"
@@ -73,7 +76,7 @@ module HeapCapture
         raise ArgumentError, "heapcapture: dynos must be an Integer of at least 1, got #{dynos.inspect}"
       end
       longest = channel(process_type, dynos)
-      return if longest.bytesize <= CHANNEL_MAX
+      return process_type if longest.bytesize <= CHANNEL_MAX
 
       raise ArgumentError, "heapcapture: the channel #{longest} is #{longest.bytesize} bytes; PostgreSQL " \
                            "allows #{CHANNEL_MAX}: use a shorter process_type"

@@ -31,6 +31,19 @@ module HeapCapture
     end
   end
 
+  # The default logger's device: $stdout (whatever it is at the time of the write), flushed after
+  # every line. Ruby buffers $stdout when it is a pipe (Heroku, systemd, docker), and a plain
+  # Logger.new($stdout) then holds lines back until the buffer fills, a fork or exit.
+  class FlushedStdout
+    def write(*parts)
+      written = $stdout.write(*parts)
+      $stdout.flush
+      written
+    end
+
+    def close; end # $stdout is not ours to close
+  end
+
   # Removes credentials from anything that is about to be shown to a person.
   module Redact
     module_function

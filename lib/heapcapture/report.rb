@@ -33,5 +33,32 @@ module HeapCapture
     def all_ok?(results)
       !results.empty? && results.all? { |r| r["status"] == "ok" }
     end
+
+    # What `heapcapture signal` and `rake heapcapture:signal` print once a Signaller has run: the
+    # channels notified, or with wait: a line per result on out, and on err a line for each
+    # selected dyno that sent no result. True when nothing was awaited, or when every selected
+    # dyno sent a result and every result is ok (a scheduler's job must not pass without a dump).
+    def print_signal(signaller, out:, err:)
+      unless signaller.wait
+        signaller.channels.each { |channel| out.puts "signalled #{channel}" }
+        return true
+      end
+      signaller.results.each { |result| out.puts line(result) }
+      missing = signaller.unanswered
+      missing.each { |dyno| err.puts "#{Log::PREFIX}#{silence(dyno, signaller.wait)}" }
+      missing.empty? && all_ok?(signaller.results)
+    end
+
+    def silence(dyno, wait)
+      seconds = "#{wait.round(3)} s"
+      pids = dyno["acknowledged_by"]
+      if pids.empty?
+        "#{dyno['dyno']}: no reply within #{seconds} on #{dyno['channel']} (is a process armed there? " \
+          "see HeapCapture.exclusive)"
+      else
+        "#{dyno['dyno']}: pid #{pids.join(', pid ')} acknowledged on #{dyno['channel']} but sent no result within " \
+          "#{seconds} (a capture still running? wait longer, or see that process's log)"
+      end
+    end
   end
 end

@@ -10,17 +10,17 @@ module HeapCapture
     NOTIFY_TIMEOUT = 10
     SETTLE = 0.3 # seconds to wait for late acknowledgements once every known process replied
 
+    attr_reader :channels, :wait, :results
+
     def initialize(payload, process_type:, dynos:, wait:)
       @payload = Wire.payload!(payload)
       @channels = Dyno.channels(process_type, dynos)
-      @wait = wait.nil? ? nil : Float(wait)
-      raise ArgumentError, "heapcapture: wait must be a number of seconds >= 0, got #{wait.inspect}" \
-        if @wait&.negative? || @wait&.nan?
-    rescue TypeError, ArgumentError => e
-      raise ArgumentError, e.message.start_with?(Log::PREFIX) ? e.message : "heapcapture: wait: #{e.message}"
+      @dyno_names = Dyno.names(process_type, dynos)
+      @wait = seconds(wait)
     end
 
     # The channels notified, or with wait: the results received (Hashes, string keys).
+    # Afterwards, with wait: #unanswered names the selected dynos that sent no result.
     def call
       connection = Listener::Connection.new(HeapCapture.config.database_url!, @wait ? Wire::REPLY_CHANNEL : nil,
                                             APPLICATION_NAME, false)
@@ -34,6 +34,16 @@ module HeapCapture
     end
 
     private
+
+    # Raised without a cause, so that a console or Rake shows the one message once.
+    def seconds(wait)
+      return nil if wait.nil?
+
+      value = Float(wait, exception: false)
+      return value if value && !value.negative? && !value.nan?
+
+      raise ArgumentError, "heapcapture: wait must be a number of seconds >= 0, got #{wait.inspect}"
+    end
 
     def collect(connection, request_id)
       deadline = monotonic + @wait
@@ -65,8 +75,26 @@ module HeapCapture
         end
       end
       Log.info("#{results.size} of #{acks.size} acknowledging process(es) replied to request #{request_id}")
-      results.values
+      @acks = acks.values
+      @results = results.values
     end
+
+    public
+
+    # With wait:, after call: each selected dyno that sent no result, as { "dyno", "channel",
+    # "acknowledged_by" => [pid, ...] } (the processes that acknowledged on its channel but sent no
+    # result in time; empty when nothing answered there at all).
+    def unanswered
+      answered = @results.map { |r| r["channel"] }
+      @dyno_names.zip(@channels).filter_map do |dyno, channel|
+        next if answered.include?(channel)
+
+        { "dyno" => dyno, "channel" => channel,
+          "acknowledged_by" => @acks.select { |ack| ack["channel"] == channel }.map { |ack| ack["pid"] } }
+      end
+    end
+
+    private
 
     # Every channel was answered and every process that acknowledged has sent its result.
     def done?(acks, results, heard_on)

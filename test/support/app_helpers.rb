@@ -38,7 +38,7 @@ module HCTest
     end
 
     def server_log
-      @server_log && File.exist?(@server_log) ? File.read(@server_log) : "(no log)"
+      @server_log && File.exist?(@server_log) ? HCTest::Services.read_log(@server_log) : "(no log)"
     end
 
     # TERM to the whole group, then KILL after STOP_TIMEOUT seconds.

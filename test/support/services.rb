@@ -16,6 +16,7 @@ module HCTest
   module Services
     ROOT = File.expand_path("../..", __dir__)
     BUCKET = "heapcapture-test"
+    OTHER_BUCKET = "heapcapture-other" # a second bucket, for locations outside the destination's
     S3_KEY = "S3RVER"
 
     class Error < StandardError; end
@@ -81,6 +82,15 @@ module HCTest
 
       def root?
         Process.uid.zero?
+      end
+
+      # A log file's text as UTF-8, whatever the locale (servers write UTF-8, puma a "✔"; with LANG
+      # unset Ruby would read it as US-ASCII and the first regexp would raise). Bytes that are not
+      # UTF-8 become U+FFFD. A file that cannot be read raises Error naming it.
+      def read_log(path)
+        File.binread(path).force_encoding(Encoding::UTF_8).scrub
+      rescue SystemCallError => e
+        raise Error, "reading the log #{path}: #{e.message}"
       end
     end
 
@@ -153,7 +163,7 @@ module HCTest
         out = IO.popen({ "PATH" => path }, full, err: %i[child out], &:read)
         return out if $?.success?
 
-        log = File.exist?(@log) ? File.read(@log).lines.last(20).join : "(no log)"
+        log = File.exist?(@log) ? Services.read_log(@log).lines.last(20).join : "(no log)"
         raise Error, "PostgreSQL: `#{cmd.join(' ')}` failed (#{$?.exitstatus}):\n#{out}\nlog #{@log}:\n#{log}"
       end
 
@@ -191,7 +201,7 @@ module HCTest
         Services.wait_until("#{name} to answer on port #{port} (log: #{@log})", timeout: 30) do
           if Process.waitpid(@pid, Process::WNOHANG)
             @pid = nil
-            raise Error, "#{name} exited at start:\n#{File.exist?(@log) ? File.read(@log) : '(no log)'}"
+            raise Error, "#{name} exited at start:\n#{File.exist?(@log) ? Services.read_log(@log) : '(no log)'}"
           end
           ready.call
         end
@@ -221,8 +231,8 @@ module HCTest
         raise Error, "the S3 test server is not installed (#{modules} missing): run bin/setup" unless Dir.exist?(modules)
 
         FileUtils.mkdir_p(File.join(@dir, "data"))
-        spawn_and_wait("the S3 server", "node", script, port.to_s, File.join(@dir, "data"), BUCKET,
-                       out: @log, err: @log) { File.read(@log).include?("s3rver ready") }
+        spawn_and_wait("the S3 server", "node", script, port.to_s, File.join(@dir, "data"), "#{BUCKET},#{OTHER_BUCKET}",
+                       out: @log, err: @log) { Services.read_log(@log).include?("s3rver ready") }
         export_env
         self
       end

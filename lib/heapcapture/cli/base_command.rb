@@ -11,6 +11,18 @@ module HeapCapture
 
       private
 
+      # The store captures go to, read back. With no destination configured that is a folder on
+      # this machine: said on err, since the dumps of a remote app are not there.
+      def configured_store
+        config = HeapCapture.config
+        store = Store.configured(config)
+        unless config.destination
+          @err.puts "heapcapture: no destination configured (no HEAPCAPTURE_DESTINATION, no AWS_S3_BUCKET_NAME): " \
+                    "using the local folder #{store.url}, where captures of processes on this machine go"
+        end
+        store
+      end
+
       # Parses argv with the command's parser plus -h/--help; returns the remaining arguments, or
       # nil when help was asked for (and printed): the command then exits 0.
       def parse(parser, argv)

@@ -3,6 +3,7 @@
 require "zlib"
 require "tmpdir"
 require "fileutils"
+require "pathname"
 
 module HeapCapture
   class CLI
@@ -15,10 +16,13 @@ module HeapCapture
         parser = OptionParser.new do |o|
           o.banner = "Usage: heapcapture fetch KEY|latest [options]\n\n" \
                      "Downloads one stored heap dump (a key as heapcapture list prints it, a location as\n" \
-                     "heapcapture signal --wait prints it, or latest: the newest) and decompresses it.\n" \
+                     "heapcapture signal --wait prints it, s3://bucket/key of any bucket the credentials\n" \
+                     "reach, or latest: the newest) and decompresses it.\n" \
                      "Never overwrites a file unless --force.\n\n"
-          o.on("-o", "--output FILE", "write to FILE, into FILE if it is a directory, or to stdout if -",
-               "(default: the key's basename, without .gz, in the current directory)") { |v| options[:output] = v }
+          o.on("-o", "--output FILE", "write to FILE, into FILE if it is a directory (DIR/ is created",
+               "when missing), or to stdout if -", "(default: the key's basename, without .gz, in the current directory)") do |v|
+            options[:output] = v
+          end
           o.on("--raw", "keep the bytes as stored (the .gz is not decompressed)") { options[:raw] = true }
           o.on("--force", "overwrite FILE if it exists") { options[:force] = true }
           o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
@@ -33,8 +37,8 @@ module HeapCapture
       private
 
       def fetch(name, output:, raw:, force:, prefix:)
-        store = Store.configured
-        key = name == "latest" ? store.latest(prefix).key : store.key_for(name)
+        store = configured_store
+        store, key = name == "latest" ? [store, store.latest(prefix).key] : store.locate(name)
         gunzip = !raw && key.end_with?(".gz")
         basename = gunzip ? File.basename(key, ".gz") : File.basename(key)
         return to_stdout(store, key, gunzip) if output == "-"
@@ -47,10 +51,21 @@ module HeapCapture
         EXIT_OK
       end
 
+      # A trailing slash means a directory: it is created when missing.
       def target_path(output, basename)
         return File.expand_path(basename) if output.nil?
 
+        make_directory(output) if output.end_with?("/") && !File.directory?(output)
         File.directory?(output) ? File.expand_path(basename, output) : File.expand_path(output)
+      end
+
+      def make_directory(dir)
+        FileUtils.mkdir_p(dir)
+      rescue Errno::EEXIST, Errno::ENOTDIR
+        in_the_way = Pathname(dir).ascend.find { |path| File.exist?(path) && !File.directory?(path) }
+        raise Error, "heapcapture: creating the directory #{dir}: #{in_the_way || 'a part of it'} exists and is not a directory"
+      rescue SystemCallError => e
+        raise Error, "heapcapture: creating the directory #{dir}: #{e.message}"
       end
 
       # Downloaded beside the target, decompressed into a second file there, then moved into

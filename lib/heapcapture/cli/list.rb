@@ -15,7 +15,7 @@ module HeapCapture
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::NeedlessArgument, args.join(" ") unless args.empty?
 
-        store = Store.configured
+        store = configured_store
         dumps = store.dumps(prefix)
         print_table(dumps)
         @out.puts footer(dumps, store.url(store.prefix + prefix))

@@ -12,26 +12,14 @@ module HeapCapture
                      "PAYLOAD (default \"go\") reaches the capture as is: at most 7999 bytes of UTF-8.\n\n"
           o.on("--process-type TYPE", "process type to signal (default: web)") { |v| options[:process_type] = v }
           o.on("--dynos N", Integer, "signal TYPE.1 .. TYPE.N (default: 1)") { |v| options[:dynos] = v }
-          o.on("--wait SECONDS", Float, "wait for the results; exit 1 unless every one is ok") { |v| options[:wait] = v }
+          o.on("--wait SECONDS", Float, "wait for the results; exit 1 unless every selected", "dyno sent one and every one is ok") { |v| options[:wait] = v }
         end
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
 
-        result = HeapCapture.signal(args.first || "go", **options)
-        options[:wait] ? report(result, options[:wait]) : announce(result)
-      end
-
-      private
-
-      def announce(channels)
-        channels.each { |channel| @out.puts "signalled #{channel}" }
-        EXIT_OK
-      end
-
-      def report(results, wait)
-        results.each { |result| @out.puts Report.line(result) }
-        @err.puts "heapcapture: no reply within #{wait} s (is a process armed? see HeapCapture.exclusive)" if results.empty?
-        Report.all_ok?(results) ? EXIT_OK : EXIT_FAILED
+        signaller = Signaller.new(args.first || "go", **options)
+        signaller.call
+        Report.print_signal(signaller, out: @out, err: @err) ? EXIT_OK : EXIT_FAILED
       end
     end
 

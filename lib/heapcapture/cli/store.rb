@@ -40,8 +40,17 @@ module HeapCapture
 
       def url(key = prefix) = "s3://#{@bucket}/#{key}"
 
-      # A key as list prints it, or the location a capture reported (s3://bucket/key).
-      def key_for(name) = name.delete_prefix(url(""))
+      # [store, key] for a key as list prints it, or a location a capture reported
+      # (s3://bucket/key): a location in another bucket is read from that bucket.
+      def locate(name)
+        return [self, name] unless name.start_with?("s3://")
+
+        bucket, key = name.delete_prefix("s3://").split("/", 2)
+        raise Error, "heapcapture: #{name.inspect} names no object; use s3://bucket/key" if bucket.to_s.empty? || key.to_s.empty?
+        return [self, key] if bucket == @bucket
+
+        [S3Store.new(Destination.for(@config.dup.apply(destination: "s3://#{bucket}/")), @config), key]
+      end
 
       def entries(prefix)
         client.list(prefix: prefix).map { |o| Entry.new(o["key"], o["size"], o["last_modified"] || Time.at(0)) }
@@ -83,10 +92,15 @@ module HeapCapture
       def prefix = ""
       def url(key = "") = "file://#{File.join(@dir, key)}"
 
-      # A key as list prints it, or the location a capture reported (a path in dir, file:// or not).
-      def key_for(name)
+      # [self, key] for a key as list prints it, or the location a capture reported (a path in
+      # dir, file:// or not). An s3:// location is refused: this store is a local folder.
+      def locate(name)
+        if name.start_with?("s3://")
+          raise Error, "heapcapture: #{name} is in S3, but the destination is #{url}; set HEAPCAPTURE_DESTINATION " \
+                       "(or AWS_S3_BUCKET_NAME) to its bucket to fetch it"
+        end
         path = name.delete_prefix("file://")
-        path.start_with?("#{@dir}/") ? path.delete_prefix("#{@dir}/") : name
+        [self, path.start_with?("#{@dir}/") ? path.delete_prefix("#{@dir}/") : name]
       end
 
       def entries(prefix)
