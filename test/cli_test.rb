@@ -94,4 +94,15 @@ class CLITest < HCTest::TestCase
     assert_match(/connecting to PostgreSQL failed: invalid percent-encoded token/, err)
     refute_includes err, "s3cr"
   end
+
+  # libpq would take these for a database name and fail about a local socket.
+  def test_a_database_url_that_is_not_postgresql_is_refused_in_words
+    ["mysql://app:hunter2@127.0.0.1/db", "postgres//app:hunter2@127.0.0.1/db"].each do |url|
+      _out, err, status = heapcapture("signal", env: { "DATABASE_URL" => url })
+      assert_equal 1, status.exitstatus, url
+      assert_match(/\Aheapcapture: database_url ".*app:\*\*\*@127.0.0.1\/db" is neither a PostgreSQL URL /, err)
+      assert_equal 1, err.lines.size
+      refute_includes err, "hunter2"
+    end
+  end
 end

@@ -2,6 +2,7 @@
 
 require "test_helper"
 require_relative "support/listener_helpers"
+require "open3"
 
 # HeapCapture.exclusive: which process arms, what it opens, status, stop, idempotence, fork.
 class ExclusiveTest < HCTest::TestCase
@@ -93,11 +94,38 @@ class ExclusiveTest < HCTest::TestCase
     refute HeapCapture.status[:armed]
   end
 
-  def test_no_database_url_is_a_configuration_error_with_help
+  # Settings no capture could work with show when arming, not when someone signals: one ERROR line
+  # naming the setting, false, no connection opened; never an exception into on_worker_boot.
+  def test_settings_that_cannot_work_are_logged_at_arming_and_it_does_not_arm
+    wait_for("no heapcapture connection left from earlier tests") { heapcapture_backends.empty? }
     ENV["DYNO"] = "web.1"
-    HeapCapture.config.database_url = nil
-    error = assert_raises(HeapCapture::ConfigurationError) { HeapCapture.exclusive }
-    assert_match(/set DATABASE_URL/, error.message)
+    missing = File.join(Dir.tmpdir, "heapcapture-missing-#{rand(1 << 30)}")
+    [
+      [{ destination: "ftp://dumps.example/x" }, /destination "ftp:\/\/dumps.example\/x" is neither s3:\/\/bucket\/prefix\//],
+      [{ tmpdir: missing }, /tmpdir "#{Regexp.escape(missing)}" is not a directory; set tmpdir \(HEAPCAPTURE_TMPDIR\)/],
+      [{ database_url: nil }, /no database to listen on or signal through: set DATABASE_URL/],
+      [{ database_url: "mysql://app:hunter2@127.0.0.1/db" }, /database_url "mysql:\/\/app:\*\*\*@127.0.0.1\/db" is neither/],
+      [{ compression: :brotli }, /compression must be one of gzip, none, got :brotli/],
+    ].each do |settings, reason|
+      HeapCapture.reset_config!
+      HeapCapture.configure { |c| c.logger = Logger.new(SyncIO.new(@log, @log_mutex)) }
+      before = log_text.size
+      assert_equal false, HeapCapture.exclusive(**settings), settings.inspect
+      line = log_text[before..]
+      assert_equal 1, line.lines.size, "one log line: #{line}"
+      assert_match(/\AE, .*ERROR -- : heapcapture: not armed in web\.1 \(pid #{Process.pid}\): /, line)
+      assert_match reason, line
+      refute_match(/hunter2/, line)
+      refute HeapCapture.status[:armed]
+    end
+    sleep 0.2
+    assert_empty heapcapture_backends
+  end
+
+  def test_process_type_may_be_a_symbol
+    record_captures
+    arm("web.1", process_type: :web)
+    assert_equal "heapcapture_web_1", HeapCapture.status[:channel]
   end
 
   def test_an_unreachable_database_arms_anyway_retries_in_the_background_and_logs_no_password
@@ -141,20 +169,23 @@ class ExclusiveTest < HCTest::TestCase
     wait_for("the listener to connect again") { HeapCapture.status[:connected] }
   end
 
+  # ... and quiet: an exit is no reason to warn that the listener thread ended.
   def test_process_exit_is_not_held_up_by_the_listener
     script = <<~RUBY
       require "heapcapture"
-      HeapCapture.configure { |c| c.logger = Logger.new(File::NULL) }
+      HeapCapture.configure { |c| c.logger = Logger.new($stderr) }
       HeapCapture.exclusive(trace_allocations: false)
       sleep 0.01 until HeapCapture.status[:connected]
       $stdout.puts "armed"; $stdout.flush
     RUBY
     started = monotonic
-    out = IO.popen({ "DYNO" => "web.1", "DATABASE_URL" => @pg.url }, [RbConfig.ruby, "-I#{ROOT}/lib", "-e", script],
-                   &:read)
+    out, err, status = Open3.capture3({ "DYNO" => "web.1", "DATABASE_URL" => @pg.url }, RbConfig.ruby, "-I#{ROOT}/lib",
+                                      "-e", script)
     assert_equal "armed\n", out
-    assert $?.success?
+    assert status.success?, err
     assert_operator monotonic - started, :<, 10, "exit with an armed listener is prompt"
+    assert_match(/heapcapture: armed in web\.1/, err)
+    refute_match(/WARN|ERROR|ended without/, err)
   end
 
   def test_a_forked_child_drops_the_inherited_listener_without_touching_the_parents_session

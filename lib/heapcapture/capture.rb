@@ -40,8 +40,7 @@ module HeapCapture
     end
 
     def run
-      check_settings!
-      destination = Destination.for(@config)
+      destination = self.class.check!(@config)
       return error_result("a capture is already running in this process (pid #{Process.pid}); this one was not started") \
         unless LOCK.try_lock
 
@@ -50,6 +49,27 @@ module HeapCapture
       ensure
         LOCK.unlock
       end
+    end
+
+    # Raises ConfigurationError for a setting no capture can work with (a tmpdir that is missing or
+    # not writable, a destination that is not s3:// or file://, missing S3 credentials, fork mode
+    # where nothing forks); returns the Destination. Run by every capture, and by exclusive when it
+    # arms, so that such a setting shows at boot rather than when someone signals.
+    def self.check!(config)
+      tmpdir = config.tmpdir.to_s
+      unless File.directory?(tmpdir)
+        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not a directory; set tmpdir " \
+                                  "(HEAPCAPTURE_TMPDIR) to an existing writable directory"
+      end
+      unless File.writable?(tmpdir)
+        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not writable by this process " \
+                                  "(read-only or no permission); set tmpdir (HEAPCAPTURE_TMPDIR) to a writable directory"
+      end
+      if config.mode == :fork && !Process.respond_to?(:_fork)
+        raise ConfigurationError, "heapcapture: mode fork needs Process._fork (Ruby 3.1+ on a platform that forks); " \
+                                  "use mode: :inline"
+      end
+      Destination.for(config)
     end
 
     # The VM's own fork, without the Ruby-level hooks others add by prepending to Process._fork:
@@ -64,22 +84,6 @@ module HeapCapture
 
     def gzip? = @config.compression == :gzip
 
-    def check_settings!
-      tmpdir = @config.tmpdir.to_s
-      unless File.directory?(tmpdir)
-        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not a directory; set tmpdir " \
-                                  "(HEAPCAPTURE_TMPDIR) to an existing writable directory"
-      end
-      unless File.writable?(tmpdir)
-        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not writable by this process " \
-                                  "(read-only or no permission); set tmpdir (HEAPCAPTURE_TMPDIR) to a writable directory"
-      end
-      return unless @config.mode == :fork && !Process.respond_to?(:_fork)
-
-      raise ConfigurationError, "heapcapture: mode fork needs Process._fork (Ruby 3.1+ on a platform that forks); " \
-                                "use mode: :inline"
-    end
-
     def capture_into(destination)
       key = destination.prefix + object_name
       remove_orphaned_tempfiles
@@ -91,7 +95,7 @@ module HeapCapture
       upload_ms = ms([monotonic - started - dump["dump_ns"] / NS_PER_MS, 0].max)
       ok_result(dump, stored, upload_ms).tap { |result| log_stored(result) }
     rescue HeapCapture::Error, SystemCallError, IOError => e
-      error_result(e.message.delete_prefix("heapcapture: ")).tap { |result| Log.error("capture failed: #{result['error']}") }
+      error_result(e.message.delete_prefix("heapcapture: "))
     end
 
     # The child dumps into its tempfile; to S3 the upload starts at once and sends each part as
@@ -169,7 +173,9 @@ module HeapCapture
       )
     end
 
+    # Every failure is logged here, once (the listener's line only says who it replied to).
     def error_result(message)
+      Log.error("capture failed: #{message}")
       base("error").merge("error" => message)
     end
 

@@ -13,6 +13,8 @@ module HeapCapture
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[fork inline].freeze
     MIB = 1024 * 1024
+    POSTGRES_URL = %r{\Apostgres(?:ql)?://}i.freeze
+    CONNINFO = /\A\s*\w+\s*=/.freeze # "host=db dbname=app ..."
 
     attr_accessor(*SETTINGS)
 
@@ -85,11 +87,20 @@ module HeapCapture
     # Whether the app chose where lines go (a logger given, or Rails's) rather than the default.
     def logger_chosen? = @logger_set || !rails_logger.nil?
 
-    # The database URL or a ConfigurationError that says how to give one.
+    # The database URL, or a ConfigurationError that says how to give one. libpq takes a string it
+    # cannot read as a URL for a database name ("mysql://..." or "postgres//host/db" then fails
+    # about a local socket): only postgres:// and postgresql:// URLs and key=value conninfo
+    # strings are taken.
     def database_url!
-      database_url || raise(ConfigurationError,
-                            "heapcapture: no database to listen on or signal through: set DATABASE_URL " \
-                            "(or HEAPCAPTURE_DATABASE_URL), or pass database_url:")
+      url = database_url || raise(ConfigurationError,
+                                  "heapcapture: no database to listen on or signal through: set DATABASE_URL " \
+                                  "(or HEAPCAPTURE_DATABASE_URL), or pass database_url:")
+      return url if POSTGRES_URL.match?(url) || CONNINFO.match?(url)
+
+      shown = Redact.url(url).sub(%r{\A([^/@\s]*//)?([^:/@\s]*):[^@\s]*@}, '\1\2:***@')
+      raise ConfigurationError, "heapcapture: database_url #{shown.inspect} is neither a PostgreSQL URL " \
+                                "(postgres://user:password@host:5432/dbname) nor a conninfo string " \
+                                "(host=... dbname=...); set DATABASE_URL (or HEAPCAPTURE_DATABASE_URL) to one"
     end
 
     def to_h

@@ -11,25 +11,26 @@ module HeapCapture
     # Arms allocation tracing and the listener when this process is one of the selected dynos;
     # otherwise logs why not and returns false, without opening any connection. Idempotent and
     # safe to call in every forked worker. The block is called with each capture's result.
+    #
+    # A setting that no capture could work with (no database, a destination that is neither s3://
+    # nor file://, a missing tmpdir, ...) is logged as one ERROR line and exclusive returns false:
+    # it never raises into on_worker_boot. Bad arguments (process_type, dynos, an unknown setting
+    # name) are programming errors: ArgumentError.
     def exclusive(process_type: "web", dynos: 1, **settings, &block)
-      config.apply(settings) unless settings.empty?
       selection = Dyno.select(process_type, dynos)
       @arm_mutex.synchronize do
         forget_inherited_listener
-        unless selection.selected?
-          Log.info(selection.reason)
-          return false
-        end
+        url = armable_url(selection, settings) or return false
         if @listener&.alive? && @listener.channel == selection.channel
           @listener.on_result = block if block
           return true
         end
 
-        url = config.database_url!
         @listener&.stop
         start_tracing if config.trace_allocations
         @listener = Listener.new(database_url: url, dyno: selection.dyno, channel: selection.channel,
                                  on_result: block).start
+        stop_quietly_at_exit
         connected = @listener.wait_until_listening(ARM_TIMEOUT)
         Log.info("armed in #{selection.dyno} (pid #{Process.pid}): listening on #{selection.channel}" \
                  "#{connected ? '' : ' once PostgreSQL answers (not connected yet; retrying in the background)'}" \
@@ -80,6 +81,27 @@ module HeapCapture
     end
 
     private
+
+    # Applies the settings; returns the database URL when this process is selected and every
+    # setting can work, else nil, having logged why not.
+    def armable_url(selection, settings)
+      config.apply(settings) unless settings.empty?
+      unless selection.selected?
+        Log.info(selection.reason)
+        return nil
+      end
+      config.database_url!.tap { Capture.check!(config) }
+    rescue ConfigurationError => e
+      Log.error("not armed in #{selection.dyno || Dyno.label} (pid #{Process.pid}): #{e.message.delete_prefix(Log::PREFIX)}")
+      nil
+    end
+
+    # A process that exits normally ends the listener itself, saying nothing: the warning about a
+    # listener thread that ended without HeapCapture.stop is for threads killed while the process
+    # goes on. (In a forked child the listener is not its own, and Listener#stop does nothing.)
+    def stop_quietly_at_exit
+      @stop_at_exit ||= at_exit { @listener&.stop }
+    end
 
     def forget_inherited_listener
       return unless @listener && @listener.pid != Process.pid

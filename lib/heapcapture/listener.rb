@@ -159,8 +159,8 @@ module HeapCapture
       result["request_id"] ||= waiters.first&.first
       waiters.each { |request_id, channel| enqueue(result.merge("request_id" => request_id, "channel" => channel)) }
       @connection.wake
-      Log.public_send(result["status"] == "ok" ? :info : :error, "capture #{describe(result)}; " \
-                      "replied to #{waiters.size} request(s)")
+      # The capture logged its own outcome (an error once, with its message); this says who heard it.
+      Log.info("capture #{describe(result)}; replied to #{waiters.size} request(s)")
       call_block(result)
     rescue Exception => e # rubocop:disable Lint/RescueException -- a background thread must not die silently
       @mutex.synchronize { @current = nil if @current.equal?(job) }
@@ -168,13 +168,20 @@ module HeapCapture
       raise unless e.is_a?(StandardError)
     end
 
+    # A capture that raised, or answered with something else than a result, has logged nothing:
+    # its error is logged here.
     def call_hook(payload)
       result = self.class.capture_hook.call(payload)
       return result.transform_keys(&:to_s) if result.is_a?(Hash)
 
-      { "status" => "error", "error" => "the capture returned #{result.class}, not a result Hash" }
+      hook_failed("the capture returned #{result.class}, not a result Hash")
     rescue StandardError, ScriptError => e
-      { "status" => "error", "error" => "#{e.class}: #{e.message}" }
+      hook_failed("#{e.class}: #{e.message}")
+    end
+
+    def hook_failed(error)
+      Log.error("capture failed: #{error}")
+      { "status" => "error", "error" => error }
     end
 
     def call_block(result)
@@ -187,7 +194,7 @@ module HeapCapture
       if result["status"] == "ok"
         "ok: #{result['location']}#{result['bytes'] ? " (#{result['bytes']} bytes)" : ''}"
       else
-        "failed: #{result['error']}"
+        "failed (the error is logged above)"
       end
     end
 
