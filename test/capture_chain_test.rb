@@ -66,6 +66,20 @@ class CaptureChainTest < HCTest::TestCase
     assert_match(/capture ok: #{Regexp.escape(result['location'])}/, log_text)
   end
 
+  # A capture that fails is one ERROR line with its reason, not one from the capture and a second
+  # from the listener; the listener's own line says whom it replied to.
+  def test_a_failed_capture_is_logged_once
+    arm("web.1", destination: "file:///proc/heapcapture-cannot-be-here", trace_allocations: false)
+    results = HeapCapture.signal("go", wait: 60)
+    assert_equal ["error"], results.map { |r| r["status"] }, log_text
+    reason = results.first["error"]
+    assert_match(%r{/proc/heapcapture-cannot-be-here}, reason)
+    errors = log_text.lines.grep(/ERROR/)
+    assert_equal 1, errors.size, log_text
+    assert_includes errors.first, "heapcapture: capture failed: #{reason}"
+    assert_match(/INFO -- : heapcapture: capture failed \(the error is logged above\); replied to 1 request\(s\)$/, log_text)
+  end
+
   def test_the_dyno_in_results_and_keys_is_the_dyno_name_else_the_host_name
     assert_equal "web.3", HeapCapture::Dyno.label({ "DYNO" => "web.3" })
     assert_equal "run.1", HeapCapture::Dyno.label({ "HEAPCAPTURE_DYNO" => " run.1 ", "DYNO" => "web.3" })

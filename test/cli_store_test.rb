@@ -239,6 +239,10 @@ class CLIStoreTest < HCTest::TestCase
     _out, err, status = heapcapture("fetch", "latest", env: @env.merge("AWS_ENDPOINT_URL_S3" => down))
     assert_equal 1, status.exitstatus
     assert_match(/\Aheapcapture: .*Connection refused.*gave up after \d+ attempts\n\z/, err)
+    assert_match(%r{ while listing objects in #{Regexp.escape(down)}/#{bucket}[ ;]}, err)
+    _out, err, status = heapcapture("fetch", "#{@prefix}k-heap.ndjson.gz", env: @env.merge("AWS_ENDPOINT_URL_S3" => down))
+    assert_equal 1, status.exitstatus
+    assert_match(%r{ while downloading from #{Regexp.escape(down)}/#{bucket}/#{Regexp.escape(@prefix)}k-heap\.ndjson\.gz[ ;]}, err)
   end
 
   def test_file_destination_list_and_fetch

@@ -22,6 +22,10 @@ class CLITest < HCTest::TestCase
     out, _err, status = heapcapture("signal", "--help")
     assert status.success?
     %w[--process-type --dynos --wait 7999].each { |word| assert_includes out, word }
+    out, _err, status = heapcapture("--version")
+    assert status.success?
+    # gem install shows the build's output only with --verbose: this says which gzip it took.
+    assert_equal "heapcapture #{HeapCapture::VERSION} (gzip by ISA-L, Ruby #{RUBY_VERSION})\n", out
     _out, err, status = heapcapture("frobnicate")
     assert_equal 2, status.exitstatus
     assert_match(/unknown command "frobnicate"/, err)

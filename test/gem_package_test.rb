@@ -67,6 +67,11 @@ class GemPackageTest < HCTest::TestCase
     assert status.success?, err
     assert_match(/\AUsage: heapcapture COMMAND/, out)
     %w[signal list fetch].each { |command| assert_match(/^  #{command} /, out) }
+    out, err, status = run_command(installed_env, File.join(@package[:home], "bin/heapcapture"), "--version",
+                                   timeout: 60, chdir: @outside)
+    assert status.success?, err
+    assert_equal "heapcapture #{HeapCapture::VERSION} (gzip by ISA-L, Ruby #{RUBY_VERSION})\n", out,
+                 "gem install built it with ISA-L, which bin/setup installs"
   end
 
   def test_a_plain_rakefile_gets_the_task_from_the_installed_gem

@@ -13,34 +13,40 @@ LIBRARIES = [
   ["expat",     "expat",  "expat.h",          "libexpat1-dev",        "expat"],
 ].freeze
 
-def missing_library(name, debian, brew)
+def missing_library(name, lib, debian, brew)
   abort <<~MSG
 
     heapcapture: cannot build: the #{name} development files were not found.
       Debian/Ubuntu: sudo apt-get install #{debian}
       macOS (Homebrew): brew install #{brew}   (then: export PKG_CONFIG_PATH="$(brew --prefix #{brew})/lib/pkgconfig")
-    Or run bin/setup from a checkout, which installs everything.
+      Heroku: add #{debian} to the Aptfile of heroku-community/apt, listed before the Ruby buildpack
+    then install the gem again (bundle install, or gem install heapcapture). Installed somewhere
+    else: gem install heapcapture -- --with-#{lib}-dir=/that/prefix (or set PKG_CONFIG_PATH).
 
   MSG
 end
 
 LIBRARIES.each do |pc, lib, header, debian, brew|
+  dir_config(lib) # --with-<lib>-dir, --with-<lib>-include, --with-<lib>-lib
   found = pkg_config(pc)
   # libpq's pkg-config file does not always name the server include dir; pg_config knows.
   if pc == "libpq" && !have_header(header) && find_executable("pg_config")
     $INCFLAGS << " -I#{`pg_config --includedir`.strip}"
   end
   found ||= have_library(lib)
-  missing_library(pc, debian, brew) unless found && have_header(header)
+  missing_library(pc, lib, debian, brew) unless found && have_header(header)
 end
 
 # ISA-L's igzip, when installed, does the gzip stream with a fifth of zlib's CPU (gzip_stream.h).
 # It is optional: without it (or with `gem install heapcapture -- --disable-isal`) zlib does it.
+# gem install shows this output only with --verbose (else it is in gem_make.out); at run time
+# `heapcapture --version` and HeapCapture::Dump::GZIP_ENGINE say which the build took.
 if !enable_config("isal", true)
   message "heapcapture: ISA-L disabled (--disable-isal); gzip will use zlib\n"
 elsif (pkg_config("libisal") || have_library("isal")) && have_header("isa-l/igzip_lib.h") &&
       have_func("isal_deflate", "isa-l/igzip_lib.h")
   $defs << "-DHC_HAVE_ISAL"
+  message "heapcapture: gzip by ISA-L (igzip)\n"
 else
   message "heapcapture: ISA-L not found (Debian: libisal-dev, Homebrew: isa-l); gzip will use zlib\n"
 end

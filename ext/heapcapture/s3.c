@@ -301,7 +301,7 @@ static hc_s3_status hc_put_single(hc_s3_client *c, int fd, long long size, const
                                   const char *content_type, hc_s3_upload_result *out, hc_s3_error *err)
 {
     hc_s3_req r;
-    hc_s3_req_init(&r, "PUT", key, "uploading");
+    hc_s3_req_init(&r, "PUT", key, "uploading", "to");
     r.body_kind = HC_BODY_FILE;
     r.body_fd = fd;
     r.body_len = size;
@@ -356,7 +356,7 @@ static int hc_parts_next(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
     } else {
         snprintf(what, sizeof what, "uploading part %ld (the file is still being written)", part.number);
     }
-    hc_s3_req_init(&slot->req, "PUT", p->key, what);
+    hc_s3_req_init(&slot->req, "PUT", p->key, what, "to");
     slot->part_number = part.number;
     slot->part_index = part.index;
     slot->req.body_kind = HC_BODY_MEM;
@@ -431,7 +431,7 @@ static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upl
 {
     hc_s3_req r;
     hc_s3_error abort_err;
-    hc_s3_req_init(&r, "DELETE", key, "aborting the multipart upload");
+    hc_s3_req_init(&r, "DELETE", key, "aborting the multipart upload", "of");
     hc_s3_req_query(&r, "uploadId", upload_id);
     hc_s3_status st = hc_s3_perform(c, &r, 1, &abort_err);
     int unanswered = r.unanswered; /* the DELETE went out and its answer was not read */
@@ -476,7 +476,7 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
     char upload_id[1024];
     hc_s3_req r;
     hc_s3_status st;
-    hc_s3_req_init(&r, "POST", key, "starting a multipart upload");
+    hc_s3_req_init(&r, "POST", key, "starting a multipart upload", "to");
     hc_s3_req_query(&r, "uploads", "");
     r.content_type = content_type;
     /* An interrupt while this is in flight waits for the answer: without the id, no abort. */
@@ -543,7 +543,7 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
             hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while completing the upload of %s", path);
             st = HC_S3_ENOMEM;
         } else {
-            hc_s3_req_init(&r, "POST", key, "completing the multipart upload");
+            hc_s3_req_init(&r, "POST", key, "completing the multipart upload", "of");
             hc_s3_req_query(&r, "uploadId", upload_id);
             r.body_kind = HC_BODY_MEM;
             r.body_mem = (const unsigned char *)xml;
@@ -652,7 +652,7 @@ hc_s3_status hc_s3_download(hc_s3_client *c, const char *key, const char *path, 
         return HC_S3_EFILE;
     }
     hc_s3_req r;
-    hc_s3_req_init(&r, "GET", key, "downloading");
+    hc_s3_req_init(&r, "GET", key, "downloading", "from");
     r.sink_fd = fd;
     r.file_path = tmp;
     hc_s3_status st = hc_s3_perform(c, &r, 0, err);
@@ -695,7 +695,7 @@ hc_s3_status hc_s3_list(hc_s3_client *c, const char *prefix, hc_s3_object **obje
     *count = 0;
     for (int pages = 0;; pages++) {
         hc_s3_req r;
-        hc_s3_req_init(&r, "GET", NULL, "listing objects");
+        hc_s3_req_init(&r, "GET", NULL, "listing objects", "in");
         r.resp_max = HC_LIST_BODY_MAX;
         hc_s3_req_query(&r, "list-type", "2");
         hc_s3_req_query(&r, "prefix", prefix ? prefix : "");
@@ -751,7 +751,7 @@ hc_s3_status hc_s3_delete(hc_s3_client *c, const char *key, hc_s3_error *err)
         return HC_S3_EARG;
     }
     hc_s3_req r;
-    hc_s3_req_init(&r, "DELETE", key, "deleting");
+    hc_s3_req_init(&r, "DELETE", key, "deleting", "");
     hc_s3_status st = hc_s3_perform(c, &r, 0, err);
     hc_s3_req_release(&r);
     return st;
@@ -765,7 +765,7 @@ char *hc_s3_presigned_url(hc_s3_client *c, const char *key, long expires_in, lon
         return NULL;
     }
     hc_s3_req r;
-    hc_s3_req_init(&r, "GET", key, "presigning");
+    hc_s3_req_init(&r, "GET", key, "presigning", "");
     char *path = hc_s3_req_path(c, &r);
     if (!path) {
         hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while presigning %s", key);

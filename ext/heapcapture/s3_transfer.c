@@ -98,7 +98,7 @@ static int hc_buf_append(hc_s3_buf *b, const char *data, size_t len)
     return 0;
 }
 
-void hc_s3_req_init(hc_s3_req *r, const char *method, const char *key, const char *what)
+void hc_s3_req_init(hc_s3_req *r, const char *method, const char *key, const char *what, const char *place)
 {
     memset(r, 0, sizeof *r);
     r->method = method;
@@ -108,6 +108,7 @@ void hc_s3_req_init(hc_s3_req *r, const char *method, const char *key, const cha
     r->resp_max = HC_ERROR_BODY_MAX;
     hc_sha256_hex("", 0, r->payload_sha256);
     snprintf(r->what, sizeof r->what, "%s", what);
+    r->place = place;
 }
 
 void hc_s3_req_query(hc_s3_req *r, const char *name, const char *value)
@@ -461,15 +462,16 @@ static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, 
                        strerror(r->local_errno));
             verdict = HC_DONE_FAIL;
         } else if (r->stalled) {
-            hc_s3_err_set(err, HC_S3_ETRANSPORT, "the transfer stalled (no byte moved for %ld s) while %s to %s",
-                       r->stall_ms / 1000, r->what, where);
+            hc_s3_err_set(err, HC_S3_ETRANSPORT, "the transfer stalled (no byte moved for %ld s) while %s %s%s%s",
+                       r->stall_ms / 1000, r->what, r->place, *r->place ? " " : "", where);
             verdict = HC_DONE_RETRY;
         } else {
             long os_errno = 0;
             curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
             const char *detail = *r->curl_err ? r->curl_err : curl_easy_strerror(rc);
-            hc_s3_err_set(err, HC_S3_ETRANSPORT, "%s%s%s%s while %s to %s", detail, os_errno ? " (" : "",
-                       os_errno ? strerror((int)os_errno) : "", os_errno ? ")" : "", r->what, where);
+            hc_s3_err_set(err, HC_S3_ETRANSPORT, "%s%s%s%s while %s %s%s%s", detail, os_errno ? " (" : "",
+                       os_errno ? strerror((int)os_errno) : "", os_errno ? ")" : "", r->what, r->place,
+                       *r->place ? " " : "", where);
             if (r->status) err->http_status = r->status;
             verdict = hc_retryable_curl(rc) ? HC_DONE_RETRY : HC_DONE_FAIL;
         }
@@ -494,8 +496,8 @@ static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, 
             if (*err->request_id) snprintf(reqid, sizeof reqid, " (request id %s)", err->request_id);
             char answer[640]; /* the longest: "HTTP <status> <code>: <message> (an error inside ...)" */
             hc_answer_text(answer, sizeof answer, status, has_error ? &xe : NULL, (int)sizeof xe.message);
-            snprintf(err->message, sizeof err->message, "S3 answered %s while %s to %s%s", answer, r->what, where,
-                     reqid);
+            snprintf(err->message, sizeof err->message, "S3 answered %s while %s %s%s%s%s", answer, r->what, r->place,
+                     *r->place ? " " : "", where, reqid);
             /* Kept for the final message, should the attempts after this one get no answer. */
             hc_answer_text(r->last_answer, sizeof r->last_answer, status, has_error ? &xe : NULL, 200);
             size_t n = strlen(r->last_answer);

@@ -57,6 +57,7 @@ typedef struct {
     size_t resp_max;
     int error_in_200;             /* CompleteMultipartUpload: a 200 can carry <Error> */
     char what[160];               /* "uploading part 3 of 12", for messages */
+    const char *place;            /* the word before the URL in messages: "to", "from", "in", "of", or "" */
     const char *file_path;        /* the local file, for messages */
     char part_number[24];         /* the partNumber query value */
 
@@ -131,7 +132,9 @@ int hc_s3_curl_handles(hc_s3_client *c);
 /* After fork: gives the child its own handles. 0, or -1 with err set. */
 int hc_s3_fork_check(hc_s3_client *c, hc_s3_error *err);
 
-void hc_s3_req_init(hc_s3_req *r, const char *method, const char *key, const char *what);
+/* what: "downloading"; place: the word between it and the URL in messages ("from": "while downloading
+ * from http://..."), or "" for none. Both must outlive the request (place: a literal). */
+void hc_s3_req_init(hc_s3_req *r, const char *method, const char *key, const char *what, const char *place);
 /* Adds a query pair; name and value must outlive the request. At most 3. */
 void hc_s3_req_query(hc_s3_req *r, const char *name, const char *value);
 /* Frees what an attempt allocated (the answer's body included). */

@@ -49,7 +49,7 @@ module HeapCapture
         return name.nil? ? EXIT_USAGE : EXIT_OK
       end
       if %w[-v --version].include?(name)
-        @out.puts "heapcapture #{VERSION}"
+        @out.puts "heapcapture #{VERSION} (gzip by #{Dump::GZIP_ENGINE == 'isa-l' ? 'ISA-L' : 'zlib'}, Ruby #{RUBY_VERSION})"
         return EXIT_OK
       end
       command = self.class.commands[name]
