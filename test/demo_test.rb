@@ -36,7 +36,9 @@ class DemoTest < HCTest::TestCase
   # stops the services it started, then KILL if it does not finish within INT_GRACE seconds.
   def run_demo
     reader, writer = IO.pipe
-    pid = Process.spawn(File.join(ROOT, "bin/demo"), out: writer, err: writer, pgroup: true, chdir: ROOT)
+    # As on a fresh machine or in a Docker image: no locale (puma's log holds a "✔").
+    no_locale = { "LANG" => nil, "LC_ALL" => nil, "LC_CTYPE" => nil, "LANGUAGE" => nil }
+    pid = Process.spawn(no_locale, File.join(ROOT, "bin/demo"), out: writer, err: writer, pgroup: true, chdir: ROOT)
     writer.close
     output = Thread.new { reader.read }
     status = begin
