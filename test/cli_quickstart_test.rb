@@ -30,7 +30,7 @@ class CLIQuickstartTest < HCTest::TestCase
   end
 
   def quickstart_commands
-    block = File.read(DOC)[/```sh\n(.*?)```/m, 1]
+    block = File.read(DOC, encoding: "UTF-8")[/```sh\n(.*?)```/m, 1]
     block.lines.grep(/\A\$ /).map { |line| line.delete_prefix("$ ").chomp }
   end
 
@@ -55,6 +55,6 @@ class CLIQuickstartTest < HCTest::TestCase
     assert_match(/\Afetched #{Regexp.escape(location)} to /, out)
     path = File.join(@workdir, File.basename(location, ".gz"))
     assert File.size(path).positive?
-    File.foreach(path).first(1000).each { |line| assert_kind_of Hash, JSON.parse(line) }
+    File.foreach(path, encoding: "UTF-8").first(1000).each { |line| assert_kind_of Hash, JSON.parse(line) }
   end
 end

@@ -292,6 +292,6 @@ class CLIStoreTest < HCTest::TestCase
     assert status.success?, err
     path = out[/ to (\S+) \(/, 1]
     assert_equal result["raw_bytes"], File.size(path)
-    File.foreach(path).first(1000).each { |line| assert_kind_of Hash, JSON.parse(line) }
+    File.foreach(path, encoding: "UTF-8").first(1000).each { |line| assert_kind_of Hash, JSON.parse(line) }
   end
 end
