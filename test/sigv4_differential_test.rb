@@ -36,7 +36,8 @@ class SigV4DifferentialTest < HCTest::TestCase
 
   def test_the_gem_runs_its_own_ruby_signer
     refute Aws::Sigv4::Signer.use_crt?, "aws-crt is loaded: the gem would not expose its canonical request"
-    assert_equal "1.5.1", Aws::Sigv4::VERSION
+    # Debian 12 has 1.5.1, Debian 13 1.10.1: both sign as the Ruby signer always did.
+    assert_operator Gem::Version.new(Aws::Sigv4::VERSION), :>=, Gem::Version.new("1.5")
   end
 
   def test_sign_matches_the_aws_sigv4_gem
@@ -53,7 +54,8 @@ class SigV4DifferentialTest < HCTest::TestCase
              ours[:headers]["x-amz-security-token"] == theirs.headers["x-amz-security-token"]
       mismatches << report("sign", i, input, ours[:canonical_request], theirs.canonical_request) unless same
     end
-    puts "sigv4 differential: #{SIGN_CASES} signed requests, seed #{SEED}, #{mismatches.size} mismatches"
+    puts "sigv4 differential: #{SIGN_CASES} signed requests, seed #{SEED}, #{mismatches.size} mismatches " \
+         "(aws-sigv4 #{Aws::Sigv4::VERSION})"
     assert_empty mismatches, mismatches.first(3).join("\n")
   end
 
