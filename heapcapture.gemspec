@@ -10,7 +10,8 @@ Gem::Specification.new do |spec|
     heapcapture lets a puma worker or Sidekiq process dump its own heap when told to over
     PostgreSQL LISTEN/NOTIFY, without stopping the app for longer than a fork, and streams the
     gzipped dump to S3 as a SigV4-signed parallel multipart upload. A C extension on libpq,
-    libcurl, OpenSSL, zlib and expat.
+    libcurl, OpenSSL, zlib and expat. Tested on Linux with Ruby 3.1 and 3.3 (Debian 12 and 13,
+    puma 5 and 6, Sidekiq 6 and 7, Rails 6.1 and 7.2); Ruby 3.2 and 3.4+ are not tested.
   DESC
   spec.license = "MIT"
   spec.authors = ["heapcapture developers"]

@@ -54,7 +54,6 @@ end
 have_func("prctl", "sys/prctl.h")          # PR_SET_PDEATHSIG for the dump child (Linux)
 have_func("posix_fallocate", "fcntl.h")
 have_func("statvfs", "sys/statvfs.h")
-have_struct_member("rb_io_t", "wbuf", "ruby/io.h") # a large write buffer for dump_all in the dump child
 
 $CFLAGS << " -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fvisibility=hidden"
 $CFLAGS << " -Werror" if ENV["HEAPCAPTURE_WERROR"]

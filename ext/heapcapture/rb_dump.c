@@ -40,7 +40,6 @@
 #define HC_DUMP_CHILD_NICE 10
 #endif
 #define HC_DUMP_PIPE_SIZE (1024 * 1024)
-#define HC_DUMP_IO_BUFFER (256 * 1024)
 
 static ID hc_id_dump_all, hc_id_call;
 static VALUE hc_sym_output, hc_sym_string;
@@ -95,53 +94,6 @@ static VALUE hc_child_close_io(VALUE io)
     return rb_io_close(io);
 }
 
-/* dump_all hands the IO 4 KB at a time, and Ruby's IO writes its 8 KB buffer out whenever the next
- * piece does not fit: ~100,000 pipe writes for an 800 MB dump, each waking the gzip thread on the
- * other CPU (an inter-processor interrupt, dear in a VM). A large write buffer, installed before
- * the IO's first write (Ruby keeps one it finds in place), makes them 1 MB writes. It is ours:
- * taken back before the IO is closed, so Ruby never frees it. */
-typedef struct {
-    char *ptr;
-    int installed;
-} hc_child_wbuf;
-
-static void hc_child_wbuf_install(VALUE io, hc_child_wbuf *w)
-{
-    memset(w, 0, sizeof *w);
-#ifdef HAVE_RB_IO_T_WBUF
-    rb_io_t *fptr = RFILE(io)->fptr; /* read, not GetOpenFile: nothing here may raise */
-    if (!fptr || fptr->fd < 0 || fptr->wbuf.ptr) return;
-    w->ptr = malloc(HC_DUMP_IO_BUFFER);
-    if (!w->ptr) return; /* Ruby's own 8 KB buffer works too, only slower */
-    fptr->wbuf.ptr = w->ptr;
-    fptr->wbuf.off = 0;
-    fptr->wbuf.len = 0;
-    fptr->wbuf.capa = HC_DUMP_IO_BUFFER;
-    w->installed = 1;
-#else
-    (void)io;
-#endif
-}
-
-/* After the flush: whatever is left unwritten (the flush failed) is dropped with the buffer. */
-static void hc_child_wbuf_remove(VALUE io, hc_child_wbuf *w)
-{
-#ifdef HAVE_RB_IO_T_WBUF
-    if (!w->installed) return;
-    rb_io_t *fptr = RFILE(io)->fptr;
-    if (fptr && fptr->wbuf.ptr == w->ptr) {
-        fptr->wbuf.ptr = NULL;
-        fptr->wbuf.off = fptr->wbuf.len = fptr->wbuf.capa = 0;
-    }
-    free(w->ptr);
-    w->ptr = NULL;
-    w->installed = 0;
-#else
-    (void)io;
-    (void)w;
-#endif
-}
-
 /* Puts the pending Ruby exception's class and message into buf. */
 static void hc_child_exception_text(const char *doing, char *buf, size_t len)
 {
@@ -193,13 +145,10 @@ static void hc_child_main(const hc_child_args *a)
         hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
         close(pipefd[1]);
     } else {
-        hc_child_wbuf wbuf;
-        hc_child_wbuf_install(io, &wbuf);
         rb_protect(hc_child_dump_all, io, &state);
         if (state) hc_child_exception_text("ObjectSpace.dump_all", ruby_err, sizeof ruby_err);
         rb_protect(hc_child_flush_io, io, &state);
         if (state && !ruby_err[0]) hc_child_exception_text("dump child: flushing the dump pipe", ruby_err, sizeof ruby_err);
-        hc_child_wbuf_remove(io, &wbuf);
         rb_protect(hc_child_close_io, io, &state); /* the pump sees EOF */
         if (state) {
             if (!ruby_err[0]) hc_child_exception_text("dump child: closing the dump pipe", ruby_err, sizeof ruby_err);

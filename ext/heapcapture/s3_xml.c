@@ -3,6 +3,15 @@
 #include "s3_xml.h"
 
 #include <expat.h>
+
+/* Where a parse failed. expat 2.9 deprecates the XML_Size forms for 64-bit ones it added then. */
+#if XML_MAJOR_VERSION > 2 || (XML_MAJOR_VERSION == 2 && XML_MINOR_VERSION >= 9)
+#define HC_XML_LINE(p) ((unsigned long long)XML_GetCurrentLineNumber64(p))
+#define HC_XML_COLUMN(p) ((unsigned long long)XML_GetCurrentColumnNumber64(p))
+#else
+#define HC_XML_LINE(p) ((unsigned long long)XML_GetCurrentLineNumber(p))
+#define HC_XML_COLUMN(p) ((unsigned long long)XML_GetCurrentColumnNumber(p))
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,10 +126,8 @@ static int hc_xml_run(hc_xml_walk *w, const char *xml, size_t len, char *err, si
         if (w->failed) {
             snprintf(err, errlen, "S3's XML answer was refused: %s", w->why);
         } else {
-            snprintf(err, errlen, "S3's answer is not well-formed XML (%s at line %lu, column %lu)",
-                     XML_ErrorString(XML_GetErrorCode(w->parser)),
-                     (unsigned long)XML_GetCurrentLineNumber(w->parser),
-                     (unsigned long)XML_GetCurrentColumnNumber(w->parser));
+            snprintf(err, errlen, "S3's answer is not well-formed XML (%s at line %llu, column %llu)",
+                     XML_ErrorString(XML_GetErrorCode(w->parser)), HC_XML_LINE(w->parser), HC_XML_COLUMN(w->parser));
         }
         goto done;
     }
