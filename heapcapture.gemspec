@@ -18,8 +18,8 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.1"
 
   spec.homepage = "https://github.com/heapcapture/heapcapture"
+  # No homepage_uri: it is spec.homepage, and RubyGems 3.6 warns when two keys name one address.
   spec.metadata = {
-    "homepage_uri" => spec.homepage,
     "source_code_uri" => spec.homepage,
     "changelog_uri" => "#{spec.homepage}/blob/main/CHANGELOG.md",
     "documentation_uri" => "#{spec.homepage}/tree/main/doc",

@@ -43,8 +43,9 @@ class GemPackageTest < HCTest::TestCase
     assert_empty in_lib - shipped, "files under lib/ that the gem does not ship"
     assert_includes shipped, "lib/heapcapture/tasks/heapcapture.rake"
     Dir.chdir(ROOT) { Dir["doc/*.md"] }.each { |doc| assert_includes shipped, doc }
-    metadata = Gem::Package.new(@package[:gem]).spec.metadata
-    %w[homepage_uri source_code_uri changelog_uri].each { |key| assert metadata[key], "metadata #{key}" }
+    spec = Gem::Package.new(@package[:gem]).spec
+    assert spec.homepage, "homepage"
+    %w[source_code_uri changelog_uri].each { |key| assert spec.metadata[key], "metadata #{key}" }
   end
 
   def test_the_installed_gem_loads_from_outside_the_checkout_without_ilib
