@@ -132,17 +132,7 @@ def print_sites(sites, skipped)
 end
 
 def stop_puma(pid)
-  return unless pid
-
-  Process.kill("TERM", -pid)
-  Timeout.timeout(15) { Process.waitpid(pid) }
-rescue Timeout::Error
-  Process.kill("KILL", -pid)
-  Process.waitpid(pid)
-rescue Errno::ESRCH, Errno::ECHILD
-  nil
-ensure
-  Process.kill("KILL", -pid) rescue nil # rubocop:disable Style/RescueModifier -- a worker left behind
+  HCTest::Services.stop_group(pid, timeout: 15) if pid
 end
 
 puma = nil

@@ -42,17 +42,7 @@ module HCTest
     end
 
     # TERM to the whole group, then KILL after STOP_TIMEOUT seconds.
-    def stop_server(pid)
-      Process.kill("TERM", -pid)
-      Timeout.timeout(STOP_TIMEOUT) { Process.waitpid(pid) }
-    rescue Timeout::Error
-      Process.kill("KILL", -pid)
-      Process.waitpid(pid)
-    rescue Errno::ESRCH, Errno::ECHILD
-      nil
-    ensure
-      Process.kill("KILL", -pid) rescue nil # rubocop:disable Style/RescueModifier -- workers left behind
-    end
+    def stop_server(pid) = HCTest::Services.stop_group(pid, timeout: STOP_TIMEOUT)
 
     def stop_servers
       (@servers || []).each { |pid| stop_server(pid) }

@@ -84,6 +84,24 @@ module HCTest
         Process.uid.zero?
       end
 
+      # TERM to the process group led by pid (a server and its workers), KILL after timeout seconds
+      # or to whatever of the group is left; reaps the leader.
+      def stop_group(pid, timeout: 15)
+        Process.kill("TERM", -pid)
+        Timeout.timeout(timeout) { Process.waitpid(pid) }
+      rescue Timeout::Error
+        Process.kill("KILL", -pid)
+        Process.waitpid(pid)
+      rescue Errno::ESRCH, Errno::ECHILD
+        nil
+      ensure
+        begin
+          Process.kill("KILL", -pid) # a worker left behind
+        rescue Errno::ESRCH, Errno::EPERM
+          nil
+        end
+      end
+
       # A log file's text as UTF-8, whatever the locale (servers write UTF-8, puma a "✔"; with LANG
       # unset Ruby would read it as US-ASCII and the first regexp would raise). Bytes that are not
       # UTF-8 become U+FFFD. A file that cannot be read raises Error naming it.
