@@ -189,9 +189,8 @@ static void *hc_dump_pump_main(void *arg)
         close(pump->in_fd);
         return NULL;
     }
-    int nap = 0;
 #ifdef F_GETPIPE_SZ
-    nap = fcntl(pump->in_fd, F_GETPIPE_SZ) >= HC_DUMP_NAP_MIN_PIPE;
+    pump->napping = fcntl(pump->in_fd, F_GETPIPE_SZ) >= HC_DUMP_NAP_MIN_PIPE;
 #endif
     const struct timespec nap_time = {0, HC_DUMP_NAP_NS};
     for (;;) {
@@ -206,8 +205,9 @@ static void *hc_dump_pump_main(void *arg)
             pump->rc = hc_dump_sink_finish(&pump->sink, pump->err, sizeof pump->err);
             break;
         }
+        pump->reads++;
         if (hc_dump_sink_write(&pump->sink, buf, (size_t)n, pump->err, sizeof pump->err) != 0) break;
-        if (nap && n < HC_DUMP_NAP_BELOW) nanosleep(&nap_time, NULL);
+        if (pump->napping && n < HC_DUMP_NAP_BELOW) nanosleep(&nap_time, NULL);
     }
     free(buf);
     pump->cpu_ns = hc_dump_thread_cpu_ns();

@@ -52,6 +52,8 @@ typedef struct {
     int started;
     int rc;
     uint64_t cpu_ns;        /* CPU time of the pump thread: reading, compressing, writing */
+    uint64_t reads;         /* read() calls that returned bytes */
+    int napping;            /* the pipe is large enough to nap after short reads (dump.c) */
     char err[512];
 } hc_dump_pump;
 

@@ -1,6 +1,7 @@
 /* dump.c without Ruby: tempfile rules, the gzip stream round trip through zlib's gzread, disk full
  * (/dev/full), the free-space check and the error texts. (The child's report and the wait for it:
  * test_dump_child.c.) */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "dump.h"
 #include "hc_test.h"
 
@@ -154,7 +155,7 @@ static void test_gzip_round_trip_through_the_pump(void)
     unlink(path);
 }
 
-/* The dump child writes 256 KB at a time into a 1 MB pipe and the pump reads up to 1 MB: writes
+/* Writes of 2 MB into a 1 MB pipe, which the pump reads up to 1 MB at a time: writes
  * larger than the pipe and than the pump's read still give back exactly the input, in one member,
  * and the pump says how much CPU it used. */
 static void test_large_writes_and_stage_times(void)
@@ -188,6 +189,40 @@ static void test_large_writes_and_stage_times(void)
     unlink(path);
     /* The report still goes through a pipe in one atomic write. */
     HC_CHECK(sizeof(hc_dump_report) <= 4096, "report of %zu bytes fits PIPE_BUF", sizeof(hc_dump_report));
+}
+
+/* What the dump child does now: Ruby's IO writes dump_all's output 8 KB at a time into a 1 MB
+ * pipe, at about dump_all's pace (a pause now and then); the pump, which naps after short reads on
+ * such a pipe, gives back exactly the input in one member. How many reads it took is printed. */
+static void test_small_writes_into_a_large_pipe(void)
+{
+    size_t len;
+    char *input = make_input(&len);
+    char path[512], err[512];
+    int fd = hc_dump_tempfile(dir, ".gz", path, sizeof path, err, sizeof err);
+    int pipefd[2];
+    HC_CHECK(pipe(pipefd) == 0, "pipe");
+    HC_CHECK(fcntl(pipefd[1], F_SETPIPE_SZ, 1024 * 1024) >= 1024 * 1024, "a 1 MB pipe: %s", strerror(errno));
+    hc_dump_pump pump;
+    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, err, sizeof err) == 0, "pump: %s", err);
+    size_t writes = 0;
+    const struct timespec pause = {0, 50 * 1000};
+    for (size_t off = 0; off < len; writes++) {
+        size_t piece = len - off < 8192 ? len - off : 8192;
+        ssize_t n = write(pipefd[1], input + off, piece);
+        if (n <= 0) break;
+        off += (size_t)n;
+        if (writes % 8 == 0) nanosleep(&pause, NULL);
+    }
+    close(pipefd[1]);
+    HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) == 0, "join: %s", err);
+    HC_CHECK(pump.napping, "the pump naps on a 1 MB pipe");
+    HC_CHECK(pump.sink.raw_bytes == len, "raw %llu want %zu", (unsigned long long)pump.sink.raw_bytes, len);
+    printf("test_dump: %zu writes of 8 KB taken in %llu reads\n", writes, (unsigned long long)pump.reads);
+    close(fd);
+    check_gunzips_to(path, input, len);
+    free(input);
+    unlink(path);
 }
 
 static void test_plain(void)
@@ -277,6 +312,7 @@ int main(void)
     test_tempfile();
     test_gzip_round_trip_through_the_pump();
     test_large_writes_and_stage_times();
+    test_small_writes_into_a_large_pipe();
     test_plain();
     test_disk_full();
     test_space();

@@ -12,7 +12,8 @@ module HeapCapture
                      "PAYLOAD (default \"go\") reaches the capture as is: at most 7999 bytes of UTF-8.\n\n"
           o.on("--process-type TYPE", "process type to signal (default: web)") { |v| options[:process_type] = v }
           o.on("--dynos N", Integer, "signal TYPE.1 .. TYPE.N (default: 1)") { |v| options[:dynos] = v }
-          o.on("--wait SECONDS", Float, "wait for the results; exit 1 unless every selected", "dyno sent one and every one is ok") { |v| options[:wait] = v }
+          o.on("--wait SECONDS", Float, "wait for the results; exit 1 unless every selected",
+               "dyno sent one and every one is ok") { |v| options[:wait] = v }
         end
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
