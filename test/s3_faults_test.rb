@@ -37,6 +37,22 @@ class S3FaultsTest < HCTest::TestCase
     assert_equal 0, @proxy.sha_mismatches, "every x-amz-content-sha256 matched its body"
   end
 
+  # RGW 16 answers CompleteMultipartUpload with an empty <ETag></ETag> and no ETag header: the
+  # result's ETag is then S3's multipart form computed from the parts (what RGW stores), never "".
+  def test_a_complete_answer_with_an_empty_etag_gives_the_multipart_etag_of_the_parts
+    path = random_file(2 * PART + 12_345)
+    @proxy.add(:respond, method: "POST", query: /uploadId=/, status: 200,
+                         body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUploadResult>" \
+                               "<Bucket>#{bucket}</Bucket><Key>empty-etag</Key><ETag></ETag></CompleteMultipartUploadResult>")
+    result = proxied.upload(path, key: "empty-etag")
+    bytes = File.binread(path)
+    parts = (0...bytes.bytesize).step(PART).map { |offset| bytes.byteslice(offset, PART) }
+    assert_equal 3, parts.size
+    expected = Digest::MD5.hexdigest(parts.map { |part| Digest::MD5.digest(part) }.join)
+    assert_equal %("#{expected}-3"), result["etag"]
+    assert_equal 3, result["parts"]
+  end
+
   def test_transient_faults_on_every_step_end_with_a_correct_object
     path = random_file(3 * PART + 99)
     key = unique_key("transient")

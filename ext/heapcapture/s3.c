@@ -554,10 +554,12 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
             st = hc_s3_perform(c, &r, 0, err);
             if (st == HC_S3_OK) {
                 char why[512];
+                /* The answer's ETag, else the header's; an empty one counts as none (RGW 16). */
                 if (hc_s3_xml_child_text(r.resp.data, r.resp.len, "CompleteMultipartUploadResult", "ETag",
-                                         out->etag, sizeof out->etag, why, sizeof why) != 0) {
+                                         out->etag, sizeof out->etag, why, sizeof why) != 0 || !*out->etag) {
                     snprintf(out->etag, sizeof out->etag, "%s", r.etag);
                 }
+                if (!*out->etag) hc_s3_multipart_etag(p.etags, p.nparts, out->etag, sizeof out->etag);
                 out->bytes = size;
                 out->parts = (int)p.nparts;
             }
@@ -571,6 +573,47 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
     }
     if (st != HC_S3_OK) hc_abort_multipart(c, key, upload_id, err);
     return st;
+}
+
+static int hc_hex_nibble(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int hc_s3_multipart_etag(char *const *etags, long nparts, char *out, size_t outlen)
+{
+    if (outlen) out[0] = '\0';
+    if (nparts < 1 || outlen < 40) return -1;
+    unsigned char *md5s = malloc((size_t)nparts * 16);
+    if (!md5s) return -1;
+    for (long i = 0; i < nparts; i++) {
+        const char *e = etags[i] ? etags[i] : "";
+        if (*e == '"') e++;
+        size_t n = strlen(e);
+        if (n && e[n - 1] == '"') n--;
+        int ok = n == 32;
+        for (size_t j = 0; ok && j < 16; j++) {
+            int hi = hc_hex_nibble(e[2 * j]), lo = hc_hex_nibble(e[2 * j + 1]);
+            ok = hi >= 0 && lo >= 0;
+            md5s[i * 16 + (long)j] = (unsigned char)(hi << 4 | lo);
+        }
+        if (!ok) {
+            free(md5s);
+            return -1;
+        }
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int rc = EVP_Digest(md5s, (size_t)nparts * 16, md, &mdlen, EVP_md5(), NULL) == 1 ? 0 : -1;
+    free(md5s);
+    if (rc != 0) return -1;
+    char hex[33];
+    for (unsigned int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    snprintf(out, outlen, "\"%s-%ld\"", hex, nparts);
+    return 0;
 }
 
 /* What every upload checks first: clears the answer and err; 0, or -1 when the key is empty. */

@@ -119,6 +119,12 @@ char *hc_s3_presigned_url(hc_s3_client *client, const char *key, long expires_in
  * "https://bucket.s3.eu-west-1.amazonaws.com" or "http://127.0.0.1:9000/bucket". */
 const char *hc_s3_client_base_url(const hc_s3_client *client);
 
+/* S3's ETag of a multipart object, from its parts' ETags (etags[0..nparts-1], quoted or not):
+ * "\"<hex MD5 of the parts' binary MD5s>-<nparts>\"". For a Complete answer whose ETag is missing
+ * or empty (RGW 16 sends <ETag></ETag>). 0, or -1 when a part's ETag is not an MD5 (SSE-KMS,
+ * say): out is then "". */
+int hc_s3_multipart_etag(char *const *etags, long nparts, char *out, size_t outlen);
+
 /* Part size an upload of `size` bytes uses: the configured size, grown (in whole MiB) so that the
  * file fits in 10,000 parts. */
 long hc_s3_part_size_for(long configured, long long size);
