@@ -163,6 +163,11 @@ class S3ClientTest < HCTest::TestCase
       HeapCapture::S3::Client.new(bucket: "b-b-b", region: "us-east-1", access_key_id: nil, secret_access_key: "x")
     end
     assert_includes error.message, "AWS_ACCESS_KEY_ID"
+    # Virtual-hosted addressing with an IP endpoint could only fail later ("Could not resolve host:
+    # bucket.127.0.0.1"): refused when the client is made.
+    error = assert_raises(HeapCapture::ConfigurationError) { client(path_style: false) }
+    assert_match(/\Aheapcapture: path_style: false puts the bucket in the host name, and the endpoint \S+ is an IP address/,
+                 error.message)
   end
 
   def test_from_config_and_addressing

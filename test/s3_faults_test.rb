@@ -53,6 +53,14 @@ class S3FaultsTest < HCTest::TestCase
     assert_equal 3, result["parts"]
   end
 
+  # Every request names the client (S3's access logs and support ask for it).
+  def test_every_request_says_it_comes_from_heapcapture_and_libcurl
+    proxied.upload(random_file(PART + 1), key: "user-agent")
+    agents = @proxy.requests.map { |r| r.headers.find { |name, _| name.casecmp?("user-agent") }&.last }
+    refute_empty agents
+    agents.each { |agent| assert_match(%r{\Aheapcapture/#{Regexp.escape(HeapCapture::VERSION)} libcurl/\d+\.\d+}, agent.to_s) }
+  end
+
   def test_transient_faults_on_every_step_end_with_a_correct_object
     path = random_file(3 * PART + 99)
     key = unique_key("transient")

@@ -113,6 +113,7 @@ static VALUE hc_rb_s3_setup(VALUE self, VALUE opts)
         .retry_base_ms = hc_rb_s3_long_opt(opts, "retry_base_ms"),
         .ca_file = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "ca_file"), "ca_file", 1),
         .ca_path = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "ca_path"), "ca_path", 1),
+        .product = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "product"), "product", 1),
     };
     hc_s3_error err;
     s->client = hc_s3_client_new(&cfg, &err); /* copies every string */

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #define HC_LIST_BODY_MAX (32L * 1024 * 1024)  /* a 1,000-key listing page with 1 KiB keys fits */
 #define HC_READ_CHUNK (1024 * 1024)
@@ -111,6 +112,19 @@ static int hc_valid_bucket(const char *b)
     return 1;
 }
 
+/* "127.0.0.1:9000", "[::1]:9000": a host that no bucket name can be put in front of. */
+static int hc_is_ip_host(const char *hostport)
+{
+    if (hostport[0] == '[') return 1;
+    char host[64];
+    size_t n = strcspn(hostport, ":");
+    if (n >= sizeof host) return 0;
+    memcpy(host, hostport, n);
+    host[n] = '\0';
+    struct in_addr a;
+    return inet_pton(AF_INET, host, &a) == 1;
+}
+
 hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
 {
     hc_s3_err_clear(err);
@@ -168,6 +182,8 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
     c->ca_file = hc_empty(cfg->ca_file) ? NULL : hc_dup(cfg->ca_file);
     c->ca_path = hc_empty(cfg->ca_path) ? NULL : hc_dup(cfg->ca_path);
     c->seed = (unsigned int)(hc_s3_now_ms() ^ (long long)getpid() ^ (long long)(size_t)c);
+    snprintf(c->user_agent, sizeof c->user_agent, "%s libcurl/%s", hc_empty(cfg->product) ? "heapcapture" : cfg->product,
+             curl_version_info(CURLVERSION_NOW)->version);
 
     int path_style = cfg->path_style;
     if (path_style < 0) path_style = !hc_empty(cfg->endpoint) || strchr(cfg->bucket, '.') != NULL;
@@ -184,6 +200,14 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
         size_t n = strlen(cfg->region) + 32;
         endpoint_host = malloc(n);
         if (endpoint_host) snprintf(endpoint_host, n, "s3.%s.amazonaws.com", cfg->region);
+    }
+    if (endpoint_host && !path_style && hc_is_ip_host(endpoint_host)) {
+        hc_s3_err_set(err, HC_S3_EARG, "path_style: false puts the bucket in the host name, and the endpoint %s is an IP "
+                      "address (%s.%s cannot resolve); use path_style: true, or leave it unset (a custom endpoint "
+                      "means path-style)", cfg->endpoint, cfg->bucket, endpoint_host);
+        free(endpoint_host);
+        hc_s3_client_free(c);
+        return NULL;
     }
     if (endpoint_host) {
         if (path_style) {

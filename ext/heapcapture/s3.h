@@ -38,6 +38,7 @@ typedef struct {
     long retry_base_ms;              /* first backoff; doubles, full jitter, capped at 64x. 0: 200 */
     const char *ca_file;             /* NULL: libcurl's default bundle (SSL_CERT_FILE is read by the binding) */
     const char *ca_path;
+    const char *product;             /* "heapcapture/0.1.0": the User-Agent's first word (libcurl's follows). NULL: "heapcapture" */
 } hc_s3_config;
 
 typedef enum {

@@ -388,6 +388,7 @@ static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, 
     if (c->ca_file) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
     if (c->ca_path) curl_easy_setopt(easy, CURLOPT_CAPATH, c->ca_path);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, c->user_agent);
     if (getenv("HC_CURL_VERBOSE")) curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, quick && c->cfg.connect_timeout_ms > 5000 ? 5000L
                                                                                               : c->cfg.connect_timeout_ms);

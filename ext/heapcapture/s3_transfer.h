@@ -25,6 +25,7 @@ struct hc_s3_client {
     char *host;                /* signed and sent as Host: "bucket.s3.us-east-1.amazonaws.com", "127.0.0.1:9000" */
     char *bucket_path;         /* "/bucket" path-style, "" virtual-hosted */
     char *base_url;            /* scheme://host + bucket_path, for messages */
+    char user_agent[128];      /* "heapcapture/0.1.0 libcurl/7.88.1" */
     CURLM *multi;
     CURL **easy;               /* one per slot */
     int nslots;

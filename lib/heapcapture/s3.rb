@@ -48,7 +48,8 @@ module HeapCapture
           low_speed_time_s: [milliseconds(low_speed_time, "low_speed_time") / 1000, 1].max,
           max_attempts: integer_in(max_attempts, "max_attempts", 1, 20, "from 1 to 20"),
           retry_base_ms: [milliseconds(retry_base_delay, "retry_base_delay"), 1].max,
-          ca_file: optional_string(ca_file), ca_path: optional_string(ca_path)
+          ca_file: optional_string(ca_file), ca_path: optional_string(ca_path),
+          product: "heapcapture/#{VERSION}" # the User-Agent: "heapcapture/0.1.0 libcurl/7.88.1"
         )
       end
 

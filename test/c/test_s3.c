@@ -80,6 +80,24 @@ static void test_bad_config(void)
     cfg = base_config();
     cfg.concurrency = 65;
     HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && strstr(err.message, "concurrency"), "%s", err.message);
+
+    /* Virtual-hosted addressing puts the bucket in front of the host: an IP cannot take it. */
+    const char *ips[] = {"http://127.0.0.1:9000", "http://[::1]:9000", "https://10.1.2.3"};
+    for (size_t i = 0; i < sizeof ips / sizeof *ips; i++) {
+        cfg = base_config();
+        cfg.endpoint = ips[i];
+        cfg.path_style = 0;
+        HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && err.kind == HC_S3_EARG &&
+                 strstr(err.message, "path_style: false") && strstr(err.message, ips[i]), "%s: %s", ips[i], err.message);
+    }
+    cfg = base_config();
+    cfg.endpoint = "http://localhost:9000";
+    cfg.path_style = 0;
+    hc_s3_client *c = hc_s3_client_new(&cfg, &err);
+    HC_CHECK(c != NULL, "a host name takes the bucket in front: %s", err.message);
+    if (c) HC_CHECK(strcmp(hc_s3_client_base_url(c), "http://my-bucket.localhost:9000") == 0, "%s",
+                    hc_s3_client_base_url(c));
+    hc_s3_client_free(c);
 }
 
 static void test_part_size(void)
