@@ -56,6 +56,9 @@ class CLIStoreTest < HCTest::TestCase
     _out, err, status = heapcapture("fetch")
     assert_equal 2, status.exitstatus
     assert_equal "heapcapture: missing argument: KEY (or latest) (see heapcapture fetch --help)\n", err
+    _out, err, status = heapcapture("fetch", "")
+    assert_equal 2, status.exitstatus
+    assert_equal "heapcapture: invalid argument: an empty KEY (see heapcapture fetch --help)\n", err
     _out, err, status = heapcapture("list", "extra")
     assert_equal 2, status.exitstatus
     assert_match(/see heapcapture list --help/, err)

@@ -30,6 +30,7 @@ module HeapCapture
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::MissingArgument, "KEY (or latest)" if args.empty?
         raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
+        raise OptionParser::InvalidArgument, "an empty KEY" if args.first.strip.empty?
 
         fetch(args.first, **options)
       end
