@@ -90,6 +90,41 @@ static void check_gunzips_to(const char *path, const char *input, size_t len)
     free(out);
 }
 
+/* A gzip pump from a pipe into a fresh tempfile, fed make_input()'s bytes by the test. */
+typedef struct {
+    char *input;
+    size_t len;
+    char path[512];
+    int fd;
+    int pipefd[2];
+    hc_dump_pump pump;
+} pump_case;
+
+/* pipe_size: F_SETPIPE_SZ for the pipe, or 0 for the default (64 KB). */
+static void pump_case_start(pump_case *pc, int pipe_size)
+{
+    char err[512];
+    pc->input = make_input(&pc->len);
+    pc->fd = hc_dump_tempfile(dir, ".gz", pc->path, sizeof pc->path, err, sizeof err);
+    HC_CHECK(pc->fd >= 0, "tempfile: %s", err);
+    HC_CHECK(pipe(pc->pipefd) == 0, "pipe");
+    if (pipe_size)
+        HC_CHECK(fcntl(pc->pipefd[1], F_SETPIPE_SZ, pipe_size) >= pipe_size, "a %d-byte pipe: %s", pipe_size,
+                 strerror(errno));
+    HC_CHECK(hc_dump_pump_start(&pc->pump, pc->pipefd[0], pc->fd, pc->path, 1, err, sizeof err) == 0, "pump: %s", err);
+}
+
+/* After the join: the tempfile is one gzip member of exactly the input; then it is removed. */
+static void pump_case_finish(pump_case *pc)
+{
+    HC_CHECK(pc->pump.sink.raw_bytes == pc->len, "raw %llu want %zu", (unsigned long long)pc->pump.sink.raw_bytes,
+             pc->len);
+    close(pc->fd);
+    check_gunzips_to(pc->path, pc->input, pc->len);
+    free(pc->input);
+    unlink(pc->path);
+}
+
 static void test_tempfile(void)
 {
     char path[512], err[512];
@@ -132,27 +167,18 @@ static void test_tempfile(void)
 
 static void test_gzip_round_trip_through_the_pump(void)
 {
-    size_t len;
-    char *input = make_input(&len);
-    char path[512], err[512];
-    int fd = hc_dump_tempfile(dir, ".gz", path, sizeof path, err, sizeof err);
-    int pipefd[2];
-    HC_CHECK(pipe(pipefd) == 0, "pipe");
-    hc_dump_pump pump;
-    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, err, sizeof err) == 0, "pump: %s", err);
-    write_in_pieces(pipefd[1], input, len, 4093); /* odd-sized, as dump_all's buffered IO writes */
-    HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) == 0, "join: %s", err);
-    HC_CHECK(pump.sink.raw_bytes == len, "raw %llu want %zu", (unsigned long long)pump.sink.raw_bytes, len);
+    pump_case pc;
+    char err[512];
+    pump_case_start(&pc, 0);
+    write_in_pieces(pc.pipefd[1], pc.input, pc.len, 4093); /* odd-sized, as dump_all's buffered IO writes */
+    HC_CHECK(hc_dump_pump_join(&pc.pump, err, sizeof err) == 0, "join: %s", err);
     struct stat st;
-    fstat(fd, &st);
-    HC_CHECK((uint64_t)st.st_size == pump.sink.stored_bytes, "stored %llu file %lld",
-             (unsigned long long)pump.sink.stored_bytes, (long long)st.st_size);
-    HC_CHECK(pump.sink.stored_bytes * 3 < len, "compressed %llu of %zu", (unsigned long long)pump.sink.stored_bytes, len);
-    close(fd);
-
-    check_gunzips_to(path, input, len);
-    free(input);
-    unlink(path);
+    fstat(pc.fd, &st);
+    HC_CHECK((uint64_t)st.st_size == pc.pump.sink.stored_bytes, "stored %llu file %lld",
+             (unsigned long long)pc.pump.sink.stored_bytes, (long long)st.st_size);
+    HC_CHECK(pc.pump.sink.stored_bytes * 3 < pc.len, "compressed %llu of %zu",
+             (unsigned long long)pc.pump.sink.stored_bytes, pc.len);
+    pump_case_finish(&pc);
 }
 
 /* Writes of 2 MB into a 1 MB pipe, which the pump reads up to 1 MB at a time: writes
@@ -196,33 +222,23 @@ static void test_large_writes_and_stage_times(void)
  * such a pipe, gives back exactly the input in one member. How many reads it took is printed. */
 static void test_small_writes_into_a_large_pipe(void)
 {
-    size_t len;
-    char *input = make_input(&len);
-    char path[512], err[512];
-    int fd = hc_dump_tempfile(dir, ".gz", path, sizeof path, err, sizeof err);
-    int pipefd[2];
-    HC_CHECK(pipe(pipefd) == 0, "pipe");
-    HC_CHECK(fcntl(pipefd[1], F_SETPIPE_SZ, 1024 * 1024) >= 1024 * 1024, "a 1 MB pipe: %s", strerror(errno));
-    hc_dump_pump pump;
-    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, err, sizeof err) == 0, "pump: %s", err);
+    pump_case pc;
+    char err[512];
+    pump_case_start(&pc, 1024 * 1024);
     size_t writes = 0;
     const struct timespec pause = {0, 50 * 1000};
-    for (size_t off = 0; off < len; writes++) {
-        size_t piece = len - off < 8192 ? len - off : 8192;
-        ssize_t n = write(pipefd[1], input + off, piece);
+    for (size_t off = 0; off < pc.len; writes++) {
+        size_t piece = pc.len - off < 8192 ? pc.len - off : 8192;
+        ssize_t n = write(pc.pipefd[1], pc.input + off, piece);
         if (n <= 0) break;
         off += (size_t)n;
         if (writes % 8 == 0) nanosleep(&pause, NULL);
     }
-    close(pipefd[1]);
-    HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) == 0, "join: %s", err);
-    HC_CHECK(pump.napping, "the pump naps on a 1 MB pipe");
-    HC_CHECK(pump.sink.raw_bytes == len, "raw %llu want %zu", (unsigned long long)pump.sink.raw_bytes, len);
-    printf("test_dump: %zu writes of 8 KB taken in %llu reads\n", writes, (unsigned long long)pump.reads);
-    close(fd);
-    check_gunzips_to(path, input, len);
-    free(input);
-    unlink(path);
+    close(pc.pipefd[1]);
+    HC_CHECK(hc_dump_pump_join(&pc.pump, err, sizeof err) == 0, "join: %s", err);
+    HC_CHECK(pc.pump.napping, "the pump naps on a 1 MB pipe");
+    printf("test_dump: %zu writes of 8 KB taken in %llu reads\n", writes, (unsigned long long)pc.pump.reads);
+    pump_case_finish(&pc);
 }
 
 static void test_plain(void)
