@@ -114,8 +114,8 @@ class S3ClientTest < HCTest::TestCase
 
   def test_a_bucket_that_does_not_exist_is_no_such_bucket_404
     s3 = HeapCapture::S3::Client.new(bucket: "no-such-bucket-here", region: "us-east-1",
-                                     endpoint: ENV.fetch("AWS_ENDPOINT_URL_S3"), access_key_id: "S3RVER",
-                                     secret_access_key: "S3RVER", part_size: PART)
+                                     endpoint: ENV.fetch("AWS_ENDPOINT_URL_S3"), access_key_id: ENV.fetch("AWS_ACCESS_KEY_ID"),
+                                     secret_access_key: ENV.fetch("AWS_SECRET_ACCESS_KEY"), part_size: PART)
     [10, PART + 1].each do |size|
       error = assert_raises(HeapCapture::UploadError) { s3.upload(random_file(size), key: "k") }
       assert_equal "NoSuchBucket", error.code

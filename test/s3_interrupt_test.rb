@@ -144,7 +144,7 @@ class S3InterruptTest < HCTest::TestCase
     script = <<~RUBY
       require "heapcapture"
       s3 = HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1", endpoint: #{@proxy.endpoint.inspect},
-                                       access_key_id: "S3RVER", secret_access_key: "S3RVER",
+                                       access_key_id: #{ENV.fetch("AWS_ACCESS_KEY_ID").inspect}, secret_access_key: #{ENV.fetch("AWS_SECRET_ACCESS_KEY").inspect},
                                        part_size: #{PART}, concurrency: 2, low_speed_time: 60)
       Thread.new { s3.upload(#{@path.inspect}, key: "exiting") }
       deadline = Time.now + 30

@@ -17,7 +17,6 @@ module HCTest
     ROOT = File.expand_path("../..", __dir__)
     BUCKET = "heapcapture-test"
     OTHER_BUCKET = "heapcapture-other" # a second bucket, for locations outside the destination's
-    S3_KEY = "S3RVER"
 
     class Error < StandardError; end
 
@@ -229,44 +228,189 @@ module HCTest
       end
     end
 
-    # The S3-compatible server (npm @20minutes/s3rver, started through its JS API by s3_server.js).
-    # It checks SigV4 signatures with the keys S3RVER/S3RVER.
-    class S3Server < SpawnedServer
+    # A real S3 server: Ceph's RADOS Gateway on a one-node cluster made from nothing in its own
+    # directory (one monitor, one OSD on memstore, pools of size 1; no manager, which the gateway
+    # does not need), every daemon in the foreground on 127.0.0.1 and stopped with the run; a user
+    # with the fixed test keys and the test buckets. It checks signatures, payload hashes,
+    # Content-MD5, part sizes and part ETags as AWS does.
+    class S3Server
+      ACCESS_KEY = "HCTESTACCESSKEY0001"
+      SECRET_KEY = "hctest/secret/key/for/the/local/rgw/only"
+      START_TIMEOUT = 90
+      MEMSTORE_BYTES = 8 * 1024**3 # a cap: memstore holds what is stored, in memory
+      EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
       attr_reader :port, :dir, :log
 
       def initialize(workdir)
-        @dir = File.join(workdir, "s3")
-        @log = File.join(@dir, "s3rver.log")
+        @dir = File.join(workdir, "rgw")
+        @log = File.join(@dir, "log", "client.rgw.a.log")
         @port = Services.free_port
+        @mon_port = Services.free_port
+        @pids = []
       end
 
       def endpoint = "http://127.0.0.1:#{port}"
       def bucket = BUCKET
+      # The radosgw process (its CPU is what bench/capture reports as the S3 server's).
+      def pid = @pids.last
 
       def start
-        script = File.join(ROOT, "test/support/s3_server.js")
-        modules = File.join(ROOT, "test/support/node_modules/@20minutes/s3rver")
-        raise Error, "the S3 test server is not installed (#{modules} missing): run bin/setup" unless Dir.exist?(modules)
-
-        FileUtils.mkdir_p(File.join(@dir, "data"))
-        spawn_and_wait("the S3 server", "node", script, port.to_s, File.join(@dir, "data"), "#{BUCKET},#{OTHER_BUCKET}",
-                       out: @log, err: @log) { Services.read_log(@log).include?("s3rver ready") }
+        %w[mon osd/osd.0 run log rgw].each { |sub| FileUtils.mkdir_p(File.join(@dir, sub)) }
+        write_config
+        make_keyring
+        run!("monmaptool", "--create", "--fsid", @fsid, "--addv", "a", "[v2:127.0.0.1:#{@mon_port}]",
+             File.join(@dir, "monmap"))
+        run!("ceph-mon", *conf, "--mkfs", "-i", "a", "--monmap", File.join(@dir, "monmap"), "--keyring", keyring)
+        daemon("ceph-mon", "-i", "a")
+        Services.wait_until("the Ceph monitor to answer (log #{@dir}/log)", timeout: START_TIMEOUT) do
+          ceph_ok?("mon", "stat")
+        end
+        run!("ceph", *conf, "--connect-timeout", "30", "osd", "create")
+        run!("ceph-osd", *conf, "-i", "0", "--mkfs")
+        daemon("ceph-osd", "-i", "0")
+        daemon("radosgw", "-n", "client.rgw.a", "--rgw-frontends", "beast endpoint=127.0.0.1:#{port}")
+        Services.wait_until("the RADOS Gateway to answer on port #{port} (log: #{@log})", timeout: START_TIMEOUT) do
+          check_daemons!
+          answers?
+        end
+        run!("radosgw-admin", *conf, "user", "create", "--uid", "heapcapture", "--display-name", "heapcapture tests",
+             "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY)
+        [BUCKET, OTHER_BUCKET].each { |name| create_bucket(name) }
         export_env
         self
+      rescue Exception # rubocop:disable Lint/RescueException -- also Ctrl-C mid-start: leave no daemon behind
+        stop
+        raise
       end
+
+      def stop
+        @pids.reverse_each do |pid|
+          Process.kill("TERM", -pid)
+        rescue Errno::ESRCH
+          nil
+        end
+        @pids.reverse_each { |pid| Services.stop_group(pid, timeout: 10) }
+        @pids = []
+      end
+
+      # `radosgw-admin ARGS` against this cluster: its output (JSON for most commands).
+      def admin(*args) = run!("radosgw-admin", *conf, *args)
 
       private
 
+      def conf = ["-c", File.join(@dir, "ceph.conf")]
+      def keyring = File.join(@dir, "keyring")
+
+      def write_config
+        @fsid = File.read("/proc/sys/kernel/random/uuid").strip
+        File.write(File.join(@dir, "ceph.conf"), <<~CONF)
+          [global]
+          fsid = #{@fsid}
+          mon host = v2:127.0.0.1:#{@mon_port}
+          public addr = 127.0.0.1
+          cluster addr = 127.0.0.1
+          ms bind ipv4 = true
+          ms bind ipv6 = false
+          run dir = #{@dir}/run
+          admin socket = #{@dir}/run/$name.asok
+          pid file = #{@dir}/run/$name.pid
+          log file = #{@dir}/log/$name.log
+          keyring = #{keyring}
+          auth allow insecure global id reclaim = false
+          mon data = #{@dir}/mon/$name
+          mon allow pool size one = true
+          mon allow pool delete = true
+          mon warn on pool no redundancy = false
+          osd pool default size = 1
+          osd pool default min size = 1
+          osd pool default pg num = 8
+          osd pool default pgp num = 8
+          osd pool default pg autoscale mode = off
+          osd crush chooseleaf type = 0
+          osd objectstore = memstore
+          memstore device bytes = #{MEMSTORE_BYTES}
+          osd data = #{@dir}/osd/$name
+          osd class dir = #{class_dir}
+          rgw data = #{@dir}/rgw
+          rgw enable usage log = false
+          [mon.a]
+          mon data = #{@dir}/mon/a
+        CONF
+      end
+
+      # Where the OSD finds the object classes the gateway calls (Ceph 18 on Debian 13 looks in a
+      # relative directory unless told).
+      def class_dir
+        Dir["/usr/lib/*/rados-classes", "/usr/lib/rados-classes"].find { |dir| File.exist?(File.join(dir, "libcls_rgw.so")) } ||
+          raise(Error, "Ceph's object classes (libcls_rgw.so) not found; run bin/setup (Debian: apt-get install ceph-osd)")
+      end
+
+      # One keyring for every daemon and the admin; the monitor imports it when it is made.
+      def make_keyring
+        run!("ceph-authtool", "--create-keyring", keyring, "--gen-key", "-n", "mon.", "--cap", "mon", "allow *")
+        { "client.admin" => ["mon", "allow *", "osd", "allow *", "mgr", "allow *"],
+          "osd.0" => ["mon", "allow profile osd", "osd", "allow *", "mgr", "allow profile osd"],
+          "client.rgw.a" => ["mon", "allow rw", "osd", "allow rwx", "mgr", "allow rw"] }.each do |name, caps|
+          run!("ceph-authtool", keyring, "--gen-key", "-n", name, *caps.each_slice(2).flat_map { |k, v| ["--cap", k, v] })
+        end
+      end
+
+      def daemon(*command)
+        out = File.join(@dir, "log", "#{command.first}.out")
+        @pids << Process.spawn(*command, *conf, "-f", out: out, err: out, pgroup: true)
+      end
+
+      def check_daemons!
+        @pids.each do |pid|
+          next unless Process.waitpid(pid, Process::WNOHANG)
+
+          @pids.delete(pid)
+          logs = Dir[File.join(@dir, "log", "*")].map { |f| "#{File.basename(f)}:\n#{Services.read_log(f).lines.last(15).join}" }
+          raise Error, "a Ceph daemon exited while the S3 server started:\n#{logs.join("\n")}"
+        end
+      end
+
+      def ceph_ok?(*args)
+        system("ceph", *conf, "--connect-timeout", "5", *args, out: File::NULL, err: File::NULL)
+      end
+
+      def answers?
+        TCPSocket.open("127.0.0.1", port) do |sock|
+          sock.write("GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+          sock.wait_readable(2) && sock.readpartial(64).start_with?("HTTP/1.1 200", "HTTP/1.0 200")
+        end
+      rescue SystemCallError, IOError
+        false
+      end
+
+      # A signed PUT of the bucket, by curl's own SigV4 (the tests check ours against this server).
+      def create_bucket(name)
+        run!("curl", "-sS", "--fail-with-body", "-m", "30", "-X", "PUT", "--aws-sigv4", "aws:amz:us-east-1:s3",
+             "--user", "#{ACCESS_KEY}:#{SECRET_KEY}", "-H", "x-amz-content-sha256: #{EMPTY_SHA256}",
+             "#{endpoint}/#{name}")
+      end
+
+      def run!(*cmd)
+        out = IO.popen(cmd, err: %i[child out], &:read)
+        return out if $?.success?
+
+        raise Error, "the S3 server (Ceph RGW): `#{cmd.join(' ')}` failed (#{$?.exitstatus}):\n#{out}"
+      rescue Errno::ENOENT => e
+        raise Error, "the S3 server (Ceph RGW): #{e.message}; run bin/setup (Debian: apt-get install ceph-mon " \
+                     "ceph-osd radosgw ceph-common)"
+      end
+
       def export_env
         ENV["AWS_ENDPOINT_URL_S3"] = endpoint
-        ENV["AWS_ACCESS_KEY_ID"] = S3_KEY
-        ENV["AWS_SECRET_ACCESS_KEY"] = S3_KEY
+        ENV["AWS_ACCESS_KEY_ID"] = ACCESS_KEY
+        ENV["AWS_SECRET_ACCESS_KEY"] = SECRET_KEY
         ENV["AWS_REGION"] = "us-east-1"
         ENV["AWS_S3_BUCKET_NAME"] = BUCKET
         ENV.delete("AWS_SESSION_TOKEN")
       end
     end
-  
+
     # Debian's redis-server on a free loopback port, no persistence (no RDB, no AOF), data in the
     # run's workdir; stopped with the other services.
     class Redis < SpawnedServer
