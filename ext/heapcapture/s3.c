@@ -451,6 +451,17 @@ static char *hc_complete_body(const hc_parts *p, size_t *len)
 }
 
 /* AbortMultipartUpload after a failure or an interrupt; says in err's message how it went. */
+/* ETags are quoted ("\"abc...-3\""), as S3 and HEAD give them; a bare one gets its quotes. */
+static void hc_quote_etag(char *etag, size_t len)
+{
+    size_t n = strlen(etag);
+    if (n == 0 || etag[0] == '"' || n + 3 > len) return;
+    memmove(etag + 1, etag, n);
+    etag[0] = '"';
+    etag[n + 1] = '"';
+    etag[n + 2] = '\0';
+}
+
 static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upload_id, hc_s3_error *err)
 {
     hc_s3_req r;
@@ -584,6 +595,7 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
                     snprintf(out->etag, sizeof out->etag, "%s", r.etag);
                 }
                 if (!*out->etag) hc_s3_multipart_etag(p.etags, p.nparts, out->etag, sizeof out->etag);
+                hc_quote_etag(out->etag, sizeof out->etag); /* RGW 18's answer has it bare */
                 out->bytes = size;
                 out->parts = (int)p.nparts;
             }
