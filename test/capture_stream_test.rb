@@ -89,9 +89,11 @@ class CaptureStreamTest < HCTest::TestCase
 
   def test_s3_refusing_a_part_mid_dump_kills_the_child_and_says_why
     build_ballast
+    # The refusal starts once the child is seen: refused from the first part, the child could live
+    # a few ms only, less than the test's thread may wait for the GVL to look for it.
+    capture, child = start_capture(compression: :none)
     @proxy.add(:respond, method: "PUT", query: PART_PUT, times: nil, status: 403,
                          body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
-    capture, child = start_capture(compression: :none)
     result = finish(capture)
 
     assert_equal "error", result["status"]
