@@ -40,8 +40,9 @@ class CaptureStreamTest < HCTest::TestCase
   def test_parts_go_up_while_the_child_still_dumps_and_the_object_is_the_whole_dump
     build_ballast
     capture, child = start_capture(compression: :none)
-    wait_for_first_part
-    assert running?(child), "a part reached S3 while the dump child was still writing"
+    hold_child_mid_dump(child, @tmpdir, 2 * PART)
+    wait_for_first_part # times out if parts wait for the dump to end
+    resume_child(child)
     result = finish(capture)
 
     assert_equal "ok", result["status"], result["error"]
@@ -72,6 +73,7 @@ class CaptureStreamTest < HCTest::TestCase
   def test_a_dump_child_killed_while_its_parts_go_up_aborts_the_upload
     build_ballast
     capture, child = start_capture(compression: :none)
+    hold_child_mid_dump(child, @tmpdir, 2 * PART)
     wait_for_first_part
     Process.kill(:KILL, child)
     result = finish(capture)
@@ -89,11 +91,13 @@ class CaptureStreamTest < HCTest::TestCase
 
   def test_s3_refusing_a_part_mid_dump_kills_the_child_and_says_why
     build_ballast
-    # The refusal starts once the child is seen: refused from the first part, the child could live
-    # a few ms only, less than the test's thread may wait for the GVL to look for it.
+    # The refusal starts once the child is seen and stopped: set before, the first part refused
+    # would end the child in a few ms, before the test could find it.
     capture, child = start_capture(compression: :none)
+    hold_child_mid_dump(child, @tmpdir, 0)
     @proxy.add(:respond, method: "PUT", query: PART_PUT, times: nil, status: 403,
                          body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+    resume_child(child)
     result = finish(capture)
 
     assert_equal "error", result["status"]
@@ -107,6 +111,7 @@ class CaptureStreamTest < HCTest::TestCase
   def test_raising_into_the_capturing_thread_mid_upload_stops_both_sides
     build_ballast
     capture, child = start_capture(compression: :none)
+    hold_child_mid_dump(child, @tmpdir, 2 * PART)
     wait_for_first_part
     capture.raise(RuntimeError, "the worker is shutting down")
     error = assert_raises(RuntimeError) { capture.join(30) }

@@ -26,6 +26,24 @@ module HCTest
       [capture, child]
     end
 
+    # Lets the dump child run in short bursts (SIGCONT, 1 ms, SIGSTOP) until its tempfile in dir
+    # holds at least bytes, and leaves it stopped there: what the test does next then happens while
+    # the dump is surely unfinished, on a fast machine as on a slow one. resume_child lets it go on.
+    def hold_child_mid_dump(child, dir, bytes)
+      Process.kill(:STOP, child)
+      HCTest::Services.wait_until("the dump child to write #{bytes} bytes into #{dir}", timeout: 60, interval: 0) do
+        next true if tempfile_bytes(dir) >= bytes
+
+        Process.kill(:CONT, child)
+        sleep 0.001
+        Process.kill(:STOP, child)
+        false
+      end
+      flunk "the dump child ended before it had written #{bytes} bytes" unless running?(child)
+    end
+
+    def resume_child(child) = Process.kill(:CONT, child)
+
     def stop_capture_threads
       return unless @capture_threads
 
@@ -49,6 +67,13 @@ module HCTest
       rescue Errno::ENOENT, Errno::ESRCH
         nil
       end
+    end
+
+    # What the dump has written so far: the size of the one tempfile in dir, 0 before it exists.
+    def tempfile_bytes(dir)
+      Dir.children(dir).sum { |name| File.size(File.join(dir, name)) }
+    rescue Errno::ENOENT
+      0
     end
 
     def zombie?(pid)
