@@ -450,7 +450,6 @@ static char *hc_complete_body(const hc_parts *p, size_t *len)
     return xml;
 }
 
-/* AbortMultipartUpload after a failure or an interrupt; says in err's message how it went. */
 /* ETags are quoted ("\"abc...-3\""), as S3 and HEAD give them; a bare one gets its quotes. */
 static void hc_quote_etag(char *etag, size_t len)
 {
@@ -462,24 +461,86 @@ static void hc_quote_etag(char *etag, size_t len)
     etag[n + 2] = '\0';
 }
 
-static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upload_id, hc_s3_error *err)
+/* One AbortMultipartUpload, a clean-up request. HC_S3_OK, or the failure in err (*unanswered:
+ * the DELETE went out and its answer was not read). */
+static hc_s3_status hc_send_abort(hc_s3_client *c, const char *key, const char *upload_id, int *unanswered,
+                                  hc_s3_error *err)
 {
     hc_s3_req r;
-    hc_s3_error abort_err;
     hc_s3_req_init(&r, "DELETE", key, "aborting the multipart upload", "of");
     hc_s3_req_query(&r, "uploadId", upload_id);
-    hc_s3_status st = hc_s3_perform(c, &r, 1, &abort_err);
-    int unanswered = r.unanswered; /* the DELETE went out and its answer was not read */
+    hc_s3_status st = hc_s3_perform(c, &r, 1, err);
+    *unanswered = r.unanswered;
     hc_s3_req_release(&r);
-    size_t n = strlen(err->message);
-    if (st == HC_S3_OK) {
-        snprintf(err->message + n, sizeof err->message - n, "; the multipart upload was aborted, nothing was stored");
+    if (st == HC_S3_EHTTP && err->http_status == 404) st = HC_S3_OK; /* NoSuchUpload: already gone (aborted again) */
+    return st;
+}
+
+/* ListParts after an abort: 0 when the upload is gone (404 NoSuchUpload) or lists no part, else
+ * how many parts it still lists, or -1 with why when the answer cannot tell. */
+static long hc_parts_left(hc_s3_client *c, const char *key, const char *upload_id, char *why, size_t whylen)
+{
+    hc_s3_req r;
+    hc_s3_error e;
+    long left = -1;
+    hc_s3_req_init(&r, "GET", key, "listing the parts left of the aborted multipart upload", "of");
+    hc_s3_req_query(&r, "uploadId", upload_id);
+    if (hc_s3_perform(c, &r, 1, &e) == HC_S3_OK) {
+        if (hc_s3_xml_count_children(r.resp.data, r.resp.len, "ListPartsResult", "Part", &left, why, whylen) != 0)
+            left = -1;
+    } else if (e.http_status == 404) {
+        left = 0;
     } else {
+        snprintf(why, whylen, "%.480s", e.message); /* the caller adds it to a message of its own */
+    }
+    hc_s3_req_release(&r);
+    return left;
+}
+
+/* AbortMultipartUpload after a failure or an interrupt, then ListParts: a part S3 was still
+ * storing when the abort went out can outlive it (AWS documents this race), so the abort is sent
+ * again while parts are listed, HC_ABORT_ROUNDS times at most. unsettled: parts dropped unanswered
+ * after their body had gone out. Says in err's message how it went. */
+static void hc_abort_multipart(hc_s3_client *c, const char *key, const char *upload_id, int unsettled,
+                               hc_s3_error *err)
+{
+    size_t n = strlen(err->message);
+    long left = 0;
+    for (int round = 1; round <= HC_ABORT_ROUNDS; round++) {
+        hc_s3_error abort_err;
+        int unanswered = 0;
+        if (hc_send_abort(c, key, upload_id, &unanswered, &abort_err) != HC_S3_OK) {
+            err->upload_left_open = 1;
+            snprintf(err->message + n, sizeof err->message - n,
+                     "; aborting the multipart upload %s failed too (%s): %s (and billed) until you abort it or a "
+                     "bucket lifecycle rule with AbortIncompleteMultipartUpload removes it", upload_id,
+                     abort_err.message,
+                     unanswered ? "S3 may have acted on the abort unseen; if not, the upload stays open"
+                                : "it stays open");
+            return;
+        }
+        char why[512] = "";
+        left = hc_parts_left(c, key, upload_id, why, sizeof why);
+        if (left < 0) {
+            snprintf(err->message + n, sizeof err->message - n,
+                     "; the multipart upload was aborted, but whether S3 still keeps some of its parts could not be "
+                     "checked (%s)", why);
+            return;
+        }
+        if (left == 0) break;
+    }
+    if (left > 0) {
         err->upload_left_open = 1;
         snprintf(err->message + n, sizeof err->message - n,
-                 "; aborting the multipart upload %s failed too (%s): %s (and billed) until you abort it or a "
-                 "bucket lifecycle rule with AbortIncompleteMultipartUpload removes it", upload_id, abort_err.message,
-                 unanswered ? "S3 may have acted on the abort unseen; if not, the upload stays open" : "it stays open");
+                 "; the multipart upload %s was aborted %d times and S3 still lists %ld of its parts: they stay (and "
+                 "are billed) until you abort it again (aws s3api abort-multipart-upload) or a bucket lifecycle rule "
+                 "with AbortIncompleteMultipartUpload removes them", upload_id, HC_ABORT_ROUNDS, left);
+    } else if (unsettled > 0) {
+        snprintf(err->message + n, sizeof err->message - n,
+                 "; the multipart upload was aborted, but %d part(s) S3 had received were still unanswered %d s "
+                 "later: S3 may store them after the abort", unsettled, HC_S3_PART_SETTLE_MS / 1000);
+    } else {
+        snprintf(err->message + n, sizeof err->message - n, "; the multipart upload was aborted, nothing was stored");
     }
 }
 
@@ -533,6 +594,7 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
     if (st != HC_S3_OK) return st;
 
     hc_parts p = {c, path, key, upload_id, NULL, 0, NULL};
+    int unsettled = 0; /* parts dropped unanswered after their body had gone out */
     p.nparts = grow ? -1 : (long)((size + part_size - 1) / part_size);
     long netags = grow ? HC_PART_MAX : p.nparts; /* p.nparts of a growing file is known only at the end */
     p.etags = calloc((size_t)netags, sizeof *p.etags);
@@ -557,8 +619,11 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
         st = HC_S3_ENOMEM;
     } else {
         /* One buffer more than parts in flight: the next part is read while the others are sent. */
-        hc_s3_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0, 0, 0};
+        /* Once stopped, the parts whose body has gone out are waited for: answered before the
+         * abort, they cannot be stored after it, where nothing would list them. */
+        hc_s3_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0, HC_S3_PART_SETTLE_MS, 0, 0};
         st = hc_s3_run(c, &job, err);
+        unsettled = job.unsettled;
         if (grow) {
             p.nparts = hc_part_reader_count(p.reader);
             size = hc_part_reader_size(p.reader);
@@ -607,7 +672,7 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
         for (long i = 0; i < netags; i++) free(p.etags[i]);
         free(p.etags);
     }
-    if (st != HC_S3_OK) hc_abort_multipart(c, key, upload_id, err);
+    if (st != HC_S3_OK) hc_abort_multipart(c, key, upload_id, unsettled, err);
     return st;
 }
 

@@ -21,6 +21,7 @@
 #define HC_S3_MAX_PARTS 10000
 #define HC_S3_MAX_CONCURRENCY 64
 #define HC_S3_SETTLE_MS 5000   /* after an abort, how long a CreateMultipartUpload in flight may take to answer */
+#define HC_S3_PART_SETTLE_MS 2000 /* after a stop, how long parts S3 has received may take to answer */
 
 typedef struct {
     const char *bucket;
@@ -79,11 +80,13 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *config, hc_s3_error *err);
 void hc_s3_client_free(hc_s3_client *client);
 
 /* Thread-safe, async-signal-unsafe: makes the running operation stop as soon as possible. An
- * interrupted multipart upload is still aborted at S3 (given at most 5 s after the interrupt) before
- * the operation returns HC_S3_EABORTED; a second call while that abort runs ends it at once. If
- * the interrupt lands while S3 is starting the upload, its answer is awaited (at most
- * HC_S3_SETTLE_MS) to learn the upload id to abort. When the abort cannot be done,
- * err->upload_left_open is set and the message says so. The flag stays set until
+ * interrupted multipart upload is still aborted at S3 before the operation returns HC_S3_EABORTED:
+ * first the parts S3 has received are given HC_S3_PART_SETTLE_MS to be answered (a part stored
+ * after the abort would be kept where nothing lists it; parts still being sent are dropped at
+ * once), then the abort is given at most 5 s, and ListParts checks that no part outlived it; a
+ * second call ends the waiting at once. If the interrupt lands while S3 is starting the upload,
+ * its answer is awaited (at most HC_S3_SETTLE_MS) to learn the upload id to abort. When the abort
+ * cannot be done, err->upload_left_open is set and the message says so. The flag stays set until
  * hc_s3_client_reset_abort. */
 void hc_s3_client_abort(hc_s3_client *client);
 void hc_s3_client_reset_abort(hc_s3_client *client);

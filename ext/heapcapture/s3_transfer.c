@@ -600,17 +600,73 @@ static int hc_job_running(const hc_s3_job *job)
     return 0;
 }
 
+/* Once a job stops (an interrupt, or a request that failed for good), no request or retry starts,
+ * but a request whose whole body has gone out may still be acted on by S3: dropped now, S3 could
+ * store a part after the upload is aborted, where nothing lists it. So those get job->settle_ms to
+ * be answered; one whose body has not all gone out is dropped at once (S3 never keeps a short
+ * body). A further interrupt ends the wait at once. */
+typedef struct {
+    int on;                /* stopped, waiting for what is in flight */
+    long long since;       /* when it stopped */
+    int cut_at;            /* this many interrupts end the wait at once */
+    hc_s3_status failed;   /* the failure that stopped the job (err holds it), or HC_S3_OK: an interrupt */
+} hc_settle;
+
+static void hc_settle_begin(hc_s3_client *c, hc_settle *st, hc_s3_status failed)
+{
+    if (st->on) return;
+    st->on = 1;
+    st->since = hc_s3_now_ms();
+    st->failed = failed;
+    /* stopped by an interrupt: the next one cuts the wait; by a failure: the second one does */
+    st->cut_at = hc_s3_interrupts(c) + (failed == HC_S3_OK ? 1 : 2);
+}
+
+/* Whether curl still holds body bytes of slot i's request that never went out. */
+static int hc_body_unsent(hc_s3_client *c, hc_s3_job *job, int i)
+{
+    const hc_s3_req *r = &job->slots[i].req;
+    curl_off_t sent = 0;
+    if (r->body_kind == HC_BODY_NONE || r->body_len <= 0) return 0;
+    if (curl_easy_getinfo(c->easy[i], CURLINFO_SIZE_UPLOAD_T, &sent) != CURLE_OK) return 0;
+    return sent < (curl_off_t)r->body_len;
+}
+
+/* While settling: drops the requests S3 cannot act on, and every waiting retry. */
+static void hc_settle_drop(hc_s3_client *c, hc_s3_job *job)
+{
+    for (int i = 0; i < job->nslots; i++) {
+        hc_s3_slot *s = &job->slots[i];
+        if (s->state == HC_SLOT_WAITING) {
+            s->state = HC_SLOT_IDLE;
+        } else if (s->state == HC_SLOT_RUNNING && hc_body_unsent(c, job, i)) {
+            curl_multi_remove_handle(c->multi, c->easy[i]);
+            hc_s3_req_release(&s->req);
+            s->state = HC_SLOT_IDLE;
+        }
+    }
+}
+
+/* Whether the settling wait is over: nothing in flight, its time is up, or a further interrupt. */
+static int hc_settle_over(hc_s3_client *c, hc_s3_job *job, const hc_settle *st)
+{
+    return !hc_job_running(job) || hc_s3_now_ms() - st->since >= job->settle_ms || hc_s3_interrupts(c) >= st->cut_at;
+}
+
 /* Runs the job to the end. Returns HC_S3_OK, or the failure with err set. Every easy handle is
- * out of the multi handle when it returns. */
+ * out of the multi handle when it returns; job->unsettled counts the requests dropped after
+ * their body had gone out (S3 may yet act on them). */
 hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
 {
     int exhausted = 0;
-    int settling = 0;             /* aborted: only requests in flight may still finish */
-    long long aborted_at = -1;
+    hc_settle settle = {0, 0, 0, HC_S3_OK};
+    long long aborted_at = -1; /* quick jobs: when the interrupt came */
     int interrupts = hc_s3_interrupts(c);
     hc_s3_status result = HC_S3_OK;
+    hc_s3_error scratch;
     hc_s3_err_clear(err);
     job->unanswered = 0;
+    job->unsettled = 0;
     if (hc_s3_fork_check(c, err) != 0) return err->kind;
     if (job->quick && interrupts) aborted_at = hc_s3_now_ms(); /* already interrupted: the countdown runs */
     for (;;) {
@@ -620,56 +676,52 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
                 break;
             }
         } else if (hc_s3_is_aborted(c)) {
-            long long now = hc_s3_now_ms();
-            if (aborted_at < 0) aborted_at = now;
-            if (!hc_job_running(job) || now - aborted_at >= job->settle_ms) {
-                hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
-                result = HC_S3_EABORTED;
-                break;
-            }
-            settling = 1;
+            hc_settle_begin(c, &settle, HC_S3_OK);
+        }
+        if (settle.on) {
+            hc_settle_drop(c, job);
+            if (hc_settle_over(c, job, &settle)) break;
         }
         long long now = hc_s3_now_ms();
         int busy = 0;
         long long next_retry = -1;
-        for (int i = 0; i < job->nslots && result == HC_S3_OK; i++) {
+        for (int i = 0; i < job->nslots && !settle.on; i++) {
             hc_s3_slot *s = &job->slots[i];
-            if (settling) {
-                if (s->state == HC_SLOT_WAITING) s->state = HC_SLOT_IDLE; /* no retry after an abort */
-            } else if (s->state == HC_SLOT_IDLE && !exhausted) {
+            hc_s3_status failed = HC_S3_OK;
+            if (s->state == HC_SLOT_IDLE && !exhausted) {
                 int got = job->next(job->ctx, s, err);
-                if (got < 0) { result = err->kind ? err->kind : HC_S3_EARG; break; }
-                if (got == 0) { exhausted = 1; continue; }
-                if (got == 2) continue;
-                if (hc_slot_start(c, job, i, err) != 0) { result = err->kind; break; }
+                if (got < 0) failed = err->kind ? err->kind : HC_S3_EARG;
+                else if (got == 0) exhausted = 1;
+                else if (got == 1 && hc_slot_start(c, job, i, err) != 0) failed = err->kind;
             } else if (s->state == HC_SLOT_WAITING) {
                 if (s->retry_at_ms <= now) {
-                    if (hc_slot_start(c, job, i, err) != 0) { result = err->kind; break; }
+                    if (hc_slot_start(c, job, i, err) != 0) failed = err->kind;
                 } else if (next_retry < 0 || s->retry_at_ms < next_retry) {
                     next_retry = s->retry_at_ms;
                 }
             }
+            if (failed != HC_S3_OK) hc_settle_begin(c, &settle, failed);
             if (s->state != HC_SLOT_IDLE) busy = 1;
         }
-        if (result != HC_S3_OK) break;
-        if (!busy && (exhausted || settling)) {
-            if (settling) {
-                hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
-                result = HC_S3_EABORTED;
-            }
+        if (settle.on) {
+            hc_settle_drop(c, job);
+            if (hc_settle_over(c, job, &settle)) break;
+        } else if (!busy && exhausted) {
             break;
         }
 
         int running = 0;
         CURLMcode mrc = curl_multi_perform(c->multi, &running);
         if (mrc != CURLM_OK) {
-            hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed: %s", curl_multi_strerror(mrc));
-            result = HC_S3_ETRANSPORT;
+            if (!settle.on || settle.failed == HC_S3_OK) {
+                hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed: %s", curl_multi_strerror(mrc));
+                result = HC_S3_ETRANSPORT;
+            }
             break;
         }
         CURLMsg *msg;
         int left, finished = 0;
-        while (result == HC_S3_OK && (msg = curl_multi_info_read(c->multi, &left))) {
+        while ((msg = curl_multi_info_read(c->multi, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
             finished = 1;
             CURL *easy = msg->easy_handle;
@@ -683,11 +735,14 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             int verdict = hc_req_judge(c, r, easy, rc, &s->last_error);
             if (rc != CURLE_OK && !r->local_errno && hc_sent(easy)) job->unanswered = 1;
             if (verdict == HC_DONE_OK) {
-                if (job->done(job->ctx, s, err) != 0) { result = err->kind ? err->kind : HC_S3_EHTTP; break; }
+                /* once stopped, done() still takes what succeeded (a part's ETag, an upload id),
+                 * but its failure no longer replaces the one that stopped the job */
+                if (job->done(job->ctx, s, settle.on ? &scratch : err) != 0 && !settle.on)
+                    hc_settle_begin(c, &settle, err->kind ? err->kind : HC_S3_EHTTP);
                 hc_s3_req_release(r);
                 s->state = HC_SLOT_IDLE;
-            } else if (settling) {
-                s->state = HC_SLOT_IDLE; /* the abort stands: no retry */
+            } else if (settle.on) {
+                s->state = HC_SLOT_IDLE; /* the job has stopped: no retry */
             } else if (verdict == HC_DONE_RETRY && r->attempts < (job->quick ? HC_ABORT_ATTEMPTS : c->cfg.max_attempts)) {
                 s->state = HC_SLOT_WAITING;
                 s->retry_at_ms = hc_s3_now_ms() + hc_backoff_ms(c, r->attempts);
@@ -695,33 +750,44 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             } else {
                 *err = s->last_error;
                 if (verdict == HC_DONE_RETRY) hc_gave_up_message(r, err);
-                result = err->kind;
                 s->state = HC_SLOT_IDLE;
-                break;
+                hc_settle_begin(c, &settle, err->kind);
             }
         }
-        if (result != HC_S3_OK) break;
-        if (finished) continue; /* refill the freed slots at once */
+        if (finished) continue; /* refill the freed slots at once, or see whether the wait is over */
 
         int timeout = 1000;
-        if (next_retry >= 0) {
+        if (next_retry >= 0 && !settle.on) {
             long long wait = next_retry - hc_s3_now_ms();
             if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
         }
-        if (settling || (job->quick && aborted_at >= 0)) {
-            long long wait = aborted_at + (settling ? job->settle_ms : HC_QUICK_INTERRUPTED_MS) - hc_s3_now_ms();
+        if (settle.on || (job->quick && aborted_at >= 0)) {
+            long long from = settle.on ? settle.since : aborted_at;
+            long long wait = from + (settle.on ? job->settle_ms : HC_QUICK_INTERRUPTED_MS) - hc_s3_now_ms();
             if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
         }
+        if (settle.on && timeout > HC_SETTLE_POLL_MS) timeout = HC_SETTLE_POLL_MS; /* a further interrupt is seen soon */
         mrc = curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
         if (mrc != CURLM_OK) {
-            hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed while waiting: %s", curl_multi_strerror(mrc));
-            result = HC_S3_ETRANSPORT;
+            if (!settle.on || settle.failed == HC_S3_OK) {
+                hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed while waiting: %s", curl_multi_strerror(mrc));
+                result = HC_S3_ETRANSPORT;
+            }
             break;
+        }
+    }
+    if (result == HC_S3_OK && settle.on) {
+        if (settle.failed != HC_S3_OK) {
+            result = settle.failed; /* err still holds its reason */
+        } else {
+            hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
+            result = HC_S3_EABORTED;
         }
     }
     for (int i = 0; i < job->nslots; i++) {
         if (job->slots[i].state == HC_SLOT_RUNNING) {
             if (hc_sent(c->easy[i])) job->unanswered = 1; /* dropped after it went out */
+            if (!hc_body_unsent(c, job, i)) job->unsettled++;
             curl_multi_remove_handle(c->multi, c->easy[i]);
         }
         hc_s3_req_release(&job->slots[i].req);
@@ -769,7 +835,7 @@ hc_s3_status hc_s3_perform(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error
     hc_single one = {r, 0, 0};
     hc_s3_slot slot;
     memset(&slot, 0, sizeof slot);
-    hc_s3_job job = {hc_single_next, hc_single_done, &one, &slot, 1, quick, r->settle_ms, 0};
+    hc_s3_job job = {hc_single_next, hc_single_done, &one, &slot, 1, quick, r->settle_ms, 0, 0};
     hc_s3_status st = hc_s3_run(c, &job, err);
     r->unanswered = job.unanswered;
     if (st == HC_S3_EABORTED && one.answered) { /* it succeeded while the abort settled */

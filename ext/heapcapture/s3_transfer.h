@@ -16,7 +16,9 @@
 
 #define HC_ERROR_BODY_MAX (64 * 1024)         /* an <Error> document is a few hundred bytes */
 #define HC_ABORT_ATTEMPTS 3                   /* AbortMultipartUpload after a failure: quick, bounded */
+#define HC_ABORT_ROUNDS 3                     /* AbortMultipartUpload sent again while ListParts still shows parts */
 #define HC_QUICK_INTERRUPTED_MS 5000          /* how long a quick job may still run after an interrupt */
+#define HC_SETTLE_POLL_MS 50                  /* a job waiting for its requests in flight looks for interrupts this often */
 
 struct hc_s3_client {
     hc_s3_config cfg;          /* strings below are copies owned by the client */
@@ -113,12 +115,16 @@ typedef struct {
      * stop it at once (it exists so no upload is left open) but leaves it HC_QUICK_INTERRUPTED_MS;
      * a further interrupt while it runs ends it at once. */
     int quick;
-    /* On an abort, requests in flight get this long (ms) to answer, and done() takes those that
-     * succeed; no request or retry starts any more. 0: they are dropped at once. */
+    /* Once the job stops (an interrupt, or a request that failed for good), no request or retry
+     * starts; requests in flight whose body has all gone out get this long (ms) to answer, and
+     * done() takes those that succeed; the others are dropped at once. 0: all dropped at once. */
     long settle_ms;
     /* Out: a request may have reached S3 without its answer being read (dropped in flight, or a
      * transport failure after it was sent). */
     int unanswered;
+    /* Out: requests dropped, unanswered, after their whole body had gone out: S3 may still act on
+     * them (store a part) after the job ended. */
+    int unsettled;
 } hc_s3_job;
 
 void hc_s3_err_set(hc_s3_error *err, hc_s3_status kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

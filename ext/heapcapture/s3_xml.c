@@ -190,6 +190,20 @@ static void hc_xml_child_end(hc_xml_walk *w, int depth, const char *text, size_t
     }
 }
 
+/* After a walk: 0 when the root element was <root>, else -1 with err saying what came instead. */
+static int hc_xml_expect_root(const hc_xml_walk *w, const char *xml, size_t len, const char *root, char *err,
+                              size_t errlen)
+{
+    if (strcmp(w->names[0], root) == 0) return 0;
+    hc_s3_xml_error e;
+    if (hc_s3_xml_parse_error(xml, len, &e) == 1) {
+        snprintf(err, errlen, "S3 answered with error %s (%s) where <%s> was expected", e.code, e.message, root);
+    } else {
+        snprintf(err, errlen, "S3's answer has root element <%s> where <%s> was expected", w->names[0], root);
+    }
+    return -1;
+}
+
 int hc_s3_xml_child_text(const char *xml, size_t len, const char *root, const char *name,
                          char *out, size_t outlen, char *err, size_t errlen)
 {
@@ -199,20 +213,40 @@ int hc_s3_xml_child_text(const char *xml, size_t len, const char *root, const ch
     w.on_end = hc_xml_child_end;
     w.ctx = &c;
     if (hc_xml_run(&w, xml, len, err, errlen) != 0) return -1;
-    if (strcmp(w.names[0], root) != 0) {
-        hc_s3_xml_error e;
-        if (hc_s3_xml_parse_error(xml, len, &e) == 1) {
-            snprintf(err, errlen, "S3 answered with error %s (%s) where <%s> was expected", e.code,
-                     e.message, root);
-        } else {
-            snprintf(err, errlen, "S3's answer has root element <%s> where <%s> was expected", w.names[0], root);
-        }
-        return -1;
-    }
+    if (hc_xml_expect_root(&w, xml, len, root, err, errlen) != 0) return -1;
     if (!c.found) {
         snprintf(err, errlen, "S3's <%s> answer has no <%s> element", root, name);
         return -1;
     }
+    return 0;
+}
+
+/* ---- how many children of the root have a name ---- */
+
+typedef struct {
+    const char *name;
+    long count;
+} hc_xml_count_ctx;
+
+static void hc_xml_count_end(hc_xml_walk *w, int depth, const char *text, size_t textlen)
+{
+    hc_xml_count_ctx *c = w->ctx;
+    (void)text;
+    (void)textlen;
+    if (depth == 2 && strcmp(w->names[1], c->name) == 0) c->count++;
+}
+
+int hc_s3_xml_count_children(const char *xml, size_t len, const char *root, const char *name, long *count,
+                             char *err, size_t errlen)
+{
+    hc_xml_walk w = {0};
+    hc_xml_count_ctx c = {name, 0};
+    *count = 0;
+    w.on_end = hc_xml_count_end;
+    w.ctx = &c;
+    if (hc_xml_run(&w, xml, len, err, errlen) != 0) return -1;
+    if (hc_xml_expect_root(&w, xml, len, root, err, errlen) != 0) return -1;
+    *count = c.count;
     return 0;
 }
 

@@ -42,6 +42,12 @@ int hc_s3_xml_parse_error(const char *xml, size_t len, hc_s3_xml_error *out);
 int hc_s3_xml_child_text(const char *xml, size_t len, const char *root, const char *name,
                          char *out, size_t outlen, char *err, size_t errlen);
 
+/* Counts the <name> elements that are direct children of the root element <root> (a ListParts
+ * answer's <Part>s) into *count. Returns 0, or -1 with a message in err when the document is
+ * malformed or the root is different. */
+int hc_s3_xml_count_children(const char *xml, size_t len, const char *root, const char *name, long *count,
+                             char *err, size_t errlen);
+
 /* Parses a ListObjectsV2 answer (<ListBucketResult>), appending to page->objects. Returns 0, or -1
  * with a message in err. Call hc_s3_xml_list_page_free in both cases. */
 int hc_s3_xml_parse_list(const char *xml, size_t len, hc_s3_xml_list_page *page, char *err, size_t errlen);

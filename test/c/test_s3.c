@@ -243,6 +243,12 @@ static void hc_fake_serve(hc_fake_s3 *f, int fd)
     } else if (strncmp(req, "DELETE ", 7) == 0 && strstr(req, "uploadId=upload-17")) {
         __atomic_add_fetch(&f->aborts, 1, __ATOMIC_SEQ_CST);
         hc_fake_send(fd, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+    } else if (strncmp(req, "GET ", 4) == 0 && strstr(req, "uploadId=upload-17")) { /* ListParts: aborted */
+        const char *xml = "<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>";
+        char answer[512];
+        snprintf(answer, sizeof answer, "HTTP/1.1 404 Not Found\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                 strlen(xml), xml);
+        hc_fake_send(fd, answer);
     } else {
         if (strncmp(req, "PUT ", 4) == 0) __atomic_add_fetch(&f->puts, 1, __ATOMIC_SEQ_CST);
         hc_fake_send(fd, "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");

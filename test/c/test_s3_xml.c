@@ -112,10 +112,34 @@ static void test_list(void)
     hc_s3_xml_list_page_free(&page);
 }
 
+/* ListParts after an abort: the <Part>s still listed are counted, nested ones are not. */
+static void test_count_children(void)
+{
+    char err[256];
+    long n = -1;
+    const char *two = "<?xml version=\"1.0\"?><ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                      "<Bucket>b</Bucket><Part><PartNumber>1</PartNumber></Part><Part><PartNumber>3</PartNumber>"
+                      "</Part><IsTruncated>false</IsTruncated></ListPartsResult>";
+    HC_CHECK(hc_s3_xml_count_children(DOC(two), "ListPartsResult", "Part", &n, err, sizeof err) == 0, "%s", err);
+    HC_CHECK(n == 2, "two parts, got %ld", n);
+    const char *none = "<ListPartsResult><Bucket>b</Bucket><IsTruncated>false</IsTruncated></ListPartsResult>";
+    HC_CHECK(hc_s3_xml_count_children(DOC(none), "ListPartsResult", "Part", &n, err, sizeof err) == 0 && n == 0,
+             "no part: %ld", n);
+    const char *nested = "<ListPartsResult><Owner><Part>x</Part></Owner></ListPartsResult>";
+    HC_CHECK(hc_s3_xml_count_children(DOC(nested), "ListPartsResult", "Part", &n, err, sizeof err) == 0 && n == 0,
+             "only children of the root count: %ld", n);
+    const char *error = "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>";
+    HC_CHECK(hc_s3_xml_count_children(DOC(error), "ListPartsResult", "Part", &n, err, sizeof err) == -1, "error root");
+    HC_CHECK(strstr(err, "NoSuchUpload") != NULL, "says which: %s", err);
+    HC_CHECK(hc_s3_xml_count_children(DOC("<ListPartsResult><Part>"), "ListPartsResult", "Part", &n, err,
+                                      sizeof err) == -1 && n == 0, "truncated: refused, nothing counted");
+}
+
 int main(void)
 {
     test_error_document();
     test_child_text();
+    test_count_children();
     test_list();
     return hc_test_summary("s3_xml");
 }

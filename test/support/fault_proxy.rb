@@ -8,16 +8,19 @@ module HCTest
   # An HTTP proxy on loopback, in front of the S3 test server, that throws the faults real S3
   # throws at heavy users, by rule: 503 SlowDown, 500 InternalError, a connection reset in the
   # middle of the request body (or of the answer), a stall, a 200 whose body is an <Error>, or any
-  # canned answer. It also does what the test server cannot:
-  # - answers AbortMultipartUpload (DELETE ?uploadId=) itself, with 204, and records it;
-  # - checks every x-amz-content-sha256 against the body it came with (400 on a mismatch);
-  # - counts the multipart uploads initiated, completed and aborted, so a test can assert that
-  #   none is left open.
+  # canned answer. It also:
+  # - checks every x-amz-content-sha256 against the body it came with (400 on a mismatch), so a
+  #   bad hash shows even where a fault answers in S3's place;
+  # - counts the multipart uploads initiated, completed and aborted (as S3 answered them), so a
+  #   test can assert that none is left open.
   # One request per connection (it answers "Connection: close"); every wait is bounded.
   class FaultProxy
     Rule = Struct.new(:action, :method, :path, :query, :times, :hits, :status, :body, :seconds, keyword_init: true)
-    Request = Struct.new(:method, :path, :query, :headers, :body, :answered)
+    # received_at: when its whole body was in (monotonic s); answered_at: when its answer was
+    # written back, nil while it is in flight or when none was.
+    Request = Struct.new(:method, :path, :query, :headers, :body, :received_at, :answered_at)
 
+    UNANSWERED = %i[reset reset_response stall].freeze # faults that never give an answer
     MAX_STALL = 60 # seconds a stalled request is held at most (the client gives up long before)
     IO_TIMEOUT = 30
 
@@ -33,6 +36,7 @@ module HCTest
       @completed = []
       @aborted = []
       @sha_mismatches = 0
+      @holding = 0
       @lock = Mutex.new
       @threads = []
       @stopping = false
@@ -56,8 +60,9 @@ module HCTest
 
     # Adds a fault. action: :slowdown, :internal_error, :reset (mid request body),
     # :reset_response (mid answer), :stall, :error_in_200, :respond (status:, body:),
-    # :delay (seconds:; the request reaches S3 at once, its answer is held back that long; also
-    # for the AbortMultipartUpload the proxy answers itself).
+    # :delay (seconds:; the request reaches S3 at once, its answer is held back that long),
+    # :hold_tail (seconds:; S3 gets the request but its body's last byte that much later: the
+    # client has sent it all, S3 is still storing it - the window where an abort races a part).
     # method/path/query: String or Regexp to match (query is the raw query string).
     # times: how many matching requests get the fault (nil: every one).
     def add(action, method: nil, path: nil, query: nil, times: 1, status: nil, body: nil, seconds: nil)
@@ -75,6 +80,9 @@ module HCTest
     def open_uploads
       @lock.synchronize { @initiated - @completed - @aborted }
     end
+
+    # Requests whose last byte a :hold_tail rule holds back from S3 right now.
+    def holding = @lock.synchronize { @holding }
 
     def count(method, query = nil)
       @lock.synchronize do
@@ -104,8 +112,6 @@ module HCTest
       rule = matching_rule(request)
       if rule
         fault(sock, request, rule)
-      elsif abort_request?(request)
-        answer_abort(sock, request)
       elsif !sha_ok?(request)
         @lock.synchronize { @sha_mismatches += 1 }
         respond(sock, 400, error_xml("XAmzContentSHA256Mismatch",
@@ -113,6 +119,7 @@ module HCTest
       else
         forward(sock, request)
       end
+      request.answered_at = monotonic unless rule && UNANSWERED.include?(rule.action)
     rescue IOError, SystemCallError
       nil
     ensure
@@ -154,11 +161,9 @@ module HCTest
       when :stall
         hold(sock, MAX_STALL)
       when :delay
-        if abort_request?(request)
-          answer_abort(sock, request, delay: rule.seconds || 1)
-        else
-          forward(sock, request, delay: rule.seconds || 1)
-        end
+        forward(sock, request, delay: rule.seconds || 1)
+      when :hold_tail
+        forward(sock, request, hold_tail: rule.seconds || 1)
       else
         raise ArgumentError, "unknown fault #{rule.action.inspect}"
       end
@@ -166,14 +171,6 @@ module HCTest
 
     def abort_request?(request)
       request.method == "DELETE" && request.query.match?(/(\A|&)uploadId=/)
-    end
-
-    # AbortMultipartUpload, answered here: the upload is aborted at once, the 204 comes delay s later.
-    def answer_abort(sock, request, delay: 0)
-      upload_id = query_param(request.query, "uploadId")
-      @lock.synchronize { @aborted << upload_id }
-      hold(sock, delay) if delay.positive?
-      respond(sock, 204, "")
     end
 
     # Closes with a TCP RST instead of a FIN: the peer sees "connection reset by peer".
@@ -197,8 +194,8 @@ module HCTest
     end
 
     # delay: seconds to hold the answer back once S3 has acted on the request.
-    def forward(sock, request, delay: 0)
-      status, headers, body = upstream(request)
+    def forward(sock, request, delay: 0, hold_tail: 0)
+      status, headers, body = upstream(request, hold_tail: hold_tail)
       if request.method == "POST" && request.query.match?(/(\A|&)uploads(=|&|\z)/) && status.start_with?("200")
         id = body[%r{<UploadId>([^<]+)</UploadId>}, 1]
         @lock.synchronize { @initiated << id } if id
@@ -206,6 +203,8 @@ module HCTest
             body.include?("<CompleteMultipartUploadResult")
         upload_id = query_param(request.query, "uploadId")
         @lock.synchronize { @completed << upload_id }
+      elsif abort_request?(request) && status.start_with?("204")
+        @lock.synchronize { @aborted << query_param(request.query, "uploadId") }
       end
       hold(sock, delay) if delay.positive?
       headers = headers.reject { |k, _| %w[connection transfer-encoding content-length keep-alive].include?(k.downcase) }
@@ -217,12 +216,20 @@ module HCTest
 
     # Sends the request to the S3 server unchanged (the signature covers the Host header, so it
     # stays) and returns [status line tail, [[name, value]...], body].
-    def upstream(request)
+    def upstream(request, hold_tail: 0)
       up = Socket.tcp("127.0.0.1", @upstream_port, connect_timeout: 5)
       headers = request.headers.reject { |k, _| %w[connection expect].include?(k.downcase) }
       up.write("#{request.method} #{request.path}#{"?#{request.query}" unless request.query.empty?} HTTP/1.1\r\n" \
                "#{headers.map { |k, v| "#{k}: #{v}\r\n" }.join}Connection: close\r\n\r\n")
-      up.write(request.body)
+      if hold_tail.positive? && !request.body.empty?
+        up.write(request.body.byteslice(0..-2))
+        @lock.synchronize { @holding += 1 }
+        sleep [hold_tail, MAX_STALL].min # not cut short when the client hangs up: S3 has the bytes
+        @lock.synchronize { @holding -= 1 }
+        up.write(request.body.byteslice(-1))
+      else
+        up.write(request.body)
+      end
       raw = read_all(up)
       head, body = raw.split("\r\n\r\n", 2)
       lines = head.split("\r\n")
@@ -279,7 +286,7 @@ module HCTest
       headers = lines.map { |l| l.split(":", 2).map(&:strip) }
       length = headers.find { |k, _| k.casecmp?("content-length") }&.last.to_i
       path, query = target.split("?", 2)
-      request = Request.new(method, path, query.to_s, headers, body, false)
+      request = Request.new(method, path, query.to_s, headers, body, nil, nil)
       # A reset rule fires mid-body: read only half of it before resetting.
       rule = peek_rule(request)
       want = rule&.action == :reset ? length / 2 : length
@@ -292,6 +299,7 @@ module HCTest
         chunk == :wait_readable ? sock.wait_readable(1) : body << chunk
       end
       request.body = body
+      request.received_at = monotonic
       request
     end
 
