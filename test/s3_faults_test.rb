@@ -61,6 +61,37 @@ class S3FaultsTest < HCTest::TestCase
     agents.each { |agent| assert_match(%r{\Aheapcapture/#{Regexp.escape(HeapCapture::VERSION)} libcurl/\d+\.\d+}, agent.to_s) }
   end
 
+  # Each body goes with its Content-MD5 (and the SHA-256 it is signed with): a byte changed on the
+  # way is refused by S3 (BadDigest or XAmzContentSHA256Mismatch), retried, and never stored.
+  def test_a_body_corrupted_on_its_way_is_refused_by_s3_and_sent_again
+    path = random_file(3 * PART + 777)
+    @proxy.add(:corrupt, method: "PUT", query: /partNumber=2&/)
+    key = unique_key("corrupted")
+    result = proxied.upload(path, key: key)
+    assert_stored(path, key)
+    assert_equal 3 + 2, @proxy.count("PUT", PART_PUT), "part 2 went twice, the others once"
+    bytes = File.binread(path)
+    @proxy.requests.select { |r| r.method == "PUT" }.each do |put|
+      number = put.query[/partNumber=(\d+)/, 1].to_i
+      md5 = put.headers.find { |name, _| name.casecmp?("content-md5") }&.last
+      assert_equal [Digest::MD5.digest(bytes.byteslice((number - 1) * PART, PART))].pack("m0"), md5,
+                   "part #{number} carries the MD5 of its bytes"
+    end
+    assert_equal 4, result["parts"]
+    assert_nothing_open
+  end
+
+  def test_a_single_put_corrupted_on_its_way_is_sent_again
+    path = random_file(1000)
+    @proxy.add(:corrupt, method: "PUT")
+    key = unique_key("corrupted-single")
+    proxied.upload(path, key: key)
+    assert_stored(path, key)
+    assert_equal 2, @proxy.count("PUT")
+    md5 = @proxy.requests.last.headers.find { |name, _| name.casecmp?("content-md5") }&.last
+    assert_equal Digest::MD5.base64digest(File.binread(path)), md5
+  end
+
   def test_transient_faults_on_every_step_end_with_a_correct_object
     path = random_file(3 * PART + 99)
     key = unique_key("transient")

@@ -278,17 +278,15 @@ static int hc_open_source(const char *path, int *fd, long long *size, hc_s3_erro
     return 0;
 }
 
-/* Hashes len bytes of fd from offset without holding them all in memory. */
-static int hc_sha256_fd(hc_s3_client *c, int fd, long long offset, long long len, char hex[65],
-                        const char *path, hc_s3_error *err)
+/* Hashes len bytes of fd from offset without holding them all in memory: the SHA-256 the request
+ * is signed with (hex) and the MD5 sent as Content-MD5 (base64). */
+static int hc_hash_fd(hc_s3_client *c, int fd, long long offset, long long len, char sha256_hex[65],
+                      char md5_b64[HC_MD5_BASE64_LEN], const char *path, hc_s3_error *err)
 {
-    static const char digits[] = "0123456789abcdef";
-    unsigned char md[32];
-    unsigned int mdlen = 0;
     unsigned char *buf = malloc(HC_READ_CHUNK);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    hc_body_hash *hash = hc_body_hash_new();
     int rc = -1;
-    if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    if (!buf || !hash) {
         hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while hashing %s", path);
         goto done;
     }
@@ -305,18 +303,16 @@ static int hc_sha256_fd(hc_s3_client *c, int fd, long long offset, long long len
                        got < 0 ? strerror(errno) : "the file became shorter while it was read");
             goto done;
         }
-        EVP_DigestUpdate(ctx, buf, (size_t)got);
+        hc_body_hash_update(hash, buf, (size_t)got);
         pos += got;
     }
-    EVP_DigestFinal_ex(ctx, md, &mdlen);
-    for (int i = 0; i < 32; i++) {
-        hex[2 * i] = digits[md[i] >> 4];
-        hex[2 * i + 1] = digits[md[i] & 15];
+    if (hc_body_hash_final(hash, sha256_hex, md5_b64) != 0) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "hashing %s failed (libcrypto: out of memory?)", path);
+        goto done;
     }
-    hex[64] = '\0';
     rc = 0;
 done:
-    EVP_MD_CTX_free(ctx);
+    hc_body_hash_free(hash);
     free(buf);
     return rc;
 }
@@ -331,7 +327,7 @@ static hc_s3_status hc_put_single(hc_s3_client *c, int fd, long long size, const
     r.body_len = size;
     r.file_path = path;
     r.content_type = content_type;
-    if (hc_sha256_fd(c, fd, 0, size, r.payload_sha256, path, err) != 0) return err->kind;
+    if (hc_hash_fd(c, fd, 0, size, r.payload_sha256, r.content_md5, path, err) != 0) return err->kind;
     hc_s3_status st = hc_s3_perform(c, &r, 0, err);
     if (st == HC_S3_OK) {
         snprintf(out->etag, sizeof out->etag, "%s", r.etag);
@@ -388,6 +384,7 @@ static int hc_parts_next(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
     slot->req.body_len = part.len;
     slot->req.file_path = p->path;
     memcpy(slot->req.payload_sha256, part.sha256, sizeof slot->req.payload_sha256);
+    memcpy(slot->req.content_md5, part.md5, sizeof slot->req.content_md5);
     snprintf(slot->req.part_number, sizeof slot->req.part_number, "%ld", part.number);
     hc_s3_req_query(&slot->req, "partNumber", slot->req.part_number);
     hc_s3_req_query(&slot->req, "uploadId", p->upload_id);
@@ -712,7 +709,7 @@ int hc_s3_multipart_etag(char *const *etags, long nparts, char *out, size_t outl
     free(md5s);
     if (rc != 0) return -1;
     char hex[33];
-    for (unsigned int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    hc_to_hex(md, 16, hex);
     snprintf(out, outlen, "\"%s-%ld\"", hex, nparts);
     return 0;
 }

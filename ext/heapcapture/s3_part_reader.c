@@ -17,6 +17,7 @@ typedef struct {
     long long len, offset;
     long number;
     char sha256[65];
+    char md5[HC_MD5_BASE64_LEN];
     int state;
 } hc_part_buf;
 
@@ -39,7 +40,10 @@ struct hc_part_reader {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     pthread_t thread;
+    hc_body_hash *hash;        /* the reader thread's */
 };
+
+#define HC_HASH_PIECE (256 * 1024) /* read and hashed in pieces that stay in the cache between the two */
 
 enum { HC_FILL_FAILED = -1, HC_FILL_OK = 0, HC_FILL_PAST_END = 1, HC_FILL_STOPPED = 2 };
 
@@ -97,16 +101,22 @@ static int hc_part_fill(hc_part_reader *r, hc_part_buf *b, long number, char *wh
         }
     }
     for (long long pos = 0; pos < b->len;) {
-        ssize_t got = pread(r->fd, b->data + pos, (size_t)(b->len - pos), (off_t)(b->offset + pos));
+        long long want = b->len - pos < HC_HASH_PIECE ? b->len - pos : HC_HASH_PIECE;
+        ssize_t got = pread(r->fd, b->data + pos, (size_t)want, (off_t)(b->offset + pos));
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
+            hc_body_hash_final(r->hash, b->sha256, b->md5); /* starts afresh for the next part */
             snprintf(why, whylen, "cannot upload %s: reading part %ld failed: %s", r->path, number,
                      got < 0 ? strerror(errno) : "the file became shorter while it was uploaded");
             return HC_FILL_FAILED;
         }
+        hc_body_hash_update(r->hash, b->data + pos, (size_t)got);
         pos += got;
     }
-    hc_sha256_hex(b->data, (size_t)b->len, b->sha256);
+    if (hc_body_hash_final(r->hash, b->sha256, b->md5) != 0) {
+        snprintf(why, whylen, "cannot upload %s: hashing part %ld failed (libcrypto: out of memory?)", r->path, number);
+        return HC_FILL_FAILED;
+    }
     return HC_FILL_OK;
 }
 
@@ -178,8 +188,10 @@ static hc_part_reader *hc_part_reader_new(int fd, const char *path, const hc_gro
     r->next_read = 1;
     r->notify = notify;
     r->arg = arg;
-    if (!r->path || !r->bufs) {
+    r->hash = hc_body_hash_new();
+    if (!r->path || !r->bufs || !r->hash) {
         snprintf(err, errlen, "cannot upload %s: out of memory", path);
+        hc_body_hash_free(r->hash);
         free(r->path);
         free(r->bufs);
         free(r);
@@ -192,6 +204,7 @@ static hc_part_reader *hc_part_reader_new(int fd, const char *path, const hc_gro
         snprintf(err, errlen, "cannot upload %s: starting the part reader thread failed: %s", path, strerror(rc));
         pthread_cond_destroy(&r->cond);
         pthread_mutex_destroy(&r->lock);
+        hc_body_hash_free(r->hash);
         free(r->path);
         free(r->bufs);
         free(r);
@@ -236,6 +249,7 @@ int hc_part_reader_take(hc_part_reader *r, hc_part *part, char *err, size_t errl
             part->offset = b->offset;
             part->number = b->number;
             memcpy(part->sha256, b->sha256, sizeof part->sha256);
+            memcpy(part->md5, b->md5, sizeof part->md5);
             part->index = best;
             result = HC_PART_READY;
         }
@@ -281,6 +295,7 @@ void hc_part_reader_stop(hc_part_reader *r)
     for (int i = 0; i < r->nbufs; i++) free(r->bufs[i].data);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
+    hc_body_hash_free(r->hash);
     free(r->bufs);
     free(r->path);
     free(r);

@@ -1,7 +1,8 @@
 /* Reads and hashes the parts of a file ahead of the sender, in a background thread. Pure C: no
  * Ruby, no curl.
  *
- * The multipart upload signs each part with its SHA-256, so a part must be read and hashed before
+ * The multipart upload signs each part with its SHA-256 and sends its MD5 (Content-MD5: S3 stores
+ * no part whose bytes do not match), so a part must be read and hashed before
  * its request can start. Doing that in the thread that drives the transfers would stall every
  * other transfer for the time it takes (about a quarter of the time on a fast link); this reader
  * keeps nbufs part buffers and fills the free ones in order while the parts in flight are sent.
@@ -10,6 +11,7 @@
 #define HC_S3_PART_READER_H
 
 #include "growing_file.h"
+#include "sigv4.h"
 
 #include <stddef.h>
 
@@ -21,6 +23,7 @@ typedef struct {
     long long offset;
     long number;                /* 1-based */
     char sha256[65];            /* lower-case hex */
+    char md5[HC_MD5_BASE64_LEN]; /* base64, for Content-MD5 */
     int index;                  /* the buffer, to give back */
 } hc_part;
 

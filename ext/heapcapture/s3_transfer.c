@@ -359,6 +359,8 @@ static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, 
     if (c->session_token) h = hc_header_add(h, &failed, "x-amz-security-token", c->session_token);
     h = hc_header_add(h, &failed, "Authorization", signed_req.authorization);
     if (r->content_type) h = hc_header_add(h, &failed, "Content-Type", r->content_type);
+    /* S3 checks the body against it (BadDigest); buckets with Object Lock require it */
+    if (r->content_md5[0]) h = hc_header_add(h, &failed, "Content-MD5", r->content_md5);
     if (!failed) {
         /* No 100-continue round trip; an empty value removes curl's own header. */
         struct curl_slist *next = curl_slist_append(h, "Expect:");
@@ -418,8 +420,11 @@ static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, 
 
 static int hc_retryable_code(const char *code)
 {
+    /* BadDigest, XAmzContentSHA256Mismatch: the body S3 got is not the one hashed, changed on the
+     * way (the part is stored only once it arrives whole) */
     static const char *codes[] = {"SlowDown", "RequestTimeout", "RequestTimeTooSkewed", "InternalError",
-                                  "ServiceUnavailable", "Throttling", "ThrottlingException", NULL};
+                                  "ServiceUnavailable", "Throttling", "ThrottlingException", "BadDigest",
+                                  "XAmzContentSHA256Mismatch", NULL};
     for (int i = 0; codes[i]; i++) {
         if (strcmp(code, codes[i]) == 0) return 1;
     }

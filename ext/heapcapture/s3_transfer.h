@@ -55,6 +55,7 @@ typedef struct {
     int body_fd;
     long long body_offset, body_len, body_pos;
     char payload_sha256[65];
+    char content_md5[HC_MD5_BASE64_LEN]; /* base64 MD5 of the body, sent as Content-MD5; "" for none */
     const char *content_type;
     int sink_fd;                  /* download target, or -1 */
     size_t resp_max;

@@ -71,7 +71,7 @@ static void hc_sbuf_free(hc_sbuf *b)
 
 static const char hc_hex_lower[] = "0123456789abcdef";
 
-static void hc_to_hex(const unsigned char *bytes, size_t n, char *hex)
+void hc_to_hex(const unsigned char *bytes, size_t n, char *hex)
 {
     for (size_t i = 0; i < n; i++) {
         hex[2 * i] = hc_hex_lower[bytes[i] >> 4];
@@ -92,6 +92,67 @@ void hc_sha256_hex(const void *data, size_t len, char hex[65])
     unsigned char digest[32];
     if (hc_sha256(data, len, digest) != 0) { hex[0] = '\0'; return; }
     hc_to_hex(digest, 32, hex);
+}
+
+void hc_md5_base64(const void *data, size_t len, char b64[HC_MD5_BASE64_LEN])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16) { b64[0] = '\0'; return; }
+    EVP_EncodeBlock((unsigned char *)b64, md, 16); /* 16 bytes: 24 characters and the NUL */
+}
+
+struct hc_body_hash {
+    EVP_MD_CTX *sha256, *md5;
+    int failed;
+};
+
+static void hc_body_hash_start(hc_body_hash *h)
+{
+    h->failed = EVP_DigestInit_ex(h->sha256, EVP_sha256(), NULL) != 1 || EVP_DigestInit_ex(h->md5, EVP_md5(), NULL) != 1;
+}
+
+hc_body_hash *hc_body_hash_new(void)
+{
+    hc_body_hash *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->sha256 = EVP_MD_CTX_new();
+    h->md5 = EVP_MD_CTX_new();
+    if (!h->sha256 || !h->md5) {
+        hc_body_hash_free(h);
+        return NULL;
+    }
+    hc_body_hash_start(h);
+    return h;
+}
+
+void hc_body_hash_update(hc_body_hash *h, const void *data, size_t len)
+{
+    if (h->failed || len == 0) return;
+    h->failed = EVP_DigestUpdate(h->sha256, data, len) != 1 || EVP_DigestUpdate(h->md5, data, len) != 1;
+}
+
+int hc_body_hash_final(hc_body_hash *h, char sha256_hex[65], char md5_b64[HC_MD5_BASE64_LEN])
+{
+    unsigned char sha[EVP_MAX_MD_SIZE], md5[EVP_MAX_MD_SIZE];
+    unsigned int shalen = 0, md5len = 0;
+    int ok = !h->failed && EVP_DigestFinal_ex(h->sha256, sha, &shalen) == 1 && shalen == 32 &&
+             EVP_DigestFinal_ex(h->md5, md5, &md5len) == 1 && md5len == 16;
+    sha256_hex[0] = md5_b64[0] = '\0';
+    if (ok) {
+        hc_to_hex(sha, 32, sha256_hex);
+        EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
+    }
+    hc_body_hash_start(h);
+    return ok ? 0 : -1;
+}
+
+void hc_body_hash_free(hc_body_hash *h)
+{
+    if (!h) return;
+    EVP_MD_CTX_free(h->sha256);
+    EVP_MD_CTX_free(h->md5);
+    free(h);
 }
 
 static int hc_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,

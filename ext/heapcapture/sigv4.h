@@ -69,8 +69,23 @@ int hc_sigv4_presign(const hc_sigv4_request *req, long expires_in, hc_sigv4_resu
 void hc_sigv4_result_free(hc_sigv4_result *out);
 
 /* Helpers the S3 client shares. */
+/* Lower-case hex of n bytes into hex[2n+1]. */
+void hc_to_hex(const unsigned char *bytes, size_t n, char *hex);
 /* Lower-case hex SHA-256 of len bytes into hex[65]. */
 void hc_sha256_hex(const void *data, size_t len, char hex[65]);
+/* The Content-MD5 header's value for len bytes: base64 of their MD5, into b64[25]. On a libcrypto
+ * failure b64 is left empty (no header is then sent). */
+#define HC_MD5_BASE64_LEN 25
+void hc_md5_base64(const void *data, size_t len, char b64[HC_MD5_BASE64_LEN]);
+
+/* The two digests a body goes with, in one pass over it (each piece hashed while it is in the
+ * cache): the SHA-256 it is signed with and the MD5 of its Content-MD5. Reusable after final. */
+typedef struct hc_body_hash hc_body_hash;
+hc_body_hash *hc_body_hash_new(void); /* NULL when out of memory */
+void hc_body_hash_update(hc_body_hash *h, const void *data, size_t len);
+/* 0, or -1 on a libcrypto failure (both outputs then empty). Starts the next body. */
+int hc_body_hash_final(hc_body_hash *h, char sha256_hex[65], char md5_b64[HC_MD5_BASE64_LEN]);
+void hc_body_hash_free(hc_body_hash *h);
 /* Percent-encodes src (len bytes) S3-style into a new malloc'd string; keep_slash keeps '/'.
  * Returns NULL when out of memory. */
 char *hc_uri_encode(const char *src, size_t len, int keep_slash);

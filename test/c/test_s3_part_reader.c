@@ -75,6 +75,9 @@ static void test_all_parts_in_order(void)
         char hex[65];
         hc_sha256_hex(content + part.offset, (size_t)part.len, hex);
         HC_CHECK_STR(part.sha256, hex, "part SHA-256");
+        char md5[HC_MD5_BASE64_LEN];
+        hc_md5_base64(content + part.offset, (size_t)part.len, md5);
+        HC_CHECK_STR(part.md5, md5, "part Content-MD5");
         if (held >= 0) hc_part_reader_give_back(r, held);
         held = part.index;
         expected++;
@@ -202,6 +205,9 @@ static int take_all(hc_part_reader *r, const unsigned char *content, long part_s
         char hex[65];
         hc_sha256_hex(content + part.offset, (size_t)part.len, hex);
         HC_CHECK_STR(part.sha256, hex, "part SHA-256");
+        char md5[HC_MD5_BASE64_LEN];
+        hc_md5_base64(content + part.offset, (size_t)part.len, md5);
+        HC_CHECK_STR(part.md5, md5, "part Content-MD5");
         hc_part_reader_give_back(r, part.index);
         expected++;
     }

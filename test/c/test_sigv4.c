@@ -353,6 +353,14 @@ static void test_helpers(void)
     HC_CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256(abc)");
     hc_sha256_hex("", 0, hex);
     HC_CHECK_STR(hex, EMPTY_SHA256, "sha256 of nothing");
+    char md5[HC_MD5_BASE64_LEN];
+    hc_md5_base64("", 0, md5);
+    HC_CHECK_STR(md5, "1B2M2Y8AsgTpgAmY7PhCfg==", "Content-MD5 of nothing (RFC 1864 form)");
+    hc_md5_base64("The quick brown fox jumps over the lazy dog", 43, md5);
+    HC_CHECK_STR(md5, "nhB9nTcrtoJr2B01QqQZ1g==", "Content-MD5 of the fox");
+    const unsigned char bytes[3] = {0x00, 0xab, 0xff};
+    hc_to_hex(bytes, 3, hex);
+    HC_CHECK_STR(hex, "00abff", "hex");
 
     char *e = hc_uri_encode("a b/c~d+e%f=g&h", 15, 1);
     HC_CHECK_STR(e, "a%20b/c~d%2Be%25f%3Dg%26h", "encode keeping slashes");

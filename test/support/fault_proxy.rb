@@ -62,7 +62,8 @@ module HCTest
     # :reset_response (mid answer), :stall, :error_in_200, :respond (status:, body:),
     # :delay (seconds:; the request reaches S3 at once, its answer is held back that long),
     # :hold_tail (seconds:; S3 gets the request but its body's last byte that much later: the
-    # client has sent it all, S3 is still storing it - the window where an abort races a part).
+    # client has sent it all, S3 is still storing it - the window where an abort races a part),
+    # :corrupt (one byte of the body, in its middle, is changed on its way to S3).
     # method/path/query: String or Regexp to match (query is the raw query string).
     # times: how many matching requests get the fault (nil: every one).
     def add(action, method: nil, path: nil, query: nil, times: 1, status: nil, body: nil, seconds: nil)
@@ -164,9 +165,19 @@ module HCTest
         forward(sock, request, delay: rule.seconds || 1)
       when :hold_tail
         forward(sock, request, hold_tail: rule.seconds || 1)
+      when :corrupt
+        forward(sock, corrupted(request))
       else
         raise ArgumentError, "unknown fault #{rule.action.inspect}"
       end
+    end
+
+    # A copy of the request whose body has its middle byte flipped (headers and signature kept).
+    def corrupted(request)
+      body = request.body.dup
+      middle = body.bytesize / 2
+      body.setbyte(middle, body.getbyte(middle) ^ 0x20) unless body.empty?
+      request.dup.tap { |copy| copy.body = body }
     end
 
     def abort_request?(request)
