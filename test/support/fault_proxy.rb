@@ -16,8 +16,8 @@ module HCTest
   # One request per connection (it answers "Connection: close"); every wait is bounded.
   class FaultProxy
     Rule = Struct.new(:action, :method, :path, :query, :times, :hits, :status, :body, :seconds, keyword_init: true)
-    # received_at: when its whole body was in (monotonic s); answered_at: when its answer was
-    # written back, nil while it is in flight or when none was.
+    # received_at: when its whole body was in (monotonic s); answered_at: when its answer began to
+    # be written back (once it all was), nil while it is in flight or when none was.
     Request = Struct.new(:method, :path, :query, :headers, :body, :received_at, :answered_at)
 
     UNANSWERED = %i[reset reset_response stall].freeze # faults that never give an answer
@@ -120,7 +120,8 @@ module HCTest
       else
         forward(sock, request)
       end
-      request.answered_at = monotonic unless rule && UNANSWERED.include?(rule.action)
+      # When the answer began to go out: the client cannot act on it (send its next request) before.
+      request.answered_at = Thread.current[:answer_started_at] unless rule && UNANSWERED.include?(rule.action)
     rescue IOError, SystemCallError
       nil
     ensure
@@ -221,6 +222,7 @@ module HCTest
       headers = headers.reject { |k, _| %w[connection transfer-encoding content-length keep-alive].include?(k.downcase) }
       head = "HTTP/1.1 #{status}\r\n#{headers.map { |k, v| "#{k}: #{v}\r\n" }.join}" \
              "Content-Length: #{body.bytesize}\r\nConnection: close\r\n\r\n"
+      Thread.current[:answer_started_at] = monotonic
       sock.write(head)
       sock.write(body) unless request.method == "HEAD"
     end
@@ -334,6 +336,7 @@ module HCTest
       reason = { 200 => "OK", 204 => "No Content", 400 => "Bad Request", 403 => "Forbidden",
                  500 => "Internal Server Error", 503 => "Service Unavailable" }.fetch(status, "Status")
       type = body.empty? ? "" : "Content-Type: application/xml\r\n"
+      Thread.current[:answer_started_at] = monotonic
       sock.write("HTTP/1.1 #{status} #{reason}\r\n#{type}Content-Length: #{body.bytesize}\r\n" \
                  "x-amz-request-id: FAULTPROXY#{rand(1_000_000)}\r\nConnection: close\r\n\r\n#{body}")
     end
