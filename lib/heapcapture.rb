@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
 # heapcapture: on-demand heap dumps of a production Ruby process, shipped to S3.
-# Start reading at lib/heapcapture/configuration.rb (every setting) and the public methods below;
-# the native work is in ext/heapcapture (start at heapcapture.c).
+# The public methods are below, each one line into the file that does the work; every setting is
+# in lib/heapcapture/configuration.rb. doc/architecture.md follows one capture through the files
+# in the order it runs, down to the C in ext/heapcapture.
 require_relative "heapcapture/version"
 require_relative "heapcapture/heapcapture" # the native extension: defines HeapCapture::Error and friends
 require_relative "heapcapture/errors"
@@ -12,7 +13,7 @@ require_relative "heapcapture/sigv4"
 require_relative "heapcapture/dyno"
 require_relative "heapcapture/wire"
 require_relative "heapcapture/listener"
-require_relative "heapcapture/exclusive"
+require_relative "heapcapture/arming"
 require_relative "heapcapture/signal"
 require_relative "heapcapture/report"
 require_relative "heapcapture/s3"
@@ -22,6 +23,37 @@ require_relative "heapcapture/railtie" if defined?(::Rails::Railtie)
 
 module HeapCapture
   class << self
+    # Arms allocation tracing and the listener when this process is one of the selected dynos;
+    # otherwise logs why not and returns false, without opening any connection. Idempotent and
+    # safe to call in every forked worker. The block is called with each capture's result.
+    #
+    # A setting that no capture could work with (no database, a destination that is neither s3://
+    # nor file://, a missing tmpdir, ...) is logged as one ERROR line and exclusive returns false:
+    # it never raises into on_worker_boot. Bad arguments (process_type, dynos, an unknown setting
+    # name) are programming errors: ArgumentError.
+    def exclusive(process_type: "web", dynos: 1, **settings, &block)
+      Arming.exclusive(process_type: process_type, dynos: dynos, **settings, &block)
+    end
+
+    # What this process is doing, with Symbol keys.
+    def status = Arming.status
+
+    # Stops the listener and waits for its thread (at most about a second). Allocation tracing
+    # stays on. Returns true when a listener was running.
+    def stop = Arming.stop
+
+    # Notifies every selected dyno (heapcapture_<process_type>_1 .. _<dynos>) with payload, at
+    # most 7999 bytes of valid UTF-8. Returns the channels notified; with wait: (seconds), the
+    # results of the processes that answered, once each has finished or the time is up.
+    def signal(payload = "go", process_type: "web", dynos: 1, wait: nil)
+      Signaller.new(payload, process_type: process_type, dynos: dynos, wait: wait).call
+    end
+
+    # Dumps this process's heap and stores it now; returns the result Hash (see Capture).
+    #   HeapCapture.capture                          # settings from HeapCapture.config
+    #   HeapCapture.capture("hourly", mode: :inline) # per-call overrides of any setting
+    def capture(payload = nil, **settings) = Capture.new(payload, settings).run
+
     # The process-wide settings; every setting has an environment default.
     def config
       @config ||= Configuration.new

@@ -30,7 +30,7 @@ def define_fuzz_task(name, description, sources:, libs:, seeds: {})
 end
 
 namespace :fuzz do
-  define_fuzz_task :sigv4, "sigv4.c", sources: %w[sigv4.c errbuf.c], libs: "-lcrypto"
+  define_fuzz_task :sigv4, "sigv4.c", sources: %w[sigv4.c util.c], libs: "-lcrypto"
   define_fuzz_task :s3_xml, "s3_xml.c (S3's XML answers)", sources: %w[s3_xml.c], libs: "-lexpat",
                                                            seeds: FUZZ_S3_XML_SEEDS
 end

@@ -39,7 +39,7 @@ class CaptureChainTest < HCTest::TestCase
 
       ObjectSpace.trace_object_allocations_stop
     end
-    HeapCapture.instance_variable_set(:@tracing, nil)
+    HeapCapture::Arming.instance_variable_set(:@tracing, nil)
   end
 
   def test_exclusive_then_signal_with_wait_stores_the_dump_in_the_bucket_and_replies_as_api_md

@@ -4,7 +4,7 @@
 #define _GNU_SOURCE /* F_GETPIPE_SZ */
 #endif
 #include "dump.h"
-#include "errbuf.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,22 +155,15 @@ uint64_t hc_dump_thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t hc_dump_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
 {
-    uint64_t t0 = hc_dump_now_ns();
+    uint64_t t0 = hc_now_ns();
     if (sink->gzip && hc_gzip_finish(&sink->gz, err, errlen) != 0) return -1;
     /* No fsync: the tempfile is read back at once by this machine, from the page cache, then
      * removed; it never has to survive a crash (the next capture deletes an orphan). Space is
      * reserved by write() itself, so a full disk still fails above. fsync cost ~20 ms per gzip
      * dump and ~400 ms per plain 800 MB dump (bench/capture). */
-    sink->finish_ns = hc_dump_now_ns() - t0;
+    sink->finish_ns = hc_now_ns() - t0;
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #ifndef HC_DUMP_H
 #define HC_DUMP_H
 
+#include "util.h"
 #include <pthread.h>
 #include <limits.h>
 #include <stddef.h>
@@ -64,8 +65,6 @@ int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen);
 
 /* CPU time this thread has used so far, in ns (0 when unknown). */
 uint64_t hc_dump_thread_cpu_ns(void);
-/* CLOCK_MONOTONIC in ns. */
-uint64_t hc_dump_now_ns(void);
 
 /* ---- free space ------------------------------------------------------------------------ */
 

@@ -1,7 +1,7 @@
 /* Following the dump child from the parent (see dump_child.h). */
 #define _GNU_SOURCE
 #include "dump_child.h"
-#include "errbuf.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +49,7 @@ static long long hc_file_size(int fd)
 static void hc_child_ended(hc_dump_child *ch)
 {
     char status[160];
-    ch->ended_ns = hc_dump_now_ns();
+    ch->ended_ns = hc_now_ns();
     if (ch->pidfd >= 0) close(ch->pidfd);
     ch->pidfd = -1;
     int have_report = ch->report_fd >= 0 && hc_dump_report_read(ch->report_fd, &ch->report) == 1;
@@ -87,13 +87,13 @@ static void hc_child_try_reap(hc_dump_child *ch)
                   strerror(errno), errno == ECHILD ? " (another part of the application reaped it, e.g. "
                                                      "Process.wait(-1) or Process.detach)" : "");
         ch->state = HC_CHILD_FAILED;
-        ch->ended_ns = hc_dump_now_ns();
+        ch->ended_ns = hc_now_ns();
     }
 }
 
 int hc_dump_child_wait(hc_dump_child *ch, long long need, int timeout_ms, int wake_fd, long long *size)
 {
-    uint64_t deadline = timeout_ms < 0 ? 0 : hc_dump_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline = timeout_ms < 0 ? 0 : hc_now_ns() + (uint64_t)timeout_ms * 1000000ull;
     for (;;) {
         if (ch->state == HC_CHILD_RUNNING) hc_child_try_reap(ch);
         long long now_size = hc_file_size(ch->file_fd);
@@ -103,7 +103,7 @@ int hc_dump_child_wait(hc_dump_child *ch, long long need, int timeout_ms, int wa
         /* Sleep until the child ends, a wake-up, or the next look at the file's size. */
         int step = ch->pidfd >= 0 ? (need >= 0 ? HC_CHILD_POLL_MS * 2 : 1000) : HC_CHILD_POLL_MS;
         if (timeout_ms >= 0) {
-            uint64_t now = hc_dump_now_ns();
+            uint64_t now = hc_now_ns();
             if (now >= deadline) break;
             uint64_t left_ms = (deadline - now + 999999ull) / 1000000ull;
             if ((uint64_t)step > left_ms) step = (int)left_ms;
@@ -146,7 +146,7 @@ void hc_dump_child_stop(hc_dump_child *ch)
         while (waitpid(ch->pid, &ch->wstatus, 0) < 0 && errno == EINTR) {
         }
         ch->state = HC_CHILD_FAILED;
-        ch->ended_ns = hc_dump_now_ns();
+        ch->ended_ns = hc_now_ns();
         hc_errorf(ch->message, sizeof ch->message, "the heap dump was stopped before it finished");
     }
     if (ch->pidfd >= 0) close(ch->pidfd);

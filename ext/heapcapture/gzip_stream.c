@@ -1,7 +1,7 @@
 /* One gzip member as a stream, by ISA-L's igzip or by zlib (see gzip_stream.h). */
 #include "gzip_stream.h"
 #include "crc32_fast.h"
-#include "errbuf.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>

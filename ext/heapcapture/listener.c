@@ -1,6 +1,6 @@
 /* The libpq LISTEN loop: see listener.h. */
 #include "listener.h"
-#include "errbuf.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,12 +27,6 @@ static void hc_log(hc_listener *l, int level, const char *fmt, ...)
     l->log(l->log_ctx, level, msg);
 }
 
-static int64_t hc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Milliseconds left until deadline (-1 = no deadline), never negative. */
 static int hc_remaining(int64_t deadline)

@@ -114,7 +114,7 @@ static void hc_child_main(const hc_child_args *a)
 {
     hc_dump_report report;
     memset(&report, 0, sizeof report);
-    uint64_t started = hc_dump_now_ns();
+    uint64_t started = hc_now_ns();
 #ifdef HAVE_PRCTL
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != a->parent) _exit(3); /* the parent died before the line above: nobody to serve */
@@ -156,7 +156,7 @@ static void hc_child_main(const hc_child_args *a)
         }
     }
 
-    report.dump_wall_ns = hc_dump_now_ns() - started;
+    report.dump_wall_ns = hc_now_ns() - started;
     report.dump_cpu_ns = hc_dump_thread_cpu_ns();
     /* The pump's error (disk full) is the cause of any EPIPE dump_all saw: report it first. */
     int pump_rc = hc_dump_pump_join(&pump, err, sizeof err);
@@ -164,7 +164,7 @@ static void hc_child_main(const hc_child_args *a)
     report.stored_bytes = pump.sink.stored_bytes;
     report.gzip_cpu_ns = pump.cpu_ns;
     report.finish_ns = pump.sink.finish_ns;
-    report.end_ns = hc_dump_now_ns();
+    report.end_ns = hc_now_ns();
     if (pump_rc != 0) {
         snprintf(report.message, sizeof report.message, "%s", err);
     } else if (ruby_err[0]) {
@@ -291,9 +291,9 @@ static VALUE hc_fork_start_body(VALUE arg)
     c->wake_wr = wake[1];
 
     pid_t parent = getpid();
-    c->started_ns = hc_dump_now_ns();
+    c->started_ns = hc_now_ns();
     VALUE pidv = rb_funcall(a->fork_method, hc_id_call, 0);
-    c->forked_ns = hc_dump_now_ns();
+    c->forked_ns = hc_now_ns();
     pid_t pid = NUM2PIDT(pidv);
     if (pid == 0) {
         hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, parent};
@@ -450,9 +450,9 @@ static VALUE hc_inline_body(VALUE arg)
     hc_inline_state *s = (hc_inline_state *)arg;
     VALUE opts = rb_hash_new();
     rb_hash_aset(opts, hc_sym_output, hc_sym_string);
-    uint64_t t0 = hc_dump_now_ns();
+    uint64_t t0 = hc_now_ns();
     VALUE str = rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
-    uint64_t dumped = hc_dump_now_ns();
+    uint64_t dumped = hc_now_ns();
     StringValue(str);
 
     if (hc_dump_sink_open(&s->sink, s->fd, s->path, s->gzip, s->err, sizeof s->err) != 0)
@@ -472,7 +472,7 @@ static VALUE hc_inline_body(VALUE arg)
     }
     RB_GC_GUARD(str);
     if (s->rc != 0) rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
-    uint64_t done = hc_dump_now_ns();
+    uint64_t done = hc_now_ns();
     rb_str_resize(str, 0); /* give the dump's memory back now rather than at the next GC */
     s->succeeded = 1;
     return hc_dump_result(s->path, s->sink.raw_bytes, s->sink.stored_bytes, dumped - t0, done - t0);

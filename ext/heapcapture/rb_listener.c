@@ -7,6 +7,7 @@
  * #run starts the listener's own Ruby thread (rb_thread_create) that loops: wait, then hand the
  * notifications to a Ruby callable with the GVL held. */
 #include "rb_heapcapture.h"
+#include "util.h"
 
 #include <ruby/thread.h>
 #include <math.h>
@@ -92,11 +93,6 @@ static hc_rb_listener *hc_get(VALUE self)
 }
 
 /* --- events buffered without the GVL --------------------------------------------------------- */
-
-static char *hc_strdup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
 
 static void hc_push_event(hc_rb_listener *w, int is_log, int level, int be_pid, const char *channel,
                           const char *text)

@@ -32,11 +32,6 @@
 
 /* ---------------------------------------------------------------- the client */
 
-static char *hc_dup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static int hc_empty(const char *s)
 {
     return s == NULL || *s == '\0';
@@ -174,14 +169,14 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
     if (!c->cfg.low_speed_time_s) c->cfg.low_speed_time_s = 30;
     if (!c->cfg.max_attempts) c->cfg.max_attempts = 5;
     if (!c->cfg.retry_base_ms) c->cfg.retry_base_ms = 200;
-    c->bucket = hc_dup(cfg->bucket);
-    c->region = hc_dup(cfg->region);
-    c->access_key_id = hc_dup(cfg->access_key_id);
-    c->secret_access_key = hc_dup(cfg->secret_access_key);
-    c->session_token = hc_empty(cfg->session_token) ? NULL : hc_dup(cfg->session_token);
-    c->ca_file = hc_empty(cfg->ca_file) ? NULL : hc_dup(cfg->ca_file);
-    c->ca_path = hc_empty(cfg->ca_path) ? NULL : hc_dup(cfg->ca_path);
-    c->seed = (unsigned int)(hc_s3_now_ms() ^ (long long)getpid() ^ (long long)(size_t)c);
+    c->bucket = hc_strdup_or_null(cfg->bucket);
+    c->region = hc_strdup_or_null(cfg->region);
+    c->access_key_id = hc_strdup_or_null(cfg->access_key_id);
+    c->secret_access_key = hc_strdup_or_null(cfg->secret_access_key);
+    c->session_token = hc_empty(cfg->session_token) ? NULL : hc_strdup_or_null(cfg->session_token);
+    c->ca_file = hc_empty(cfg->ca_file) ? NULL : hc_strdup_or_null(cfg->ca_file);
+    c->ca_path = hc_empty(cfg->ca_path) ? NULL : hc_strdup_or_null(cfg->ca_path);
+    c->seed = (unsigned int)(hc_now_ms() ^ (long long)getpid() ^ (long long)(size_t)c);
     snprintf(c->user_agent, sizeof c->user_agent, "%s libcurl/%s", hc_empty(cfg->product) ? "heapcapture" : cfg->product,
              curl_version_info(CURLVERSION_NOW)->version);
 

@@ -31,13 +31,6 @@ void hc_s3_err_clear(hc_s3_error *err)
     memset(err, 0, sizeof *err);
 }
 
-long long hc_s3_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int hc_s3_is_aborted(hc_s3_client *c)
 {
     return __atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST) != 0;
@@ -157,7 +150,7 @@ static size_t hc_read_cb(char *buf, size_t size, size_t nitems, void *userdata)
 static int hc_progress_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
     hc_s3_req *r = userdata;
-    long long now = hc_s3_now_ms();
+    long long now = hc_now_ms();
     (void)dltotal;
     (void)ultotal;
     if (dlnow != r->last_dlnow || ulnow != r->last_ulnow || r->last_moved_ms == 0) {
@@ -549,7 +542,7 @@ static void hc_gave_up_message(const hc_s3_req *r, hc_s3_error *err)
 static int hc_quick_cut_short(hc_s3_client *c, int *seen, long long *since, hc_s3_error *err)
 {
     int count = hc_s3_interrupts(c);
-    long long now = hc_s3_now_ms();
+    long long now = hc_now_ms();
     if (*since < 0 && count == *seen + 1) { /* the first one while it runs: start counting */
         *seen = count;
         *since = now;
@@ -621,7 +614,7 @@ static void hc_settle_begin(hc_s3_client *c, hc_settle *st, hc_s3_status failed)
 {
     if (st->on) return;
     st->on = 1;
-    st->since = hc_s3_now_ms();
+    st->since = hc_now_ms();
     st->failed = failed;
     /* stopped by an interrupt: the next one cuts the wait; by a failure: the second one does */
     st->cut_at = hc_s3_interrupts(c) + (failed == HC_S3_OK ? 1 : 2);
@@ -655,7 +648,7 @@ static void hc_settle_drop(hc_s3_client *c, hc_s3_job *job)
 /* Whether the settling wait is over: nothing in flight, its time is up, or a further interrupt. */
 static int hc_settle_over(hc_s3_client *c, hc_s3_job *job, const hc_settle *st)
 {
-    return !hc_job_running(job) || hc_s3_now_ms() - st->since >= job->settle_ms || hc_s3_interrupts(c) >= st->cut_at;
+    return !hc_job_running(job) || hc_now_ms() - st->since >= job->settle_ms || hc_s3_interrupts(c) >= st->cut_at;
 }
 
 /* Runs the job to the end. Returns HC_S3_OK, or the failure with err set. Every easy handle is
@@ -673,7 +666,7 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
     job->unanswered = 0;
     job->unsettled = 0;
     if (hc_s3_fork_check(c, err) != 0) return err->kind;
-    if (job->quick && interrupts) aborted_at = hc_s3_now_ms(); /* already interrupted: the countdown runs */
+    if (job->quick && interrupts) aborted_at = hc_now_ms(); /* already interrupted: the countdown runs */
     for (;;) {
         if (job->quick) {
             if (hc_quick_cut_short(c, &interrupts, &aborted_at, err)) {
@@ -687,7 +680,7 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             hc_settle_drop(c, job);
             if (hc_settle_over(c, job, &settle)) break;
         }
-        long long now = hc_s3_now_ms();
+        long long now = hc_now_ms();
         int busy = 0;
         long long next_retry = -1;
         for (int i = 0; i < job->nslots && !settle.on; i++) {
@@ -750,7 +743,7 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
                 s->state = HC_SLOT_IDLE; /* the job has stopped: no retry */
             } else if (verdict == HC_DONE_RETRY && r->attempts < (job->quick ? HC_ABORT_ATTEMPTS : c->cfg.max_attempts)) {
                 s->state = HC_SLOT_WAITING;
-                s->retry_at_ms = hc_s3_now_ms() + hc_backoff_ms(c, r->attempts);
+                s->retry_at_ms = hc_now_ms() + hc_backoff_ms(c, r->attempts);
                 if (next_retry < 0 || s->retry_at_ms < next_retry) next_retry = s->retry_at_ms;
             } else {
                 *err = s->last_error;
@@ -763,12 +756,12 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
 
         int timeout = 1000;
         if (next_retry >= 0 && !settle.on) {
-            long long wait = next_retry - hc_s3_now_ms();
+            long long wait = next_retry - hc_now_ms();
             if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
         }
         if (settle.on || (job->quick && aborted_at >= 0)) {
             long long from = settle.on ? settle.since : aborted_at;
-            long long wait = from + (settle.on ? job->settle_ms : HC_QUICK_INTERRUPTED_MS) - hc_s3_now_ms();
+            long long wait = from + (settle.on ? job->settle_ms : HC_QUICK_INTERRUPTED_MS) - hc_now_ms();
             if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
         }
         if (settle.on && timeout > HC_SETTLE_POLL_MS) timeout = HC_SETTLE_POLL_MS; /* a further interrupt is seen soon */

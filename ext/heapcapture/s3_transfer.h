@@ -9,6 +9,7 @@
 
 #include "s3.h"
 #include "sigv4.h"
+#include "util.h"
 
 #include <curl/curl.h>
 #include <stddef.h>
@@ -130,7 +131,6 @@ typedef struct {
 
 void hc_s3_err_set(hc_s3_error *err, hc_s3_status kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void hc_s3_err_clear(hc_s3_error *err);
-long long hc_s3_now_ms(void);
 int hc_s3_is_aborted(hc_s3_client *c);
 /* How many interrupts (hc_s3_client_abort calls) since the last reset. */
 int hc_s3_interrupts(hc_s3_client *c);

@@ -5,7 +5,7 @@
  * signing key and sign. Every text is built in a growable buffer that remembers running out of
  * memory, so the code checks for that once, at the end of each piece. */
 #include "sigv4.h"
-#include "errbuf.h"
+#include "util.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -681,13 +681,6 @@ static const char *const hc_presign_names[] = {
     "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature",
 };
 
-static char *hc_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 /* Builds out->query (decoded pairs, in the order of the sorted encoded pairs, then the
  * signature) and out->query_string. */
@@ -697,13 +690,13 @@ static int hc_presign_query_result(const hc_kv *all, const hc_enc_pair *sorted, 
     if (!out->query) return -1;
     for (size_t i = 0; i < n; i++) {
         const hc_kv *kv = &all[sorted[i].index];
-        out->query[i].name = hc_strdup(kv->name);
-        out->query[i].value = hc_strdup(kv->value ? kv->value : "");
+        out->query[i].name = strdup(kv->name);
+        out->query[i].value = strdup(kv->value ? kv->value : "");
         out->nquery = i + 1;
         if (!out->query[i].name || !out->query[i].value) return -1;
     }
-    out->query[n].name = hc_strdup("X-Amz-Signature");
-    out->query[n].value = hc_strdup(out->signature);
+    out->query[n].name = strdup("X-Amz-Signature");
+    out->query[n].value = strdup(out->signature);
     out->nquery = n + 1;
     if (!out->query[n].name || !out->query[n].value) return -1;
 

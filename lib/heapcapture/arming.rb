@@ -5,116 +5,114 @@ require "objspace"
 module HeapCapture
   ARM_TIMEOUT = 2 # seconds exclusive waits for the first LISTEN (it never fails on it)
 
-  @arm_mutex = Mutex.new
+  # The process's one listener and allocation tracing: HeapCapture.exclusive, .status and .stop
+  # (lib/heapcapture.rb) land here. The state is per process: a forked child drops what it
+  # inherited (ForkHook below) and arms its own.
+  module Arming
+    @arm_mutex = Mutex.new
 
-  class << self
-    # Arms allocation tracing and the listener when this process is one of the selected dynos;
-    # otherwise logs why not and returns false, without opening any connection. Idempotent and
-    # safe to call in every forked worker. The block is called with each capture's result.
-    #
-    # A setting that no capture could work with (no database, a destination that is neither s3://
-    # nor file://, a missing tmpdir, ...) is logged as one ERROR line and exclusive returns false:
-    # it never raises into on_worker_boot. Bad arguments (process_type, dynos, an unknown setting
-    # name) are programming errors: ArgumentError.
-    def exclusive(process_type: "web", dynos: 1, **settings, &block)
-      selection = Dyno.select(process_type, dynos)
-      @arm_mutex.synchronize do
-        forget_inherited_listener
-        url = armable_url(selection, settings) or return false
-        if @listener&.alive? && @listener.channel == selection.channel
-          @listener.on_result = block if block
-          return true
+    class << self
+      # See HeapCapture.exclusive.
+      def exclusive(process_type: "web", dynos: 1, **settings, &block)
+        selection = Dyno.select(process_type, dynos)
+        @arm_mutex.synchronize do
+          forget_inherited_listener
+          url = armable_url(selection, settings) or return false
+          if @listener&.alive? && @listener.channel == selection.channel
+            @listener.on_result = block if block
+            return true
+          end
+
+          @listener&.stop
+          start_tracing if HeapCapture.config.trace_allocations
+          @listener = Listener.new(database_url: url, dyno: selection.dyno, channel: selection.channel,
+                                   on_result: block).start
+          stop_quietly_at_exit
+          connected = @listener.wait_until_listening(ARM_TIMEOUT)
+          Log.info("armed in #{selection.dyno} (pid #{Process.pid}): listening on #{selection.channel}" \
+                   "#{connected ? '' : ' once PostgreSQL answers (not connected yet; retrying in the background)'}" \
+                   "#{@tracing ? ', allocation tracing on' : ''}")
+          true
         end
-
-        @listener&.stop
-        start_tracing if config.trace_allocations
-        @listener = Listener.new(database_url: url, dyno: selection.dyno, channel: selection.channel,
-                                 on_result: block).start
-        stop_quietly_at_exit
-        connected = @listener.wait_until_listening(ARM_TIMEOUT)
-        Log.info("armed in #{selection.dyno} (pid #{Process.pid}): listening on #{selection.channel}" \
-                 "#{connected ? '' : ' once PostgreSQL answers (not connected yet; retrying in the background)'}" \
-                 "#{@tracing ? ', allocation tracing on' : ''}")
-        true
       end
-    end
 
-    # What this process is doing, with Symbol keys.
-    def status
-      forget_inherited_listener
-      listener = @listener
-      armed = listener&.alive? || false
-      {
-        armed: armed,
-        dyno: armed ? listener.dyno : Dyno.current.first,
-        channel: armed ? listener.channel : nil,
-        connected: armed && listener.connected?,
-        backend_pid: armed ? listener.backend_pid : nil,
-        capturing: armed && listener.capturing?,
-        captures: listener&.captures || 0,
-        coalesced: listener&.coalesced || 0,
-        tracing: @tracing || false,
-        pid: Process.pid,
-      }
-    end
-
-    # Stops the listener and waits for its thread (at most about a second). Allocation tracing
-    # stays on. Returns true when a listener was running.
-    def stop
-      @arm_mutex.synchronize do
+      # See HeapCapture.status.
+      def status
         forget_inherited_listener
         listener = @listener
+        armed = listener&.alive? || false
+        {
+          armed: armed,
+          dyno: armed ? listener.dyno : Dyno.current.first,
+          channel: armed ? listener.channel : nil,
+          connected: armed && listener.connected?,
+          backend_pid: armed ? listener.backend_pid : nil,
+          capturing: armed && listener.capturing?,
+          captures: listener&.captures || 0,
+          coalesced: listener&.coalesced || 0,
+          tracing: @tracing || false,
+          pid: Process.pid,
+        }
+      end
+
+      # See HeapCapture.stop.
+      def stop
+        @arm_mutex.synchronize do
+          forget_inherited_listener
+          listener = @listener
+          @listener = nil
+          return false unless listener&.alive?
+
+          listener.stop
+          Log.info("stopped listening on #{listener.channel}")
+          true
+        end
+      end
+
+      # Process._fork hook, in the child: the listener thread does not exist here and its connection
+      # is the parent's. Dropped without a word on the parent's socket; exclusive arms a new one.
+      def after_fork_in_child
+        @arm_mutex = Mutex.new # a lock held at fork time by a thread that does not exist here
+        forget_inherited_listener
+      end
+
+      private
+
+      # Applies the settings; returns the database URL when this process is selected and every
+      # setting can work, else nil, having logged why not.
+      def armable_url(selection, settings)
+        config = HeapCapture.config
+        config.apply(settings) unless settings.empty?
+        unless selection.selected?
+          Log.info(selection.reason)
+          return nil
+        end
+        config.database_url!.tap { Capture.check!(config) }
+      rescue ConfigurationError => e
+        Log.error("not armed in #{selection.dyno || Dyno.label} (pid #{Process.pid}): #{e.message.delete_prefix(Log::PREFIX)}")
+        nil
+      end
+
+      # A process that exits normally ends the listener itself, saying nothing: the warning about a
+      # listener thread that ended without HeapCapture.stop is for threads killed while the process
+      # goes on. (In a forked child the listener is not its own, and Listener#stop does nothing.)
+      def stop_quietly_at_exit
+        @stop_at_exit ||= at_exit { @listener&.stop }
+      end
+
+      def forget_inherited_listener
+        return unless @listener && @listener.pid != Process.pid
+
+        @listener.abandon
         @listener = nil
-        return false unless listener&.alive?
-
-        listener.stop
-        Log.info("stopped listening on #{listener.channel}")
-        true
       end
-    end
 
-    # Process._fork hook, in the child: the listener thread does not exist here and its connection
-    # is the parent's. Dropped without a word on the parent's socket; exclusive arms a new one.
-    def after_fork_in_child
-      @arm_mutex = Mutex.new # a lock held at fork time by a thread that does not exist here
-      forget_inherited_listener
-    end
+      def start_tracing
+        return if @tracing
 
-    private
-
-    # Applies the settings; returns the database URL when this process is selected and every
-    # setting can work, else nil, having logged why not.
-    def armable_url(selection, settings)
-      config.apply(settings) unless settings.empty?
-      unless selection.selected?
-        Log.info(selection.reason)
-        return nil
+        ObjectSpace.trace_object_allocations_start
+        @tracing = true
       end
-      config.database_url!.tap { Capture.check!(config) }
-    rescue ConfigurationError => e
-      Log.error("not armed in #{selection.dyno || Dyno.label} (pid #{Process.pid}): #{e.message.delete_prefix(Log::PREFIX)}")
-      nil
-    end
-
-    # A process that exits normally ends the listener itself, saying nothing: the warning about a
-    # listener thread that ended without HeapCapture.stop is for threads killed while the process
-    # goes on. (In a forked child the listener is not its own, and Listener#stop does nothing.)
-    def stop_quietly_at_exit
-      @stop_at_exit ||= at_exit { @listener&.stop }
-    end
-
-    def forget_inherited_listener
-      return unless @listener && @listener.pid != Process.pid
-
-      @listener.abandon
-      @listener = nil
-    end
-
-    def start_tracing
-      return if @tracing
-
-      ObjectSpace.trace_object_allocations_start
-      @tracing = true
     end
   end
 
@@ -122,7 +120,7 @@ module HeapCapture
   module ForkHook
     def _fork
       pid = super
-      HeapCapture.after_fork_in_child if pid.zero?
+      Arming.after_fork_in_child if pid.zero?
       pid
     end
   end

@@ -3,15 +3,6 @@
 require "objspace"
 
 module HeapCapture
-  class << self
-    # Dumps this process's heap and stores it now; returns the result Hash (see Capture).
-    #   HeapCapture.capture                          # settings from HeapCapture.config
-    #   HeapCapture.capture("hourly", mode: :inline) # per-call overrides of any setting
-    def capture(payload = nil, **settings)
-      Capture.new(payload, settings).run
-    end
-  end
-
   # One capture: check settings and free space, dump (fork or inline) into a 0600 tempfile,
   # store it at the destination (to S3, a fork-mode dump is uploaded while the child writes it),
   # remove the tempfile, answer with a result Hash.

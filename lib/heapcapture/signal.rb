@@ -106,13 +106,4 @@ module HeapCapture
       Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
   end
-
-  class << self
-    # Notifies every selected dyno (heapcapture_<process_type>_1 .. _<dynos>) with payload, at
-    # most 7999 bytes of valid UTF-8. Returns the channels notified; with wait: (seconds), the
-    # results of the processes that answered, once each has finished or the time is up.
-    def signal(payload = "go", process_type: "web", dynos: 1, wait: nil)
-      Signaller.new(payload, process_type: process_type, dynos: dynos, wait: wait).call
-    end
-  end
 end
