@@ -52,8 +52,6 @@ else
 end
 
 have_func("prctl", "sys/prctl.h")          # PR_SET_PDEATHSIG for the dump child (Linux)
-have_func("posix_fallocate", "fcntl.h")
-have_func("statvfs", "sys/statvfs.h")
 
 $CFLAGS << " -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fvisibility=hidden"
 $CFLAGS << " -Werror" if ENV["HEAPCAPTURE_WERROR"]

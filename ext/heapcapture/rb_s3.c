@@ -430,6 +430,11 @@ void hc_init_s3(void)
     if (rc != CURLE_OK) rb_raise(hc_eError, "heapcapture: libcurl failed to initialise: %s", curl_easy_strerror(rc));
 
     VALUE mS3 = rb_define_module_under(hc_mHeapCapture, "S3");
+    /* The limits s3.h states; Ruby checks the settings with these. */
+    rb_define_const(mS3, "MIN_PART_SIZE", LONG2NUM(HC_S3_MIN_PART_SIZE));
+    rb_define_const(mS3, "MAX_PART_SIZE", LONG2NUM(HC_S3_MAX_PART_SIZE));
+    rb_define_const(mS3, "MAX_CONCURRENCY", INT2FIX(HC_S3_MAX_CONCURRENCY));
+    rb_define_const(mS3, "MAX_ATTEMPTS", INT2FIX(HC_S3_MAX_ATTEMPTS));
     hc_cS3Client = rb_define_class_under(mS3, "Client", rb_cObject);
     rb_define_alloc_func(hc_cS3Client, hc_rb_s3_alloc);
     hc_rb_s3_mask_all = rb_hash_new();

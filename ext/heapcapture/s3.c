@@ -142,14 +142,15 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
                    cfg->concurrency);
         return NULL;
     }
-    if (cfg->part_size < 0 || (cfg->part_size > 0 && cfg->part_size < HC_S3_MIB) ||
-        cfg->part_size > 5L * 1024 * HC_S3_MIB) {
-        hc_s3_err_set(err, HC_S3_EARG, "part_size must be from 1 MiB to 5 GiB (S3 needs 5 MiB), got %ld",
+    if (cfg->part_size < 0 || (cfg->part_size > 0 && cfg->part_size < HC_S3_MIN_PART_SIZE) ||
+        cfg->part_size > HC_S3_MAX_PART_SIZE) {
+        hc_s3_err_set(err, HC_S3_EARG, "part_size must be from 5 MiB (S3's minimum) to 5 GiB, got %ld",
                    cfg->part_size);
         return NULL;
     }
-    if (cfg->max_attempts < 0 || cfg->max_attempts > 20) {
-        hc_s3_err_set(err, HC_S3_EARG, "max_attempts must be from 1 to 20, got %d", cfg->max_attempts);
+    if (cfg->max_attempts < 0 || cfg->max_attempts > HC_S3_MAX_ATTEMPTS) {
+        hc_s3_err_set(err, HC_S3_EARG, "max_attempts must be from 1 to %d, got %d", HC_S3_MAX_ATTEMPTS,
+                      cfg->max_attempts);
         return NULL;
     }
     if (cfg->connect_timeout_ms < 0 || cfg->low_speed_time_s < 0 || cfg->retry_base_ms < 0) {

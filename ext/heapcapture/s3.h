@@ -19,7 +19,12 @@
 
 #define HC_S3_MIB (1024L * 1024L)
 #define HC_S3_MAX_PARTS 10000
+/* The limits of the settings, the one place they are stated: the Ruby binding exports them as
+ * HeapCapture::S3::MIN_PART_SIZE etc., and Ruby checks each setting with them once. */
+#define HC_S3_MIN_PART_SIZE (5 * HC_S3_MIB)          /* S3's minimum for every part but the last */
+#define HC_S3_MAX_PART_SIZE (5L * 1024 * HC_S3_MIB)  /* S3's maximum: 5 GiB */
 #define HC_S3_MAX_CONCURRENCY 64
+#define HC_S3_MAX_ATTEMPTS 20
 #define HC_S3_SETTLE_MS 5000   /* after an abort, how long a CreateMultipartUpload in flight may take to answer */
 #define HC_S3_PART_SETTLE_MS 2000 /* after a stop, how long parts S3 has received may take to answer */
 
@@ -31,11 +36,11 @@ typedef struct {
     const char *access_key_id;
     const char *secret_access_key;
     const char *session_token;       /* NULL or "" */
-    long part_size;                  /* bytes; grown so a file fits in 10,000 parts. 0: 8 MiB */
-    int concurrency;                 /* parts in flight, 1..64. 0: 4 */
+    long part_size;                  /* bytes, HC_S3_MIN..MAX_PART_SIZE; grown so a file fits in 10,000 parts. 0: 8 MiB */
+    int concurrency;                 /* parts in flight, 1..HC_S3_MAX_CONCURRENCY. 0: 4 */
     long connect_timeout_ms;         /* 0: 10 s */
     long low_speed_time_s;           /* a transfer with no byte moving for this long is a stall. 0: 30 s */
-    int max_attempts;                /* per request, 1..20. 0: 5 */
+    int max_attempts;                /* per request, 1..HC_S3_MAX_ATTEMPTS. 0: 5 */
     long retry_base_ms;              /* first backoff; doubles, full jitter, capped at 64x. 0: 200 */
     const char *ca_file;             /* NULL: libcurl's default bundle (SSL_CERT_FILE is read by the binding) */
     const char *ca_path;

@@ -61,17 +61,33 @@ module HeapCapture
     end
 
     def part_size=(value)
-      raise ConfigurationError, "heapcapture: part_size must be at least 5 MiB (S3's minimum), got #{value.inspect}" \
-        unless value.is_a?(Integer) && value >= 5 * MIB
-
-      @part_size = value
+      @part_size = self.class.part_size!(value)
     end
 
     def concurrency=(value)
-      raise ConfigurationError, "heapcapture: concurrency must be an Integer from 1 to 64, got #{value.inspect}" \
-        unless value.is_a?(Integer) && value.between?(1, 64)
+      @concurrency = self.class.concurrency!(value)
+    end
 
-      @concurrency = value
+    # The S3 limits, checked in this one place for the settings and S3::Client.new alike, with the
+    # numbers ext/heapcapture/s3.h states (exported as HeapCapture::S3::MIN_PART_SIZE ...).
+    class << self
+      def part_size!(value)
+        return value if value.is_a?(Integer) && value.between?(S3::MIN_PART_SIZE, S3::MAX_PART_SIZE)
+
+        raise ConfigurationError, "heapcapture: part_size must be an Integer from #{S3::MIN_PART_SIZE / MIB} MiB " \
+                                  "(S3's minimum) to #{S3::MAX_PART_SIZE / MIB / 1024} GiB, got #{value.inspect}"
+      end
+
+      def concurrency!(value) = in_range!(value, "concurrency", S3::MAX_CONCURRENCY)
+      def max_attempts!(value) = in_range!(value, "max_attempts", S3::MAX_ATTEMPTS)
+
+      private
+
+      def in_range!(value, name, max)
+        return value if value.is_a?(Integer) && value.between?(1, max)
+
+        raise ConfigurationError, "heapcapture: #{name} must be an Integer from 1 to #{max}, got #{value.inspect}"
+      end
     end
 
     # Rails.logger when Rails is loaded, else a Logger on $stdout that flushes every line.

@@ -8,7 +8,7 @@ module HeapCapture
   module Dyno
     PROCESS_TYPE = /\A[a-z0-9_]+\z/.freeze
     CHANNEL_PREFIX = "heapcapture_"
-    CHANNEL_MAX = 63 # PostgreSQL identifiers
+    CHANNEL_MAX = Listener::Connection::CHANNEL_MAX # listener.h: PostgreSQL's identifier limit
 
     # selected: true/false; dyno: the name seen (nil when none); channel: where to LISTEN when
     # selected; reason: the log line that says why not.

@@ -35,9 +35,8 @@ module HeapCapture
         @bucket = required_string(bucket, "bucket", "AWS_S3_BUCKET_NAME or HEAPCAPTURE_DESTINATION")
         @region = required_string(region, "region", "AWS_REGION")
         @endpoint = optional_string(endpoint)
-        @part_size = integer_in(part_size, "part_size", 5 * Configuration::MIB, 5 * 1024 * Configuration::MIB,
-                                "at least 5 MiB, S3's minimum part size")
-        @concurrency = integer_in(concurrency, "concurrency", 1, 64, "from 1 to 64")
+        @part_size = Configuration.part_size!(part_size)
+        @concurrency = Configuration.concurrency!(concurrency)
         _setup(
           bucket: @bucket, region: @region, endpoint: @endpoint, path_style: path_style.nil? ? nil : !!path_style,
           access_key_id: required_string(access_key_id, "access_key_id", "AWS_ACCESS_KEY_ID"),
@@ -46,7 +45,7 @@ module HeapCapture
           part_size: @part_size, concurrency: @concurrency,
           connect_timeout_ms: milliseconds(connect_timeout, "connect_timeout"),
           low_speed_time_s: [milliseconds(low_speed_time, "low_speed_time") / 1000, 1].max,
-          max_attempts: integer_in(max_attempts, "max_attempts", 1, 20, "from 1 to 20"),
+          max_attempts: Configuration.max_attempts!(max_attempts),
           retry_base_ms: [milliseconds(retry_base_delay, "retry_base_delay"), 1].max,
           ca_file: optional_string(ca_file), ca_path: optional_string(ca_path),
           product: "heapcapture/#{VERSION}" # the User-Agent: "heapcapture/0.1.0 libcurl/7.88.1"
@@ -120,12 +119,6 @@ module HeapCapture
         raise ConfigurationError, "heapcapture: expected a String, got #{value.inspect}" unless value.is_a?(String)
 
         value
-      end
-
-      def integer_in(value, name, min, max, rule)
-        return value if value.is_a?(Integer) && value.between?(min, max)
-
-        raise ConfigurationError, "heapcapture: S3 #{name} must be an Integer #{rule}, got #{value.inspect}"
       end
 
       def milliseconds(seconds, name)

@@ -317,7 +317,7 @@ static long long hc_abort_while_starting(hc_fake_s3 *f, const char *path, hc_upl
     snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", f->port);
     hc_s3_config cfg = base_config();
     cfg.endpoint = endpoint;
-    cfg.part_size = HC_S3_MIB;
+    cfg.part_size = HC_S3_MIN_PART_SIZE;
     cfg.retry_base_ms = 5;
     hc_s3_error err;
     memset(u, 0, sizeof *u);
@@ -342,7 +342,7 @@ static void test_abort_while_a_multipart_upload_starts(void)
 {
     char path[] = "/tmp/hc-test-s3-start-XXXXXX";
     int fd = mkstemp(path);
-    HC_CHECK(fd >= 0 && ftruncate(fd, 2 * HC_S3_MIB + 1) == 0, "a 2 MiB file");
+    HC_CHECK(fd >= 0 && ftruncate(fd, HC_S3_MIN_PART_SIZE + 1) == 0, "a file of two parts");
     close(fd);
 
     /* The answer comes late (after the abort): its upload id is read and the upload aborted. */
