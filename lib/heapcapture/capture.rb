@@ -80,10 +80,10 @@ module HeapCapture
       remove_orphaned_tempfiles
       estimate = Dump.estimate(gzip?)
       Dump.check_space(@config.tmpdir, estimate) if estimate
-      started = monotonic
+      started = Util.monotonic
       dump, stored = @config.mode == :fork ? fork_capture(destination, key, estimate) : inline_capture(destination, key)
       # What storing took beyond the dump: a streamed upload ran mostly while the child dumped.
-      upload_ms = ms([monotonic - started - dump["dump_ns"] / NS_PER_MS, 0].max)
+      upload_ms = ms([(Util.monotonic - started) * 1000 - dump["dump_ns"] / NS_PER_MS, 0].max)
       ok_result(dump, stored, upload_ms).tap { |result| log_stored(result) }
     rescue HeapCapture::Error, SystemCallError, IOError => e
       error_result(e.message.delete_prefix("heapcapture: "))
@@ -182,7 +182,6 @@ module HeapCapture
                "store #{result['upload_ms']} ms after the dump)")
     end
 
-    def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC, :float_millisecond)
     def ms(value) = value.round(2)
   end
 end

@@ -56,8 +56,8 @@ module HeapCapture
 
     # Waits (bounded) until the first LISTEN is done, so a signal sent right after arming is heard.
     def wait_until_listening(timeout)
-      deadline = monotonic + timeout
-      sleep 0.005 until connected? || !alive? || monotonic > deadline
+      deadline = Util.monotonic + timeout
+      sleep 0.005 until connected? || !alive? || Util.monotonic > deadline
       connected?
     end
 
@@ -228,10 +228,6 @@ module HeapCapture
         end
         @mutex.synchronize { @outbox.shift if @outbox.first.equal?(reply) }
       end
-    end
-
-    def monotonic
-      Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
   end
 end

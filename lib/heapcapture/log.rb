@@ -15,19 +15,10 @@ module HeapCapture
     def debug(message) = write(:debug, message)
 
     def write(level, message)
-      HeapCapture.config.logger.public_send(level, PREFIX + Redact.text(utf8(message.to_s)))
+      # UTF-8 first: invalid bytes would make the redaction's regexps raise, losing the whole line.
+      HeapCapture.config.logger.public_send(level, PREFIX + Redact.text(Util.utf8_scrubbed(message.to_s)))
     rescue StandardError
       nil # logging must never break the host application
-    end
-
-    # Lines are UTF-8. Bytes that are not (a binary payload, a truncated character) become U+FFFD
-    # instead of making the redaction's regexps raise, which lost the whole line.
-    def utf8(text)
-      case text.encoding
-      when Encoding::UTF_8 then text.valid_encoding? ? text : text.scrub
-      when Encoding::BINARY, Encoding::US_ASCII then text.dup.force_encoding(Encoding::UTF_8).scrub
-      else text.encode(Encoding::UTF_8, invalid: :replace, undef: :replace)
-      end
     end
   end
 

@@ -46,7 +46,7 @@ module HeapCapture
     end
 
     def collect(connection, request_id)
-      deadline = monotonic + @wait
+      deadline = Util.monotonic + @wait
       acks = {}
       results = {}
       heard_on = {}
@@ -54,8 +54,8 @@ module HeapCapture
       loop do
         # Once everything looks answered, listen a little longer for a late acknowledgement
         # (several processes can listen on one channel).
-        settled_at = done?(acks, results, heard_on) ? (settled_at || [monotonic + SETTLE, deadline].min) : nil
-        left = (settled_at || deadline) - monotonic
+        settled_at = done?(acks, results, heard_on) ? (settled_at || [Util.monotonic + SETTLE, deadline].min) : nil
+        left = (settled_at || deadline) - Util.monotonic
         break if left <= 0
 
         begin
@@ -100,10 +100,6 @@ module HeapCapture
     def done?(acks, results, heard_on)
       !acks.empty? && acks.keys.all? { |process| results.key?(process) } &&
         @channels.all? { |channel| heard_on[channel] }
-    end
-
-    def monotonic
-      Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
   end
 end

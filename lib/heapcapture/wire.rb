@@ -19,7 +19,7 @@ module HeapCapture
       raise ArgumentError, "heapcapture: the signal payload must be a String, got #{payload.class}" \
         unless payload.is_a?(String)
 
-      text = utf8(payload)
+      text = Util.utf8(payload)
       raise ArgumentError, "heapcapture: the signal payload is not valid UTF-8: #{payload.inspect[0, 80]}" \
         unless text.valid_encoding?
       raise ArgumentError, "heapcapture: the signal payload contains a NUL byte, which PostgreSQL text cannot hold" \
@@ -56,18 +56,8 @@ module HeapCapture
       nil
     end
 
-    def utf8(str)
-      if [Encoding::UTF_8, Encoding::BINARY, Encoding::US_ASCII].include?(str.encoding)
-        str.dup.force_encoding(Encoding::UTF_8)
-      else
-        str.encode(Encoding::UTF_8)
-      end
-    rescue EncodingError
-      str.dup.force_encoding(Encoding::UTF_8) # reported as invalid by the caller
-    end
-
     def scrub(str)
-      utf8(str).scrub
+      Util.utf8(str).scrub
     end
 
     # A value JSON can carry: strings scrubbed to UTF-8, NaN and other objects as text.
