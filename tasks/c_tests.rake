@@ -7,22 +7,50 @@ require "rbconfig"
 C_TEST_DIR = "test/c"
 C_BUILD_DIR = "test/c/build"
 C_EXT_DIR = "ext/heapcapture"
-C_LIBS = %w[libpq libcurl libcrypto zlib expat].freeze
+# The libraries a C file needs, known by the headers it includes (pkg-config names).
+C_LIB_OF_HEADER = { "libpq-fe.h" => "libpq", "curl/" => "libcurl", "openssl/" => "libcrypto", "zlib.h" => "zlib",
+                    "expat.h" => "expat", "isa-l/" => "libisal" }.freeze
 # ISA-L is optional, as in extconf.rb: when installed, gzip_stream.c is built with it (and its
 # test checks both engines); without it, zlib alone.
 C_ISAL = system("pkg-config --exists libisal") &&
          File.exist?(File.join(`pkg-config --variable=includedir libisal`.strip, "isa-l/igzip_lib.h"))
 
-def c_pure_modules
-  FileList["#{C_EXT_DIR}/*.c"].exclude("#{C_EXT_DIR}/heapcapture.c", "#{C_EXT_DIR}/rb_*.c")
+def c_includes(file) = File.read(file).scan(/^#\s*include\s+[<"]([^>"]+)[>"]/).flatten
+
+# What a C program made of src needs: [the pure C modules it calls, the libraries], followed
+# from its #includes (a header of ours brings its .c, whose own includes are followed in turn).
+# The code is the one list: each test links what it uses, so a module's real dependencies show.
+def c_needs(src, isal: C_ISAL)
+  modules = []
+  libs = []
+  todo = [src]
+  seen = {}
+  until todo.empty?
+    file = todo.shift
+    next if seen[file]
+
+    seen[file] = true
+    c_includes(file).each do |inc|
+      header = File.join(C_EXT_DIR, inc)
+      if File.exist?(header)
+        todo << header
+        impl = header.sub(/\.h\z/, ".c")
+        (todo << impl) && (modules << impl) if impl != header && File.exist?(impl) && !modules.include?(impl)
+      end
+      C_LIB_OF_HEADER.each { |prefix, lib| libs << lib if inc.start_with?(prefix) }
+    end
+  end
+  libs.delete("libisal") unless isal
+  [modules.sort, libs.uniq]
 end
 
-def c_pkg_flags(kind, isal: C_ISAL)
-  flags = C_LIBS.map { |lib| `pkg-config --#{kind} #{lib} 2>/dev/null`.strip }
-  flags << (kind == "cflags" ? "-DHC_HAVE_ISAL" : `pkg-config --libs libisal`.strip) if isal
-  flags << "-I#{`pg_config --includedir`.strip}" if kind == "cflags" && system("pg_config >/dev/null 2>&1")
-  flags << "-lpthread"
-  flags.join(" ")
+def c_pkg_flags(kind, libs)
+  flags = libs.map { |lib| `pkg-config --#{kind} #{lib} 2>/dev/null`.strip }
+  flags << "-DHC_HAVE_ISAL" if kind == "cflags" && libs.include?("libisal")
+  flags << "-I#{`pg_config --includedir`.strip}" if kind == "cflags" && libs.include?("libpq") &&
+                                                    system("pg_config >/dev/null 2>&1")
+  flags << "-lpthread" if kind == "libs"
+  flags.reject(&:empty?).join(" ")
 end
 
 namespace :test do
@@ -38,14 +66,12 @@ namespace :test do
     # the gzip test once more without it, as the gem builds where there is none (Heroku).
     builds = tests.map { |src| [src, File.basename(src, ".c"), C_ISAL] }
     builds << ["#{C_TEST_DIR}/test_gzip_stream.c", "test_gzip_stream_zlib_only", false] if C_ISAL
-    # [cflags, libs] with and without ISA-L, asked of pkg-config once each.
-    flags = Hash.new { |h, isal| h[isal] = [c_pkg_flags("cflags", isal: isal), c_pkg_flags("libs", isal: isal)] }
     env = { "ASAN_OPTIONS" => "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS" => "print_stacktrace=1" }
     passed = failed = 0
     builds.each do |src, name, isal|
       bin = File.join(C_BUILD_DIR, name)
-      cflags, libs = flags[isal]
-      sh "#{cc} #{common}#{cflags} -o #{bin} #{src} #{c_pure_modules.join(' ')} #{libs}"
+      modules, libs = c_needs(src, isal: isal)
+      sh "#{cc} #{common}#{c_pkg_flags('cflags', libs)} -o #{bin} #{src} #{modules.join(' ')} #{c_pkg_flags('libs', libs)}"
       if system(env, bin, chdir: ".")
         passed += 1
       else

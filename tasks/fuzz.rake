@@ -12,16 +12,18 @@ FUZZ_S3_XML_SEEDS = {
   "seed-init" => "<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>",
 }.freeze
 
-# Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the given modules and runs it.
-def define_fuzz_task(name, description, sources:, libs:, seeds: {})
+# Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the modules and libraries it includes
+# (c_needs, tasks/c_tests.rake) and runs it.
+def define_fuzz_task(name, description, seeds: {})
   desc "Fuzz #{description} for FUZZ_SECONDS seconds (default 60) with libFuzzer + ASan/UBSan"
   task name do
     mkdir_p C_BUILD_DIR
     bin = File.join(C_BUILD_DIR, "fuzz_#{name}")
     seconds = Integer(ENV.fetch("FUZZ_SECONDS", "60"))
-    modules = sources.map { |src| File.join(C_EXT_DIR, src) }.join(" ")
+    src = "#{C_TEST_DIR}/fuzz_#{name}.c"
+    modules, libs = c_needs(src)
     sh "clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I#{C_EXT_DIR} " \
-       "-o #{bin} #{C_TEST_DIR}/fuzz_#{name}.c #{modules} #{libs}"
+       "#{c_pkg_flags('cflags', libs)} -o #{bin} #{src} #{modules.join(' ')} #{c_pkg_flags('libs', libs)}"
     corpus = File.join(C_BUILD_DIR, "fuzz_#{name}_corpus")
     mkdir_p corpus
     seeds.each { |file, text| File.write(File.join(corpus, file), text) }
@@ -30,7 +32,6 @@ def define_fuzz_task(name, description, sources:, libs:, seeds: {})
 end
 
 namespace :fuzz do
-  define_fuzz_task :sigv4, "sigv4.c", sources: %w[sigv4.c util.c], libs: "-lcrypto"
-  define_fuzz_task :s3_xml, "s3_xml.c (S3's XML answers)", sources: %w[s3_xml.c], libs: "-lexpat",
-                                                           seeds: FUZZ_S3_XML_SEEDS
+  define_fuzz_task :sigv4, "sigv4.c"
+  define_fuzz_task :s3_xml, "s3_xml.c (S3's XML answers)", seeds: FUZZ_S3_XML_SEEDS
 end

@@ -11,8 +11,12 @@ extern VALUE hc_eConnectionError;
 extern VALUE hc_eDumpError;
 extern VALUE hc_eUploadError;
 
-/* "Class: message" for an exception, for logs and results (heapcapture.c). */
+/* rb_util.c. "Class: message" for an exception, for logs and results. */
 VALUE hc_rb_describe_exception(VALUE exc);
+/* v as a C string: a String without NUL bytes (ArgumentError when it has one), NULL for nil when
+ * nil_ok, else type_error "heapcapture: <part>: <arg> must be a String". No Ruby code runs (no
+ * to_str), so pointers taken earlier stay valid. */
+const char *hc_rb_cstr(VALUE v, const char *part, const char *arg, VALUE type_error, int nil_ok);
 
 /* Each binding's init, called from Init_heapcapture. */
 void hc_init_sigv4(void);

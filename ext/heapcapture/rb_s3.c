@@ -56,13 +56,9 @@ static hc_rb_s3 *hc_rb_s3_get(VALUE self)
     return s;
 }
 
-/* A String without NUL bytes, or NULL for nil when allowed. */
 static const char *hc_rb_s3_cstr(VALUE v, const char *what, int nil_ok)
 {
-    if (nil_ok && NIL_P(v)) return NULL;
-    if (!RB_TYPE_P(v, T_STRING)) rb_raise(rb_eTypeError, "heapcapture: S3: %s must be a String (got %s)", what,
-                                          rb_obj_classname(v));
-    return rb_string_value_cstr(&v);
+    return hc_rb_cstr(v, "S3", what, rb_eTypeError, nil_ok);
 }
 
 static VALUE hc_rb_s3_opt(VALUE opts, const char *name)

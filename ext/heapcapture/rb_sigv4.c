@@ -9,16 +9,9 @@
 
 static VALUE hc_mSigV4;
 
-/* A String without NUL bytes, as a C string (NULL for nil when nil is allowed). No Ruby code
- * runs here (no to_str), so pointers taken earlier stay valid. */
 static const char *hc_rb_sigv4_cstr(VALUE v, const char *arg, int nil_ok)
 {
-    if (nil_ok && NIL_P(v)) return NULL;
-    if (!RB_TYPE_P(v, T_STRING))
-        rb_raise(rb_eArgError, "heapcapture: SigV4: %s must be a String (got %s)", arg, rb_obj_classname(v));
-    if (memchr(RSTRING_PTR(v), '\0', (size_t)RSTRING_LEN(v)))
-        rb_raise(rb_eArgError, "heapcapture: SigV4: %s contains a NUL byte", arg);
-    return rb_string_value_cstr(&v);
+    return hc_rb_cstr(v, "SigV4", arg, rb_eArgError, nil_ok);
 }
 
 /* Checks that list is an Array of [String, String] and returns its length. */

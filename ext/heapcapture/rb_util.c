@@ -1,0 +1,38 @@
+/* What the Ruby bindings (rb_*.c) share: reading arguments, describing exceptions. */
+#include "rb_heapcapture.h"
+
+#include <string.h>
+
+const char *hc_rb_cstr(VALUE v, const char *part, const char *arg, VALUE type_error, int nil_ok)
+{
+    if (nil_ok && NIL_P(v)) return NULL;
+    if (!RB_TYPE_P(v, T_STRING))
+        rb_raise(type_error, "heapcapture: %s: %s must be a String (got %s)", part, arg, rb_obj_classname(v));
+    if (memchr(RSTRING_PTR(v), '\0', (size_t)RSTRING_LEN(v)))
+        rb_raise(rb_eArgError, "heapcapture: %s: %s contains a NUL byte", part, arg);
+    return rb_string_value_cstr(&v);
+}
+
+static VALUE hc_exception_message(VALUE e)
+{
+    VALUE msg = rb_funcall(e, rb_intern("message"), 0);
+    return RB_TYPE_P(msg, T_STRING) ? msg : rb_obj_as_string(msg);
+}
+
+/* #message is other people's code and may itself raise (or return something whose #to_s
+ * raises): then the class name stands alone, so the failure is still reported. A non-error
+ * (Thread#kill's interrupt) goes on up. */
+VALUE hc_rb_describe_exception(VALUE e)
+{
+    VALUE klass = rb_class_name(rb_obj_class(e));
+    int state = 0;
+    VALUE msg = rb_protect(hc_exception_message, e, &state);
+    if (state) {
+        VALUE inner = rb_errinfo();
+        if (!rb_obj_is_kind_of(inner, rb_eStandardError)) rb_jump_tag(state);
+        rb_set_errinfo(Qnil);
+        return rb_sprintf("%" PRIsVALUE " (its #message raised %" PRIsVALUE " too)", klass,
+                          rb_class_name(rb_obj_class(inner)));
+    }
+    return rb_sprintf("%" PRIsVALUE ": %" PRIsVALUE, klass, msg);
+}
