@@ -1,7 +1,7 @@
 /* heapcapture's native extension: start here.
  *
  * Init_heapcapture defines the module and its error classes and then calls each part's init.
- * The work is in pure C modules that know nothing of Ruby (sigv4.c, s3.c, listener.c, dump.c);
+ * The work is in pure C modules that know nothing of Ruby (sigv4.c, s3*.c, listener.c, dump_*.c);
  * the rb_*.c files bind them to Ruby: argument checks, GVL release, mapping errors to classes
  * (what they share is in rb_util.c). */
 #include "rb_heapcapture.h"

@@ -1,13 +1,11 @@
-/* HeapCapture::Dump (internal): the fork-mode and inline-mode dumps, bound to Ruby.
+/* HeapCapture::Dump (internal): the fork-mode and inline-mode dumps, bound to Ruby; the app's side
+ * (the parent) of a fork-mode dump.
  *
  * Fork mode. The parent creates the 0600 tempfile, then forks through the VM's own fork (the
  * original Process._fork, which the caller passes in as a Method: Ruby 3.1 does not export
  * rb_fork_ruby, and Process.fork would run every Ruby-level fork hook - ActiveSupport's
- * ForkTracker, APM agents, connection pools - in a child that must touch none of them). The
- * child: dies with its parent (PR_SET_PDEATHSIG), lowers its priority, starts a gzip pthread on a
- * pipe, runs ObjectSpace.dump_all(output: <the pipe>), waits for the gzip thread, writes
- * a report on a second pipe and _exit()s - no at_exit handlers, no finalizers, no libpq, libcurl
- * or OpenSSL. Dump.fork_start returns a Dump::Child at once: the uploader can follow the
+ * ForkTracker, APM agents, connection pools - in a child that must touch none of them). What the
+ * child runs is in rb_dump_in_child.c. Dump.fork_start returns a Dump::Child at once: the uploader can follow the
  * tempfile while it grows, Child#wait waits for the end with the GVL released (Thread#kill or
  * #raise wake it), and Child#close SIGKILLs a child that still runs, reaps it and removes the
  * tempfile.
@@ -19,32 +17,29 @@
  * Child#wait and Dump.inline_dump return {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"} or
  * raise DumpError (inline mode has then removed the tempfile). */
 #include "rb_heapcapture.h"
-#include "dump.h"
-#include "dump_child.h"
+#include "rb_dump.h"
+#include "dump_tempfile.h"
+#include "dump_stream.h"
+#include "dump_report.h"
+#include "dump_watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef HAVE_PRCTL
-#include <sys/prctl.h>
-#endif
 #include <ruby/thread.h>
 #include <ruby/io.h>
 
-#ifndef HC_DUMP_CHILD_NICE
-#define HC_DUMP_CHILD_NICE 10
-#endif
-#define HC_DUMP_PIPE_SIZE (1024 * 1024)
 
-static ID hc_id_dump_all, hc_id_call;
-static VALUE hc_sym_output, hc_sym_string;
+static ID hc_id_call;
+static VALUE hc_sym_string;
+ID hc_id_dump_all;
+VALUE hc_sym_output;
 
-static VALUE hc_objectspace(void)
+VALUE hc_objectspace(void)
 {
     return rb_const_get(rb_cObject, rb_intern("ObjectSpace"));
 }
@@ -59,121 +54,6 @@ static VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uin
     rb_hash_aset(h, rb_str_new_cstr("pause_ns"), ULL2NUM(pause_ns));
     rb_hash_aset(h, rb_str_new_cstr("dump_ns"), ULL2NUM(dump_ns));
     return h;
-}
-
-/* ---- fork mode: the child ------------------------------------------------------------------ */
-
-typedef struct {
-    const char *path;
-    int file_fd;
-    int report_fd;
-    int gzip;
-    pid_t parent;
-} hc_child_args;
-
-static VALUE hc_child_open_io(VALUE fdv)
-{
-    VALUE argv[2] = {fdv, rb_str_new_cstr("wb")};
-    return rb_class_new_instance(2, argv, rb_cIO);
-}
-
-static VALUE hc_child_dump_all(VALUE io)
-{
-    VALUE opts = rb_hash_new();
-    rb_hash_aset(opts, hc_sym_output, io);
-    return rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
-}
-
-static VALUE hc_child_flush_io(VALUE io)
-{
-    return rb_io_flush(io);
-}
-
-static VALUE hc_child_close_io(VALUE io)
-{
-    return rb_io_close(io);
-}
-
-/* Puts the pending Ruby exception's class and message into buf. */
-static void hc_child_exception_text(const char *doing, char *buf, size_t len)
-{
-    VALUE exc = rb_errinfo();
-    int state = 0;
-    VALUE text = rb_protect(hc_rb_describe_exception, exc, &state);
-    if (state || !RB_TYPE_P(text, T_STRING)) {
-        snprintf(buf, len, "%s: an exception was raised", doing);
-    } else {
-        snprintf(buf, len, "%s: %.*s", doing, (int)RSTRING_LEN(text), RSTRING_PTR(text));
-    }
-    rb_set_errinfo(Qnil);
-}
-
-static void hc_child_main(const hc_child_args *a) __attribute__((noreturn));
-
-static void hc_child_main(const hc_child_args *a)
-{
-    hc_dump_report report;
-    memset(&report, 0, sizeof report);
-    uint64_t started = hc_now_ns();
-#ifdef HAVE_PRCTL
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != a->parent) _exit(3); /* the parent died before the line above: nobody to serve */
-#endif
-    (void)setpriority(PRIO_PROCESS, 0, HC_DUMP_CHILD_NICE); /* yield CPU to the app; best effort */
-
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        snprintf(report.message, sizeof report.message, "dump child: creating the dump pipe: %s", strerror(errno));
-        hc_dump_report_write(a->report_fd, &report);
-        _exit(1);
-    }
-#ifdef F_SETPIPE_SZ
-    fcntl(pipefd[1], F_SETPIPE_SZ, HC_DUMP_PIPE_SIZE); /* fewer wake-ups; the default size works too */
-#endif
-    hc_dump_pump pump;
-    char err[sizeof report.message];
-    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, err, sizeof err) != 0) {
-        snprintf(report.message, sizeof report.message, "%s", err);
-        hc_dump_report_write(a->report_fd, &report);
-        _exit(1);
-    }
-
-    char ruby_err[sizeof report.message] = "";
-    int state = 0;
-    VALUE io = rb_protect(hc_child_open_io, INT2NUM(pipefd[1]), &state);
-    if (state) {
-        hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
-        close(pipefd[1]);
-    } else {
-        rb_protect(hc_child_dump_all, io, &state);
-        if (state) hc_child_exception_text("ObjectSpace.dump_all", ruby_err, sizeof ruby_err);
-        rb_protect(hc_child_flush_io, io, &state);
-        if (state && !ruby_err[0]) hc_child_exception_text("dump child: flushing the dump pipe", ruby_err, sizeof ruby_err);
-        rb_protect(hc_child_close_io, io, &state); /* the pump sees EOF */
-        if (state) {
-            if (!ruby_err[0]) hc_child_exception_text("dump child: closing the dump pipe", ruby_err, sizeof ruby_err);
-            close(pipefd[1]);
-        }
-    }
-
-    report.dump_wall_ns = hc_now_ns() - started;
-    report.dump_cpu_ns = hc_dump_thread_cpu_ns();
-    /* The pump's error (disk full) is the cause of any EPIPE dump_all saw: report it first. */
-    int pump_rc = hc_dump_pump_join(&pump, err, sizeof err);
-    report.raw_bytes = pump.sink.raw_bytes;
-    report.stored_bytes = pump.sink.stored_bytes;
-    report.gzip_cpu_ns = pump.cpu_ns;
-    report.finish_ns = pump.sink.finish_ns;
-    report.end_ns = hc_now_ns();
-    if (pump_rc != 0) {
-        snprintf(report.message, sizeof report.message, "%s", err);
-    } else if (ruby_err[0]) {
-        snprintf(report.message, sizeof report.message, "%s", ruby_err);
-    } else {
-        report.ok = 1;
-    }
-    hc_dump_report_write(a->report_fd, &report);
-    _exit(report.ok ? 0 : 1);
 }
 
 /* ---- fork mode: the parent ----------------------------------------------------------------- */

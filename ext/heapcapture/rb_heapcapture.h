@@ -24,9 +24,5 @@ void hc_init_listener(void);
 void hc_init_s3(void);
 void hc_init_dump(void);
 
-#include "growing_file.h"
-/* The tempfile of a Dump::Child as it grows, for the S3 binding's streaming upload. Raises when
- * child is not a Dump::Child or was closed; the pointers live as long as child is not closed. */
-int hc_rb_dump_child_source(VALUE child, const hc_growing_file **grow, const char **path, int *fd);
 
 #endif

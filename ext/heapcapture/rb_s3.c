@@ -7,6 +7,7 @@
  * delivered (after a log line when an upload may be left open at S3); if it was only a signal
  * handler, the operation starts again. */
 #include "rb_heapcapture.h"
+#include "rb_dump.h"
 #include "s3.h"
 
 #include <curl/curl.h>

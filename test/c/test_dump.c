@@ -1,8 +1,10 @@
-/* dump.c without Ruby: tempfile rules, the gzip stream round trip through zlib's gzread, disk full
- * (/dev/full), the free-space check and the error texts. (The child's report and the wait for it:
- * test_dump_child.c.) */
+/* dump_tempfile.c and dump_stream.c without Ruby: tempfile rules, the gzip stream round trip
+ * through zlib's gzread, disk full (/dev/full), the free-space check and the error texts. (The
+ * child's report and the parent's wait for it: test_dump_watch.c.) */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
-#include "dump.h"
+#include "dump_tempfile.h"
+#include "dump_stream.h"
+#include "dump_report.h"
 #include "hc_test.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
-/* dump_child.c: following a real forked child - its report, how it died (reaped, no zombie), the
+/* dump_watch.c and dump_report.c: following a real forked child - its report, how it died (reaped, no zombie), the
  * wake pipe, someone else reaping it, and its tempfile growing (the uploader's view: waits that end
  * when enough is written, "final" only after a clean end, the writer's failure as the reason). */
-#include "dump_child.h"
+#include "dump_watch.h"
 #include "growing_file.h"
 #include "hc_test.h"
 
@@ -159,5 +159,5 @@ int main(void)
     test_growth_then_a_clean_end();
     test_a_failure_is_the_reason();
     test_killed_woken_and_reaped_elsewhere();
-    return hc_test_summary("test_dump_child");
+    return hc_test_summary("test_dump_watch");
 }

@@ -4,10 +4,10 @@
  * while the child still dumps. Pure C: no Ruby.
  *
  * Used by one thread at a time (the upload's part reader, then the Ruby thread): no locking. */
-#ifndef HC_DUMP_CHILD_H
-#define HC_DUMP_CHILD_H
+#ifndef HC_DUMP_WATCH_H
+#define HC_DUMP_WATCH_H
 
-#include "dump.h"
+#include "dump_report.h"
 
 #include <stdint.h>
 #include <sys/types.h>

@@ -1,6 +1,6 @@
-/* Following the dump child from the parent (see dump_child.h). */
+/* In the parent: following the dump child (see dump_watch.h). */
 #define _GNU_SOURCE
-#include "dump_child.h"
+#include "dump_watch.h"
 #include "util.h"
 
 #include <errno.h>

@@ -1,0 +1,167 @@
+/* The dump's stream into the tempfile (see dump_stream.h). Nothing here allocates Ruby objects or
+ * takes locks another thread may hold at fork time, so the dump child may call all of it. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* F_GETPIPE_SZ */
+#endif
+#include "dump_stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HC_DUMP_READ_CHUNK (1024 * 1024) /* the pump takes what the pipe holds in one read */
+/* dump_all hands its IO 4 KB at a time and Ruby's IO writes 8 KB at a time: a pump blocked in
+ * read() is woken by every such write (~100,000 for an 800 MB dump, each an inter-processor
+ * interrupt when the writer runs on the other CPU). So after a short read the pump naps, lets the
+ * writes pile up in the pipe and takes them in one read; while nobody waits on the pipe, a write
+ * wakes nobody. Only with a pipe that holds a nap's worth of writes (dump_all writes ~300 MB/s:
+ * 150 KB per nap), else the nap would slow the writer down. */
+#define HC_DUMP_NAP_BELOW (128 * 1024)    /* a read shorter than this is followed by a nap */
+#define HC_DUMP_NAP_NS (500 * 1000)
+#define HC_DUMP_NAP_MIN_PIPE (512 * 1024)
+
+static int hc_dump_write_fully(int fd, const unsigned char *buf, size_t len, const char *path,
+                               char *err, size_t errlen)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            hc_errorf(err, errlen, "writing the heap dump to %s: %s%s", path, strerror(e),
+                      e == ENOSPC || e == EDQUOT
+                             ? " (the disk filled up during the dump; point tmpdir / HEAPCAPTURE_TMPDIR at "
+                               "a filesystem with more room)"
+                             : "");
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The compressor's output, on its way to the tempfile. */
+static int hc_dump_sink_emit(void *arg, const unsigned char *buf, size_t len, char *err, size_t errlen)
+{
+    hc_dump_sink *sink = arg;
+    if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
+    sink->stored_bytes += len;
+    return 0;
+}
+
+int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen)
+{
+    memset(sink, 0, sizeof *sink);
+    sink->fd = fd;
+    sink->gzip = gzip;
+    sink->path = path;
+    if (!gzip) return 0;
+    snprintf(sink->what, sizeof sink->what, "the heap dump for %s", path);
+    return hc_gzip_open(&sink->gz, hc_gzip_default_engine(), sink->what, hc_dump_sink_emit, sink, err, errlen);
+}
+
+int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
+{
+    sink->raw_bytes += len;
+    if (sink->gzip) return hc_gzip_write(&sink->gz, buf, len, err, errlen);
+    if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
+    sink->stored_bytes += len;
+    return 0;
+}
+
+uint64_t hc_dump_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
+{
+    uint64_t t0 = hc_now_ns();
+    if (sink->gzip && hc_gzip_finish(&sink->gz, err, errlen) != 0) return -1;
+    /* No fsync: the tempfile is read back at once by this machine, from the page cache, then
+     * removed; it never has to survive a crash (the next capture deletes an orphan). Space is
+     * reserved by write() itself, so a full disk still fails above. fsync cost ~20 ms per gzip
+     * dump and ~400 ms per plain 800 MB dump (bench/capture). */
+    sink->finish_ns = hc_now_ns() - t0;
+    return 0;
+}
+
+void hc_dump_sink_free(hc_dump_sink *sink)
+{
+    hc_gzip_free(&sink->gz);
+}
+
+static void *hc_dump_pump_main(void *arg)
+{
+    hc_dump_pump *pump = arg;
+    unsigned char *buf = malloc(HC_DUMP_READ_CHUNK);
+    pump->rc = -1;
+    if (!buf) {
+        hc_errorf(pump->err, sizeof pump->err, "reading the heap dump stream: out of memory");
+        close(pump->in_fd);
+        return NULL;
+    }
+#ifdef F_GETPIPE_SZ
+    pump->napping = fcntl(pump->in_fd, F_GETPIPE_SZ) >= HC_DUMP_NAP_MIN_PIPE;
+#endif
+    const struct timespec nap_time = {0, HC_DUMP_NAP_NS};
+    for (;;) {
+        ssize_t n = read(pump->in_fd, buf, HC_DUMP_READ_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            hc_errorf(pump->err, sizeof pump->err, "reading the heap dump stream from its pipe: %s",
+                      strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            pump->rc = hc_dump_sink_finish(&pump->sink, pump->err, sizeof pump->err);
+            break;
+        }
+        pump->reads++;
+        if (hc_dump_sink_write(&pump->sink, buf, (size_t)n, pump->err, sizeof pump->err) != 0) break;
+        if (pump->napping && n < HC_DUMP_NAP_BELOW) nanosleep(&nap_time, NULL);
+    }
+    free(buf);
+    pump->cpu_ns = hc_dump_thread_cpu_ns();
+    close(pump->in_fd); /* the writer now gets EPIPE instead of filling a pipe nobody reads */
+    return NULL;
+}
+
+int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
+                       char *err, size_t errlen)
+{
+    memset(pump, 0, sizeof *pump);
+    pump->in_fd = in_fd;
+    if (hc_dump_sink_open(&pump->sink, out_fd, path, gzip, err, errlen) != 0) return -1;
+    int prc = pthread_create(&pump->thread, NULL, hc_dump_pump_main, pump);
+    if (prc != 0) {
+        hc_dump_sink_free(&pump->sink);
+        hc_errorf(err, errlen, "starting the gzip thread for %s: %s", path, strerror(prc));
+        return -1;
+    }
+    pump->started = 1;
+    return 0;
+}
+
+int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen)
+{
+    if (!pump->started) {
+        hc_errorf(err, errlen, "the gzip thread was never started");
+        return -1;
+    }
+    pthread_join(pump->thread, NULL);
+    pump->started = 0;
+    hc_dump_sink_free(&pump->sink);
+    if (pump->rc != 0) {
+        hc_errorf(err, errlen, "%s", pump->err);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,55 @@
+/* The dump's bytes on their way into the tempfile: raw ndjson in, gzip (or plain) out. In fork
+ * mode this runs in the dump child (a pump thread reads the pipe dump_all writes into), in inline
+ * mode in the app's process (one buffer at a time). Nothing here allocates Ruby objects or takes a
+ * lock another thread may hold at fork time, so the child may call all of it. Pure C: no Ruby. */
+#ifndef HC_DUMP_STREAM_H
+#define HC_DUMP_STREAM_H
+
+#include "util.h"
+#include "gzip_stream.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int fd;                 /* written to, not owned */
+    int gzip;               /* 1: one gzip member (gzip_stream.h, its default engine); 0: plain copy */
+    const char *path;       /* named in error messages */
+    char what[PATH_MAX + 32]; /* "the heap dump for <path>", for the compressor's messages */
+    hc_gzip gz;
+    uint64_t raw_bytes;     /* bytes given to hc_dump_sink_write */
+    uint64_t stored_bytes;  /* bytes written to fd */
+    uint64_t finish_ns;     /* wall time hc_dump_sink_finish took (the end of the gzip member) */
+} hc_dump_sink;
+
+int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen);
+int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen);
+/* Ends the gzip member (no fsync: the file is read back at once from the page cache). */
+int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen);
+void hc_dump_sink_free(hc_dump_sink *sink);
+
+/* A thread that reads in_fd until EOF into a sink. It closes in_fd when it stops, so a writer on
+ * the other end of a pipe gets EPIPE at once when the sink fails (disk full). */
+typedef struct {
+    int in_fd;
+    hc_dump_sink sink;
+    pthread_t thread;
+    int started;
+    int rc;
+    uint64_t cpu_ns;        /* CPU time of the pump thread: reading, compressing, writing */
+    uint64_t reads;         /* read() calls that returned bytes */
+    int napping;            /* the pipe is large enough to nap after short reads (dump_stream.c) */
+    char err[512];
+} hc_dump_pump;
+
+int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
+                       char *err, size_t errlen);
+/* Waits for the pump; 0 when every byte was stored. Frees the sink. */
+int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen);
+
+/* CPU time this thread has used so far, in ns (0 when unknown). */
+uint64_t hc_dump_thread_cpu_ns(void);
+
+#endif

@@ -1,0 +1,128 @@
+/* In the dump child, after the fork: what runs there and nowhere else (see rb_dump.h). It dies
+ * with its parent (PR_SET_PDEATHSIG), lowers its priority, starts the pump (dump_stream.c) on a
+ * pipe, runs ObjectSpace.dump_all(output: <the pipe>), waits for the pump, writes its report
+ * (dump_report.c) and _exit()s: no at_exit handlers, no finalizers, no libpq, libcurl or OpenSSL. */
+#include "rb_heapcapture.h"
+#include "rb_dump.h"
+#include "dump_stream.h"
+#include "dump_report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#ifdef HAVE_PRCTL
+#include <sys/prctl.h>
+#endif
+#include <ruby/io.h>
+
+#ifndef HC_DUMP_CHILD_NICE
+#define HC_DUMP_CHILD_NICE 10
+#endif
+#define HC_DUMP_PIPE_SIZE (1024 * 1024)
+
+static VALUE hc_child_open_io(VALUE fdv)
+{
+    VALUE argv[2] = {fdv, rb_str_new_cstr("wb")};
+    return rb_class_new_instance(2, argv, rb_cIO);
+}
+
+static VALUE hc_child_dump_all(VALUE io)
+{
+    VALUE opts = rb_hash_new();
+    rb_hash_aset(opts, hc_sym_output, io);
+    return rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
+}
+
+static VALUE hc_child_flush_io(VALUE io)
+{
+    return rb_io_flush(io);
+}
+
+static VALUE hc_child_close_io(VALUE io)
+{
+    return rb_io_close(io);
+}
+
+/* Puts the pending Ruby exception's class and message into buf. */
+static void hc_child_exception_text(const char *doing, char *buf, size_t len)
+{
+    VALUE exc = rb_errinfo();
+    int state = 0;
+    VALUE text = rb_protect(hc_rb_describe_exception, exc, &state);
+    if (state || !RB_TYPE_P(text, T_STRING)) {
+        snprintf(buf, len, "%s: an exception was raised", doing);
+    } else {
+        snprintf(buf, len, "%s: %.*s", doing, (int)RSTRING_LEN(text), RSTRING_PTR(text));
+    }
+    rb_set_errinfo(Qnil);
+}
+
+void hc_child_main(const hc_child_args *a)
+{
+    hc_dump_report report;
+    memset(&report, 0, sizeof report);
+    uint64_t started = hc_now_ns();
+#ifdef HAVE_PRCTL
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != a->parent) _exit(3); /* the parent died before the line above: nobody to serve */
+#endif
+    (void)setpriority(PRIO_PROCESS, 0, HC_DUMP_CHILD_NICE); /* yield CPU to the app; best effort */
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        snprintf(report.message, sizeof report.message, "dump child: creating the dump pipe: %s", strerror(errno));
+        hc_dump_report_write(a->report_fd, &report);
+        _exit(1);
+    }
+#ifdef F_SETPIPE_SZ
+    fcntl(pipefd[1], F_SETPIPE_SZ, HC_DUMP_PIPE_SIZE); /* fewer wake-ups; the default size works too */
+#endif
+    hc_dump_pump pump;
+    char err[sizeof report.message];
+    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, err, sizeof err) != 0) {
+        snprintf(report.message, sizeof report.message, "%s", err);
+        hc_dump_report_write(a->report_fd, &report);
+        _exit(1);
+    }
+
+    char ruby_err[sizeof report.message] = "";
+    int state = 0;
+    VALUE io = rb_protect(hc_child_open_io, INT2NUM(pipefd[1]), &state);
+    if (state) {
+        hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
+        close(pipefd[1]);
+    } else {
+        rb_protect(hc_child_dump_all, io, &state);
+        if (state) hc_child_exception_text("ObjectSpace.dump_all", ruby_err, sizeof ruby_err);
+        rb_protect(hc_child_flush_io, io, &state);
+        if (state && !ruby_err[0]) hc_child_exception_text("dump child: flushing the dump pipe", ruby_err, sizeof ruby_err);
+        rb_protect(hc_child_close_io, io, &state); /* the pump sees EOF */
+        if (state) {
+            if (!ruby_err[0]) hc_child_exception_text("dump child: closing the dump pipe", ruby_err, sizeof ruby_err);
+            close(pipefd[1]);
+        }
+    }
+
+    report.dump_wall_ns = hc_now_ns() - started;
+    report.dump_cpu_ns = hc_dump_thread_cpu_ns();
+    /* The pump's error (disk full) is the cause of any EPIPE dump_all saw: report it first. */
+    int pump_rc = hc_dump_pump_join(&pump, err, sizeof err);
+    report.raw_bytes = pump.sink.raw_bytes;
+    report.stored_bytes = pump.sink.stored_bytes;
+    report.gzip_cpu_ns = pump.cpu_ns;
+    report.finish_ns = pump.sink.finish_ns;
+    report.end_ns = hc_now_ns();
+    if (pump_rc != 0) {
+        snprintf(report.message, sizeof report.message, "%s", err);
+    } else if (ruby_err[0]) {
+        snprintf(report.message, sizeof report.message, "%s", ruby_err);
+    } else {
+        report.ok = 1;
+    }
+    hc_dump_report_write(a->report_fd, &report);
+    _exit(report.ok ? 0 : 1);
+}
