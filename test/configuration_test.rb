@@ -1,0 +1,104 @@
+# frozen_string_literal: true
+
+require "test_helper"
+
+# Settings, dyno selection and the signal payload, without any service (rake test:unit): what the
+# environment gives, the limits (stated once in C, checked once in Ruby), and the errors a user
+# reads when a value cannot work.
+class ConfigurationTest < HCTest::TestCase
+  MIB = 1024 * 1024
+
+  def test_the_environment_gives_the_defaults
+    config = HeapCapture::Configuration.new(
+      "DATABASE_URL" => "postgres://app@127.0.0.1/app", "AWS_S3_BUCKET_NAME" => "dumps",
+      "AWS_DEFAULT_REGION" => "eu-west-1", "HEAPCAPTURE_COMPRESSION" => "none", "HEAPCAPTURE_TRACE" => "false"
+    )
+    assert_equal "postgres://app@127.0.0.1/app", config.database_url
+    assert_equal "s3://dumps/", config.destination
+    assert_equal "eu-west-1", config.region
+    assert_equal :none, config.compression
+    assert_equal false, config.trace_allocations
+    assert_equal 8 * MIB, config.part_size
+    assert_equal 4, config.concurrency
+    assert_equal "postgres://app@127.0.0.1/app",
+                 HeapCapture::Configuration.new("HEAPCAPTURE_DATABASE_URL" => "postgres://app@127.0.0.1/app",
+                                                "DATABASE_URL" => "postgres://other@127.0.0.1/x").database_url,
+                 "HEAPCAPTURE_DATABASE_URL wins"
+  end
+
+  def test_the_limits_are_the_c_clients_and_checked_once_for_settings_and_client
+    assert_equal 5 * MIB, HeapCapture::S3::MIN_PART_SIZE
+    assert_equal 5 * 1024 * MIB, HeapCapture::S3::MAX_PART_SIZE
+    assert_equal 64, HeapCapture::S3::MAX_CONCURRENCY
+    assert_equal 20, HeapCapture::S3::MAX_ATTEMPTS
+
+    config = HeapCapture::Configuration.new({})
+    [HeapCapture::S3::MIN_PART_SIZE, HeapCapture::S3::MAX_PART_SIZE].each do |ok|
+      config.part_size = ok
+      assert_equal ok, config.part_size
+    end
+    [HeapCapture::S3::MIN_PART_SIZE - 1, HeapCapture::S3::MAX_PART_SIZE + 1, "8MB", nil].each do |bad|
+      setting = assert_raises(HeapCapture::ConfigurationError) { config.part_size = bad }
+      client = assert_raises(HeapCapture::ConfigurationError) { client(part_size: bad) }
+      assert_equal "heapcapture: part_size must be an Integer from 5 MiB (S3's minimum) to 5 GiB, got #{bad.inspect}",
+                   setting.message
+      assert_equal setting.message, client.message, "the client says what the setting says"
+    end
+    [0, 65, 1.5].each do |bad|
+      error = assert_raises(HeapCapture::ConfigurationError) { config.concurrency = bad }
+      assert_equal "heapcapture: concurrency must be an Integer from 1 to 64, got #{bad.inspect}", error.message
+      assert_equal error.message, assert_raises(HeapCapture::ConfigurationError) { client(concurrency: bad) }.message
+    end
+    error = assert_raises(HeapCapture::ConfigurationError) { client(max_attempts: 21) }
+    assert_equal "heapcapture: max_attempts must be an Integer from 1 to 20, got 21", error.message
+    assert_equal 64, client(concurrency: 64).concurrency
+  end
+
+  def test_a_database_url_must_be_postgresql
+    config = HeapCapture::Configuration.new({})
+    assert_match(/no database to listen on or signal through: set DATABASE_URL/,
+                 assert_raises(HeapCapture::ConfigurationError) { config.database_url! }.message)
+    config.database_url = "host=127.0.0.1 dbname=app"
+    assert_equal "host=127.0.0.1 dbname=app", config.database_url!
+    config.database_url = "mysql2://app:secret@127.0.0.1/app"
+    error = assert_raises(HeapCapture::ConfigurationError) { config.database_url! }
+    assert_match(/is neither a PostgreSQL URL/, error.message)
+    refute_includes error.message, "secret", "the password is not shown"
+  end
+
+  def test_unknown_settings_and_bad_values_say_what_is_allowed
+    config = HeapCapture::Configuration.new({})
+    error = assert_raises(ArgumentError) { config.apply(part_sise: 8 * MIB) }
+    assert_match(/unknown setting :part_sise \(known: .*part_size/, error.message)
+    assert_raises(HeapCapture::ConfigurationError) { config.apply(compression: :zstd) }
+    assert_raises(HeapCapture::ConfigurationError) { config.apply(mode: :thread) }
+  end
+
+  def test_dyno_selection_and_channel_names
+    assert_equal 63, HeapCapture::Dyno::CHANNEL_MAX, "listener.h's limit: PostgreSQL identifiers"
+    assert_equal %w[heapcapture_web_1 heapcapture_web_2], HeapCapture::Dyno.channels("web", 2)
+    selected = HeapCapture::Dyno.select("web", 2, "DYNO" => "web.2")
+    assert selected.selected?
+    assert_equal "heapcapture_web_2", selected.channel
+    other = HeapCapture::Dyno.select("web", 2, "DYNO" => "worker.1")
+    refute other.selected?
+    assert_match(/worker\.1/, other.reason)
+    assert_raises(ArgumentError) { HeapCapture::Dyno.channels("w" * 60, 1) }
+  end
+
+  def test_a_signal_payload_must_be_text_notify_can_carry
+    assert_equal "go", HeapCapture::Wire.payload!("go".b)
+    { "nul\0byte" => /NUL byte/, "\xff".b => /not valid UTF-8/, nil => /must be a String/,
+      "x" * 8000 => /at most 7999/ }.each do |bad, message|
+      assert_match message, assert_raises(ArgumentError) { HeapCapture::Wire.payload!(bad) }.message
+    end
+  end
+
+  private
+
+  # Never connects: the client is only made (an endpoint on loopback, in case).
+  def client(**options)
+    HeapCapture::S3::Client.new(bucket: "heapcapture-unit", region: "us-east-1", endpoint: "http://127.0.0.1:9",
+                                access_key_id: "AKIDTEST", secret_access_key: "secret", **options)
+  end
+end
