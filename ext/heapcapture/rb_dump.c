@@ -33,15 +33,15 @@
 #include <ruby/thread.h>
 #include <ruby/io.h>
 
+static ID hc_id_call, hc_id_dump_all;
+static VALUE hc_sym_output, hc_sym_string;
 
-static ID hc_id_call;
-static VALUE hc_sym_string;
-ID hc_id_dump_all;
-VALUE hc_sym_output;
-
-VALUE hc_objectspace(void)
+VALUE hc_dump_all(VALUE output)
 {
-    return rb_const_get(rb_cObject, rb_intern("ObjectSpace"));
+    VALUE opts = rb_hash_new();
+    rb_hash_aset(opts, hc_sym_output, output);
+    VALUE objectspace = rb_const_get(rb_cObject, rb_intern("ObjectSpace"));
+    return rb_funcallv_kw(objectspace, hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
 }
 
 static VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns,
@@ -328,10 +328,8 @@ static void hc_inline_ubf(void *arg)
 static VALUE hc_inline_body(VALUE arg)
 {
     hc_inline_state *s = (hc_inline_state *)arg;
-    VALUE opts = rb_hash_new();
-    rb_hash_aset(opts, hc_sym_output, hc_sym_string);
     uint64_t t0 = hc_now_ns();
-    VALUE str = rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
+    VALUE str = hc_dump_all(hc_sym_string);
     uint64_t dumped = hc_now_ns();
     StringValue(str);
 

@@ -22,10 +22,8 @@ typedef struct {
 /* The dump child's whole life: never returns (it _exit()s). rb_dump_in_child.c. */
 void hc_child_main(const hc_child_args *a) __attribute__((noreturn));
 
-/* ObjectSpace and what dump_all is called with (rb_dump.c, set by hc_init_dump). */
-VALUE hc_objectspace(void);
-extern ID hc_id_dump_all;
-extern VALUE hc_sym_output;
+/* ObjectSpace.dump_all(output: output): an IO in the child, :string inline (rb_dump.c). */
+VALUE hc_dump_all(VALUE output);
 
 /* For the S3 binding's streaming upload (rb_s3.c): the tempfile of a Dump::Child as it grows.
  * Raises when child is not a Dump::Child or was closed; the pointers live as long as child is

@@ -30,13 +30,6 @@ static VALUE hc_child_open_io(VALUE fdv)
     return rb_class_new_instance(2, argv, rb_cIO);
 }
 
-static VALUE hc_child_dump_all(VALUE io)
-{
-    VALUE opts = rb_hash_new();
-    rb_hash_aset(opts, hc_sym_output, io);
-    return rb_funcallv_kw(hc_objectspace(), hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
-}
-
 static VALUE hc_child_flush_io(VALUE io)
 {
     return rb_io_flush(io);
@@ -96,7 +89,7 @@ void hc_child_main(const hc_child_args *a)
         hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
         close(pipefd[1]);
     } else {
-        rb_protect(hc_child_dump_all, io, &state);
+        rb_protect(hc_dump_all, io, &state);
         if (state) hc_child_exception_text("ObjectSpace.dump_all", ruby_err, sizeof ruby_err);
         rb_protect(hc_child_flush_io, io, &state);
         if (state && !ruby_err[0]) hc_child_exception_text("dump child: flushing the dump pipe", ruby_err, sizeof ruby_err);
