@@ -676,10 +676,6 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
         } else if (hc_s3_is_aborted(c)) {
             hc_settle_begin(c, &settle, HC_S3_OK);
         }
-        if (settle.on) {
-            hc_settle_drop(c, job);
-            if (hc_settle_over(c, job, &settle)) break;
-        }
         long long now = hc_now_ms();
         int busy = 0;
         long long next_retry = -1;
@@ -701,7 +697,7 @@ hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
             if (failed != HC_S3_OK) hc_settle_begin(c, &settle, failed);
             if (s->state != HC_SLOT_IDLE) busy = 1;
         }
-        if (settle.on) {
+        if (settle.on) { /* stopped now or before: the slots above were left alone */
             hc_settle_drop(c, job);
             if (hc_settle_over(c, job, &settle)) break;
         } else if (!busy && exhausted) {
