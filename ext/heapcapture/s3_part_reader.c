@@ -43,8 +43,6 @@ struct hc_part_reader {
     hc_body_hash *hash;        /* the reader thread's */
 };
 
-#define HC_HASH_PIECE (256 * 1024) /* read and hashed in pieces that stay in the cache between the two */
-
 enum { HC_FILL_FAILED = -1, HC_FILL_OK = 0, HC_FILL_PAST_END = 1, HC_FILL_STOPPED = 2 };
 
 /* A growing file: waits until part `number` is all written, or the writer has finished (then
@@ -101,8 +99,7 @@ static int hc_part_fill(hc_part_reader *r, hc_part_buf *b, long number, char *wh
         }
     }
     for (long long pos = 0; pos < b->len;) {
-        long long want = b->len - pos < HC_HASH_PIECE ? b->len - pos : HC_HASH_PIECE;
-        ssize_t got = pread(r->fd, b->data + pos, (size_t)want, (off_t)(b->offset + pos));
+        ssize_t got = pread(r->fd, b->data + pos, (size_t)(b->len - pos), (off_t)(b->offset + pos));
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) {
             hc_body_hash_final(r->hash, b->sha256, b->md5); /* starts afresh for the next part */
