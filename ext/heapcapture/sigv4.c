@@ -94,14 +94,6 @@ void hc_sha256_hex(const void *data, size_t len, char hex[65])
     hc_to_hex(digest, 32, hex);
 }
 
-void hc_md5_base64(const void *data, size_t len, char b64[HC_MD5_BASE64_LEN])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16) { b64[0] = '\0'; return; }
-    EVP_EncodeBlock((unsigned char *)b64, md, 16); /* 16 bytes: 24 characters and the NUL */
-}
-
 struct hc_body_hash {
     EVP_MD_CTX *sha256, *md5;
     int failed;
@@ -141,7 +133,7 @@ int hc_body_hash_final(hc_body_hash *h, char sha256_hex[65], char md5_b64[HC_MD5
     sha256_hex[0] = md5_b64[0] = '\0';
     if (ok) {
         hc_to_hex(sha, 32, sha256_hex);
-        EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
+        EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16); /* 16 bytes: 24 characters and the NUL */
     }
     hc_body_hash_start(h);
     return ok ? 0 : -1;

@@ -73,10 +73,7 @@ void hc_sigv4_result_free(hc_sigv4_result *out);
 void hc_to_hex(const unsigned char *bytes, size_t n, char *hex);
 /* Lower-case hex SHA-256 of len bytes into hex[65]. */
 void hc_sha256_hex(const void *data, size_t len, char hex[65]);
-/* The Content-MD5 header's value for len bytes: base64 of their MD5, into b64[25]. On a libcrypto
- * failure b64 is left empty (no header is then sent). */
-#define HC_MD5_BASE64_LEN 25
-void hc_md5_base64(const void *data, size_t len, char b64[HC_MD5_BASE64_LEN]);
+#define HC_MD5_BASE64_LEN 25 /* a Content-MD5 value: base64 of 16 bytes, and the NUL */
 
 /* The two digests a body goes with, in one pass over it (each piece hashed while it is in the
  * cache): the SHA-256 it is signed with and the MD5 of its Content-MD5. Reusable after final. */

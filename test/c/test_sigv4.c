@@ -353,11 +353,24 @@ static void test_helpers(void)
     HC_CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256(abc)");
     hc_sha256_hex("", 0, hex);
     HC_CHECK_STR(hex, EMPTY_SHA256, "sha256 of nothing");
+    /* The body hash: SHA-256 (hex) and Content-MD5 (RFC 1864 base64), in pieces or whole, reusable. */
     char md5[HC_MD5_BASE64_LEN];
-    hc_md5_base64("", 0, md5);
-    HC_CHECK_STR(md5, "1B2M2Y8AsgTpgAmY7PhCfg==", "Content-MD5 of nothing (RFC 1864 form)");
-    hc_md5_base64("The quick brown fox jumps over the lazy dog", 43, md5);
-    HC_CHECK_STR(md5, "nhB9nTcrtoJr2B01QqQZ1g==", "Content-MD5 of the fox");
+    hc_body_hash *h = hc_body_hash_new();
+    HC_CHECK(h != NULL, "a body hash");
+    if (h) {
+        HC_CHECK(hc_body_hash_final(h, hex, md5) == 0, "nothing hashed");
+        HC_CHECK_STR(hex, EMPTY_SHA256, "sha256 of nothing");
+        HC_CHECK_STR(md5, "1B2M2Y8AsgTpgAmY7PhCfg==", "Content-MD5 of nothing");
+        hc_body_hash_update(h, "The quick brown fox ", 20);
+        hc_body_hash_update(h, "jumps over the lazy dog", 23);
+        HC_CHECK(hc_body_hash_final(h, hex, md5) == 0, "the fox, in two pieces");
+        HC_CHECK_STR(md5, "nhB9nTcrtoJr2B01QqQZ1g==", "Content-MD5 of the fox");
+        HC_CHECK_STR(hex, "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592", "sha256 of the fox");
+        hc_body_hash_update(h, "abc", 3);
+        HC_CHECK(hc_body_hash_final(h, hex, md5) == 0, "reused after final");
+        HC_CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "sha256(abc) afresh");
+        hc_body_hash_free(h);
+    }
     const unsigned char bytes[3] = {0x00, 0xab, 0xff};
     hc_to_hex(bytes, 3, hex);
     HC_CHECK_STR(hex, "00abff", "hex");
