@@ -313,12 +313,9 @@ module HCTest
         JSON.parse(admin("bucket", "list", "--bucket", bucket)).map { |entry| entry["name"] }.grep(/\A_multipart_/)
       end
 
-      # The keys of the multipart uploads open in bucket (ListMultipartUploads, signed by curl).
+      # The keys of the multipart uploads open in bucket (ListMultipartUploads).
       def open_uploads(bucket)
-        xml = run!("curl", "-sS", "--fail-with-body", "-m", "30", "--aws-sigv4", "aws:amz:us-east-1:s3",
-                   "--user", "#{ACCESS_KEY}:#{SECRET_KEY}", "-H", "x-amz-content-sha256: #{EMPTY_SHA256}",
-                   "#{endpoint}/#{bucket}?uploads=")
-        xml.scan(%r{<Upload>.*?<Key>([^<]*)</Key>}m).flatten
+        curl_signed("#{endpoint}/#{bucket}?uploads=").scan(%r{<Upload>.*?<Key>([^<]*)</Key>}m).flatten
       end
 
       private
@@ -421,11 +418,13 @@ module HCTest
         false
       end
 
-      # A signed PUT of the bucket, by curl's own SigV4 (the tests check ours against this server).
-      def create_bucket(name)
-        run!("curl", "-sS", "--fail-with-body", "-m", "30", "-X", "PUT", "--aws-sigv4", "aws:amz:us-east-1:s3",
-             "--user", "#{ACCESS_KEY}:#{SECRET_KEY}", "-H", "x-amz-content-sha256: #{EMPTY_SHA256}",
-             "#{endpoint}/#{name}")
+      def create_bucket(name) = curl_signed("#{endpoint}/#{name}", "-X", "PUT")
+
+      # A bodiless request signed by curl's own SigV4 (the tests check ours against this server):
+      # its answer's body.
+      def curl_signed(url, *options)
+        run!("curl", "-sS", "--fail-with-body", "-m", "30", *options, "--aws-sigv4", "aws:amz:us-east-1:s3",
+             "--user", "#{ACCESS_KEY}:#{SECRET_KEY}", "-H", "x-amz-content-sha256: #{EMPTY_SHA256}", url)
       end
 
       def run!(*cmd)
