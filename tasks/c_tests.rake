@@ -35,7 +35,10 @@ def c_needs(src, isal: C_ISAL)
       if File.exist?(header)
         todo << header
         impl = header.sub(/\.h\z/, ".c")
-        (todo << impl) && (modules << impl) if impl != header && File.exist?(impl) && !modules.include?(impl)
+        if impl != header && File.exist?(impl) && !modules.include?(impl)
+          modules << impl
+          todo << impl
+        end
       end
       C_LIB_OF_HEADER.each { |prefix, lib| libs << lib if inc.start_with?(prefix) }
     end
