@@ -96,7 +96,7 @@ class CaptureStreamTest < HCTest::TestCase
     capture, child = start_capture(compression: :none)
     hold_child_mid_dump(child, @tmpdir, 0)
     @proxy.add(:respond, method: "PUT", query: PART_PUT, times: nil, status: 403,
-                         body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+                         body: HCTest::FaultProxy::ACCESS_DENIED)
     resume_child(child)
     result = finish(capture)
 

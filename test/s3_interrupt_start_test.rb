@@ -85,7 +85,7 @@ class S3InterruptStartTest < HCTest::TestCase
 
   def test_a_start_refused_by_s3_says_nothing_about_open_uploads
     @proxy.add(:respond, method: "POST", query: INITIATE, status: 403,
-                         body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+                         body: HCTest::FaultProxy::ACCESS_DENIED)
     error = assert_raises(HeapCapture::UploadError) { @s3.upload(@path, key: "refused") }
     assert_equal "AccessDenied", error.code
     refute_match(/may have started/, error.message, "S3 answered: no upload was started")

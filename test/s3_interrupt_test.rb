@@ -119,7 +119,7 @@ class S3InterruptTest < HCTest::TestCase
   # within the bound, and the log (not the UploadError, which the kill discards) says what is left.
   def test_a_kill_during_the_abort_after_a_failure_is_bounded_and_logged
     @proxy.add(:respond, method: "PUT", query: /partNumber=1&/, status: 403,
-                         body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
+                         body: HCTest::FaultProxy::ACCESS_DENIED)
     @proxy.add(:delay, method: "DELETE", query: /uploadId=/, seconds: 50, times: nil)
     log = capture_log
     uploader = Thread.new { @s3.upload(@path, key: "failed-then-killed") }

@@ -21,6 +21,8 @@ module HCTest
     Request = Struct.new(:method, :path, :query, :headers, :body, :received_at, :answered_at)
 
     UNANSWERED = %i[reset reset_response stall].freeze # faults that never give an answer
+    # A :respond body for a refusal (status: 403).
+    ACCESS_DENIED = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
     MAX_STALL = 60 # seconds a stalled request is held at most (the client gives up long before)
     IO_TIMEOUT = 30
 
