@@ -64,7 +64,7 @@ static int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen
     char err[512];
     const char *dir = StringValueCStr(tmpdir);
     int fd = hc_dump_tempfile(dir, gzip ? ".ndjson.gz" : ".ndjson", path, pathlen, err, sizeof err);
-    if (fd < 0) rb_raise(hc_eDumpError, "heapcapture: %s", err);
+    if (fd < 0) hc_rb_raise(hc_eDumpError, "%s", err);
     return fd;
 }
 
@@ -136,7 +136,7 @@ static VALUE hc_cChild;
 static hc_rb_child *hc_rb_child_get(VALUE self)
 {
     hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
-    if (c->closed) rb_raise(hc_eDumpError, "heapcapture: this dump child was closed (its tempfile is gone)");
+    if (c->closed) hc_rb_raise(hc_eDumpError, "this dump child was closed (its tempfile is gone)");
     return c;
 }
 
@@ -162,11 +162,11 @@ static VALUE hc_fork_start_body(VALUE arg)
     int report[2], wake[2];
     c->write_fd = hc_create_tempfile(a->tmpdir, c->gzip, c->path, sizeof c->path);
     c->read_fd = open(c->path, O_RDONLY | O_CLOEXEC);
-    if (c->read_fd < 0) rb_sys_fail("heapcapture: opening the dump tempfile for reading");
-    if (pipe2(report, O_CLOEXEC) != 0) rb_sys_fail("heapcapture: creating the dump report pipe");
+    if (c->read_fd < 0) hc_rb_sys_fail("opening the dump tempfile for reading");
+    if (pipe2(report, O_CLOEXEC) != 0) hc_rb_sys_fail("creating the dump report pipe");
     c->child.report_fd = report[0];
     c->report_wr = report[1];
-    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) rb_sys_fail("heapcapture: creating the dump wake pipe");
+    if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) hc_rb_sys_fail("creating the dump wake pipe");
     c->wake_rd = wake[0];
     c->wake_wr = wake[1];
 
@@ -241,7 +241,7 @@ static VALUE hc_child_wait(VALUE self)
         rb_thread_check_ints(); /* Thread#kill / #raise go on from here; a trap handler returns */
         c = hc_rb_child_get(self);
     }
-    if (w.state != HC_CHILD_OK) rb_raise(hc_eDumpError, "heapcapture: %s", c->child.message);
+    if (w.state != HC_CHILD_OK) hc_rb_raise(hc_eDumpError, "%s", c->child.message);
     const hc_dump_report *r = &c->child.report;
     /* The child's own clock reading: the parent may notice its end a little later. */
     uint64_t ended = r->end_ns > c->started_ns && r->end_ns <= c->child.ended_ns ? r->end_ns : c->child.ended_ns;
@@ -334,7 +334,7 @@ static VALUE hc_inline_body(VALUE arg)
     StringValue(str);
 
     if (hc_dump_sink_open(&s->sink, s->fd, s->path, s->gzip, s->err, sizeof s->err) != 0)
-        rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
+        hc_rb_raise(hc_eDumpError, "%s", s->err);
     s->sink_open = 1;
     /* The pointer is read with the GVL held and used without it. That is safe because nothing
      * else can reach `str` (dump_all made it; it is never handed out), so no thread can modify
@@ -349,7 +349,7 @@ static VALUE hc_inline_body(VALUE arg)
         rb_thread_call_without_gvl(hc_inline_write_nogvl, s, hc_inline_ubf, s);
     }
     RB_GC_GUARD(str);
-    if (s->rc != 0) rb_raise(hc_eDumpError, "heapcapture: %s", s->err);
+    if (s->rc != 0) hc_rb_raise(hc_eDumpError, "%s", s->err);
     uint64_t done = hc_now_ns();
     rb_str_resize(str, 0); /* give the dump's memory back now rather than at the next GC */
     s->succeeded = 1;
@@ -394,7 +394,7 @@ static VALUE hc_dump_check_space_m(VALUE self, VALUE dir, VALUE needed)
     const char *d = StringValueCStr(dir);
     if (hc_dump_free_bytes(d, &avail, err, sizeof err) != 0 ||
         hc_dump_check_space(d, NUM2ULL(needed), err, sizeof err) != 0)
-        rb_raise(hc_eDumpError, "heapcapture: %s", err);
+        hc_rb_raise(hc_eDumpError, "%s", err);
     return ULL2NUM(avail);
 }
 

@@ -11,7 +11,12 @@ extern VALUE hc_eConnectionError;
 extern VALUE hc_eDumpError;
 extern VALUE hc_eUploadError;
 
-/* rb_util.c. "Class: message" for an exception, for logs and results. */
+/* rb_util.c. Every raise from C goes through these: they add the "heapcapture: " prefix once
+ * (HeapCapture::Error adds it itself too, and does not add it twice). */
+NORETURN(void hc_rb_raise(VALUE klass, const char *fmt, ...) __attribute__((format(printf, 2, 3))));
+/* SystemCallError for errno, its message "<strerror> - heapcapture: <doing>". */
+NORETURN(void hc_rb_sys_fail(const char *doing));
+/* "Class: message" for an exception, for logs and results. */
 VALUE hc_rb_describe_exception(VALUE exc);
 /* v as a C string: a String without NUL bytes (ArgumentError when it has one), NULL for nil when
  * nil_ok, else type_error "heapcapture: <part>: <arg> must be a String". No Ruby code runs (no

@@ -88,7 +88,7 @@ static hc_rb_listener *hc_get(VALUE self)
 {
     hc_rb_listener *w;
     TypedData_Get_Struct(self, hc_rb_listener, &hc_listener_type, w);
-    if (!w->initialized) rb_raise(hc_eConnectionError, "heapcapture: this listener connection is closed");
+    if (!w->initialized) hc_rb_raise(hc_eConnectionError, "this listener connection is closed");
     return w;
 }
 
@@ -232,7 +232,7 @@ static VALUE hc_run_call_done(VALUE ptr)
 static void hc_run_call(hc_call *c)
 {
     hc_rb_listener *w = c->w;
-    if (w->in_use) rb_raise(hc_eConnectionError, "heapcapture: this listener connection is in use by another thread");
+    if (w->in_use) hc_rb_raise(hc_eConnectionError, "this listener connection is in use by another thread");
     w->in_use = 1;
     hc_listener_clear_interrupt(&w->l);
     c->err[0] = '\0';
@@ -244,7 +244,7 @@ static int hc_timeout_ms(VALUE timeout)
     if (NIL_P(timeout)) return -1;
     double secs = NUM2DBL(timeout);
     /* (int)NaN is undefined: in practice INT_MIN, which would mean "wait forever". */
-    if (isnan(secs)) rb_raise(rb_eArgError, "heapcapture: a timeout must be a number of seconds, got NaN");
+    if (isnan(secs)) hc_rb_raise(rb_eArgError, "a timeout must be a number of seconds, got NaN");
     if (secs < 0) return 0;
     if (secs > 86400.0 * 20) return 86400 * 20 * 1000;
     return (int)(secs * 1000.0 + 0.5);
@@ -255,14 +255,14 @@ static VALUE hc_conn_initialize(VALUE self, VALUE url, VALUE channel, VALUE app,
 {
     hc_rb_listener *w;
     TypedData_Get_Struct(self, hc_rb_listener, &hc_listener_type, w);
-    if (w->initialized) rb_raise(rb_eArgError, "heapcapture: listener connection already initialized");
+    if (w->initialized) hc_rb_raise(rb_eArgError, "listener connection already initialized");
     const char *curl = StringValueCStr(url);
     const char *cchannel = NIL_P(channel) ? "" : StringValueCStr(channel);
     const char *capp = StringValueCStr(app);
     char err[512];
     if (hc_listener_init(&w->l, curl, capp, cchannel, RTEST(reconnect), hc_on_log, w, err, sizeof err) !=
         HC_LISTENER_OK)
-        rb_raise(rb_eArgError, "heapcapture: %s", err);
+        hc_rb_raise(rb_eArgError, "%s", err);
     w->initialized = 1;
     RB_GC_GUARD(url);
     RB_GC_GUARD(channel);
@@ -276,8 +276,8 @@ static VALUE hc_conn_connect(VALUE self, VALUE timeout)
     hc_call c = { .w = hc_get(self), .op = HC_OP_CONNECT, .timeout_ms = hc_timeout_ms(timeout) };
     hc_run_call(&c);
     hc_flush_events(c.w);
-    if (c.rc == HC_LISTENER_WOKEN) rb_raise(hc_eConnectionError, "heapcapture: connecting to PostgreSQL: interrupted");
-    if (c.rc != HC_LISTENER_OK) rb_raise(hc_eConnectionError, "heapcapture: %s", c.err);
+    if (c.rc == HC_LISTENER_WOKEN) hc_rb_raise(hc_eConnectionError, "connecting to PostgreSQL: interrupted");
+    if (c.rc != HC_LISTENER_OK) hc_rb_raise(hc_eConnectionError, "%s", c.err);
     return Qtrue;
 }
 
@@ -289,7 +289,7 @@ static VALUE hc_conn_wait(VALUE self, VALUE timeout)
     hc_call c = { .w = hc_get(self), .op = HC_OP_WAIT, .timeout_ms = hc_timeout_ms(timeout) };
     hc_run_call(&c);
     VALUE notes = hc_flush_events(c.w);
-    if (c.rc == HC_LISTENER_ERROR) rb_raise(hc_eConnectionError, "heapcapture: %s", c.err);
+    if (c.rc == HC_LISTENER_ERROR) hc_rb_raise(hc_eConnectionError, "%s", c.err);
     return notes;
 }
 
@@ -303,7 +303,7 @@ static VALUE hc_conn_notify(VALUE self, VALUE channel, VALUE payload, VALUE time
     RB_GC_GUARD(channel);
     RB_GC_GUARD(payload);
     hc_flush_events(c.w);
-    if (c.rc != HC_LISTENER_OK) rb_raise(hc_eConnectionError, "heapcapture: %s", c.err);
+    if (c.rc != HC_LISTENER_OK) hc_rb_raise(hc_eConnectionError, "%s", c.err);
     return Qtrue;
 }
 
@@ -343,7 +343,7 @@ static VALUE hc_conn_close(VALUE self)
     hc_rb_listener *w;
     TypedData_Get_Struct(self, hc_rb_listener, &hc_listener_type, w);
     if (!w->initialized) return Qnil;
-    if (w->in_use) rb_raise(hc_eConnectionError, "heapcapture: cannot close a listener connection that another thread is using; call #stop");
+    if (w->in_use) hc_rb_raise(hc_eConnectionError, "cannot close a listener connection that another thread is using; call #stop");
     hc_listener_close(&w->l);
     w->initialized = 0;
     return Qnil;

@@ -53,7 +53,7 @@ static VALUE hc_rb_s3_alloc(VALUE klass)
 static hc_rb_s3 *hc_rb_s3_get(VALUE self)
 {
     hc_rb_s3 *s = rb_check_typeddata(self, &hc_rb_s3_type);
-    if (!s->client) rb_raise(hc_eError, "heapcapture: this S3 client was not set up (call new, not allocate)");
+    if (!s->client) hc_rb_raise(hc_eError, "this S3 client was not set up (call new, not allocate)");
     return s;
 }
 
@@ -76,9 +76,9 @@ static long hc_rb_s3_long_opt(VALUE opts, const char *name)
 /* Raises the error s3.c reported, as the matching Ruby class. */
 static void hc_rb_s3_raise(const hc_s3_error *err)
 {
-    VALUE msg = rb_sprintf("heapcapture: %s", err->message);
-    if (err->kind == HC_S3_EARG) rb_exc_raise(rb_exc_new_str(rb_eArgError, msg));
+    if (err->kind == HC_S3_EARG) hc_rb_raise(rb_eArgError, "%s", err->message);
     if (err->kind == HC_S3_ENOMEM) rb_memerror();
+    VALUE msg = rb_str_new_cstr(err->message); /* UploadError#initialize adds the prefix */
     VALUE kw = rb_hash_new();
     rb_hash_aset(kw, ID2SYM(rb_intern("code")), *err->code ? rb_str_new_cstr(err->code) : Qnil);
     rb_hash_aset(kw, ID2SYM(rb_intern("status")), err->http_status ? LONG2NUM(err->http_status) : Qnil);
@@ -92,7 +92,7 @@ static VALUE hc_rb_s3_setup(VALUE self, VALUE opts)
 {
     hc_rb_s3 *s = rb_check_typeddata(self, &hc_rb_s3_type);
     Check_Type(opts, T_HASH);
-    if (s->client) rb_raise(hc_eError, "heapcapture: this S3 client is already set up");
+    if (s->client) hc_rb_raise(hc_eError, "this S3 client is already set up");
     VALUE path_style = hc_rb_s3_opt(opts, "path_style");
     hc_s3_config cfg = {
         .bucket = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "bucket"), "bucket", 0),
@@ -117,7 +117,7 @@ static VALUE hc_rb_s3_setup(VALUE self, VALUE opts)
     RB_GC_GUARD(opts);
     if (!s->client) {
         if (err.kind == HC_S3_ENOMEM) rb_memerror();
-        rb_raise(hc_eConfigurationError, "heapcapture: %s", err.message);
+        hc_rb_raise(hc_eConfigurationError, "%s", err.message);
     }
     return self;
 }
@@ -259,7 +259,7 @@ static void hc_rb_s3_perform(VALUE self, hc_rb_s3_call *call)
 {
     hc_rb_s3 *s = hc_rb_s3_get(self);
     if (s->busy)
-        rb_raise(hc_eError, "heapcapture: this S3 client is busy with another operation (used from two threads?); "
+        hc_rb_raise(hc_eError, "this S3 client is busy with another operation (used from two threads?); "
                             "give each thread its own client");
     s->busy = 1;
     call->client = s->client;
@@ -424,7 +424,7 @@ void hc_init_s3(void)
 {
     /* curl_global_init is not thread-safe: do it once here, while the extension loads. */
     CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) rb_raise(hc_eError, "heapcapture: libcurl failed to initialise: %s", curl_easy_strerror(rc));
+    if (rc != CURLE_OK) hc_rb_raise(hc_eError, "libcurl failed to initialise: %s", curl_easy_strerror(rc));
 
     VALUE mS3 = rb_define_module_under(hc_mHeapCapture, "S3");
     /* The limits s3.h states; Ruby checks the settings with these. */

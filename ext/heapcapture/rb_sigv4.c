@@ -18,13 +18,13 @@ static const char *hc_rb_sigv4_cstr(VALUE v, const char *arg, int nil_ok)
 static long hc_rb_sigv4_pairs_len(VALUE list, const char *arg)
 {
     if (!RB_TYPE_P(list, T_ARRAY))
-        rb_raise(rb_eArgError, "heapcapture: SigV4: %s must be an Array of [name, value] pairs (got %s)", arg,
+        hc_rb_raise(rb_eArgError, "SigV4: %s must be an Array of [name, value] pairs (got %s)", arg,
                  rb_obj_classname(list));
     long n = RARRAY_LEN(list);
     for (long i = 0; i < n; i++) {
         VALUE pair = RARRAY_AREF(list, i);
         if (!RB_TYPE_P(pair, T_ARRAY) || RARRAY_LEN(pair) != 2)
-            rb_raise(rb_eArgError, "heapcapture: SigV4: %s[%ld] must be a [name, value] pair", arg, i);
+            hc_rb_raise(rb_eArgError, "SigV4: %s[%ld] must be a [name, value] pair", arg, i);
         hc_rb_sigv4_cstr(RARRAY_AREF(pair, 0), arg, 0);
         hc_rb_sigv4_cstr(RARRAY_AREF(pair, 1), arg, 0);
     }
@@ -44,10 +44,10 @@ static void hc_rb_sigv4_fill_pairs(VALUE list, hc_kv *kv, long n)
 static time_t hc_rb_sigv4_time(VALUE t)
 {
     if (!RB_INTEGER_TYPE_P(t))
-        rb_raise(rb_eArgError, "heapcapture: SigV4: time must be a Time or Integer epoch seconds (got %s)",
+        hc_rb_raise(rb_eArgError, "SigV4: time must be a Time or Integer epoch seconds (got %s)",
                  rb_obj_classname(t));
     if (!FIXNUM_P(t))
-        rb_raise(rb_eArgError, "heapcapture: SigV4: time is out of range; give a Time between 1970 and 9999");
+        hc_rb_raise(rb_eArgError, "SigV4: time is out of range; give a Time between 1970 and 9999");
     return (time_t)FIX2LONG(t);
 }
 
@@ -110,7 +110,7 @@ static VALUE hc_rb_sigv4_run(int presign, VALUE method, VALUE host, VALUE path, 
     long expires = 0;
     if (presign) {
         if (!FIXNUM_P(expires_in))
-            rb_raise(rb_eArgError, "heapcapture: SigV4: expires_in must be an Integer number of seconds, "
+            hc_rb_raise(rb_eArgError, "SigV4: expires_in must be an Integer number of seconds, "
                      "1 to 604800");
         expires = FIX2LONG(expires_in);
     }
@@ -138,7 +138,7 @@ static VALUE hc_rb_sigv4_run(int presign, VALUE method, VALUE host, VALUE path, 
     RB_GC_GUARD(method); RB_GC_GUARD(host); RB_GC_GUARD(path); RB_GC_GUARD(query); RB_GC_GUARD(headers);
     RB_GC_GUARD(payload); RB_GC_GUARD(region); RB_GC_GUARD(service); RB_GC_GUARD(akid);
     RB_GC_GUARD(secret); RB_GC_GUARD(token);
-    if (rc != 0) rb_raise(rb_eArgError, "heapcapture: %s", err);
+    if (rc != 0) hc_rb_raise(rb_eArgError, "%s", err);
 
     VALUE result = rb_ensure(hc_rb_sigv4_build, (VALUE)&out, hc_rb_sigv4_release, (VALUE)&out);
     if (out.has_token && !presign)

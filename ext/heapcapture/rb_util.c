@@ -1,15 +1,33 @@
 /* What the Ruby bindings (rb_*.c) share: reading arguments, describing exceptions. */
 #include "rb_heapcapture.h"
 
+#include <stdarg.h>
 #include <string.h>
+
+#define HC_RB_PREFIX "heapcapture: "
+
+void hc_rb_raise(VALUE klass, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    VALUE msg = rb_str_new_cstr(HC_RB_PREFIX);
+    rb_str_vcatf(msg, fmt, ap);
+    va_end(ap);
+    rb_exc_raise(rb_exc_new_str(klass, msg));
+}
+
+void hc_rb_sys_fail(const char *doing)
+{
+    rb_sys_fail_str(rb_sprintf(HC_RB_PREFIX "%s", doing));
+}
 
 const char *hc_rb_cstr(VALUE v, const char *part, const char *arg, VALUE type_error, int nil_ok)
 {
     if (nil_ok && NIL_P(v)) return NULL;
     if (!RB_TYPE_P(v, T_STRING))
-        rb_raise(type_error, "heapcapture: %s: %s must be a String (got %s)", part, arg, rb_obj_classname(v));
+        hc_rb_raise(type_error, "%s: %s must be a String (got %s)", part, arg, rb_obj_classname(v));
     if (memchr(RSTRING_PTR(v), '\0', (size_t)RSTRING_LEN(v)))
-        rb_raise(rb_eArgError, "heapcapture: %s: %s contains a NUL byte", part, arg);
+        hc_rb_raise(rb_eArgError, "%s: %s contains a NUL byte", part, arg);
     return rb_string_value_cstr(&v);
 }
 

@@ -89,7 +89,7 @@ module HeapCapture
         end
         config.database_url!.tap { Capture.check!(config) }
       rescue ConfigurationError => e
-        Log.error("not armed in #{selection.dyno || Dyno.label} (pid #{Process.pid}): #{e.message.delete_prefix(Log::PREFIX)}")
+        Log.error("not armed in #{selection.dyno || Dyno.label} (pid #{Process.pid}): #{Util.unprefixed(e.message)}")
         nil
       end
 

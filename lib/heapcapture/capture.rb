@@ -49,15 +49,15 @@ module HeapCapture
     def self.check!(config)
       tmpdir = config.tmpdir.to_s
       unless File.directory?(tmpdir)
-        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not a directory; set tmpdir " \
+        raise ConfigurationError, "tmpdir #{tmpdir.inspect} is not a directory; set tmpdir " \
                                   "(HEAPCAPTURE_TMPDIR) to an existing writable directory"
       end
       unless File.writable?(tmpdir)
-        raise ConfigurationError, "heapcapture: tmpdir #{tmpdir.inspect} is not writable by this process " \
+        raise ConfigurationError, "tmpdir #{tmpdir.inspect} is not writable by this process " \
                                   "(read-only or no permission); set tmpdir (HEAPCAPTURE_TMPDIR) to a writable directory"
       end
       if config.mode == :fork && !Process.respond_to?(:_fork)
-        raise ConfigurationError, "heapcapture: mode fork needs Process._fork (Ruby 3.1+ on a platform that forks); " \
+        raise ConfigurationError, "mode fork needs Process._fork (Ruby 3.1+ on a platform that forks); " \
                                   "use mode: :inline"
       end
       Destination.for(config)
@@ -86,7 +86,7 @@ module HeapCapture
       upload_ms = ms([(Util.monotonic - started) * 1000 - dump["dump_ns"] / NS_PER_MS, 0].max)
       ok_result(dump, stored, upload_ms).tap { |result| log_stored(result) }
     rescue HeapCapture::Error, SystemCallError, IOError => e
-      error_result(e.message.delete_prefix("heapcapture: "))
+      error_result(Util.unprefixed(e.message))
     end
 
     # The child dumps into its tempfile; to S3 the upload starts at once and sends each part as
@@ -110,7 +110,7 @@ module HeapCapture
       destination.store_growing(child, key, estimate || 0)
     rescue UploadError
       failure = child.failure
-      raise DumpError, "heapcapture: #{failure}" if failure
+      raise DumpError, failure if failure
 
       raise
     end

@@ -54,17 +54,17 @@ module HeapCapture
       end
       command = self.class.commands[name]
       unless command
-        @err.puts "heapcapture: unknown command #{name.inspect}\n\n#{usage}"
+        @err.puts Util.prefixed("unknown command #{name.inspect}\n\n#{usage}")
         return EXIT_USAGE
       end
       # The app's logger when it chose one (the Rake task in a Rails app); else the quiet one.
       HeapCapture.config.logger = self.class.quiet_logger(@err) unless HeapCapture.config.logger_chosen?
       command.klass.new(out: @out, err: @err).run(argv.drop(1))
     rescue OptionParser::ParseError, ArgumentError => e
-      @err.puts "heapcapture: #{e.message.delete_prefix(Log::PREFIX)} (see heapcapture #{name} --help)"
+      @err.puts "#{Util.prefixed(e.message)} (see heapcapture #{name} --help)"
       EXIT_USAGE
     rescue HeapCapture::Error => e
-      @err.puts "heapcapture: #{e.message.delete_prefix(Log::PREFIX)}"
+      @err.puts Util.prefixed(e.message)
       EXIT_FAILED
     end
 

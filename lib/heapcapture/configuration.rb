@@ -40,7 +40,7 @@ module HeapCapture
     # Applies keyword settings (from exclusive, capture, ...): unknown names are an ArgumentError.
     def apply(settings)
       settings.each do |name, value|
-        raise ArgumentError, "heapcapture: unknown setting #{name.inspect} (known: #{SETTINGS.join(', ')})" \
+        raise ArgumentError, Util.prefixed("unknown setting #{name.inspect} (known: #{SETTINGS.join(', ')})") \
           unless SETTINGS.include?(name.to_sym)
 
         public_send("#{name}=", value)
@@ -74,7 +74,7 @@ module HeapCapture
       def part_size!(value)
         return value if value.is_a?(Integer) && value.between?(S3::MIN_PART_SIZE, S3::MAX_PART_SIZE)
 
-        raise ConfigurationError, "heapcapture: part_size must be an Integer from #{S3::MIN_PART_SIZE / MIB} MiB " \
+        raise ConfigurationError, "part_size must be an Integer from #{S3::MIN_PART_SIZE / MIB} MiB " \
                                   "(S3's minimum) to #{S3::MAX_PART_SIZE / MIB / 1024} GiB, got #{value.inspect}"
       end
 
@@ -86,7 +86,7 @@ module HeapCapture
       def in_range!(value, name, max)
         return value if value.is_a?(Integer) && value.between?(1, max)
 
-        raise ConfigurationError, "heapcapture: #{name} must be an Integer from 1 to #{max}, got #{value.inspect}"
+        raise ConfigurationError, "#{name} must be an Integer from 1 to #{max}, got #{value.inspect}"
       end
     end
 
@@ -114,7 +114,7 @@ module HeapCapture
       return url if POSTGRES_URL.match?(url) || CONNINFO.match?(url)
 
       shown = Redact.url(url).sub(%r{\A([^/@\s]*//)?([^:/@\s]*):[^@\s]*@}, '\1\2:***@')
-      raise ConfigurationError, "heapcapture: database_url #{shown.inspect} is neither a PostgreSQL URL " \
+      raise ConfigurationError, "database_url #{shown.inspect} is neither a PostgreSQL URL " \
                                 "(postgres://user:password@host:5432/dbname) nor a conninfo string " \
                                 "(host=... dbname=...); set DATABASE_URL (or HEAPCAPTURE_DATABASE_URL) to one"
     end
@@ -153,14 +153,14 @@ module HeapCapture
       sym = value.to_s.strip.downcase.to_sym
       return sym if allowed.include?(sym)
 
-      raise ConfigurationError, "heapcapture: #{name} must be one of #{allowed.join(', ')}, got #{value.inspect}"
+      raise ConfigurationError, "#{name} must be one of #{allowed.join(', ')}, got #{value.inspect}"
     end
 
     def boolean_setting(value, name)
       case value.to_s.strip.downcase
       when "true", "1", "yes", "on" then true
       when "false", "0", "no", "off" then false
-      else raise ConfigurationError, "heapcapture: #{name} must be true or false, got #{value.inspect}"
+      else raise ConfigurationError, "#{name} must be true or false, got #{value.inspect}"
       end
     end
   end

@@ -17,7 +17,7 @@ module HeapCapture
       when "file" then FileDir.new(uri)
       when "s3" then S3Bucket.new(uri, config)
       else
-        raise ConfigurationError, "heapcapture: destination #{url.inspect} is neither s3://bucket/prefix/ nor " \
+        raise ConfigurationError, "destination #{url.inspect} is neither s3://bucket/prefix/ nor " \
                                   "file:///dir; set HEAPCAPTURE_DESTINATION (or destination:)"
       end
     end
@@ -33,7 +33,7 @@ module HeapCapture
     def parse(url)
       URI.parse(url.to_s)
     rescue URI::InvalidURIError => e
-      raise ConfigurationError, "heapcapture: destination #{url.inspect} is not a URL (#{e.message}); use " \
+      raise ConfigurationError, "destination #{url.inspect} is not a URL (#{e.message}); use " \
                                 "s3://bucket/prefix/ or file:///dir"
     end
 
@@ -45,7 +45,7 @@ module HeapCapture
       def initialize(uri)
         @dir = URI.decode_www_form_component(uri.path.to_s)
         unless uri.host.to_s.empty? && @dir.start_with?("/")
-          raise ConfigurationError, "heapcapture: destination #{uri} must be file:///absolute/dir (three slashes; " \
+          raise ConfigurationError, "destination #{uri} must be file:///absolute/dir (three slashes; " \
                                     "no host)"
         end
       end
@@ -62,7 +62,7 @@ module HeapCapture
         place(path, target)
         { "location" => target }
       rescue SystemCallError => e
-        raise DumpError, "heapcapture: storing the dump in #{dir}: #{e.message}; check the destination " \
+        raise DumpError, "storing the dump in #{dir}: #{e.message}; check the destination " \
                          "(HEAPCAPTURE_DESTINATION) is a writable directory with room for it"
       end
 
@@ -73,7 +73,7 @@ module HeapCapture
       rescue Errno::EXDEV, Errno::EPERM, Errno::ENOTSUP
         copy(path, target)
       rescue Errno::EEXIST
-        raise DumpError, "heapcapture: storing the dump: #{target} already exists; it was not overwritten"
+        raise DumpError, "storing the dump: #{target} already exists; it was not overwritten"
       end
 
       # A partial copy never appears under the final name.
@@ -95,12 +95,12 @@ module HeapCapture
 
       def initialize(uri, config)
         @bucket = uri.host.to_s
-        raise ConfigurationError, "heapcapture: destination #{uri} names no bucket; use s3://bucket/prefix/" if @bucket.empty?
+        raise ConfigurationError, "destination #{uri} names no bucket; use s3://bucket/prefix/" if @bucket.empty?
 
         @prefix = uri.path.to_s.sub(%r{\A/}, "")
         @prefix += "/" unless @prefix.empty? || @prefix.end_with?("/")
         unless defined?(HeapCapture::S3::Client)
-          raise ConfigurationError, "heapcapture: destination #{uri} needs the S3 client, which is not available " \
+          raise ConfigurationError, "destination #{uri} needs the S3 client, which is not available " \
                                     "in this build; use file:///dir for now"
         end
 

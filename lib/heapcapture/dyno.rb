@@ -69,17 +69,17 @@ module HeapCapture
     def validate!(process_type, dynos)
       process_type = process_type.to_s if process_type.is_a?(Symbol)
       unless process_type.is_a?(String) && PROCESS_TYPE.match?(process_type)
-        raise ArgumentError, "heapcapture: process_type must be lower case letters, digits and _ " \
-                             "(it names the channel heapcapture_<process_type>_<n>), got #{process_type.inspect}"
+        raise ArgumentError, Util.prefixed("process_type must be lower case letters, digits and _ " \
+                                           "(it names the channel heapcapture_<process_type>_<n>), got #{process_type.inspect}")
       end
       unless dynos.is_a?(Integer) && dynos >= 1
-        raise ArgumentError, "heapcapture: dynos must be an Integer of at least 1, got #{dynos.inspect}"
+        raise ArgumentError, Util.prefixed("dynos must be an Integer of at least 1, got #{dynos.inspect}")
       end
       longest = channel(process_type, dynos)
       return process_type if longest.bytesize <= CHANNEL_MAX
 
-      raise ArgumentError, "heapcapture: the channel #{longest} is #{longest.bytesize} bytes; PostgreSQL " \
-                           "allows #{CHANNEL_MAX}: use a shorter process_type"
+      raise ArgumentError, Util.prefixed("the channel #{longest} is #{longest.bytesize} bytes; PostgreSQL " \
+                                         "allows #{CHANNEL_MAX}: use a shorter process_type")
     end
   end
 end

@@ -221,7 +221,7 @@ module HeapCapture
           @connection.notify(Wire::REPLY_CHANNEL, Wire.reply_json(reply), NOTIFY_TIMEOUT)
         rescue ConnectionError => e
           Log.warn("could not send the #{reply['status']} reply to request #{reply['request_id']} " \
-                   "yet (#{e.message.delete_prefix(Log::PREFIX)}); will retry")
+                   "yet (#{Util.unprefixed(e.message)}); will retry")
           break
         rescue StandardError => e # a reply that cannot be encoded must not block the ones behind it
           Log.error("dropped the #{reply['status']} reply to request #{reply['request_id']}: #{e.class}: #{e.message}")

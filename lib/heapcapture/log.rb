@@ -5,8 +5,6 @@ require "logger"
 module HeapCapture
   # One line per event, prefixed "heapcapture:", through the configured logger; never a password.
   module Log
-    PREFIX = "heapcapture: "
-
     module_function
 
     def info(message) = write(:info, message)
@@ -16,7 +14,7 @@ module HeapCapture
 
     def write(level, message)
       # UTF-8 first: invalid bytes would make the redaction's regexps raise, losing the whole line.
-      HeapCapture.config.logger.public_send(level, PREFIX + Redact.text(Util.utf8_scrubbed(message.to_s)))
+      HeapCapture.config.logger.public_send(level, Util.prefixed(Redact.text(Util.utf8_scrubbed(message.to_s))))
     rescue StandardError
       nil # logging must never break the host application
     end

@@ -45,7 +45,7 @@ module HeapCapture
       end
       signaller.results.each { |result| out.puts line(result) }
       missing = signaller.unanswered
-      missing.each { |dyno| err.puts "#{Log::PREFIX}#{silence(dyno, signaller.wait)}" }
+      missing.each { |dyno| err.puts Util.prefixed(silence(dyno, signaller.wait)) }
       missing.empty? && all_ok?(signaller.results)
     end
 

@@ -65,7 +65,7 @@ module HeapCapture
       # size_hint: the bytes the dump may reach (sizes the parts to fit S3's 10,000). Returns what
       # #upload returns; raises UploadError with the dump's own failure when the child fails.
       def upload_growing(child, key:, size_hint:, content_type: nil)
-        raise TypeError, "heapcapture: size_hint must be a non-negative Integer, got #{size_hint.inspect}" \
+        raise TypeError, Util.prefixed("size_hint must be a non-negative Integer, got #{size_hint.inspect}") \
           unless size_hint.is_a?(Integer) && size_hint >= 0
 
         uploaded(key, _upload_growing(child, key_string(key), content_type_arg(content_type), size_hint))
@@ -88,7 +88,7 @@ module HeapCapture
 
       # A URL that GETs the object without credentials for expires_in seconds (at most 7 days).
       def presigned_url(key, expires_in: 3600)
-        raise ArgumentError, "heapcapture: expires_in must be 1 to 604800 seconds, got #{expires_in.inspect}" \
+        raise ArgumentError, Util.prefixed("expires_in must be 1 to 604800 seconds, got #{expires_in.inspect}") \
           unless expires_in.is_a?(Integer) && expires_in.between?(1, 604_800)
 
         _presigned_url(key_string(key), expires_in, Time.now.to_i)
@@ -109,27 +109,27 @@ module HeapCapture
       def required_string(value, name, env)
         return value if value.is_a?(String) && !value.strip.empty?
 
-        raise ConfigurationError, "heapcapture: S3 #{name} is missing: set #{env} or pass #{name}:" if value.nil? || value == ""
+        raise ConfigurationError, "S3 #{name} is missing: set #{env} or pass #{name}:" if value.nil? || value == ""
 
-        raise ConfigurationError, "heapcapture: S3 #{name} must be a String, got #{value.class}"
+        raise ConfigurationError, "S3 #{name} must be a String, got #{value.class}"
       end
 
       def optional_string(value)
         return nil if value.nil? || (value.is_a?(String) && value.strip.empty?)
-        raise ConfigurationError, "heapcapture: expected a String, got #{value.inspect}" unless value.is_a?(String)
+        raise ConfigurationError, "expected a String, got #{value.inspect}" unless value.is_a?(String)
 
         value
       end
 
       def milliseconds(seconds, name)
-        raise ConfigurationError, "heapcapture: S3 #{name} must be a positive number of seconds, got #{seconds.inspect}" \
+        raise ConfigurationError, "S3 #{name} must be a positive number of seconds, got #{seconds.inspect}" \
           unless seconds.is_a?(Numeric) && seconds.positive?
 
         (seconds * 1000).ceil
       end
 
       def string(value, name)
-        raise TypeError, "heapcapture: #{name} must be a String, got #{value.class}" unless value.is_a?(String)
+        raise TypeError, Util.prefixed("#{name} must be a String, got #{value.class}") unless value.is_a?(String)
 
         value
       end
@@ -140,9 +140,9 @@ module HeapCapture
       def uploaded(key, (etag, bytes, parts)) = { "key" => key, "etag" => etag, "bytes" => bytes, "parts" => parts }
 
       def key_string(key)
-        raise ArgumentError, "heapcapture: an S3 key must be a non-empty String, got #{key.inspect}" \
+        raise ArgumentError, Util.prefixed("an S3 key must be a non-empty String, got #{key.inspect}") \
           unless key.is_a?(String) && !key.empty?
-        raise ArgumentError, "heapcapture: an S3 key is at most 1024 bytes, got #{key.bytesize}" if key.bytesize > 1024
+        raise ArgumentError, Util.prefixed("an S3 key is at most 1024 bytes, got #{key.bytesize}") if key.bytesize > 1024
 
         key.encode(Encoding::UTF_8)
       end

@@ -42,7 +42,7 @@ module HeapCapture
       value = Float(wait, exception: false)
       return value if value && !value.negative? && !value.nan?
 
-      raise ArgumentError, "heapcapture: wait must be a number of seconds >= 0, got #{wait.inspect}"
+      raise ArgumentError, Util.prefixed("wait must be a number of seconds >= 0, got #{wait.inspect}")
     end
 
     def collect(connection, request_id)
@@ -61,7 +61,7 @@ module HeapCapture
         begin
           notes = connection.wait(left)
         rescue ConnectionError => e
-          Log.warn("stopped waiting for replies: #{e.message.delete_prefix(Log::PREFIX)}")
+          Log.warn("stopped waiting for replies: #{Util.unprefixed(e.message)}")
           break
         end
         notes.each do |channel, _be_pid, text|

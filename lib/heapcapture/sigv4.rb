@@ -30,8 +30,8 @@ module HeapCapture
                   service: "s3", session_token: nil, expires_in: 3600)
         akid, secret, token = credentials("presign", access_key_id, secret_access_key, session_token)
         unless expires_in.is_a?(Integer) && expires_in.between?(1, MAX_EXPIRES_IN)
-          raise ArgumentError, "heapcapture: SigV4.presign: expires_in must be an Integer from 1 to " \
-                               "#{MAX_EXPIRES_IN} seconds (got #{expires_in.inspect})"
+          raise ArgumentError, Util.prefixed("SigV4.presign: expires_in must be an Integer from 1 to " \
+                                             "#{MAX_EXPIRES_IN} seconds (got #{expires_in.inspect})")
         end
 
         _presign(http_method("presign", method), text("presign", :host, host), text("presign", :path, path),
@@ -49,17 +49,17 @@ module HeapCapture
       # A non-blank String (a Symbol is taken as its name), in an ASCII-compatible encoding.
       def text(op, name, value, blank_ok: false)
         value = value.to_s if value.is_a?(Symbol)
-        raise ArgumentError, "heapcapture: SigV4.#{op}: #{name} must be a String (got #{value.class})" \
+        raise ArgumentError, Util.prefixed("SigV4.#{op}: #{name} must be a String (got #{value.class})") \
           unless value.is_a?(String)
 
         value = value.encode(Encoding::UTF_8) unless value.encoding.ascii_compatible?
         bytes = value.b # checks that work on any bytes, valid in their encoding or not
-        raise ArgumentError, "heapcapture: SigV4.#{op}: #{name} is blank" if !blank_ok && bytes.strip.empty?
-        raise ArgumentError, "heapcapture: SigV4.#{op}: #{name} contains a NUL byte" if bytes.include?("\0")
+        raise ArgumentError, Util.prefixed("SigV4.#{op}: #{name} is blank") if !blank_ok && bytes.strip.empty?
+        raise ArgumentError, Util.prefixed("SigV4.#{op}: #{name} contains a NUL byte") if bytes.include?("\0")
 
         value
       rescue EncodingError => e
-        raise ArgumentError, "heapcapture: SigV4.#{op}: #{name} cannot be converted to UTF-8 (#{e.message})"
+        raise ArgumentError, Util.prefixed("SigV4.#{op}: #{name} cannot be converted to UTF-8 (#{e.message})")
       end
 
       # A value inside query or headers: Strings, Symbols and numbers are signed as text.
@@ -67,8 +67,8 @@ module HeapCapture
         value = "" if value.nil? && empty_value
         value = value.to_s if value.is_a?(Numeric) || value.is_a?(Symbol)
         unless value.is_a?(String)
-          raise ArgumentError, "heapcapture: SigV4.#{op}: #{name} value for #{key.inspect} must be a String " \
-                               "(got #{value.class})"
+          raise ArgumentError, Util.prefixed("SigV4.#{op}: #{name} value for #{key.inspect} must be a String " \
+                                             "(got #{value.class})")
         end
         text(op, "#{name} value for #{key.inspect}", value, blank_ok: true)
       end
@@ -81,13 +81,13 @@ module HeapCapture
           case list
           when Hash then list.flat_map { |k, v| v.is_a?(Array) ? v.map { |e| [k, e] } : [[k, v]] }
           when Array then list
-          else raise ArgumentError, "heapcapture: SigV4.#{op}: #{name} must be a Hash or an Array of " \
-                                    "[name, value] pairs (got #{list.class})"
+          else raise ArgumentError, Util.prefixed("SigV4.#{op}: #{name} must be a Hash or an Array of " \
+                                                  "[name, value] pairs (got #{list.class})")
           end
         entries.each_with_index.map do |pair, i|
           unless pair.is_a?(Array) && pair.size == 2
-            raise ArgumentError, "heapcapture: SigV4.#{op}: #{name}[#{i}] must be a [name, value] pair " \
-                                 "(got #{pair.inspect[0, 80]})"
+            raise ArgumentError, Util.prefixed("SigV4.#{op}: #{name}[#{i}] must be a [name, value] pair " \
+                                               "(got #{pair.inspect[0, 80]})")
           end
           key = text(op, "#{name}[#{i}] name", pair[0], blank_ok: name == :query)
           [key, pair_value(op, name, key, pair[1], empty_value)]
@@ -99,11 +99,11 @@ module HeapCapture
           case time
           when Time then time.to_i # seconds since the epoch are the same in every zone
           when Integer then time
-          else raise ArgumentError, "heapcapture: SigV4.#{op}: time must be a Time or Integer epoch seconds " \
-                                    "(got #{time.class})"
+          else raise ArgumentError, Util.prefixed("SigV4.#{op}: time must be a Time or Integer epoch seconds " \
+                                                  "(got #{time.class})")
           end
         unless seconds.between?(0, LAST_SECOND)
-          raise ArgumentError, "heapcapture: SigV4.#{op}: time #{time.inspect} is out of range (1970 to 9999)"
+          raise ArgumentError, Util.prefixed("SigV4.#{op}: time #{time.inspect} is out of range (1970 to 9999)")
         end
 
         seconds
@@ -113,7 +113,7 @@ module HeapCapture
       def credentials(op, access_key_id, secret_access_key, session_token)
         akid = credential(op, :access_key_id, "AWS_ACCESS_KEY_ID", access_key_id)
         if akid.b.match?(%r{[\s/[:cntrl:]]})
-          raise ConfigurationError, "heapcapture: SigV4.#{op}: access_key_id holds a space, '/' or control " \
+          raise ConfigurationError, "SigV4.#{op}: access_key_id holds a space, '/' or control " \
                                     "character; check AWS_ACCESS_KEY_ID"
         end
         secret = credential(op, :secret_access_key, "AWS_SECRET_ACCESS_KEY", secret_access_key)
@@ -121,7 +121,7 @@ module HeapCapture
         unless session_token.nil? || (session_token.is_a?(String) && session_token.empty?)
           token = credential(op, :session_token, "AWS_SESSION_TOKEN", session_token)
           if token.b.match?(/[[:cntrl:]&&[^\t]]/)
-            raise ConfigurationError, "heapcapture: SigV4.#{op}: session_token holds a control character; " \
+            raise ConfigurationError, "SigV4.#{op}: session_token holds a control character; " \
                                       "check AWS_SESSION_TOKEN"
           end
         end
@@ -130,13 +130,13 @@ module HeapCapture
 
       def credential(op, name, env, value)
         unless value.is_a?(String)
-          raise ConfigurationError, "heapcapture: SigV4.#{op}: #{name} is #{value.nil? ? 'missing' : "a #{value.class}"}; " \
+          raise ConfigurationError, "SigV4.#{op}: #{name} is #{value.nil? ? 'missing' : "a #{value.class}"}; " \
                                     "set #{env} or pass #{name}: as a String"
         end
         bytes = value.b
-        raise ConfigurationError, "heapcapture: SigV4.#{op}: #{name} is blank; set #{env} or pass #{name}:" \
+        raise ConfigurationError, "SigV4.#{op}: #{name} is blank; set #{env} or pass #{name}:" \
           if bytes.strip.empty?
-        raise ConfigurationError, "heapcapture: SigV4.#{op}: #{name} contains a NUL byte; check #{env}" \
+        raise ConfigurationError, "SigV4.#{op}: #{name} contains a NUL byte; check #{env}" \
           if bytes.include?("\0")
 
         value

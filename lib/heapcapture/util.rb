@@ -5,6 +5,13 @@ module HeapCapture
   module Util
     module_function
 
+    # Every message we raise, log or print starts with this once, so a reader of a mixed log knows
+    # who spoke. Our Error classes add it themselves (errors.rb); Ruby's own classes get it here.
+    PREFIX = "heapcapture: "
+
+    def prefixed(text) = text.start_with?(PREFIX) ? text : PREFIX + text
+    def unprefixed(text) = text.delete_prefix(PREFIX)
+
     # Seconds on the monotonic clock, for deadlines and durations.
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 

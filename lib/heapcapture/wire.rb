@@ -16,17 +16,17 @@ module HeapCapture
 
     # The payload as a valid UTF-8 String that NOTIFY accepts, or ArgumentError saying why not.
     def payload!(payload)
-      raise ArgumentError, "heapcapture: the signal payload must be a String, got #{payload.class}" \
+      raise ArgumentError, Util.prefixed("the signal payload must be a String, got #{payload.class}") \
         unless payload.is_a?(String)
 
       text = Util.utf8(payload)
-      raise ArgumentError, "heapcapture: the signal payload is not valid UTF-8: #{payload.inspect[0, 80]}" \
+      raise ArgumentError, Util.prefixed("the signal payload is not valid UTF-8: #{payload.inspect[0, 80]}") \
         unless text.valid_encoding?
-      raise ArgumentError, "heapcapture: the signal payload contains a NUL byte, which PostgreSQL text cannot hold" \
+      raise ArgumentError, Util.prefixed("the signal payload contains a NUL byte, which PostgreSQL text cannot hold") \
         if text.include?("\0")
       if text.bytesize > PAYLOAD_MAX
-        raise ArgumentError, "heapcapture: the signal payload is #{text.bytesize} bytes; PostgreSQL's NOTIFY " \
-                             "takes at most #{PAYLOAD_MAX}"
+        raise ArgumentError, Util.prefixed("the signal payload is #{text.bytesize} bytes; PostgreSQL's NOTIFY " \
+                                           "takes at most #{PAYLOAD_MAX}")
       end
       text
     end

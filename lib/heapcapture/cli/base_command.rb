@@ -17,8 +17,8 @@ module HeapCapture
         config = HeapCapture.config
         store = Store.configured(config)
         unless config.destination
-          @err.puts "heapcapture: no destination configured (no HEAPCAPTURE_DESTINATION, no AWS_S3_BUCKET_NAME): " \
-                    "using the local folder #{store.url}, where captures of processes on this machine go"
+          @err.puts Util.prefixed("no destination configured (no HEAPCAPTURE_DESTINATION, no AWS_S3_BUCKET_NAME): " \
+                                 "using the local folder #{store.url}, where captures of processes on this machine go")
         end
         store
       end

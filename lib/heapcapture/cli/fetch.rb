@@ -64,9 +64,9 @@ module HeapCapture
         FileUtils.mkdir_p(dir)
       rescue Errno::EEXIST, Errno::ENOTDIR
         in_the_way = Pathname(dir).ascend.find { |path| File.exist?(path) && !File.directory?(path) }
-        raise Error, "heapcapture: creating the directory #{dir}: #{in_the_way || 'a part of it'} exists and is not a directory"
+        raise Error, "creating the directory #{dir}: #{in_the_way || 'a part of it'} exists and is not a directory"
       rescue SystemCallError => e
-        raise Error, "heapcapture: creating the directory #{dir}: #{e.message}"
+        raise Error, "creating the directory #{dir}: #{e.message}"
       end
 
       # Downloaded beside the target, decompressed into a second file there, then moved into
@@ -80,7 +80,7 @@ module HeapCapture
         File.open(partial, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |out| gunzip_file(store, key, download, out) }
         [stored, place(partial, target, force)]
       rescue SystemCallError, IOError => e
-        raise Error, "heapcapture: writing #{target}: #{e.message}; check the directory exists, is writable and has room"
+        raise Error, "writing #{target}: #{e.message}; check the directory exists, is writable and has room"
       ensure
         [download, partial].each { |path| File.unlink(path) if path && File.exist?(path) }
       end
@@ -121,7 +121,7 @@ module HeapCapture
         end
         written
       rescue Zlib::Error => e
-        raise Error, "heapcapture: #{store.url(key)} is not a whole gzip file (#{e.message}); fetch it with --raw " \
+        raise Error, "#{store.url(key)} is not a whole gzip file (#{e.message}); fetch it with --raw " \
                      "to keep the bytes as stored"
       end
 
@@ -152,7 +152,7 @@ module HeapCapture
       end
 
       def refuse_overwrite(target)
-        raise Error, "heapcapture: #{target} exists; it was not overwritten (use --force, or -o another file)"
+        raise Error, "#{target} exists; it was not overwritten (use --force, or -o another file)"
       end
     end
 

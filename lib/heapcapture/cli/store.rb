@@ -22,7 +22,7 @@ module HeapCapture
       end
 
       def latest(prefix = "")
-        dumps(prefix).last or raise Error, "heapcapture: no dumps in #{url(self.prefix + prefix.to_s)}; capture one " \
+        dumps(prefix).last or raise Error, "no dumps in #{url(self.prefix + prefix.to_s)}; capture one " \
                                             "first (heapcapture signal --wait 120)"
       end
     end
@@ -46,7 +46,7 @@ module HeapCapture
         return [self, name] unless name.start_with?("s3://")
 
         bucket, key = name.delete_prefix("s3://").split("/", 2)
-        raise Error, "heapcapture: #{name.inspect} names no object; use s3://bucket/key" if bucket.to_s.empty? || key.to_s.empty?
+        raise Error, "#{name.inspect} names no object; use s3://bucket/key" if bucket.to_s.empty? || key.to_s.empty?
         return [self, key] if bucket == @bucket
 
         [S3Store.new(Destination.for(@config.dup.apply(destination: "s3://#{bucket}/")), @config), key]
@@ -64,7 +64,7 @@ module HeapCapture
       rescue UploadError => e
         raise explain(e, "fetching #{url(key)}") unless e.status == 404 && e.code == "NoSuchKey"
 
-        raise Error, "heapcapture: no dump #{url(key)} (S3 answered 404 NoSuchKey); see heapcapture list"
+        raise Error, "no dump #{url(key)} (S3 answered 404 NoSuchKey); see heapcapture list"
       end
 
       private
@@ -96,7 +96,7 @@ module HeapCapture
       # dir, file:// or not). An s3:// location is refused: this store is a local folder.
       def locate(name)
         if name.start_with?("s3://")
-          raise Error, "heapcapture: #{name} is in S3, but the destination is #{url}; set HEAPCAPTURE_DESTINATION " \
+          raise Error, "#{name} is in S3, but the destination is #{url}; set HEAPCAPTURE_DESTINATION " \
                        "(or AWS_S3_BUCKET_NAME) to its bucket to fetch it"
         end
         path = name.delete_prefix("file://")
@@ -116,14 +116,14 @@ module HeapCapture
         end
         found
       rescue SystemCallError => e
-        raise Error, "heapcapture: listing #{url}: #{e.message}; check the destination (HEAPCAPTURE_DESTINATION)"
+        raise Error, "listing #{url}: #{e.message}; check the destination (HEAPCAPTURE_DESTINATION)"
       end
 
       def download(key, path)
         source = path_of(key)
         File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |out| IO.copy_stream(source, out) }
       rescue Errno::ENOENT
-        raise Error, "heapcapture: no dump #{url(key)}; see heapcapture list" unless File.exist?(source.to_s)
+        raise Error, "no dump #{url(key)}; see heapcapture list" unless File.exist?(source.to_s)
 
         raise
       end
@@ -133,7 +133,7 @@ module HeapCapture
       # A key names a file inside dir, never outside it.
       def path_of(key)
         parts = key.split("/")
-        raise Error, "heapcapture: #{key.inspect} is not a key in #{url}; use one that heapcapture list prints" \
+        raise Error, "#{key.inspect} is not a key in #{url}; use one that heapcapture list prints" \
           if key.start_with?("/") || parts.empty? || parts.any? { |p| p.empty? || p == "." || p == ".." }
 
         File.join(@dir, key)
