@@ -63,7 +63,7 @@ class CaptureChainTest < HCTest::TestCase
     records = stored_dump_records(result["location"])
     assert(records.any? { |r| r["file"] == __FILE__ }, "allocation tracing reached the dump")
     assert_empty Dir.children(@tmpdir), "the tempfile was removed"
-    assert_match(/capture ok: #{Regexp.escape(result['location'])}/, log_text)
+    assert_match(/capture ok #{Regexp.escape(result['location'])} #{result['bytes']} bytes; replied to 1 request/, log_text)
   end
 
   # A capture that fails is one ERROR line with its reason, not one from the capture and a second

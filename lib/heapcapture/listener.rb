@@ -190,12 +190,9 @@ module HeapCapture
       Log.error("the block given to HeapCapture.exclusive raised #{e.class}: #{e.message}")
     end
 
+    # The capture logged its error already: the listener's line does not repeat it.
     def describe(result)
-      if result["status"] == "ok"
-        "ok: #{result['location']}#{result['bytes'] ? " (#{result['bytes']} bytes)" : ''}"
-      else
-        "failed (the error is logged above)"
-      end
+      result["status"] == "ok" ? Report.outcome(result) : "failed (the error is logged above)"
     end
 
     def enqueue(reply)

@@ -5,15 +5,20 @@ module HeapCapture
   module Report
     module_function
 
+    # "web.1 pid 42: ok s3://bucket/key 1234 bytes https://... (app paused 9.8 ms, ...)"
     def line(result)
       who = "#{result['dyno'] || '?'} pid #{result['pid'] || '?'}"
-      if result["status"] == "ok"
-        size = result["bytes"] ? " #{result['bytes']} bytes" : ""
-        url = result["url"] ? " #{result['url']}" : ""
-        "#{who}: ok #{result['location']}#{size}#{url}#{timings(result)}"
-      else
-        "#{who}: #{result['status'] || 'error'} #{result['error'] || '(no message)'}"
-      end
+      return "#{who}: #{outcome(result)}" unless result["status"] == "ok"
+
+      "#{who}: #{outcome(result)}#{result['url'] ? " #{result['url']}" : ''}#{timings(result)}"
+    end
+
+    # A result in a few words, for the line above and the listener's log line:
+    # "ok s3://bucket/key 1234 bytes" or "error <message>".
+    def outcome(result)
+      return "#{result['status'] || 'error'} #{result['error'] || '(no message)'}" unless result["status"] == "ok"
+
+      "ok #{result['location']}#{result['bytes'] ? " #{result['bytes']} bytes" : ''}"
     end
 
     # " (app paused 9.8 ms, dump 3084 ms, stored 211 ms later)", from what the result has. The
