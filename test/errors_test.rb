@@ -9,7 +9,7 @@ class ErrorsTest < HCTest::TestCase
 
   def test_our_errors_add_the_prefix_once
     [HeapCapture::Error, HeapCapture::ConfigurationError, HeapCapture::ConnectionError,
-     HeapCapture::DumpError, HeapCapture::UploadError].each do |klass|
+     HeapCapture::DumpError, HeapCapture::S3Error, HeapCapture::UploadError].each do |klass|
       assert_equal "#{PREFIX}storing the dump: disk full", klass.new("storing the dump: disk full").message
       assert_equal "#{PREFIX}already said", klass.new("#{PREFIX}already said").message
       assert_equal klass.name, klass.new.message, "no message: Ruby's default, the class name"
@@ -19,6 +19,11 @@ class ErrorsTest < HCTest::TestCase
   def test_raise_with_a_bare_message_is_prefixed
     error = assert_raises(HeapCapture::DumpError) { raise HeapCapture::DumpError, "the child died" }
     assert_equal "#{PREFIX}the child died", error.message
+  end
+
+  def test_an_upload_error_is_an_s3_error
+    assert_operator HeapCapture::UploadError, :<, HeapCapture::S3Error
+    assert_operator HeapCapture::S3Error, :<, HeapCapture::Error
   end
 
   def test_upload_error_keeps_s3s_fields

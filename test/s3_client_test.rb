@@ -95,7 +95,8 @@ class S3ClientTest < HCTest::TestCase
 
   def test_download_of_a_missing_key_raises_and_leaves_no_file
     out = File.join(@tmpdir, "nothing")
-    error = assert_raises(HeapCapture::UploadError) { client.download(unique_key("missing"), to: out) }
+    error = assert_raises(HeapCapture::S3Error) { client.download(unique_key("missing"), to: out) }
+    refute_kind_of HeapCapture::UploadError, error, "a download is not an upload"
     assert_equal "NoSuchKey", error.code
     assert_equal 404, error.status
     assert_empty Dir.children(@tmpdir)
@@ -124,7 +125,8 @@ class S3ClientTest < HCTest::TestCase
       assert_equal 404, error.status
       assert_includes error.message, "/no-such-bucket-here/k"
     end
-    assert_equal "NoSuchBucket", assert_raises(HeapCapture::UploadError) { s3.list }.code
+    listing = assert_raises(HeapCapture::S3Error) { s3.list }
+    assert_equal ["NoSuchBucket", HeapCapture::S3Error], [listing.code, listing.class]
   end
 
   def test_an_endpoint_that_refuses_connections

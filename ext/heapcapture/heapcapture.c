@@ -11,6 +11,7 @@ VALUE hc_eError;
 VALUE hc_eConfigurationError;
 VALUE hc_eConnectionError;
 VALUE hc_eDumpError;
+VALUE hc_eS3Error;
 VALUE hc_eUploadError;
 
 RUBY_FUNC_EXPORTED void Init_heapcapture(void)
@@ -20,7 +21,8 @@ RUBY_FUNC_EXPORTED void Init_heapcapture(void)
     hc_eConfigurationError = rb_define_class_under(hc_mHeapCapture, "ConfigurationError", hc_eError);
     hc_eConnectionError = rb_define_class_under(hc_mHeapCapture, "ConnectionError", hc_eError);
     hc_eDumpError = rb_define_class_under(hc_mHeapCapture, "DumpError", hc_eError);
-    hc_eUploadError = rb_define_class_under(hc_mHeapCapture, "UploadError", hc_eError);
+    hc_eS3Error = rb_define_class_under(hc_mHeapCapture, "S3Error", hc_eError);
+    hc_eUploadError = rb_define_class_under(hc_mHeapCapture, "UploadError", hc_eS3Error);
 
     hc_init_sigv4();
     hc_init_listener();

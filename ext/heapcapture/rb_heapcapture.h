@@ -9,7 +9,8 @@ extern VALUE hc_eError;
 extern VALUE hc_eConfigurationError;
 extern VALUE hc_eConnectionError;
 extern VALUE hc_eDumpError;
-extern VALUE hc_eUploadError;
+extern VALUE hc_eS3Error; /* what S3 refused (list, download, delete, presign) */
+extern VALUE hc_eUploadError; /* < S3Error: an upload that failed */
 
 /* rb_util.c. Every raise from C goes through these: they add the "heapcapture: " prefix once
  * (HeapCapture::Error adds it itself too, and does not add it twice). */

@@ -73,8 +73,9 @@ static long hc_rb_s3_long_opt(VALUE opts, const char *name)
     return NIL_P(v) ? 0 : NUM2LONG(v);
 }
 
-/* Raises the error s3.c reported, as the matching Ruby class. */
-static void hc_rb_s3_raise(const hc_s3_error *err)
+/* Raises the error s3.c reported: ArgumentError, NoMemoryError, or klass (S3Error, UploadError
+ * for an upload) with S3's code, status and request id. */
+static void hc_rb_s3_raise(const hc_s3_error *err, VALUE klass)
 {
     if (err->kind == HC_S3_EARG) hc_rb_raise(rb_eArgError, "%s", err->message);
     if (err->kind == HC_S3_ENOMEM) rb_memerror();
@@ -84,7 +85,7 @@ static void hc_rb_s3_raise(const hc_s3_error *err)
     rb_hash_aset(kw, ID2SYM(rb_intern("status")), err->http_status ? LONG2NUM(err->http_status) : Qnil);
     rb_hash_aset(kw, ID2SYM(rb_intern("request_id")), *err->request_id ? rb_str_new_cstr(err->request_id) : Qnil);
     VALUE args[2] = {msg, kw};
-    rb_exc_raise(rb_class_new_instance_kw(2, args, hc_eUploadError, RB_PASS_KEYWORDS));
+    rb_exc_raise(rb_class_new_instance_kw(2, args, klass, RB_PASS_KEYWORDS));
 }
 
 /* _setup(options Hash): builds the C client. Bad settings are a ConfigurationError. */
@@ -291,19 +292,18 @@ static VALUE hc_rb_s3_call_cleanup(VALUE arg)
     return Qnil;
 }
 
-/* Runs call and frees its copies whatever happens, then raises the S3 failure, if any. */
-static void hc_rb_s3_execute(VALUE self, hc_rb_s3_call *call, hc_s3_error *err_out)
+/* Runs call and frees its copies whatever happens, then raises its failure, if any, as klass. */
+static void hc_rb_s3_execute(VALUE self, hc_rb_s3_call *call, VALUE klass)
 {
     hc_rb_s3_body body = {self, call};
     call->status = HC_S3_OK;
     rb_ensure(hc_rb_s3_call_run, (VALUE)&body, hc_rb_s3_call_cleanup, (VALUE)call);
-    *err_out = call->err;
+    if (call->status != HC_S3_OK) hc_rb_s3_raise(&call->err, klass);
 }
 
-/* An upload's [etag, bytes, parts], or its failure raised. */
-static VALUE hc_rb_s3_upload_answer(const hc_rb_s3_call *call, const hc_s3_error *err)
+/* An upload's [etag, bytes, parts]. */
+static VALUE hc_rb_s3_upload_answer(const hc_rb_s3_call *call)
 {
-    if (call->status != HC_S3_OK) hc_rb_s3_raise(err);
     return rb_ary_new_from_args(3, rb_str_new_cstr(call->upload.etag), LL2NUM(call->upload.bytes),
                                 INT2NUM(call->upload.parts));
 }
@@ -312,7 +312,6 @@ static VALUE hc_rb_s3_upload_answer(const hc_rb_s3_call *call, const hc_s3_error
 static VALUE hc_rb_s3_upload(VALUE self, VALUE path, VALUE key, VALUE content_type)
 {
     hc_rb_s3_call call;
-    hc_s3_error err;
     memset(&call, 0, sizeof call);
     call.op = HC_OP_UPLOAD;
     hc_rb_s3_cstr(path, "path", 0); /* type checks first: nothing is copied when one raises */
@@ -321,8 +320,8 @@ static VALUE hc_rb_s3_upload(VALUE self, VALUE path, VALUE key, VALUE content_ty
     call.a = hc_rb_s3_copy(path, "path", 0);
     call.b = hc_rb_s3_copy(key, "key", 0);
     call.c = hc_rb_s3_copy(content_type, "content_type", 1);
-    hc_rb_s3_execute(self, &call, &err);
-    return hc_rb_s3_upload_answer(&call, &err);
+    hc_rb_s3_execute(self, &call, hc_eUploadError);
+    return hc_rb_s3_upload_answer(&call);
 }
 
 /* _upload_growing(dump_child, key, content_type, size_hint) => [etag, bytes, parts]: the child's
@@ -330,7 +329,6 @@ static VALUE hc_rb_s3_upload(VALUE self, VALUE path, VALUE key, VALUE content_ty
 static VALUE hc_rb_s3_upload_growing(VALUE self, VALUE child, VALUE key, VALUE content_type, VALUE size_hint)
 {
     hc_rb_s3_call call;
-    hc_s3_error err;
     memset(&call, 0, sizeof call);
     call.op = HC_OP_UPLOAD_GROWING;
     hc_rb_s3_cstr(key, "key", 0);
@@ -339,24 +337,22 @@ static VALUE hc_rb_s3_upload_growing(VALUE self, VALUE child, VALUE key, VALUE c
     hc_rb_dump_child_source(child, &call.grow, &call.grow_path, &call.grow_fd);
     call.b = hc_rb_s3_copy(key, "key", 0);
     call.c = hc_rb_s3_copy(content_type, "content_type", 1);
-    hc_rb_s3_execute(self, &call, &err);
+    hc_rb_s3_execute(self, &call, hc_eUploadError);
     RB_GC_GUARD(child);
-    return hc_rb_s3_upload_answer(&call, &err);
+    return hc_rb_s3_upload_answer(&call);
 }
 
 /* _download(key, to) => bytes written */
 static VALUE hc_rb_s3_download(VALUE self, VALUE key, VALUE to)
 {
     hc_rb_s3_call call;
-    hc_s3_error err;
     memset(&call, 0, sizeof call);
     call.op = HC_OP_DOWNLOAD;
     hc_rb_s3_cstr(key, "key", 0);
     hc_rb_s3_cstr(to, "to", 0);
     call.a = hc_rb_s3_copy(key, "key", 0);
     call.b = hc_rb_s3_copy(to, "to", 0);
-    hc_rb_s3_execute(self, &call, &err);
-    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    hc_rb_s3_execute(self, &call, hc_eS3Error);
     return LL2NUM(call.bytes);
 }
 
@@ -383,7 +379,7 @@ static VALUE hc_rb_s3_list(VALUE self, VALUE prefix)
     }
     hc_rb_s3_call_free(&call); /* nothing above raises but rb_ary_* on memory exhaustion */
     if (state) rb_jump_tag(state);
-    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err, hc_eS3Error);
     return list;
 }
 
@@ -391,12 +387,10 @@ static VALUE hc_rb_s3_list(VALUE self, VALUE prefix)
 static VALUE hc_rb_s3_delete(VALUE self, VALUE key)
 {
     hc_rb_s3_call call;
-    hc_s3_error err;
     memset(&call, 0, sizeof call);
     call.op = HC_OP_DELETE;
     call.a = hc_rb_s3_copy(key, "key", 0);
-    hc_rb_s3_execute(self, &call, &err);
-    if (call.status != HC_S3_OK) hc_rb_s3_raise(&err);
+    hc_rb_s3_execute(self, &call, hc_eS3Error);
     return Qnil;
 }
 
@@ -408,7 +402,7 @@ static VALUE hc_rb_s3_presigned_url(VALUE self, VALUE key, VALUE expires_in, VAL
     char *url = hc_s3_presigned_url(s->client, hc_rb_s3_cstr(key, "key", 0), NUM2LONG(expires_in),
                                     NUM2LL(now), &err);
     RB_GC_GUARD(key);
-    if (!url) hc_rb_s3_raise(&err);
+    if (!url) hc_rb_s3_raise(&err, hc_eS3Error);
     VALUE str = rb_str_new_cstr(url);
     free(url);
     return str;

@@ -1,13 +1,17 @@
 # frozen_string_literal: true
 
 require "uri"
-require "fileutils"
 
 module HeapCapture
-  # Where a finished dump goes: `file:///dir` (a local directory) or `s3://bucket/prefix/`.
-  # Destination.for(config) parses the setting once per capture and raises ConfigurationError for
-  # anything it cannot use, before any dump is made.
+  # Where dumps are kept: `file:///dir` (a local directory, FileDir) or `s3://bucket/prefix/`
+  # (S3Bucket). One object per store does all of it: a capture stores into it (store,
+  # store_growing), the CLI lists, downloads and deletes from it. Destination.for(config) parses the
+  # setting and raises ConfigurationError for anything it cannot use, before any dump is made.
   module Destination
+    # Dumps are the objects whose key ends in .ndjson or .ndjson.gz.
+    DUMP = /\.ndjson(\.gz)?\z/.freeze
+    Entry = Struct.new(:key, :size, :time)
+
     module_function
 
     def for(config)
@@ -37,97 +41,21 @@ module HeapCapture
                                 "s3://bucket/prefix/ or file:///dir"
     end
 
-    # file:///dir: the tempfile is linked (same filesystem) or copied into dir under its key,
-    # 0600, never over an existing file.
-    class FileDir
-      attr_reader :dir
-
-      def initialize(uri)
-        @dir = URI.decode_www_form_component(uri.path.to_s)
-        unless uri.host.to_s.empty? && @dir.start_with?("/")
-          raise ConfigurationError, "destination #{uri} must be file:///absolute/dir (three slashes; " \
-                                    "no host)"
-        end
+    # What both stores read back the same way, from their `entries`.
+    module Listing
+      # Dumps under the store's prefix + prefix, oldest first (the newest is printed last).
+      def dumps(prefix = "")
+        entries(self.prefix + prefix.to_s).select { |e| e.key.match?(DUMP) }.sort_by { |e| [e.time, e.key] }
       end
 
-      def prefix = ""
-
-      # A local copy is made once the dump is complete.
-      def streams? = false
-
-      # => { "location" => path }
-      def store(path, key)
-        FileUtils.mkdir_p(dir, mode: 0o700)
-        target = File.join(dir, key)
-        place(path, target)
-        { "location" => target }
-      rescue SystemCallError => e
-        raise DumpError, "storing the dump in #{dir}: #{e.message}; check the destination " \
-                         "(HEAPCAPTURE_DESTINATION) is a writable directory with room for it"
+      def latest(prefix = "")
+        dumps(prefix).last or raise Error, "no dumps in #{url(self.prefix + prefix.to_s)}; capture one " \
+                                            "first (heapcapture signal --wait 120)"
       end
-
-      private
-
-      def place(path, target)
-        File.link(path, target)
-      rescue Errno::EXDEV, Errno::EPERM, Errno::ENOTSUP
-        copy(path, target)
-      rescue Errno::EEXIST
-        raise DumpError, "storing the dump: #{target} already exists; it was not overwritten"
-      end
-
-      # A partial copy never appears under the final name.
-      def copy(path, target)
-        partial = "#{target}.partial"
-        File.open(partial, File::WRONLY | File::CREAT | File::EXCL, 0o600) do |out|
-          IO.copy_stream(path, out)
-          out.fsync
-        end
-        File.link(partial, target)
-      ensure
-        File.unlink(partial) if partial && File.exist?(partial)
-      end
-    end
-
-    # s3://bucket/prefix/: uploaded with the S3 client, answered with a presigned GET URL.
-    class S3Bucket
-      attr_reader :bucket, :prefix
-
-      def initialize(uri, config)
-        @bucket = uri.host.to_s
-        raise ConfigurationError, "destination #{uri} names no bucket; use s3://bucket/prefix/" if @bucket.empty?
-
-        @prefix = uri.path.to_s.sub(%r{\A/}, "")
-        @prefix += "/" unless @prefix.empty? || @prefix.end_with?("/")
-        unless defined?(HeapCapture::S3::Client)
-          raise ConfigurationError, "destination #{uri} needs the S3 client, which is not available " \
-                                    "in this build; use file:///dir for now"
-        end
-
-        # Made now so that missing credentials are a ConfigurationError before any dump is made.
-        @client = HeapCapture::S3::Client.from_config(config, bucket: bucket)
-      end
-
-      # The upload can follow a fork-mode dump while it is written.
-      def streams? = true
-
-      # => { "location" => "s3://bucket/key", "url" => presigned GET }
-      def store(path, key)
-        @client.upload(path, key: key, content_type: content_type(key))
-        stored(key)
-      end
-
-      # The same for the tempfile a Dump::Child is still writing (size_hint: bytes it may reach).
-      def store_growing(child, key, size_hint)
-        @client.upload_growing(child, key: key, content_type: content_type(key), size_hint: size_hint)
-        stored(key)
-      end
-
-      private
-
-      def content_type(key) = key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
-
-      def stored(key) = { "location" => "s3://#{bucket}/#{key}", "url" => @client.presigned_url(key) }
     end
   end
 end
+
+# The two stores, after Listing and Entry, which they use.
+require_relative "destination/file_dir"
+require_relative "destination/s3_bucket"

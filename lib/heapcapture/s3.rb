@@ -72,14 +72,15 @@ module HeapCapture
       end
 
       # Streams the object to the file `to` (written beside it under a temporary name, then
-      # renamed). Returns the number of bytes written.
+      # renamed). Returns the number of bytes written. Raises S3Error when S3 refuses (404
+      # NoSuchKey for a key that is not there).
       def download(key, to:)
         to = to.respond_to?(:to_path) ? to.to_path : to
         _download(key_string(key), string(to, "to"))
       end
 
       # Every object whose key begins with prefix, in key order:
-      # [{ "key" => String, "size" => Integer, "last_modified" => Time }, ...]
+      # [{ "key" => String, "size" => Integer, "last_modified" => Time }, ...]. Raises S3Error.
       def list(prefix: "")
         _list(string(prefix.to_s, "prefix")).map do |key, size, last_modified|
           { "key" => key, "size" => size, "last_modified" => last_modified && Time.iso8601(last_modified) }
@@ -94,7 +95,7 @@ module HeapCapture
         _presigned_url(key_string(key), expires_in, Time.now.to_i)
       end
 
-      # Deletes the object (S3 answers success for a key that does not exist).
+      # Deletes the object (S3 answers success for a key that does not exist). Raises S3Error.
       def delete(key)
         _delete(key_string(key))
         nil

@@ -15,7 +15,7 @@ module HeapCapture
       # this machine: said on err, since the dumps of a remote app are not there.
       def configured_store
         config = HeapCapture.config
-        store = Store.configured(config)
+        store = Destination.for(config)
         unless config.destination
           @err.puts Util.prefixed("no destination configured (no HEAPCAPTURE_DESTINATION, no AWS_S3_BUCKET_NAME): " \
                                  "using the local folder #{store.url}, where captures of processes on this machine go")
