@@ -230,7 +230,7 @@ static void hc_child_wait_ubf(void *arg)
     (void)n;
 }
 
-/* Child#wait => {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns", ...}, once the child has
+/* Child#wait => {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"}, once the child has
  * ended; raises DumpError saying how it failed. Waits with the GVL released. */
 static VALUE hc_child_wait(VALUE self)
 {
@@ -245,14 +245,25 @@ static VALUE hc_child_wait(VALUE self)
     const hc_dump_report *r = &c->child.report;
     /* The child's own clock reading: the parent may notice its end a little later. */
     uint64_t ended = r->end_ns > c->started_ns && r->end_ns <= c->child.ended_ns ? r->end_ns : c->child.ended_ns;
-    VALUE result = hc_dump_result(c->path, r->raw_bytes, r->stored_bytes, c->forked_ns - c->started_ns,
-                                  ended - c->started_ns);
-    /* Where the time went, for bench/capture (not part of the capture result). */
-    rb_hash_aset(result, rb_str_new_cstr("child_dump_cpu_ns"), ULL2NUM(r->dump_cpu_ns));
-    rb_hash_aset(result, rb_str_new_cstr("child_dump_wall_ns"), ULL2NUM(r->dump_wall_ns));
-    rb_hash_aset(result, rb_str_new_cstr("child_gzip_cpu_ns"), ULL2NUM(r->gzip_cpu_ns));
-    rb_hash_aset(result, rb_str_new_cstr("child_finish_ns"), ULL2NUM(r->finish_ns));
-    return result;
+    return hc_dump_result(c->path, r->raw_bytes, r->stored_bytes, c->forked_ns - c->started_ns,
+                          ended - c->started_ns);
+}
+
+/* Child#stages => where the child's time went, from its report: {"dump_cpu_ns" (the dump
+ * thread's CPU), "dump_wall_ns" (until it closed the pipe), "gzip_cpu_ns" (the pump thread's
+ * CPU), "finish_ns" (end of stream)}; nil unless the child ended well. A diagnostic of the
+ * internal Dump API (bench/capture and bench/dump_child print it); no capture result carries it. */
+static VALUE hc_child_stages(VALUE self)
+{
+    hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
+    if (c->child.state != HC_CHILD_OK) return Qnil;
+    const hc_dump_report *r = &c->child.report;
+    VALUE stages = rb_hash_new();
+    rb_hash_aset(stages, rb_str_new_cstr("dump_cpu_ns"), ULL2NUM(r->dump_cpu_ns));
+    rb_hash_aset(stages, rb_str_new_cstr("dump_wall_ns"), ULL2NUM(r->dump_wall_ns));
+    rb_hash_aset(stages, rb_str_new_cstr("gzip_cpu_ns"), ULL2NUM(r->gzip_cpu_ns));
+    rb_hash_aset(stages, rb_str_new_cstr("finish_ns"), ULL2NUM(r->finish_ns));
+    return stages;
 }
 
 /* Child#failure => the failure's text once the child has been seen to fail, else nil. Never waits. */
@@ -411,6 +422,7 @@ void hc_init_dump(void)
     rb_undef_alloc_func(hc_cChild);
     rb_define_method(hc_cChild, "wait", hc_child_wait, 0);
     rb_define_method(hc_cChild, "failure", hc_child_failure, 0);
+    rb_define_method(hc_cChild, "stages", hc_child_stages, 0);
     rb_define_method(hc_cChild, "path", hc_child_path, 0);
     rb_define_method(hc_cChild, "pid", hc_child_pid, 0);
     rb_define_method(hc_cChild, "close", hc_child_close, 0);

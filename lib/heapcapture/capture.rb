@@ -20,10 +20,7 @@ module HeapCapture
 
     class << self
       attr_accessor :last_stamp # the previous key's time: two dumps never share a key
-      # false: a fork-mode dump is uploaded only once complete (bench/capture compares the two)
-      attr_accessor :stream_upload
     end
-    self.stream_upload = true
 
     def initialize(payload, settings)
       @payload = payload
@@ -94,7 +91,7 @@ module HeapCapture
     # upload that failed, an exception), and its tempfile removed on every path.
     def fork_capture(destination, key, estimate)
       child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork)
-      if destination.streams? && self.class.stream_upload
+      if destination.streams?
         stored = store_while_dumping(destination, child, key, estimate)
         [child.wait, stored]
       else
