@@ -15,7 +15,8 @@ C_LIB_OF_HEADER = { "libpq-fe.h" => "libpq", "curl/" => "libcurl", "openssl/" =>
 C_ISAL = system("pkg-config --exists libisal") &&
          File.exist?(File.join(`pkg-config --variable=includedir libisal`.strip, "isa-l/igzip_lib.h"))
 
-def c_includes(file) = File.binread(file).scan(/^#\s*include\s+[<"]([^>"]+)[>"]/n).flatten # any locale
+# Read as bytes: in any locale (CI has none), a UTF-8 comment must not raise.
+def c_includes(file) = File.binread(file).scan(/^#\s*include\s+[<"]([^>"]+)[>"]/n).flatten
 
 # What a C program made of src needs: [the pure C modules it calls, the libraries], followed
 # from its #includes (a header of ours brings its .c, whose own includes are followed in turn).

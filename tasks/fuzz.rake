@@ -9,7 +9,7 @@ FUZZ_S3_XML_SEEDS = {
                  "<Key>a &amp; b</Key><Size>5</Size><LastModified>2026-11-21T20:30:42.000Z</LastModified></Contents>" \
                  "<NextContinuationToken>t</NextContinuationToken></ListBucketResult>",
   "seed-error" => "<Error><Code>SlowDown</Code><Message>m</Message><RequestId>r</RequestId></Error>",
-  "seed-init" => "<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>",
+  "seed-init" => "<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>"
 }.freeze
 
 # Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the modules and libraries it includes

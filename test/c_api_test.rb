@@ -17,7 +17,7 @@ class CAPITest < HCTest::TestCase
     "rb_gc_force_recycle" => /\brb_gc_force_recycle\b/,
     "rb_clear_constant_cache" => /\brb_clear_constant_cache\b/,
     "rb_clone_setup, rb_dup_setup" => /\brb_(?:clone|dup)_setup\b/,
-    "rb_complex_polar" => /\brb_complex_polar\b/,
+    "rb_complex_polar" => /\brb_complex_polar\b/
   }.freeze
 
   def test_the_extension_uses_no_c_api_that_later_rubies_removed

@@ -51,7 +51,7 @@ class CaptureChainTest < HCTest::TestCase
     assert_equal "ok", result["status"], result["error"]
     (RESULT_KEYS + %w[request_id channel]).each { |key| assert result.key?(key), "the reply has #{key}" }
     assert_equal ["web.1", Process.pid, "go", "heapcapture_web_1"], result.values_at("dyno", "pid", "payload", "channel")
-    assert_match %r{\As3://#{bucket}/#{Regexp.escape(@prefix)}\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-web\.1-pid#{Process.pid}-heap\.ndjson\.gz\z},
+    assert_match %r{\As3://#{bucket}/#{Regexp.escape(@prefix)}\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-web\.1-pid#{Process.pid}-heap\.ndjson\.gz\z}, # rubocop:disable Layout/LineLength
                  result["location"]
     assert_match(/X-Amz-Signature=/, result["url"])
     %w[bytes raw_bytes].each { |key| assert_operator result[key], :>, 0 }

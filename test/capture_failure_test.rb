@@ -31,7 +31,7 @@ class CaptureFailureTest < HCTest::TestCase
     with_tmpfs("1m") do |small|
       result = HeapCapture.capture(tmpdir: small)
       assert_equal "error", result["status"]
-      assert_match(/not enough free space for the heap dump in tmpdir #{small}: it needs about [\d.]+ MB .*only [\d.]+ MB are free; set tmpdir \(HEAPCAPTURE_TMPDIR\)/,
+      assert_match(/not enough free space for the heap dump in tmpdir #{small}: it needs about [\d.]+ MB .*only [\d.]+ MB are free; set tmpdir \(HEAPCAPTURE_TMPDIR\)/, # rubocop:disable Layout/LineLength
                    result["error"])
       assert_empty Dir.children(small)
     end

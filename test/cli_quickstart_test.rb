@@ -36,7 +36,7 @@ class CLIQuickstartTest < HCTest::TestCase
 
   def arm_web_1
     @armed, line = HCTest.spawn_armed_process(@env, dyno: "web.1", fake_capture: false, linger: 120,
-                                                  connect_timeout: 15)
+                                                    connect_timeout: 15)
     assert_equal "listening\n", line
   end
 

@@ -32,7 +32,9 @@ class CLIStoreTest < HCTest::TestCase
   def store_dump(name, size)
     plain = File.join(@tmpdir, "#{name.tr('/', '_')}.plain")
     File.open(plain, "wb") do |f|
-      f.write(%({"address":"0x#{rand(1 << 40).to_s(16)}","type":"STRING","value":"#{Random.bytes(48).unpack1('H*')}"}\n)) while f.size < size
+      while f.size < size
+        f.write(%({"address":"0x#{rand(1 << 40).to_s(16)}","type":"STRING","value":"#{Random.bytes(48).unpack1('H*')}"}\n))
+      end
     end
     gz = File.join(@tmpdir, "#{name.tr('/', '_')}.gz")
     Zlib::GzipWriter.open(gz) { |w| File.open(plain, "rb") { |r| IO.copy_stream(r, w) } }
@@ -67,7 +69,8 @@ class CLIStoreTest < HCTest::TestCase
   def test_list_shows_dumps_oldest_first_with_sizes_and_narrows_by_prefix
     _out, _err, status = heapcapture("list")
     assert status.success?
-    sizes = { "a/2026-11-21T20-00-00Z-web.1-pid1-heap.ndjson.gz" => 10, "a/2026-11-21T20-00-01Z-web.1-pid1-heap.ndjson.gz" => 3000,
+    sizes = { "a/2026-11-21T20-00-00Z-web.1-pid1-heap.ndjson.gz" => 10,
+              "a/2026-11-21T20-00-01Z-web.1-pid1-heap.ndjson.gz" => 3000,
               "b/2026-11-21T20-00-02Z-web.2-pid2-heap.ndjson.gz" => 2_000_000 }
     stored = sizes.map do |name, size|
       sleep 1.05 unless name.start_with?("a/2026-11-21T20-00-00Z") # distinct LastModified seconds
@@ -103,7 +106,8 @@ class CLIStoreTest < HCTest::TestCase
     target = File.join(@workdir, "new-heap.ndjson")
     assert_equal sha256_file(plain), sha256_file(target)
     assert_equal 0o600, File.stat(target).mode & 0o777
-    assert_match(/\Afetched s3:\/\/#{bucket}\/#{Regexp.escape(@prefix)}new-heap.ndjson.gz to #{Regexp.escape(target)} \(3\.\d MiB, #{File.size(plain)} bytes; \d+\.\d (KiB|MiB) stored\)\n\z/, out)
+    fetched = "fetched s3://#{bucket}/#{@prefix}new-heap.ndjson.gz to #{target}"
+    assert_match(/\A#{Regexp.escape(fetched)} \(3\.\d MiB, #{File.size(plain)} bytes; \d+\.\d (KiB|MiB) stored\)\n\z/, out)
     assert_equal ["new-heap.ndjson"], Dir.children(@workdir), "no temporary file left"
   end
 
@@ -245,7 +249,8 @@ class CLIStoreTest < HCTest::TestCase
     assert_match(%r{ while listing objects in #{Regexp.escape(down)}/#{bucket}[ ;]}, err)
     _out, err, status = heapcapture("fetch", "#{@prefix}k-heap.ndjson.gz", env: @env.merge("AWS_ENDPOINT_URL_S3" => down))
     assert_equal 1, status.exitstatus
-    assert_match(%r{ while downloading from #{Regexp.escape(down)}/#{bucket}/#{Regexp.escape(@prefix)}k-heap\.ndjson\.gz[ ;]}, err)
+    assert_match(%r{ while downloading from #{Regexp.escape(down)}/#{bucket}/#{Regexp.escape(@prefix)}k-heap\.ndjson\.gz[ ;]},
+                 err)
   end
 
   def test_file_destination_list_and_fetch
@@ -274,7 +279,8 @@ class CLIStoreTest < HCTest::TestCase
     _out, err, status = heapcapture("fetch", "latest", "-o", "latest.ndjson", env: env)
     assert status.success?, err
     assert_equal File.binread(plain), File.binread(File.join(@workdir, "latest.ndjson"))
-    _out, err, status = heapcapture("fetch", File.join(dir, "2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson"), "-o", "by-path", env: env)
+    _out, err, status = heapcapture("fetch", File.join(dir, "2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson"), "-o", "by-path",
+                                    env: env)
     assert status.success?, err
     assert_equal File.binread(plain), File.binread(File.join(@workdir, "by-path"))
 

@@ -45,8 +45,8 @@ class CLITest < HCTest::TestCase
     assert status.success?, "#{out}\n#{err}"
     lines = out.lines.map(&:chomp).sort
     assert_equal 2, lines.size, out
-    assert_match(/\Aweb\.1 pid #{pids[0]}: ok file:\/\/\/tmp\/go\z/, lines[0])
-    assert_match(/\Aweb\.2 pid #{pids[1]}: ok file:\/\/\/tmp\/go\z/, lines[1])
+    assert_match(%r{\Aweb\.1 pid #{pids[0]}: ok file:///tmp/go\z}, lines[0])
+    assert_match(%r{\Aweb\.2 pid #{pids[1]}: ok file:///tmp/go\z}, lines[1])
   end
 
   # An hourly scheduler job must not "succeed" without a dump: a selected dyno that sends nothing
@@ -77,7 +77,7 @@ class CLITest < HCTest::TestCase
   def test_bad_input_is_a_usage_error_and_nothing_is_sent
     conn = watcher("heapcapture_web_1")
     [["signal", "a" * 8000], ["signal", "--dynos", "zero"], ["signal", "--process-type", "Web!"],
-     ["signal", "one", "two"]].each do |args|
+     %w[signal one two]].each do |args|
       _out, err, status = heapcapture(*args)
       assert_equal 2, status.exitstatus, "#{args.inspect[0, 60]}: #{err}"
       assert_match(/\Aheapcapture: .+\(see heapcapture signal --help\)\n\z/, err)
@@ -104,7 +104,7 @@ class CLITest < HCTest::TestCase
     ["mysql://app:hunter2@127.0.0.1/db", "postgres//app:hunter2@127.0.0.1/db"].each do |url|
       _out, err, status = heapcapture("signal", env: { "DATABASE_URL" => url })
       assert_equal 1, status.exitstatus, url
-      assert_match(/\Aheapcapture: database_url ".*app:\*\*\*@127.0.0.1\/db" is neither a PostgreSQL URL /, err)
+      assert_match(%r{\Aheapcapture: database_url ".*app:\*\*\*@127.0.0.1/db" is neither a PostgreSQL URL }, err)
       assert_equal 1, err.lines.size
       refute_includes err, "hunter2"
     end

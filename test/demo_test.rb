@@ -15,7 +15,7 @@ class DemoTest < HCTest::TestCase
     out, status = run_demo
     assert status.success?, "bin/demo failed (#{status.inspect}):\n#{out}"
 
-    oks = out.scan(/^\s+web\.1 pid (\d+): ok s3:\/\/heapcapture-test\/demo\/\S+-web\.1-pid\1-heap\.ndjson\.gz \d+ bytes http\S+ (.*)$/)
+    oks = out.scan(%r{^\s+web\.1 pid (\d+): ok s3://heapcapture-test/demo/\S+-web\.1-pid\1-heap\.ndjson\.gz \d+ bytes http\S+ (.*)$}) # rubocop:disable Layout/LineLength
     assert_equal 2, oks.map(&:first).uniq.size, "two workers' ok results:\n#{out}"
     oks.each do |_pid, timings|
       assert_match(/\A\(app paused \d+(\.\d)? ms, dump \d+(\.\d)? ms, stored \d+(\.\d)? ms later\)\z/, timings,

@@ -9,7 +9,7 @@ class DocsTest < HCTest::TestCase
   def readme = File.read(File.join(ROOT, "README.md"), encoding: "UTF-8")
 
   def test_every_document_readme_links_exists
-    links = readme.scan(/\]\((doc\/[^)#]+)\)/).flatten.uniq
+    links = readme.scan(%r{\]\((doc/[^)#]+)\)}).flatten.uniq
     refute_empty links
     links.each { |link| assert File.file?(File.join(ROOT, link)), "README links #{link}" }
   end

@@ -30,7 +30,7 @@ class ExclusiveTest < HCTest::TestCase
       [{ "DYNO" => "worker.1" }, { process_type: "web" }, /DYNO is "worker\.1", expected web\.1/],
       [{}, {}, /neither HEAPCAPTURE_DYNO nor DYNO is set, expected web\.1/],
       [{ "DYNO" => "web.1", "HEAPCAPTURE_DYNO" => "web.3" }, { dynos: 2 },
-       /HEAPCAPTURE_DYNO is "web\.3", expected one of web\.1\.\.web\.2/],
+       /HEAPCAPTURE_DYNO is "web\.3", expected one of web\.1\.\.web\.2/]
     ].each do |env, options, reason|
       ENV.delete("DYNO")
       ENV.delete("HEAPCAPTURE_DYNO")
@@ -101,11 +101,11 @@ class ExclusiveTest < HCTest::TestCase
     ENV["DYNO"] = "web.1"
     missing = File.join(Dir.tmpdir, "heapcapture-missing-#{rand(1 << 30)}")
     [
-      [{ destination: "ftp://dumps.example/x" }, /destination "ftp:\/\/dumps.example\/x" is neither s3:\/\/bucket\/prefix\//],
+      [{ destination: "ftp://dumps.example/x" }, %r{destination "ftp://dumps.example/x" is neither s3://bucket/prefix/}],
       [{ tmpdir: missing }, /tmpdir "#{Regexp.escape(missing)}" is not a directory; set tmpdir \(HEAPCAPTURE_TMPDIR\)/],
       [{ database_url: nil }, /no database to listen on or signal through: set DATABASE_URL/],
-      [{ database_url: "mysql://app:hunter2@127.0.0.1/db" }, /database_url "mysql:\/\/app:\*\*\*@127.0.0.1\/db" is neither/],
-      [{ compression: :brotli }, /compression must be one of gzip, none, got :brotli/],
+      [{ database_url: "mysql://app:hunter2@127.0.0.1/db" }, %r{database_url "mysql://app:\*\*\*@127.0.0.1/db" is neither}],
+      [{ compression: :brotli }, /compression must be one of gzip, none, got :brotli/]
     ].each do |settings, reason|
       HeapCapture.reset_config!
       HeapCapture.configure { |c| c.logger = Logger.new(SyncIO.new(@log, @log_mutex)) }

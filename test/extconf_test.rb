@@ -31,7 +31,7 @@ class ExtconfTest < HCTest::TestCase
     assert_includes err, "brew install libpq"
     assert_includes err, "then install the gem again (bundle install, or gem install heapcapture)"
     assert_includes err, "gem install heapcapture -- --with-pq-dir=/that/prefix"
-    refute_match(/bin\/setup|checkout/, err, "a gem user has no checkout")
+    refute_match(%r{bin/setup|checkout}, err, "a gem user has no checkout")
   end
 
   def test_it_says_which_gzip_engine_the_build_takes

@@ -92,7 +92,7 @@ class GemPackageTest < HCTest::TestCase
     assert status.success?, "bundle install --local in the Rails app:\n#{out}#{err}"
 
     out, err, status = run_command(env, RbConfig.ruby, bundle_bin, "exec", "rake", "-T", "heapcapture", timeout: 120,
-                                                                                                         chdir: app)
+                                                                                                        chdir: app)
     assert status.success?, "rake -T in a Rails app bundling the installed gem:\n#{out}#{err}"
     assert_match(/^rake heapcapture:signal\[payload,process_type,dynos,wait\]\s+# Tell the selected dynos/, out)
     lock = File.read(File.join(app, "Gemfile.lock"), encoding: "UTF-8")

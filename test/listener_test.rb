@@ -37,7 +37,7 @@ class ListenerTest < HCTest::TestCase
     arm("web.1")
     replies = watcher("heapcapture_reply")
     sender = PG.connect(@pg.url)
-    sender.exec_params("SELECT pg_notify($1, $2)", ["heapcapture_web_1", "go"])
+    sender.exec_params("SELECT pg_notify($1, $2)", %w[heapcapture_web_1 go])
     request_id = sender.backend_pid
     sender.close
     got = []
@@ -98,7 +98,10 @@ class ListenerTest < HCTest::TestCase
     end
     results = []
     ENV["DYNO"] = "web.1"
-    HeapCapture.exclusive { |result| results << result; raise "the block fails too" }
+    HeapCapture.exclusive do |result|
+      results << result
+      raise "the block fails too"
+    end
     wait_for("connected") { HeapCapture.status[:connected] }
     boom = HeapCapture.signal("boom", wait: 10)
     assert_equal [["error", "RuntimeError: disk full"]], boom.map { |r| r.values_at("status", "error") }
@@ -167,7 +170,7 @@ class ListenerTest < HCTest::TestCase
     arm("web.1")
     payloads = [
       %q(it's "quoted"), 'back\\slash \\\\ \\n', "$$ dollar $tag$ quoting $$", "unicode: é ü 日本語 🎉",
-      "'; DROP TABLE x; --", "line\nbreak\ttab", "é" * 3999 + "x", "a" * 7999,
+      "'; DROP TABLE x; --", "line\nbreak\ttab", "é" * 3999 + "x", "a" * 7999
     ]
     payloads.each do |payload|
       HeapCapture.signal(payload)

@@ -60,7 +60,7 @@ class RailsAppTest < HCTest::TestCase
     rails_log = HCTest::Services.read_log(File.join(@rails_dir, "log/development.log"))
     assert_match(/^heapcapture: armed in web\.1 \(pid #{worker_pid}\): listening on heapcapture_web_1/, rails_log)
     assert_match(/^heapcapture: notification on heapcapture_web_1 .*: capturing/, rails_log)
-    assert_match(/^heapcapture: heap dump stored at #{Regexp.escape(@dumps)}\//, rails_log)
+    assert_match(%r{^heapcapture: heap dump stored at #{Regexp.escape(@dumps)}/}, rails_log)
     # The task loaded the environment, so it logged through Rails.logger too.
     assert_match(/^heapcapture: signalled heapcapture_web_1 \(request \d+/, rails_log)
   end

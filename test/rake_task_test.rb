@@ -94,7 +94,7 @@ class RakeTaskProcessTest < HCTest::TestCase
     conn = watcher("heapcapture_web_1")
     out, err, status = run_command({ "DATABASE_URL" => @pg.url, "RUBYLIB" => File.join(ROOT, "lib") }, RbConfig.ruby,
                                    Gem.bin_path("rake", "rake"), "heapcapture:signal[from a rakefile]", timeout: 60,
-                                                                                                         chdir: dir)
+                                                                                                        chdir: dir)
     assert status.success?, err
     assert_equal "signalled heapcapture_web_1\n", out
     assert_equal "", err

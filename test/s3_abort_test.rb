@@ -31,7 +31,11 @@ class S3AbortTest < HCTest::TestCase
   # Every key the test used: no part of it in RGW's index, no upload of it open, no object.
   def assert_nothing_left
     @proxy&.stop # the requests it still holds run to their end first
-    parts = HCTest::Services.s3.multipart_entries(bucket).select { |name| @keys.any? { |k| name.start_with?("_multipart_#{k}.") } }
+    parts = HCTest::Services.s3.multipart_entries(bucket).select do |name|
+      @keys.any? do |k|
+        name.start_with?("_multipart_#{k}.")
+      end
+    end
     assert_empty parts, "RGW keeps no part of an aborted upload"
     assert_empty HCTest::Services.s3.open_uploads(bucket) & @keys, "no multipart upload left open"
     @keys.each { |k| assert_raises(Aws::S3::Errors::NotFound, k) { aws.head_object(bucket: bucket, key: k) } }
@@ -69,9 +73,9 @@ class S3AbortTest < HCTest::TestCase
       script = <<~RUBY
         require "heapcapture"
         s3 = HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1",
-                                         endpoint: #{ENV.fetch("AWS_ENDPOINT_URL_S3").inspect},
-                                         access_key_id: #{ENV.fetch("AWS_ACCESS_KEY_ID").inspect},
-                                         secret_access_key: #{ENV.fetch("AWS_SECRET_ACCESS_KEY").inspect},
+                                         endpoint: #{ENV.fetch('AWS_ENDPOINT_URL_S3').inspect},
+                                         access_key_id: #{ENV.fetch('AWS_ACCESS_KEY_ID').inspect},
+                                         secret_access_key: #{ENV.fetch('AWS_SECRET_ACCESS_KEY').inspect},
                                          part_size: #{PART}, concurrency: 4)
         $stdout.puts "uploading"
         $stdout.flush

@@ -147,12 +147,12 @@ class S3ClientTest < HCTest::TestCase
     assert_equal "heapcapture: cannot upload #{missing}: opening it failed: No such file or directory", error.message
     error = assert_raises(HeapCapture::UploadError) { s3.upload(@tmpdir, key: "k") }
     assert_includes error.message, "it is not a regular file"
-    unless Process.uid.zero? # root reads any file
-      unreadable = random_file(5)
-      File.chmod(0o000, unreadable)
-      error = assert_raises(HeapCapture::UploadError) { s3.upload(unreadable, key: "k") }
-      assert_match(/Permission denied/, error.message)
-    end
+    return if Process.uid.zero? # root reads any file
+
+    unreadable = random_file(5)
+    File.chmod(0o000, unreadable)
+    error = assert_raises(HeapCapture::UploadError) { s3.upload(unreadable, key: "k") }
+    assert_match(/Permission denied/, error.message)
   end
 
   def test_bad_arguments_are_clear_errors

@@ -96,11 +96,11 @@ class S3FaultsTest < HCTest::TestCase
     path = random_file(3 * PART + 99)
     key = unique_key("transient")
     rules = [
-      @proxy.add(:internal_error, method: "POST", query: /\Auploads/),           # initiate: 500
-      @proxy.add(:slowdown, method: "PUT", query: /partNumber=2&/, times: 2),     # 503 SlowDown twice
+      @proxy.add(:internal_error, method: "POST", query: /\Auploads/), # initiate: 500
+      @proxy.add(:slowdown, method: "PUT", query: /partNumber=2&/, times: 2), # 503 SlowDown twice
       @proxy.add(:reset, method: "PUT", query: /partNumber=3&/),                 # reset mid-body
       @proxy.add(:stall, method: "PUT", query: /partNumber=4&/),                 # stall until the low-speed timeout
-      @proxy.add(:error_in_200, method: "POST", query: /uploadId=/),             # Complete: 200 with <Error>
+      @proxy.add(:error_in_200, method: "POST", query: /uploadId=/) # Complete: 200 with <Error>
     ]
     result = proxied.upload(path, key: key)
     assert_equal 4, result["parts"]

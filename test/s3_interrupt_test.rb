@@ -57,7 +57,12 @@ class S3InterruptTest < HCTest::TestCase
 
   def test_thread_kill_returns_promptly_and_aborts_the_upload
     ticks = 0
-    ticker = Thread.new { loop { ticks += 1; sleep 0.01 } }
+    ticker = Thread.new do
+      loop do
+        ticks += 1
+        sleep 0.01
+      end
+    end
     uploader = Thread.new { @s3.upload(@path, key: "killed") }
     wait_for_the_stall
     before = ticks
@@ -144,7 +149,7 @@ class S3InterruptTest < HCTest::TestCase
     script = <<~RUBY
       require "heapcapture"
       s3 = HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1", endpoint: #{@proxy.endpoint.inspect},
-                                       access_key_id: #{ENV.fetch("AWS_ACCESS_KEY_ID").inspect}, secret_access_key: #{ENV.fetch("AWS_SECRET_ACCESS_KEY").inspect},
+                                       access_key_id: #{ENV.fetch('AWS_ACCESS_KEY_ID').inspect}, secret_access_key: #{ENV.fetch('AWS_SECRET_ACCESS_KEY').inspect},
                                        part_size: #{PART}, concurrency: 2, low_speed_time: 60)
       Thread.new { s3.upload(#{@path.inspect}, key: "exiting") }
       deadline = Time.now + 30

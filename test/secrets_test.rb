@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
-require "pp"
+require "pp" # rubocop:disable Lint/RedundantRequireStatement -- pretty_inspect is not loaded until pp is
 
 # Credentials never reach what a person (or an error tracker) is shown: inspect, pp.
 class SecretsTest < HCTest::TestCase

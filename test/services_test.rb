@@ -43,9 +43,9 @@ class ServicesTest < HCTest::TestCase
   # A ListObjectsV2 on the test bucket, signed by our own signer.
   def signed_list_request(secret)
     uri = URI("#{ENV.fetch('AWS_ENDPOINT_URL_S3')}/#{HCTest::Services::BUCKET}?list-type=2")
-    empty_sha = OpenSSL::Digest::SHA256.hexdigest("")
+    empty_sha = OpenSSL::Digest.hexdigest("SHA256", "")
     signed = HeapCapture::SigV4.sign(
-      method: "GET", host: "#{uri.host}:#{uri.port}", path: uri.path, query: [["list-type", "2"]],
+      method: "GET", host: "#{uri.host}:#{uri.port}", path: uri.path, query: [%w[list-type 2]],
       headers: { "x-amz-content-sha256" => empty_sha }, payload_sha256: empty_sha,
       region: ENV.fetch("AWS_REGION"), service: "s3", access_key_id: ENV.fetch("AWS_ACCESS_KEY_ID"),
       secret_access_key: secret, time: Time.now.utc

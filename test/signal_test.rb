@@ -28,7 +28,7 @@ class SignalTest < HCTest::TestCase
       "\xC3\x28".b => /not valid UTF-8/,
       "nul\0byte" => /NUL byte/,
       nil => /must be a String/,
-      :go => /must be a String/,
+      :go => /must be a String/
     }.each do |payload, message|
       error = assert_raises(ArgumentError, payload.inspect[0, 40]) { HeapCapture.signal(payload) }
       assert_match message, error.message

@@ -7,7 +7,7 @@ require "openssl"
 # input (the right class, a message naming the argument, never a crash).
 class SigV4Test < HCTest::TestCase
   SigV4 = HeapCapture::SigV4
-  EMPTY_SHA256 = OpenSSL::Digest::SHA256.hexdigest("")
+  EMPTY_SHA256 = OpenSSL::Digest.hexdigest("SHA256", "")
   DOC_TIME = Time.utc(2013, 5, 24)
 
   # The S3 documentation's examples: GET /test.txt from examplebucket, 2013-05-24.
@@ -39,10 +39,10 @@ class SigV4Test < HCTest::TestCase
   def test_presign_matches_the_s3_documentation_example
     signed = doc_presign
     assert_equal "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404", signed[:signature]
-    assert_equal [["X-Amz-Algorithm", "AWS4-HMAC-SHA256"],
+    assert_equal [%w[X-Amz-Algorithm AWS4-HMAC-SHA256],
                   ["X-Amz-Credential", "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"],
-                  ["X-Amz-Date", "20130524T000000Z"], ["X-Amz-Expires", "86400"],
-                  ["X-Amz-SignedHeaders", "host"], ["X-Amz-Signature", signed[:signature]]], signed[:query]
+                  %w[X-Amz-Date 20130524T000000Z], %w[X-Amz-Expires 86400],
+                  %w[X-Amz-SignedHeaders host], ["X-Amz-Signature", signed[:signature]]], signed[:query]
     assert signed[:query_string].end_with?("&X-Amz-Signature=#{signed[:signature]}")
     assert_includes signed[:canonical_request], "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2F"
   end
@@ -64,7 +64,7 @@ class SigV4Test < HCTest::TestCase
   end
 
   def test_headers_as_hash_with_arrays_or_as_pairs_sign_alike
-    pairs = [["X-Amz-Meta-A", " one  two "], ["x-amz-meta-a", "three"], ["x-amz-meta-n", 42]]
+    pairs = [["X-Amz-Meta-A", " one  two "], %w[x-amz-meta-a three], ["x-amz-meta-n", 42]]
     hash = { "X-Amz-Meta-A" => [" one  two ", "three"], "x-amz-meta-n" => 42 }
     from_pairs = doc_sign(headers: pairs)
     assert_equal from_pairs, doc_sign(headers: hash)
@@ -72,7 +72,7 @@ class SigV4Test < HCTest::TestCase
   end
 
   def test_query_sorts_by_encoded_name_then_value_with_empty_values_first
-    signed = doc_sign(query: [["b", "2"], ["a", "x"], ["a", nil], ["a", ""], ["k y", "v/+"]])
+    signed = doc_sign(query: [%w[b 2], %w[a x], ["a", nil], ["a", ""], ["k y", "v/+"]])
     assert_equal "a=&a=&a=x&b=2&k%20y=v%2F%2B", signed[:canonical_request].lines[2].chomp
     assert_equal signed, doc_sign(query: { "b" => "2", "a" => ["x", nil, ""], "k y" => "v/+" })
   end

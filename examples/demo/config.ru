@@ -10,7 +10,7 @@ module DemoCatalog
     { "id" => i, "name" => "product #{i}", "tags" => %W[tag#{i % 7} tag#{i % 13}], "price" => i * 1.5 }
   end
   DESCRIPTIONS = Array.new(5_000) { |i| "a description of product #{i}, " * 4 }
-  RECENT = [] # the last requests seen, bounded
+  RECENT = [] # rubocop:disable Style/MutableConstant -- the last requests seen, bounded
   LOCK = Mutex.new
 
   def self.remember(env)

@@ -2,9 +2,9 @@
 
 # The demo's steps, run by bin/demo once bin/setup has installed Ruby and everything else: starts
 # a throwaway PostgreSQL and the S3 test server on loopback, boots examples/demo in puma (cluster
-# mode, 2 workers, DYNO=web.1), signals it through `heapcapture signal --wait 60`, prints each worker's result, downloads one dump with the S3 client
-# and prints its top allocation sites. Everything it starts is stopped at exit (also on Ctrl-C and
-# on failure). See doc/demo.md.
+# mode, 2 workers, DYNO=web.1), signals it through `heapcapture signal --wait 60`, prints each
+# worker's result, downloads one dump with the S3 client and prints its top allocation sites.
+# Everything it starts is stopped at exit (also on Ctrl-C and on failure). See doc/demo.md.
 require "fileutils"
 require "json"
 require "net/http"

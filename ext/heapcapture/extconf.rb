@@ -10,7 +10,7 @@ LIBRARIES = [
   ["libcurl",   "curl",   "curl/curl.h",      "libcurl4-openssl-dev", "curl"],
   ["libcrypto", "crypto", "openssl/evp.h",    "libssl-dev",           "openssl@3"],
   ["zlib",      "z",      "zlib.h",           "zlib1g-dev",           "zlib"],
-  ["expat",     "expat",  "expat.h",          "libexpat1-dev",        "expat"],
+  ["expat",     "expat",  "expat.h",          "libexpat1-dev",        "expat"]
 ].freeze
 
 def missing_library(name, lib, debian, brew)
@@ -30,9 +30,7 @@ LIBRARIES.each do |pc, lib, header, debian, brew|
   dir_config(lib) # --with-<lib>-dir, --with-<lib>-include, --with-<lib>-lib
   found = pkg_config(pc)
   # libpq's pkg-config file does not always name the server include dir; pg_config knows.
-  if pc == "libpq" && !have_header(header) && find_executable("pg_config")
-    $INCFLAGS << " -I#{`pg_config --includedir`.strip}"
-  end
+  $INCFLAGS << " -I#{`pg_config --includedir`.strip}" if pc == "libpq" && !have_header(header) && find_executable("pg_config")
   found ||= have_library(lib)
   missing_library(pc, lib, debian, brew) unless found && have_header(header)
 end

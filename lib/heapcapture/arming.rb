@@ -51,7 +51,7 @@ module HeapCapture
           captures: listener&.captures || 0,
           coalesced: listener&.coalesced || 0,
           tracing: @tracing || false,
-          pid: Process.pid,
+          pid: Process.pid
         }
       end
 
@@ -97,7 +97,7 @@ module HeapCapture
       # listener thread that ended without HeapCapture.stop is for threads killed while the process
       # goes on. (In a forked child the listener is not its own, and Listener#stop does nothing.)
       def stop_quietly_at_exit
-        @stop_at_exit ||= at_exit { @listener&.stop }
+        @stop_quietly_at_exit ||= at_exit { @listener&.stop }
       end
 
       def forget_inherited_listener

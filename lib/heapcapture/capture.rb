@@ -16,7 +16,7 @@ module HeapCapture
     GZIP_SUFFIX = "-heap.ndjson.gz"
     PLAIN_SUFFIX = "-heap.ndjson"
     NS_PER_MS = 1_000_000.0
-    ORPHAN = /\Aheapcapture-(\d+)-\h{16}\.ndjson(?:\.gz)?\z/.freeze # dump_tempfile.c's tempfile names
+    ORPHAN = /\Aheapcapture-(\d+)-\h{16}\.ndjson(?:\.gz)?\z/ # dump_tempfile.c's tempfile names
 
     class << self
       attr_accessor :last_stamp # the previous key's time: two dumps never share a key

@@ -13,8 +13,8 @@ module HeapCapture
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[fork inline].freeze
     MIB = 1024 * 1024
-    POSTGRES_URL = %r{\Apostgres(?:ql)?://}i.freeze
-    CONNINFO = /\A\s*\w+\s*=/.freeze # "host=db dbname=app ..."
+    POSTGRES_URL = %r{\Apostgres(?:ql)?://}i
+    CONNINFO = /\A\s*\w+\s*=/ # "host=db dbname=app ..."
 
     attr_accessor(*SETTINGS)
 

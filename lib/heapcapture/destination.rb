@@ -9,7 +9,7 @@ module HeapCapture
   # setting and raises ConfigurationError for anything it cannot use, before any dump is made.
   module Destination
     # Dumps are the objects whose key ends in .ndjson or .ndjson.gz.
-    DUMP = /\.ndjson(\.gz)?\z/.freeze
+    DUMP = /\.ndjson(\.gz)?\z/
     Entry = Struct.new(:key, :size, :time)
 
     module_function

@@ -6,7 +6,7 @@ module HeapCapture
   # Which process is selected: its dyno name (HEAPCAPTURE_DYNO, else Heroku's DYNO) must be one of
   # "<process_type>.1" .. "<process_type>.<dynos>". Also the notification channel names.
   module Dyno
-    PROCESS_TYPE = /\A[a-z0-9_]+\z/.freeze
+    PROCESS_TYPE = /\A[a-z0-9_]+\z/
     CHANNEL_PREFIX = "heapcapture_"
     CHANNEL_MAX = Listener::Connection::CHANNEL_MAX # listener.h: PostgreSQL's identifier limit
 
@@ -75,6 +75,7 @@ module HeapCapture
       unless dynos.is_a?(Integer) && dynos >= 1
         raise ArgumentError, Util.prefixed("dynos must be an Integer of at least 1, got #{dynos.inspect}")
       end
+
       longest = channel(process_type, dynos)
       return process_type if longest.bytesize <= CHANNEL_MAX
 

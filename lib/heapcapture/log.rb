@@ -30,7 +30,8 @@ module HeapCapture
       written
     end
 
-    def close; end # $stdout is not ours to close
+    # $stdout is not ours to close
+    def close; end
   end
 
   # Removes credentials from anything that is about to be shown to a person.
@@ -41,7 +42,7 @@ module HeapCapture
     def text(str)
       str.gsub(%r{(\w+://[^/\s:@]*:)[^@\s/]*@}, '\1***@').gsub(/(password\s*=\s*)('[^']*'|\S+)/i, '\1***')
     end
-    alias_method :url, :text
+    alias url text
     module_function :url
   end
 end

@@ -38,7 +38,7 @@ module HeapCapture
         @part_size = Configuration.part_size!(part_size)
         @concurrency = Configuration.concurrency!(concurrency)
         _setup(
-          bucket: @bucket, region: @region, endpoint: @endpoint, path_style: path_style.nil? ? nil : !!path_style,
+          bucket: @bucket, region: @region, endpoint: @endpoint, path_style: path_style.nil? ? nil : (path_style && true),
           access_key_id: required_string(access_key_id, "access_key_id", "AWS_ACCESS_KEY_ID"),
           secret_access_key: required_string(secret_access_key, "secret_access_key", "AWS_SECRET_ACCESS_KEY"),
           session_token: optional_string(session_token),

@@ -24,6 +24,7 @@ module HeapCapture
         unless text.valid_encoding?
       raise ArgumentError, Util.prefixed("the signal payload contains a NUL byte, which PostgreSQL text cannot hold") \
         if text.include?("\0")
+
       if text.bytesize > PAYLOAD_MAX
         raise ArgumentError, Util.prefixed("the signal payload is #{text.bytesize} bytes; PostgreSQL's NOTIFY " \
                                            "takes at most #{PAYLOAD_MAX}")

@@ -92,7 +92,7 @@ module HCTest
     # (ruby/ruby#6161, fixed in 3.2; Sidekiq 6 has two such methods): the "method" field turns into
     # "\u00ff", a NUL and stale bytes (newlines among them), garbling a few neighbouring lines.
     # Those lines are Ruby's, stored exactly as written.
-    RUBY31_METHOD_NAME_BUG = /\\u00ff\x00/n.freeze
+    RUBY31_METHOD_NAME_BUG = /\\u00ff\x00/n
 
     # Reads an s3:// location back with aws-sdk-s3 and returns its ndjson lines parsed. Every line
     # must be JSON; with ruby31_method_name_bug: true, on Ruby < 3.2, a dump that shows that bug may
@@ -110,8 +110,10 @@ module HCTest
 
       tolerated = ruby31_method_name_bug && RUBY_VERSION < "3.2" && broken.any? { |l| RUBY31_METHOD_NAME_BUG.match?(l.b) } &&
                   broken.size * 100 < records.size
-      flunk "#{broken.size} of #{records.size + broken.size} lines of #{location} are not JSON, e.g. " \
-            "#{broken.first[0, 300].inspect}" unless tolerated
+      unless tolerated
+        flunk "#{broken.size} of #{records.size + broken.size} lines of #{location} are not JSON, e.g. " \
+              "#{broken.first[0, 300].inspect}"
+      end
       records
     ensure
       File.delete(target) if target && File.exist?(target)

@@ -350,7 +350,7 @@ module HCTest
 
     def query_param(query, name)
       query.split("&").map { |kv| kv.split("=", 2) }.find { |k, _| k == name }&.last.to_s
-               .then { |v| URI.decode_www_form_component(v) }
+           .then { |v| URI.decode_www_form_component(v) }
     end
 
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)

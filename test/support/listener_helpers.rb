@@ -108,8 +108,8 @@ module HCTest
 
     # A separate Ruby process armed as `dyno`; returns its pid once it listens.
     def spawn_armed(dyno, process_type: "web", dynos: 1)
-      pid, line = HCTest.spawn_armed_process({ "DATABASE_URL" => @pg.url }, dyno: dyno, process_type: process_type,
-                                             dynos: dynos, fake_capture: true, linger: 60, connect_timeout: 10)
+      options = { dyno: dyno, process_type: process_type, dynos: dynos, fake_capture: true, linger: 60, connect_timeout: 10 }
+      pid, line = HCTest.spawn_armed_process({ "DATABASE_URL" => @pg.url }, **options)
       (@children ||= []) << pid
       assert_equal "listening\n", line, "the subprocess armed as #{dyno} should listen"
       pid
@@ -127,7 +127,7 @@ module HCTest
   # fake_capture, captures answer at once without dumping), waiting up to connect_timeout seconds
   # to connect; it stays `linger` seconds. Returns
   # [pid, its first line]: "listening\n" once connected, else "not connected\n" or nil (20 s bound).
-  def self.spawn_armed_process(env, dyno:, process_type: "web", dynos: 1, fake_capture:, linger:, connect_timeout:)
+  def self.spawn_armed_process(env, dyno:, fake_capture:, linger:, connect_timeout:, process_type: "web", dynos: 1)
     hook = 'HeapCapture::Listener.capture_hook = ->(payload) { { "status" => "ok", "location" => "file:///tmp/" + payload } }'
     script = <<~RUBY
       require "heapcapture"

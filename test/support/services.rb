@@ -294,12 +294,13 @@ module HCTest
       end
 
       def stop
+        # TERM to every daemon first, so that they stop together, then wait for each.
         @pids.reverse_each do |pid|
           Process.kill("TERM", -pid)
         rescue Errno::ESRCH
           nil
         end
-        @pids.reverse_each { |pid| Services.stop_group(pid, timeout: 10) }
+        @pids.reverse_each { |pid| Services.stop_group(pid, timeout: 10) } # rubocop:disable Style/CombinableLoops
         @pids = []
       end
 
@@ -453,6 +454,7 @@ module HCTest
       attr_reader :port, :dir, :log
 
       def initialize(workdir)
+        super()
         @dir = File.join(workdir, "redis")
         @log = File.join(@dir, "redis.log")
         @port = Services.free_port

@@ -41,7 +41,7 @@ module HCTest
       head, body = text.split(/\r?\n\r?\n/, 2)
       request_line, *header_lines = head.split(/\r?\n/)
       method, rest = request_line.split(" ", 2)
-      target = rest.sub(/ HTTP\/\d\.\d\z/, "")
+      target = rest.sub(%r{ HTTP/\d\.\d\z}, "")
       raw_path, raw_query = target.split("?", 2)
       query = (raw_query || "").split("&").map do |pair|
         name, value = pair.split("=", 2)

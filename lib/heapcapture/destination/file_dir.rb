@@ -15,10 +15,10 @@ module HeapCapture
 
       def initialize(uri)
         @dir = URI.decode_www_form_component(uri.path.to_s)
-        unless uri.host.to_s.empty? && @dir.start_with?("/")
-          raise ConfigurationError, "destination #{uri} must be file:///absolute/dir (three slashes; " \
-                                    "no host)"
-        end
+        return if uri.host.to_s.empty? && @dir.start_with?("/")
+
+        raise ConfigurationError, "destination #{uri} must be file:///absolute/dir (three slashes; " \
+                                  "no host)"
       end
 
       def prefix = ""
