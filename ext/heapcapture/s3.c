@@ -120,49 +120,51 @@ static int hc_is_ip_host(const char *hostport)
     return inet_pton(AF_INET, host, &a) == 1;
 }
 
-hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
+/* Every setting within its bounds (s3.h's limits; 0 means the default). Returns 0, or -1 with
+ * err saying which setting and what it may be. */
+static int hc_check_config(const hc_s3_config *cfg, hc_s3_error *err)
 {
-    hc_s3_err_clear(err);
     if (hc_empty(cfg->bucket) || !hc_valid_bucket(cfg->bucket)) {
         hc_s3_err_set(err, HC_S3_EARG, "the S3 bucket name \"%s\" is not valid: 3 to 63 letters, digits, "
                    "dots or hyphens", cfg->bucket ? cfg->bucket : "");
-        return NULL;
+        return -1;
     }
     if (hc_empty(cfg->region)) {
         hc_s3_err_set(err, HC_S3_EARG, "no S3 region given: set AWS_REGION (e.g. us-east-1) or pass region:");
-        return NULL;
+        return -1;
     }
     if (hc_empty(cfg->access_key_id) || hc_empty(cfg->secret_access_key)) {
         hc_s3_err_set(err, HC_S3_EARG, "no S3 credentials given: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                    "or pass access_key_id: and secret_access_key:");
-        return NULL;
+        return -1;
     }
     if (cfg->concurrency < 0 || cfg->concurrency > HC_S3_MAX_CONCURRENCY) {
         hc_s3_err_set(err, HC_S3_EARG, "concurrency must be from 1 to %d, got %d", HC_S3_MAX_CONCURRENCY,
                    cfg->concurrency);
-        return NULL;
+        return -1;
     }
     if (cfg->part_size < 0 || (cfg->part_size > 0 && cfg->part_size < HC_S3_MIN_PART_SIZE) ||
         cfg->part_size > HC_S3_MAX_PART_SIZE) {
         hc_s3_err_set(err, HC_S3_EARG, "part_size must be from 5 MiB (S3's minimum) to 5 GiB, got %ld",
                    cfg->part_size);
-        return NULL;
+        return -1;
     }
     if (cfg->max_attempts < 0 || cfg->max_attempts > HC_S3_MAX_ATTEMPTS) {
         hc_s3_err_set(err, HC_S3_EARG, "max_attempts must be from 1 to %d, got %d", HC_S3_MAX_ATTEMPTS,
                       cfg->max_attempts);
-        return NULL;
+        return -1;
     }
     if (cfg->connect_timeout_ms < 0 || cfg->low_speed_time_s < 0 || cfg->retry_base_ms < 0) {
         hc_s3_err_set(err, HC_S3_EARG, "S3 timeouts and the retry delay cannot be negative");
-        return NULL;
+        return -1;
     }
+    return 0;
+}
 
-    hc_s3_client *c = calloc(1, sizeof *c);
-    if (!c) {
-        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
-        return NULL;
-    }
+/* The settings with their defaults, and the client's own copies of the strings (a copy that
+ * fails is seen by the caller's check). */
+static void hc_copy_config(hc_s3_client *c, const hc_s3_config *cfg)
+{
     c->cfg = *cfg;
     if (!c->cfg.part_size) c->cfg.part_size = 8 * HC_S3_MIB;
     if (!c->cfg.concurrency) c->cfg.concurrency = 4;
@@ -180,7 +182,13 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
     c->seed = (unsigned int)(hc_now_ms() ^ (long long)getpid() ^ (long long)(size_t)c);
     snprintf(c->user_agent, sizeof c->user_agent, "%s libcurl/%s", hc_empty(cfg->product) ? "heapcapture" : cfg->product,
              curl_version_info(CURLVERSION_NOW)->version);
+}
 
+/* Where requests go: scheme, host and the bucket's path, path-style (a custom endpoint, a bucket
+ * with dots) or virtual-hosted (bucket.s3.region.amazonaws.com), and the base URL of both. Returns
+ * 0 (out of memory shows as a NULL the caller checks), or -1 with err set. */
+static int hc_set_addressing(hc_s3_client *c, const hc_s3_config *cfg, hc_s3_error *err)
+{
     int path_style = cfg->path_style;
     if (path_style < 0) path_style = !hc_empty(cfg->endpoint) || strchr(cfg->bucket, '.') != NULL;
 
@@ -188,8 +196,7 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
     if (!hc_empty(cfg->endpoint)) {
         if (hc_parse_endpoint(cfg->endpoint, &c->scheme, &endpoint_host, err) != 0) {
             free(endpoint_host);
-            hc_s3_client_free(c);
-            return NULL;
+            return -1;
         }
     } else {
         c->scheme = strdup("https");
@@ -202,8 +209,7 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
                       "address (%s.%s cannot resolve); use path_style: true, or leave it unset (a custom endpoint "
                       "means path-style)", cfg->endpoint, cfg->bucket, endpoint_host);
         free(endpoint_host);
-        hc_s3_client_free(c);
-        return NULL;
+        return -1;
     }
     if (endpoint_host) {
         if (path_style) {
@@ -224,7 +230,24 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
         c->base_url = malloc(n);
         if (c->base_url) snprintf(c->base_url, n, "%s://%s%s", c->scheme, c->host, c->bucket_path);
     }
+    return 0;
+}
 
+hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    if (hc_check_config(cfg, err) != 0) return NULL;
+    hc_s3_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
+        return NULL;
+    }
+    hc_copy_config(c, cfg);
+    if (!c->bucket || hc_set_addressing(c, cfg, err) != 0) {
+        if (!c->bucket) hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
+        hc_s3_client_free(c);
+        return NULL;
+    }
     c->nslots = c->cfg.concurrency;
     int ok = c->bucket && c->region && c->access_key_id && c->secret_access_key && c->base_url &&
              (!cfg->session_token || hc_empty(cfg->session_token) || c->session_token) && hc_s3_curl_handles(c) == 0;
@@ -557,25 +580,23 @@ static void hc_note_unknown_upload(hc_s3_client *c, const char *key, hc_s3_error
     free(url);
 }
 
-/* size and grow: a complete file of size bytes (grow NULL), or a growing one (size unknown). */
-static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, const hc_growing_file *grow,
-                                     long part_size, const char *path, const char *key, const char *content_type,
-                                     hc_s3_upload_result *out, hc_s3_error *err)
+/* InitiateMultipartUpload: upload_id from S3's answer. A start whose answer never came leaves a
+ * note in err (an upload may be open that nothing can abort). */
+static hc_s3_status hc_start_multipart(hc_s3_client *c, const char *key, const char *content_type, char *upload_id,
+                                       size_t idlen, hc_s3_error *err)
 {
-    char upload_id[1024];
     hc_s3_req r;
-    hc_s3_status st;
     hc_s3_req_init(&r, "POST", key, "starting a multipart upload", "to");
     hc_s3_req_query(&r, "uploads", "");
     r.content_type = content_type;
     /* An interrupt while this is in flight waits for the answer: without the id, no abort. */
     r.settle_ms = HC_S3_SETTLE_MS;
-    st = hc_s3_perform(c, &r, 0, err);
+    hc_s3_status st = hc_s3_perform(c, &r, 0, err);
     if (st != HC_S3_OK && r.unanswered) hc_note_unknown_upload(c, key, err);
     if (st == HC_S3_OK) {
         char why[512];
         if (hc_s3_xml_child_text(r.resp.data, r.resp.len, "InitiateMultipartUploadResult", "UploadId", upload_id,
-                                 sizeof upload_id, why, sizeof why) != 0 || !*upload_id) {
+                                 idlen, why, sizeof why) != 0 || !*upload_id) {
             char *url = hc_s3_display_url(c, key);
             hc_s3_err_set(err, HC_S3_EHTTP, "S3's answer to starting a multipart upload to %s is unusable: %s",
                        url ? url : key, why);
@@ -584,83 +605,116 @@ static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, co
         }
     }
     hc_s3_req_release(&r);
-    if (st != HC_S3_OK) return st;
+    return st;
+}
 
-    hc_parts p = {c, path, key, upload_id, NULL, 0, NULL};
-    int unsettled = 0; /* parts dropped unanswered after their body had gone out */
-    p.nparts = grow ? -1 : (long)((size + part_size - 1) / part_size);
-    long netags = grow ? HC_PART_MAX : p.nparts; /* p.nparts of a growing file is known only at the end */
-    p.etags = calloc((size_t)netags, sizeof *p.etags);
-    int nslots = grow || c->nslots < p.nparts ? c->nslots : (int)p.nparts;
+/* Every part, read by the part reader while the others are sent, nslots at a time: p->etags
+ * filled; for a growing file p->nparts and *size are known at the end. *unsettled counts the parts
+ * dropped unanswered after their body had gone out. */
+static hc_s3_status hc_send_parts(hc_parts *p, int fd, long long *size, const hc_growing_file *grow, long part_size,
+                                  int *unsettled, hc_s3_error *err)
+{
+    hc_s3_client *c = p->c;
+    int nslots = grow || c->nslots < p->nparts ? c->nslots : (int)p->nparts;
     hc_s3_slot *slots = calloc((size_t)nslots, sizeof *slots);
     char why[512];
-    if (!p.etags || !slots) {
-        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while uploading %s", path);
+    hc_s3_status st;
+    if (!slots) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while uploading %s", p->path);
         st = HC_S3_ENOMEM;
     } else if (hc_s3_fork_check(c, err) != 0) {
         st = err->kind;
     } else if (hc_s3_is_aborted(c)) { /* it came while the start was answered: no part goes out */
-        char *url = hc_s3_display_url(c, key);
-        hc_s3_err_set(err, HC_S3_EABORTED, "interrupted while starting a multipart upload to %s", url ? url : key);
+        char *url = hc_s3_display_url(c, p->key);
+        hc_s3_err_set(err, HC_S3_EABORTED, "interrupted while starting a multipart upload to %s", url ? url : p->key);
         free(url);
         st = HC_S3_EABORTED;
-    } else if (!(p.reader = grow ? hc_part_reader_start_growing(fd, path, grow, part_size, nslots + 1, hc_wake, c,
-                                                                why, sizeof why)
-                                 : hc_part_reader_start(fd, path, size, part_size, nslots + 1, hc_wake, c, why,
-                                                        sizeof why))) {
+    } else if (!(p->reader = grow ? hc_part_reader_start_growing(fd, p->path, grow, part_size, nslots + 1, hc_wake, c,
+                                                                 why, sizeof why)
+                                  : hc_part_reader_start(fd, p->path, *size, part_size, nslots + 1, hc_wake, c, why,
+                                                         sizeof why))) {
+        /* (one buffer more than parts in flight: the next part is read while the others are sent) */
         hc_s3_err_set(err, HC_S3_ENOMEM, "%s", why);
         st = HC_S3_ENOMEM;
     } else {
-        /* One buffer more than parts in flight: the next part is read while the others are sent. */
         /* Once stopped, the parts whose body has gone out are waited for: answered before the
          * abort, they cannot be stored after it, where nothing would list them. */
-        hc_s3_job job = {hc_parts_next, hc_parts_done, &p, slots, nslots, 0, HC_S3_PART_SETTLE_MS, 0, 0};
+        hc_s3_job job = {hc_parts_next, hc_parts_done, p, slots, nslots, 0, HC_S3_PART_SETTLE_MS, 0, 0};
         st = hc_s3_run(c, &job, err);
-        unsettled = job.unsettled;
+        *unsettled = job.unsettled;
         if (grow) {
-            p.nparts = hc_part_reader_count(p.reader);
-            size = hc_part_reader_size(p.reader);
+            p->nparts = hc_part_reader_count(p->reader);
+            *size = hc_part_reader_size(p->reader);
         }
-        hc_part_reader_stop(p.reader);
-        if (st == HC_S3_OK && p.nparts <= 0) { /* cannot happen: the job ends once every part is taken */
-            hc_s3_err_set(err, HC_S3_EFILE, "cannot upload %s: its writer never finished", path);
+        hc_part_reader_stop(p->reader);
+        if (st == HC_S3_OK && p->nparts <= 0) { /* cannot happen: the job ends once every part is taken */
+            hc_s3_err_set(err, HC_S3_EFILE, "cannot upload %s: its writer never finished", p->path);
             st = HC_S3_EFILE;
         }
     }
     free(slots);
+    return st;
+}
 
-    if (st == HC_S3_OK) {
-        size_t xlen = 0;
-        char *xml = hc_complete_body(&p, &xlen);
-        if (!xml) {
-            hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while completing the upload of %s", path);
-            st = HC_S3_ENOMEM;
-        } else {
-            hc_s3_req_init(&r, "POST", key, "completing the multipart upload", "of");
-            hc_s3_req_query(&r, "uploadId", upload_id);
-            r.body_kind = HC_BODY_MEM;
-            r.body_mem = (const unsigned char *)xml;
-            r.body_len = (long long)xlen;
-            r.content_type = "application/xml";
-            r.error_in_200 = 1;
-            hc_sha256_hex(xml, xlen, r.payload_sha256);
-            st = hc_s3_perform(c, &r, 0, err);
-            if (st == HC_S3_OK) {
-                char why[512];
-                /* The answer's ETag, else the header's; an empty one counts as none (RGW 16). */
-                if (hc_s3_xml_child_text(r.resp.data, r.resp.len, "CompleteMultipartUploadResult", "ETag",
-                                         out->etag, sizeof out->etag, why, sizeof why) != 0 || !*out->etag) {
-                    snprintf(out->etag, sizeof out->etag, "%s", r.etag);
-                }
-                if (!*out->etag) hc_s3_multipart_etag(p.etags, p.nparts, out->etag, sizeof out->etag);
-                hc_quote_etag(out->etag, sizeof out->etag); /* RGW 18's answer has it bare */
-                out->bytes = size;
-                out->parts = (int)p.nparts;
-            }
-            hc_s3_req_release(&r);
-            free(xml);
-        }
+/* CompleteMultipartUpload of every part sent: out gets the object's ETag, bytes and parts. */
+static hc_s3_status hc_complete_multipart(hc_parts *p, long long size, hc_s3_upload_result *out, hc_s3_error *err)
+{
+    size_t xlen = 0;
+    char *xml = hc_complete_body(p, &xlen);
+    if (!xml) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while completing the upload of %s", p->path);
+        return HC_S3_ENOMEM;
     }
+    hc_s3_req r;
+    hc_s3_req_init(&r, "POST", p->key, "completing the multipart upload", "of");
+    hc_s3_req_query(&r, "uploadId", p->upload_id);
+    r.body_kind = HC_BODY_MEM;
+    r.body_mem = (const unsigned char *)xml;
+    r.body_len = (long long)xlen;
+    r.content_type = "application/xml";
+    r.error_in_200 = 1;
+    hc_sha256_hex(xml, xlen, r.payload_sha256);
+    hc_s3_status st = hc_s3_perform(p->c, &r, 0, err);
+    if (st == HC_S3_OK) {
+        char why[512];
+        /* The answer's ETag, else the header's; an empty one counts as none (RGW 16). */
+        if (hc_s3_xml_child_text(r.resp.data, r.resp.len, "CompleteMultipartUploadResult", "ETag",
+                                 out->etag, sizeof out->etag, why, sizeof why) != 0 || !*out->etag) {
+            snprintf(out->etag, sizeof out->etag, "%s", r.etag);
+        }
+        if (!*out->etag) hc_s3_multipart_etag(p->etags, p->nparts, out->etag, sizeof out->etag);
+        hc_quote_etag(out->etag, sizeof out->etag); /* RGW 18's answer has it bare */
+        out->bytes = size;
+        out->parts = (int)p->nparts;
+    }
+    hc_s3_req_release(&r);
+    free(xml);
+    return st;
+}
+
+/* A multipart upload: start, the parts, complete; on any failure after the start, the abort
+ * (which waits for the parts S3 may still act on and checks that none is left). size and grow:
+ * a complete file of size bytes (grow NULL), or a growing one (size unknown). */
+static hc_s3_status hc_put_multipart(hc_s3_client *c, int fd, long long size, const hc_growing_file *grow,
+                                     long part_size, const char *path, const char *key, const char *content_type,
+                                     hc_s3_upload_result *out, hc_s3_error *err)
+{
+    char upload_id[1024];
+    hc_s3_status st = hc_start_multipart(c, key, content_type, upload_id, sizeof upload_id, err);
+    if (st != HC_S3_OK) return st;
+
+    hc_parts p = {c, path, key, upload_id, NULL, 0, NULL};
+    int unsettled = 0;
+    p.nparts = grow ? -1 : (long)((size + part_size - 1) / part_size);
+    long netags = grow ? HC_PART_MAX : p.nparts; /* p.nparts of a growing file is known only at the end */
+    p.etags = calloc((size_t)netags, sizeof *p.etags);
+    if (!p.etags) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while uploading %s", path);
+        st = HC_S3_ENOMEM;
+    } else {
+        st = hc_send_parts(&p, fd, &size, grow, part_size, &unsettled, err);
+    }
+    if (st == HC_S3_OK) st = hc_complete_multipart(&p, size, out, err);
     if (p.etags) {
         for (long i = 0; i < netags; i++) free(p.etags[i]);
         free(p.etags);

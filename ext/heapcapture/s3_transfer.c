@@ -287,8 +287,8 @@ static struct curl_slist *hc_header_add(struct curl_slist *list, int *failed, co
     return next;
 }
 
-/* Signs the request as of now and sets every option on easy. Returns 0, or -1 with err set. */
-static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, hc_s3_error *err)
+/* Forgets what the previous attempt left (answer, headers, progress, a partial download). */
+static int hc_req_reset(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error *err)
 {
     hc_s3_req_release(r);
     r->status = 0;
@@ -306,34 +306,13 @@ static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, 
                    r->file_path ? r->file_path : "", strerror(errno));
         return -1;
     }
+    return 0;
+}
 
-    char *path = hc_s3_req_path(c, r);
-    hc_kv query[3];
-    for (size_t i = 0; i < r->nquery; i++) {
-        query[i].name = r->qname[i];
-        query[i].value = r->qvalue[i];
-    }
-    hc_kv signed_headers[1] = {{"x-amz-content-sha256", r->payload_sha256}};
-    hc_sigv4_request sreq = {
-        .method = r->method, .host = c->host, .path = path ? path : "/",
-        .query = query, .nquery = r->nquery, .headers = signed_headers, .nheaders = 1,
-        .payload_sha256 = r->payload_sha256, .region = c->region, .service = "s3",
-        .access_key_id = c->access_key_id, .secret_access_key = c->secret_access_key,
-        .session_token = c->session_token, .time = time(NULL),
-    };
-    hc_sigv4_result signed_req;
-    char sigerr[256];
-    if (!path) {
-        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while %s", r->what);
-        return -1;
-    }
-    if (hc_sigv4_sign(&sreq, &signed_req, sigerr, sizeof sigerr) != 0) {
-        hc_s3_err_set(err, HC_S3_EARG, "cannot sign the request while %s: %s", r->what, sigerr);
-        free(path);
-        return -1;
-    }
-
-    /* URL: scheme://host + path encoded once + query encoded (order does not matter on the wire). */
+/* r->url: scheme://host + path encoded once + query encoded (order does not matter on the wire).
+ * Returns nonzero when out of memory. */
+static int hc_req_build_url(hc_s3_client *c, hc_s3_req *r, const char *path)
+{
     size_t ulen = 0;
     int failed = hc_s3_str_add(&r->url, &ulen, c->scheme, 0, 0) || hc_s3_str_add(&r->url, &ulen, "://", 0, 0) ||
                  hc_s3_str_add(&r->url, &ulen, c->host, 0, 0) || hc_s3_str_add(&r->url, &ulen, path, 1, 1);
@@ -343,14 +322,19 @@ static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, 
             failed = hc_s3_str_add(&r->url, &ulen, "=", 0, 0) || hc_s3_str_add(&r->url, &ulen, r->qvalue[i], 1, 0);
         }
     }
-    free(path);
+    return failed;
+}
 
+/* r->headers: the signed ones, then what S3 reads besides. Returns nonzero when out of memory. */
+static int hc_req_build_headers(hc_s3_client *c, hc_s3_req *r, const hc_sigv4_result *signed_req)
+{
+    int failed = 0;
     struct curl_slist *h = NULL;
     h = hc_header_add(h, &failed, "Host", c->host);
-    h = hc_header_add(h, &failed, "x-amz-date", signed_req.amz_date);
+    h = hc_header_add(h, &failed, "x-amz-date", signed_req->amz_date);
     h = hc_header_add(h, &failed, "x-amz-content-sha256", r->payload_sha256);
     if (c->session_token) h = hc_header_add(h, &failed, "x-amz-security-token", c->session_token);
-    h = hc_header_add(h, &failed, "Authorization", signed_req.authorization);
+    h = hc_header_add(h, &failed, "Authorization", signed_req->authorization);
     if (r->content_type) h = hc_header_add(h, &failed, "Content-Type", r->content_type);
     /* S3 checks the body against it (BadDigest); buckets with Object Lock require it */
     if (r->content_md5[0]) h = hc_header_add(h, &failed, "Content-MD5", r->content_md5);
@@ -360,12 +344,51 @@ static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, 
         if (next) h = next; else failed = 1;
     }
     r->headers = h;
+    return failed;
+}
+
+/* Signs the request as of now; fills r->url and r->headers. Returns 0, or -1 with err set. */
+static int hc_req_sign(hc_s3_client *c, hc_s3_req *r, hc_s3_error *err)
+{
+    char *path = hc_s3_req_path(c, r);
+    if (!path) {
+        hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while %s", r->what);
+        return -1;
+    }
+    hc_kv query[3];
+    for (size_t i = 0; i < r->nquery; i++) {
+        query[i].name = r->qname[i];
+        query[i].value = r->qvalue[i];
+    }
+    hc_kv signed_headers[1] = {{"x-amz-content-sha256", r->payload_sha256}};
+    hc_sigv4_request sreq = {
+        .method = r->method, .host = c->host, .path = path,
+        .query = query, .nquery = r->nquery, .headers = signed_headers, .nheaders = 1,
+        .payload_sha256 = r->payload_sha256, .region = c->region, .service = "s3",
+        .access_key_id = c->access_key_id, .secret_access_key = c->secret_access_key,
+        .session_token = c->session_token, .time = time(NULL),
+    };
+    hc_sigv4_result signed_req;
+    char sigerr[256];
+    if (hc_sigv4_sign(&sreq, &signed_req, sigerr, sizeof sigerr) != 0) {
+        hc_s3_err_set(err, HC_S3_EARG, "cannot sign the request while %s: %s", r->what, sigerr);
+        free(path);
+        return -1;
+    }
+    int failed = hc_req_build_url(c, r, path);
+    free(path);
+    if (!failed) failed = hc_req_build_headers(c, r, &signed_req);
     hc_sigv4_result_free(&signed_req);
     if (failed) {
         hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory (or a header over 4 KiB) while %s", r->what);
         return -1;
     }
+    return 0;
+}
 
+/* Every curl option of one attempt: where, how long, the callbacks, the method and its body. */
+static void hc_req_set_options(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick)
+{
     curl_easy_reset(easy);
     curl_easy_setopt(easy, CURLOPT_URL, r->url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, r->headers);
@@ -408,6 +431,14 @@ static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, 
         curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, hc_seek_cb);
         curl_easy_setopt(easy, CURLOPT_SEEKDATA, r);
     }
+}
+
+/* One attempt, ready to run on easy: reset, signed as of now, every option set. Returns 0, or -1
+ * with err set. */
+static int hc_req_prepare(hc_s3_client *c, hc_s3_req *r, CURL *easy, int quick, hc_s3_error *err)
+{
+    if (hc_req_reset(c, r, quick, err) != 0 || hc_req_sign(c, r, err) != 0) return -1;
+    hc_req_set_options(c, r, easy, quick);
     return 0;
 }
 
@@ -651,142 +682,193 @@ static int hc_settle_over(hc_s3_client *c, hc_s3_job *job, const hc_settle *st)
     return !hc_job_running(job) || hc_now_ms() - st->since >= job->settle_ms || hc_s3_interrupts(c) >= st->cut_at;
 }
 
+/* One run of a job: what the steps below share. */
+typedef struct {
+    hc_s3_client *c;
+    hc_s3_job *job;
+    hc_s3_error *err;
+    hc_settle settle;
+    int exhausted;          /* job->next has nothing more to hand out */
+    long long aborted_at;   /* quick jobs: when the interrupt came, or -1 */
+    int interrupts;         /* quick jobs: the interrupts seen so far */
+    long long next_retry;   /* the earliest retry waiting, or -1 */
+    hc_s3_error scratch;    /* done()'s error once stopped: the first failure stays in err */
+} hc_run;
+
+/* Gives each idle slot the job's next request and starts the retries that are due. Returns
+ * whether any slot is busy. Leaves the slots alone once the job has stopped. */
+static int hc_run_fill(hc_run *run)
+{
+    hc_s3_job *job = run->job;
+    long long now = hc_now_ms();
+    int busy = 0;
+    run->next_retry = -1;
+    for (int i = 0; i < job->nslots && !run->settle.on; i++) {
+        hc_s3_slot *s = &job->slots[i];
+        hc_s3_status failed = HC_S3_OK;
+        if (s->state == HC_SLOT_IDLE && !run->exhausted) {
+            int got = job->next(job->ctx, s, run->err);
+            if (got < 0) failed = run->err->kind ? run->err->kind : HC_S3_EARG;
+            else if (got == 0) run->exhausted = 1;
+            else if (got == 1 && hc_slot_start(run->c, job, i, run->err) != 0) failed = run->err->kind;
+        } else if (s->state == HC_SLOT_WAITING) {
+            if (s->retry_at_ms <= now) {
+                if (hc_slot_start(run->c, job, i, run->err) != 0) failed = run->err->kind;
+            } else if (run->next_retry < 0 || s->retry_at_ms < run->next_retry) {
+                run->next_retry = s->retry_at_ms;
+            }
+        }
+        if (failed != HC_S3_OK) hc_settle_begin(run->c, &run->settle, failed);
+        if (s->state != HC_SLOT_IDLE) busy = 1;
+    }
+    return busy;
+}
+
+/* One answer (or transport failure): done, retried later, or the failure that stops the job. */
+static void hc_run_answer(hc_run *run, CURL *easy, CURLcode rc)
+{
+    hc_s3_client *c = run->c;
+    hc_s3_job *job = run->job;
+    hc_s3_req *r = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
+    curl_multi_remove_handle(c->multi, easy);
+    int i = hc_slot_index(job, r);
+    if (i < 0) return;
+    hc_s3_slot *s = &job->slots[i];
+    int verdict = hc_req_judge(c, r, easy, rc, &s->last_error);
+    if (rc != CURLE_OK && !r->local_errno && hc_sent(easy)) job->unanswered = 1;
+    if (verdict == HC_DONE_OK) {
+        /* once stopped, done() still takes what succeeded (a part's ETag, an upload id),
+         * but its failure no longer replaces the one that stopped the job */
+        if (job->done(job->ctx, s, run->settle.on ? &run->scratch : run->err) != 0 && !run->settle.on)
+            hc_settle_begin(c, &run->settle, run->err->kind ? run->err->kind : HC_S3_EHTTP);
+        hc_s3_req_release(r);
+        s->state = HC_SLOT_IDLE;
+    } else if (run->settle.on) {
+        s->state = HC_SLOT_IDLE; /* the job has stopped: no retry */
+    } else if (verdict == HC_DONE_RETRY && r->attempts < (job->quick ? HC_ABORT_ATTEMPTS : c->cfg.max_attempts)) {
+        s->state = HC_SLOT_WAITING;
+        s->retry_at_ms = hc_now_ms() + hc_backoff_ms(c, r->attempts);
+        if (run->next_retry < 0 || s->retry_at_ms < run->next_retry) run->next_retry = s->retry_at_ms;
+    } else {
+        *run->err = s->last_error;
+        if (verdict == HC_DONE_RETRY) hc_gave_up_message(r, run->err);
+        s->state = HC_SLOT_IDLE;
+        hc_settle_begin(c, &run->settle, run->err->kind);
+    }
+}
+
+/* Takes every finished request's answer. Returns how many there were. */
+static int hc_run_collect(hc_run *run)
+{
+    CURLMsg *msg;
+    int left, finished = 0;
+    while ((msg = curl_multi_info_read(run->c->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        finished++;
+        hc_run_answer(run, msg->easy_handle, msg->data.result);
+    }
+    return finished;
+}
+
+/* How long to wait for the network: until the next retry is due, the settling wait or a quick
+ * job's grace after an interrupt ends, at most 1 s; while settling, short polls so that a further
+ * interrupt is seen soon. */
+static int hc_run_poll_ms(const hc_run *run)
+{
+    int timeout = 1000;
+    if (run->next_retry >= 0 && !run->settle.on) {
+        long long wait = run->next_retry - hc_now_ms();
+        if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
+    }
+    if (run->settle.on || (run->job->quick && run->aborted_at >= 0)) {
+        long long from = run->settle.on ? run->settle.since : run->aborted_at;
+        long long wait = from + (run->settle.on ? run->job->settle_ms : HC_QUICK_INTERRUPTED_MS) - hc_now_ms();
+        if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
+    }
+    if (run->settle.on && timeout > HC_SETTLE_POLL_MS) timeout = HC_SETTLE_POLL_MS;
+    return timeout;
+}
+
+/* A libcurl failure of the multi handle ends the run; it is the result unless a failure of the
+ * job's own stopped it first (err holds that one). */
+static hc_s3_status hc_run_multi_failed(hc_run *run, const char *doing, CURLMcode mrc)
+{
+    if (run->settle.on && run->settle.failed != HC_S3_OK) return HC_S3_OK;
+    hc_s3_err_set(run->err, HC_S3_ETRANSPORT, "libcurl failed%s: %s", doing, curl_multi_strerror(mrc));
+    return HC_S3_ETRANSPORT;
+}
+
+/* The end of every run: whatever still runs is taken out of the multi handle (counted as
+ * unanswered or unsettled), every slot released. */
+static void hc_run_release(hc_run *run)
+{
+    hc_s3_job *job = run->job;
+    for (int i = 0; i < job->nslots; i++) {
+        if (job->slots[i].state == HC_SLOT_RUNNING) {
+            if (hc_sent(run->c->easy[i])) job->unanswered = 1; /* dropped after it went out */
+            if (!hc_body_unsent(run->c, job, i)) job->unsettled++;
+            curl_multi_remove_handle(run->c->multi, run->c->easy[i]);
+        }
+        hc_s3_req_release(&job->slots[i].req);
+        job->slots[i].state = HC_SLOT_IDLE;
+    }
+}
+
 /* Runs the job to the end. Returns HC_S3_OK, or the failure with err set. Every easy handle is
  * out of the multi handle when it returns; job->unsettled counts the requests dropped after
- * their body had gone out (S3 may yet act on them). */
+ * their body had gone out (S3 may yet act on them). Each turn: see interrupts, fill the slots,
+ * stop when done or settled, let curl work, take the answers, wait for the network. */
 hc_s3_status hc_s3_run(hc_s3_client *c, hc_s3_job *job, hc_s3_error *err)
 {
-    int exhausted = 0;
-    hc_settle settle = {0, 0, 0, HC_S3_OK};
-    long long aborted_at = -1; /* quick jobs: when the interrupt came */
-    int interrupts = hc_s3_interrupts(c);
+    hc_run run = {.c = c, .job = job, .err = err, .settle = {0, 0, 0, HC_S3_OK}, .aborted_at = -1,
+                  .interrupts = hc_s3_interrupts(c), .next_retry = -1};
     hc_s3_status result = HC_S3_OK;
-    hc_s3_error scratch;
     hc_s3_err_clear(err);
     job->unanswered = 0;
     job->unsettled = 0;
     if (hc_s3_fork_check(c, err) != 0) return err->kind;
-    if (job->quick && interrupts) aborted_at = hc_now_ms(); /* already interrupted: the countdown runs */
+    if (job->quick && run.interrupts) run.aborted_at = hc_now_ms(); /* already interrupted: the countdown runs */
     for (;;) {
         if (job->quick) {
-            if (hc_quick_cut_short(c, &interrupts, &aborted_at, err)) {
+            if (hc_quick_cut_short(c, &run.interrupts, &run.aborted_at, err)) {
                 result = HC_S3_EABORTED;
                 break;
             }
         } else if (hc_s3_is_aborted(c)) {
-            hc_settle_begin(c, &settle, HC_S3_OK);
+            hc_settle_begin(c, &run.settle, HC_S3_OK);
         }
-        long long now = hc_now_ms();
-        int busy = 0;
-        long long next_retry = -1;
-        for (int i = 0; i < job->nslots && !settle.on; i++) {
-            hc_s3_slot *s = &job->slots[i];
-            hc_s3_status failed = HC_S3_OK;
-            if (s->state == HC_SLOT_IDLE && !exhausted) {
-                int got = job->next(job->ctx, s, err);
-                if (got < 0) failed = err->kind ? err->kind : HC_S3_EARG;
-                else if (got == 0) exhausted = 1;
-                else if (got == 1 && hc_slot_start(c, job, i, err) != 0) failed = err->kind;
-            } else if (s->state == HC_SLOT_WAITING) {
-                if (s->retry_at_ms <= now) {
-                    if (hc_slot_start(c, job, i, err) != 0) failed = err->kind;
-                } else if (next_retry < 0 || s->retry_at_ms < next_retry) {
-                    next_retry = s->retry_at_ms;
-                }
-            }
-            if (failed != HC_S3_OK) hc_settle_begin(c, &settle, failed);
-            if (s->state != HC_SLOT_IDLE) busy = 1;
-        }
-        if (settle.on) { /* stopped now or before: the slots above were left alone */
+        int busy = hc_run_fill(&run);
+        if (run.settle.on) { /* stopped now or before: the slots above were left alone */
             hc_settle_drop(c, job);
-            if (hc_settle_over(c, job, &settle)) break;
-        } else if (!busy && exhausted) {
+            if (hc_settle_over(c, job, &run.settle)) break;
+        } else if (!busy && run.exhausted) {
             break;
         }
 
         int running = 0;
         CURLMcode mrc = curl_multi_perform(c->multi, &running);
         if (mrc != CURLM_OK) {
-            if (!settle.on || settle.failed == HC_S3_OK) {
-                hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed: %s", curl_multi_strerror(mrc));
-                result = HC_S3_ETRANSPORT;
-            }
+            result = hc_run_multi_failed(&run, "", mrc);
             break;
         }
-        CURLMsg *msg;
-        int left, finished = 0;
-        while ((msg = curl_multi_info_read(c->multi, &left))) {
-            if (msg->msg != CURLMSG_DONE) continue;
-            finished = 1;
-            CURL *easy = msg->easy_handle;
-            CURLcode rc = msg->data.result;
-            hc_s3_req *r = NULL;
-            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&r);
-            curl_multi_remove_handle(c->multi, easy);
-            int i = hc_slot_index(job, r);
-            if (i < 0) continue;
-            hc_s3_slot *s = &job->slots[i];
-            int verdict = hc_req_judge(c, r, easy, rc, &s->last_error);
-            if (rc != CURLE_OK && !r->local_errno && hc_sent(easy)) job->unanswered = 1;
-            if (verdict == HC_DONE_OK) {
-                /* once stopped, done() still takes what succeeded (a part's ETag, an upload id),
-                 * but its failure no longer replaces the one that stopped the job */
-                if (job->done(job->ctx, s, settle.on ? &scratch : err) != 0 && !settle.on)
-                    hc_settle_begin(c, &settle, err->kind ? err->kind : HC_S3_EHTTP);
-                hc_s3_req_release(r);
-                s->state = HC_SLOT_IDLE;
-            } else if (settle.on) {
-                s->state = HC_SLOT_IDLE; /* the job has stopped: no retry */
-            } else if (verdict == HC_DONE_RETRY && r->attempts < (job->quick ? HC_ABORT_ATTEMPTS : c->cfg.max_attempts)) {
-                s->state = HC_SLOT_WAITING;
-                s->retry_at_ms = hc_now_ms() + hc_backoff_ms(c, r->attempts);
-                if (next_retry < 0 || s->retry_at_ms < next_retry) next_retry = s->retry_at_ms;
-            } else {
-                *err = s->last_error;
-                if (verdict == HC_DONE_RETRY) hc_gave_up_message(r, err);
-                s->state = HC_SLOT_IDLE;
-                hc_settle_begin(c, &settle, err->kind);
-            }
-        }
-        if (finished) continue; /* refill the freed slots at once, or see whether the wait is over */
+        if (hc_run_collect(&run)) continue; /* refill the freed slots at once, or see whether the wait is over */
 
-        int timeout = 1000;
-        if (next_retry >= 0 && !settle.on) {
-            long long wait = next_retry - hc_now_ms();
-            if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
-        }
-        if (settle.on || (job->quick && aborted_at >= 0)) {
-            long long from = settle.on ? settle.since : aborted_at;
-            long long wait = from + (settle.on ? job->settle_ms : HC_QUICK_INTERRUPTED_MS) - hc_now_ms();
-            if (wait < timeout) timeout = wait < 0 ? 0 : (int)wait;
-        }
-        if (settle.on && timeout > HC_SETTLE_POLL_MS) timeout = HC_SETTLE_POLL_MS; /* a further interrupt is seen soon */
-        mrc = curl_multi_poll(c->multi, NULL, 0, timeout, NULL);
+        mrc = curl_multi_poll(c->multi, NULL, 0, hc_run_poll_ms(&run), NULL);
         if (mrc != CURLM_OK) {
-            if (!settle.on || settle.failed == HC_S3_OK) {
-                hc_s3_err_set(err, HC_S3_ETRANSPORT, "libcurl failed while waiting: %s", curl_multi_strerror(mrc));
-                result = HC_S3_ETRANSPORT;
-            }
+            result = hc_run_multi_failed(&run, " while waiting", mrc);
             break;
         }
     }
-    if (result == HC_S3_OK && settle.on) {
-        if (settle.failed != HC_S3_OK) {
-            result = settle.failed; /* err still holds its reason */
+    if (result == HC_S3_OK && run.settle.on) {
+        if (run.settle.failed != HC_S3_OK) {
+            result = run.settle.failed; /* err still holds its reason */
         } else {
             hc_s3_err_set(err, HC_S3_EABORTED, "interrupted");
             result = HC_S3_EABORTED;
         }
     }
-    for (int i = 0; i < job->nslots; i++) {
-        if (job->slots[i].state == HC_SLOT_RUNNING) {
-            if (hc_sent(c->easy[i])) job->unanswered = 1; /* dropped after it went out */
-            if (!hc_body_unsent(c, job, i)) job->unsettled++;
-            curl_multi_remove_handle(c->multi, c->easy[i]);
-        }
-        hc_s3_req_release(&job->slots[i].req);
-        job->slots[i].state = HC_SLOT_IDLE;
-    }
+    hc_run_release(&run);
     return result;
 }
 
