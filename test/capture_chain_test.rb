@@ -79,11 +79,4 @@ class CaptureChainTest < HCTest::TestCase
     assert_includes errors.first, "heapcapture: capture failed: #{reason}"
     assert_match(/INFO -- : heapcapture: capture failed \(the error is logged above\); replied to 1 request\(s\)$/, log_text)
   end
-
-  def test_the_dyno_in_results_and_keys_is_the_dyno_name_else_the_host_name
-    assert_equal "web.3", HeapCapture::Dyno.label({ "DYNO" => "web.3" })
-    assert_equal "run.1", HeapCapture::Dyno.label({ "HEAPCAPTURE_DYNO" => " run.1 ", "DYNO" => "web.3" })
-    assert_equal Socket.gethostname.gsub(/[^A-Za-z0-9._-]/, "_"), HeapCapture::Dyno.label({})
-    assert_equal "a_b_c", HeapCapture::Dyno.label({ "DYNO" => "a/b c" })
-  end
 end

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "socket"
 
 # Settings, dyno selection and the signal payload, without any service (rake test:unit): what the
 # environment gives, the limits (stated once in C, checked once in Ruby), and the errors a user
@@ -92,6 +93,13 @@ class ConfigurationTest < HCTest::TestCase
       "x" * 8000 => /at most 7999/ }.each do |bad, message|
       assert_match message, assert_raises(ArgumentError) { HeapCapture::Wire.payload!(bad) }.message
     end
+  end
+
+  def test_the_dyno_in_results_and_keys_is_the_dyno_name_else_the_host_name
+    assert_equal "web.3", HeapCapture::Dyno.label({ "DYNO" => "web.3" })
+    assert_equal "run.1", HeapCapture::Dyno.label({ "HEAPCAPTURE_DYNO" => " run.1 ", "DYNO" => "web.3" })
+    assert_equal Socket.gethostname.gsub(/[^A-Za-z0-9._-]/, "_"), HeapCapture::Dyno.label({})
+    assert_equal "a_b_c", HeapCapture::Dyno.label({ "DYNO" => "a/b c" })
   end
 
   private
