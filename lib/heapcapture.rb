@@ -13,6 +13,7 @@ require_relative "heapcapture/configuration"
 require_relative "heapcapture/sigv4"
 require_relative "heapcapture/dyno"
 require_relative "heapcapture/wire"
+require_relative "heapcapture/tracing"
 require_relative "heapcapture/listener"
 require_relative "heapcapture/arming"
 require_relative "heapcapture/signal"
@@ -45,9 +46,11 @@ module HeapCapture
 
     # Notifies every selected dyno (heapcapture_<process_type>_1 .. _<dynos>) with payload, at
     # most 7999 bytes of valid UTF-8. Returns the channels notified; with wait: (seconds), the
-    # results of the processes that answered, once each has finished or the time is up.
-    def signal(payload = "go", process_type: "web", dynos: 1, wait: nil)
-      Signaller.new(payload, process_type: process_type, dynos: dynos, wait: wait).call
+    # results of the processes that answered, once each has finished or the time is up. With
+    # trace_for: (seconds, at most a day) each process turns on full allocation tracing now and
+    # captures when that time is up (so wait longer than trace_for for the results).
+    def signal(payload = "go", process_type: "web", dynos: 1, wait: nil, trace_for: nil)
+      Signaller.new(payload, process_type: process_type, dynos: dynos, wait: wait, trace_for: trace_for).call
     end
 
     # Dumps this process's heap and stores it now; returns the result Hash (see Capture).

@@ -12,12 +12,13 @@ class CaptureChainTest < HCTest::TestCase
   include HCTest::S3Helpers
   include HCTest::AppHelpers
 
-  RESULT_KEYS = %w[status dyno pid payload location url bytes raw_bytes pause_ms dump_ms upload_ms error].freeze
+  RESULT_KEYS = %w[status dyno pid payload location url bytes raw_bytes pause_ms dump_ms upload_ms tracing
+                   error].freeze
 
   def setup
     HCTest::Services.start! # first: the configuration made in super reads the S3 settings from ENV
     super
-    # An earlier test's exclusive may have left HeapCapture's "tracing started" flag set while
+    # An earlier test's exclusive may have left HeapCapture's tracing default set while
     # another's teardown stopped the tracing: start from none, so this test's exclusive starts it.
     stop_allocation_tracing
     @prefix = unique_prefix("chain")
@@ -39,7 +40,7 @@ class CaptureChainTest < HCTest::TestCase
 
       ObjectSpace.trace_object_allocations_stop
     end
-    HeapCapture::Arming.instance_variable_set(:@tracing, nil)
+    HeapCapture::Tracing.instance_variable_set(:@default, :off)
   end
 
   def test_exclusive_then_signal_with_wait_stores_the_dump_in_the_bucket_and_replies_as_api_md
@@ -50,7 +51,8 @@ class CaptureChainTest < HCTest::TestCase
     result = results.first
     assert_equal "ok", result["status"], result["error"]
     (RESULT_KEYS + %w[request_id channel]).each { |key| assert result.key?(key), "the reply has #{key}" }
-    assert_equal ["web.1", Process.pid, "go", "heapcapture_web_1"], result.values_at("dyno", "pid", "payload", "channel")
+    assert_equal ["web.1", Process.pid, "go", "heapcapture_web_1", "full"],
+                 result.values_at("dyno", "pid", "payload", "channel", "tracing")
     assert_match %r{\As3://#{bucket}/#{Regexp.escape(@prefix)}\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-web\.1-pid#{Process.pid}-heap\.ndjson\.gz\z}, # rubocop:disable Layout/LineLength
                  result["location"]
     assert_match(/X-Amz-Signature=/, result["url"])

@@ -21,7 +21,7 @@ class CLITest < HCTest::TestCase
     assert_match(/^  signal /, out)
     out, _err, status = heapcapture("signal", "--help")
     assert status.success?
-    %w[--process-type --dynos --wait 7999].each { |word| assert_includes out, word }
+    %w[--process-type --dynos --wait --trace-for 7999].each { |word| assert_includes out, word }
     out, _err, status = heapcapture("--version")
     assert status.success?
     # gem install shows the build's output only with --verbose: this says which gzip it took.
@@ -47,6 +47,19 @@ class CLITest < HCTest::TestCase
     assert_equal 2, lines.size, out
     assert_match(%r{\Aweb\.1 pid #{pids[0]}: ok file:///tmp/go\z}, lines[0])
     assert_match(%r{\Aweb\.2 pid #{pids[1]}: ok file:///tmp/go\z}, lines[1])
+  end
+
+  # --trace-for: the armed process traces for the window, then captures; the result comes as usual.
+  def test_signal_with_trace_for_captures_once_the_window_has_passed
+    pid = spawn_armed("web.1")
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    out, err, status = heapcapture("signal", "traced", "--trace-for", "1.5", "--wait", "20")
+    assert status.success?, "#{out}\n#{err}"
+    assert_equal "web.1 pid #{pid}: ok file:///tmp/traced\n", out
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :>=, 1.5, "the capture waited for the window"
+    _out, err, status = heapcapture("signal", "--trace-for", "0")
+    assert_equal 2, status.exitstatus
+    assert_match(/trace_for must be a number of seconds above 0 and at most 86400/, err)
   end
 
   # An hourly scheduler job must not "succeed" without a dump: a selected dyno that sends nothing

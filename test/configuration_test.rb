@@ -2,6 +2,7 @@
 
 require "test_helper"
 require "socket"
+require "json"
 
 # Settings, dyno selection and the signal payload, without any service (rake test:unit): what the
 # environment gives, the limits (stated once in C, checked once in Ruby), and the errors a user
@@ -18,7 +19,7 @@ class ConfigurationTest < HCTest::TestCase
     assert_equal "s3://dumps/", config.destination
     assert_equal "eu-west-1", config.region
     assert_equal :none, config.compression
-    assert_equal false, config.trace_allocations
+    assert_equal :off, config.trace_allocations
     assert_equal 8 * MIB, config.part_size
     assert_equal 4, config.concurrency
     assert_equal "postgres://app@127.0.0.1/app",
@@ -93,6 +94,39 @@ class ConfigurationTest < HCTest::TestCase
       "x" * 8000 => /at most 7999/ }.each do |bad, message|
       assert_match message, assert_raises(ArgumentError) { HeapCapture::Wire.payload!(bad) }.message
     end
+  end
+
+  def test_trace_allocations_is_full_or_off_and_true_false_keep_working
+    assert_equal :full, HeapCapture::Configuration.new({}).trace_allocations, "the default"
+    { "full" => :full, "true" => :full, true => :full, :full => :full, "off" => :off, "false" => :off,
+      false => :off, :off => :off, " OFF " => :off }.each do |value, mode|
+      assert_equal mode, HeapCapture::Configuration.new({}).apply(trace_allocations: value).trace_allocations, value.inspect
+    end
+    assert_equal :off, HeapCapture::Configuration.new("HEAPCAPTURE_TRACE" => "off").trace_allocations
+    error = assert_raises(HeapCapture::ConfigurationError) do
+      HeapCapture::Configuration.new({}).apply(trace_allocations: "sometimes")
+    end
+    assert_equal 'heapcapture: trace_allocations must be full or off (or true, false), got "sometimes"', error.message
+  end
+
+  # A trace request is the one signal that is not the payload as is; every other text, JSON or not,
+  # still means "capture now", and a trace_for that cannot work is refused before anything is sent.
+  def test_a_trace_request_travels_as_json_and_any_other_text_is_a_plain_payload
+    text = HeapCapture::Wire.signal_text("why", 600.0)
+    assert_equal({ "heapcapture" => "trace", "trace_for" => 600.0, "payload" => "why" }, JSON.parse(text))
+    assert_equal ["why", 600.0], HeapCapture::Wire.parse_signal(text)
+    assert_equal "why", HeapCapture::Wire.signal_text("why", nil)
+    ['{"trace_for":600}', '{"heapcapture":"other","trace_for":1}', '{"heapcapture":"trace"', "go", ""].each do |plain|
+      assert_equal [plain, nil], HeapCapture::Wire.parse_signal(plain), plain
+    end
+    assert_equal ["", "(none)"], HeapCapture::Wire.parse_signal('{"heapcapture":"trace"}'), "a trace request without its length"
+    assert_equal 600.0, HeapCapture::Tracing.window_seconds!(600)
+    assert_equal 0.5, HeapCapture::Tracing.window_seconds!("0.5")
+    [0, -1, Float::NAN, Float::INFINITY, 86_401, "soon", nil, "(none)", [1]].each do |bad|
+      error = assert_raises(ArgumentError, bad.inspect) { HeapCapture::Tracing.window_seconds!(bad) }
+      assert_match(/\Aheapcapture: trace_for must be a number of seconds above 0 and at most 86400 \(a day\)/, error.message)
+    end
+    assert_match(/at most 7999/, assert_raises(ArgumentError) { HeapCapture::Wire.signal_text("x" * 7990, 1) }.message)
   end
 
   def test_the_dyno_in_results_and_keys_is_the_dyno_name_else_the_host_name

@@ -79,8 +79,9 @@ class ExclusiveTest < HCTest::TestCase
       IO.popen({ "DYNO" => "web.1", "DATABASE_URL" => @pg.url },
                [RbConfig.ruby, "-I#{ROOT}/lib", "-robjspace", "-e", script, options], &:read)
     end
-    assert_equal %([true, "-e"]\n), run.call("{}")
-    assert_equal "[false, nil]\n", run.call("{ trace_allocations: false }")
+    assert_equal %(["full", "-e"]\n), run.call("{}")
+    assert_equal "[\"off\", nil]\n", run.call("{ trace_allocations: false }")
+    assert_equal "[\"off\", nil]\n", run.call("{ trace_allocations: :off }")
   end
 
   def test_bad_arguments_are_argument_errors

@@ -26,7 +26,7 @@ class RakeTaskTest < HCTest::TestCase
   def test_the_task_is_defined_with_a_description
     task = Rake::Task["heapcapture:signal"]
     assert_match(/capture a heap dump/, task.comment)
-    assert_equal %i[payload process_type dynos wait], task.arg_names
+    assert_equal %i[payload process_type dynos wait trace_for], task.arg_names
   end
 
   def test_the_task_signals_and_prints_the_results
@@ -35,6 +35,14 @@ class RakeTaskTest < HCTest::TestCase
     out, = capture_io { Rake::Task["heapcapture:signal"].invoke("from rake", "web", "1", "10") }
     assert_equal "from rake", next_delivery.first
     assert_equal "web.1 pid #{Process.pid}: ok file:///tmp/test-9 9 bytes\n", out
+  end
+
+  def test_the_task_passes_trace_for_on
+    record_captures
+    arm("web.1")
+    out, = capture_io { Rake::Task["heapcapture:signal"].invoke("traced", "web", "1", "20", "0.5") }
+    assert_equal "traced", next_delivery.first, "the capture after the window gets the payload"
+    assert_equal "web.1 pid #{Process.pid}: ok file:///tmp/test-6 6 bytes\n", out
   end
 
   def test_the_task_reads_the_environment_when_given_no_arguments

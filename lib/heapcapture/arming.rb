@@ -1,7 +1,5 @@
 # frozen_string_literal: true
 
-require "objspace"
-
 module HeapCapture
   ARM_TIMEOUT = 2 # seconds exclusive waits for the first LISTEN (it never fails on it)
 
@@ -24,14 +22,14 @@ module HeapCapture
           end
 
           @listener&.stop
-          start_tracing if HeapCapture.config.trace_allocations
+          Tracing.arm(HeapCapture.config.trace_allocations)
           @listener = Listener.new(database_url: url, dyno: selection.dyno, channel: selection.channel,
                                    on_result: block).start
           stop_quietly_at_exit
           connected = @listener.wait_until_listening(ARM_TIMEOUT)
           Log.info("armed in #{selection.dyno} (pid #{Process.pid}): listening on #{selection.channel}" \
                    "#{connected ? '' : ' once PostgreSQL answers (not connected yet; retrying in the background)'}" \
-                   "#{@tracing ? ', allocation tracing on' : ''}")
+                   ", allocation tracing #{Tracing.description}")
           true
         end
       end
@@ -50,7 +48,7 @@ module HeapCapture
           capturing: armed && listener.capturing?,
           captures: listener&.captures || 0,
           coalesced: listener&.coalesced || 0,
-          tracing: @tracing || false,
+          tracing: Tracing.description,
           pid: Process.pid
         }
       end
@@ -74,6 +72,7 @@ module HeapCapture
       def after_fork_in_child
         @arm_mutex = Mutex.new # a lock held at fork time by a thread that does not exist here
         forget_inherited_listener
+        Tracing.after_fork_in_child
       end
 
       private
@@ -105,13 +104,6 @@ module HeapCapture
 
         @listener.abandon
         @listener = nil
-      end
-
-      def start_tracing
-        return if @tracing
-
-        ObjectSpace.trace_object_allocations_start
-        @tracing = true
       end
     end
   end

@@ -170,7 +170,7 @@ module HeapCapture
     def base(status)
       { "status" => status, "dyno" => Dyno.label, "pid" => Process.pid, "payload" => @payload,
         "location" => nil, "url" => nil, "bytes" => nil, "raw_bytes" => nil, "pause_ms" => nil,
-        "dump_ms" => nil, "upload_ms" => nil, "error" => nil }
+        "dump_ms" => nil, "upload_ms" => nil, "tracing" => Tracing.description, "error" => nil }
     end
 
     def log_stored(result)

@@ -30,7 +30,7 @@ module HeapCapture
       @compression = symbol_setting(first(env, "HEAPCAPTURE_COMPRESSION") || "gzip", COMPRESSIONS,
                                     "HEAPCAPTURE_COMPRESSION")
       @mode = symbol_setting(first(env, "HEAPCAPTURE_MODE") || default_mode, MODES, "HEAPCAPTURE_MODE")
-      @trace_allocations = boolean_setting(first(env, "HEAPCAPTURE_TRACE") || "true", "HEAPCAPTURE_TRACE")
+      @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "full", "HEAPCAPTURE_TRACE")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
       @part_size = 8 * MIB
       @concurrency = 4
@@ -57,7 +57,7 @@ module HeapCapture
     end
 
     def trace_allocations=(value)
-      @trace_allocations = boolean_setting(value, "trace_allocations")
+      @trace_allocations = tracing_setting(value, "trace_allocations")
     end
 
     def part_size=(value)
@@ -156,11 +156,12 @@ module HeapCapture
       raise ConfigurationError, "#{name} must be one of #{allowed.join(', ')}, got #{value.inspect}"
     end
 
-    def boolean_setting(value, name)
+    # :full (ObjectSpace's tracer on while armed) or :off; true and false as before.
+    def tracing_setting(value, name)
       case value.to_s.strip.downcase
-      when "true", "1", "yes", "on" then true
-      when "false", "0", "no", "off" then false
-      else raise ConfigurationError, "#{name} must be true or false, got #{value.inspect}"
+      when "full", "true", "1", "yes", "on" then :full
+      when "off", "false", "0", "no" then :off
+      else raise ConfigurationError, "#{name} must be full or off (or true, false), got #{value.inspect}"
       end
     end
   end

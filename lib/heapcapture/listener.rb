@@ -11,9 +11,7 @@ module HeapCapture
   # only one that touches the connection.
   class Listener
     APPLICATION_NAME = "heapcapture"
-    OUTBOX_LIMIT = 1000     # replies kept while the connection is down
-    NOTIFY_TIMEOUT = 5      # seconds for one reply to reach the server
-    STOP_TIMEOUT = 1        # seconds HeapCapture.stop waits for the thread to end
+    STOP_TIMEOUT = 1 # seconds HeapCapture.stop waits for the thread to end
 
     # The capture seam: a callable taking the payload String and returning the result Hash.
     DEFAULT_CAPTURE_HOOK = ->(payload) { HeapCapture.capture(payload) }
@@ -40,7 +38,7 @@ module HeapCapture
       @on_result = on_result
       @pid = Process.pid
       @mutex = Mutex.new
-      @outbox = []
+      @outbox = Outbox.new
       @current = nil # the capture under way: { payload:, waiters: [[request_id, channel], ...] }
       @captures = 0
       @coalesced = 0
@@ -81,6 +79,10 @@ module HeapCapture
     def stop
       return if @abandoned || @pid != Process.pid
 
+      if @window_thread&.alive?
+        @window_thread.kill
+        Tracing.close_window
+      end
       @connection&.stop
       return unless @thread
 
@@ -105,27 +107,69 @@ module HeapCapture
     # Runs in the listener thread with the GVL, after each wait (notes may be empty).
     def handle(notes)
       notes.each { |channel, request_id, payload| receive(channel, request_id, payload) }
-      flush_outbox
+      @outbox.flush(@connection)
     end
 
-    def receive(channel, request_id, payload)
-      enqueue({ "status" => "ack", "dyno" => dyno, "pid" => Process.pid, "request_id" => request_id,
-                "channel" => channel })
+    def receive(channel, request_id, text)
+      @outbox.push({ "status" => "ack", "dyno" => dyno, "pid" => Process.pid, "request_id" => request_id,
+                     "channel" => channel })
+      payload, trace_for = Wire.parse_signal(text)
+      if trace_for
+        open_window(payload, trace_for, [request_id, channel])
+      else
+        capture_for(payload, [request_id, channel])
+      end
+    end
+
+    # Joins the capture under way, or starts one. after: what to run once that capture has ended.
+    def capture_for(payload, waiter, after: nil)
+      request_id, channel = waiter
       job = @mutex.synchronize do
         if @current
-          @current[:waiters] << [request_id, channel]
+          @current[:waiters] << waiter
+          @current[:after] << after if after
           @coalesced += 1
           Log.info("coalesced a notification on #{channel} from backend #{request_id} " \
                    "(#{payload.bytesize} bytes) into the capture under way")
           nil
         else
-          @current = { payload: payload, waiters: [[request_id, channel]] }
+          @current = { payload: payload, waiters: [waiter], after: [after].compact }
           @captures += 1
           Log.info("notification on #{channel} from backend #{request_id} (#{payload.bytesize} bytes): capturing")
           @current
         end
       end
       start_capture(job) if job
+    end
+
+    # A trace request: ObjectSpace's full tracer now, the capture when the window ends, then the
+    # default tracing again. One window at a time: a second is refused with an error reply.
+    def open_window(payload, trace_for, waiter)
+      seconds = Tracing.window_seconds!(trace_for)
+      unless Tracing.open_window(seconds)
+        return refuse(payload, waiter, "a tracing window is already open in this process (#{Tracing.window_left.round} s " \
+                                       "left); this request for another was refused: send it again once that one " \
+                                       "has captured")
+      end
+      Log.info("notification on #{waiter[1]} from backend #{waiter[0]}: full allocation tracing for " \
+               "#{seconds} s, then a capture")
+      @window_thread = Thread.new do
+        sleep seconds
+        capture_for(payload, waiter, after: -> { Tracing.close_window })
+      end
+      @window_thread.name = "heapcapture-trace-window"
+    rescue ArgumentError => e # a trace_for this process cannot use (sent by hand)
+      refuse(payload, waiter, Util.unprefixed(e.message))
+    rescue ThreadError => e
+      Tracing.close_window
+      refuse(payload, waiter, "could not start the tracing window: #{e.message}")
+    end
+
+    # An error reply to one request that started nothing.
+    def refuse(payload, (request_id, channel), error)
+      Log.error("refused the request from backend #{request_id} on #{channel}: #{error}")
+      @outbox.push({ "status" => "error", "dyno" => dyno, "pid" => Process.pid, "payload" => payload, "error" => error,
+                     "tracing" => Tracing.description, "request_id" => request_id, "channel" => channel })
     end
 
     # A capture that cannot start (no thread to be had) is an error reply, not a job that never
@@ -140,10 +184,11 @@ module HeapCapture
         @current = nil if @current.equal?(job)
         job[:waiters].uniq
       end
+      finish(job)
       error = "could not start the capture: #{e.class}: #{e.message}"
       Log.error("#{error}; replied to #{waiters.size} request(s)")
       result = { "status" => "error", "dyno" => dyno, "pid" => Process.pid, "payload" => job[:payload], "error" => error }
-      waiters.each { |request_id, channel| enqueue(result.merge("request_id" => request_id, "channel" => channel)) }
+      waiters.each { |request_id, channel| @outbox.push(result.merge("request_id" => request_id, "channel" => channel)) }
       call_block(result)
     end
 
@@ -156,16 +201,24 @@ module HeapCapture
         @current = nil
         job[:waiters].uniq
       end
+      finish(job)
       result["request_id"] ||= waiters.first&.first
-      waiters.each { |request_id, channel| enqueue(result.merge("request_id" => request_id, "channel" => channel)) }
+      waiters.each { |request_id, channel| @outbox.push(result.merge("request_id" => request_id, "channel" => channel)) }
       @connection.wake
       # The capture logged its own outcome (an error once, with its message); this says who heard it.
       Log.info("capture #{describe(result)}; replied to #{waiters.size} request(s)")
       call_block(result)
     rescue Exception => e # rubocop:disable Lint/RescueException -- a background thread must not die silently
       @mutex.synchronize { @current = nil if @current.equal?(job) }
+      finish(job)
       Log.error("the capture thread failed: #{e.class}: #{e.message}")
       raise unless e.is_a?(StandardError)
+    end
+
+    # What waited for the job's end (a tracing window's close), once.
+    def finish(job)
+      afters = @mutex.synchronize { job[:after].shift(job[:after].size) }
+      afters.each(&:call)
     end
 
     # A capture that raised, or answered with something else than a result, has logged nothing:
@@ -194,37 +247,7 @@ module HeapCapture
     def describe(result)
       result["status"] == "ok" ? Report.outcome(result) : "failed (the error is logged above)"
     end
-
-    def enqueue(reply)
-      @mutex.synchronize do
-        if @outbox.size >= OUTBOX_LIMIT
-          dropped = @outbox.shift
-          Log.warn("reply queue full while PostgreSQL is unreachable: dropped a #{dropped['status']} " \
-                   "reply to request #{dropped['request_id']}")
-        end
-        @outbox << reply
-      end
-    end
-
-    # Listener thread only: sends queued replies; on failure they stay queued for the next wake.
-    def flush_outbox
-      return unless @connection.connected?
-
-      loop do
-        reply = @mutex.synchronize { @outbox.first }
-        break unless reply
-
-        begin
-          @connection.notify(Wire::REPLY_CHANNEL, Wire.reply_json(reply), NOTIFY_TIMEOUT)
-        rescue ConnectionError => e
-          Log.warn("could not send the #{reply['status']} reply to request #{reply['request_id']} " \
-                   "yet (#{Util.unprefixed(e.message)}); will retry")
-          break
-        rescue StandardError => e # a reply that cannot be encoded must not block the ones behind it
-          Log.error("dropped the #{reply['status']} reply to request #{reply['request_id']}: #{e.class}: #{e.message}")
-        end
-        @mutex.synchronize { @outbox.shift if @outbox.first.equal?(reply) }
-      end
-    end
   end
 end
+
+require_relative "listener/outbox"

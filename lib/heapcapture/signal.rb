@@ -12,8 +12,9 @@ module HeapCapture
 
     attr_reader :channels, :wait, :results
 
-    def initialize(payload, process_type:, dynos:, wait:)
-      @payload = Wire.payload!(payload)
+    def initialize(payload, process_type:, dynos:, wait:, trace_for: nil)
+      @trace_for = trace_for && Tracing.window_seconds!(trace_for)
+      @payload = Wire.signal_text(payload, @trace_for)
       @channels = Dyno.channels(process_type, dynos)
       @dyno_names = Dyno.names(process_type, dynos)
       @wait = seconds(wait)
@@ -27,7 +28,8 @@ module HeapCapture
       connection.connect(CONNECT_TIMEOUT) # with wait: LISTENs on heapcapture_reply before anything is sent
       request_id = connection.backend_pid
       @channels.each { |channel| connection.notify(channel, @payload, NOTIFY_TIMEOUT) }
-      Log.info("signalled #{@channels.join(', ')} (request #{request_id}, #{@payload.bytesize} bytes)")
+      Log.info("signalled #{@channels.join(', ')} (request #{request_id}, #{@payload.bytesize} bytes" \
+               "#{@trace_for ? ", full allocation tracing for #{@trace_for} s first" : ''})")
       @wait ? collect(connection, request_id) : @channels
     ensure
       connection&.close

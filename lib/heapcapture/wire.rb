@@ -8,6 +8,9 @@ module HeapCapture
   # delivers with every notification, so the payload keeps PostgreSQL's whole 7999 bytes.
   # Replies are JSON objects on heapcapture_reply: an "ack" on receipt, then the capture's result,
   # each with "request_id" (that backend pid), "channel", "dyno" and "pid".
+  # A signal with trace_for: is the one exception to "the payload as is": a JSON object
+  # {"heapcapture":"trace","trace_for":600,"payload":"why"}; any other text, JSON or not, is a
+  # payload that means "capture now".
   module Wire
     REPLY_CHANNEL = "heapcapture_reply"
     PAYLOAD_MAX = 7999 # NOTIFY's payload must be shorter than 8000 bytes
@@ -30,6 +33,27 @@ module HeapCapture
                                            "takes at most #{PAYLOAD_MAX}")
       end
       text
+    end
+
+    # What a signal sends: the payload as is, or with trace_for the trace request around it.
+    def signal_text(payload, trace_for)
+      text = payload!(payload)
+      return text unless trace_for
+
+      payload!(JSON.generate({ "heapcapture" => "trace", "trace_for" => trace_for, "payload" => text }))
+    end
+
+    # [payload, trace_for] of a received notification: trace_for is nil for a plain signal, and
+    # what the request said (to be checked) for a trace request.
+    def parse_signal(text)
+      return [text, nil] unless text.start_with?('{"heapcapture":"trace"')
+
+      request = JSON.parse(text)
+      return [text, nil] unless request.is_a?(Hash) && request["heapcapture"] == "trace"
+
+      [request["payload"].is_a?(String) ? request["payload"] : "", request["trace_for"] || "(none)"]
+    rescue JSON::ParserError
+      [text, nil]
     end
 
     # JSON for a reply, cut to fit in one notification: the longest strings (payload, error) are
