@@ -10,6 +10,7 @@ BENCHMARKS = {
   upload: "S3 upload speed and memory against aws-sdk-s3 (put_object, upload_file) and curl -T",
   latency: "NOTIFY-to-capture latency (--old: beside the_lone_dyno's poll, about 2 minutes)",
   sigv4: "SigV4 signing cost against the aws-sigv4 gem",
+  tracing: "what arming costs: unarmed vs sampled vs full tracing, alone and in puma under wrk; sites in a capture",
   dump_child: "the dump child alone, alternating between builds (BENCH_ARGS: LIBDIR...)"
 }.freeze
 

@@ -12,6 +12,13 @@ FUZZ_S3_XML_SEEDS = {
   "seed-init" => "<InitiateMultipartUploadResult><UploadId>u</UploadId></InitiateMultipartUploadResult>"
 }.freeze
 
+# Seeds for the dump annotator: dump_all lines, sampled and not.
+FUZZ_DUMP_ANNOTATE_SEEDS = {
+  "seed-lines" => "\x07{\"address\":\"0x1f\", \"type\":\"STRING\", \"value\":\"a\", \"memsize\":40, " \
+                  "\"flags\":{\"wb_protected\":true}}\n{\"type\":\"ROOT\", \"root\":\"vm\"}\n" \
+                  "{\"address\":\"0x2\", \"type\":\"OBJECT\"}"
+}.freeze
+
 # Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the modules and libraries it includes
 # (c_needs, tasks/c_tests.rake) and runs it.
 def define_fuzz_task(name, description, seeds: {})
@@ -34,4 +41,5 @@ end
 namespace :fuzz do
   define_fuzz_task :sigv4, "sigv4.c"
   define_fuzz_task :s3_xml, "s3_xml.c (S3's XML answers)", seeds: FUZZ_S3_XML_SEEDS
+  define_fuzz_task :dump_annotate, "dump_annotate.c (dump_all's lines)", seeds: FUZZ_DUMP_ANNOTATE_SEEDS
 end

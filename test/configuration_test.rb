@@ -96,17 +96,17 @@ class ConfigurationTest < HCTest::TestCase
     end
   end
 
-  def test_trace_allocations_is_full_or_off_and_true_false_keep_working
+  def test_trace_allocations_is_sampled_full_or_off_and_true_false_keep_working
     assert_equal :full, HeapCapture::Configuration.new({}).trace_allocations, "the default"
-    { "full" => :full, "true" => :full, true => :full, :full => :full, "off" => :off, "false" => :off,
-      false => :off, :off => :off, " OFF " => :off }.each do |value, mode|
+    { "sampled" => :sampled, :sampled => :sampled, "full" => :full, "true" => :full, true => :full, :full => :full,
+      "off" => :off, "false" => :off, false => :off, :off => :off, " OFF " => :off }.each do |value, mode|
       assert_equal mode, HeapCapture::Configuration.new({}).apply(trace_allocations: value).trace_allocations, value.inspect
     end
     assert_equal :off, HeapCapture::Configuration.new("HEAPCAPTURE_TRACE" => "off").trace_allocations
     error = assert_raises(HeapCapture::ConfigurationError) do
       HeapCapture::Configuration.new({}).apply(trace_allocations: "sometimes")
     end
-    assert_equal 'heapcapture: trace_allocations must be full or off (or true, false), got "sometimes"', error.message
+    assert_equal 'heapcapture: trace_allocations must be sampled, full or off (or true, false), got "sometimes"', error.message
   end
 
   # A trace request is the one signal that is not the payload as is; every other text, JSON or not,

@@ -65,13 +65,27 @@ int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, ch
     return hc_gzip_open(&sink->gz, hc_gzip_default_engine(), sink->what, hc_dump_sink_emit, sink, err, errlen);
 }
 
-int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
+/* The ndjson as it is stored: into the compressor, or the file. */
+static int hc_dump_sink_store(void *arg, const void *buf, size_t len, char *err, size_t errlen)
 {
+    hc_dump_sink *sink = arg;
     sink->raw_bytes += len;
     if (sink->gzip) return hc_gzip_write(&sink->gz, buf, len, err, errlen);
     if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
     sink->stored_bytes += len;
     return 0;
+}
+
+void hc_dump_sink_annotate(hc_dump_sink *sink, const hc_sample_table *samples)
+{
+    hc_annotator_init(&sink->annotator, samples, hc_dump_sink_store, sink);
+    sink->annotating = 1;
+}
+
+int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
+{
+    if (sink->annotating) return hc_annotator_write(&sink->annotator, buf, len, err, errlen);
+    return hc_dump_sink_store(sink, buf, len, err, errlen);
 }
 
 uint64_t hc_dump_thread_cpu_ns(void)
@@ -83,6 +97,7 @@ uint64_t hc_dump_thread_cpu_ns(void)
 
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
 {
+    if (sink->annotating && hc_annotator_finish(&sink->annotator, err, errlen) != 0) return -1;
     uint64_t t0 = hc_now_ns();
     if (sink->gzip && hc_gzip_finish(&sink->gz, err, errlen) != 0) return -1;
     /* No fsync: the tempfile is read back at once by this machine, from the page cache, then
@@ -96,6 +111,8 @@ int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
 void hc_dump_sink_free(hc_dump_sink *sink)
 {
     hc_gzip_free(&sink->gz);
+    if (sink->annotating) hc_annotator_free(&sink->annotator);
+    sink->annotating = 0;
 }
 
 static void *hc_dump_pump_main(void *arg)
@@ -135,11 +152,12 @@ static void *hc_dump_pump_main(void *arg)
 }
 
 int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
-                       char *err, size_t errlen)
+                       const hc_sample_table *samples, char *err, size_t errlen)
 {
     memset(pump, 0, sizeof *pump);
     pump->in_fd = in_fd;
     if (hc_dump_sink_open(&pump->sink, out_fd, path, gzip, err, errlen) != 0) return -1;
+    if (samples) hc_dump_sink_annotate(&pump->sink, samples);
     int prc = pthread_create(&pump->thread, NULL, hc_dump_pump_main, pump);
     if (prc != 0) {
         hc_dump_sink_free(&pump->sink);

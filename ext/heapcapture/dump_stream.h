@@ -7,6 +7,7 @@
 
 #include "util.h"
 #include "gzip_stream.h"
+#include "dump_annotate.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -19,12 +20,17 @@ typedef struct {
     const char *path;       /* named in error messages */
     char what[PATH_MAX + 32]; /* "the heap dump for <path>", for the compressor's messages */
     hc_gzip gz;
-    uint64_t raw_bytes;     /* bytes given to hc_dump_sink_write */
+    uint64_t raw_bytes;     /* ndjson bytes stored (dump_all's, with the sites added) */
+    int annotating;         /* the sampled tracer's sites are added (hc_dump_sink_annotate) */
+    hc_annotator annotator;
     uint64_t stored_bytes;  /* bytes written to fd */
     uint64_t finish_ns;     /* wall time hc_dump_sink_finish took (the end of the gzip member) */
 } hc_dump_sink;
 
 int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen);
+/* From now on, sampled object lines get their sites (dump_annotate.h); samples must outlive the
+ * sink. */
+void hc_dump_sink_annotate(hc_dump_sink *sink, const hc_sample_table *samples);
 int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen);
 /* Ends the gzip member (no fsync: the file is read back at once from the page cache). */
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen);
@@ -44,8 +50,9 @@ typedef struct {
     char err[512];
 } hc_dump_pump;
 
+/* samples: the sampled tracer's table to annotate from, or NULL. */
 int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
-                       char *err, size_t errlen);
+                       const hc_sample_table *samples, char *err, size_t errlen);
 /* Waits for the pump; 0 when every byte was stored. Frees the sink. */
 int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen);
 

@@ -49,7 +49,10 @@ else
   message "heapcapture: ISA-L not found (Debian: libisal-dev, Homebrew: isa-l); gzip will use zlib\n"
 end
 
-have_func("prctl", "sys/prctl.h")          # PR_SET_PDEATHSIG for the dump child (Linux)
+have_func("prctl", "sys/prctl.h") # PR_SET_PDEATHSIG for the dump child (Linux)
+# The sampled tracer's postponed job: Ruby 3.3's API, safe from anywhere; 3.1 has only the older
+# rb_postponed_job_register_one, which 3.3 deprecates.
+have_func("rb_postponed_job_preregister", "ruby/debug.h")
 
 $CFLAGS << " -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fvisibility=hidden"
 $CFLAGS << " -Werror" if ENV["HEAPCAPTURE_WERROR"]

@@ -28,4 +28,5 @@ RUBY_FUNC_EXPORTED void Init_heapcapture(void)
     hc_init_listener();
     hc_init_s3();
     hc_init_dump();
+    hc_init_tracer();
 }

@@ -18,6 +18,7 @@
  * raise DumpError (inline mode has then removed the tempfile). */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
+#include "rb_tracer.h"
 #include "dump_tempfile.h"
 #include "dump_stream.h"
 #include "dump_report.h"
@@ -306,6 +307,7 @@ typedef struct {
     int rc;
     hc_dump_sink sink;
     int sink_open;
+    hc_sample_table *samples; /* the sampled tracer's, to annotate from */
     int succeeded;
     char err[512];
 } hc_inline_state;
@@ -340,13 +342,20 @@ static VALUE hc_inline_body(VALUE arg)
 {
     hc_inline_state *s = (hc_inline_state *)arg;
     uint64_t t0 = hc_now_ns();
-    VALUE str = hc_dump_all(hc_sym_string);
+    /* Where the sampled objects are now, just before the dump, with no GC between (rb_tracer.h). */
+    VALUE gc_was_disabled = rb_gc_disable();
+    s->samples = hc_tracer_live_samples();
+    int state = 0;
+    VALUE str = rb_protect(hc_dump_all, hc_sym_string, &state);
+    if (!RTEST(gc_was_disabled)) rb_gc_enable();
+    if (state) rb_jump_tag(state);
     uint64_t dumped = hc_now_ns();
     StringValue(str);
 
     if (hc_dump_sink_open(&s->sink, s->fd, s->path, s->gzip, s->err, sizeof s->err) != 0)
         hc_rb_raise(hc_eDumpError, "%s", s->err);
     s->sink_open = 1;
+    if (s->samples) hc_dump_sink_annotate(&s->sink, s->samples);
     /* The pointer is read with the GVL held and used without it. That is safe because nothing
      * else can reach `str` (dump_all made it; it is never handed out), so no thread can modify
      * or free it, and RB_GC_GUARD keeps it on this stack, where the GC sees it, pins it and
@@ -371,6 +380,7 @@ static VALUE hc_inline_cleanup(VALUE arg)
 {
     hc_inline_state *s = (hc_inline_state *)arg;
     if (s->sink_open) hc_dump_sink_free(&s->sink);
+    hc_samples_free(s->samples);
     hc_close_fd(&s->fd);
     if (!s->succeeded && s->path[0]) unlink(s->path);
     return Qnil;

@@ -4,6 +4,7 @@
  * (dump_report.c) and _exit()s: no at_exit handlers, no finalizers, no libpq, libcurl or OpenSSL. */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
+#include "rb_tracer.h"
 #include "dump_stream.h"
 #include "dump_report.h"
 
@@ -76,7 +77,11 @@ void hc_child_main(const hc_child_args *a)
 #endif
     hc_dump_pump pump;
     char err[sizeof report.message];
-    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, err, sizeof err) != 0) {
+    /* The sampled tracer's samples of objects still alive, where they are now: added to the dump.
+     * No GC from here on (the child ends after the dump): what was checked stays as it is. */
+    rb_gc_disable();
+    hc_sample_table *samples = hc_tracer_live_samples();
+    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, samples, err, sizeof err) != 0) {
         snprintf(report.message, sizeof report.message, "%s", err);
         hc_dump_report_write(a->report_fd, &report);
         _exit(1);
@@ -108,6 +113,7 @@ void hc_child_main(const hc_child_args *a)
     report.stored_bytes = pump.sink.stored_bytes;
     report.gzip_cpu_ns = pump.cpu_ns;
     report.finish_ns = pump.sink.finish_ns;
+    hc_samples_free(samples);
     report.end_ns = hc_now_ns();
     if (pump_rc != 0) {
         snprintf(report.message, sizeof report.message, "%s", err);

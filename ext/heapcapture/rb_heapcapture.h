@@ -29,6 +29,7 @@ void hc_init_sigv4(void);
 void hc_init_listener(void);
 void hc_init_s3(void);
 void hc_init_dump(void);
+void hc_init_tracer(void);
 
 
 #endif

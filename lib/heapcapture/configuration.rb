@@ -156,12 +156,14 @@ module HeapCapture
       raise ConfigurationError, "#{name} must be one of #{allowed.join(', ')}, got #{value.inspect}"
     end
 
-    # :full (ObjectSpace's tracer on while armed) or :off; true and false as before.
+    # :sampled (heapcapture's sampled tracer), :full (ObjectSpace's tracer on while armed) or :off;
+    # true and false as before (full and off).
     def tracing_setting(value, name)
       case value.to_s.strip.downcase
+      when "sampled" then :sampled
       when "full", "true", "1", "yes", "on" then :full
       when "off", "false", "0", "no" then :off
-      else raise ConfigurationError, "#{name} must be full or off (or true, false), got #{value.inspect}"
+      else raise ConfigurationError, "#{name} must be sampled, full or off (or true, false), got #{value.inspect}"
       end
     end
   end

@@ -4,25 +4,38 @@ require "objspace"
 
 module HeapCapture
   # Allocation tracing in the armed process (its side of the fork only): the default that
-  # trace_allocations sets when arming (:full, ObjectSpace's tracer on from then on, or :off), and
-  # the full-tracing windows that HeapCapture.signal(trace_for:) opens, one at a time. ObjectSpace's
-  # tracer counts its starts and stops, so a window's start and stop leave the default as it was.
+  # trace_allocations sets when arming, and the full-tracing windows that
+  # HeapCapture.signal(trace_for:) opens, one at a time.
+  # - :sampled: heapcapture's own tracer (rb_tracer.c) notes a sample of allocations in short
+  #   windows that a sampler thread opens every SAMPLE_EVERY seconds (when it gets the GVL); the
+  #   dump child adds their sites to the dump.
+  # - :full: ObjectSpace's tracer, every allocation, from arming on.
+  # ObjectSpace's tracer counts its starts and stops, so a window's start and stop leave the default
+  # as it was.
   module Tracing
     WINDOW_MAX = 86_400 # seconds: a window longer than a day is refused
+    SAMPLE_EVERY = 0.005 # seconds between two sampling windows, at the most
     @mutex = Mutex.new
     @default = :off
     @window = nil # { seconds:, ends_at: (monotonic) } while one is open
+    @sampler = nil # the sampler thread of this process
 
     class << self
       attr_reader :default
 
-      # At arming: turns the default on once (a second exclusive does not start it twice).
+      # At arming: turns the default on once (a second exclusive does not start it twice; a forked
+      # child gets a sampler thread of its own).
       def arm(mode)
         @mutex.synchronize do
-          return if @default == :full || mode != :full
+          case mode
+          when :full
+            return if @default == :full
 
-          ObjectSpace.trace_object_allocations_start
-          @default = :full
+            ObjectSpace.trace_object_allocations_start
+            @default = :full
+          when :sampled
+            start_sampler unless @default == :full
+          end
         end
       end
 
@@ -52,12 +65,21 @@ module HeapCapture
         window && [window[:ends_at] - Util.monotonic, 0].max
       end
 
-      # What a result and status say: "full", "off", or "full (a 600 s window)".
+      # What a result and status say: "full", "off", "sampled (1 in ~2400 allocations)", or
+      # "full (a 600 s window)".
       def description
         window = @window
         return "full (a #{format_seconds(window[:seconds])} s window)" if window
+        return "sampled (#{sample_rate})" if @default == :sampled
 
         @default.to_s
+      end
+
+      # The sampled tracer's figures (Tracer.stats) and the allocations since it started.
+      def sampled_stats
+        return nil unless @default == :sampled
+
+        Tracer.stats.merge("allocations" => GC.stat(:total_allocated_objects) - @allocated_at_start)
       end
 
       # In a forked child: no thread of this process closes the window it inherited, so it is
@@ -65,6 +87,7 @@ module HeapCapture
       def after_fork_in_child
         @mutex = Mutex.new
         close_window
+        @sampler = nil # the thread is the parent's; arming here starts one
       end
 
       # A window's length: a number of seconds from 0 (exclusive) to WINDOW_MAX, or ArgumentError.
@@ -79,6 +102,30 @@ module HeapCapture
       private
 
       def format_seconds(seconds) = seconds == seconds.round ? seconds.round.to_s : seconds.to_s
+
+      def start_sampler
+        return if @sampler&.alive?
+
+        unless @default == :sampled
+          @allocated_at_start = GC.stat(:total_allocated_objects)
+          Tracer.start
+          @default = :sampled
+        end
+        @sampler = Thread.new do
+          loop do
+            Tracer.open_window
+            sleep SAMPLE_EVERY
+          end
+        end
+        @sampler.name = "heapcapture-sampler"
+        @sampler.report_on_exception = false
+      end
+
+      def sample_rate
+        stats = sampled_stats
+        noted = stats["noted"]
+        noted.positive? ? "1 in ~#{(stats['allocations'].to_f / noted).round} allocations" : "no sample yet"
+      end
     end
   end
 end

@@ -1,0 +1,359 @@
+/* The sampled allocation tracer, in the armed app's process (never the dump child's, which only
+ * reads the samples: rb_tracer.h). A NEWOBJ hook costs every allocation while it is enabled, so it
+ * is enabled in short windows only: HeapCapture::Tracer.open_window (the sampler thread calls it,
+ * tracing.rb) turns it on; the hook notes one allocation in about HC_TRACER_EVERY, and every
+ * HC_TRACER_BATCH notes (and after HC_TRACER_WINDOW_ALLOCS allocations) asks for a postponed job,
+ * which stores them and, at the window's end, turns the hook off. Between windows allocations cost
+ * nothing.
+ *
+ * The hook allocates nothing and calls no Ruby code: it notes the object and its site. The job (a
+ * safe point, GVL held) gives each noted object an object id, if no GC has started since the
+ * object was allocated (else it may be dead, and is dropped), and stores the sample. Object ids
+ * are never reused and forgotten by the GC when the object dies, so at dump time
+ * (hc_tracer_live_samples) ObjectSpace._id2ref tells whether a sample's object is alive and where
+ * it is now: no FREEOBJ hook, and compaction needs no callback. The table is bounded; once half
+ * full, each window also checks a few samples and drops those whose object died. */
+#include "rb_heapcapture.h"
+#include "rb_tracer.h"
+#include "dump_annotate.h"
+#include "util.h"
+
+#include <ruby/debug.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HC_TRACER_CAPACITY 16384        /* samples kept (~0.7 MB); at dump, each is checked */
+#define HC_TRACER_WINDOW_ALLOCS 10000   /* allocations one window sees */
+#define HC_TRACER_EVERY 500             /* mean allocations between two samples in a window */
+#define HC_TRACER_BATCH 16              /* notes stored by one job: soon, before a GC may free them */
+#define HC_TRACER_PRUNE 32              /* samples checked per window once the table is half full */
+
+typedef struct {
+    VALUE obj, path, mid;
+    int line;
+    size_t gc_count;
+} hc_pending;
+
+static struct {
+    VALUE tp;                   /* the NEWOBJ tracepoint, made once */
+    hc_sample_table *table;
+    int running;                /* Tracer.start .. Tracer.stop */
+    int window;                 /* the hook is enabled */
+    int flushing;               /* a job is on its way for the notes: the hook only counts */
+    int validating;             /* hc_tracer_live_samples walks the table: the job waits */
+    int flush_again;            /* the job came while validating */
+    long seen;                  /* allocations this window */
+    long skip;                  /* allocations before the next sample */
+    uint32_t rng;
+    hc_pending pending[HC_TRACER_BATCH];
+    int npending;
+    size_t prune_at;            /* the next slot the pruning checks */
+    unsigned long long windows, noted, stored, dropped, pruned;
+#ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
+    rb_postponed_job_handle_t job;
+#endif
+} tracer;
+
+static ID id_id2ref;
+
+static long hc_tracer_next_skip(void)
+{
+    tracer.rng ^= tracer.rng << 13;
+    tracer.rng ^= tracer.rng >> 17;
+    tracer.rng ^= tracer.rng << 5;
+    return 1 + (long)(tracer.rng % (2 * HC_TRACER_EVERY)); /* mean HC_TRACER_EVERY */
+}
+
+/* The kinds of object ObjectSpace's tracer gives a site that an app makes; never VM internals
+ * (imemo, nodes), which take no object id. */
+static int hc_tracer_kind(VALUE obj)
+{
+    switch (BUILTIN_TYPE(obj)) {
+    case T_OBJECT: case T_CLASS: case T_MODULE: case T_FLOAT: case T_STRING: case T_REGEXP: case T_ARRAY:
+    case T_HASH: case T_STRUCT: case T_BIGNUM: case T_FILE: case T_DATA: case T_MATCH: case T_COMPLEX:
+    case T_RATIONAL: case T_SYMBOL:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void hc_tracer_flush(void *unused);
+
+static void hc_tracer_request_flush(void)
+{
+    tracer.flushing = 1;
+#ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
+    rb_postponed_job_trigger(tracer.job);
+#else
+    rb_postponed_job_register_one(0, hc_tracer_flush, NULL);
+#endif
+}
+
+/* Every allocation while a window is open: count, and now and then note one. */
+static void hc_tracer_newobj(VALUE tpval, void *data)
+{
+    (void)data;
+    tracer.seen++;
+    if (tracer.flushing) return;
+    if (--tracer.skip <= 0) {
+        rb_trace_arg_t *targ = rb_tracearg_from_tracepoint(tpval);
+        VALUE obj = rb_tracearg_object(targ);
+        VALUE path = hc_tracer_kind(obj) ? rb_tracearg_path(targ) : Qnil;
+        if (RB_TYPE_P(path, T_STRING)) {
+            hc_pending *p = &tracer.pending[tracer.npending++];
+            p->obj = obj;
+            p->path = path;
+            p->line = FIX2INT(rb_tracearg_lineno(targ));
+            p->mid = rb_tracearg_method_id(targ);
+            p->gc_count = rb_gc_count();
+            tracer.noted++;
+            tracer.skip = hc_tracer_next_skip();
+        } else {
+            tracer.skip = 1; /* not a kind we sample: take the next allocation */
+        }
+    }
+    if (tracer.seen >= HC_TRACER_WINDOW_ALLOCS || tracer.npending == HC_TRACER_BATCH) hc_tracer_request_flush();
+}
+
+static VALUE hc_tracer_id2ref(VALUE id)
+{
+    return rb_funcall(rb_const_get(rb_cObject, rb_intern("ObjectSpace")), id_id2ref, 1, id);
+}
+
+/* The object with this id, or Qundef when it has died. */
+static VALUE hc_tracer_object_of(uint64_t id)
+{
+    int state = 0;
+    VALUE obj = rb_protect(hc_tracer_id2ref, ULL2NUM(id), &state);
+    if (state) {
+        rb_set_errinfo(Qnil);
+        return Qundef;
+    }
+    return obj;
+}
+
+/* Drops up to n samples whose object has died (looked at from where the last call stopped). */
+static void hc_tracer_prune(hc_sample_table *t, int n)
+{
+    size_t slots = hc_samples_slots(t);
+    for (int k = 0; k < n; k++) {
+        size_t slot = tracer.prune_at++ % slots;
+        const hc_sample *s = hc_samples_at(t, slot);
+        if (!s) continue;
+        VALUE obj = hc_tracer_object_of(s->id);
+        if (obj == Qundef || (uintptr_t)obj != s->addr) { /* dead, or moved: checked again at dump */
+            if (obj == Qundef) {
+                hc_samples_remove(t, s->addr);
+                tracer.pruned++;
+                tracer.prune_at--; /* a later sample may have moved into this slot */
+            }
+        }
+    }
+}
+
+/* The postponed job: the noted objects stored with their ids; at the window's end, the hook off. */
+static void hc_tracer_flush(void *unused)
+{
+    (void)unused;
+    if (tracer.validating) { /* the table is being walked: store later */
+        tracer.flush_again = 1;
+        return;
+    }
+    if (tracer.window && tracer.seen >= HC_TRACER_WINDOW_ALLOCS) {
+        rb_tracepoint_disable(tracer.tp);
+        tracer.window = 0;
+    }
+    for (int i = 0; i < tracer.npending; i++) {
+        hc_pending *p = &tracer.pending[i];
+        /* A GC since the allocation may have freed the object (and its path string): drop it. */
+        if (!tracer.table || p->gc_count != rb_gc_count()) {
+            tracer.dropped++;
+            continue;
+        }
+        VALUE id = rb_obj_id(p->obj); /* a Bignum only after 2**62 ids: then the sample is dropped */
+        if (!FIXNUM_P(id) || p->gc_count != rb_gc_count()) {
+            tracer.dropped++;
+            continue;
+        }
+        char file[4096];
+        long len = RSTRING_LEN(p->path) < (long)sizeof file - 1 ? RSTRING_LEN(p->path) : (long)sizeof file - 1;
+        memcpy(file, RSTRING_PTR(p->path), (size_t)len);
+        file[len] = '\0';
+        const char *method = SYMBOL_P(p->mid) ? rb_id2name(SYM2ID(p->mid)) : NULL;
+        int rc = hc_samples_put(tracer.table, (uintptr_t)p->obj, (uint64_t)FIX2LONG(id), file, p->line, method,
+                                (uint32_t)p->gc_count);
+        if (rc == 0) tracer.stored++;
+        else tracer.dropped++;
+    }
+    tracer.npending = 0;
+    if (tracer.table && hc_samples_count(tracer.table) * 2 > hc_samples_capacity(tracer.table))
+        hc_tracer_prune(tracer.table, HC_TRACER_PRUNE);
+    tracer.flushing = 0;
+}
+
+/* Tracer.start: sampling from the next window on. */
+static VALUE hc_tracer_start(VALUE self)
+{
+    (void)self;
+    if (!tracer.table) {
+        tracer.table = hc_samples_new(HC_TRACER_CAPACITY);
+        if (!tracer.table) rb_memerror();
+    }
+    if (!tracer.tp) {
+        tracer.tp = rb_tracepoint_new(0, RUBY_INTERNAL_EVENT_NEWOBJ, hc_tracer_newobj, NULL);
+        rb_gc_register_mark_object(tracer.tp);
+    }
+    if (!tracer.rng) tracer.rng = (uint32_t)(hc_now_ns() | 1);
+    tracer.running = 1;
+    return Qnil;
+}
+
+/* Tracer.open_window => true when a window opened (not running, or one is open: false). */
+static VALUE hc_tracer_open_window(VALUE self)
+{
+    (void)self;
+    if (!tracer.running || tracer.window || tracer.flushing) return Qfalse;
+    tracer.seen = 0;
+    tracer.npending = 0;
+    tracer.skip = hc_tracer_next_skip();
+    tracer.window = 1;
+    tracer.windows++;
+    rb_tracepoint_enable(tracer.tp);
+    return Qtrue;
+}
+
+/* Tracer.stats => {"samples", "capacity", "windows", "noted", "stored", "dropped", "pruned"} */
+static VALUE hc_tracer_stats(VALUE self)
+{
+    (void)self;
+    VALUE h = rb_hash_new();
+    rb_hash_aset(h, rb_str_new_cstr("samples"), SIZET2NUM(tracer.table ? hc_samples_count(tracer.table) : 0));
+    rb_hash_aset(h, rb_str_new_cstr("capacity"), INT2NUM(HC_TRACER_CAPACITY));
+    rb_hash_aset(h, rb_str_new_cstr("windows"), ULL2NUM(tracer.windows));
+    rb_hash_aset(h, rb_str_new_cstr("noted"), ULL2NUM(tracer.noted));
+    rb_hash_aset(h, rb_str_new_cstr("stored"), ULL2NUM(tracer.stored));
+    rb_hash_aset(h, rb_str_new_cstr("dropped"), ULL2NUM(tracer.dropped));
+    rb_hash_aset(h, rb_str_new_cstr("pruned"), ULL2NUM(tracer.pruned));
+    rb_hash_aset(h, rb_str_new_cstr("running"), tracer.running ? Qtrue : Qfalse);
+    return h;
+}
+
+static hc_sample_table *hc_tracer_check_samples(void)
+{
+    hc_sample_table *live = hc_samples_new(hc_samples_count(tracer.table));
+    if (!live) return NULL;
+    const hc_sample_table *t = tracer.table;
+    for (size_t slot = 0; slot < hc_samples_slots(t); slot++) {
+        const hc_sample *s = hc_samples_at(t, slot);
+        if (!s) continue;
+        VALUE obj = hc_tracer_object_of(s->id);
+        if (obj == Qundef || SPECIAL_CONST_P(obj)) continue;
+        const char *method = s->method == HC_SAMPLE_NO_METHOD ? NULL : hc_samples_string(t, s->method);
+        hc_samples_put(live, (uintptr_t)obj, s->id, hc_samples_string(t, s->file), s->line, method, s->generation);
+    }
+    if (hc_samples_count(live) == 0) {
+        hc_samples_free(live);
+        return NULL;
+    }
+    return live;
+}
+
+hc_sample_table *hc_tracer_live_samples(void)
+{
+    if (!tracer.table || hc_samples_count(tracer.table) == 0) return NULL;
+    /* _id2ref allocates (its errors): a window open now must not store into the table walked. */
+    int was_flushing = tracer.flushing;
+    tracer.flushing = 1;
+    tracer.validating = 1;
+    hc_sample_table *live = hc_tracer_check_samples();
+    tracer.validating = 0;
+    tracer.flushing = was_flushing;
+    if (tracer.flush_again) {
+        tracer.flush_again = 0;
+        hc_tracer_request_flush();
+    }
+    return live;
+}
+
+/* Tracer.live_sites => [[address, file, line, method or nil, generation], ...]: what a dump taken now
+ * would annotate (the tests compare it with the objects themselves). */
+static VALUE hc_tracer_live_sites(VALUE self)
+{
+    (void)self;
+    hc_sample_table *live = hc_tracer_live_samples();
+    VALUE list = rb_ary_new();
+    if (!live) return list;
+    for (size_t slot = 0; slot < hc_samples_slots(live); slot++) {
+        const hc_sample *s = hc_samples_at(live, slot);
+        if (!s) continue;
+        const char *method = s->method == HC_SAMPLE_NO_METHOD ? NULL : hc_samples_string(live, s->method);
+        rb_ary_push(list, rb_ary_new_from_args(5, ULL2NUM(s->addr), rb_str_new_cstr(hc_samples_string(live, s->file)),
+                                               INT2NUM(s->line), method ? rb_str_new_cstr(method) : Qnil,
+                                               UINT2NUM(s->generation)));
+    }
+    hc_samples_free(live);
+    return list;
+}
+
+static int hc_tracer_append(void *arg, const void *buf, size_t len, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    rb_str_cat(*(VALUE *)arg, buf, (long)len);
+    return 0;
+}
+
+typedef struct {
+    hc_sample_table *live;
+    VALUE dump, out;
+} hc_annotate_call;
+
+static VALUE hc_tracer_annotate_body(VALUE arg)
+{
+    hc_annotate_call *call = (hc_annotate_call *)arg;
+    hc_annotator a;
+    char err[256];
+    hc_annotator_init(&a, call->live, hc_tracer_append, &call->out);
+    int rc = hc_annotator_write(&a, RSTRING_PTR(call->dump), (size_t)RSTRING_LEN(call->dump), err, sizeof err);
+    if (rc == 0) rc = hc_annotator_finish(&a, err, sizeof err);
+    hc_annotator_free(&a);
+    if (rc != 0) hc_rb_raise(hc_eDumpError, "%s", err);
+    return call->out;
+}
+
+static VALUE hc_tracer_annotate_cleanup(VALUE arg)
+{
+    hc_samples_free(((hc_annotate_call *)arg)->live);
+    return Qnil;
+}
+
+/* Tracer.annotate(ndjson) => the same dump_all output with the live samples' sites added, as a
+ * capture's dump gets them. For a dump_all taken in this process just before with the GC disabled
+ * since (GC.disable): an object freed in between could leave its slot, and its site, to a later
+ * one. (A capture checks the samples first, then dumps with the GC off.) */
+static VALUE hc_tracer_annotate(VALUE self, VALUE dump)
+{
+    (void)self;
+    StringValue(dump);
+    hc_annotate_call call = {hc_tracer_live_samples(), dump, rb_str_buf_new(RSTRING_LEN(dump) + 4096)};
+    if (!call.live) return rb_str_dup(dump);
+    VALUE out = rb_ensure(hc_tracer_annotate_body, (VALUE)&call, hc_tracer_annotate_cleanup, (VALUE)&call);
+    RB_GC_GUARD(dump);
+    return out;
+}
+
+void hc_init_tracer(void)
+{
+    id_id2ref = rb_intern("_id2ref");
+#ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
+    tracer.job = rb_postponed_job_preregister(0, hc_tracer_flush, NULL);
+#endif
+    VALUE m = rb_define_module_under(hc_mHeapCapture, "Tracer");
+    rb_define_module_function(m, "start", hc_tracer_start, 0);
+    rb_define_module_function(m, "open_window", hc_tracer_open_window, 0);
+    rb_define_module_function(m, "stats", hc_tracer_stats, 0);
+    rb_define_module_function(m, "live_sites", hc_tracer_live_sites, 0);
+    rb_define_module_function(m, "annotate", hc_tracer_annotate, 1);
+    rb_define_const(m, "CAPACITY", INT2NUM(HC_TRACER_CAPACITY));
+}

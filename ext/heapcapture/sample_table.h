@@ -1,0 +1,48 @@
+/* The sampled tracer's table: for a sample of allocated objects, keyed by the object's address,
+ * the site it was allocated at (file, line, method), the GC generation, and the object id Ruby
+ * gave it (how the tracer tells, at dump time, the sampled object from a later one in the same
+ * slot). Fixed capacity, so it never grows without bound; file and method names are interned once.
+ * Not thread-safe: the app's side changes it under the GVL only, the dump child reads its copy.
+ * Pure C: no Ruby. */
+#ifndef HC_SAMPLE_TABLE_H
+#define HC_SAMPLE_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uintptr_t addr;         /* 0: an empty slot */
+    uint64_t id;            /* the object id (Ruby's counter, never reused) */
+    uint32_t file;          /* interned string index */
+    uint32_t method;        /* interned string index, HC_SAMPLE_NO_METHOD when none */
+    int32_t line;
+    uint32_t generation;    /* GC count when it was allocated */
+} hc_sample;
+
+#define HC_SAMPLE_NO_METHOD UINT32_MAX
+
+typedef struct hc_sample_table hc_sample_table;
+
+/* A table for up to capacity samples (at least 1). NULL when out of memory. */
+hc_sample_table *hc_samples_new(size_t capacity);
+void hc_samples_free(hc_sample_table *t);
+
+/* Adds or replaces the sample at addr. Returns 0, 1 when the table is full (nothing added), or -1
+ * out of memory. method may be NULL. */
+int hc_samples_put(hc_sample_table *t, uintptr_t addr, uint64_t id, const char *file, int line, const char *method,
+                   uint32_t generation);
+const hc_sample *hc_samples_get(const hc_sample_table *t, uintptr_t addr);
+/* Returns 1 when there was a sample at addr. */
+int hc_samples_remove(hc_sample_table *t, uintptr_t addr);
+size_t hc_samples_count(const hc_sample_table *t);
+size_t hc_samples_capacity(const hc_sample_table *t);
+/* An interned string (file or method name) by its index. */
+const char *hc_samples_string(const hc_sample_table *t, uint32_t index);
+
+/* Walking the slots (for pruning a few at a time): slot i from 0 to hc_samples_slots() - 1 holds a
+ * sample or is empty (NULL). Removing the sample just returned may move a later one into slot i:
+ * look at slot i again. */
+size_t hc_samples_slots(const hc_sample_table *t);
+const hc_sample *hc_samples_at(const hc_sample_table *t, size_t slot);
+
+#endif

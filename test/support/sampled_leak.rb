@@ -1,0 +1,78 @@
+# frozen_string_literal: true
+
+# Run by test/sampled_tracing_test.rb in a process of its own (the tracer is process-wide): arms
+# heapcapture's sampled tracer, lets a "leak" pile up over a few seconds beside other work, then
+# does what ARGV[0] says and prints one JSON line of findings.
+#   capture DIR: a fork-mode capture into file://DIR, the dump's sites checked against the truth
+#   annotate [compact]: dump_all in this process, annotated by Tracer.annotate (after GC.compact)
+#   churn: a million short-lived allocations; the table's size and what is still live
+require "heapcapture"
+require "json"
+require "zlib"
+
+class Leak; end
+
+# 100,000 strings and 100,000 Leak objects, added evenly over `seconds` between other work.
+STRING_LINE = __LINE__ + 10
+OBJECT_LINE = __LINE__ + 10
+def pile_up(seconds)
+  kept = []
+  start = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  i = 0
+  loop do
+    elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - start
+    due = [(elapsed / seconds * 100_000).ceil, 100_000].min # pairs kept by now
+    while kept.size < due * 2
+      kept << "leak string #{i}"
+      kept << Leak.new
+    end
+    break if kept.size == 200_000 && elapsed >= seconds
+
+    @work = { at: i, list: [i, i.to_s] } # other work: garbage (only the last one stays)
+    i += 1
+  end
+  kept
+end
+
+# What a record of this file is allowed to say, by what the object is.
+def check(records, leak_class)
+  mine = records.select { |r| r["file"] == __FILE__ }
+  strings = mine.count { |r| r["type"] == "STRING" && r["line"] == STRING_LINE && r["value"].to_s.match?(/\Aleak string \d+\z/) }
+  objects = mine.count { |r| r["type"] == "OBJECT" && r["line"] == OBJECT_LINE && r["class"] == leak_class }
+  wrong = mine.reject do |r|
+    (r["line"] == STRING_LINE && r["type"] == "STRING" && r["value"].to_s.match?(/\Aleak string \d+\z/)) ||
+      (r["line"] == OBJECT_LINE && r["type"] == "OBJECT" && r["class"] == leak_class) ||
+      r["line"] == STRING_LINE + 5 # the garbage line: what of it is still alive carries it
+  end
+  { "strings" => strings, "objects" => objects, "wrong" => wrong.first(5),
+    "generations" => mine.all? { |r| r["generation"].is_a?(Integer) } }
+end
+
+HeapCapture.configure { |c| c.logger = Logger.new(File::NULL) }
+HeapCapture::Tracing.arm(:sampled)
+leak_class = format("0x%x", Leak.object_id.then { ObjectSpace.dump(Leak)[/"address":"(0x\h+)"/, 1].to_i(16) })
+case ARGV[0]
+when "capture"
+  kept = pile_up(4)
+  result = HeapCapture.capture("sampled", mode: :fork, destination: "file://#{ARGV[1]}", tmpdir: ARGV[1],
+                                          trace_allocations: :sampled)
+  records = Zlib::GzipReader.open(result["location"]) { |gz| gz.each_line.map { |l| JSON.parse(l) } }
+  puts JSON.generate(check(records, leak_class).merge("status" => result["status"], "error" => result["error"],
+                                                      "tracing" => result["tracing"], "kept" => kept.size))
+when "annotate"
+  kept = pile_up(4)
+  GC.compact if ARGV[1] == "compact"
+  leak_class = format("0x%x", ObjectSpace.dump(Leak)[/"address":"(0x\h+)"/, 1].to_i(16))
+  GC.disable # as a capture does: nothing freed between the dump and the check of the samples
+  plain = ObjectSpace.dump_all(output: :string)
+  annotated = HeapCapture::Tracer.annotate(plain)
+  GC.enable
+  stripped = annotated.gsub(/, "file":"[^"]*", "line":\d+(, "method":"[^"]*")?, "generation":\d+/, "")
+  records = annotated.each_line.map { |l| JSON.parse(l) }
+  puts JSON.generate(check(records, leak_class).merge("identical" => stripped == plain, "kept" => kept.size))
+when "churn"
+  1_000_000.times { |i| "short-lived #{i}" }
+  GC.start
+  stats = HeapCapture::Tracer.stats
+  puts JSON.generate(stats.merge("live" => HeapCapture::Tracer.live_sites.size))
+end
