@@ -37,7 +37,7 @@ typedef struct {
 static struct {
     VALUE tp;                   /* the NEWOBJ tracepoint, made once */
     hc_sample_table *table;
-    int running;                /* Tracer.start .. Tracer.stop */
+    int running;                /* since Tracer.start */
     int window;                 /* the hook is enabled */
     int flushing;               /* a job is on its way for the notes: the hook only counts */
     int validating;             /* hc_tracer_live_samples walks the table: the job waits */
