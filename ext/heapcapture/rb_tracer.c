@@ -166,8 +166,10 @@ static void hc_tracer_flush(void *unused)
     }
     for (int i = 0; i < tracer.npending; i++) {
         hc_pending *p = &tracer.pending[i];
-        /* A GC since the allocation may have freed the object (and its path string): drop it. */
-        if (!tracer.table || p->gc_count != rb_gc_count()) {
+        /* A GC since the allocation may have freed the object (and its path string): drop it.
+         * Without one it is alive (nothing else frees an object in 3.1+); its kind is checked
+         * again all the same before it is given an id. */
+        if (!tracer.table || p->gc_count != rb_gc_count() || !hc_tracer_kind(p->obj)) {
             tracer.dropped++;
             continue;
         }
