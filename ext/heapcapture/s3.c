@@ -819,15 +819,20 @@ hc_s3_status hc_s3_upload_growing(hc_s3_client *c, int fd, const char *path, con
     return hc_put_multipart(c, fd, 0, grow, part_size, path, key, content_type, out, err);
 }
 
+/* Clears err; when key is empty, says so ("cannot <doing>: ...") and returns 1. */
+static int hc_key_missing(const char *key, const char *doing, hc_s3_error *err)
+{
+    hc_s3_err_clear(err);
+    if (!hc_empty(key)) return 0;
+    hc_s3_err_set(err, HC_S3_EARG, "cannot %s: the object key is empty", doing);
+    return 1;
+}
+
 hc_s3_status hc_s3_download(hc_s3_client *c, const char *key, const char *path, long long *bytes,
                             hc_s3_error *err)
 {
-    hc_s3_err_clear(err);
     *bytes = 0;
-    if (hc_empty(key)) {
-        hc_s3_err_set(err, HC_S3_EARG, "cannot download: the object key is empty");
-        return HC_S3_EARG;
-    }
+    if (hc_key_missing(key, "download", err)) return HC_S3_EARG;
     size_t n = strlen(path) + 32;
     char *tmp = malloc(n);
     if (!tmp) {
@@ -936,11 +941,7 @@ hc_s3_status hc_s3_list(hc_s3_client *c, const char *prefix, hc_s3_object **obje
 
 hc_s3_status hc_s3_delete(hc_s3_client *c, const char *key, hc_s3_error *err)
 {
-    hc_s3_err_clear(err);
-    if (hc_empty(key)) {
-        hc_s3_err_set(err, HC_S3_EARG, "cannot delete: the object key is empty");
-        return HC_S3_EARG;
-    }
+    if (hc_key_missing(key, "delete", err)) return HC_S3_EARG;
     hc_s3_req r;
     hc_s3_req_init(&r, "DELETE", key, "deleting", "");
     hc_s3_status st = hc_s3_perform(c, &r, 0, err);
@@ -950,11 +951,7 @@ hc_s3_status hc_s3_delete(hc_s3_client *c, const char *key, hc_s3_error *err)
 
 char *hc_s3_presigned_url(hc_s3_client *c, const char *key, long expires_in, long long now_utc, hc_s3_error *err)
 {
-    hc_s3_err_clear(err);
-    if (hc_empty(key)) {
-        hc_s3_err_set(err, HC_S3_EARG, "cannot presign: the object key is empty");
-        return NULL;
-    }
+    if (hc_key_missing(key, "presign", err)) return NULL;
     hc_s3_req r;
     hc_s3_req_init(&r, "GET", key, "presigning", "");
     char *path = hc_s3_req_path(c, &r);

@@ -160,6 +160,20 @@ static void *hc_part_reader_main(void *arg)
     return NULL;
 }
 
+/* Frees what the reader holds; synced: its lock and condition were made. */
+static void hc_part_reader_free(hc_part_reader *r, int synced)
+{
+    if (synced) {
+        pthread_cond_destroy(&r->cond);
+        pthread_mutex_destroy(&r->lock);
+    }
+    for (int i = 0; r->bufs && i < r->nbufs; i++) free(r->bufs[i].data);
+    hc_body_hash_free(r->hash);
+    free(r->bufs);
+    free(r->path);
+    free(r);
+}
+
 static hc_part_reader *hc_part_reader_new(int fd, const char *path, const hc_growing_file *grow, long long size,
                                           long part_size, int nbufs, void (*notify)(void *arg), void *arg, char *err,
                                           size_t errlen)
@@ -188,10 +202,7 @@ static hc_part_reader *hc_part_reader_new(int fd, const char *path, const hc_gro
     r->hash = hc_body_hash_new();
     if (!r->path || !r->bufs || !r->hash) {
         snprintf(err, errlen, "cannot upload %s: out of memory", path);
-        hc_body_hash_free(r->hash);
-        free(r->path);
-        free(r->bufs);
-        free(r);
+        hc_part_reader_free(r, 0);
         return NULL;
     }
     pthread_mutex_init(&r->lock, NULL);
@@ -199,12 +210,7 @@ static hc_part_reader *hc_part_reader_new(int fd, const char *path, const hc_gro
     int rc = pthread_create(&r->thread, NULL, hc_part_reader_main, r);
     if (rc != 0) {
         snprintf(err, errlen, "cannot upload %s: starting the part reader thread failed: %s", path, strerror(rc));
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
-        hc_body_hash_free(r->hash);
-        free(r->path);
-        free(r->bufs);
-        free(r);
+        hc_part_reader_free(r, 1);
         return NULL;
     }
     return r;
@@ -289,11 +295,5 @@ void hc_part_reader_stop(hc_part_reader *r)
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
-    for (int i = 0; i < r->nbufs; i++) free(r->bufs[i].data);
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->lock);
-    hc_body_hash_free(r->hash);
-    free(r->bufs);
-    free(r->path);
-    free(r);
+    hc_part_reader_free(r, 1);
 }
