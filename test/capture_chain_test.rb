@@ -20,7 +20,7 @@ class CaptureChainTest < HCTest::TestCase
     super
     # An earlier test's exclusive may have left HeapCapture's tracing default set while
     # another's teardown stopped the tracing: start from none, so this test's exclusive starts it.
-    stop_allocation_tracing
+    HCTest.stop_allocation_tracing
     @prefix = unique_prefix("chain")
     HeapCapture.configure do |c|
       c.tmpdir = @tmpdir
@@ -29,18 +29,8 @@ class CaptureChainTest < HCTest::TestCase
   end
 
   def teardown
-    stop_allocation_tracing # leave none on for the tests that follow
+    HCTest.stop_allocation_tracing # leave none on for the tests that follow
     super
-  end
-
-  # trace_object_allocations_start/stop nest; an object's allocation file is known only while on.
-  def stop_allocation_tracing
-    10.times do
-      break unless ObjectSpace.allocation_sourcefile(Object.new)
-
-      ObjectSpace.trace_object_allocations_stop
-    end
-    HeapCapture::Tracing.instance_variable_set(:@default, :off)
   end
 
   def test_exclusive_then_signal_with_wait_stores_the_dump_in_the_bucket_and_replies_as_api_md

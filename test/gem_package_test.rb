@@ -80,7 +80,7 @@ class GemPackageTest < HCTest::TestCase
     out, err, status = run_command(installed_env(with_system_gems: true), RbConfig.ruby, rake_bin, "-T", "heapcapture",
                                    timeout: 60, chdir: @outside)
     assert status.success?, err
-    assert_match(/^rake heapcapture:signal\[payload,process_type,dynos,wait\]/, out)
+    assert_match(/^rake heapcapture:signal\[payload,process_type,dynos,wait,trace_for\]/, out)
   end
 
   def test_a_rails_app_that_bundles_the_installed_gem_lists_the_task
@@ -94,7 +94,7 @@ class GemPackageTest < HCTest::TestCase
     out, err, status = run_command(env, RbConfig.ruby, bundle_bin, "exec", "rake", "-T", "heapcapture", timeout: 120,
                                                                                                         chdir: app)
     assert status.success?, "rake -T in a Rails app bundling the installed gem:\n#{out}#{err}"
-    assert_match(/^rake heapcapture:signal\[payload,process_type,dynos,wait\]\s+# Tell the selected dynos/, out)
+    assert_match(/^rake heapcapture:signal\[payload,process_type,dynos,wait,trace_for\]\s+# Tell the selected dynos/, out)
     lock = File.read(File.join(app, "Gemfile.lock"), encoding: "UTF-8")
     assert_match(/^    heapcapture \(#{Regexp.escape(HeapCapture::VERSION)}\)$/, lock)
   end

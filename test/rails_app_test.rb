@@ -34,7 +34,7 @@ class RailsAppTest < HCTest::TestCase
   def test_the_railtie_lists_the_task_in_rake_t
     out, status = rake("-T", "heapcapture")
     assert status.success?, out
-    assert_match(/^rake heapcapture:signal\[payload,process_type,dynos,wait\]\s+# Tell the selected dynos/, out)
+    assert_match(/^rake heapcapture:signal\[payload,process_type,dynos,wait,trace_for\]\s+# Tell the selected dynos/, out)
   end
 
   def test_the_rake_task_reaches_an_armed_process_of_the_app_which_logs_through_rails_logger

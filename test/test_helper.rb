@@ -8,6 +8,18 @@ require_relative "support/services"
 module HCTest
   class << self
     attr_accessor :failed
+
+    # ObjectSpace's tracer off, whatever earlier tests in this process started (its starts nest:
+    # an object's allocation file is known only while it is on), and heapcapture's record of its
+    # armed default with it: the next exclusive starts tracing as a fresh process would.
+    def stop_allocation_tracing
+      10.times do
+        break unless ObjectSpace.allocation_sourcefile(Object.new)
+
+        ObjectSpace.trace_object_allocations_stop
+      end
+      HeapCapture::Tracing.instance_variable_set(:@default, :off)
+    end
   end
 
   # Base class: tests that need PostgreSQL or S3 call HCTest::Services.start! (or .postgres /

@@ -19,11 +19,12 @@ class TraceWindowTest < HCTest::TestCase
       c.tmpdir = @tmpdir
       c.destination = "file://#{@dumps}"
     end
-    HeapCapture::Tracing.instance_variable_set(:@default, :off) # an earlier test's armed default
+    HCTest.stop_allocation_tracing # an earlier test's armed default: this one starts from none
   end
 
   def teardown
     HeapCapture::Tracing.close_window
+    HCTest.stop_allocation_tracing
     super
     FileUtils.rm_rf(@tmpdir)
   end
