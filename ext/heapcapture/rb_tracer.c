@@ -1,7 +1,7 @@
 /* The sampled allocation tracer, in the armed app's process (never the dump child's, which only
  * reads the samples: rb_tracer.h). A NEWOBJ hook costs every allocation while it is enabled, so it
  * is enabled in short windows only: HeapCapture::Tracer.open_window (the sampler thread calls it,
- * tracing.rb) turns it on; the hook notes one allocation in about HC_TRACER_EVERY, and every
+ * tracing.rb) turns it on, once HC_TRACER_GAP allocations have passed since the last window; the hook notes one allocation in about HC_TRACER_EVERY, and every
  * HC_TRACER_BATCH notes (and after HC_TRACER_WINDOW_ALLOCS allocations) asks for a postponed job,
  * which stores them and, at the window's end, turns the hook off. Between windows allocations cost
  * nothing.
@@ -23,8 +23,11 @@
 #include <string.h>
 
 #define HC_TRACER_CAPACITY 16384        /* samples kept (~0.7 MB); at dump, each is checked */
-#define HC_TRACER_WINDOW_ALLOCS 10000   /* allocations one window sees */
-#define HC_TRACER_EVERY 500             /* mean allocations between two samples in a window */
+#define HC_TRACER_WINDOW_ALLOCS 2000    /* allocations one window sees */
+#define HC_TRACER_EVERY 100             /* mean allocations between two samples in a window */
+/* Allocations at least between two windows: the hook sees at most 2% of them however often the
+ * sampler thread gets the GVL (an IO-bound app gives it the GVL all the time). */
+#define HC_TRACER_GAP 100000
 #define HC_TRACER_BATCH 16              /* notes stored by one job: soon, before a GC may free them */
 #define HC_TRACER_PRUNE 32              /* samples checked per window once the table is half full */
 
@@ -48,6 +51,7 @@ static struct {
     hc_pending pending[HC_TRACER_BATCH];
     int npending;
     size_t prune_at;            /* the next slot the pruning checks */
+    size_t closed_at;           /* total allocations when the last window closed */
     unsigned long long windows, noted, stored, dropped, pruned;
 #ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
     rb_postponed_job_handle_t job;
@@ -55,6 +59,12 @@ static struct {
 } tracer;
 
 static ID id_id2ref;
+static VALUE sym_total_allocated;
+
+static size_t hc_tracer_allocations(void)
+{
+    return rb_gc_stat(sym_total_allocated);
+}
 
 static long hc_tracer_next_skip(void)
 {
@@ -163,6 +173,7 @@ static void hc_tracer_flush(void *unused)
     if (tracer.window && tracer.seen >= HC_TRACER_WINDOW_ALLOCS) {
         rb_tracepoint_disable(tracer.tp);
         tracer.window = 0;
+        tracer.closed_at = hc_tracer_allocations();
     }
     for (int i = 0; i < tracer.npending; i++) {
         hc_pending *p = &tracer.pending[i];
@@ -216,6 +227,7 @@ static VALUE hc_tracer_open_window(VALUE self)
 {
     (void)self;
     if (!tracer.running || tracer.window || tracer.flushing) return Qfalse;
+    if (hc_tracer_allocations() - tracer.closed_at < HC_TRACER_GAP) return Qfalse;
     tracer.seen = 0;
     tracer.npending = 0;
     tracer.skip = hc_tracer_next_skip();
@@ -348,6 +360,7 @@ static VALUE hc_tracer_annotate(VALUE self, VALUE dump)
 void hc_init_tracer(void)
 {
     id_id2ref = rb_intern("_id2ref");
+    sym_total_allocated = ID2SYM(rb_intern("total_allocated_objects"));
 #ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
     tracer.job = rb_postponed_job_preregister(0, hc_tracer_flush, NULL);
 #endif
