@@ -147,7 +147,7 @@ module HeapCapture
     def open_window(payload, trace_for, waiter)
       seconds = Tracing.window_seconds!(trace_for)
       unless Tracing.open_window(seconds)
-        return refuse(payload, waiter, "a tracing window is already open in this process (#{Tracing.window_left.round} s " \
+        return refuse(payload, waiter, "a tracing window is already open in this process (#{Tracing.window_left.to_f.round} s " \
                                        "left); this request for another was refused: send it again once that one " \
                                        "has captured")
       end
