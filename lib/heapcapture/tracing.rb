@@ -50,11 +50,16 @@ module HeapCapture
         end
       end
 
+      # After the window's capture. Once the tracer is off, ObjectSpace keeps what it recorded and
+      # no longer hears frees: an object made later in a recorded object's slot would show that
+      # object's site (in allocation_sourcefile and in dump_all). So the records go too, unless
+      # the default keeps the tracer on (it still hears the frees then).
       def close_window
         @mutex.synchronize do
           return unless @window
 
           ObjectSpace.trace_object_allocations_stop
+          ObjectSpace.trace_object_allocations_clear unless @default == :full
           @window = nil
         end
       end
