@@ -115,11 +115,11 @@ static const hc_sample *hc_line_sample(const hc_annotator *a, const char *line, 
     return s;
 }
 
-/* Emits line[0, len) (len includes its newline, if any), annotated when sampled. */
-static int hc_emit_line(hc_annotator *a, const char *line, size_t len, char *err, size_t errlen)
+/* Emits line[0, len) (len includes its newline, if any) with s's site, s being the line's
+ * sample (hc_line_sample), or as it is when s is NULL. */
+static int hc_emit_line(hc_annotator *a, const hc_sample *s, const char *line, size_t len, char *err, size_t errlen)
 {
     size_t body = len && line[len - 1] == '\n' ? len - 1 : len;
-    const hc_sample *s = hc_line_sample(a, line, body);
     size_t at = s ? hc_insert_at(line, body) : body;
     if (!s || at >= body) return a->emit(a->arg, line, len, err, errlen);
     if (a->emit(a->arg, line, at, err, errlen) != 0 || hc_emit_site(a, s, err, errlen) != 0) return -1;
@@ -152,7 +152,8 @@ int hc_annotator_write(hc_annotator *a, const void *data, size_t len, char *err,
         const char *nl = memchr(buf, '\n', len);
         if (!nl) return hc_carry_append(a, buf, len, err, errlen);
         if (hc_carry_append(a, buf, (size_t)(nl + 1 - buf), err, errlen) != 0) return -1;
-        int rc = hc_emit_line(a, a->carry, a->carry_len, err, errlen);
+        size_t body = a->carry_len - 1; /* it ends in the newline just appended */
+        int rc = hc_emit_line(a, hc_line_sample(a, a->carry, body), a->carry, a->carry_len, err, errlen);
         a->carry_len = 0;
         if (rc != 0) return -1;
         buf = nl + 1;
@@ -163,9 +164,10 @@ int hc_annotator_write(hc_annotator *a, const void *data, size_t len, char *err,
         const char *nl = memchr(buf, '\n', (size_t)(end - buf));
         if (!nl) break;
         size_t n = (size_t)(nl + 1 - buf);
-        if (hc_line_sample(a, buf, n - 1)) {
+        const hc_sample *s = hc_line_sample(a, buf, n - 1);
+        if (s) {
             if (buf > run && a->emit(a->arg, run, (size_t)(buf - run), err, errlen) != 0) return -1;
-            if (hc_emit_line(a, buf, n, err, errlen) != 0) return -1;
+            if (hc_emit_line(a, s, buf, n, err, errlen) != 0) return -1;
             run = nl + 1;
         }
         buf = nl + 1;
@@ -177,7 +179,7 @@ int hc_annotator_write(hc_annotator *a, const void *data, size_t len, char *err,
 int hc_annotator_finish(hc_annotator *a, char *err, size_t errlen)
 {
     if (!a->carry_len) return 0;
-    int rc = hc_emit_line(a, a->carry, a->carry_len, err, errlen);
+    int rc = hc_emit_line(a, hc_line_sample(a, a->carry, a->carry_len), a->carry, a->carry_len, err, errlen);
     a->carry_len = 0;
     return rc;
 }

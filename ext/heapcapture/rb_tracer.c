@@ -151,13 +151,11 @@ static void hc_tracer_prune(hc_sample_table *t, int n)
         size_t slot = tracer.prune_at++ % slots;
         const hc_sample *s = hc_samples_at(t, slot);
         if (!s) continue;
-        VALUE obj = hc_tracer_object_of(s->id);
-        if (obj == Qundef || (uintptr_t)obj != s->addr) { /* dead, or moved: checked again at dump */
-            if (obj == Qundef) {
-                hc_samples_remove(t, s->addr);
-                tracer.pruned++;
-                tracer.prune_at--; /* a later sample may have moved into this slot */
-            }
+        /* Only the dead go: a moved object keeps its sample, re-keyed when a dump checks it. */
+        if (hc_tracer_object_of(s->id) == Qundef) {
+            hc_samples_remove(t, s->addr);
+            tracer.pruned++;
+            tracer.prune_at--; /* a later sample may have moved into this slot */
         }
     }
 }
