@@ -5,8 +5,9 @@ require "json"
 require "open3"
 require "tmpdir"
 
-# The product's promise: in fork mode the app is stopped only for the fork. A separate process
-# builds a 300 MB+ heap and keeps a thread ticking while it captures in fork mode, then inline.
+# The product's promise: in fork mode the app is stopped only for the fork; inline mode lets it run
+# at each of its few writes. A separate process builds a 300 MB+ heap and keeps a thread ticking
+# while it captures in fork mode, then inline.
 class CapturePauseTest < HCTest::TestCase
   ROOT = File.expand_path("..", __dir__)
 
@@ -23,11 +24,13 @@ class CapturePauseTest < HCTest::TestCase
       assert_equal "ok", fork["status"], fork["error"]
       assert_equal "ok", inline["status"], inline["error"]
       assert_operator inline["raw_bytes"], :>, 300_000_000
-      # The ticker measures real stops: inline mode stops it for the whole dump_all.
-      assert_operator inline["longest_tick_gap_ms"], :>=, inline["pause_ms"] * 0.9
-      # Generous bounds that still prove the property: far below the inline stop, and well
-      # under a second (measured here: ~12 ms against ~1900 ms).
-      assert_operator fork["longest_tick_gap_ms"], :<, inline["longest_tick_gap_ms"] / 5
+      # The ticker measures real stops. Inline mode holds the GVL while dump_all fills its IO's 32 MB
+      # buffer and gives it up at each write: stretches far shorter than the dump (measured here:
+      # ~100 ms in a ~1900 ms dump).
+      assert_operator inline["longest_tick_gap_ms"], :<, inline["pause_ms"] / 3
+      # Generous bounds that still prove the property: far below the dump, and well under a
+      # second (measured here: ~12-19 ms against a ~2700 ms dump).
+      assert_operator fork["longest_tick_gap_ms"], :<, fork["dump_ms"] / 10
       assert_operator fork["longest_tick_gap_ms"], :<, 500
       assert_operator fork["pause_ms"], :<, fork["dump_ms"] / 5
       assert_empty Dir.children(dir) - ["dumps"], "tempfiles left behind"

@@ -97,7 +97,7 @@ class ConfigurationTest < HCTest::TestCase
   end
 
   def test_trace_allocations_is_sampled_full_or_off_and_true_false_keep_working
-    assert_equal :full, HeapCapture::Configuration.new({}).trace_allocations, "the default"
+    assert_equal :sampled, HeapCapture::Configuration.new({}).trace_allocations, "the default"
     { "sampled" => :sampled, :sampled => :sampled, "full" => :full, "true" => :full, true => :full, :full => :full,
       "off" => :off, "false" => :off, false => :off, :off => :off, " OFF " => :off }.each do |value, mode|
       assert_equal mode, HeapCapture::Configuration.new({}).apply(trace_allocations: value).trace_allocations, value.inspect

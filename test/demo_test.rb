@@ -11,22 +11,24 @@ class DemoTest < HCTest::TestCase
   TIMEOUT = 180
   INT_GRACE = 30
 
-  def test_bin_demo_shows_two_workers_ok_results_and_allocation_sites_in_the_demo_app
+  def test_bin_demo_shows_two_workers_ok_results_and_the_apps_leak_at_the_top_of_the_sites
     out, status = run_demo
     assert status.success?, "bin/demo failed (#{status.inspect}):\n#{out}"
 
     oks = out.scan(%r{^\s+web\.1 pid (\d+): ok s3://heapcapture-test/demo/\S+-web\.1-pid\1-heap\.ndjson\.gz \d+ bytes http\S+ (.*)$}) # rubocop:disable Layout/LineLength
     assert_equal 2, oks.map(&:first).uniq.size, "two workers' ok results:\n#{out}"
     oks.each do |_pid, timings|
-      assert_match(/\A\(app paused \d+(\.\d)? ms, dump \d+(\.\d)? ms, stored \d+(\.\d)? ms later\)\z/, timings,
-                   "each result says how long the app was stopped")
+      assert_match(/\A\(app paused \d+(\.\d)? ms, dump \d+(\.\d)? ms, stored \d+(\.\d)? ms later\) tracing full \(a 3 s window\)\z/, # rubocop:disable Layout/LineLength
+                   timings, "each result says how long the app was stopped, and that it traced every allocation for 3 s")
     end
 
     table = out[/top 10 allocation sites.*?\n(.*?)==> done/m, 1] or flunk("no allocation-sites table:\n#{out}")
     rows = table.lines.drop(1).map(&:split)
     assert_equal 10, rows.size, table
     assert(rows.all? { |count, memsize, _site| count.to_i.positive? && memsize.match?(/\A\d+\z/) }, table)
-    assert_match %r{\Aexamples/demo/config\.ru:\d+\z}, rows.first[2], "the app's own code allocated the most"
+    leak = File.readlines(File.join(ROOT, "examples/demo/config.ru")).index { |l| l.include?("record = {") } + 1
+    assert_equal "examples/demo/config.ru:#{leak}", rows.first[2], "the app's leak holds the most objects made in the window"
+    assert_match(/heapcapture: armed in web\.1 .* allocation tracing sampled/, out, "armed with the default tracing")
     refute_match(/FAILED/, out)
   end
 

@@ -66,22 +66,25 @@ class ExclusiveTest < HCTest::TestCase
   end
 
   # Tracing is process-wide and cannot be switched off again here: each case runs in a fresh process.
-  def test_allocation_tracing_starts_when_armed_unless_told_not_to
+  def test_allocation_tracing_starts_when_armed_sampled_by_default_full_or_off_when_told
     script = <<~RUBY
       require "heapcapture"
       HeapCapture.configure { |c| c.logger = Logger.new(File::NULL) }
       HeapCapture.exclusive(**eval(ARGV[0]))
       obj = Object.new
-      p [HeapCapture.status[:tracing], ObjectSpace.allocation_sourcefile(obj)]
+      p [HeapCapture.status[:tracing][/[a-z]+/], ObjectSpace.allocation_sourcefile(obj), HeapCapture::Tracer.stats["running"],
+         Thread.list.count { |t| t.name == "heapcapture-sampler" }]
       HeapCapture.stop
     RUBY
     run = lambda do |options|
       IO.popen({ "DYNO" => "web.1", "DATABASE_URL" => @pg.url },
                [RbConfig.ruby, "-I#{ROOT}/lib", "-robjspace", "-e", script, options], &:read)
     end
-    assert_equal %(["full", "-e"]\n), run.call("{}")
-    assert_equal "[\"off\", nil]\n", run.call("{ trace_allocations: false }")
-    assert_equal "[\"off\", nil]\n", run.call("{ trace_allocations: :off }")
+    assert_equal %(["sampled", nil, true, 1]\n), run.call("{}"), "the default: the sampled tracer, not ObjectSpace's"
+    assert_equal %(["full", "-e", false, 0]\n), run.call("{ trace_allocations: :full }")
+    assert_equal %(["full", "-e", false, 0]\n), run.call("{ trace_allocations: true }")
+    assert_equal %(["off", nil, false, 0]\n), run.call("{ trace_allocations: false }")
+    assert_equal %(["off", nil, false, 0]\n), run.call("{ trace_allocations: :off }")
   end
 
   def test_bad_arguments_are_argument_errors

@@ -5,8 +5,9 @@ require_relative "support/listener_helpers"
 require_relative "support/s3_helpers"
 require_relative "support/app_helpers"
 
-# The whole chain in Debian's puma, driven through the real CLI: on_worker_boot arms each worker,
-# `heapcapture signal --wait 60` makes each dump its heap into the test bucket, and the dumps say
+# The whole chain in Debian's puma, driven through the real CLI: on_worker_boot arms each worker
+# (sampled tracing, the default), `heapcapture signal --wait 60` makes each dump its heap into the
+# test bucket, and with full tracing (a --trace-for window, or started in the master) the dumps say
 # where the app's own objects were allocated. The app is examples/demo/config.ru.
 class PumaCaptureTest < HCTest::TestCase
   include HCTest::ListenerHelpers
@@ -43,11 +44,11 @@ class PumaCaptureTest < HCTest::TestCase
     { "DYNO" => dyno, "HEAPCAPTURE_DESTINATION" => "s3://#{bucket}/#{@prefix}", "HEAPCAPTURE_TMPDIR" => @app_tmp }
   end
 
-  def test_cluster_mode_two_workers_each_store_a_dump_that_points_into_the_app
+  def test_cluster_mode_two_workers_trace_for_2_s_and_each_store_a_dump_that_points_into_the_app
     start_puma(puma_config(workers: 2), env: app_env("web.1"))
     wait_for("both workers to listen (log:\n#{server_log})", timeout: 60) { heapcapture_backends.size == 2 }
 
-    out, err, status = heapcapture_cli("signal", "--wait", "60")
+    out, err, status = with_requests { heapcapture_cli("signal", "--trace-for", "2", "--wait", "60") }
     assert status.success?, "heapcapture signal failed (#{status.inspect}): #{out}#{err}\n#{server_log}"
     results = parse_cli_lines(out)
     assert_equal 2, results.size, out
@@ -59,7 +60,8 @@ class PumaCaptureTest < HCTest::TestCase
     results.each do |r|
       assert_match %r{\As3://#{bucket}/#{Regexp.escape(@prefix)}\S+-web\.1-pid#{r[:pid]}-heap\.ndjson\.gz\z}, r[:location]
       assert_includes keys, r[:location].delete_prefix("s3://#{bucket}/")
-      assert_dump_points_into_the_app(r[:location])
+      assert_match(/ tracing full \(a 2 s window\)\z/, r[:line].chomp)
+      assert_dump_points_into_the_app(r[:location], at_least: 50) # each request in the window leaves 4 behind
     end
     assert_empty Dir.children(@app_tmp), "no tempfile is left behind"
   end
@@ -78,7 +80,7 @@ class PumaCaptureTest < HCTest::TestCase
 
     results = HeapCapture.signal("preloaded", wait: 60)
     assert_equal %w[ok ok], results.map { |r| r["status"] }, "#{results.inspect}\n#{server_log}"
-    assert_dump_points_into_the_app(results.first["location"])
+    assert_dump_points_into_the_app(results.first["location"], at_least: 20_000) # the catalogue
   end
 
   def test_a_dyno_that_is_not_selected_neither_listens_nor_dumps
@@ -110,7 +112,9 @@ class PumaCaptureTest < HCTest::TestCase
     results = parse_cli_lines(out)
     assert_equal [pid], results.map { |r| r[:pid] }, "the puma process itself captured"
     assert_includes bucket_keys(@prefix), results.first[:location].delete_prefix("s3://#{bucket}/")
-    assert_dump_points_into_the_app(results.first[:location])
+    assert_match(/ tracing sampled \((1 in ~\d+ allocations|no sample yet)\)\z/, results.first[:line].chomp, "the default")
+    records = stored_dump_records(results.first[:location])
+    assert(records.all? { |r| r.is_a?(Hash) && r["type"] }, "every line is a JSON object with a type")
   end
 
   # S3 unreachable: the reply is an error naming the endpoint, the app keeps serving, nothing left
@@ -138,13 +142,27 @@ class PumaCaptureTest < HCTest::TestCase
 
   private
 
-  # Every line is a JSON object, and some were allocated in the app's own file (tracing worked).
-  def assert_dump_points_into_the_app(location)
+  # Every line is a JSON object, and at_least were allocated in the app's own file (tracing worked).
+  def assert_dump_points_into_the_app(location, at_least:)
     records = stored_dump_records(location)
     assert_operator records.size, :>, 10_000
     assert(records.all? { |r| r.is_a?(Hash) && r["type"] }, "every line is a JSON object with a type")
     in_app = records.select { |r| r["file"] == DEMO_APP }
-    assert_operator in_app.size, :>=, 20_000, "the catalogue's objects carry their allocation site"
+    assert_operator in_app.size, :>=, at_least, "the app's objects carry their allocation site"
     assert(in_app.all? { |r| r["line"].is_a?(Integer) && r["line"].positive? })
+  end
+
+  # Requests to the app (a new connection each, so both workers get some) while the block runs.
+  def with_requests
+    stop = false
+    client = Thread.new do
+      count = 0
+      http_get(@port, "/products?n=#{count += 1}") until stop || count >= 100_000
+      count
+    end
+    yield
+  ensure
+    stop = true
+    client&.join(15)
   end
 end

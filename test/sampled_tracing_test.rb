@@ -33,6 +33,7 @@ class SampledTracingTest < HCTest::TestCase
       assert_equal "ok", found["status"], found["error"]
       assert_match(/\Asampled \(1 in ~\d+ allocations\)\z/, found["tracing"])
       assert_true_sites(found, "capture")
+      assert_equal 0, found["range_errors"], "the samples were checked in place: no _id2ref exception in the dump"
     end
   end
 

@@ -33,9 +33,10 @@ class SidekiqCaptureTest < HCTest::TestCase
       require "sidekiq"
       require "heapcapture"
 
-      # Armed as the server boots, before the app's code loads: its allocations are traced.
+      # Armed as the server boots, before the app's code loads: with full tracing, every
+      # allocation of that code is traced.
       Sidekiq.configure_server do |_config|
-        HeapCapture.exclusive(process_type: "worker")
+        HeapCapture.exclusive(process_type: "worker", trace_allocations: :full)
       end
 
       class HeapCaptureTestJob
@@ -53,6 +54,7 @@ class SidekiqCaptureTest < HCTest::TestCase
     assert status.success?, "#{out}#{err}\n#{server_log}"
     results = parse_cli_lines(out)
     assert_equal [["worker.1", pid, "ok"]], results.map { |r| r.values_at(:dyno, :pid, :status) }
+    assert_match(/ tracing full\z/, results.first[:line].chomp)
     assert_includes bucket_keys(@prefix), results.first[:location].delete_prefix("s3://#{bucket}/")
     records = stored_dump_records(results.first[:location], ruby31_method_name_bug: true)
     assert(records.any? { |r| r["file"] == boot }, "the job's objects carry their allocation site")

@@ -9,11 +9,13 @@ module HCTest
   class << self
     attr_accessor :failed
 
-    # ObjectSpace's tracer off, whatever earlier tests in this process started (its starts nest:
+    # heapcapture's sampled tracer stopped, and ObjectSpace's tracer off, whatever earlier tests in
+    # this process started (its starts nest:
     # an object's allocation file is known only while it is on), what it recorded cleared (off, it
     # hears no frees: a new object in a recorded slot would show the old site), and heapcapture's
     # record of its armed default with it: the next exclusive starts tracing as a fresh process would.
     def stop_allocation_tracing
+      HeapCapture::Tracing.stop_sampled
       10.times do
         ObjectSpace.trace_object_allocations_clear # first: a stale record would look like tracing on
         break unless ObjectSpace.allocation_sourcefile(Object.new)

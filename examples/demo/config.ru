@@ -1,23 +1,22 @@
 # frozen_string_literal: true
 
-# The demo's application: a small catalogue kept in memory, so that its heap dump has allocation
-# sites of its own (this file's lines) at the top, next to Ruby's and the gems'.
+# The demo's application: a small catalogue kept in memory, and a leak: every request leaves a
+# record behind that nothing drops, as a cache without eviction does. Its heap dump has allocation
+# sites of its own (this file's lines) next to Ruby's and the gems'.
 require "json"
 
-# Built when the app loads (in each worker, after on_worker_boot armed allocation tracing).
+# The catalogue is built when the app loads (in each worker, after on_worker_boot armed it).
 module DemoCatalog
   PRODUCTS = Array.new(20_000) do |i|
     { "id" => i, "name" => "product #{i}", "tags" => %W[tag#{i % 7} tag#{i % 13}], "price" => i * 1.5 }
   end
   DESCRIPTIONS = Array.new(5_000) { |i| "a description of product #{i}, " * 4 }
-  RECENT = [] # rubocop:disable Style/MutableConstant -- the last requests seen, bounded
+  SEEN = [] # rubocop:disable Style/MutableConstant -- the leak: every request seen, never dropped
   LOCK = Mutex.new
 
   def self.remember(env)
-    LOCK.synchronize do
-      RECENT << { "path" => env["PATH_INFO"].dup, "at" => Time.now.to_f.to_s }
-      RECENT.shift while RECENT.size > 500
-    end
+    record = { "path" => env["PATH_INFO"].dup, "query" => env["QUERY_STRING"].dup, "at" => Time.now.to_f.to_s }
+    LOCK.synchronize { SEEN << record }
   end
 end
 

@@ -2,8 +2,10 @@
 
 # The demo's steps, run by bin/demo once bin/setup has installed Ruby and everything else: starts
 # a throwaway PostgreSQL and the S3 test server on loopback, boots examples/demo in puma (cluster
-# mode, 2 workers, DYNO=web.1), signals it through `heapcapture signal --wait 60`, prints each
-# worker's result, downloads one dump with the S3 client and prints its top allocation sites.
+# mode, 2 workers, DYNO=web.1, armed with the default sampled tracing), sends it requests while
+# `heapcapture signal --trace-for 3 --wait 60` has each worker trace every allocation for 3 s and
+# then capture, prints each worker's result, downloads one dump with the S3 client and prints its
+# top allocation sites: the app's leak.
 # Everything it starts is stopped at exit (also on Ctrl-C and on failure). See doc/demo.md.
 require "fileutils"
 require "json"
@@ -18,6 +20,8 @@ ROOT = File.expand_path("../..", __dir__)
 DEMO = File.join(ROOT, "examples/demo")
 BOOT_TIMEOUT = 90   # seconds for both workers to listen
 SIGNAL_WAIT = 60    # seconds the CLI waits for the results
+TRACE_FOR = 3       # seconds of full allocation tracing before each worker captures
+CLIENTS = 2         # threads sending requests meanwhile
 TOP = 10
 
 class DemoError < StandardError; end
@@ -74,15 +78,37 @@ def wait_for_workers!(postgres, pid, log)
   read_log(log).lines.grep(/heapcapture: armed/).each { |line| puts "    #{line.strip}" }
 end
 
-def exercise_app!(port)
-  5.times { Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/products")) }
-rescue SystemCallError, Net::ReadTimeout, Net::OpenTimeout => e
-  raise DemoError, "the demo app did not answer HTTP on port #{port}: #{e.message}"
+# Requests from CLIENTS threads (a new connection each, so both workers get some) while the block
+# runs; each leaves a record behind in the app (its leak). Returns the block's value.
+def with_traffic(port)
+  stop = false
+  failure = nil
+  clients = Array.new(CLIENTS) do |c|
+    Thread.new do
+      n = 0
+      Net::HTTP.get_response(URI("http://127.0.0.1:#{port}/products?client=#{c}&n=#{n += 1}")) until stop
+      n
+    rescue SystemCallError, Net::ReadTimeout, Net::OpenTimeout, IOError => e
+      failure ||= e
+      n
+    end
+  end
+  begin
+    value = yield
+  ensure
+    stop = true
+    sent = clients.sum { |t| t.join(10) ? t.value : 0 }
+  end
+  raise DemoError, "the demo app did not answer HTTP on port #{port}: #{failure.message}" if failure
+
+  puts "    (#{sent} requests sent meanwhile)"
+  value
 end
 
 def signal!
-  step "exe/heapcapture signal demo --wait #{SIGNAL_WAIT}"
-  cli = [RbConfig.ruby, File.join(ROOT, "exe/heapcapture"), "signal", "demo", "--wait", SIGNAL_WAIT.to_s]
+  step "exe/heapcapture signal demo --trace-for #{TRACE_FOR} --wait #{SIGNAL_WAIT} (while requests come in)"
+  cli = [RbConfig.ruby, File.join(ROOT, "exe/heapcapture"), "signal", "demo", "--trace-for", TRACE_FOR.to_s,
+         "--wait", SIGNAL_WAIT.to_s]
   out, err, status = Timeout.timeout(SIGNAL_WAIT + 30) { Open3.capture3(*cli) }
   out.each_line { |line| puts "    #{line}" }
   raise DemoError, "heapcapture signal failed (exit #{status.exitstatus}): #{err.strip}" unless status.success?
@@ -145,8 +171,7 @@ begin
   port = HCTest::Services.free_port
   puma, log = start_puma!(workdir, port)
   wait_for_workers!(services.postgres, puma, log)
-  exercise_app!(port)
-  locations = signal!
+  locations = with_traffic(port) { signal! }
   print_sites(*allocation_sites(download!(locations.first, workdir)))
   step "done: both workers captured; everything this demo started is being stopped"
 rescue StandardError => e # DemoError, HeapCapture::Error, the services' errors, timeouts

@@ -10,12 +10,8 @@
  * #raise wake it), and Child#close SIGKILLs a child that still runs, reaps it and removes the
  * tempfile.
  *
- * Inline mode. ObjectSpace.dump_all(output: :string) with the GVL held: the whole application
- * stops for the dump (and the dump is held in memory once), but no other thread can run in the
- * middle of it. The string is then compressed into the tempfile with the GVL released.
- *
- * Child#wait and Dump.inline_dump return {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"} or
- * raise DumpError (inline mode has then removed the tempfile). */
+ * Inline mode is in rb_dump_inline.c. Child#wait and Dump.inline_dump return {"path", "raw_bytes",
+ * "bytes", "pause_ns", "dump_ns"} or raise DumpError (inline mode has then removed the tempfile). */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
 #include "rb_tracer.h"
@@ -25,6 +21,7 @@
 #include "dump_watch.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,7 +32,7 @@
 #include <ruby/io.h>
 
 static ID hc_id_call, hc_id_dump_all;
-static VALUE hc_sym_output, hc_sym_string;
+static VALUE hc_sym_output;
 
 VALUE hc_dump_all(VALUE output)
 {
@@ -45,8 +42,54 @@ VALUE hc_dump_all(VALUE output)
     return rb_funcallv_kw(objectspace, hc_id_dump_all, 1, &opts, RB_PASS_KEYWORDS);
 }
 
-static VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns,
-                            uint64_t dump_ns)
+int hc_dump_pipe(int fds[2])
+{
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+#ifdef F_SETPIPE_SZ
+    fcntl(fds[1], F_SETPIPE_SZ, HC_DUMP_PIPE_SIZE); /* fewer wake-ups; the default size works too */
+#endif
+    return 0;
+}
+
+VALUE hc_dump_pipe_io(VALUE fdv)
+{
+    VALUE argv[2] = {fdv, rb_str_new_cstr("wb")}; /* not sync: it writes when its buffer is full */
+    return rb_class_new_instance(2, argv, rb_cIO);
+}
+
+/* The one use of the IO struct's fields in the extension (test/c_api_test.rb allows it here only):
+ * no API sets an IO's buffer size, and Ruby 3.3 deprecates the fields with no replacement. Where
+ * the struct has no wbuf (a later Ruby), the IO keeps Ruby's own buffer. */
+#if defined(HAVE_RB_IO_T) && defined(HAVE_RB_IO_T_WBUF)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int hc_dump_pipe_io_buffer(VALUE io, long bytes)
+{
+    rb_io_t *fptr;
+    GetOpenFile(io, fptr);
+    if (fptr->wbuf.ptr || bytes <= 0 || bytes > INT_MAX) return 0; /* written to already: Ruby's buffer */
+    fptr->wbuf.ptr = ALLOC_N(char, bytes); /* Ruby frees it with the IO (ruby_sized_xfree, capa) */
+    fptr->wbuf.capa = (int)bytes;
+    fptr->wbuf.off = fptr->wbuf.len = 0;
+    return 1;
+}
+#pragma GCC diagnostic pop
+#else
+int hc_dump_pipe_io_buffer(VALUE io, long bytes)
+{
+    (void)io;
+    (void)bytes;
+    return 0;
+}
+#endif
+
+void hc_close_fd(int *fd)
+{
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns, uint64_t dump_ns)
 {
     VALUE h = rb_hash_new();
     rb_hash_aset(h, rb_str_new_cstr("path"), rb_str_new_cstr(path));
@@ -59,8 +102,7 @@ static VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uin
 
 /* ---- fork mode: the parent ----------------------------------------------------------------- */
 
-/* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson"), or DumpError saying why not. */
-static int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen)
+int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen)
 {
     char err[512];
     const char *dir = StringValueCStr(tmpdir);
@@ -87,12 +129,6 @@ typedef struct {
     uint64_t started_ns, forked_ns;
     char err[512];
 } hc_rb_child;
-
-static void hc_close_fd(int *fd)
-{
-    if (*fd >= 0) close(*fd);
-    *fd = -1;
-}
 
 /* Kills and reaps a child that still runs, closes everything, removes the tempfile. */
 static void hc_rb_child_close_all(hc_rb_child *c)
@@ -293,109 +329,6 @@ static VALUE hc_child_close(VALUE self)
     return Qnil;
 }
 
-/* ---- inline mode --------------------------------------------------------------------------- */
-
-typedef struct {
-    char path[4096];
-    int fd;
-    int gzip;
-    const char *buf;
-    size_t len;
-    size_t offset;          /* bytes of buf already compressed */
-    volatile int cancel;    /* set by the unblocking function: give the GVL back soon */
-    int done;
-    int rc;
-    hc_dump_sink sink;
-    int sink_open;
-    hc_sample_table *samples; /* the sampled tracer's, to annotate from */
-    int succeeded;
-    char err[512];
-} hc_inline_state;
-
-#define HC_INLINE_CHUNK (1024 * 1024)
-
-/* Compresses from offset on, a chunk at a time, until done or asked to give the GVL back. */
-static void *hc_inline_write_nogvl(void *arg)
-{
-    hc_inline_state *s = arg;
-    while (s->offset < s->len && !s->cancel) {
-        size_t take = s->len - s->offset < HC_INLINE_CHUNK ? s->len - s->offset : HC_INLINE_CHUNK;
-        if (hc_dump_sink_write(&s->sink, s->buf + s->offset, take, s->err, sizeof s->err) != 0) {
-            s->rc = -1;
-            return NULL;
-        }
-        s->offset += take;
-    }
-    if (s->offset == s->len) {
-        s->rc = hc_dump_sink_finish(&s->sink, s->err, sizeof s->err);
-        s->done = 1;
-    }
-    return NULL;
-}
-
-static void hc_inline_ubf(void *arg)
-{
-    ((hc_inline_state *)arg)->cancel = 1;
-}
-
-static VALUE hc_inline_body(VALUE arg)
-{
-    hc_inline_state *s = (hc_inline_state *)arg;
-    uint64_t t0 = hc_now_ns();
-    /* Where the sampled objects are now, just before the dump, with no GC between (rb_tracer.h). */
-    VALUE gc_was_disabled = rb_gc_disable();
-    s->samples = hc_tracer_live_samples();
-    int state = 0;
-    VALUE str = rb_protect(hc_dump_all, hc_sym_string, &state);
-    if (!RTEST(gc_was_disabled)) rb_gc_enable();
-    if (state) rb_jump_tag(state);
-    uint64_t dumped = hc_now_ns();
-    StringValue(str);
-
-    if (hc_dump_sink_open(&s->sink, s->fd, s->path, s->gzip, s->err, sizeof s->err) != 0)
-        hc_rb_raise(hc_eDumpError, "%s", s->err);
-    s->sink_open = 1;
-    if (s->samples) hc_dump_sink_annotate(&s->sink, s->samples);
-    /* The pointer is read with the GVL held and used without it. That is safe because nothing
-     * else can reach `str` (dump_all made it; it is never handed out), so no thread can modify
-     * or free it, and RB_GC_GUARD keeps it on this stack, where the GC sees it, pins it and
-     * keeps its buffer alive until the write has finished. */
-    s->buf = RSTRING_PTR(str);
-    s->len = (size_t)RSTRING_LEN(str);
-    /* An interrupt stops the loop; Thread#kill/#raise then raise out of here (the cleanup
-     * removes the tempfile), anything else (a trap handler that ran) resumes where it stopped. */
-    while (!s->done && s->rc == 0) {
-        s->cancel = 0;
-        rb_thread_call_without_gvl(hc_inline_write_nogvl, s, hc_inline_ubf, s);
-    }
-    RB_GC_GUARD(str);
-    if (s->rc != 0) hc_rb_raise(hc_eDumpError, "%s", s->err);
-    uint64_t done = hc_now_ns();
-    rb_str_resize(str, 0); /* give the dump's memory back now rather than at the next GC */
-    s->succeeded = 1;
-    return hc_dump_result(s->path, s->sink.raw_bytes, s->sink.stored_bytes, dumped - t0, done - t0);
-}
-
-static VALUE hc_inline_cleanup(VALUE arg)
-{
-    hc_inline_state *s = (hc_inline_state *)arg;
-    if (s->sink_open) hc_dump_sink_free(&s->sink);
-    hc_samples_free(s->samples);
-    hc_close_fd(&s->fd);
-    if (!s->succeeded && s->path[0]) unlink(s->path);
-    return Qnil;
-}
-
-/* Dump.inline_dump(tmpdir, gzip) */
-static VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip)
-{
-    hc_inline_state s;
-    memset(&s, 0, sizeof s);
-    s.gzip = RTEST(gzip);
-    s.fd = hc_create_tempfile(tmpdir, s.gzip, s.path, sizeof s.path);
-    return rb_ensure(hc_inline_body, (VALUE)&s, hc_inline_cleanup, (VALUE)&s);
-}
-
 /* ---- free space ---------------------------------------------------------------------------- */
 
 /* Dump.estimate(gzip) => bytes the stored dump may take, from this process's RSS; nil if unknown */
@@ -424,7 +357,6 @@ void hc_init_dump(void)
     hc_id_dump_all = rb_intern("dump_all");
     hc_id_call = rb_intern("call");
     hc_sym_output = ID2SYM(rb_intern("output"));
-    hc_sym_string = ID2SYM(rb_intern("string"));
 
     VALUE mDump = rb_define_module_under(hc_mHeapCapture, "Dump");
     rb_define_singleton_method(mDump, "fork_start", hc_dump_fork_start, 3);
@@ -436,7 +368,7 @@ void hc_init_dump(void)
     rb_define_method(hc_cChild, "path", hc_child_path, 0);
     rb_define_method(hc_cChild, "pid", hc_child_pid, 0);
     rb_define_method(hc_cChild, "close", hc_child_close, 0);
-    rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, 2);
+    hc_init_dump_inline(mDump);
     rb_define_singleton_method(mDump, "estimate", hc_dump_estimate_m, 1);
     rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);
     /* "isa-l" or "zlib": what compresses gzip dumps in this build (the benchmark names it). */

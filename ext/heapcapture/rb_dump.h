@@ -22,8 +22,28 @@ typedef struct {
 /* The dump child's whole life: never returns (it _exit()s). rb_dump_in_child.c. */
 void hc_child_main(const hc_child_args *a) __attribute__((noreturn));
 
-/* ObjectSpace.dump_all(output: output): an IO in the child, :string inline (rb_dump.c). */
+/* Shared by both sides (rb_dump.c). ObjectSpace.dump_all(output: output), output an IO. */
 VALUE hc_dump_all(VALUE output);
+/* The pipe dump_all writes into and the pump (dump_stream.h) reads: pipe2(O_CLOEXEC), enlarged to
+ * HC_DUMP_PIPE_SIZE where the kernel allows. 0, or -1 with errno. */
+#define HC_DUMP_PIPE_SIZE (1024 * 1024)
+int hc_dump_pipe(int fds[2]);
+/* IO.new(fd, "wb") over the pipe's write end (fdv: an Integer), not sync: it writes when its
+ * buffer is full. For rb_protect. */
+VALUE hc_dump_pipe_io(VALUE fdv);
+/* Gives that IO a write buffer of bytes (before its first write): each write(2) hands the GVL to
+ * other threads, so fewer of them bound what a CPU-bound thread can take from an inline dump.
+ * 1 when it did, 0 when this Ruby's IO cannot be given one (it keeps Ruby's 8 KiB). */
+int hc_dump_pipe_io_buffer(VALUE io, long bytes);
+/* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson"), or DumpError saying why not. */
+int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen);
+/* {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"}: what Child#wait and Dump.inline_dump give. */
+VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns, uint64_t dump_ns);
+void hc_close_fd(int *fd);
+
+/* Dump.inline_dump(tmpdir, gzip) and its Fiber scheduler (rb_dump_inline.c), defined under mDump. */
+VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip);
+void hc_init_dump_inline(VALUE mDump);
 
 /* For the S3 binding's streaming upload (rb_s3.c): the tempfile of a Dump::Child as it grows.
  * Raises when child is not a Dump::Child or was closed; the pointers live as long as child is

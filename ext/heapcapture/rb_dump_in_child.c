@@ -23,13 +23,6 @@
 #ifndef HC_DUMP_CHILD_NICE
 #define HC_DUMP_CHILD_NICE 10
 #endif
-#define HC_DUMP_PIPE_SIZE (1024 * 1024)
-
-static VALUE hc_child_open_io(VALUE fdv)
-{
-    VALUE argv[2] = {fdv, rb_str_new_cstr("wb")};
-    return rb_class_new_instance(2, argv, rb_cIO);
-}
 
 static VALUE hc_child_flush_io(VALUE io)
 {
@@ -67,14 +60,11 @@ void hc_child_main(const hc_child_args *a)
     (void)setpriority(PRIO_PROCESS, 0, HC_DUMP_CHILD_NICE); /* yield CPU to the app; best effort */
 
     int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    if (hc_dump_pipe(pipefd) != 0) {
         snprintf(report.message, sizeof report.message, "dump child: creating the dump pipe: %s", strerror(errno));
         hc_dump_report_write(a->report_fd, &report);
         _exit(1);
     }
-#ifdef F_SETPIPE_SZ
-    fcntl(pipefd[1], F_SETPIPE_SZ, HC_DUMP_PIPE_SIZE); /* fewer wake-ups; the default size works too */
-#endif
     hc_dump_pump pump;
     char err[sizeof report.message];
     /* The sampled tracer's samples of objects still alive, where they are now: added to the dump.
@@ -89,7 +79,7 @@ void hc_child_main(const hc_child_args *a)
 
     char ruby_err[sizeof report.message] = "";
     int state = 0;
-    VALUE io = rb_protect(hc_child_open_io, INT2NUM(pipefd[1]), &state);
+    VALUE io = rb_protect(hc_dump_pipe_io, INT2NUM(pipefd[1]), &state);
     if (state) {
         hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
         close(pipefd[1]);

@@ -1,21 +1,25 @@
 /* The sampled allocation tracer, in the armed app's process (never the dump child's, which only
  * reads the samples: rb_tracer.h). A NEWOBJ hook costs every allocation while it is enabled, so it
  * is enabled in short windows only: HeapCapture::Tracer.open_window (the sampler thread calls it,
- * tracing.rb) turns it on, once HC_TRACER_GAP allocations have passed since the last window; the hook notes one allocation in about HC_TRACER_EVERY, and every
- * HC_TRACER_BATCH notes (and after HC_TRACER_WINDOW_ALLOCS allocations) asks for a postponed job,
- * which stores them and, at the window's end, turns the hook off. Between windows allocations cost
- * nothing.
+ * tracing.rb) turns it on once HC_TRACER_GAP allocations have passed since the last window, for
+ * 1 in HC_TRACER_SHARE of the allocations since (HC_TRACER_WINDOW_ALLOCS..HC_TRACER_WINDOW_MAX);
+ * the hook notes one allocation in about HC_TRACER_EVERY, and every HC_TRACER_BATCH notes (and at
+ * the window's end) asks for a postponed job, which stores them and, at the end, turns the hook
+ * off. Between windows allocations cost nothing.
  *
  * The hook allocates nothing and calls no Ruby code: it notes the object and its site. The job (a
  * safe point, GVL held) gives each noted object an object id, if no GC has started since the
  * object was allocated (else it may be dead, and is dropped), and stores the sample. Object ids
  * are never reused and forgotten by the GC when the object dies, so at dump time
- * (hc_tracer_live_samples) ObjectSpace._id2ref tells whether a sample's object is alive and where
- * it is now: no FREEOBJ hook, and compaction needs no callback. The table is bounded; once half
- * full, each window also checks a few samples and drops those whose object died. */
+ * (hc_tracer_live_samples) a sample's object is alive if the heap slot it was noted in holds an
+ * object with its id (read without allocating), or, after a GC.compact moved objects, if
+ * ObjectSpace._id2ref finds it: no FREEOBJ hook, and compaction needs no callback. The table is
+ * bounded; once half full, each window also checks a few samples and drops those whose object
+ * died. */
 #include "rb_heapcapture.h"
 #include "rb_tracer.h"
 #include "dump_annotate.h"
+#include "heap_ranges.h"
 #include "util.h"
 
 #include <ruby/debug.h>
@@ -23,7 +27,11 @@
 #include <string.h>
 
 #define HC_TRACER_CAPACITY 16384        /* samples kept (~0.7 MB); at dump, each is checked */
-#define HC_TRACER_WINDOW_ALLOCS 2000    /* allocations one window sees */
+#define HC_TRACER_WINDOW_ALLOCS 2000    /* allocations one window sees, at least */
+/* ... and at most: a window sees 1 in HC_TRACER_SHARE of the allocations since the last one closed,
+ * so that a sampler thread that seldom gets the GVL (a CPU-bound app thread) still samples as many. */
+#define HC_TRACER_WINDOW_MAX 50000
+#define HC_TRACER_SHARE 50
 #define HC_TRACER_EVERY 100             /* mean allocations between two samples in a window */
 /* Allocations at least between two windows: the hook sees at most 2% of them however often the
  * sampler thread gets the GVL (an IO-bound app gives it the GVL all the time). */
@@ -46,12 +54,14 @@ static struct {
     int validating;             /* hc_tracer_live_samples walks the table: the job waits */
     int flush_again;            /* the job came while validating */
     long seen;                  /* allocations this window */
+    long window_allocs;         /* allocations this window is to see */
     long skip;                  /* allocations before the next sample */
     uint32_t rng;
     hc_pending pending[HC_TRACER_BATCH];
     int npending;
     size_t prune_at;            /* the next slot the pruning checks */
     size_t closed_at;           /* total allocations when the last window closed */
+    size_t compactions;         /* GC.compact runs when the tracer started */
     unsigned long long windows, noted, stored, dropped, pruned;
 #ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
     rb_postponed_job_handle_t job;
@@ -59,7 +69,7 @@ static struct {
 } tracer;
 
 static ID id_id2ref;
-static VALUE sym_total_allocated;
+static VALUE sym_total_allocated, sym_compact_count;
 
 static size_t hc_tracer_allocations(void)
 {
@@ -123,7 +133,7 @@ static void hc_tracer_newobj(VALUE tpval, void *data)
             tracer.skip = 1; /* not a kind we sample: take the next allocation */
         }
     }
-    if (tracer.seen >= HC_TRACER_WINDOW_ALLOCS || tracer.npending == HC_TRACER_BATCH) hc_tracer_request_flush();
+    if (tracer.seen >= tracer.window_allocs || tracer.npending == HC_TRACER_BATCH) hc_tracer_request_flush();
 }
 
 static VALUE hc_tracer_id2ref(VALUE id)
@@ -168,7 +178,7 @@ static void hc_tracer_flush(void *unused)
         tracer.flush_again = 1;
         return;
     }
-    if (tracer.window && tracer.seen >= HC_TRACER_WINDOW_ALLOCS) {
+    if (tracer.window && tracer.seen >= tracer.window_allocs) {
         rb_tracepoint_disable(tracer.tp);
         tracer.window = 0;
         tracer.closed_at = hc_tracer_allocations();
@@ -216,7 +226,22 @@ static VALUE hc_tracer_start(VALUE self)
         rb_gc_register_mark_object(tracer.tp);
     }
     if (!tracer.rng) tracer.rng = (uint32_t)(hc_now_ns() | 1);
+    if (!tracer.running) tracer.compactions = rb_gc_stat(sym_compact_count);
     tracer.running = 1;
+    return Qnil;
+}
+
+/* Tracer.stop: no more windows (one open now closes). The samples stay: each is checked against its
+ * object when a dump reads them, so they stay right, and a job or pruning may be walking them. */
+static VALUE hc_tracer_stop(VALUE self)
+{
+    (void)self;
+    if (tracer.window) {
+        rb_tracepoint_disable(tracer.tp);
+        tracer.window = 0;
+        tracer.closed_at = hc_tracer_allocations();
+    }
+    tracer.running = 0;
     return Qnil;
 }
 
@@ -225,7 +250,11 @@ static VALUE hc_tracer_open_window(VALUE self)
 {
     (void)self;
     if (!tracer.running || tracer.window || tracer.flushing) return Qfalse;
-    if (hc_tracer_allocations() - tracer.closed_at < HC_TRACER_GAP) return Qfalse;
+    size_t since = hc_tracer_allocations() - tracer.closed_at;
+    if (since < HC_TRACER_GAP) return Qfalse;
+    size_t share = since / HC_TRACER_SHARE;
+    tracer.window_allocs = share < HC_TRACER_WINDOW_ALLOCS ? HC_TRACER_WINDOW_ALLOCS
+                         : share > HC_TRACER_WINDOW_MAX ? HC_TRACER_WINDOW_MAX : (long)share;
     tracer.seen = 0;
     tracer.npending = 0;
     tracer.skip = hc_tracer_next_skip();
@@ -251,19 +280,74 @@ static VALUE hc_tracer_stats(VALUE self)
     return h;
 }
 
+#if defined(HAVE_RB_OBJSPACE_EACH_OBJECTS) && defined(FL_SEEN_OBJ_ID)
+#define HC_TRACER_IN_PLACE 1
+void rb_objspace_each_objects(int (*callback)(void *start, void *end, size_t stride, void *data), void *data);
+
+typedef struct {
+    hc_heap_ranges *pages;
+    int failed;
+} hc_page_walk;
+
+static int hc_tracer_note_page(void *start, void *end, size_t stride, void *data)
+{
+    hc_page_walk *walk = data;
+    if (hc_heap_ranges_add(walk->pages, (uintptr_t)start, (uintptr_t)end, stride) == -1) walk->failed = 1;
+    return walk->failed; /* out of memory: stop */
+}
+#endif
+
+/* The heap's pages, or 0 when they could not be listed (then every sample goes through _id2ref). */
+static int hc_tracer_heap_pages(hc_heap_ranges *pages)
+{
+    hc_heap_ranges_init(pages);
+#ifdef HC_TRACER_IN_PLACE
+    hc_page_walk walk = {pages, 0};
+    rb_objspace_each_objects(hc_tracer_note_page, &walk);
+    if (!walk.failed && pages->n > 0) return 1;
+#endif
+    hc_heap_ranges_free(pages);
+    return 0;
+}
+
+/* The sample's object, read where it was noted, when that slot is a live object with the sample's
+ * id: no Ruby call, nothing allocated. Else Qundef. The id is read only from an object that has one
+ * (FL_SEEN_OBJ_ID): asking any other object would give it one. */
+static VALUE hc_tracer_in_place(hc_heap_ranges *pages, const hc_sample *s)
+{
+#ifdef HC_TRACER_IN_PLACE
+    if (!hc_heap_ranges_slot(pages, s->addr)) return Qundef;
+    VALUE obj = (VALUE)s->addr;
+    if (!hc_tracer_kind(obj) || !FL_TEST_RAW(obj, FL_SEEN_OBJ_ID)) return Qundef;
+    VALUE id = rb_obj_id(obj);
+    return FIXNUM_P(id) && (uint64_t)FIX2LONG(id) == s->id ? obj : Qundef;
+#else
+    (void)pages;
+    (void)s;
+    return Qundef;
+#endif
+}
+
+/* Each sample's object, if alive, and where it is now. In place, as a rule; elsewhere only after a
+ * GC.compact (ObjectSpace._id2ref finds it, raising for the dead: the one path that allocates). */
 static hc_sample_table *hc_tracer_check_samples(void)
 {
     hc_sample_table *live = hc_samples_new(hc_samples_count(tracer.table));
     if (!live) return NULL;
+    hc_heap_ranges pages;
+    int listed = hc_tracer_heap_pages(&pages);
+    int moved = !listed || rb_gc_stat(sym_compact_count) != tracer.compactions;
     const hc_sample_table *t = tracer.table;
     for (size_t slot = 0; slot < hc_samples_slots(t); slot++) {
         const hc_sample *s = hc_samples_at(t, slot);
         if (!s) continue;
-        VALUE obj = hc_tracer_object_of(s->id);
+        VALUE obj = listed ? hc_tracer_in_place(&pages, s) : Qundef;
+        if (obj == Qundef && moved) obj = hc_tracer_object_of(s->id);
         if (obj == Qundef || SPECIAL_CONST_P(obj)) continue;
         const char *method = s->method == HC_SAMPLE_NO_METHOD ? NULL : hc_samples_string(t, s->method);
         hc_samples_put(live, (uintptr_t)obj, s->id, hc_samples_string(t, s->file), s->line, method, s->generation);
     }
+    hc_heap_ranges_free(&pages);
     if (hc_samples_count(live) == 0) {
         hc_samples_free(live);
         return NULL;
@@ -286,6 +370,32 @@ hc_sample_table *hc_tracer_live_samples(void)
         hc_tracer_request_flush();
     }
     return live;
+}
+
+static void hc_tracer_pin_mark(void *p)
+{
+    const hc_sample_table *live = p;
+    if (!live) return;
+    for (size_t slot = 0; slot < hc_samples_slots(live); slot++) {
+        const hc_sample *s = hc_samples_at(live, slot);
+        if (s) rb_gc_mark((VALUE)s->addr); /* rb_gc_mark pins: the object stays where the table says */
+    }
+}
+
+static const rb_data_type_t hc_tracer_pin_type = {
+    .wrap_struct_name = "heapcapture/sample_pin",
+    .function = {.dmark = hc_tracer_pin_mark},
+    .flags = RUBY_TYPED_FREE_IMMEDIATELY,
+};
+
+VALUE hc_tracer_pin(const hc_sample_table *live)
+{
+    return TypedData_Wrap_Struct(0, &hc_tracer_pin_type, (void *)live);
+}
+
+void hc_tracer_unpin(VALUE pin)
+{
+    if (RTEST(pin)) DATA_PTR(pin) = NULL;
 }
 
 /* Tracer.live_sites => [[address, file, line, method or nil, generation], ...]: what a dump taken now
@@ -359,11 +469,13 @@ void hc_init_tracer(void)
 {
     id_id2ref = rb_intern("_id2ref");
     sym_total_allocated = ID2SYM(rb_intern("total_allocated_objects"));
+    sym_compact_count = ID2SYM(rb_intern("compact_count"));
 #ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
     tracer.job = rb_postponed_job_preregister(0, hc_tracer_flush, NULL);
 #endif
     VALUE m = rb_define_module_under(hc_mHeapCapture, "Tracer");
     rb_define_module_function(m, "start", hc_tracer_start, 0);
+    rb_define_module_function(m, "stop", hc_tracer_stop, 0);
     rb_define_module_function(m, "open_window", hc_tracer_open_window, 0);
     rb_define_module_function(m, "stats", hc_tracer_stats, 0);
     rb_define_module_function(m, "live_sites", hc_tracer_live_sites, 0);

@@ -12,4 +12,12 @@
  * frees it. */
 hc_sample_table *hc_tracer_live_samples(void);
 
+/* For a dump taken with the GC on (inline mode, where other threads run while its IO writes):
+ * made right after hc_tracer_live_samples with the GC still off, the returned object marks and
+ * pins each live sample's object while it is reachable, so none dies or moves and no later object
+ * takes its slot before the dump reaches it. Keep it on the stack (RB_GC_GUARD), and call
+ * hc_tracer_unpin before freeing the table. */
+VALUE hc_tracer_pin(const hc_sample_table *live);
+void hc_tracer_unpin(VALUE pin);
+
 #endif

@@ -30,7 +30,7 @@ module HeapCapture
       @compression = symbol_setting(first(env, "HEAPCAPTURE_COMPRESSION") || "gzip", COMPRESSIONS,
                                     "HEAPCAPTURE_COMPRESSION")
       @mode = symbol_setting(first(env, "HEAPCAPTURE_MODE") || default_mode, MODES, "HEAPCAPTURE_MODE")
-      @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "full", "HEAPCAPTURE_TRACE")
+      @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "sampled", "HEAPCAPTURE_TRACE")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
       @part_size = 8 * MIB
       @concurrency = 4

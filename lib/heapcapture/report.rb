@@ -5,12 +5,13 @@ module HeapCapture
   module Report
     module_function
 
-    # "web.1 pid 42: ok s3://bucket/key 1234 bytes https://... (app paused 9.8 ms, ...)"
+    # "web.1 pid 42: ok s3://bucket/key 1234 bytes https://... (app paused 9.8 ms, ...) tracing full"
     def line(result)
       who = "#{result['dyno'] || '?'} pid #{result['pid'] || '?'}"
       return "#{who}: #{outcome(result)}" unless result["status"] == "ok"
 
-      "#{who}: #{outcome(result)}#{result['url'] ? " #{result['url']}" : ''}#{timings(result)}"
+      tracing = result["tracing"] ? " tracing #{result['tracing']}" : ""
+      "#{who}: #{outcome(result)}#{result['url'] ? " #{result['url']}" : ''}#{timings(result)}#{tracing}"
     end
 
     # A result in a few words, for the line above and the listener's log line:

@@ -64,6 +64,17 @@ module HeapCapture
         end
       end
 
+      # Stops the sampled default: the sampler thread and the tracer's windows (tests, and a process
+      # that no longer wants sites). ObjectSpace's tracer, if on, is left as it is.
+      def stop_sampled
+        @mutex.synchronize do
+          @sampler&.kill
+          @sampler = nil
+          Tracer.stop
+          @default = :off if @default == :sampled
+        end
+      end
+
       # Seconds left in the open window, or nil.
       def window_left
         window = @window

@@ -22,17 +22,22 @@ static int hc_test_passed, hc_test_failed;
              hc_g_ ? hc_g_ : "(null)", hc_w_ ? hc_w_ : "(null)"); \
 } while (0)
 
+/* The next of a xorshift sequence (*state: not 0), for tests that need noise, the same each run. */
+static inline uint32_t hc_test_xorshift(uint32_t *state)
+{
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
 /* len bytes of xorshift noise (malloc'd; at least 1 byte allocated), the same for the same seed. */
 static inline unsigned char *hc_test_random_bytes(size_t len, unsigned seed)
 {
     unsigned char *buf = malloc(len ? len : 1);
     uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (unsigned char)x;
-    }
+    for (size_t i = 0; i < len; i++) buf[i] = (unsigned char)hc_test_xorshift(&x);
     return buf;
 }
 

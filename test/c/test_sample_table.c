@@ -11,13 +11,7 @@
 #define N 4000
 
 static uint32_t rng = 12345;
-static uint32_t next_random(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
-}
+static uint32_t next_random(void) { return hc_test_xorshift(&rng); }
 
 static void test_basic(void)
 {

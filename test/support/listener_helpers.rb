@@ -26,6 +26,7 @@ module HCTest
 
     def teardown
       HeapCapture.stop
+      HCTest.stop_allocation_tracing # what arm turned on: the tests that follow start from none
       HeapCapture::Listener.reset_capture_hook!
       @watchers&.each { |conn| conn.close unless conn.finished? }
       (@children || []).each { |pid| kill_child(pid) }

@@ -1,0 +1,140 @@
+/* Inline mode, in the app's process (no fork): ObjectSpace.dump_all writes through a Ruby IO into
+ * a pipe, and the pump thread (dump_stream.c, the one the fork child uses) adds the sampled sites,
+ * compresses and writes the tempfile as the dump goes: no copy of the dump is held in memory.
+ *
+ * A Ruby IO hands the GVL to other threads at each write(2), and a CPU-bound thread then keeps it
+ * for its time slice (100 ms): with Ruby's 8 KiB buffer an 800 MB dump would wait 100,000 times.
+ * Another thread running in the middle of dump_all is also what has crashed Ruby 3.1-3.3 (it can
+ * change an object, a thread's stack above all, while dump_all walks its references; ruby/ruby#12285
+ * made later Rubies write through stdio instead). So the IO gets a buffer of HC_INLINE_FLUSH_BYTES
+ * and writes 17 times for 800 MB: that buffer, the pipe and the pump's are what inline mode costs in
+ * memory, whatever the heap, and those few writes are the only moments another thread can run.
+ *
+ * The GC stays on (other threads may allocate in those moments), so the sampled objects are pinned
+ * (rb_tracer.h): none of their slots holds another object when dump_all reaches it. */
+#include "rb_heapcapture.h"
+#include "rb_dump.h"
+#include "rb_tracer.h"
+#include "dump_stream.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <ruby/thread.h>
+
+#define HC_INLINE_FLUSH_BYTES (48L * 1024 * 1024)
+
+typedef struct {
+    char path[4096];
+    int fd;                 /* the tempfile */
+    int gzip;
+    int pipe_rd, pipe_wr;   /* -1 once the pump (read end) or the IO (write end) owns it */
+    VALUE io;
+    hc_dump_pump pump;
+    int pump_started;
+    int pump_rc;
+    hc_sample_table *samples;
+    VALUE pin;
+    int succeeded;
+    char err[512];
+} hc_inline_state;
+
+static void *hc_inline_join_nogvl(void *arg)
+{
+    hc_inline_state *s = arg;
+    s->pump_rc = hc_dump_pump_join(&s->pump, s->err, sizeof s->err);
+    s->pump_started = 0;
+    return NULL;
+}
+
+static VALUE hc_inline_close_io(VALUE io)
+{
+    return rb_io_close(io);
+}
+
+/* Ends the dump's stream: the IO closed (the pump sees EOF), the pump joined. Safe to repeat. */
+static void hc_inline_end_stream(hc_inline_state *s)
+{
+    if (RTEST(s->io)) {
+        int state = 0;
+        rb_protect(hc_inline_close_io, s->io, &state);
+        if (state) rb_set_errinfo(Qnil); /* a failed last write: the pump's error or dump_all's says why */
+        s->io = Qnil;
+    }
+    hc_close_fd(&s->pipe_wr);
+    /* Bounded: the pump stops at EOF. Not interruptible, so that the table it reads outlives it. */
+    if (s->pump_started) rb_thread_call_without_gvl(hc_inline_join_nogvl, s, NULL, NULL);
+    hc_close_fd(&s->pipe_rd);
+}
+
+static VALUE hc_inline_write(VALUE io)
+{
+    hc_dump_all(io);
+    return rb_io_flush(io);
+}
+
+static VALUE hc_inline_body(VALUE arg)
+{
+    hc_inline_state *s = (hc_inline_state *)arg;
+    uint64_t t0 = hc_now_ns();
+    /* Where the sampled objects are now, checked and pinned with no GC between (rb_tracer.h). */
+    VALUE gc_was_disabled = rb_gc_disable();
+    s->samples = hc_tracer_live_samples();
+    if (s->samples) s->pin = hc_tracer_pin(s->samples);
+    if (!RTEST(gc_was_disabled)) rb_gc_enable();
+
+    int fds[2];
+    if (hc_dump_pipe(fds) != 0) hc_rb_sys_fail("inline dump: creating the dump pipe");
+    s->pipe_rd = fds[0];
+    s->pipe_wr = fds[1];
+    if (hc_dump_pump_start(&s->pump, s->pipe_rd, s->fd, s->path, s->gzip, s->samples, s->err, sizeof s->err) != 0)
+        hc_rb_raise(hc_eDumpError, "%s", s->err);
+    s->pump_started = 1;
+    s->pipe_rd = -1; /* the pump closes it */
+    s->io = hc_dump_pipe_io(INT2NUM(s->pipe_wr));
+    s->pipe_wr = -1;
+    hc_dump_pipe_io_buffer(s->io, HC_INLINE_FLUSH_BYTES);
+
+    int state = 0;
+    rb_protect(hc_inline_write, s->io, &state);
+    uint64_t dumped = hc_now_ns();
+    hc_inline_end_stream(s);
+    /* The pump's failure (disk full) is the cause of the EPIPE dump_all then saw: it goes first. */
+    if (s->pump_rc != 0) {
+        rb_set_errinfo(Qnil);
+        hc_rb_raise(hc_eDumpError, "%s", s->err);
+    }
+    if (state) rb_jump_tag(state);
+    s->succeeded = 1;
+    return hc_dump_result(s->path, s->pump.sink.raw_bytes, s->pump.sink.stored_bytes, dumped - t0, hc_now_ns() - t0);
+}
+
+static VALUE hc_inline_cleanup(VALUE arg)
+{
+    hc_inline_state *s = (hc_inline_state *)arg;
+    hc_inline_end_stream(s);
+    hc_tracer_unpin(s->pin);
+    hc_samples_free(s->samples);
+    hc_close_fd(&s->fd);
+    if (!s->succeeded && s->path[0]) unlink(s->path);
+    return Qnil;
+}
+
+VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip)
+{
+    (void)self;
+    hc_inline_state s;
+    memset(&s, 0, sizeof s);
+    s.pipe_rd = s.pipe_wr = -1;
+    s.io = s.pin = Qnil;
+    s.gzip = RTEST(gzip);
+    s.fd = hc_create_tempfile(tmpdir, s.gzip, s.path, sizeof s.path);
+    VALUE result = rb_ensure(hc_inline_body, (VALUE)&s, hc_inline_cleanup, (VALUE)&s);
+    RB_GC_GUARD(s.io);
+    RB_GC_GUARD(s.pin);
+    return result;
+}
+
+void hc_init_dump_inline(VALUE mDump)
+{
+    rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, 2);
+}

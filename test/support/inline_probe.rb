@@ -1,0 +1,83 @@
+# frozen_string_literal: true
+
+# Run by test/inline_stream_test.rb in its own process: ruby -Ilib test/support/inline_probe.rb
+# HEAP_MB DIR. Builds a heap of about HEAP_MB MB, then, with allocation tracing off:
+# 1. an inline capture (gzip, file://DIR/dumps) while nothing else runs, with the peak RSS it
+#    caused (VmHWM, reset just before through /proc/self/clear_refs) and the RSS before;
+# 2. ObjectSpace.dump_all to a file in DIR, for the lines to compare with and its time (the quiet
+#    in-process dump);
+# 3. an inline capture while a thread spins on the CPU.
+# Prints one JSON line.
+require "heapcapture"
+require "json"
+require "logger"
+require "zlib"
+
+heap_mb, dir = ARGV
+HeapCapture.configure do |c|
+  c.tmpdir = dir
+  c.destination = "file://#{File.join(dir, 'dumps')}"
+  c.logger = Logger.new(File::NULL)
+  c.trace_allocations = :off
+end
+
+def status_kb(field) = File.read("/proc/self/status")[/#{field}:\s+(\d+)/, 1].to_i
+def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+# Our dump's lines against dump_all's (in a method: the two copies go when it returns).
+def compare(ours_path, plain)
+  ours = Zlib::GzipReader.open(ours_path) { |gz| gz.each_line.to_a }
+  theirs = File.foreach(plain, mode: "rb").to_a
+  ours_set = ours.to_h { |l| [l, true] }
+  theirs_set = theirs.to_h { |l| [l, true] }
+  identical = HEAP.first(1000).all? do |s| # the probe's own strings, line for line
+    address = format("0x%x", ObjectSpace.dump(s)[/"address":"(0x\h+)"/, 1].to_i(16))
+    line = ours.find { |l| l.start_with?(%({"address":"#{address}")) }
+    line && theirs_set[line]
+  end
+  { "lines" => ours.size, "lines_only_ours" => ours.count { |l| !theirs_set[l] },
+    "lines_only_dump_all" => theirs.count { |l| !ours_set[l] }, "heap_lines_identical" => identical }
+end
+
+HEAP = Array.new(Integer(heap_mb) * 1024 * 1024 / 160) { |i| format("%-100d", i) } # ~160 bytes each
+GC.start
+report = { "objects" => HEAP.size }
+
+# 1. quiet inline capture, its peak RSS
+hwm_reset = begin
+  File.write("/proc/self/clear_refs", "5")
+  true
+rescue SystemCallError
+  false
+end
+report["rss_before_kb"] = status_kb("VmRSS")
+t0 = now
+quiet = HeapCapture.capture("quiet", mode: :inline)
+report["quiet_s"] = now - t0
+report["peak_kb"] = hwm_reset ? status_kb("VmHWM") : nil
+report["quiet"] = quiet
+
+# 2. dump_all's own lines, and how long it takes to a file (after a GC: the capture left garbage)
+GC.start
+plain = File.join(dir, "plain.ndjson")
+t0 = now
+File.open(plain, "wb") { |f| ObjectSpace.dump_all(output: f) }
+report["dump_all_s"] = now - t0
+report.merge!(compare(quiet["location"], plain))
+File.unlink(plain)
+
+# 3. the same capture with a CPU-bound thread
+GC.start
+spinning = true
+spinner = Thread.new do
+  x = 0
+  x += 1 while spinning
+end
+sleep 0.1
+t0 = now
+busy = HeapCapture.capture("busy", mode: :inline)
+report["busy_s"] = now - t0
+spinning = false
+spinner.join
+report["busy"] = busy
+puts JSON.generate(report)
