@@ -20,6 +20,8 @@ require_relative "heapcapture/signal"
 require_relative "heapcapture/report"
 require_relative "heapcapture/s3"
 require_relative "heapcapture/destination"
+require_relative "heapcapture/cgroup"
+require_relative "heapcapture/memory_guard"
 require_relative "heapcapture/capture"
 require_relative "heapcapture/railtie" if defined?(::Rails::Railtie)
 

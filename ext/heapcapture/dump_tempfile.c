@@ -76,51 +76,6 @@ int hc_dump_tempfile(const char *dir, const char *suffix, char *path, size_t pat
     return -1;
 }
 
-int hc_dump_parse_vmrss(const char *status_text, uint64_t *rss_bytes)
-{
-    const char *line = status_text;
-    while (line && *line) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            char *end;
-            errno = 0;
-            unsigned long long kb = strtoull(line + 6, &end, 10);
-            if (errno != 0 || end == line + 6) return -1;
-            *rss_bytes = (uint64_t)kb * 1024;
-            return 0;
-        }
-        line = strchr(line, '\n');
-        if (line) line++;
-    }
-    return -1;
-}
-
-int hc_dump_self_rss(uint64_t *rss_bytes, char *err, size_t errlen)
-{
-    char text[4096];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        hc_errorf(err, errlen, "reading this process's memory size from /proc/self/status: %s",
-                  strerror(errno));
-        return -1;
-    }
-    size_t used = 0;
-    ssize_t n;
-    while (used < sizeof text - 1 && (n = read(fd, text + used, sizeof text - 1 - used)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            break;
-        }
-        used += (size_t)n;
-    }
-    close(fd);
-    text[used] = '\0';
-    if (hc_dump_parse_vmrss(text, rss_bytes) != 0) {
-        hc_errorf(err, errlen, "reading this process's memory size: no VmRSS line in /proc/self/status");
-        return -1;
-    }
-    return 0;
-}
-
 uint64_t hc_dump_estimate(uint64_t rss_bytes, int gzip)
 {
     uint64_t estimate = gzip ? rss_bytes * 2 / 5 : rss_bytes * 2;

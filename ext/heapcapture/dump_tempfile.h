@@ -19,10 +19,6 @@ int hc_dump_tempfile(const char *dir, const char *suffix, char *path, size_t pat
 
 /* ---- free space ---- */
 
-/* VmRSS from a /proc/<pid>/status text, in bytes; -1 when absent. */
-int hc_dump_parse_vmrss(const char *status_text, uint64_t *rss_bytes);
-/* This process's VmRSS; -1 when unknown (no /proc). */
-int hc_dump_self_rss(uint64_t *rss_bytes, char *err, size_t errlen);
 /* Conservative size of the stored dump of a process with this RSS: dump_all writes ~1.75x RSS of
  * ndjson; gzip level 1 stores it 10-20x smaller. 2x RSS plain, 2x RSS / 5 gzip, 16 MiB minimum. */
 uint64_t hc_dump_estimate(uint64_t rss_bytes, int gzip);

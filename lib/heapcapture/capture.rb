@@ -55,7 +55,7 @@ module HeapCapture
       end
       if config.mode == :fork && !Process.respond_to?(:_fork)
         raise ConfigurationError, "mode fork needs Process._fork (Ruby 3.1+ on a platform that forks); " \
-                                  "use mode: :inline"
+                                  "use mode: :auto or :inline"
       end
       Destination.for(config)
     end
@@ -77,8 +77,14 @@ module HeapCapture
       remove_orphaned_tempfiles
       estimate = Dump.estimate(gzip?)
       Dump.check_space(@config.tmpdir, estimate) if estimate
+      rss = Dump.rss
+      @decision = MemoryGuard.decide(@config, rss)
+      raise DumpError, @decision.reason unless @decision.mode
+
       started = Util.monotonic
-      dump, stored = @config.mode == :fork ? fork_capture(destination, key, estimate) : inline_capture(destination, key)
+      dump, stored = watching_memory(rss) do |watch|
+        @decision.mode == :fork ? fork_capture(destination, key, estimate, watch) : inline_capture(destination, key)
+      end
       # What storing took beyond the dump: a streamed upload ran mostly while the child dumped.
       upload_ms = ms([(Util.monotonic - started) * 1000 - dump["dump_ns"] / NS_PER_MS, 0].max)
       ok_result(dump, stored, upload_ms).tap { |result| log_stored(result) }
@@ -86,20 +92,38 @@ module HeapCapture
       error_result(Util.unprefixed(e.message))
     end
 
+    # The capture's peak extra memory, from before the dump until it is stored (Dump::MemoryWatch);
+    # a fork capture's figure raises what the next one is estimated to cost.
+    def watching_memory(rss)
+      watch = Dump::MemoryWatch.start
+      yield watch
+    ensure
+      @extra_memory = watch&.stop
+      MemoryGuard.learn(@extra_memory, rss) if @decision&.mode == :fork
+    end
+
     # The child dumps into its tempfile; to S3 the upload starts at once and sends each part as
     # soon as the child has written it. The child is killed if still running when this ends (an
     # upload that failed, an exception), and its tempfile removed on every path.
-    def fork_capture(destination, key, estimate)
+    def fork_capture(destination, key, estimate, watch)
       child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork)
+      watch.child = child.pid
       if destination.streams?
         stored = store_while_dumping(destination, child, key, estimate)
-        [child.wait, stored]
+        [wait_for(child, watch), stored]
       else
-        dump = child.wait
+        dump = wait_for(child, watch)
         [dump, destination.store(dump["path"], key)]
       end
     ensure
+      watch.forget_child
       child&.close
+    end
+
+    def wait_for(child, watch)
+      child.wait
+    ensure
+      watch.forget_child # it is reaped: its pid may be another process's soon
     end
 
     # When the dump itself failed, that is the cause to report, not the upload it cut short.
@@ -157,7 +181,8 @@ module HeapCapture
       base("ok").merge(
         "location" => stored["location"], "url" => stored["url"], "bytes" => dump["bytes"],
         "raw_bytes" => dump["raw_bytes"], "pause_ms" => ms(dump["pause_ns"] / NS_PER_MS),
-        "dump_ms" => ms(dump["dump_ns"] / NS_PER_MS), "upload_ms" => upload_ms
+        "dump_ms" => ms(dump["dump_ns"] / NS_PER_MS), "upload_ms" => upload_ms,
+        "extra_memory_bytes" => @extra_memory
       )
     end
 
@@ -170,13 +195,15 @@ module HeapCapture
     def base(status)
       { "status" => status, "dyno" => Dyno.label, "pid" => Process.pid, "payload" => @payload,
         "location" => nil, "url" => nil, "bytes" => nil, "raw_bytes" => nil, "pause_ms" => nil,
-        "dump_ms" => nil, "upload_ms" => nil, "tracing" => Tracing.description, "error" => nil }
+        "dump_ms" => nil, "upload_ms" => nil, "mode" => @decision&.mode&.to_s, "mode_reason" => @decision&.reason,
+        "extra_memory_bytes" => @extra_memory, "memory_limit_bytes" => @decision&.limit, "tracing" => Tracing.description,
+        "error" => nil }
     end
 
     def log_stored(result)
       Log.info("heap dump stored at #{result['location']} (#{result['bytes']} bytes, #{result['raw_bytes']} raw; " \
-               "#{@config.mode} mode paused the app #{result['pause_ms']} ms, dump #{result['dump_ms']} ms, " \
-               "store #{result['upload_ms']} ms after the dump)")
+               "#{result['mode']} mode paused the app #{result['pause_ms']} ms, dump #{result['dump_ms']} ms, " \
+               "store #{result['upload_ms']} ms after the dump; #{Report.memory(result)}; #{result['mode_reason']})")
     end
 
     def ms(value) = value.round(2)

@@ -8,11 +8,14 @@ module HeapCapture
   # configuration is made; HeapCapture.configure or keyword settings override single values.
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
-                  session_token compression mode trace_allocations tmpdir part_size concurrency
+                  session_token compression mode trace_allocations memory_limit tmpdir part_size concurrency
                   logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
-    MODES = %i[fork inline].freeze
+    MODES = %i[auto fork inline].freeze
     MIB = 1024 * 1024
+    # "536870912", "512MB", "512 MiB", "1.5GB", "2G": K, M, G, T count 1024s, as Heroku and cgroups do.
+    SIZE = /\A\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*\z/i
+    SIZE_UNITS = { nil => 1, "k" => 1024, "m" => MIB, "g" => 1024 * MIB, "t" => 1024 * 1024 * MIB }.freeze
     POSTGRES_URL = %r{\Apostgres(?:ql)?://}i
     CONNINFO = /\A\s*\w+\s*=/ # "host=db dbname=app ..."
 
@@ -29,7 +32,8 @@ module HeapCapture
       @session_token = first(env, "AWS_SESSION_TOKEN")
       @compression = symbol_setting(first(env, "HEAPCAPTURE_COMPRESSION") || "gzip", COMPRESSIONS,
                                     "HEAPCAPTURE_COMPRESSION")
-      @mode = symbol_setting(first(env, "HEAPCAPTURE_MODE") || default_mode, MODES, "HEAPCAPTURE_MODE")
+      @mode = symbol_setting(first(env, "HEAPCAPTURE_MODE") || "auto", MODES, "HEAPCAPTURE_MODE")
+      @memory_limit = (limit = first(env, "HEAPCAPTURE_MEMORY_LIMIT")) && self.class.bytes!(limit, "HEAPCAPTURE_MEMORY_LIMIT")
       @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "sampled", "HEAPCAPTURE_TRACE")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
       @part_size = 8 * MIB
@@ -56,6 +60,10 @@ module HeapCapture
       @mode = symbol_setting(value, MODES, "mode")
     end
 
+    def memory_limit=(value)
+      @memory_limit = value.nil? ? nil : self.class.bytes!(value, "memory_limit")
+    end
+
     def trace_allocations=(value)
       @trace_allocations = tracing_setting(value, "trace_allocations")
     end
@@ -76,6 +84,17 @@ module HeapCapture
 
         raise ConfigurationError, "part_size must be an Integer from #{S3::MIN_PART_SIZE / MIB} MiB " \
                                   "(S3's minimum) to #{S3::MAX_PART_SIZE / MIB / 1024} GiB, got #{value.inspect}"
+      end
+
+      # A size in bytes from an Integer or a String such as "512MB" (SIZE), above 0.
+      def bytes!(value, name)
+        bytes = if value.is_a?(Integer) then value
+                elsif (m = SIZE.match(value.to_s)) then (m[1].to_f * SIZE_UNITS.fetch(m[2]&.downcase)).round
+                end
+        return bytes if bytes&.positive?
+
+        raise ConfigurationError, "#{name} must be a size in bytes above 0 (536870912, \"512MB\", \"1.5GB\"), " \
+                                  "got #{value.inspect}"
       end
 
       def concurrency!(value) = in_range!(value, "concurrency", S3::MAX_CONCURRENCY)
@@ -143,10 +162,6 @@ module HeapCapture
 
     def rails_logger
       ::Rails.logger if defined?(::Rails) && ::Rails.respond_to?(:logger)
-    end
-
-    def default_mode
-      Process.respond_to?(:fork) ? "fork" : "inline"
     end
 
     def symbol_setting(value, allowed, name)

@@ -32,6 +32,16 @@ module HeapCapture
       parts.empty? ? "" : " (#{parts.join(', ')})"
     end
 
+    # "extra memory 52 MB of a 512 MB limit", "extra memory 52 MB", or "extra memory unknown".
+    def memory(result)
+      extra = result["extra_memory_bytes"]
+      limit = result["memory_limit_bytes"]
+      text = "extra memory #{extra ? megabytes(extra) : 'unknown'}"
+      limit ? "#{text} of a #{megabytes(limit)} limit" : text
+    end
+
+    def megabytes(bytes) = "#{(bytes / 1024.0 / 1024).round} MB"
+
     def format_ms(ms)
       ms < 100 ? format("%.1f ms", ms) : format("%d ms", ms.round)
     end

@@ -8,18 +8,11 @@
 #    in-process dump);
 # 3. an inline capture while a thread spins on the CPU.
 # Prints one JSON line.
-require "heapcapture"
-require "json"
-require "logger"
+require_relative "probe"
 require "zlib"
 
 heap_mb, dir = ARGV
-HeapCapture.configure do |c|
-  c.tmpdir = dir
-  c.destination = "file://#{File.join(dir, 'dumps')}"
-  c.logger = Logger.new(File::NULL)
-  c.trace_allocations = :off
-end
+HCProbe.configure(dir)
 
 def status_kb(field) = File.read("/proc/self/status")[/#{field}:\s+(\d+)/, 1].to_i
 def now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
@@ -39,7 +32,7 @@ def compare(ours_path, plain)
     "lines_only_dump_all" => theirs.count { |l| !ours_set[l] }, "heap_lines_identical" => identical }
 end
 
-HEAP = Array.new(Integer(heap_mb) * 1024 * 1024 / 160) { |i| format("%-100d", i) } # ~160 bytes each
+HEAP = HCProbe.heap(heap_mb)
 GC.start
 report = { "objects" => HEAP.size }
 

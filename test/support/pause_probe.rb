@@ -5,19 +5,11 @@
 # Builds a heap of about HEAP_MB MB, keeps a thread ticking every 2 ms, captures once in fork mode
 # and once inline, and prints one JSON line: each capture's result and the longest gap the
 # ticking thread saw while it ran.
-require "heapcapture"
-require "json"
-require "logger"
+require_relative "probe"
 
 heap_mb, tmpdir, dest = ARGV
-HeapCapture.configure do |c|
-  c.tmpdir = tmpdir
-  c.destination = "file://#{dest}"
-  c.logger = Logger.new(File::NULL)
-end
-
-# ~160 bytes of RSS per 100-character string (slot + malloc'd buffer).
-$heap = Array.new(Integer(heap_mb) * 1024 * 1024 / 160) { |i| format("%-100d", i) }
+HCProbe.configure(tmpdir, dest: dest)
+$heap = HCProbe.heap(heap_mb)
 rss_mb = File.read("/proc/self/status")[/VmRSS:\s+(\d+)/, 1].to_i / 1024.0
 
 longest = 0.0

@@ -1,0 +1,88 @@
+# frozen_string_literal: true
+
+module HeapCapture
+  # Which mode a capture can afford, decided in the app before anything starts: the memory limit and
+  # what is in use (the memory_limit setting against this process's RSS, else the cgroup's limit and
+  # use, Cgroup) against what each mode is estimated to cost, with MARGIN.
+  # - fork: the pages copied while the child lives. Measured up to 47% of RSS in a process whose
+  #   thread kept allocating, 8 MB in a quiet one: FORK_SHARE of RSS, or more if a fork capture in
+  #   this process has measured more (learn).
+  # - inline: its buffers, whatever the heap (INLINE_BYTES; +49 MB measured).
+  # mode :auto takes fork when it fits, else inline; :fork and :inline are held to their estimate
+  # too. When none fits, the capture is refused with the figures: it never starts a capture the
+  # estimate says will go over the limit.
+  module MemoryGuard
+    FORK_SHARE = 0.5
+    INLINE_BYTES = 64 * 1024 * 1024
+    MARGIN = 1.25
+    Decision = Struct.new(:mode, :reason, :limit, keyword_init: true)
+    @fork_share = FORK_SHARE
+
+    class << self
+      attr_reader :fork_share
+
+      # Decision(mode:, reason:, limit:); mode nil when no mode fits (reason then gives the figures).
+      def decide(config, rss, fork_possible: Process.respond_to?(:_fork))
+        budget = budget(config, rss)
+        modes = config.mode == :auto ? [(:fork if fork_possible), :inline].compact : [config.mode]
+        return Decision.new(mode: modes.first, reason: unbounded_reason(config), limit: nil) unless budget && rss
+
+        free = budget.limit - budget.used
+        needs = modes.to_h { |mode| [mode, need(mode, rss)] }
+        chosen = modes.find { |mode| needs[mode] <= free }
+        return Decision.new(mode: nil, reason: refusal(needs, free, budget), limit: budget.limit) unless chosen
+
+        Decision.new(mode: chosen, reason: reason(config, chosen, needs, free, budget), limit: budget.limit)
+      end
+
+      # After a fork capture: its measured extra memory raises the share estimated for the next.
+      def learn(extra_bytes, rss)
+        return unless extra_bytes && rss&.positive?
+
+        @fork_share = [@fork_share, extra_bytes.to_f / rss].max
+      end
+
+      def reset! = @fork_share = FORK_SHARE
+
+      private
+
+      def budget(config, rss)
+        if config.memory_limit
+          Cgroup::Memory.new(limit: config.memory_limit, used: rss.to_i,
+                             source: "memory_limit setting, this process's RSS")
+        else
+          Cgroup.memory
+        end
+      end
+
+      def need(mode, rss) = ((mode == :fork ? rss * @fork_share : INLINE_BYTES) * MARGIN).round
+
+      def unbounded_reason(config)
+        return "mode #{config.mode} (set)" unless config.mode == :auto
+
+        "auto: no memory limit known (no cgroup limit, no memory_limit setting)"
+      end
+
+      def reason(config, chosen, needs, free, budget)
+        figures = "#{Report.megabytes(free)} free of #{Report.megabytes(budget.limit)} (#{budget.source})"
+        if config.mode != :auto
+          "mode #{chosen} (set): needs ~#{Report.megabytes(needs[chosen])}, #{figures}"
+        elsif chosen == :fork
+          "auto: fork needs ~#{Report.megabytes(needs[:fork])}, #{figures}"
+        else
+          fork_part = needs[:fork] ? "fork would need ~#{Report.megabytes(needs[:fork])}" : "this Ruby cannot fork"
+          "auto: inline, as #{fork_part} and #{figures}; inline needs ~#{Report.megabytes(needs[:inline])}"
+        end
+      end
+
+      def refusal(needs, free, budget)
+        wanted = needs.map { |mode, bytes| "#{mode} needs ~#{Report.megabytes(bytes)}" }.join(" and ")
+        "not enough memory for a capture: #{wanted} (each with a #{((MARGIN - 1) * 100).round}% margin), but " \
+          "#{Report.megabytes([free, 0].max)} are free of the #{Report.megabytes(budget.limit)} limit " \
+          "(#{budget.source}, #{Report.megabytes(budget.used)} in use); " \
+          "nothing was started. Capture when the process is smaller, or raise the limit (memory_limit, " \
+          "HEAPCAPTURE_MEMORY_LIMIT)"
+      end
+    end
+  end
+end

@@ -1,0 +1,76 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "json"
+require "open3"
+require "tmpdir"
+
+# extra_memory_bytes against the same figure measured from outside: the Pss of the app plus its
+# dump child (the pages shared between them counted once), less the app's Pss before, sampled by
+# this test every 10 ms while a 300 MB process with a thread that keeps writing its heap captures.
+class ExtraMemoryTest < HCTest::TestCase
+  ROOT = File.expand_path("..", __dir__)
+  MB = 1024 * 1024
+
+  def test_extra_memory_bytes_of_a_fork_capture_matches_the_outside_figure
+    check_mode("fork")
+  end
+
+  def test_extra_memory_bytes_of_an_inline_capture_matches_the_outside_figure
+    check_mode("inline")
+  end
+
+  private
+
+  def check_mode(mode)
+    Dir.mktmpdir("hc-extra-") do |dir|
+      result, outside = run_probe(dir, mode)
+      assert_equal "ok", result["status"], result["error"]
+      assert_equal mode, result["mode"]
+      inside = result["extra_memory_bytes"]
+      puts "\n#{mode} capture of a busy 300 MB process: extra_memory_bytes #{inside / MB} MB, measured from outside " \
+           "#{outside / MB} MB (#{(inside.to_f / outside).round(2)}x)"
+      assert_kind_of Integer, inside
+      assert_operator outside, :>, 8 * MB, "the capture cost something to measure"
+      assert_in_delta 1.0, inside.to_f / outside, 0.25, "within 25% of the outside figure"
+    end
+  end
+
+  # Starts the probe, takes its Pss once it is ready, lets it capture while sampling it and its
+  # children, and returns [result, peak extra seen from outside].
+  def run_probe(dir, mode)
+    cmd = [RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", File.join(ROOT, "test/support/memory_probe.rb"), "300", dir, mode]
+    Open3.popen3(*cmd) do |stdin, stdout, stderr, wait|
+      err = Thread.new { stderr.read }
+      ready = Timeout.timeout(120) { stdout.gets } or flunk("the probe ended before it was ready: #{err.value}")
+      pid = Integer(ready[/\Aready (\d+)/, 1])
+      sleep 0.5 # the writer thread at work
+      stdin.puts "go"
+      stdin.flush
+      Timeout.timeout(60) { stdout.gets } # "capturing": the base from here, as the capture's own
+      base = pss(pid)
+      peak = 0
+      line = Thread.new { stdout.gets }
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 180
+      while line.alive? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+        total = pss(pid) + children(pid).sum { |child| pss(child) }
+        peak = [peak, total - base].max
+        sleep 0.01
+      end
+      assert wait.value.success?, "the memory probe failed: #{err.value}"
+      [JSON.parse(line.value), peak]
+    end
+  end
+
+  def pss(pid)
+    File.read("/proc/#{pid}/smaps_rollup")[/^Pss:\s+(\d+) kB/, 1].to_i * 1024
+  rescue SystemCallError
+    0
+  end
+
+  def children(pid)
+    Dir.glob("/proc/#{pid}/task/*/children").flat_map { |f| File.read(f).split.map(&:to_i) }
+  rescue SystemCallError
+    []
+  end
+end
