@@ -22,6 +22,7 @@ require_relative "heapcapture/s3"
 require_relative "heapcapture/destination"
 require_relative "heapcapture/cgroup"
 require_relative "heapcapture/memory_guard"
+require_relative "heapcapture/summary"
 require_relative "heapcapture/capture"
 require_relative "heapcapture/railtie" if defined?(::Rails::Railtie)
 

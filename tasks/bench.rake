@@ -7,6 +7,7 @@ require "shellwords"
 
 BENCHMARKS = {
   capture: "app pause and signal-to-stored, fork and inline, against in-process dump_all + aws-sdk put_object",
+  capture_memory: "extra memory and pause, quiet and busy: fork, inline, rbtrace's way, in-process dump_all",
   upload: "S3 upload speed and memory against aws-sdk-s3 (put_object, upload_file) and curl -T",
   latency: "NOTIFY-to-capture latency (--old: beside the_lone_dyno's poll, about 2 minutes)",
   sigv4: "SigV4 signing cost against the aws-sigv4 gem",

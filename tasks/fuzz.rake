@@ -19,6 +19,16 @@ FUZZ_DUMP_ANNOTATE_SEEDS = {
                   "{\"address\":\"0x2\", \"type\":\"OBJECT\"}"
 }.freeze
 
+# Seeds for the dump line scanner: real dump_all lines of this Ruby (with allocation sites on), in
+# pieces of 40 lines, and Ruby 3.1's broken line shape (ruby/ruby#6161).
+FUZZ_DUMP_SCAN_SEEDS = lambda do
+  script = 'require "objspace"; ObjectSpace.trace_object_allocations_start; x = ["a" * 30, {b: 1}, 1.5, :s, /r/]; ' \
+           "print ObjectSpace.dump_all(output: :string); x"
+  lines = IO.popen([RbConfig.ruby, "-e", script], &:read).lines
+  seeds = lines.each_slice(40).first(50).each_with_index.to_h { |slice, i| ["seed-dump-#{i}", slice.join] }
+  seeds.merge("seed-6161" => "{\"address\":\"0x7f1\", \"method\":\"\xC3\xBF\x00stale\nbytes\", \"memsize\":40}")
+end
+
 # Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the modules and libraries it includes
 # (c_needs, tasks/c_tests.rake) and runs it.
 def define_fuzz_task(name, description, seeds: {})
@@ -33,7 +43,7 @@ def define_fuzz_task(name, description, seeds: {})
        "#{c_pkg_flags('cflags', libs)} -o #{bin} #{src} #{modules.join(' ')} #{c_pkg_flags('libs', libs)}"
     corpus = File.join(C_BUILD_DIR, "fuzz_#{name}_corpus")
     mkdir_p corpus
-    seeds.each { |file, text| File.write(File.join(corpus, file), text) }
+    (seeds.respond_to?(:call) ? seeds.call : seeds).each { |file, text| File.binwrite(File.join(corpus, file), text) }
     sh({ "ASAN_OPTIONS" => "detect_leaks=1" }, bin, "-max_total_time=#{seconds}", "-max_len=4096", corpus)
   end
 end
@@ -42,4 +52,5 @@ namespace :fuzz do
   define_fuzz_task :sigv4, "sigv4.c"
   define_fuzz_task :s3_xml, "s3_xml.c (S3's XML answers)", seeds: FUZZ_S3_XML_SEEDS
   define_fuzz_task :dump_annotate, "dump_annotate.c (dump_all's lines)", seeds: FUZZ_DUMP_ANNOTATE_SEEDS
+  define_fuzz_task :dump_scan, "dump_scan.c (dump_all's lines, checked and read)", seeds: FUZZ_DUMP_SCAN_SEEDS
 end

@@ -384,6 +384,7 @@ void hc_init_dump(void)
     rb_define_method(hc_cChild, "close", hc_child_close, 0);
     hc_init_dump_inline(mDump);
     hc_init_mem_watch(mDump);
+    hc_init_dump_report(mDump);
     rb_define_singleton_method(mDump, "estimate", hc_dump_estimate_m, 1);
     rb_define_singleton_method(mDump, "rss", hc_dump_rss_m, 0);
     rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);

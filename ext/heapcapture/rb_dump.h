@@ -46,6 +46,8 @@ VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip);
 void hc_init_dump_inline(VALUE mDump);
 /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c), defined under mDump. */
 void hc_init_mem_watch(VALUE mDump);
+/* Dump.summarize, a stored dump's summary (rb_dump_report.c), defined under mDump. */
+void hc_init_dump_report(VALUE mDump);
 
 /* For the S3 binding's streaming upload (rb_s3.c): the tempfile of a Dump::Child as it grows.
  * Raises when child is not a Dump::Child or was closed; the pointers live as long as child is

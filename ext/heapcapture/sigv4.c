@@ -21,52 +21,6 @@
 #define HC_SIGV4_MAX_TIME ((time_t)253402300799LL) /* 9999-12-31T23:59:59Z: amz_date has 4 year digits */
 #define HC_SIGV4_MAX_EXPIRES 604800L               /* seven days, S3's limit */
 
-/* ---- growable text buffer ---- */
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-    int oom;
-} hc_sbuf;
-
-static void hc_sbuf_append(hc_sbuf *b, const char *src, size_t n)
-{
-    if (b->oom) return;
-    if (n > SIZE_MAX - b->len - 1) { b->oom = 1; return; }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
-        char *data = realloc(b->data, cap);
-        if (!data) { b->oom = 1; return; }
-        b->data = data;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->data + b->len, src, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void hc_sbuf_puts(hc_sbuf *b, const char *s) { hc_sbuf_append(b, s, strlen(s)); }
-static void hc_sbuf_putc(hc_sbuf *b, char c) { hc_sbuf_append(b, &c, 1); }
-
-/* Hands the text over (an empty string when nothing was appended); NULL when memory ran out. */
-static char *hc_sbuf_take(hc_sbuf *b)
-{
-    if (!b->oom && !b->data) hc_sbuf_append(b, "", 0);
-    if (b->oom) { free(b->data); b->data = NULL; return NULL; }
-    char *s = b->data;
-    b->data = NULL;
-    b->len = b->cap = 0;
-    return s;
-}
-
-static void hc_sbuf_free(hc_sbuf *b)
-{
-    free(b->data);
-    b->data = NULL;
-}
-
-
 /* ---- hashing ---- */
 
 static const char hc_hex_lower[] = "0123456789abcdef";

@@ -31,3 +31,41 @@ char *hc_strdup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
+
+/* ---- the growable text buffer (util.h) ---- */
+
+void hc_sbuf_append(hc_sbuf *b, const char *src, size_t n)
+{
+    if (b->oom) return;
+    if (n > SIZE_MAX - b->len - 1) { b->oom = 1; return; }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap = cap > SIZE_MAX / 2 ? b->len + n + 1 : cap * 2;
+        char *data = realloc(b->data, cap);
+        if (!data) { b->oom = 1; return; }
+        b->data = data;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->data + b->len, src, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void hc_sbuf_puts(hc_sbuf *b, const char *s) { hc_sbuf_append(b, s, strlen(s)); }
+void hc_sbuf_putc(hc_sbuf *b, char c) { hc_sbuf_append(b, &c, 1); }
+
+char *hc_sbuf_take(hc_sbuf *b)
+{
+    if (!b->oom && !b->data) hc_sbuf_append(b, "", 0);
+    if (b->oom) { free(b->data); b->data = NULL; return NULL; }
+    char *s = b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+void hc_sbuf_free(hc_sbuf *b)
+{
+    free(b->data);
+    b->data = NULL;
+}

@@ -18,4 +18,19 @@ uint64_t hc_now_ns(void);
 /* strdup(s), or NULL when s is NULL (so is the result when out of memory: check s first). */
 char *hc_strdup_or_null(const char *s);
 
+/* A growable text buffer, always NUL-terminated once written to. Out of memory sets oom and makes
+ * every later call a no-op, so a caller checks once at the end (hc_sbuf_take gives NULL). */
+typedef struct {
+    char *data;
+    size_t len, cap;
+    int oom;
+} hc_sbuf;
+
+void hc_sbuf_append(hc_sbuf *b, const char *src, size_t n);
+void hc_sbuf_puts(hc_sbuf *b, const char *s);
+void hc_sbuf_putc(hc_sbuf *b, char c);
+/* Hands the text over (an empty string when nothing was appended); NULL when memory ran out. */
+char *hc_sbuf_take(hc_sbuf *b);
+void hc_sbuf_free(hc_sbuf *b);
+
 #endif

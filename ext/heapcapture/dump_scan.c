@@ -1,0 +1,316 @@
+/* The dump line scanner (dump_scan.h): a recursive descent over one line, bounded in depth. */
+#include "dump_scan.h"
+
+#include <string.h>
+
+#define HC_SCAN_MAX_DEPTH 64 /* dump_all nests 2 deep ("flags":{...}); more is not a dump line */
+
+typedef struct {
+    const char *p, *end;
+} hc_scan;
+
+static void hc_skip_ws(hc_scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) s->p++;
+}
+
+static int hc_hex4(const char *p, unsigned *v)
+{
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = (*v << 4) | (unsigned)d;
+    }
+    return 0;
+}
+
+/* A string at s->p (its opening quote); out gets its inside. */
+static int hc_scan_string(hc_scan *s, hc_json_str *out)
+{
+    if (s->p >= s->end || *s->p != '"') return -1;
+    const char *start = ++s->p;
+    int escaped = 0;
+    while (s->p < s->end) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            if (out) *out = (hc_json_str){start, (size_t)(s->p - start), escaped};
+            s->p++;
+            return 0;
+        }
+        if (c < 0x20) return -1;
+        if (c != '\\') {
+            s->p++;
+            continue;
+        }
+        escaped = 1;
+        if (s->end - s->p < 2) return -1;
+        char e = s->p[1];
+        if (strchr("\"\\/bfnrt", e) && e) {
+            s->p += 2;
+            continue;
+        }
+        unsigned v;
+        if (e != 'u' || s->end - s->p < 6 || hc_hex4(s->p + 2, &v) != 0) return -1;
+        s->p += 6;
+        if (v >= 0xd800 && v <= 0xdbff) { /* a high surrogate: a low one must follow */
+            unsigned low;
+            if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || hc_hex4(s->p + 2, &low) != 0 ||
+                low < 0xdc00 || low > 0xdfff)
+                return -1;
+            s->p += 6;
+        }
+    }
+    return -1;
+}
+
+/* A number; *u gets it when it is a non-negative integer that fits (is_uint), *i when an integer. */
+static int hc_scan_number(hc_scan *s, uint64_t *u, int64_t *i, int *is_uint, int *is_int)
+{
+    const char *p = s->p;
+    int neg = 0;
+    *is_uint = *is_int = 0;
+    if (p < s->end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (p >= s->end || *p < '0' || *p > '9') return -1;
+    uint64_t v = 0;
+    int overflow = 0;
+    if (*p == '0') {
+        p++;
+    } else {
+        while (p < s->end && *p >= '0' && *p <= '9') {
+            unsigned d = (unsigned)(*p - '0');
+            if (v > (UINT64_MAX - d) / 10) overflow = 1;
+            else v = v * 10 + d;
+            p++;
+        }
+    }
+    int integer = 1;
+    if (p < s->end && *p == '.') {
+        integer = 0;
+        p++;
+        if (p >= s->end || *p < '0' || *p > '9') return -1;
+        while (p < s->end && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < s->end && (*p == 'e' || *p == 'E')) {
+        integer = 0;
+        p++;
+        if (p < s->end && (*p == '+' || *p == '-')) p++;
+        if (p >= s->end || *p < '0' || *p > '9') return -1;
+        while (p < s->end && *p >= '0' && *p <= '9') p++;
+    }
+    s->p = p;
+    if (integer && !overflow) {
+        if (!neg) {
+            *u = v;
+            *is_uint = 1;
+        }
+        if (v <= (uint64_t)INT64_MAX) {
+            *i = neg ? -(int64_t)v : (int64_t)v;
+            *is_int = 1;
+        }
+    }
+    return 0;
+}
+
+static int hc_scan_value(hc_scan *s, int depth);
+
+static int hc_scan_literal(hc_scan *s, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0) return -1;
+    s->p += n;
+    return 0;
+}
+
+/* An array or object at s->p, checked and skipped. */
+static int hc_scan_container(hc_scan *s, int depth)
+{
+    char close = *s->p == '[' ? ']' : '}';
+    s->p++;
+    hc_skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        if (close == '}') {
+            if (hc_scan_string(s, NULL) != 0) return -1;
+            hc_skip_ws(s);
+            if (s->p >= s->end || *s->p != ':') return -1;
+            s->p++;
+            hc_skip_ws(s);
+        }
+        if (hc_scan_value(s, depth + 1) != 0) return -1;
+        hc_skip_ws(s);
+        if (s->p >= s->end) return -1;
+        if (*s->p == close) {
+            s->p++;
+            return 0;
+        }
+        if (*s->p != ',') return -1;
+        s->p++;
+        hc_skip_ws(s);
+    }
+}
+
+static int hc_scan_value(hc_scan *s, int depth)
+{
+    if (depth > HC_SCAN_MAX_DEPTH || s->p >= s->end) return -1;
+    uint64_t u;
+    int64_t i;
+    int a, b;
+    switch (*s->p) {
+    case '"': return hc_scan_string(s, NULL);
+    case '{': case '[': return hc_scan_container(s, depth);
+    case 't': return hc_scan_literal(s, "true");
+    case 'f': return hc_scan_literal(s, "false");
+    case 'n': return hc_scan_literal(s, "null");
+    default: return hc_scan_number(s, &u, &i, &a, &b);
+    }
+}
+
+static int hc_key_is(const hc_json_str *k, const char *name)
+{
+    size_t n = strlen(name);
+    return !k->escaped && k->len == n && memcmp(k->ptr, name, n) == 0;
+}
+
+static int hc_parse_address(const hc_json_str *v, uint64_t *out)
+{
+    if (v->escaped || v->len < 3 || v->len > 18 || v->ptr[0] != '0' || v->ptr[1] != 'x') return -1;
+    uint64_t a = 0;
+    for (size_t k = 2; k < v->len; k++) {
+        char c = v->ptr[k];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        a = (a << 4) | (uint64_t)d;
+    }
+    *out = a;
+    return 0;
+}
+
+/* One top-level field's value: read into out when it is one the summaries use. */
+static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
+{
+    if (s->p < s->end && *s->p == '"') {
+        hc_json_str v;
+        if (hc_scan_string(s, &v) != 0) return -1;
+        if (hc_key_is(key, "type")) {
+            out->type = v;
+            out->has_type = 1;
+        } else if (hc_key_is(key, "file")) {
+            out->file = v;
+            out->has_file = 1;
+        } else if (hc_key_is(key, "address")) {
+            out->has_address = hc_parse_address(&v, &out->address) == 0;
+        }
+        return 0;
+    }
+    if (s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))) {
+        uint64_t u = 0;
+        int64_t i = 0;
+        int is_uint, is_int;
+        if (hc_scan_number(s, &u, &i, &is_uint, &is_int) != 0) return -1;
+        if (hc_key_is(key, "memsize") && is_uint) {
+            out->memsize = u;
+            out->has_memsize = 1;
+        } else if (hc_key_is(key, "line") && is_int) {
+            out->line = i;
+            out->has_line = 1;
+        } else if (hc_key_is(key, "generation") && is_uint) {
+            out->generation = u;
+            out->has_generation = 1;
+        }
+        return 0;
+    }
+    return hc_scan_value(s, 1);
+}
+
+int hc_dump_scan_line(const char *line, size_t len, hc_dump_line *out)
+{
+    memset(out, 0, sizeof *out);
+    hc_scan s = {line, line + len};
+    hc_skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{') return -1;
+    s.p++;
+    hc_skip_ws(&s);
+    if (s.p < s.end && *s.p == '}') {
+        s.p++;
+    } else {
+        for (;;) {
+            hc_json_str key;
+            if (hc_scan_string(&s, &key) != 0) return -1;
+            hc_skip_ws(&s);
+            if (s.p >= s.end || *s.p != ':') return -1;
+            s.p++;
+            hc_skip_ws(&s);
+            if (hc_scan_field(&s, &key, out) != 0) return -1;
+            hc_skip_ws(&s);
+            if (s.p >= s.end) return -1;
+            if (*s.p == '}') {
+                s.p++;
+                break;
+            }
+            if (*s.p != ',') return -1;
+            s.p++;
+            hc_skip_ws(&s);
+        }
+    }
+    hc_skip_ws(&s);
+    return s.p == s.end ? 0 : -1;
+}
+
+static size_t hc_put_utf8(unsigned cp, char *buf)
+{
+    if (cp < 0x80) { buf[0] = (char)cp; return 1; }
+    if (cp < 0x800) { buf[0] = (char)(0xc0 | (cp >> 6)); buf[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+    if (cp < 0x10000) {
+        buf[0] = (char)(0xe0 | (cp >> 12)); buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f)); buf[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    buf[0] = (char)(0xf0 | (cp >> 18)); buf[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    buf[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); buf[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+size_t hc_json_str_decode(const hc_json_str *s, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < s->len;) {
+        char piece[4];
+        size_t plen = 1;
+        char c = s->ptr[k];
+        if (c != '\\') {
+            piece[0] = c;
+            k++;
+        } else {
+            char e = k + 1 < s->len ? s->ptr[k + 1] : 0;
+            const char *map = "\"\"\\\\//b\bf\fn\nr\rt\t";
+            const char *m = e && e != 'u' ? strchr(map, e) : NULL;
+            unsigned v = 0;
+            if (m && ((m - map) % 2) == 0) {
+                piece[0] = m[1];
+                k += 2;
+            } else if (e == 'u' && k + 6 <= s->len && hc_hex4(s->ptr + k + 2, &v) == 0) {
+                k += 6;
+                unsigned low;
+                if (v >= 0xd800 && v <= 0xdbff && k + 6 <= s->len && s->ptr[k] == '\\' && hc_hex4(s->ptr + k + 2, &low) == 0) {
+                    v = 0x10000 + ((v - 0xd800) << 10) + (low - 0xdc00);
+                    k += 6;
+                }
+                plen = hc_put_utf8(v, piece);
+            } else { /* not from a checked string: kept as it is */
+                piece[0] = c;
+                k++;
+            }
+        }
+        for (size_t j = 0; j < plen; j++, n++)
+            if (n + 1 < cap) out[n] = piece[j];
+    }
+    if (cap) out[n < cap ? n : cap - 1] = '\0';
+    return n;
+}

@@ -1,0 +1,41 @@
+/* One line of ObjectSpace.dump_all's output, checked to be one JSON object and read for the fields
+ * heapcapture's summaries use: address, type, memsize, and the allocation site (file, line,
+ * generation) where there is one. Written by hand for dump_all's flat records: one pass, no
+ * allocation, nothing decoded that is not needed. It accepts what Ruby's JSON.parse accepts
+ * (RFC 8259, bytes above 0x7f as they are, a \ud800-\udbff escape only before a \udc00-\udfff
+ * one), so a line it rejects is one a JSON reader would reject: Ruby 3.1 writes such lines for
+ * objects made in a method whose name is not ASCII (ruby/ruby#6161). Pure C: no Ruby. */
+#ifndef HC_DUMP_SCAN_H
+#define HC_DUMP_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A top-level string field: its bytes between the quotes, escapes as written (escaped: there is a
+ * backslash among them). */
+typedef struct {
+    const char *ptr;
+    size_t len;
+    int escaped;
+} hc_json_str;
+
+typedef struct {
+    int has_address, has_type, has_memsize, has_file, has_line, has_generation;
+    uint64_t address;
+    hc_json_str type;       /* "STRING", "ROOT", ... */
+    uint64_t memsize;
+    hc_json_str file;
+    int64_t line;
+    uint64_t generation;
+} hc_dump_line;
+
+/* 0 when line[0, len) (without its newline) is one JSON object, its fields in *out; -1 when it is
+ * not (truncated, not JSON, not an object). A field whose value is not of its kind (a "memsize"
+ * that is a string) is left out as if absent. */
+int hc_dump_scan_line(const char *line, size_t len, hc_dump_line *out);
+
+/* The JSON string's bytes decoded (escapes resolved, \u as UTF-8) into out (cap bytes, NUL
+ * terminated, cut short if it does not fit). Returns the decoded length (before any cut). */
+size_t hc_json_str_decode(const hc_json_str *s, char *out, size_t cap);
+
+#endif

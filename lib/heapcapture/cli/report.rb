@@ -1,0 +1,83 @@
+# frozen_string_literal: true
+
+require "tmpdir"
+
+module HeapCapture
+  class CLI
+    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P]
+    class DumpReport < BaseCommand
+      def run(argv)
+        options = { json: false, top: Summary::TOP, prefix: "" }
+        parser = OptionParser.new do |o|
+          o.banner = "Usage: heapcapture report KEY|latest|FILE [options]\n\n" \
+                     "What a heap dump holds: objects and memsize by type, by GC generation and by\n" \
+                     "allocation site (top sites by memsize and by count). FILE is any ObjectSpace.dump_all\n" \
+                     "output on this machine, gzip or plain; KEY and latest are downloaded from the\n" \
+                     "destination (as heapcapture fetch does) into a temporary folder first.\n\n"
+          o.on("--json", "print the summary as one JSON object") { options[:json] = true }
+          o.on("--top N", Integer, "sites to show (default #{Summary::TOP})") do |v|
+            raise OptionParser::InvalidArgument, "--top #{v} (it must be 1 or more)" unless v.positive?
+
+            options[:top] = v
+          end
+          o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
+        end
+        args = parse(parser, argv) or return EXIT_OK
+        raise OptionParser::MissingArgument, "KEY, latest or FILE" if args.empty?
+        raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
+
+        summary, name = summarize(args.first, options)
+        options[:json] ? @out.puts(JSON.generate(summary)) : print_report(summary, name)
+        EXIT_OK
+      end
+
+      private
+
+      def summarize(name, options)
+        return [Summary.of_file(name, top: options[:top]), name] if File.file?(name)
+
+        store = configured_store
+        store, key = name == "latest" ? [store, store.latest(options[:prefix]).key] : store.locate(name)
+        Dir.mktmpdir("heapcapture-report-", HeapCapture.config.tmpdir) do |dir|
+          path = File.join(dir, File.basename(key))
+          store.download(key, path)
+          [Summary.of_file(path, top: options[:top]), store.url(key)]
+        end
+      end
+
+      def print_report(summary, name)
+        @out.puts "#{name}: #{count(summary['objects'])} objects, #{Size.human(summary['memsize'])} memsize " \
+                  "(#{Size.human(summary['raw_bytes'])} of ndjson, #{count(summary['lines'])} lines)"
+        if summary["invalid_lines"].positive?
+          @out.puts "  #{count(summary['invalid_lines'])} line(s) are not JSON and were left out " \
+                    "(Ruby 3.1 writes such lines for methods whose name is not ASCII, ruby/ruby#6161)"
+        end
+        table("by type", summary["types"].sort_by { |type, t| [-t["memsize"], type] }, "type")
+        generations = summary["generations"].sort_by { |gen, _| Integer(gen) }
+        table("by generation (objects that carry one)", generations, "generation") unless generations.empty?
+        sites("top sites by memsize", summary["sites"], summary["site_count"])
+        sites("top sites by object count", summary["sites_by_count"], summary["site_count"])
+      end
+
+      def table(title, rows, label)
+        @out.puts "\n#{title}:"
+        @out.puts format("  %-24s %12s %14s", label, "objects", "memsize")
+        rows.each { |key, t| @out.puts format("  %-24s %12s %14s", key, count(t["objects"]), Size.human(t["memsize"])) }
+      end
+
+      def sites(title, rows, total)
+        @out.puts "\n#{title} (#{count(total)} sites in all; a site is known for objects allocated with tracing on):"
+        return @out.puts("  (none: no object carries its allocation site)") if rows.empty?
+
+        @out.puts format("  %14s %12s  %s", "memsize", "objects", "file:line")
+        rows.each do |s|
+          @out.puts format("  %14s %12s  %s:%d", Size.human(s["memsize"]), count(s["objects"]), s["file"], s["line"])
+        end
+      end
+
+      def count(number) = number.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
+    end
+
+    register "report", DumpReport, "what a heap dump holds: by type, generation and allocation site (a file, latest or a key)"
+  end
+end

@@ -1,0 +1,164 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "json"
+require "open3"
+require "tmpdir"
+require "zlib"
+
+# heapcapture report: the summary tallied in C equals a full parse of the same dump in Ruby (this
+# Ruby's dump_all format, with allocation sites, and with lines that are not JSON: real ones from
+# Ruby 3.1's ruby/ruby#6161 where this Ruby has that bug); a known dump gives known numbers; a
+# truncated .gz, a file that is no dump and an empty file each give one clear line and exit 1.
+class ReportTest < HCTest::TestCase
+  ROOT = File.expand_path("..", __dir__)
+  FIXTURE = File.join(ROOT, "test/fixtures/small-heap.ndjson")
+
+  # A dump of a process that made objects at known sites, one of them in a method whose name is not
+  # ASCII (Ruby 3.1 writes lines there that are not JSON; 3.2+ does not: one is added by hand then).
+  DUMPER = <<~'RUBY'
+    require "objspace"
+    ObjectSpace.trace_object_allocations_start
+    def ❤ = Array.new(50) { |i| "heart #{i}" }
+    $kept = [Array.new(300) { |i| "kept #{i}" * 3 }, Array.new(40) { { i: 1 } }, ❤]
+    File.open(ARGV[0], "w") { |f| ObjectSpace.dump_all(output: f) }
+    if RUBY_VERSION >= "3.2"
+      File.write(ARGV[0], %({"address":"0x7f1", "type":"STRING", "method":"\xC3\xBF\x00stale\n) + %(bytes", "memsize":40}\n),
+                 mode: "ab")
+    end
+  RUBY
+
+  def test_the_summary_equals_a_full_parse_in_ruby
+    Dir.mktmpdir("hc-report-") do |dir|
+      plain = File.join(dir, "heap.ndjson")
+      system(RbConfig.ruby, "-e", DUMPER, plain, exception: true)
+      gz = "#{plain}.gz"
+      Zlib::GzipWriter.open(gz) { |out| out.write(File.binread(plain)) }
+
+      want = parse_in_ruby(plain)
+      [plain, gz].each do |path|
+        got = HeapCapture::Summary.of_file(path, top: 1_000_000)
+        %w[lines objects memsize roots invalid_lines].each { |key| assert_equal want[key], got[key], "#{key} of #{path}" }
+        assert_equal want["types"], got["types"]
+        assert_equal want["generations"], got["generations"]
+        assert_equal want["sites"], got["sites"].to_h { |s| [[s["file"], s["line"]], [s["objects"], s["memsize"]]] }
+        assert_equal want["sites"].size, got["site_count"]
+        assert_equal got["sites"].sort_by { |s| [-s["memsize"], -s["objects"], s["file"], s["line"]] }, got["sites"],
+                     "sites by memsize"
+      end
+      assert_operator want["invalid_lines"], :>, 0, "the dump has lines that are not JSON"
+      assert(want["sites"].any? { |(file, _), (objects, _)| file == "-e" && objects >= 300 }, "the kept strings' site")
+    end
+  end
+
+  def test_a_known_dump_gives_known_numbers
+    out, err, status = cli("report", FIXTURE, "--top", "2")
+    assert status.success?, err
+    assert_equal <<~TEXT, out
+      #{FIXTURE}: 5 objects, 360 bytes memsize (575 bytes of ndjson, 7 lines)
+        1 line(s) are not JSON and were left out (Ruby 3.1 writes such lines for methods whose name is not ASCII, ruby/ruby#6161)
+
+      by type:
+        type                          objects        memsize
+        HASH                                1      160 bytes
+        STRING                              3      160 bytes
+        OBJECT                              1       40 bytes
+
+      by generation (objects that carry one):
+        generation                    objects        memsize
+        7                                   2      120 bytes
+        8                                   1      160 bytes
+
+      top sites by memsize (3 sites in all; a site is known for objects allocated with tracing on):
+               memsize      objects  file:line
+             160 bytes            1  app/models/order.rb:9
+             120 bytes            2  app/models/user.rb:3
+
+      top sites by object count (3 sites in all; a site is known for objects allocated with tracing on):
+               memsize      objects  file:line
+             120 bytes            2  app/models/user.rb:3
+             160 bytes            1  app/models/order.rb:9
+    TEXT
+    json, = cli("report", FIXTURE, "--json")
+    summary = JSON.parse(json)
+    assert_equal [5, 360, 1, 1, 3], summary.values_at("objects", "memsize", "roots", "invalid_lines", "site_count")
+  end
+
+  def test_bad_input_is_one_clear_line_and_exit_1
+    Dir.mktmpdir("hc-report-bad-") do |dir|
+      truncated = File.join(dir, "cut.ndjson.gz")
+      Zlib::GzipWriter.open(truncated) { |gz| gz.write(File.binread(FIXTURE) * 200) }
+      File.binwrite(truncated, File.binread(truncated)[0, 300])
+      not_dump = File.join(dir, "notes.txt")
+      File.write(not_dump, "shopping list\nmilk\n")
+      empty = File.join(dir, "empty.ndjson")
+      File.write(empty, "")
+      {
+        truncated => "heapcapture: #{truncated} is not a whole gzip file: it ends before its gzip stream does " \
+                     "(a download cut short? fetch it again)\n",
+        not_dump => "heapcapture: #{not_dump} is not a heap dump: none of its 2 line(s) is a record " \
+                    "ObjectSpace.dump_all writes\n",
+        empty => "heapcapture: #{empty} is empty: there is no heap dump in it\n"
+      }.each do |path, message|
+        out, err, status = cli("report", path)
+        assert_equal [1, "", message], [status.exitstatus, out, err]
+      end
+    end
+  end
+
+  def test_latest_and_a_key_are_read_from_the_destination
+    Dir.mktmpdir("hc-report-dest-") do |dir|
+      key = "2026-12-02T06-58-05Z-web.1-pid7-heap.ndjson.gz"
+      Zlib::GzipWriter.open(File.join(dir, key)) { |gz| gz.write(File.binread(FIXTURE)) }
+      env = { "HEAPCAPTURE_DESTINATION" => "file://#{dir}", "HEAPCAPTURE_TMPDIR" => dir }
+      [["latest"], [key]].each do |args|
+        out, err, status = cli("report", *args, "--json", env: env)
+        assert status.success?, err
+        assert_equal [5, 360], JSON.parse(out).values_at("objects", "memsize")
+      end
+      assert_equal [key], Dir.children(dir), "the downloaded copy was removed"
+    end
+  end
+
+  private
+
+  def cli(*args, env: {})
+    Open3.capture3(env, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", File.join(ROOT, "exe/heapcapture"), *args)
+  end
+
+  # The tallies, the slow obvious way: every line through JSON.parse.
+  def parse_in_ruby(path)
+    r = { "lines" => 0, "objects" => 0, "memsize" => 0, "roots" => 0, "invalid_lines" => 0, "types" => {},
+          "generations" => {}, "sites" => {} }
+    add = lambda do |map, key, memsize|
+      tally = map[key] ||= { "objects" => 0, "memsize" => 0 }
+      tally["objects"] += 1
+      tally["memsize"] += memsize
+    end
+    File.foreach(path, mode: "rb") do |line|
+      line = line.chomp
+      next if line.empty?
+
+      r["lines"] += 1
+      record = begin
+        JSON.parse(line.dup.force_encoding("UTF-8"))
+      rescue JSON::ParserError
+        nil
+      end
+      next r["invalid_lines"] += 1 unless record.is_a?(Hash)
+      next (r["roots"] += 1 if record["type"] == "ROOT") unless record.key?("address")
+
+      memsize = record["memsize"].is_a?(Integer) ? record["memsize"] : 0
+      r["objects"] += 1
+      r["memsize"] += memsize
+      add.call(r["types"], record["type"].to_s, memsize)
+      add.call(r["generations"], record["generation"].to_s, memsize) if record["generation"].is_a?(Integer)
+      if record["file"].is_a?(String)
+        site = r["sites"][[record["file"], record["line"].is_a?(Integer) ? record["line"] : 0]] ||= [0, 0]
+        site[0] += 1
+        site[1] += memsize
+      end
+    end
+    r
+  end
+end
