@@ -17,6 +17,7 @@ class ReportTest < HCTest::TestCase
   # A dump of a process that made objects at known sites, one of them in a method whose name is not
   # ASCII (Ruby 3.1 writes lines there that are not JSON; 3.2+ does not: one is added by hand then).
   DUMPER = <<~'RUBY'
+    # encoding: utf-8
     require "objspace"
     ObjectSpace.trace_object_allocations_start
     def ❤ = Array.new(50) { |i| "heart #{i}" }
