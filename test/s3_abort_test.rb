@@ -152,7 +152,10 @@ class S3AbortTest < HCTest::TestCase
     error = assert_raises(HeapCapture::UploadError) { proxied.upload(path, key: key("refused")) }
     assert_match(/AccessDenied.* while uploading part 3 of 8/, error.message)
     assert_match(/the multipart upload was aborted, nothing was stored/, error.message)
-    assert_equal 2, part_puts.count(&:answered_at) - 1, "parts 1 and 2 were answered (and part 3 refused)"
+    answered = part_puts.select(&:answered_at).map { |r| r.query[/partNumber=(\d+)/, 1].to_i }
+    # Parts 1 and 2 were answered and part 3 refused; part 4, sent beside them (4 at a time), may
+    # have been answered before the refusal came back (seen once in CI): it is aborted all the same.
+    assert_equal [1, 2, 3], answered.sort & [1, 2, 3], "parts 1 and 2 were answered (and part 3 refused)"
     assert_nothing_left
   end
 
