@@ -9,13 +9,16 @@ C_BUILD_DIR = "test/c/build"
 C_EXT_DIR = "ext/heapcapture"
 # The libraries a C file needs, known by the headers it includes (pkg-config names).
 C_LIB_OF_HEADER = { "libpq-fe.h" => "libpq", "curl/" => "libcurl", "openssl/" => "libcrypto", "zlib.h" => "zlib",
-                    "expat.h" => "expat", "isa-l/" => "libisal" }.freeze
+                    "expat.h" => "expat", "isa-l/" => "libisal", "sodium.h" => "libsodium" }.freeze
 # ISA-L is optional, as in extconf.rb: when installed, gzip_stream.c is built with it (and its
 # test checks both engines); without it, zlib alone.
 C_ISAL = system("pkg-config --exists libisal") &&
          File.exist?(File.join(`pkg-config --variable=includedir libisal`.strip, "isa-l/igzip_lib.h"))
 
 # Read as bytes: in any locale (CI has none), a UTF-8 comment must not raise.
+# libsodium is optional too (redaction): with it, dump_redact.c is built with it and tested.
+C_SODIUM = system("pkg-config --exists libsodium")
+
 def c_includes(file) = File.binread(file).scan(/^#\s*include\s+[<"]([^>"]+)[>"]/n).flatten
 
 # What a C program made of src needs: [the pure C modules it calls, the libraries], followed
@@ -45,12 +48,14 @@ def c_needs(src, isal: C_ISAL)
     end
   end
   libs.delete("libisal") unless isal
+  libs.delete("libsodium") unless C_SODIUM
   [modules.sort, libs.uniq]
 end
 
 def c_pkg_flags(kind, libs)
   flags = libs.map { |lib| `pkg-config --#{kind} #{lib} 2>/dev/null`.strip }
   flags << "-DHC_HAVE_ISAL" if kind == "cflags" && libs.include?("libisal")
+  flags << "-DHC_HAVE_SODIUM" if kind == "cflags" && libs.include?("libsodium")
   flags << "-I#{`pg_config --includedir`.strip}" if kind == "cflags" && libs.include?("libpq") &&
                                                     system("pg_config >/dev/null 2>&1")
   flags << "-lpthread" if kind == "libs"

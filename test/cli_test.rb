@@ -25,7 +25,7 @@ class CLITest < HCTest::TestCase
     out, _err, status = heapcapture("--version")
     assert status.success?
     # gem install shows the build's output only with --verbose: this says which gzip it took.
-    assert_equal "heapcapture #{HeapCapture::VERSION} (gzip by ISA-L, Ruby #{RUBY_VERSION})\n", out
+    assert_equal "heapcapture #{HeapCapture::VERSION} (gzip by ISA-L, redaction by libsodium, Ruby #{RUBY_VERSION})\n", out
     _out, err, status = heapcapture("frobnicate")
     assert_equal 2, status.exitstatus
     assert_match(/unknown command "frobnicate"/, err)

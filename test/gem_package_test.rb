@@ -71,8 +71,8 @@ class GemPackageTest < HCTest::TestCase
     out, err, status = run_command(installed_env, File.join(@package[:home], "bin/heapcapture"), "--version",
                                    timeout: 60, chdir: @outside)
     assert status.success?, err
-    assert_equal "heapcapture #{HeapCapture::VERSION} (gzip by ISA-L, Ruby #{RUBY_VERSION})\n", out,
-                 "gem install built it with ISA-L, which bin/setup installs"
+    assert_equal "heapcapture #{HeapCapture::VERSION} (gzip by ISA-L, redaction by libsodium, Ruby #{RUBY_VERSION})\n", out,
+                 "gem install built it with ISA-L and libsodium, which bin/setup installs"
   end
 
   def test_a_plain_rakefile_gets_the_task_from_the_installed_gem

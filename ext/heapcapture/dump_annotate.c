@@ -1,4 +1,4 @@
-/* Annotating a dump_all stream with sampled sites (see dump_annotate.h). Written by hand: a JSON
+/* Editing a dump_all stream: sampled sites added, strings redacted (see dump_annotate.h). Written by hand: a JSON
  * parser would re-encode every line, and the line's own layout (dump_all's, fixed) is all that
  * is needed: the address at its start, a field name to insert before. */
 #define _GNU_SOURCE /* memmem */
@@ -17,6 +17,11 @@ void hc_annotator_init(hc_annotator *a, const hc_sample_table *samples, hc_annot
     a->samples = samples;
     a->emit = emit;
     a->arg = arg;
+}
+
+void hc_annotator_redact(hc_annotator *a, const hc_redactor *r)
+{
+    a->redactor = r;
 }
 
 void hc_annotator_free(hc_annotator *a)
@@ -102,28 +107,76 @@ static int hc_emit_site(hc_annotator *a, const hc_sample *s, char *err, size_t e
     return a->emit(a->arg, buf, (size_t)n, err, errlen);
 }
 
-/* The sample for a complete line (newline excluded), or NULL: not an object line, not sampled,
- * or already carrying a site (ObjectSpace's tracer was on for it). */
-static const hc_sample *hc_line_sample(const hc_annotator *a, const char *line, size_t len)
+/* What a complete line (newline excluded) gets: a site (the line's sample: not when it carries
+ * one already, ObjectSpace's tracer having been on for it), a redacted value. */
+typedef struct {
+    const hc_sample *sample;
+    int redact;
+    size_t value_from, value_to;
+} hc_line_edits;
+
+static int hc_line_edits_of(const hc_annotator *a, const char *line, size_t len, hc_line_edits *e)
 {
-    uintptr_t addr = hc_line_address(line, len);
-    if (!addr) return NULL;
-    const hc_sample *s = hc_samples_get(a->samples, addr);
-    if (!s) return NULL;
-    static const char file_key[] = ", \"file\":\"";
-    if (memmem(line, len, file_key, sizeof file_key - 1)) return NULL;
-    return s;
+    e->sample = NULL;
+    e->redact = a->redactor && hc_redact_span(line, len, &e->value_from, &e->value_to);
+    if (a->samples) {
+        uintptr_t addr = hc_line_address(line, len);
+        const hc_sample *s = addr ? hc_samples_get(a->samples, addr) : NULL;
+        static const char file_key[] = ", \"file\":\"";
+        if (s && !memmem(line, len, file_key, sizeof file_key - 1)) e->sample = s;
+    }
+    return e->sample || e->redact;
 }
 
-/* Emits line[0, len) (len includes its newline, if any) with s's site, s being the line's
- * sample (hc_line_sample), or as it is when s is NULL. */
-static int hc_emit_line(hc_annotator *a, const hc_sample *s, const char *line, size_t len, char *err, size_t errlen)
+static int hc_emit_value(hc_annotator *a, const hc_line_edits *e, const char *line, size_t body, char *err,
+                         size_t errlen)
+{
+    char text[HC_REDACT_TEXT_LEN];
+    hc_redact_text(a->redactor, line + e->value_from, e->value_to - e->value_from, text);
+    a->redacted++;
+    if (a->emit(a->arg, text, sizeof text, err, errlen) != 0) return -1;
+    /* A value that ran to the end of the line (never from dump_all): closed, so the line stays JSON. */
+    return e->value_to == body ? a->emit(a->arg, "\"}", 2, err, errlen) : 0;
+}
+
+/* Emits line[0, len) (len includes its newline, if any) with its edits (e), or as it is when e is
+ * NULL. dump_all writes a string's value before its memsize, where a site goes; either order works. */
+static int hc_emit_line(hc_annotator *a, const hc_line_edits *e, const char *line, size_t len, char *err, size_t errlen)
 {
     size_t body = len && line[len - 1] == '\n' ? len - 1 : len;
-    size_t at = s ? hc_insert_at(line, body) : body;
-    if (!s || at >= body) return a->emit(a->arg, line, len, err, errlen);
-    if (a->emit(a->arg, line, at, err, errlen) != 0 || hc_emit_site(a, s, err, errlen) != 0) return -1;
-    return a->emit(a->arg, line + at, len - at, err, errlen);
+    size_t at = e && e->sample ? hc_insert_at(line, body) : body;
+    int site = e && e->sample && at < body;
+    int value = e && e->redact;
+    /* A place for the site inside the value (only in a line dump_all did not write): no site. */
+    if (site && value && at >= e->value_from && at <= e->value_to) site = 0;
+    if (!site && !value) return a->emit(a->arg, line, len, err, errlen);
+    size_t pos = 0;
+    if (site && (!value || at <= e->value_from)) {
+        if (a->emit(a->arg, line, at, err, errlen) != 0 || hc_emit_site(a, e->sample, err, errlen) != 0) return -1;
+        pos = at;
+        site = 0;
+    }
+    if (value) {
+        if (a->emit(a->arg, line + pos, e->value_from - pos, err, errlen) != 0 ||
+            hc_emit_value(a, e, line, body, err, errlen) != 0)
+            return -1;
+        pos = e->value_to;
+    }
+    if (site) {
+        if (a->emit(a->arg, line + pos, at - pos, err, errlen) != 0 || hc_emit_site(a, e->sample, err, errlen) != 0)
+            return -1;
+        pos = at;
+    }
+    return a->emit(a->arg, line + pos, len - pos, err, errlen);
+}
+
+/* A complete line held in the carry buffer (len with its newline, if any). */
+static int hc_emit_carried(hc_annotator *a, size_t len, char *err, size_t errlen)
+{
+    size_t body = len && a->carry[len - 1] == '\n' ? len - 1 : len;
+    hc_line_edits e;
+    int edited = hc_line_edits_of(a, a->carry, body, &e);
+    return hc_emit_line(a, edited ? &e : NULL, a->carry, len, err, errlen);
 }
 
 static int hc_carry_append(hc_annotator *a, const char *buf, size_t len, char *err, size_t errlen)
@@ -152,8 +205,7 @@ int hc_annotator_write(hc_annotator *a, const void *data, size_t len, char *err,
         const char *nl = memchr(buf, '\n', len);
         if (!nl) return hc_carry_append(a, buf, len, err, errlen);
         if (hc_carry_append(a, buf, (size_t)(nl + 1 - buf), err, errlen) != 0) return -1;
-        size_t body = a->carry_len - 1; /* it ends in the newline just appended */
-        int rc = hc_emit_line(a, hc_line_sample(a, a->carry, body), a->carry, a->carry_len, err, errlen);
+        int rc = hc_emit_carried(a, a->carry_len, err, errlen);
         a->carry_len = 0;
         if (rc != 0) return -1;
         buf = nl + 1;
@@ -164,10 +216,10 @@ int hc_annotator_write(hc_annotator *a, const void *data, size_t len, char *err,
         const char *nl = memchr(buf, '\n', (size_t)(end - buf));
         if (!nl) break;
         size_t n = (size_t)(nl + 1 - buf);
-        const hc_sample *s = hc_line_sample(a, buf, n - 1);
-        if (s) {
+        hc_line_edits e;
+        if (hc_line_edits_of(a, buf, n - 1, &e)) {
             if (buf > run && a->emit(a->arg, run, (size_t)(buf - run), err, errlen) != 0) return -1;
-            if (hc_emit_line(a, s, buf, n, err, errlen) != 0) return -1;
+            if (hc_emit_line(a, &e, buf, n, err, errlen) != 0) return -1;
             run = nl + 1;
         }
         buf = nl + 1;
@@ -179,7 +231,7 @@ int hc_annotator_write(hc_annotator *a, const void *data, size_t len, char *err,
 int hc_annotator_finish(hc_annotator *a, char *err, size_t errlen)
 {
     if (!a->carry_len) return 0;
-    int rc = hc_emit_line(a, hc_line_sample(a, a->carry, a->carry_len), a->carry, a->carry_len, err, errlen);
+    int rc = hc_emit_carried(a, a->carry_len, err, errlen);
     a->carry_len = 0;
     return rc;
 }

@@ -1,4 +1,5 @@
-/* The dump child's annotation of a dump_all stream with the sampled tracer's sites: an object line
+/* The dump's line edits, in the dump child (or inline, in the app): the sampled tracer's sites
+ * added and, when asked, strings' contents redacted (dump_redact.h). An object line
  * whose address is in the sample table, and that carries no site yet, gets
  *   , "file":"app/models/user.rb", "line":12, "method":"new", "generation":42
  * before its "memsize" (else before "flags", else before its closing brace): where and how
@@ -9,6 +10,7 @@
 #define HC_DUMP_ANNOTATE_H
 
 #include "sample_table.h"
+#include "dump_redact.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,15 +19,19 @@
 typedef int (*hc_annotate_emit)(void *arg, const void *buf, size_t len, char *err, size_t errlen);
 
 typedef struct {
-    const hc_sample_table *samples;
+    const hc_sample_table *samples;   /* or NULL: no sites to add */
+    const hc_redactor *redactor;      /* or NULL: strings stay */
     hc_annotate_emit emit;
     void *arg;
     char *carry;            /* the start of a line whose end has not come yet */
     size_t carry_len, carry_cap;
     uint64_t annotated;     /* lines that got a site */
+    uint64_t redacted;      /* strings whose value was replaced */
 } hc_annotator;
 
 void hc_annotator_init(hc_annotator *a, const hc_sample_table *samples, hc_annotate_emit emit, void *arg);
+/* From now on, strings' values are redacted with r's key (r must outlive the annotator). */
+void hc_annotator_redact(hc_annotator *a, const hc_redactor *r);
 int hc_annotator_write(hc_annotator *a, const void *buf, size_t len, char *err, size_t errlen);
 /* Passes on a last line that had no newline. */
 int hc_annotator_finish(hc_annotator *a, char *err, size_t errlen);

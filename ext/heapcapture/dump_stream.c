@@ -76,9 +76,11 @@ static int hc_dump_sink_store(void *arg, const void *buf, size_t len, char *err,
     return 0;
 }
 
-void hc_dump_sink_annotate(hc_dump_sink *sink, const hc_sample_table *samples)
+void hc_dump_sink_edit(hc_dump_sink *sink, const hc_sample_table *samples, const hc_redactor *redactor)
 {
+    if (!samples && !redactor) return;
     hc_annotator_init(&sink->annotator, samples, hc_dump_sink_store, sink);
+    if (redactor) hc_annotator_redact(&sink->annotator, redactor);
     sink->annotating = 1;
 }
 
@@ -152,12 +154,12 @@ static void *hc_dump_pump_main(void *arg)
 }
 
 int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
-                       const hc_sample_table *samples, char *err, size_t errlen)
+                       const hc_sample_table *samples, const hc_redactor *redactor, char *err, size_t errlen)
 {
     memset(pump, 0, sizeof *pump);
     pump->in_fd = in_fd;
     if (hc_dump_sink_open(&pump->sink, out_fd, path, gzip, err, errlen) != 0) return -1;
-    if (samples) hc_dump_sink_annotate(&pump->sink, samples);
+    hc_dump_sink_edit(&pump->sink, samples, redactor);
     int prc = pthread_create(&pump->thread, NULL, hc_dump_pump_main, pump);
     if (prc != 0) {
         hc_dump_sink_free(&pump->sink);

@@ -21,16 +21,16 @@ typedef struct {
     char what[PATH_MAX + 32]; /* "the heap dump for <path>", for the compressor's messages */
     hc_gzip gz;
     uint64_t raw_bytes;     /* ndjson bytes stored (dump_all's, with the sites added) */
-    int annotating;         /* the sampled tracer's sites are added (hc_dump_sink_annotate) */
+    int annotating;         /* lines are edited: sites added, strings redacted (hc_dump_sink_edit) */
     hc_annotator annotator;
     uint64_t stored_bytes;  /* bytes written to fd */
     uint64_t finish_ns;     /* wall time hc_dump_sink_finish took (the end of the gzip member) */
 } hc_dump_sink;
 
 int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen);
-/* From now on, sampled object lines get their sites (dump_annotate.h); samples must outlive the
- * sink. */
-void hc_dump_sink_annotate(hc_dump_sink *sink, const hc_sample_table *samples);
+/* From now on, sampled object lines get their sites and, with a redactor, strings' values are
+ * redacted (dump_annotate.h); either may be NULL; both must outlive the sink. */
+void hc_dump_sink_edit(hc_dump_sink *sink, const hc_sample_table *samples, const hc_redactor *redactor);
 int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen);
 /* Ends the gzip member (no fsync: the file is read back at once from the page cache). */
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen);
@@ -50,9 +50,10 @@ typedef struct {
     char err[512];
 } hc_dump_pump;
 
-/* samples: the sampled tracer's table to annotate from, or NULL. */
+/* samples: the sampled tracer's table to annotate from, or NULL; redactor: the key to redact
+ * strings with, or NULL. */
 int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
-                       const hc_sample_table *samples, char *err, size_t errlen);
+                       const hc_sample_table *samples, const hc_redactor *redactor, char *err, size_t errlen);
 /* Waits for the pump; 0 when every byte was stored. Frees the sink. */
 int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen);
 

@@ -49,6 +49,18 @@ else
   message "heapcapture: ISA-L not found (Debian: libisal-dev, Homebrew: isa-l); gzip will use zlib\n"
 end
 
+# libsodium's keyed BLAKE2b redacts strings (dump_redact.h): optional, like ISA-L; without it
+# (or with --disable-sodium) the setting redact: :strings says what to install.
+if !enable_config("sodium", true)
+  message "heapcapture: libsodium disabled (--disable-sodium); redact: :strings will not be available\n"
+elsif (pkg_config("libsodium") || have_library("sodium")) && have_header("sodium.h") &&
+      have_func("crypto_generichash", "sodium.h")
+  $defs << "-DHC_HAVE_SODIUM"
+else
+  message "heapcapture: libsodium not found (Debian: libsodium-dev, Homebrew: libsodium); " \
+          "redact: :strings will not be available\n"
+end
+
 have_func("prctl", "sys/prctl.h") # PR_SET_PDEATHSIG for the dump child (Linux)
 # The sampled tracer's postponed job: Ruby 3.3's API, safe from anywhere; 3.1 has only the older
 # rb_postponed_job_register_one, which 3.3 deprecates.

@@ -127,6 +127,7 @@ typedef struct {
     int wake_rd, wake_wr;   /* written by the unblocking function to end a wait */
     int closed;
     pid_t owner;            /* the process that forked the child: the only one that may end it */
+    hc_redactor redactor;   /* the child's key when it redacts; wiped here once it has forked */
     uint64_t started_ns, forked_ns;
     char err[512];
 } hc_rb_child;
@@ -134,6 +135,7 @@ typedef struct {
 /* Kills and reaps a child that still runs, closes everything, removes the tempfile. */
 static void hc_rb_child_close_all(hc_rb_child *c)
 {
+    hc_redactor_wipe(&c->redactor);
     if (c->closed) return;
     c->closed = 1;
     if (c->owner != getpid()) {
@@ -219,21 +221,37 @@ static VALUE hc_fork_start_body(VALUE arg)
     c->forked_ns = hc_now_ns();
     pid_t pid = NUM2PIDT(pidv);
     if (pid == 0) {
-        hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, parent};
+        hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, c->redactor.ready ? &c->redactor : NULL,
+                              parent};
         hc_child_main(&args);
     }
+    hc_redactor_wipe(&c->redactor); /* the child has its copy; the app never needs it */
     hc_close_fd(&c->write_fd);
     hc_close_fd(&c->report_wr); /* only the child writes: EOF once it is gone */
     hc_dump_child_init(&c->child, pid, report[0], c->read_fd);
     return Qnil;
 }
 
-/* Dump.fork_start(tmpdir, gzip, fork_method) => Child. The application is stopped only for the
- * fork; the child dumps into the 0600 tempfile while this returns. */
-static VALUE hc_dump_fork_start(VALUE self, VALUE tmpdir, VALUE gzip, VALUE fork_method)
+void hc_rb_redactor_init(hc_redactor *r, VALUE redact)
 {
+    memset(r, 0, sizeof *r);
+    if (!RTEST(redact)) return;
+    char err[256];
+    if (hc_redactor_init(r, err, sizeof err) != 0) hc_rb_raise(hc_eDumpError, "%s", err);
+}
+
+/* Dump.fork_start(tmpdir, gzip, fork_method, redact = false) => Child. The application is stopped
+ * only for the fork; the child dumps into the 0600 tempfile while this returns. */
+static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
+{
+    VALUE tmpdir, gzip, fork_method, redact;
+    rb_scan_args(argc, argv, "31", &tmpdir, &gzip, &fork_method, &redact);
+    hc_redactor redactor;
+    hc_rb_redactor_init(&redactor, redact); /* before the child exists: a build without it raises */
     hc_rb_child *c;
     VALUE obj = TypedData_Make_Struct(hc_cChild, hc_rb_child, &hc_rb_child_type, c);
+    c->redactor = redactor;
+    hc_redactor_wipe(&redactor);
     c->gzip = RTEST(gzip);
     c->owner = getpid();
     c->write_fd = c->report_wr = c->read_fd = c->wake_rd = c->wake_wr = -1;
@@ -373,7 +391,7 @@ void hc_init_dump(void)
     hc_sym_output = ID2SYM(rb_intern("output"));
 
     VALUE mDump = rb_define_module_under(hc_mHeapCapture, "Dump");
-    rb_define_singleton_method(mDump, "fork_start", hc_dump_fork_start, 3);
+    rb_define_singleton_method(mDump, "fork_start", hc_dump_fork_start, -1);
     hc_cChild = rb_define_class_under(mDump, "Child", rb_cObject);
     rb_undef_alloc_func(hc_cChild);
     rb_define_method(hc_cChild, "wait", hc_child_wait, 0);
@@ -388,6 +406,8 @@ void hc_init_dump(void)
     rb_define_singleton_method(mDump, "estimate", hc_dump_estimate_m, 1);
     rb_define_singleton_method(mDump, "rss", hc_dump_rss_m, 0);
     rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);
+    /* Whether this build can redact strings (it was linked with libsodium). */
+    rb_define_const(mDump, "REDACTION", hc_redact_available() ? Qtrue : Qfalse);
     /* "isa-l" or "zlib": what compresses gzip dumps in this build (the benchmark names it). */
     rb_define_const(mDump, "GZIP_ENGINE", rb_obj_freeze(rb_str_new_cstr(hc_gzip_engine_name(hc_gzip_default_engine()))));
 }

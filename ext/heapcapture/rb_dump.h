@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "growing_file.h"
+#include "dump_redact.h"
 
 /* What the child is given at the fork. */
 typedef struct {
@@ -16,6 +17,7 @@ typedef struct {
     int file_fd;            /* the tempfile, open for writing */
     int report_fd;          /* the report pipe's write end */
     int gzip;
+    const hc_redactor *redactor; /* strings to redact with this key, or NULL */
     pid_t parent;
 } hc_child_args;
 
@@ -41,8 +43,11 @@ int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen);
 VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns, uint64_t dump_ns);
 void hc_close_fd(int *fd);
 
-/* Dump.inline_dump(tmpdir, gzip) and its Fiber scheduler (rb_dump_inline.c), defined under mDump. */
-VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip);
+/* A fresh per-capture key in r when redact is true (else nothing): DumpError when this build
+ * cannot redact. */
+void hc_rb_redactor_init(hc_redactor *r, VALUE redact);
+/* Dump.inline_dump(tmpdir, gzip, redact = false) (rb_dump_inline.c), defined under mDump. */
+VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self);
 void hc_init_dump_inline(VALUE mDump);
 /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c), defined under mDump. */
 void hc_init_mem_watch(VALUE mDump);

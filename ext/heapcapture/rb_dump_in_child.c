@@ -71,7 +71,7 @@ void hc_child_main(const hc_child_args *a)
      * No GC from here on (the child ends after the dump): what was checked stays as it is. */
     rb_gc_disable();
     hc_sample_table *samples = hc_tracer_live_samples();
-    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, samples, err, sizeof err) != 0) {
+    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, samples, a->redactor, err, sizeof err) != 0) {
         snprintf(report.message, sizeof report.message, "%s", err);
         hc_dump_report_write(a->report_fd, &report);
         _exit(1);

@@ -33,6 +33,7 @@ typedef struct {
     int pump_started;
     int pump_rc;
     hc_sample_table *samples;
+    hc_redactor redactor;   /* this capture's key, when it redacts; wiped at the end */
     VALUE pin;
     int succeeded;
     char err[512];
@@ -86,7 +87,8 @@ static VALUE hc_inline_body(VALUE arg)
     if (hc_dump_pipe(fds) != 0) hc_rb_sys_fail("inline dump: creating the dump pipe");
     s->pipe_rd = fds[0];
     s->pipe_wr = fds[1];
-    if (hc_dump_pump_start(&s->pump, s->pipe_rd, s->fd, s->path, s->gzip, s->samples, s->err, sizeof s->err) != 0)
+    if (hc_dump_pump_start(&s->pump, s->pipe_rd, s->fd, s->path, s->gzip, s->samples,
+                           s->redactor.ready ? &s->redactor : NULL, s->err, sizeof s->err) != 0)
         hc_rb_raise(hc_eDumpError, "%s", s->err);
     s->pump_started = 1;
     s->pipe_rd = -1; /* the pump closes it */
@@ -114,16 +116,20 @@ static VALUE hc_inline_cleanup(VALUE arg)
     hc_inline_end_stream(s);
     hc_tracer_unpin(s->pin);
     hc_samples_free(s->samples);
+    hc_redactor_wipe(&s->redactor);
     hc_close_fd(&s->fd);
     if (!s->succeeded && s->path[0]) unlink(s->path);
     return Qnil;
 }
 
-VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip)
+VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
+    VALUE tmpdir, gzip, redact;
+    rb_scan_args(argc, argv, "21", &tmpdir, &gzip, &redact);
     hc_inline_state s;
     memset(&s, 0, sizeof s);
+    hc_rb_redactor_init(&s.redactor, redact);
     s.pipe_rd = s.pipe_wr = -1;
     s.io = s.pin = Qnil;
     s.gzip = RTEST(gzip);
@@ -136,5 +142,5 @@ VALUE hc_dump_inline_dump(VALUE self, VALUE tmpdir, VALUE gzip)
 
 void hc_init_dump_inline(VALUE mDump)
 {
-    rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, 2);
+    rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, -1);
 }

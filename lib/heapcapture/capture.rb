@@ -57,6 +57,10 @@ module HeapCapture
         raise ConfigurationError, "mode fork needs Process._fork (Ruby 3.1+ on a platform that forks); " \
                                   "use mode: :auto or :inline"
       end
+      if config.redact == :strings && !Dump::REDACTION
+        raise ConfigurationError, "redact: :strings needs libsodium, which this build of heapcapture was made " \
+                                  "without: install libsodium-dev (Homebrew: libsodium) and reinstall the gem"
+      end
       Destination.for(config)
     end
 
@@ -71,6 +75,7 @@ module HeapCapture
     private
 
     def gzip? = @config.compression == :gzip
+    def redact? = @config.redact == :strings
 
     def capture_into(destination)
       key = destination.prefix + object_name
@@ -106,7 +111,7 @@ module HeapCapture
     # soon as the child has written it. The child is killed if still running when this ends (an
     # upload that failed, an exception), and its tempfile removed on every path.
     def fork_capture(destination, key, estimate, watch)
-      child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork)
+      child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork, redact?)
       watch.child = child.pid
       if destination.streams?
         stored = store_while_dumping(destination, child, key, estimate)
@@ -137,7 +142,7 @@ module HeapCapture
     end
 
     def inline_capture(destination, key)
-      dump = Dump.inline_dump(@config.tmpdir, gzip?)
+      dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?)
       [dump, destination.store(dump["path"], key)]
     ensure
       File.unlink(dump["path"]) if dump && File.exist?(dump["path"])
@@ -197,7 +202,7 @@ module HeapCapture
         "location" => nil, "url" => nil, "bytes" => nil, "raw_bytes" => nil, "pause_ms" => nil,
         "dump_ms" => nil, "upload_ms" => nil, "mode" => @decision&.mode&.to_s, "mode_reason" => @decision&.reason,
         "extra_memory_bytes" => @extra_memory, "memory_limit_bytes" => @decision&.limit, "tracing" => Tracing.description,
-        "error" => nil }
+        "redacted" => redact? ? "strings" : nil, "error" => nil }
     end
 
     def log_stored(result)

@@ -49,7 +49,9 @@ module HeapCapture
         return name.nil? ? EXIT_USAGE : EXIT_OK
       end
       if %w[-v --version].include?(name)
-        @out.puts "heapcapture #{VERSION} (gzip by #{Dump::GZIP_ENGINE == 'isa-l' ? 'ISA-L' : 'zlib'}, Ruby #{RUBY_VERSION})"
+        gzip = Dump::GZIP_ENGINE == "isa-l" ? "ISA-L" : "zlib"
+        redaction = Dump::REDACTION ? "redaction by libsodium" : "no redaction (built without libsodium)"
+        @out.puts "heapcapture #{VERSION} (gzip by #{gzip}, #{redaction}, Ruby #{RUBY_VERSION})"
         return EXIT_OK
       end
       command = self.class.commands[name]

@@ -8,10 +8,11 @@ module HeapCapture
   # configuration is made; HeapCapture.configure or keyword settings override single values.
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
-                  session_token compression mode trace_allocations memory_limit tmpdir part_size concurrency
-                  logger].freeze
+                  session_token compression mode trace_allocations memory_limit redact tmpdir part_size
+                  concurrency logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
+    REDACTIONS = %i[none strings].freeze
     MIB = 1024 * 1024
     # "536870912", "512MB", "512 MiB", "1.5GB", "2G": K, M, G, T count 1024s, as Heroku and cgroups do.
     SIZE = /\A\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*\z/i
@@ -35,6 +36,7 @@ module HeapCapture
       @mode = symbol_setting(first(env, "HEAPCAPTURE_MODE") || "auto", MODES, "HEAPCAPTURE_MODE")
       @memory_limit = (limit = first(env, "HEAPCAPTURE_MEMORY_LIMIT")) && self.class.bytes!(limit, "HEAPCAPTURE_MEMORY_LIMIT")
       @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "sampled", "HEAPCAPTURE_TRACE")
+      @redact = symbol_setting(first(env, "HEAPCAPTURE_REDACT") || "none", REDACTIONS, "HEAPCAPTURE_REDACT")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
       @part_size = 8 * MIB
       @concurrency = 4
@@ -62,6 +64,10 @@ module HeapCapture
 
     def memory_limit=(value)
       @memory_limit = value.nil? ? nil : self.class.bytes!(value, "memory_limit")
+    end
+
+    def redact=(value)
+      @redact = symbol_setting(value, REDACTIONS, "redact")
     end
 
     def trace_allocations=(value)

@@ -47,4 +47,26 @@ static int hc_test_summary(const char *suite)
     return hc_test_failed == 0 ? 0 : 1;
 }
 
+/* Output collected from a writer callback (the annotator's emit): NUL-terminated, realloc'd. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} hc_test_out;
+
+static inline int hc_test_collect(void *arg, const void *buf, size_t len, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    hc_test_out *o = arg;
+    if (o->len + len + 1 > o->cap) {
+        o->cap = (o->len + len + 1) * 2;
+        o->data = realloc(o->data, o->cap);
+        if (!o->data) abort();
+    }
+    memcpy(o->data + o->len, buf, len);
+    o->len += len;
+    o->data[o->len] = '\0';
+    return 0;
+}
+
 #endif

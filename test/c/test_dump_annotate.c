@@ -1,31 +1,12 @@
 /* dump_annotate.c: sampled object lines get their site where ObjectSpace's tracer puts it (before
- * memsize, else flags, else the closing brace), escaped; every other line is byte for byte what
- * came in; the same output however the stream is cut into writes. */
+ * memsize, else flags, else the closing brace), escaped; with a redactor, strings' values become
+ * digests; every other line is byte for byte what came in; the same output however the stream is
+ * cut into writes. */
 #include "dump_annotate.h"
 #include "hc_test.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    char *data;
-    size_t len, cap;
-} hc_out;
-
-static int collect(void *arg, const void *buf, size_t len, char *err, size_t errlen)
-{
-    (void)err;
-    (void)errlen;
-    hc_out *o = arg;
-    if (o->len + len + 1 > o->cap) {
-        o->cap = (o->len + len + 1) * 2;
-        o->data = realloc(o->data, o->cap);
-    }
-    memcpy(o->data + o->len, buf, len);
-    o->len += len;
-    o->data[o->len] = '\0';
-    return 0;
-}
 
 static const char *INPUT =
     "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x7f0000001000\"]}\n"
@@ -62,12 +43,15 @@ static hc_sample_table *samples(void)
 }
 
 /* The whole input written in pieces of `piece` bytes (0: one write). */
-static char *run(const hc_sample_table *t, const char *input, size_t piece, uint64_t *annotated)
+/* With r, strings are redacted too; *redacted (when not NULL) counts them. */
+static char *run_with(const hc_redactor *r, const hc_sample_table *t, const char *input, size_t piece,
+                      uint64_t *annotated, uint64_t *redacted)
 {
-    hc_out out = {0};
+    hc_test_out out = {0};
     hc_annotator a;
     char err[256];
-    hc_annotator_init(&a, t, collect, &out);
+    hc_annotator_init(&a, t, hc_test_collect, &out);
+    if (r) hc_annotator_redact(&a, r);
     size_t len = strlen(input);
     if (!piece) piece = len;
     for (size_t at = 0; at < len; at += piece) {
@@ -76,8 +60,14 @@ static char *run(const hc_sample_table *t, const char *input, size_t piece, uint
     }
     HC_CHECK(hc_annotator_finish(&a, err, sizeof err) == 0, "finish: %s", err);
     *annotated = a.annotated;
+    if (redacted) *redacted = a.redacted;
     hc_annotator_free(&a);
     return out.data ? out.data : calloc(1, 1);
+}
+
+static char *run(const hc_sample_table *t, const char *input, size_t piece, uint64_t *annotated)
+{
+    return run_with(NULL, t, input, piece, annotated, NULL);
 }
 
 static void test_sites_go_where_the_tracer_puts_them(void)
@@ -118,9 +108,61 @@ static void test_no_samples_is_a_plain_copy_and_a_last_line_without_newline_pass
     hc_samples_free(t);
 }
 
+static const char *SECRETS =
+    "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x7f0000001000\"]}\n"
+    "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\", \"class\":\"0x7f00000000a0\", \"bytesize\":14, "
+    "\"value\":\"postgres://pw\", \"encoding\":\"UTF-8\", \"memsize\":40, \"flags\":{\"wb_protected\":true}}\n"
+    "{\"address\":\"0x7f0000002000\", \"type\":\"SYMBOL\", \"value\":\"postgres\"}\n"
+    "{\"address\":\"0x7f0000003000\", \"type\":\"STRING\", \"value\":\"postgres://pw\", \"memsize\":40}\n"
+    "{\"address\":\"0x7f0000004000\", \"type\":\"STRING\", \"value\":\"other\"}";
+
+static void test_strings_redacted_with_sites_added(void)
+{
+    if (!hc_redact_available()) return; /* test_dump_redact.c checks what such a build says */
+    hc_redactor r;
+    char err[256];
+    HC_CHECK(hc_redactor_init(&r, err, sizeof err) == 0, "key: %s", err);
+    char pw[HC_REDACT_TEXT_LEN + 1] = {0}, other[HC_REDACT_TEXT_LEN + 1] = {0};
+    hc_redact_text(&r, "postgres://pw", 13, pw);
+    hc_redact_text(&r, "other", 5, other);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x7f0000001000\"]}\n"
+             "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\", \"class\":\"0x7f00000000a0\", \"bytesize\":14, "
+             "\"value\":\"%s\", \"encoding\":\"UTF-8\", \"file\":\"app.rb\", \"line\":3, \"generation\":9, "
+             "\"memsize\":40, \"flags\":{\"wb_protected\":true}}\n"
+             "{\"address\":\"0x7f0000002000\", \"type\":\"SYMBOL\", \"value\":\"postgres\"}\n"
+             "{\"address\":\"0x7f0000003000\", \"type\":\"STRING\", \"value\":\"%s\", \"memsize\":40}\n"
+             "{\"address\":\"0x7f0000004000\", \"type\":\"STRING\", \"value\":\"%s\"}",
+             pw, pw, other);
+    hc_sample_table *t = hc_samples_new(4);
+    hc_samples_put(t, 0x7f0000001000, 1, "app.rb", 3, NULL, 9);
+    uint64_t redacted = 0, annotated = 0;
+    char *got = run_with(&r, t, SECRETS, 0, &annotated, &redacted);
+    HC_CHECK_STR(got, want, "redacted, with the site");
+    HC_CHECK(redacted == 3, "three strings redacted, got %llu", (unsigned long long)redacted);
+    HC_CHECK(strstr(got, "://pw") == NULL, "nothing of the value remains");
+    free(got);
+    int differ = 0;
+    size_t len = strlen(SECRETS);
+    for (size_t piece = 1; piece <= len; piece++) {
+        got = run_with(&r, NULL, SECRETS, piece, &annotated, &redacted);
+        differ += strstr(got, "://pw") != NULL || strstr(got, pw) == NULL;
+        free(got);
+    }
+    HC_CHECK(differ == 0, "%d ways of cutting the stream left the value or lost the digest", differ);
+    got = run_with(&r, NULL, "{\"address\":\"0x7f01\", \"type\":\"STRING\", \"value\":\"cut", 0, &annotated, &redacted);
+    HC_CHECK(strstr(got, "cut") == NULL && got[strlen(got) - 1] == '}' && got[strlen(got) - 2] == '"',
+             "an unterminated value is redacted and closed: %s", got);
+    free(got);
+    hc_samples_free(t);
+    hc_redactor_wipe(&r);
+}
+
 int main(void)
 {
     test_sites_go_where_the_tracer_puts_them();
     test_no_samples_is_a_plain_copy_and_a_last_line_without_newline_passes();
+    test_strings_redacted_with_sites_added();
     return hc_test_summary("dump_annotate");
 }
