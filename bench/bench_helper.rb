@@ -8,3 +8,6 @@ ROOT = File.expand_path("..", __dir__)
 $LOAD_PATH.unshift File.join(ROOT, "lib")
 require "heapcapture"
 require_relative "../test/support/services"
+
+# The middle value (the upper middle of an even count): benchmarks print medians of alternating rounds.
+def median(values) = values.sort[values.size / 2]

@@ -12,6 +12,7 @@ BENCHMARKS = {
   latency: "NOTIFY-to-capture latency (--old: beside the_lone_dyno's poll, about 2 minutes)",
   sigv4: "SigV4 signing cost against the aws-sigv4 gem",
   tracing: "what arming costs: unarmed vs sampled vs full tracing, alone and in puma under wrk; sites in a capture",
+  summary: "what the summary made during a capture costs the dump, fork and inline, beside reading it afterwards",
   dump_child: "the dump child alone, alternating between builds (BENCH_ARGS: LIBDIR...)"
 }.freeze
 

@@ -89,9 +89,9 @@ class CaptureTest < HCTest::TestCase
   def test_a_dump_child_reports_its_result_and_apart_its_stages
     child = HeapCapture::Dump.fork_start(@tmpdir, true, HeapCapture::Capture.vm_fork)
     dump = child.wait
-    assert_equal %w[bytes dump_ns path pause_ns raw_bytes], dump.keys.sort
+    assert_equal %w[bytes dump_ns path pause_ns raw_bytes summary_error summary_json], dump.keys.sort
     stages = child.stages
-    assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns], stages.keys.sort
+    assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns summary_cpu_ns], stages.keys.sort
     stages.each_value { |ns| assert_kind_of Integer, ns }
     assert_operator stages["dump_cpu_ns"], :>, 0
     assert_operator stages["dump_wall_ns"], :<=, dump["dump_ns"]

@@ -6,21 +6,18 @@ require "zlib"
 require "tmpdir"
 require "securerandom"
 require "stringio"
+require_relative "support/file_capture"
 
-# redact: :strings: no string's contents leave the process, in either mode; equal strings keep
-# one digest; heapy, sheap and `heapcapture report` read the dump.
+# redact: :strings: no string's contents leave the process, in either mode (dump, stored summary,
+# result, log); equal strings keep one digest; heapy, sheap and `heapcapture report` read the dump.
 class RedactionTest < HCTest::TestCase
   DIGEST = /\Aredacted:\h{32}\z/
 
+  include HCTest::FileCapture
+
   def setup
-    @tmpdir = Dir.mktmpdir("hc-redact-tmp-")
-    @dest = Dir.mktmpdir("hc-redact-dest-")
     @log = StringIO.new
-    HeapCapture.configure do |c|
-      c.tmpdir = @tmpdir
-      c.destination = "file://#{@dest}"
-      c.logger = Logger.new(@log)
-    end
+    use_file_destination(logger: Logger.new(@log))
     # Made at run time: no literal of it is in this file, so a match can only be the live strings.
     @secret = "pw-#{SecureRandom.hex(8)}"
     @kept = Array.new(1000) { String.new(@secret) } # 1000 equal strings
@@ -28,7 +25,7 @@ class RedactionTest < HCTest::TestCase
 
   def teardown
     @kept = nil
-    FileUtils.rm_rf([@tmpdir, @dest])
+    remove_file_destination
   end
 
   def test_fork_mode_gzip_leaves_no_trace_of_the_secret_and_sheap_reads_it
@@ -109,6 +106,9 @@ class RedactionTest < HCTest::TestCase
     assert_empty bad.first(3), "strings whose value is not a digest, or that lost their bytesize or memsize"
     assert_operator strings.length, :>=, 1000
     assert_match DIGEST, secret_digest(lines)
+    summary = File.join(@dest, HeapCapture::Summary.key_for(File.basename(result["location"])))
+    assert_equal "strings", JSON.parse(File.read(summary))["redacted"], "the stored summary says so"
+    refute_includes File.binread(summary), @secret
     refute_includes JSON.generate(result), @secret
     refute_includes @log.string, @secret
     lines

@@ -5,6 +5,7 @@ require "json"
 require "open3"
 require "tmpdir"
 require "zlib"
+require_relative "support/dump_parse"
 
 # heapcapture report: the summary tallied in C equals a full parse of the same dump in Ruby (this
 # Ruby's dump_all format, with allocation sites, and with lines that are not JSON: real ones from
@@ -127,39 +128,5 @@ class ReportTest < HCTest::TestCase
     Open3.capture3(env, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", File.join(ROOT, "exe/heapcapture"), *args)
   end
 
-  # The tallies, the slow obvious way: every line through JSON.parse.
-  def parse_in_ruby(path)
-    r = { "lines" => 0, "objects" => 0, "memsize" => 0, "roots" => 0, "invalid_lines" => 0, "types" => {},
-          "generations" => {}, "sites" => {} }
-    add = lambda do |map, key, memsize|
-      tally = map[key] ||= { "objects" => 0, "memsize" => 0 }
-      tally["objects"] += 1
-      tally["memsize"] += memsize
-    end
-    File.foreach(path, mode: "rb") do |line|
-      line = line.chomp
-      next if line.empty?
-
-      r["lines"] += 1
-      record = begin
-        JSON.parse(line.dup.force_encoding("UTF-8"))
-      rescue JSON::ParserError
-        nil
-      end
-      next r["invalid_lines"] += 1 unless record.is_a?(Hash)
-      next (r["roots"] += 1 if record["type"] == "ROOT") unless record.key?("address")
-
-      memsize = record["memsize"].is_a?(Integer) ? record["memsize"] : 0
-      r["objects"] += 1
-      r["memsize"] += memsize
-      add.call(r["types"], record["type"].to_s, memsize)
-      add.call(r["generations"], record["generation"].to_s, memsize) if record["generation"].is_a?(Integer)
-      if record["file"].is_a?(String)
-        site = r["sites"][[record["file"], record["line"].is_a?(Integer) ? record["line"] : 0]] ||= [0, 0]
-        site[0] += 1
-        site[1] += memsize
-      end
-    end
-    r
-  end
+  def parse_in_ruby(path) = HCTest::DumpParse.tallies(path)
 end

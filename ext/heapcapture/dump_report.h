@@ -16,6 +16,9 @@ typedef struct {
     uint64_t gzip_cpu_ns;   /* CPU time of the pump (gzip) thread */
     uint64_t finish_ns;     /* the end of the stream, in the pump */
     uint64_t end_ns;        /* CLOCK_MONOTONIC (system-wide) when the tempfile was complete */
+    uint64_t summary_bytes; /* the summary's JSON, written to the summary file (0: none) */
+    uint64_t summary_cpu_ns; /* CPU time of the summary thread */
+    char summary_error[192]; /* why there is no summary, when the dump is fine without one */
     char message[432];
 } hc_dump_report;
 

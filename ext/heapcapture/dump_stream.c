@@ -70,31 +70,42 @@ static int hc_dump_sink_store(void *arg, const void *buf, size_t len, char *err,
 {
     hc_dump_sink *sink = arg;
     sink->raw_bytes += len;
+    if (sink->summarizing) hc_summary_feed_write(&sink->feed, buf, len);
     if (sink->gzip) return hc_gzip_write(&sink->gz, buf, len, err, errlen);
     if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
     sink->stored_bytes += len;
     return 0;
 }
 
-void hc_dump_sink_edit(hc_dump_sink *sink, const hc_sample_table *samples, const hc_redactor *redactor)
+void hc_dump_sink_options(hc_dump_sink *sink, const hc_dump_stream_opts *opts)
 {
-    if (!samples && !redactor) return;
-    hc_annotator_init(&sink->annotator, samples, hc_dump_sink_store, sink);
-    if (redactor) hc_annotator_redact(&sink->annotator, redactor);
+    if (!opts) return;
+    if (opts->summarize) {
+        sink->summarizing = hc_summary_feed_start(&sink->feed, sink->summary_err, sizeof sink->summary_err) == 0;
+    }
+    if (!opts->samples && !opts->redactor) return;
+    hc_annotator_init(&sink->annotator, opts->samples, hc_dump_sink_store, sink);
+    if (opts->redactor) hc_annotator_redact(&sink->annotator, opts->redactor);
     sink->annotating = 1;
+}
+
+/* The summary's end: its thread joined, its JSON made. */
+static void hc_dump_sink_end_summary(hc_dump_sink *sink)
+{
+    if (!sink->summarizing) return;
+    hc_summary_feed_finish(&sink->feed);
+    sink->summary_cpu_ns = sink->feed.cpu_ns;
+    if (!sink->feed.summary.failed)
+        sink->summary_json = hc_summary_json(&sink->feed.summary, HC_DUMP_SUMMARY_SITES, &sink->summary_len);
+    if (!sink->summary_json) hc_errorf(sink->summary_err, sizeof sink->summary_err, "summarizing the dump: out of memory");
+    hc_summary_feed_free(&sink->feed);
+    sink->summarizing = 0;
 }
 
 int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
 {
     if (sink->annotating) return hc_annotator_write(&sink->annotator, buf, len, err, errlen);
     return hc_dump_sink_store(sink, buf, len, err, errlen);
-}
-
-uint64_t hc_dump_thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
@@ -107,11 +118,16 @@ int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
      * reserved by write() itself, so a full disk still fails above. fsync cost ~20 ms per gzip
      * dump and ~400 ms per plain 800 MB dump (bench/capture). */
     sink->finish_ns = hc_now_ns() - t0;
+    hc_dump_sink_end_summary(sink);
     return 0;
 }
 
 void hc_dump_sink_free(hc_dump_sink *sink)
 {
+    if (sink->summarizing) hc_summary_feed_free(&sink->feed); /* a stream that failed */
+    sink->summarizing = 0;
+    free(sink->summary_json);
+    sink->summary_json = NULL;
     hc_gzip_free(&sink->gz);
     if (sink->annotating) hc_annotator_free(&sink->annotator);
     sink->annotating = 0;
@@ -148,18 +164,18 @@ static void *hc_dump_pump_main(void *arg)
         if (pump->napping && n < HC_DUMP_NAP_BELOW) nanosleep(&nap_time, NULL);
     }
     free(buf);
-    pump->cpu_ns = hc_dump_thread_cpu_ns();
+    pump->cpu_ns = hc_thread_cpu_ns();
     close(pump->in_fd); /* the writer now gets EPIPE instead of filling a pipe nobody reads */
     return NULL;
 }
 
 int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
-                       const hc_sample_table *samples, const hc_redactor *redactor, char *err, size_t errlen)
+                       const hc_dump_stream_opts *opts, char *err, size_t errlen)
 {
     memset(pump, 0, sizeof *pump);
     pump->in_fd = in_fd;
     if (hc_dump_sink_open(&pump->sink, out_fd, path, gzip, err, errlen) != 0) return -1;
-    hc_dump_sink_edit(&pump->sink, samples, redactor);
+    hc_dump_sink_options(&pump->sink, opts);
     int prc = pthread_create(&pump->thread, NULL, hc_dump_pump_main, pump);
     if (prc != 0) {
         hc_dump_sink_free(&pump->sink);
@@ -178,6 +194,9 @@ int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen)
     }
     pthread_join(pump->thread, NULL);
     pump->started = 0;
+    pump->summary_json = pump->sink.summary_json; /* the caller's now */
+    pump->summary_len = pump->sink.summary_len;
+    pump->sink.summary_json = NULL;
     hc_dump_sink_free(&pump->sink);
     if (pump->rc != 0) {
         hc_errorf(err, errlen, "%s", pump->err);

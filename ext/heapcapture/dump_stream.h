@@ -8,11 +8,24 @@
 #include "util.h"
 #include "gzip_stream.h"
 #include "dump_annotate.h"
+#include "summary_feed.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* What the stream does besides storing: each may be off (NULL, 0). What it points to must outlive
+ * the stream. */
+typedef struct {
+    const hc_sample_table *samples; /* the sampled tracer's sites to add */
+    const hc_redactor *redactor;    /* the key to redact strings with */
+    int summarize;                  /* tally the stored lines' summary (summary_feed.h) */
+} hc_dump_stream_opts;
+
+/* Top sites the summary made as the dump streams keeps (by memsize and by count): it is stored
+ * beside the dump, and the result carries what fits of it. */
+#define HC_DUMP_SUMMARY_SITES 100
 
 typedef struct {
     int fd;                 /* written to, not owned */
@@ -25,14 +38,22 @@ typedef struct {
     hc_annotator annotator;
     uint64_t stored_bytes;  /* bytes written to fd */
     uint64_t finish_ns;     /* wall time hc_dump_sink_finish took (the end of the gzip member) */
+    int summarizing;        /* feed holds a running summary */
+    hc_summary_feed feed;
+    char *summary_json;     /* once finished: the summary (hc_summary_json), or NULL with summary_err */
+    size_t summary_len;
+    uint64_t summary_cpu_ns;
+    char summary_err[256];
 } hc_dump_sink;
 
 int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen);
-/* From now on, sampled object lines get their sites and, with a redactor, strings' values are
- * redacted (dump_annotate.h); either may be NULL; both must outlive the sink. */
-void hc_dump_sink_edit(hc_dump_sink *sink, const hc_sample_table *samples, const hc_redactor *redactor);
+/* From now on, sampled object lines get their sites, strings' values are redacted
+ * (dump_annotate.h) and the summary is tallied, as opts say. A summary that cannot start (out of
+ * memory) leaves summary_err set and the dump goes on without it. */
+void hc_dump_sink_options(hc_dump_sink *sink, const hc_dump_stream_opts *opts);
 int hc_dump_sink_write(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen);
-/* Ends the gzip member (no fsync: the file is read back at once from the page cache). */
+/* Ends the gzip member (no fsync: the file is read back at once from the page cache), and the
+ * summary: summary_json, which the caller may take (and then free). */
 int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen);
 void hc_dump_sink_free(hc_dump_sink *sink);
 
@@ -47,17 +68,16 @@ typedef struct {
     uint64_t cpu_ns;        /* CPU time of the pump thread: reading, compressing, writing */
     uint64_t reads;         /* read() calls that returned bytes */
     int napping;            /* the pipe is large enough to nap after short reads (dump_stream.c) */
+    char *summary_json;     /* after join: the sink's summary, the caller's to free (NULL: none) */
+    size_t summary_len;
     char err[512];
 } hc_dump_pump;
 
-/* samples: the sampled tracer's table to annotate from, or NULL; redactor: the key to redact
- * strings with, or NULL. */
+/* opts: what the stream does besides storing (NULL: nothing). */
 int hc_dump_pump_start(hc_dump_pump *pump, int in_fd, int out_fd, const char *path, int gzip,
-                       const hc_sample_table *samples, const hc_redactor *redactor, char *err, size_t errlen);
-/* Waits for the pump; 0 when every byte was stored. Frees the sink. */
+                       const hc_dump_stream_opts *opts, char *err, size_t errlen);
+/* Waits for the pump; 0 when every byte was stored. Frees the sink, but for its summary_json,
+ * which the caller then owns (free it). */
 int hc_dump_pump_join(hc_dump_pump *pump, char *err, size_t errlen);
-
-/* CPU time this thread has used so far, in ns (0 when unknown). */
-uint64_t hc_dump_thread_cpu_ns(void);
 
 #endif

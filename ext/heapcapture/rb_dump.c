@@ -90,7 +90,8 @@ void hc_close_fd(int *fd)
     *fd = -1;
 }
 
-VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns, uint64_t dump_ns)
+VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns, uint64_t dump_ns,
+                     const hc_summary_out *summary)
 {
     VALUE h = rb_hash_new();
     rb_hash_aset(h, rb_str_new_cstr("path"), rb_str_new_cstr(path));
@@ -98,7 +99,24 @@ VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t p
     rb_hash_aset(h, rb_str_new_cstr("bytes"), ULL2NUM(stored));
     rb_hash_aset(h, rb_str_new_cstr("pause_ns"), ULL2NUM(pause_ns));
     rb_hash_aset(h, rb_str_new_cstr("dump_ns"), ULL2NUM(dump_ns));
+    VALUE json = summary && summary->json ? rb_utf8_str_new(summary->json, (long)summary->len) : Qnil;
+    VALUE error = summary && summary->error && summary->error[0] ? rb_str_new_cstr(summary->error) : Qnil;
+    rb_hash_aset(h, rb_str_new_cstr("summary_json"), json);
+    rb_hash_aset(h, rb_str_new_cstr("summary_error"), error);
     return h;
+}
+
+int hc_create_summary_file(VALUE tmpdir)
+{
+    char err[512], path[4096];
+    int fd = hc_dump_tempfile(StringValueCStr(tmpdir), ".summary.json", path, sizeof path, err, sizeof err);
+    if (fd < 0) hc_rb_raise(hc_eDumpError, "%s", err);
+    int rw = open(path, O_RDWR | O_CLOEXEC); /* the child writes it, this side reads it back */
+    int e = errno;
+    close(fd);
+    unlink(path); /* only the fd is needed: nothing is left behind, whatever happens */
+    if (rw < 0) hc_rb_raise(hc_eDumpError, "opening the dump summary's tempfile %s: %s", path, strerror(e));
+    return rw;
 }
 
 /* ---- fork mode: the parent ----------------------------------------------------------------- */
@@ -128,6 +146,7 @@ typedef struct {
     int closed;
     pid_t owner;            /* the process that forked the child: the only one that may end it */
     hc_redactor redactor;   /* the child's key when it redacts; wiped here once it has forked */
+    int summary_fd;         /* the unlinked file the child writes the summary into, or -1 */
     uint64_t started_ns, forked_ns;
     char err[512];
 } hc_rb_child;
@@ -136,6 +155,7 @@ typedef struct {
 static void hc_rb_child_close_all(hc_rb_child *c)
 {
     hc_redactor_wipe(&c->redactor);
+    hc_close_fd(&c->summary_fd);
     if (c->closed) return;
     c->closed = 1;
     if (c->owner != getpid()) {
@@ -193,6 +213,7 @@ typedef struct {
     hc_rb_child *c;
     VALUE fork_method;
     VALUE tmpdir;
+    int summarize;
 } hc_fork_start_args;
 
 static VALUE hc_fork_start_body(VALUE arg)
@@ -201,6 +222,7 @@ static VALUE hc_fork_start_body(VALUE arg)
     hc_rb_child *c = a->c;
     int report[2], wake[2];
     c->write_fd = hc_create_tempfile(a->tmpdir, c->gzip, c->path, sizeof c->path);
+    if (a->summarize) c->summary_fd = hc_create_summary_file(a->tmpdir);
     c->read_fd = open(c->path, O_RDONLY | O_CLOEXEC);
     if (c->read_fd < 0) hc_rb_sys_fail("opening the dump tempfile for reading");
     if (pipe2(report, O_CLOEXEC) != 0) hc_rb_sys_fail("creating the dump report pipe");
@@ -222,7 +244,7 @@ static VALUE hc_fork_start_body(VALUE arg)
     pid_t pid = NUM2PIDT(pidv);
     if (pid == 0) {
         hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, c->redactor.ready ? &c->redactor : NULL,
-                              parent};
+                              c->summary_fd, parent};
         hc_child_main(&args);
     }
     hc_redactor_wipe(&c->redactor); /* the child has its copy; the app never needs it */
@@ -240,12 +262,13 @@ void hc_rb_redactor_init(hc_redactor *r, VALUE redact)
     if (hc_redactor_init(r, err, sizeof err) != 0) hc_rb_raise(hc_eDumpError, "%s", err);
 }
 
-/* Dump.fork_start(tmpdir, gzip, fork_method, redact = false) => Child. The application is stopped
- * only for the fork; the child dumps into the 0600 tempfile while this returns. */
+/* Dump.fork_start(tmpdir, gzip, fork_method, redact = false, summarize = true) => Child. The
+ * application is stopped only for the fork; the child dumps into the 0600 tempfile while this
+ * returns (and, summarizing, its summary into an unlinked file of its own). */
 static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
 {
-    VALUE tmpdir, gzip, fork_method, redact;
-    rb_scan_args(argc, argv, "31", &tmpdir, &gzip, &fork_method, &redact);
+    VALUE tmpdir, gzip, fork_method, redact, summarize;
+    rb_scan_args(argc, argv, "32", &tmpdir, &gzip, &fork_method, &redact, &summarize);
     hc_redactor redactor;
     hc_rb_redactor_init(&redactor, redact); /* before the child exists: a build without it raises */
     hc_rb_child *c;
@@ -254,12 +277,12 @@ static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
     hc_redactor_wipe(&redactor);
     c->gzip = RTEST(gzip);
     c->owner = getpid();
-    c->write_fd = c->report_wr = c->read_fd = c->wake_rd = c->wake_wr = -1;
+    c->write_fd = c->report_wr = c->read_fd = c->wake_rd = c->wake_wr = c->summary_fd = -1;
     c->child.report_fd = c->child.pidfd = -1; /* nothing to stop until the fork */
     c->child.state = HC_CHILD_FAILED;
     c->grow.wait = hc_dump_child_grow_wait;
     c->grow.ctx = &c->child;
-    hc_fork_start_args a = {c, fork_method, tmpdir};
+    hc_fork_start_args a = {c, fork_method, tmpdir, NIL_P(summarize) || RTEST(summarize)};
     int state = 0;
     rb_protect(hc_fork_start_body, (VALUE)&a, &state);
     if (state) {
@@ -275,6 +298,29 @@ typedef struct {
     hc_rb_child *c;
     int state;
 } hc_child_wait_call;
+
+/* The summary the child wrote (len bytes from offset 0), malloc'd; NULL with why set. */
+static char *hc_read_summary_file(int fd, uint64_t len, char *why, size_t whylen)
+{
+    char *json = len < (1u << 30) ? malloc((size_t)len + 1) : NULL;
+    if (!json) {
+        snprintf(why, whylen, "reading the dump's summary: out of memory for %llu bytes", (unsigned long long)len);
+        return NULL;
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, json + got, (size_t)len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            snprintf(why, whylen, "reading the dump's summary back: %s", n < 0 ? strerror(errno) : "it is shorter than written");
+            free(json);
+            return NULL;
+        }
+        got += (size_t)n;
+    }
+    json[len] = '\0';
+    return json;
+}
 
 static void *hc_child_wait_nogvl(void *arg)
 {
@@ -306,13 +352,25 @@ static VALUE hc_child_wait(VALUE self)
     const hc_dump_report *r = &c->child.report;
     /* The child's own clock reading: the parent may notice its end a little later. */
     uint64_t ended = r->end_ns > c->started_ns && r->end_ns <= c->child.ended_ns ? r->end_ns : c->child.ended_ns;
-    return hc_dump_result(c->path, r->raw_bytes, r->stored_bytes, c->forked_ns - c->started_ns,
-                          ended - c->started_ns);
+    char *json = NULL;
+    char why[256] = "";
+    hc_summary_out summary = {NULL, 0, r->summary_error};
+    if (c->summary_fd >= 0 && r->summary_bytes) {
+        json = hc_read_summary_file(c->summary_fd, r->summary_bytes, why, sizeof why);
+        summary.json = json;
+        summary.len = json ? (size_t)r->summary_bytes : 0;
+        if (!json) summary.error = why;
+    }
+    VALUE result = hc_dump_result(c->path, r->raw_bytes, r->stored_bytes, c->forked_ns - c->started_ns,
+                                  ended - c->started_ns, &summary);
+    free(json);
+    return result;
 }
 
 /* Child#stages => where the child's time went, from its report: {"dump_cpu_ns" (the dump
  * thread's CPU), "dump_wall_ns" (until it closed the pipe), "gzip_cpu_ns" (the pump thread's
- * CPU), "finish_ns" (end of stream)}; nil unless the child ended well. A diagnostic of the
+ * CPU), "finish_ns" (end of stream), "summary_cpu_ns" (the summary thread's CPU)}; nil unless the
+ * child ended well. A diagnostic of the
  * internal Dump API (bench/capture and bench/dump_child print it); no capture result carries it. */
 static VALUE hc_child_stages(VALUE self)
 {
@@ -324,6 +382,7 @@ static VALUE hc_child_stages(VALUE self)
     rb_hash_aset(stages, rb_str_new_cstr("dump_wall_ns"), ULL2NUM(r->dump_wall_ns));
     rb_hash_aset(stages, rb_str_new_cstr("gzip_cpu_ns"), ULL2NUM(r->gzip_cpu_ns));
     rb_hash_aset(stages, rb_str_new_cstr("finish_ns"), ULL2NUM(r->finish_ns));
+    rb_hash_aset(stages, rb_str_new_cstr("summary_cpu_ns"), ULL2NUM(r->summary_cpu_ns));
     return stages;
 }
 

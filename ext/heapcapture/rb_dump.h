@@ -18,6 +18,7 @@ typedef struct {
     int report_fd;          /* the report pipe's write end */
     int gzip;
     const hc_redactor *redactor; /* strings to redact with this key, or NULL */
+    int summary_fd;         /* an unlinked file for the summary's JSON, or -1: no summary */
     pid_t parent;
 } hc_child_args;
 
@@ -39,14 +40,24 @@ VALUE hc_dump_pipe_io(VALUE fdv);
 int hc_dump_pipe_io_buffer(VALUE io, long bytes);
 /* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson"), or DumpError saying why not. */
 int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen);
-/* {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns"}: what Child#wait and Dump.inline_dump give. */
-VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns, uint64_t dump_ns);
+/* An unlinked 0600 file in tmpdir for the summary's JSON (nothing left behind), or DumpError. */
+int hc_create_summary_file(VALUE tmpdir);
+/* {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns", "summary_json", "summary_error"}: what
+ * Child#wait and Dump.inline_dump give (summary_json: the summary made as the dump streamed, or nil
+ * with summary_error saying why, or both nil when none was asked for). */
+typedef struct {
+    const char *json;       /* or NULL */
+    size_t len;
+    const char *error;      /* or NULL / "" */
+} hc_summary_out;
+VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t pause_ns, uint64_t dump_ns,
+                     const hc_summary_out *summary);
 void hc_close_fd(int *fd);
 
 /* A fresh per-capture key in r when redact is true (else nothing): DumpError when this build
  * cannot redact. */
 void hc_rb_redactor_init(hc_redactor *r, VALUE redact);
-/* Dump.inline_dump(tmpdir, gzip, redact = false) (rb_dump_inline.c), defined under mDump. */
+/* Dump.inline_dump(tmpdir, gzip, redact = false, summarize = true) (rb_dump_inline.c), under mDump. */
 VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self);
 void hc_init_dump_inline(VALUE mDump);
 /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c), defined under mDump. */

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -48,6 +49,28 @@ static void hc_child_exception_text(const char *doing, char *buf, size_t len)
     rb_set_errinfo(Qnil);
 }
 
+/* The summary's JSON into its file, for the parent; or why there is none, in the report. */
+static void hc_child_write_summary(int fd, const hc_dump_pump *pump, hc_dump_report *report)
+{
+    if (!pump->summary_json) {
+        snprintf(report->summary_error, sizeof report->summary_error, "%s",
+                 pump->sink.summary_err[0] ? pump->sink.summary_err : "summarizing the dump: no summary was made");
+        return;
+    }
+    size_t done = 0;
+    while (done < pump->summary_len) {
+        ssize_t n = pwrite(fd, pump->summary_json + done, pump->summary_len - done, (off_t)done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            snprintf(report->summary_error, sizeof report->summary_error, "writing the dump's summary to tmpdir: %s",
+                     n < 0 ? strerror(errno) : "nothing written");
+            return;
+        }
+        done += (size_t)n;
+    }
+    report->summary_bytes = pump->summary_len;
+}
+
 void hc_child_main(const hc_child_args *a)
 {
     hc_dump_report report;
@@ -71,7 +94,8 @@ void hc_child_main(const hc_child_args *a)
      * No GC from here on (the child ends after the dump): what was checked stays as it is. */
     rb_gc_disable();
     hc_sample_table *samples = hc_tracer_live_samples();
-    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, samples, a->redactor, err, sizeof err) != 0) {
+    hc_dump_stream_opts opts = {samples, a->redactor, a->summary_fd >= 0};
+    if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, &opts, err, sizeof err) != 0) {
         snprintf(report.message, sizeof report.message, "%s", err);
         hc_dump_report_write(a->report_fd, &report);
         _exit(1);
@@ -96,13 +120,16 @@ void hc_child_main(const hc_child_args *a)
     }
 
     report.dump_wall_ns = hc_now_ns() - started;
-    report.dump_cpu_ns = hc_dump_thread_cpu_ns();
+    report.dump_cpu_ns = hc_thread_cpu_ns();
     /* The pump's error (disk full) is the cause of any EPIPE dump_all saw: report it first. */
     int pump_rc = hc_dump_pump_join(&pump, err, sizeof err);
     report.raw_bytes = pump.sink.raw_bytes;
     report.stored_bytes = pump.sink.stored_bytes;
     report.gzip_cpu_ns = pump.cpu_ns;
     report.finish_ns = pump.sink.finish_ns;
+    report.summary_cpu_ns = pump.sink.summary_cpu_ns;
+    if (pump_rc == 0 && a->summary_fd >= 0) hc_child_write_summary(a->summary_fd, &pump, &report);
+    free(pump.summary_json);
     hc_samples_free(samples);
     report.end_ns = hc_now_ns();
     if (pump_rc != 0) {

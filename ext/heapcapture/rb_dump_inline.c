@@ -17,6 +17,7 @@
 #include "rb_tracer.h"
 #include "dump_stream.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <ruby/thread.h>
@@ -27,6 +28,7 @@ typedef struct {
     char path[4096];
     int fd;                 /* the tempfile */
     int gzip;
+    int summarize;
     int pipe_rd, pipe_wr;   /* -1 once the pump (read end) or the IO (write end) owns it */
     VALUE io;
     hc_dump_pump pump;
@@ -87,8 +89,8 @@ static VALUE hc_inline_body(VALUE arg)
     if (hc_dump_pipe(fds) != 0) hc_rb_sys_fail("inline dump: creating the dump pipe");
     s->pipe_rd = fds[0];
     s->pipe_wr = fds[1];
-    if (hc_dump_pump_start(&s->pump, s->pipe_rd, s->fd, s->path, s->gzip, s->samples,
-                           s->redactor.ready ? &s->redactor : NULL, s->err, sizeof s->err) != 0)
+    hc_dump_stream_opts opts = {s->samples, s->redactor.ready ? &s->redactor : NULL, s->summarize};
+    if (hc_dump_pump_start(&s->pump, s->pipe_rd, s->fd, s->path, s->gzip, &opts, s->err, sizeof s->err) != 0)
         hc_rb_raise(hc_eDumpError, "%s", s->err);
     s->pump_started = 1;
     s->pipe_rd = -1; /* the pump closes it */
@@ -107,7 +109,10 @@ static VALUE hc_inline_body(VALUE arg)
     }
     if (state) rb_jump_tag(state);
     s->succeeded = 1;
-    return hc_dump_result(s->path, s->pump.sink.raw_bytes, s->pump.sink.stored_bytes, dumped - t0, hc_now_ns() - t0);
+    hc_summary_out summary = {s->pump.summary_json, s->pump.summary_len, s->pump.sink.summary_err};
+    if (!s->summarize) summary.error = NULL;
+    return hc_dump_result(s->path, s->pump.sink.raw_bytes, s->pump.sink.stored_bytes, dumped - t0, hc_now_ns() - t0,
+                          &summary);
 }
 
 static VALUE hc_inline_cleanup(VALUE arg)
@@ -117,6 +122,8 @@ static VALUE hc_inline_cleanup(VALUE arg)
     hc_tracer_unpin(s->pin);
     hc_samples_free(s->samples);
     hc_redactor_wipe(&s->redactor);
+    free(s->pump.summary_json);
+    s->pump.summary_json = NULL;
     hc_close_fd(&s->fd);
     if (!s->succeeded && s->path[0]) unlink(s->path);
     return Qnil;
@@ -125,14 +132,15 @@ static VALUE hc_inline_cleanup(VALUE arg)
 VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
-    VALUE tmpdir, gzip, redact;
-    rb_scan_args(argc, argv, "21", &tmpdir, &gzip, &redact);
+    VALUE tmpdir, gzip, redact, summarize;
+    rb_scan_args(argc, argv, "22", &tmpdir, &gzip, &redact, &summarize);
     hc_inline_state s;
     memset(&s, 0, sizeof s);
     hc_rb_redactor_init(&s.redactor, redact);
     s.pipe_rd = s.pipe_wr = -1;
     s.io = s.pin = Qnil;
     s.gzip = RTEST(gzip);
+    s.summarize = NIL_P(summarize) || RTEST(summarize);
     s.fd = hc_create_tempfile(tmpdir, s.gzip, s.path, sizeof s.path);
     VALUE result = rb_ensure(hc_inline_body, (VALUE)&s, hc_inline_cleanup, (VALUE)&s);
     RB_GC_GUARD(s.io);

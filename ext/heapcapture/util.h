@@ -14,6 +14,8 @@ void hc_errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((fo
 /* CLOCK_MONOTONIC, for every timeout and duration. */
 int64_t hc_now_ms(void);
 uint64_t hc_now_ns(void);
+/* CPU time the calling thread has used so far, in ns (0 when unknown). */
+uint64_t hc_thread_cpu_ns(void);
 
 /* strdup(s), or NULL when s is NULL (so is the result when out of memory: check s first). */
 char *hc_strdup_or_null(const char *s);

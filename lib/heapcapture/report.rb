@@ -40,6 +40,21 @@ module HeapCapture
       limit ? "#{text} of a #{megabytes(limit)} limit" : text
     end
 
+    TOP_SITES = 3 # printed under a result line
+
+    # "  heap: 1,234,567 objects, 412.3 MiB memsize" and "  top site: 12.3 MiB in 1,234 objects at
+    # app/models/user.rb:12" for the first few sites of the result's summary (none: no object
+    # carried its site); nothing without a summary.
+    def top_sites(result)
+      summary = result["summary"]
+      return [] unless summary.is_a?(Hash) && summary["sites"].is_a?(Array)
+
+      heap = "  heap: #{Size.count(summary['objects'])} objects, #{Size.human(summary['memsize'])} memsize"
+      [heap] + summary["sites"].first(TOP_SITES).map do |s|
+        "  top site: #{Size.human(s['memsize'])} in #{Size.count(s['objects'])} objects at #{s['file']}:#{s['line']}"
+      end
+    end
+
     def megabytes(bytes) = "#{(bytes / 1024.0 / 1024).round} MB"
 
     def format_ms(ms)
@@ -59,7 +74,10 @@ module HeapCapture
         signaller.channels.each { |channel| out.puts "signalled #{channel}" }
         return true
       end
-      signaller.results.each { |result| out.puts line(result) }
+      signaller.results.each do |result|
+        out.puts line(result)
+        top_sites(result).each { |site_line| out.puts site_line }
+      end
       missing = signaller.unanswered
       missing.each { |dyno| err.puts Util.prefixed(silence(dyno, signaller.wait)) }
       missing.empty? && all_ok?(signaller.results)

@@ -56,11 +56,16 @@ module HeapCapture
       [text, nil]
     end
 
-    # JSON for a reply, cut to fit in one notification: the longest strings (payload, error) are
-    # shortened and "truncated" lists what was cut.
+    # JSON for a reply, cut to fit in one notification: the summary keeps as many of its top sites
+    # as fit, then the longest strings (payload, error) are shortened and "truncated" lists what
+    # was cut.
     def reply_json(reply)
       reply = reply.to_h { |k, v| [k.to_s, plain(v)] }
       json = JSON.generate(reply)
+      while json.bytesize > PAYLOAD_MAX && (sites = reply.dig("summary", "sites")).is_a?(Array) && !sites.empty?
+        reply["summary"] = reply["summary"].merge("sites" => sites[0...-1])
+        json = JSON.generate(reply)
+      end
       while json.bytesize > PAYLOAD_MAX
         key, value = reply.select { |_, v| v.is_a?(String) }.max_by { |_, v| v.bytesize }
         break unless key && value.bytesize.positive?

@@ -114,7 +114,7 @@ static void pump_case_start(pump_case *pc, int pipe_size)
     if (pipe_size)
         HC_CHECK(fcntl(pc->pipefd[1], F_SETPIPE_SZ, pipe_size) >= pipe_size, "a %d-byte pipe: %s", pipe_size,
                  strerror(errno));
-    HC_CHECK(hc_dump_pump_start(&pc->pump, pc->pipefd[0], pc->fd, pc->path, 1, NULL, NULL, err, sizeof err) == 0, "pump: %s", err);
+    HC_CHECK(hc_dump_pump_start(&pc->pump, pc->pipefd[0], pc->fd, pc->path, 1, NULL, err, sizeof err) == 0, "pump: %s", err);
 }
 
 /* After the join: the tempfile is one gzip member of exactly the input; then it is removed. */
@@ -198,9 +198,9 @@ static void test_large_writes_and_stage_times(void)
 #ifdef F_SETPIPE_SZ
     fcntl(pipefd[1], F_SETPIPE_SZ, 1024 * 1024);
 #endif
-    uint64_t t0 = hc_now_ns(), cpu0 = hc_dump_thread_cpu_ns();
+    uint64_t t0 = hc_now_ns(), cpu0 = hc_thread_cpu_ns();
     hc_dump_pump pump;
-    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, NULL, NULL, err, sizeof err) == 0, "pump: %s", err);
+    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, NULL, err, sizeof err) == 0, "pump: %s", err);
     write_in_pieces(pipefd[1], input, len, 2 * 1024 * 1024 + 7);
     HC_CHECK(hc_dump_pump_join(&pump, err, sizeof err) == 0, "join: %s", err);
     HC_CHECK(pump.sink.raw_bytes == len, "raw %llu want %zu", (unsigned long long)pump.sink.raw_bytes, len);
@@ -210,7 +210,7 @@ static void test_large_writes_and_stage_times(void)
              (unsigned long long)pump.cpu_ns, (unsigned long long)wall);
     HC_CHECK(pump.sink.finish_ns > 0 && pump.sink.finish_ns <= wall, "finish %llu ns",
              (unsigned long long)pump.sink.finish_ns);
-    HC_CHECK(hc_dump_thread_cpu_ns() > cpu0, "this thread's CPU time moves on");
+    HC_CHECK(hc_thread_cpu_ns() > cpu0, "this thread's CPU time moves on");
     close(fd);
 
     check_gunzips_to(path, input, len);
@@ -279,7 +279,7 @@ static void test_disk_full(void)
     HC_CHECK(pipe(pipefd) == 0, "pipe");
     signal(SIGPIPE, SIG_IGN);
     hc_dump_pump pump;
-    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, "/dev/full", 1, NULL, NULL, err, sizeof err) == 0, "pump: %s", err);
+    HC_CHECK(hc_dump_pump_start(&pump, pipefd[0], fd, "/dev/full", 1, NULL, err, sizeof err) == 0, "pump: %s", err);
     /* The pump fails on its first write and closes the pipe: the writer gets EPIPE, no hang. */
     int saw_epipe = 0;
     for (size_t off = 0; off < len;) {

@@ -81,9 +81,37 @@ static void test_ruby_6161(void)
     HC_CHECK(pieces == 2 && rejected == 2, "%d of %d pieces rejected", rejected, pieces);
 }
 
+/* The string scan takes 8 bytes at a time: a byte that matters is seen wherever it falls. */
+static void test_special_bytes_at_every_offset(void)
+{
+    static const struct {
+        const char *x;
+        int ok;
+    } cases[] = {{"\\\"", 1}, {"\\u00e9", 1}, {"\\n", 1}, {"\x7f", 1}, {"\xff\xfe", 1}, {"\n", 0}, {"\x01", 0},
+                 {"\\x", 0}, {"\\ud800", 0}, {"\"", 0}};
+    int wrong = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (size_t before = 0; before < 24; before++) {
+            for (size_t after = 0; after < 12; after += 5) {
+                char line[128];
+                int n = snprintf(line, sizeof line, "{\"address\":\"0x1\", \"v\":\"%.*s%s%.*s\", \"memsize\":9}",
+                                 (int)before, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", cases[c].x, (int)after, "bbbbbbbbbbbbbbbb");
+                hc_dump_line out;
+                int ok = hc_dump_scan_line(line, (size_t)n, &out) == 0 && out.memsize == 9;
+                if (ok != cases[c].ok) {
+                    wrong++;
+                    fprintf(stderr, "offset %zu: %s\n", before, line);
+                }
+            }
+        }
+    }
+    HC_CHECK(wrong == 0, "%d lines judged unlike JSON.parse", wrong);
+}
+
 int main(void)
 {
     test_fields();
+    test_special_bytes_at_every_offset();
     test_what_json_parse_accepts();
     test_ruby_6161();
     return hc_test_summary("dump_scan");

@@ -12,8 +12,9 @@ module HeapCapture
           o.banner = "Usage: heapcapture report KEY|latest|FILE [options]\n\n" \
                      "What a heap dump holds: objects and memsize by type, by GC generation and by\n" \
                      "allocation site (top sites by memsize and by count). FILE is any ObjectSpace.dump_all\n" \
-                     "output on this machine, gzip or plain; KEY and latest are downloaded from the\n" \
-                     "destination (as heapcapture fetch does) into a temporary folder first.\n\n"
+                     "output on this machine, gzip or plain. For KEY and latest, the summary the capture\n" \
+                     "stored beside the dump (KEY.summary.json) is read when there is one; else the dump\n" \
+                     "is downloaded (as heapcapture fetch does) into a temporary folder first.\n\n"
           o.on("--json", "print the summary as one JSON object") { options[:json] = true }
           o.on("--top N", Integer, "sites to show (default #{Summary::TOP})") do |v|
             raise OptionParser::InvalidArgument, "--top #{v} (it must be 1 or more)" unless v.positive?
@@ -39,10 +40,27 @@ module HeapCapture
         store = configured_store
         store, key = name == "latest" ? [store, store.latest(options[:prefix]).key] : store.locate(name)
         Dir.mktmpdir("heapcapture-report-", HeapCapture.config.tmpdir) do |dir|
+          stored = stored_summary(store, key, dir) if options[:top] <= Summary::STORED_SITES
+          next [Summary.top(stored, options[:top]), "#{store.url(key)} (its stored summary)"] if stored
+
           path = File.join(dir, File.basename(key))
           store.download(key, path)
           [Summary.of_file(path, top: options[:top]), store.url(key)]
         end
+      end
+
+      # The summary a capture stored beside the dump (KEY.summary.json), or nil when there is none:
+      # then the dump itself is read.
+      def stored_summary(store, key, dir)
+        summary_key = Summary.key_for(key)
+        return nil unless store.entries(summary_key).any? { |e| e.key == summary_key }
+
+        path = File.join(dir, File.basename(summary_key))
+        store.download(summary_key, path)
+        JSON.parse(File.read(path, encoding: "UTF-8"))
+      rescue JSON::ParserError => e
+        @err.puts Util.prefixed("#{store.url(summary_key)} is not JSON (#{e.message[0, 80]}); reading the dump instead")
+        nil
       end
 
       def print_report(summary, name)
@@ -75,7 +93,7 @@ module HeapCapture
         end
       end
 
-      def count(number) = number.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
+      def count(number) = Size.count(number)
     end
 
     register "report", DumpReport, "what a heap dump holds: by type, generation and allocation site (a file, latest or a key)"

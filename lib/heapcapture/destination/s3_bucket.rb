@@ -78,7 +78,11 @@ module HeapCapture
 
       private
 
-      def content_type(key) = key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
+      def content_type(key)
+        return "application/json" if key.end_with?(".json")
+
+        key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
+      end
 
       def stored(key) = { "location" => url(key), "url" => @client.presigned_url(key) }
 

@@ -1,0 +1,86 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "json"
+require "tmpdir"
+require_relative "support/dump_parse"
+require_relative "support/file_capture"
+
+# The summary every capture makes as its dump streams: it equals a full parse of the stored dump,
+# in both modes; it is stored beside the dump; the result carries its top, and the reply keeps as
+# many sites as fit in a notification; signal --wait prints the top 3 under the result line.
+class CaptureSummaryTest < HCTest::TestCase
+  include HCTest::FileCapture
+
+  def setup = use_file_destination
+
+  def teardown
+    ObjectSpace.trace_object_allocations_stop
+    remove_file_destination
+  end
+
+  %i[fork inline].each do |mode|
+    define_method("test_#{mode}_mode_summary_equals_a_full_parse_of_the_stored_dump") do
+      check_summary(mode)
+    end
+  end
+
+  def test_the_reply_keeps_the_top_sites_that_fit
+    sites = Array.new(100) do |i|
+      { "file" => "/app/#{'deeply/nested/' * 8}file_#{i}.rb", "line" => i, "objects" => 1000 - i, "memsize" => 100_000 - i }
+    end
+    result = { "status" => "ok", "url" => "https://bucket.s3.amazonaws.com/#{'x' * 900}", "payload" => "why",
+               "summary" => { "objects" => 5, "memsize" => 6, "site_count" => 100, "types" => {}, "sites" => sites } }
+    json = HeapCapture::Wire.reply_json(result)
+    assert_operator json.bytesize, :<=, HeapCapture::Wire::PAYLOAD_MAX
+    kept = JSON.parse(json)["summary"]["sites"]
+    assert_operator kept.size, :>, 10
+    assert_operator kept.size, :<, 100
+    assert_equal sites.first(kept.size), kept, "the top ones, in order"
+    assert_equal "https://bucket.s3.amazonaws.com/#{'x' * 900}", JSON.parse(json)["url"], "nothing else was cut"
+  end
+
+  def test_signal_wait_prints_the_heap_and_the_top_three_sites_under_the_result
+    sites = [["app/models/user.rb", 12, 4000, 12_897_345], ["app/jobs/a.rb", 3, 20, 2048], ["lib/x.rb", 9, 1, 40],
+             ["lib/y.rb", 1, 1, 40]].map { |f, l, o, m| { "file" => f, "line" => l, "objects" => o, "memsize" => m } }
+    result = { "status" => "ok", "dyno" => "web.1", "pid" => 42, "location" => "s3://b/k", "bytes" => 10,
+               "summary" => { "objects" => 1_234_567, "memsize" => 412 * 1024 * 1024, "sites" => sites } }
+    assert_equal ["  heap: 1,234,567 objects, 412.0 MiB memsize",
+                  "  top site: 12.3 MiB in 4,000 objects at app/models/user.rb:12",
+                  "  top site: 2.0 KiB in 20 objects at app/jobs/a.rb:3",
+                  "  top site: 40 bytes in 1 objects at lib/x.rb:9"], HeapCapture::Report.top_sites(result)
+    assert_equal [], HeapCapture::Report.top_sites(result.merge("summary" => nil))
+  end
+
+  private
+
+  def check_summary(mode)
+    GC.start
+    ObjectSpace.trace_object_allocations_start
+    line = __LINE__ + 1
+    kept = Array.new(3000) { |i| "kept by the summary test #{i}" }
+    result = HeapCapture.capture(mode: mode)
+    ObjectSpace.trace_object_allocations_stop
+    assert_equal "ok", result["status"], result["error"]
+    assert_equal mode.to_s, result["mode"]
+
+    want = HCTest::DumpParse.tallies(result["location"])
+    summary = result["summary"]
+    assert_equal want.values_at("objects", "memsize"), summary.values_at("objects", "memsize")
+    assert_equal want["types"], summary["types"]
+    assert_equal want["sites"].size, summary["site_count"]
+    assert_equal HCTest::DumpParse.top_sites(want, HeapCapture::Summary::TOP), summary["sites"]
+    assert(summary["sites"].any? { |s| s["file"] == __FILE__ && s["line"] == line && s["objects"] >= 3000 },
+           "the kept strings' site is among the top: #{summary['sites'].first(3)}")
+
+    stored_path = File.join(@dest, HeapCapture::Summary.key_for(File.basename(result["location"])))
+    assert File.file?(stored_path), "stored beside the dump"
+    assert_equal 0o600, File.stat(stored_path).mode & 0o777
+    stored = JSON.parse(File.read(stored_path, encoding: "UTF-8"))
+    %w[lines objects memsize roots invalid_lines types generations].each { |k| assert_equal want[k], stored[k], k }
+    assert_equal HCTest::DumpParse.top_sites(want, HeapCapture::Summary::STORED_SITES), stored["sites"]
+    assert_equal result["raw_bytes"], stored["raw_bytes"]
+    assert_empty Dir.children(@tmpdir), "no tempfile left"
+    kept.clear
+  end
+end

@@ -1,0 +1,64 @@
+# frozen_string_literal: true
+
+require "json"
+require "zlib"
+
+module HCTest
+  # What a heap dump holds, tallied in Ruby (JSON.parse of every line): what the C summary
+  # (dump_summary.c) must equal. Sites are {[file, line] => [objects, memsize]}.
+  module DumpParse
+    module_function
+
+    # The tallies, the slow obvious way: every line of the dump (plain or .gz) through JSON.parse.
+    def tallies(path)
+      r = { "lines" => 0, "objects" => 0, "memsize" => 0, "roots" => 0, "invalid_lines" => 0, "types" => {},
+            "generations" => {}, "sites" => {} }
+      add = lambda do |map, key, memsize|
+        tally = map[key] ||= { "objects" => 0, "memsize" => 0 }
+        tally["objects"] += 1
+        tally["memsize"] += memsize
+      end
+      each_line(path) do |line|
+        line = line.chomp
+        next if line.empty?
+
+        r["lines"] += 1
+        record = begin
+          JSON.parse(line.dup.force_encoding("UTF-8"))
+        rescue JSON::ParserError
+          nil
+        end
+        next r["invalid_lines"] += 1 unless record.is_a?(Hash)
+        next (r["roots"] += 1 if record["type"] == "ROOT") unless record.key?("address")
+
+        memsize = record["memsize"].is_a?(Integer) ? record["memsize"] : 0
+        r["objects"] += 1
+        r["memsize"] += memsize
+        add.call(r["types"], record["type"].to_s, memsize)
+        add.call(r["generations"], record["generation"].to_s, memsize) if record["generation"].is_a?(Integer)
+        next unless record["file"].is_a?(String)
+
+        site = r["sites"][[record["file"], record["line"].is_a?(Integer) ? record["line"] : 0]] ||= [0, 0]
+        site[0] += 1
+        site[1] += memsize
+      end
+      r
+    end
+
+    def each_line(path, &block)
+      if path.end_with?(".gz")
+        Zlib::GzipReader.open(path) { |gz| gz.each_line { |line| block.call(line.b) } }
+      else
+        File.foreach(path, mode: "rb", &block)
+      end
+    end
+
+    # The top sites as the C summary orders them: by memsize, then objects, file, line.
+    def top_sites(tallies, count)
+      sites = tallies["sites"].map do |(file, line), (objects, memsize)|
+        { "file" => file, "line" => line, "objects" => objects, "memsize" => memsize }
+      end
+      sites.sort_by { |s| [-s["memsize"], -s["objects"], s["file"], s["line"]] }.first(count)
+    end
+  end
+end
