@@ -48,7 +48,7 @@ class CaptureSummaryTest < HCTest::TestCase
     assert_equal ["  heap: 1,234,567 objects, 412.0 MiB memsize",
                   "  top site: 12.3 MiB in 4,000 objects at app/models/user.rb:12",
                   "  top site: 2.0 KiB in 20 objects at app/jobs/a.rb:3",
-                  "  top site: 40 bytes in 1 objects at lib/x.rb:9"], HeapCapture::Report.top_sites(result)
+                  "  top site: 40 bytes in 1 object at lib/x.rb:9"], HeapCapture::Report.top_sites(result)
     assert_equal [], HeapCapture::Report.top_sites(result.merge("summary" => nil))
   end
 

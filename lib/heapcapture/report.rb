@@ -51,7 +51,8 @@ module HeapCapture
 
       heap = "  heap: #{Size.count(summary['objects'])} objects, #{Size.human(summary['memsize'])} memsize"
       [heap] + summary["sites"].first(TOP_SITES).map do |s|
-        "  top site: #{Size.human(s['memsize'])} in #{Size.count(s['objects'])} objects at #{s['file']}:#{s['line']}"
+        objects = "#{Size.count(s['objects'])} object#{s['objects'] == 1 ? '' : 's'}"
+        "  top site: #{Size.human(s['memsize'])} in #{objects} at #{s['file']}:#{s['line']}"
       end
     end
 
