@@ -102,6 +102,11 @@ int hc_summary_line(hc_summary *s, const char *line, size_t len)
         if (l.has_type && l.type.len == 4 && memcmp(l.type.ptr, "ROOT", 4) == 0) s->roots++;
         return 0;
     }
+    if (s->filter) {
+        int keep = s->filter(s->filter_arg, &l);
+        if (keep < 0) s->failed = 1;
+        if (keep <= 0) return keep;
+    }
     uint64_t memsize = l.has_memsize ? l.memsize : 0;
     s->all.objects++;
     s->all.memsize += memsize;

@@ -27,8 +27,15 @@ typedef struct {
     size_t cap, count;
 } hc_tally_map;
 
+/* Decides for each object line whether it is tallied (1) or not (0); -1 out of memory. A diff
+ * keeps only the objects a set of addresses lacks, and fills such sets with a filter that keeps
+ * none (addr_set.h). */
+typedef int (*hc_summary_filter)(void *arg, const hc_dump_line *line);
+
 typedef struct {
     uint64_t lines, invalid, roots;
+    hc_summary_filter filter; /* NULL: every object is tallied */
+    void *filter_arg;
     hc_tally all;
     hc_tally_map types, generations, sites;
     char *partial;          /* a line begun in an earlier write */

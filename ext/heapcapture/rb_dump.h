@@ -62,7 +62,7 @@ VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self);
 void hc_init_dump_inline(VALUE mDump);
 /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c), defined under mDump. */
 void hc_init_mem_watch(VALUE mDump);
-/* Dump.summarize, a stored dump's summary (rb_dump_report.c), defined under mDump. */
+/* Dump.summarize and Dump.diff, stored dumps read back (rb_dump_report.c), defined under mDump. */
 void hc_init_dump_report(VALUE mDump);
 
 /* For the S3 binding's streaming upload (rb_s3.c): the tempfile of a Dump::Child as it grows.

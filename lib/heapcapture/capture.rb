@@ -83,6 +83,7 @@ module HeapCapture
       estimate = Dump.estimate(gzip?)
       Dump.check_space(@config.tmpdir, estimate) if estimate
       rss = Dump.rss
+      @facts = Summary.capture_facts # before the dump: a compaction after it is not the dump's
       @decision = MemoryGuard.decide(@config, rss)
       raise DumpError, @decision.reason unless @decision.mode
 
@@ -173,6 +174,7 @@ module HeapCapture
     def store_summary(summary, destination, key)
       return nil unless summary
 
+      summary.merge!(@facts)
       summary["redacted"] = "strings" if redact?
       Summary.store(summary, destination, key, @config.tmpdir)
       Summary.for_result(summary)

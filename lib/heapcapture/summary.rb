@@ -31,6 +31,47 @@ module HeapCapture
       summary.merge("raw_bytes" => bytes)
     end
 
+    # The objects in new whose address old lacks (and later has, with later: the 3-dump technique),
+    # summarized as of_file does; "lines", "invalid_lines" and "roots" are new's. DumpError for a
+    # file that is not a dump.
+    def diff_of_files(old, new, later = nil, top: TOP)
+      json, bytes, = Dump.diff(old.to_s, new.to_s, later&.to_s, top)
+      raise DumpError, "#{new} is empty: there is no heap dump in it" if bytes.zero?
+
+      summary = JSON.parse(json)
+      if summary["lines"] == summary["invalid_lines"] + summary["roots"] && summary["objects"].zero?
+        raise DumpError, "#{new} is not a heap dump: none of its #{summary['lines']} line(s) is a record " \
+                         "ObjectSpace.dump_all writes"
+      end
+      summary.merge("raw_bytes" => bytes)
+    end
+
+    # Why the addresses of these dumps may not say which objects are new, from the summaries
+    # stored beside them (nil for a dump without one), or nil when nothing says so.
+    def address_caveat(stored)
+      if stored.any? { |s| !s.is_a?(Hash) || !s.key?("gc_compact_count") }
+        return "whether GC.compact ran between these dumps is not known (no summary stored beside each): " \
+               "objects it moved would count as new"
+      end
+      pids = stored.map { |s| s["pid"] }.uniq
+      return "these dumps are of different processes (pid #{pids.join(', pid ')}): their addresses do not compare" \
+        if pids.size > 1
+
+      counts = stored.map { |s| s["gc_compact_count"] }
+      auto = stored.any? { |s| s["gc_auto_compact"] }
+      return nil if counts.uniq.size == 1 && !auto
+
+      "GC.compact ran between these dumps (compactions #{counts.join(' -> ')}#{auto ? ', GC.auto_compact on' : ''}): " \
+        "objects it moved have new addresses and count as new"
+    end
+
+    # What a capture adds to the summary it stores: whose dump, and the GC compactions so far (a
+    # diff's addresses are reliable only with none between two dumps).
+    def capture_facts
+      { "pid" => Process.pid, "dyno" => Dyno.label, "gc_compact_count" => GC.stat(:compact_count),
+        "gc_auto_compact" => GC.respond_to?(:auto_compact) ? GC.auto_compact : false }
+    end
+
     # "<dump key without .ndjson(.gz)>.summary.json"
     def key_for(dump_key) = dump_key.sub(Destination::DUMP, "") + SUFFIX
 

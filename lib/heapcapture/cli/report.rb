@@ -15,12 +15,7 @@ module HeapCapture
                      "output on this machine, gzip or plain. For KEY and latest, the summary the capture\n" \
                      "stored beside the dump (KEY.summary.json) is read when there is one; else the dump\n" \
                      "is downloaded (as heapcapture fetch does) into a temporary folder first.\n\n"
-          o.on("--json", "print the summary as one JSON object") { options[:json] = true }
-          o.on("--top N", Integer, "sites to show (default #{Summary::TOP})") do |v|
-            raise OptionParser::InvalidArgument, "--top #{v} (it must be 1 or more)" unless v.positive?
-
-            options[:top] = v
-          end
+          output_options(o, options)
           o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
         end
         args = parse(parser, argv) or return EXIT_OK
@@ -33,6 +28,16 @@ module HeapCapture
       end
 
       private
+
+      # --json and --top N, into options (report's and diff's).
+      def output_options(parser, options)
+        parser.on("--json", "print the result as one JSON object") { options[:json] = true }
+        parser.on("--top N", Integer, "sites to show (default #{Summary::TOP})") do |v|
+          raise OptionParser::InvalidArgument, "--top #{v} (it must be 1 or more)" unless v.positive?
+
+          options[:top] = v
+        end
+      end
 
       def summarize(name, options)
         return [Summary.of_file(name, top: options[:top]), name] if File.file?(name)

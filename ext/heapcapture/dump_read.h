@@ -1,0 +1,16 @@
+/* A stored dump read back into a summary (dump_summary.h): gzip or plain (zlib's gzread reads
+ * both), in 1 MB pieces, never held whole. Pure C: no Ruby. */
+#ifndef HC_DUMP_READ_H
+#define HC_DUMP_READ_H
+
+#include "dump_summary.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every line of path into s (its filter applies). 0, or -1 with err saying why: a file that
+ * cannot be read, a gzip stream cut short or damaged, out of memory. *bytes: the decompressed
+ * bytes read; *gzipped: whether the file was gzip. */
+int hc_dump_read_file(const char *path, hc_summary *s, uint64_t *bytes, int *gzipped, char *err, size_t errlen);
+
+#endif

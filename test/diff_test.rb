@@ -1,0 +1,139 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "json"
+require "open3"
+require "zlib"
+require_relative "support/file_capture"
+
+# heapcapture diff: known dumps give known numbers (two and three dumps); a dump diffed with
+# itself is empty; three real captures find what the process kept between them, at its line; a
+# GC.compact between captures, or dumps of two processes, is said; bad input is one line, exit 1.
+class DiffTest < HCTest::TestCase
+  include HCTest::FileCapture
+  ROOT = File.expand_path("..", __dir__)
+
+  def setup = use_file_destination
+
+  def teardown = remove_file_destination
+
+  def record(address, type, memsize, site = nil)
+    fields = { "address" => format("0x%x", address), "type" => type }
+    fields.merge!("file" => site[0], "line" => site[1], "generation" => 3) if site
+    JSON.generate(fields.merge("memsize" => memsize))
+  end
+
+  def write_dump(name, records)
+    path = File.join(@dest, name)
+    File.write(path, ([%({"type":"ROOT", "root":"vm", "references":[]})] + records).join("\n") + "\n")
+    path
+  end
+
+  def test_known_dumps_give_known_numbers
+    old = write_dump("old.ndjson", [record(1, "STRING", 40), record(2, "STRING", 40), record(3, "HASH", 160)])
+    new = write_dump("new.ndjson", [record(2, "STRING", 40), record(3, "HASH", 160), record(4, "STRING", 80, ["a.rb", 1]),
+                                    record(5, "ARRAY", 56, ["a.rb", 2]), record(6, "STRING", 80, ["a.rb", 1]), "{broken"])
+    later = write_dump("later.ndjson", [record(3, "HASH", 160), record(4, "STRING", 80), record(6, "STRING", 80),
+                                        record(7, "OBJECT", 40)])
+    two = diff_json(old, new)
+    assert_equal [3, 216], two.values_at("objects", "memsize")
+    assert_equal({ "STRING" => { "objects" => 2, "memsize" => 160 }, "ARRAY" => { "objects" => 1, "memsize" => 56 } },
+                 two["types"])
+    assert_equal [{ "file" => "a.rb", "line" => 1, "objects" => 2, "memsize" => 160 },
+                  { "file" => "a.rb", "line" => 2, "objects" => 1, "memsize" => 56 }], two["sites"]
+    assert_equal 1, two["invalid_lines"]
+    assert_match(/not known/, two["caveat"])
+    three = diff_json(old, new, later)
+    assert_equal [2, 160], three.values_at("objects", "memsize")
+    assert_equal({ "STRING" => { "objects" => 2, "memsize" => 160 } }, three["types"])
+    out, err, status = cli("diff", old, new, later)
+    assert status.success?, err
+    assert out.start_with?("in #{new}, not in #{old} and still in #{later}: 2 objects, 160 bytes memsize\n"), out
+    assert_match(/^ +160 bytes +2  a\.rb:1$/, out)
+  end
+
+  def test_a_dump_diffed_with_itself_is_empty
+    dump = write_dump("d.ndjson", [record(1, "STRING", 40), record(2, "HASH", 160)])
+    assert_equal [0, 0, []], diff_json(dump, dump).values_at("objects", "memsize", "sites")
+    out, err, status = cli("diff", dump, dump)
+    assert status.success?, err
+    assert_match(/: 0 objects, 0 bytes memsize\n/, out)
+  end
+
+  def test_three_captures_find_what_was_kept_between_them_at_its_line
+    ObjectSpace.trace_object_allocations_start
+    keys = []
+    kept = []
+    keys << File.basename(capture!)
+    line = __LINE__ + 1
+    2.times { kept << Array.new(5000) { |i| "kept between captures #{i}" } }
+    keys << File.basename(capture!)
+    kept.pop # half of what was kept is let go before the third
+    GC.start
+    keys << File.basename(capture!)
+    ObjectSpace.trace_object_allocations_stop
+
+    env = { "HEAPCAPTURE_DESTINATION" => "file://#{@dest}", "HEAPCAPTURE_TMPDIR" => @tmpdir }
+    out, err, status = cli("diff", *keys, "--json", env: env)
+    assert status.success?, err
+    diff = JSON.parse(out)
+    site = diff["sites_by_count"].find { |s| s["file"] == __FILE__ && s["line"] == line }
+    assert site, "the kept strings' site: #{diff['sites_by_count'].first(3)}"
+    assert_operator site["objects"], :>=, 5000
+    assert_operator site["objects"], :<, 10_000, "what was let go before the third dump is not counted"
+    assert_nil diff["caveat"], "one process, no compaction"
+    assert_equal keys.sort, Dir.children(@dest).grep(/ndjson/).sort, "downloads were removed"
+
+    GC.compact
+    keys << File.basename(capture!)
+    out, err, status = cli("diff", keys[1], keys[3], env: env)
+    assert status.success?, err
+    assert_match(/^  note: GC\.compact ran between these dumps \(compactions \d+ -> \d+\)/, out)
+    kept.clear
+  end
+
+  def test_dumps_of_two_processes_are_said
+    old = write_dump("a-heap.ndjson", [record(1, "STRING", 40)])
+    new = write_dump("b-heap.ndjson", [record(2, "STRING", 40)])
+    [[old, 11], [new, 12]].each do |path, pid|
+      File.write(path.sub(".ndjson", ".summary.json"), JSON.generate("pid" => pid, "gc_compact_count" => 0))
+    end
+    assert_match(/different processes \(pid 11, pid 12\)/, diff_json(old, new)["caveat"])
+  end
+
+  def test_bad_input_is_one_clear_line_and_exit_1
+    good = write_dump("good.ndjson", [record(1, "STRING", 40)])
+    empty = File.join(@dest, "empty.ndjson").tap { |p| File.write(p, "") }
+    text = File.join(@dest, "notes.txt").tap { |p| File.write(p, "hello\n") }
+    cut = File.join(@dest, "cut.ndjson.gz")
+    File.binwrite(cut, Zlib.gzip(File.read(good) * 50)[0, 30])
+    { [empty, good] => /empty\.ndjson is empty/, [text, good] => /notes\.txt is not a heap dump/,
+      [good, cut] => /cut\.ndjson\.gz is not a whole gzip file/, [good, text] => /notes\.txt is not a heap dump/ }
+      .each do |args, message|
+        out, err, status = cli("diff", *args)
+        assert_equal [1, ""], [status.exitstatus, out], err
+        assert_match message, err
+        assert_equal 1, err.lines.size, err
+      end
+    _, err, status = cli("diff", good)
+    assert_equal 2, status.exitstatus, err
+  end
+
+  private
+
+  def capture!
+    result = HeapCapture.capture(mode: :fork)
+    assert_equal "ok", result["status"], result["error"]
+    result["location"]
+  end
+
+  def diff_json(*paths)
+    out, err, status = cli("diff", *paths, "--json")
+    assert status.success?, err
+    JSON.parse(out)
+  end
+
+  def cli(*args, env: {})
+    Open3.capture3(env, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", File.join(ROOT, "exe/heapcapture"), *args)
+  end
+end
