@@ -13,6 +13,7 @@ BENCHMARKS = {
   sigv4: "SigV4 signing cost against the aws-sigv4 gem",
   tracing: "what arming costs: unarmed vs sampled vs full tracing, alone and in puma under wrk; sites in a capture",
   summary: "what the summary made during a capture costs the dump, fork and inline, beside reading it afterwards",
+  report: "heapcapture report and diff against heapy, heap-profiler and sheap on the same dumps",
   dump_child: "the dump child alone, alternating between builds (BENCH_ARGS: LIBDIR...)"
 }.freeze
 

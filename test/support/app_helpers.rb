@@ -75,10 +75,17 @@ module HCTest
     end
 
     # "web.1 pid 42: ok s3://bucket/key 1234 bytes https://..." => { pid:, status:, location: }
+    # Each result line, with the summary lines printed under it (:summary, "  heap: ..." and
+    # "  top site: ...").
     def parse_cli_lines(stdout)
-      stdout.lines.map do |line|
+      stdout.lines.each_with_object([]) do |line, results|
+        if line.start_with?("  heap: ", "  top site: ")
+          flunk("a summary line before any result: #{line.inspect}") if results.empty?
+          results.last[:summary] << line.chomp
+          next
+        end
         m = line.match(/\A(\S+) pid (\d+): (\w+) (\S+)/) or flunk("unexpected CLI line #{line.inspect}")
-        { dyno: m[1], pid: m[2].to_i, status: m[3], location: m[4], line: line }
+        results << { dyno: m[1], pid: m[2].to_i, status: m[3], location: m[4], line: line, summary: [] }
       end
     end
 
