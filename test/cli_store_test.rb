@@ -271,7 +271,7 @@ class CLIStoreTest < HCTest::TestCase
     lines = out.lines.map(&:chomp)
     assert_match(/  #{File.size(plain)}  2026-11-21T20-00-01Z-web.1-pid7-heap.ndjson\z/, lines[0])
     assert_match(/  #{File.size(gz)}  2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz\z/, lines[1])
-    assert_equal "2 dumps in file://#{dir}/ (#{HeapCapture::CLI::Size.human(File.size(gz) + File.size(plain))} in all)", lines[2]
+    assert_equal "2 dumps in file://#{dir}/ (#{HeapCapture::Size.human(File.size(gz) + File.size(plain))} in all)", lines[2]
 
     _out, err, status = heapcapture("fetch", "2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz", env: env)
     assert status.success?, err

@@ -423,12 +423,27 @@ static VALUE hc_dump_estimate_m(VALUE self, VALUE gzip)
     return ULL2NUM(hc_dump_estimate(rss, RTEST(gzip)));
 }
 
-/* Dump.rss => this process's resident size in bytes (VmRSS), nil if unknown */
+typedef struct {
+    uint64_t rss;
+    int rc;
+    char err[256];
+} hc_rss_call;
+
+static void *hc_rss_nogvl(void *arg)
+{
+    hc_rss_call *c = arg;
+    c->rc = hc_proc_self_rss(&c->rss, c->err, sizeof c->err);
+    return NULL;
+}
+
+/* Dump.rss => this process's resident size in bytes (VmRSS), nil if unknown. Read from /proc
+ * without the GVL: the RSS watch (autocapture.rb) calls it every rss_interval. */
 static VALUE hc_dump_rss_m(VALUE self)
 {
-    uint64_t rss;
-    char err[256];
-    return hc_proc_self_rss(&rss, err, sizeof err) == 0 ? ULL2NUM(rss) : Qnil;
+    hc_rss_call c;
+    memset(&c, 0, sizeof c);
+    rb_thread_call_without_gvl(hc_rss_nogvl, &c, NULL, NULL); /* one read of a small /proc file */
+    return c.rc == 0 ? ULL2NUM(c.rss) : Qnil;
 }
 
 /* Dump.check_space(dir, needed_bytes) => free bytes, or raises DumpError saying what to change */

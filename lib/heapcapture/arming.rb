@@ -15,21 +15,25 @@ module HeapCapture
         selection = Dyno.select(process_type, dynos)
         @arm_mutex.synchronize do
           forget_inherited_listener
-          url = armable_url(selection, settings) or return false
+          url, plan = armable(selection, settings)
+          return false unless url
+
           if @listener&.alive? && @listener.channel == selection.channel
             @listener.on_result = block if block
             return true
           end
 
           @listener&.stop
+          @autocapture&.stop
           Tracing.arm(HeapCapture.config.trace_allocations)
           @listener = Listener.new(database_url: url, dyno: selection.dyno, channel: selection.channel,
                                    on_result: block).start
+          @autocapture = start_autocapture(plan, @listener)
           stop_quietly_at_exit
           connected = @listener.wait_until_listening(ARM_TIMEOUT)
           Log.info("armed in #{selection.dyno} (pid #{Process.pid}): listening on #{selection.channel}" \
                    "#{connected ? '' : ' once PostgreSQL answers (not connected yet; retrying in the background)'}" \
-                   ", allocation tracing #{Tracing.description}")
+                   ", allocation tracing #{Tracing.description}#{automatic_text(plan)}")
           true
         end
       end
@@ -49,6 +53,7 @@ module HeapCapture
           captures: listener&.captures || 0,
           coalesced: listener&.coalesced || 0,
           tracing: Tracing.description,
+          automatic: armed ? automatic_status : nil,
           pid: Process.pid
         }
       end
@@ -59,6 +64,8 @@ module HeapCapture
           forget_inherited_listener
           listener = @listener
           @listener = nil
+          @autocapture&.stop
+          @autocapture = nil
           return false unless listener&.alive?
 
           listener.stop
@@ -72,24 +79,49 @@ module HeapCapture
       def after_fork_in_child
         @arm_mutex = Mutex.new # a lock held at fork time by a thread that does not exist here
         forget_inherited_listener
+        @autocapture = nil # its thread is the parent's
         Tracing.after_fork_in_child
       end
 
       private
 
-      # Applies the settings; returns the database URL when this process is selected and every
-      # setting can work, else nil, having logged why not.
-      def armable_url(selection, settings)
+      # Applies the settings; returns [the database URL, the automatic captures' plan or nil] when
+      # this process is selected and every setting can work, else nil, having logged why not.
+      def armable(selection, settings)
         config = HeapCapture.config
         config.apply(settings) unless settings.empty?
         unless selection.selected?
           Log.info(selection.reason)
           return nil
         end
-        config.database_url!.tap { Capture.check!(config) }
+        url = config.database_url!
+        Capture.check!(config)
+        [url, Autocapture.plan!(config)]
       rescue ConfigurationError => e
         Log.error("not armed in #{selection.dyno || Dyno.label} (pid #{Process.pid}): #{Util.unprefixed(e.message)}")
         nil
+      end
+
+      def automatic_status = @autocapture&.alive? ? @autocapture.status : nil
+
+      def start_autocapture(plan, listener)
+        return nil unless plan
+
+        autocapture = Autocapture.new(plan) { |reason| listener.trigger(reason) }.start
+        listener.after_capture = -> { autocapture.captured }
+        autocapture
+      end
+
+      # ", captures every 1 h, and when RSS stays above 800 MB (3 readings 30 s apart)"
+      def automatic_text(plan)
+        return "" unless plan
+
+        parts = []
+        parts << "every #{plan.every.round(3)} s" if plan.every
+        parts << "when RSS stays above #{plan.rss_above_text} (#{plan.strikes} readings #{plan.interval} s apart)" \
+          if plan.rss_above
+        parts << "when RSS grows #{Report.megabytes(plan.growth)}" if plan.growth
+        ", captures #{parts.join(', and ')}"
       end
 
       # A process that exits normally ends the listener itself, saying nothing: the warning about a

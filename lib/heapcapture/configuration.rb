@@ -8,8 +8,8 @@ module HeapCapture
   # configuration is made; HeapCapture.configure or keyword settings override single values.
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
-                  session_token compression mode trace_allocations memory_limit redact tmpdir part_size
-                  concurrency logger].freeze
+                  session_token compression mode trace_allocations memory_limit redact every rss_above
+                  rss_interval rss_strikes rss_backoff rss_growth tmpdir part_size concurrency logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
     REDACTIONS = %i[none strings].freeze
@@ -17,6 +17,10 @@ module HeapCapture
     # "536870912", "512MB", "512 MiB", "1.5GB", "2G": K, M, G, T count 1024s, as Heroku and cgroups do.
     SIZE = /\A\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*\z/i
     SIZE_UNITS = { nil => 1, "k" => 1024, "m" => MIB, "g" => 1024 * MIB, "t" => 1024 * 1024 * MIB }.freeze
+    # "30", "30s", "30m", "1h", "1.5h", "2d": seconds.
+    DURATION = /\A\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*\z/i
+    DURATION_UNITS = { "" => 1, "s" => 1, "m" => 60, "h" => 3600, "d" => 86_400 }.freeze
+    PERCENT = /\A\s*(\d+(?:\.\d+)?)\s*%\s*\z/
     POSTGRES_URL = %r{\Apostgres(?:ql)?://}i
     CONNINFO = /\A\s*\w+\s*=/ # "host=db dbname=app ..."
 
@@ -37,6 +41,7 @@ module HeapCapture
       @memory_limit = (limit = first(env, "HEAPCAPTURE_MEMORY_LIMIT")) && self.class.bytes!(limit, "HEAPCAPTURE_MEMORY_LIMIT")
       @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "sampled", "HEAPCAPTURE_TRACE")
       @redact = symbol_setting(first(env, "HEAPCAPTURE_REDACT") || "none", REDACTIONS, "HEAPCAPTURE_REDACT")
+      automatic_from(env)
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
       @part_size = 8 * MIB
       @concurrency = 4
@@ -70,6 +75,31 @@ module HeapCapture
       @redact = symbol_setting(value, REDACTIONS, "redact")
     end
 
+    # Automatic captures (autocapture.rb): a period, and the RSS watch.
+    def every=(value)
+      @every = self.class.seconds_or_off!(value, "every")
+    end
+
+    def rss_above=(value)
+      @rss_above = value.nil? || value.to_s.strip.downcase == "off" ? nil : self.class.size_or_percent!(value, "rss_above")
+    end
+
+    def rss_interval=(value)
+      @rss_interval = self.class.seconds!(value, "rss_interval")
+    end
+
+    def rss_strikes=(value)
+      @rss_strikes = self.class.count!(value, "rss_strikes")
+    end
+
+    def rss_backoff=(value)
+      @rss_backoff = self.class.seconds!(value, "rss_backoff")
+    end
+
+    def rss_growth=(value)
+      @rss_growth = value.nil? || value.to_s.strip.downcase == "off" ? nil : self.class.bytes!(value, "rss_growth")
+    end
+
     def trace_allocations=(value)
       @trace_allocations = tracing_setting(value, "trace_allocations")
     end
@@ -101,6 +131,42 @@ module HeapCapture
 
         raise ConfigurationError, "#{name} must be a size in bytes above 0 (536870912, \"512MB\", \"1.5GB\"), " \
                                   "got #{value.inspect}"
+      end
+
+      # Seconds above 0 from a Numeric or "30", "30s", "30m", "1h" (DURATION).
+      def seconds!(value, name)
+        seconds = if value.is_a?(Numeric) then value
+                  elsif (m = DURATION.match(value.to_s)) then m[1].to_f * DURATION_UNITS.fetch(m[2].downcase)
+                  end
+        return seconds if seconds.is_a?(Numeric) && seconds.finite? && seconds.positive?
+
+        raise ConfigurationError, "#{name} must be a duration above 0 (seconds, or \"30m\", \"1h\"), got #{value.inspect}"
+      end
+
+      def seconds_or_off!(value, name)
+        value.nil? || %w[off false none].include?(value.to_s.strip.downcase) ? nil : seconds!(value, name)
+      end
+
+      # Bytes (an Integer), or a share of the memory limit (a Float above 0 up to 1) from "85%".
+      def size_or_percent!(value, name)
+        if (m = PERCENT.match(value.to_s))
+          share = m[1].to_f / 100
+          return share if share.positive? && share <= 1
+
+          raise ConfigurationError, "#{name} as a share of the memory limit must be above 0% and at most 100%, " \
+                                    "got #{value.inspect}"
+        end
+        return bytes!(value, name) if value.is_a?(Integer) || SIZE.match?(value.to_s)
+
+        raise ConfigurationError, "#{name} must be a size (838860800, \"800MB\") or a share of the memory limit " \
+                                  "(\"85%\"), got #{value.inspect}"
+      end
+
+      def count!(value, name)
+        count = value.is_a?(Integer) ? value : Integer(value.to_s.strip, exception: false)
+        return count if count&.positive?
+
+        raise ConfigurationError, "#{name} must be a whole number above 0, got #{value.inspect}"
       end
 
       def concurrency!(value) = in_range!(value, "concurrency", S3::MAX_CONCURRENCY)
@@ -157,6 +223,16 @@ module HeapCapture
     end
 
     private
+
+    # every and the RSS watch from the environment (all off unless set).
+    def automatic_from(env)
+      self.every = first(env, "HEAPCAPTURE_EVERY")
+      self.rss_above = first(env, "HEAPCAPTURE_RSS_ABOVE")
+      self.rss_interval = first(env, "HEAPCAPTURE_RSS_INTERVAL") || 30
+      self.rss_strikes = first(env, "HEAPCAPTURE_RSS_STRIKES") || 3
+      self.rss_backoff = first(env, "HEAPCAPTURE_RSS_BACKOFF") || 3600
+      self.rss_growth = first(env, "HEAPCAPTURE_RSS_GROWTH")
+    end
 
     def first(env, *names)
       names.each do |name|

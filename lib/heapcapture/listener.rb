@@ -30,6 +30,7 @@ module HeapCapture
 
     attr_reader :dyno, :channel, :pid, :thread, :captures, :coalesced
     attr_accessor :on_result
+    attr_writer :after_capture # called once each capture has replied (the RSS watch's baseline)
 
     def initialize(database_url:, dyno:, channel:, on_result: nil)
       @database_url = database_url
@@ -96,6 +97,12 @@ module HeapCapture
         "pid=#{pid} captures=#{captures} coalesced=#{coalesced}>"
     end
 
+    # An automatic capture (autocapture.rb): started, or joined to the one under way, as a signal
+    # would be; its result is replied on heapcapture_reply (no request id), its payload the reason.
+    def trigger(reason)
+      capture_for(reason, [nil, channel])
+    end
+
     # In a forked child: the thread does not exist here and the connection is the parent's.
     def abandon
       @abandoned = true
@@ -129,17 +136,22 @@ module HeapCapture
           @current[:waiters] << waiter
           @current[:after] << after if after
           @coalesced += 1
-          Log.info("coalesced a notification on #{channel} from backend #{request_id} " \
-                   "(#{payload.bytesize} bytes) into the capture under way")
+          Log.info("coalesced #{origin(payload, request_id, channel)} into the capture under way")
           nil
         else
           @current = { payload: payload, waiters: [waiter], after: [after].compact }
           @captures += 1
-          Log.info("notification on #{channel} from backend #{request_id} (#{payload.bytesize} bytes): capturing")
+          Log.info("#{origin(payload, request_id, channel)}: capturing")
           @current
         end
       end
       start_capture(job) if job
+    end
+
+    def origin(payload, request_id, channel)
+      return "an automatic capture (#{payload})" unless request_id
+
+      "a notification on #{channel} from backend #{request_id} (#{payload.bytesize} bytes)"
     end
 
     # A trace request: ObjectSpace's full tracer now, the capture when the window ends, then the
@@ -207,6 +219,7 @@ module HeapCapture
       @connection.wake
       # The capture logged its own outcome (an error once, with its message); this says who heard it.
       Log.info("capture #{describe(result)}; replied to #{waiters.size} request(s)")
+      @after_capture&.call
       call_block(result)
     rescue Exception => e # rubocop:disable Lint/RescueException -- a background thread must not die silently
       @mutex.synchronize { @current = nil if @current.equal?(job) }

@@ -44,6 +44,9 @@ module HeapCapture
 
       def reset! = @fork_share = FORK_SHARE
 
+      # The memory limit this process is held to, as a Cgroup::Memory (limit, source), or nil.
+      def limit(config) = budget(config, Dump.rss)
+
       private
 
       def budget(config, rss)
