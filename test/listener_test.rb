@@ -143,7 +143,12 @@ class ListenerTest < HCTest::TestCase
     arm("web.1")
     old = HeapCapture.status[:backend_pid]
     @pg.psql("SELECT pg_terminate_backend(#{old})")
-    wait_for("a new connection") { HeapCapture.status[:connected] && HeapCapture.status[:backend_pid] != old }
+    # One reading of both: while the old connection is dropped its backend pid reads 0 (seen in CI,
+    # where two readings straddled the drop and the signal went out before the new LISTEN).
+    wait_for("a new connection") do
+      status = HeapCapture.status
+      status[:connected] && status[:backend_pid].to_i.positive? && status[:backend_pid] != old
+    end
     HeapCapture.signal("after terminate")
     assert_equal "after terminate", next_delivery.first
     assert_match(/connection to PostgreSQL lost/, log_text)
