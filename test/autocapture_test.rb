@@ -60,7 +60,9 @@ class AutocaptureTest < HCTest::TestCase
     rss = HeapCapture::Dump.rss
     arm("web.1", rss_above: rss + 40 * MB, rss_interval: 0.1, rss_strikes: 3, rss_backoff: 2)
     assert_nil next_delivery_or_nil(0.8), "below the line: no capture"
-    @ballast = Array.new(80) { "x" * MB } # RSS goes 80 MB up
+    # One block above glibc's largest mmap threshold (32 MB): fresh pages, so RSS goes 80 MB up even
+    # in a process whose malloc holds freed memory from earlier tests.
+    @ballast = "x" * (80 * MB)
     payload, first_at = next_delivery(timeout: 5)
     assert_match(/\Arss \d+ MB > \d+ MB, 3 strikes\z/, payload)
     assert_nil next_delivery_or_nil(1.6), "none within the 2 s backoff"
@@ -76,7 +78,7 @@ class AutocaptureTest < HCTest::TestCase
     rss = HeapCapture::Dump.rss
     arm("web.1", rss_above: rss + 200 * MB, rss_interval: 0.1, rss_growth: "30MB")
     assert_nil next_delivery_or_nil(1.0), "neither above the line nor grown"
-    @ballast = Array.new(60) { "y" * MB }
+    @ballast = "y" * (60 * MB) # fresh pages (see above)
     payload, = next_delivery(timeout: 5)
     assert_match(/\Arss grew \d+ MB since the last capture \(\d+ MB to \d+ MB\)\z/, payload)
     assert_nil next_delivery_or_nil(1.0), "no more growth: no more captures"

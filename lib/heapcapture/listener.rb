@@ -136,7 +136,7 @@ module HeapCapture
           @current[:waiters] << waiter
           @current[:after] << after if after
           @coalesced += 1
-          Log.info("coalesced #{origin(payload, request_id, channel)} into the capture under way")
+          Log.info("coalesced #{request_id ? 'a ' : 'an '}#{origin(payload, request_id, channel)} into the capture under way")
           nil
         else
           @current = { payload: payload, waiters: [waiter], after: [after].compact }
@@ -148,10 +148,12 @@ module HeapCapture
       start_capture(job) if job
     end
 
+    # What asked for a capture, for the log: "notification on heapcapture_web_1 from backend 42
+    # (2 bytes)" or "automatic capture (every 1 h)".
     def origin(payload, request_id, channel)
-      return "an automatic capture (#{payload})" unless request_id
+      return "automatic capture (#{payload})" unless request_id
 
-      "a notification on #{channel} from backend #{request_id} (#{payload.bytesize} bytes)"
+      "notification on #{channel} from backend #{request_id} (#{payload.bytesize} bytes)"
     end
 
     # A trace request: ObjectSpace's full tracer now, the capture when the window ends, then the
