@@ -145,7 +145,7 @@ module HeapCapture
 
     # The summary is read from the finished tempfile on a thread of its own while the dump is
     # stored (C, without the GVL): made in the stream it would lengthen the dump, during which the
-    # app is stopped but for the IO's writes (bench/summary: 1.2-1.4x).
+    # app is stopped but for the IO's writes (bench/summary: 1.06-1.37x).
     def inline_capture(destination, key)
       dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?, false)
       summarizing = Thread.new do

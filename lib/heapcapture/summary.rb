@@ -6,9 +6,10 @@ module HeapCapture
   # A heap dump's summary, tallied in C as the dump is read (ext/heapcapture/dump_summary.c): object
   # count and memsize in all, by type, by GC generation and by allocation site, top sites by memsize
   # and by count, and the lines that are not JSON (left out). The same numbers a full parse of the
-  # dump gives (test/report_test.rb checks that). A capture makes one as its dump streams (in the
-  # dump child, on a thread of its own: summary_feed.c), stores it beside the dump as
-  # KEY.summary.json and puts the top of it in the result.
+  # dump gives (test/report_test.rb checks that). Every capture makes one (fork mode: in the dump
+  # child as the dump streams, on a thread of its own, summary_feed.c; inline mode: read back from
+  # the tempfile while it is stored), stores it beside the dump as KEY.summary.json and puts the
+  # top of it in the result.
   module Summary
     TOP = 10
     STORED_SITES = 100 # HC_DUMP_SUMMARY_SITES (dump_stream.h): the top sites a capture's summary keeps
