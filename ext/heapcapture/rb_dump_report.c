@@ -17,6 +17,7 @@ typedef struct {
     size_t top;
     hc_summary summary;
     hc_addr_set old_set, later_set;
+    uint64_t new_seen;      /* diff: NEW's object lines, kept or not */
     uint64_t bytes;         /* decompressed bytes of path */
     int gzipped;
     char *json;
@@ -29,10 +30,29 @@ static void hc_summarize_json(hc_summarize_call *c)
     if (!c->json) snprintf(c->err, sizeof c->err, "summarizing %s: out of memory", c->path);
 }
 
+/* 0 when path held a heap dump (bytes read, of lines, objects among them), else -1 with c->err
+ * saying what it held instead: the one check of every file summarize and diff read. */
+static int hc_check_dump(hc_summarize_call *c, const char *path, uint64_t bytes, uint64_t lines, uint64_t objects)
+{
+    if (bytes == 0) {
+        snprintf(c->err, sizeof c->err, "%s is empty: there is no heap dump in it", path);
+        return -1;
+    }
+    if (objects == 0) {
+        snprintf(c->err, sizeof c->err, "%s is not a heap dump: none of its %llu line(s) is a record "
+                 "ObjectSpace.dump_all writes", path, (unsigned long long)lines);
+        return -1;
+    }
+    return 0;
+}
+
 static void *hc_summarize_nogvl(void *arg)
 {
     hc_summarize_call *c = arg;
-    if (hc_dump_read_file(c->path, &c->summary, &c->bytes, &c->gzipped, c->err, sizeof c->err) == 0) hc_summarize_json(c);
+    if (hc_dump_read_file(c->path, &c->summary, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0) return NULL;
+    /* A diff's NEW may rightly have no object left to tally: what counts is that it had some. */
+    uint64_t objects = c->summary.filter ? c->new_seen : c->summary.all.objects;
+    if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, objects) == 0) hc_summarize_json(c);
     return NULL;
 }
 
@@ -45,7 +65,8 @@ static int hc_collect_address(void *arg, const hc_dump_line *l)
 
 static int hc_keep_new(void *arg, const hc_dump_line *l)
 {
-    const hc_summarize_call *c = arg;
+    hc_summarize_call *c = arg;
+    c->new_seen++;
     if (hc_addr_set_has(&c->old_set, l->address)) return 0;
     return !c->later_path || hc_addr_set_has(&c->later_set, l->address);
 }
@@ -60,14 +81,7 @@ static int hc_read_addresses(hc_summarize_call *c, const char *path, hc_addr_set
     uint64_t bytes;
     int gzipped;
     int rc = hc_dump_read_file(path, &s, &bytes, &gzipped, c->err, sizeof c->err);
-    if (rc == 0 && bytes == 0) {
-        snprintf(c->err, sizeof c->err, "%s is empty: there is no heap dump in it", path);
-        rc = -1;
-    } else if (rc == 0 && set->count == 0) {
-        snprintf(c->err, sizeof c->err, "%s is not a heap dump: none of its %llu line(s) is a record "
-                 "ObjectSpace.dump_all writes", path, (unsigned long long)s.lines);
-        rc = -1;
-    }
+    if (rc == 0) rc = hc_check_dump(c, path, bytes, s.lines, set->count);
     hc_summary_free(&s);
     return rc;
 }
@@ -98,7 +112,7 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
 }
 
 /* Dump.summarize(path, top) => [summary JSON, decompressed bytes, gzipped?]; DumpError saying why
- * not (a file that cannot be read, a gzip stream cut short). */
+ * not (a file that cannot be read, a gzip stream cut short, an empty file, one that is no dump). */
 static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top)
 {
     (void)self;
@@ -114,7 +128,7 @@ static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top)
 /* Dump.diff(old, new, later, top) => [JSON, decompressed bytes of new, gzipped?]: the summary of
  * the objects in new whose address old lacks (and later has, when later is not nil), as
  * Dump.summarize gives it ("lines", "invalid_lines" and "roots" count all of new). DumpError for a
- * file that is no dump. */
+ * file that is empty or no dump. */
 static VALUE hc_dump_diff(VALUE self, VALUE old_path, VALUE new_path, VALUE later_path, VALUE top)
 {
     (void)self;

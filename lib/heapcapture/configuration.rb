@@ -81,7 +81,7 @@ module HeapCapture
     end
 
     def rss_above=(value)
-      @rss_above = value.nil? || value.to_s.strip.downcase == "off" ? nil : self.class.size_or_percent!(value, "rss_above")
+      @rss_above = off?(value) ? nil : self.class.size_or_percent!(value, "rss_above")
     end
 
     def rss_interval=(value)
@@ -97,7 +97,7 @@ module HeapCapture
     end
 
     def rss_growth=(value)
-      @rss_growth = value.nil? || value.to_s.strip.downcase == "off" ? nil : self.class.bytes!(value, "rss_growth")
+      @rss_growth = off?(value) ? nil : self.class.bytes!(value, "rss_growth")
     end
 
     def trace_allocations=(value)
@@ -223,6 +223,9 @@ module HeapCapture
     end
 
     private
+
+    # An optional size left unset: nil or "off".
+    def off?(value) = value.nil? || value.to_s.strip.downcase == "off"
 
     # every and the RSS watch from the environment (all off unless set).
     def automatic_from(env)
