@@ -44,7 +44,11 @@ def define_fuzz_task(name, description, seeds: {})
     corpus = File.join(C_BUILD_DIR, "fuzz_#{name}_corpus")
     mkdir_p corpus
     (seeds.respond_to?(:call) ? seeds.call : seeds).each { |file, text| File.binwrite(File.join(corpus, file), text) }
-    sh({ "ASAN_OPTIONS" => "detect_leaks=1" }, bin, "-max_total_time=#{seconds}", "-max_len=4096", corpus)
+    # Inputs that once crashed it: replayed first, as part of the corpus.
+    Dir[File.join(C_TEST_DIR, "fuzz_regressions", name.to_s, "*")].each { |file| cp file, corpus, verbose: false }
+    # A new crash lands in the build folder (libFuzzer's default is the current one: the checkout).
+    sh({ "ASAN_OPTIONS" => "detect_leaks=1" }, bin, "-max_total_time=#{seconds}", "-max_len=4096",
+       "-artifact_prefix=#{C_BUILD_DIR}/fuzz_#{name}-", corpus)
   end
 end
 
