@@ -17,8 +17,9 @@ class DiffTest < HCTest::TestCase
 
   def teardown = remove_file_destination
 
-  def record(address, type, memsize, site = nil)
+  def record(address, type, memsize, site = nil, references: nil)
     fields = { "address" => format("0x%x", address), "type" => type }
+    fields["references"] = references.map { |a| format("0x%x", a) } if references
     fields.merge!("file" => site[0], "line" => site[1], "generation" => 3) if site
     JSON.generate(fields.merge("memsize" => memsize))
   end
@@ -32,15 +33,18 @@ class DiffTest < HCTest::TestCase
   def test_known_dumps_give_known_numbers
     old = write_dump("old.ndjson", [record(1, "STRING", 40), record(2, "STRING", 40), record(3, "HASH", 160)])
     new = write_dump("new.ndjson", [record(2, "STRING", 40), record(3, "HASH", 160), record(4, "STRING", 80, ["a.rb", 1]),
-                                    record(5, "ARRAY", 56, ["a.rb", 2]), record(6, "STRING", 80, ["a.rb", 1]), "{broken"])
+                                    record(5, "ARRAY", 56, ["a.rb", 2], references: [4, 6]), record(6, "STRING", 80, ["a.rb", 1]),
+                                    "{broken"])
     later = write_dump("later.ndjson", [record(3, "HASH", 160), record(4, "STRING", 80), record(6, "STRING", 80),
                                         record(7, "OBJECT", 40)])
     two = diff_json(old, new)
     assert_equal [3, 216], two.values_at("objects", "memsize")
     assert_equal({ "STRING" => { "objects" => 2, "memsize" => 160 }, "ARRAY" => { "objects" => 1, "memsize" => 56 } },
                  two["types"])
-    assert_equal [{ "file" => "a.rb", "line" => 1, "objects" => 2, "memsize" => 160 },
-                  { "file" => "a.rb", "line" => 2, "objects" => 1, "memsize" => 56 }], two["sites"]
+    assert_equal [{ "file" => "a.rb", "line" => 1, "objects" => 2, "memsize" => 160, "references" => 0 },
+                  { "file" => "a.rb", "line" => 2, "objects" => 1, "memsize" => 56, "references" => 2 }], two["sites"]
+    assert_equal [{ "address" => "0x5", "type" => "ARRAY", "references" => 2, "memsize" => 56, "file" => "a.rb", "line" => 2 }],
+                 two["most_references"]
     assert_equal 1, two["invalid_lines"]
     assert_match(/not known/, two["caveat"])
     three = diff_json(old, new, later)
@@ -50,6 +54,7 @@ class DiffTest < HCTest::TestCase
     assert status.success?, err
     assert out.start_with?("in #{new}, not in #{old} and still in #{later}: 2 objects, 160 bytes memsize\n"), out
     assert_match(/^ +160 bytes +2  a\.rb:1$/, out)
+    assert_match(/objects holding the most references:\n.*\n +2 +56 bytes  ARRAY 0x5 at a\.rb:2$/, cli("diff", old, new)[0])
   end
 
   def test_a_dump_diffed_with_itself_is_empty

@@ -9,7 +9,8 @@ require_relative "support/dump_parse"
 
 # heapcapture report: the summary tallied in C equals a full parse of the same dump in Ruby (this
 # Ruby's dump_all format, with allocation sites, and with lines that are not JSON: real ones from
-# Ruby 3.1's ruby/ruby#6161 where this Ruby has that bug); a known dump gives known numbers; a
+# Ruby 3.1's ruby/ruby#6161 where this Ruby has that bug), references held and duplicate strings
+# included; a known dump gives known numbers; a
 # truncated .gz, a file that is no dump and an empty file each give one clear line and exit 1.
 class ReportTest < HCTest::TestCase
   ROOT = File.expand_path("..", __dir__)
@@ -22,7 +23,8 @@ class ReportTest < HCTest::TestCase
     require "objspace"
     ObjectSpace.trace_object_allocations_start
     def ❤ = Array.new(50) { |i| "heart #{i}" }
-    $kept = [Array.new(300) { |i| "kept #{i}" * 3 }, Array.new(40) { { i: 1 } }, ❤]
+    $kept = [Array.new(300) { |i| "kept #{i}" * 3 }, Array.new(40) { { i: 1 } }, ❤, Array.new(120) { "same" },
+             Array.new(7) { "long #{'x' * 80}" }]
     File.open(ARGV[0], "w") { |f| ObjectSpace.dump_all(output: f) }
     if RUBY_VERSION >= "3.2"
       File.write(ARGV[0], %({"address":"0x7f1", "type":"STRING", "method":"\xC3\xBF\x00stale\n) + %(bytes", "memsize":40}\n),
@@ -47,6 +49,8 @@ class ReportTest < HCTest::TestCase
         assert_equal want["sites"].size, got["site_count"]
         assert_equal got["sites"].sort_by { |s| [-s["memsize"], -s["objects"], s["file"], s["line"]] }, got["sites"],
                      "sites by memsize"
+        assert_references(want, got)
+        assert_duplicate_strings(want, got)
       end
       assert_operator want["invalid_lines"], :>, 0, "the dump has lines that are not JSON"
       assert(want["sites"].any? { |(file, _), (objects, _)| file == "-e" && objects >= 300 }, "the kept strings' site")
@@ -57,7 +61,7 @@ class ReportTest < HCTest::TestCase
     out, err, status = cli("report", FIXTURE, "--top", "2")
     assert status.success?, err
     assert_equal <<~TEXT, out
-      #{FIXTURE}: 5 objects, 360 bytes memsize (575 bytes of ndjson, 7 lines)
+      #{FIXTURE}: 5 objects, 360 bytes memsize (632 bytes of ndjson, 7 lines)
         1 line(s) are not JSON and were left out (Ruby 3.1 writes such lines for methods whose name is not ASCII, ruby/ruby#6161)
 
       by type:
@@ -80,10 +84,25 @@ class ReportTest < HCTest::TestCase
                memsize      objects  file:line
              120 bytes            2  app/models/user.rb:3
              160 bytes            1  app/models/order.rb:9
+
+      top sites by references held (of their objects, in all):
+          references      objects  file:line
+                   2            1  app/models/order.rb:9
+
+      objects holding the most references:
+          references        memsize  object
+                   2      160 bytes  HASH 0x3 at app/models/order.rb:9
+
+      top duplicate strings (strings of the same value; values dump_all writes: ASCII ones):
+            copies        memsize  value
+                 2      120 bytes  "hi" (2 bytes) at app/models/user.rb:3
     TEXT
     json, = cli("report", FIXTURE, "--json")
     summary = JSON.parse(json)
     assert_equal [5, 360, 1, 1, 3], summary.values_at("objects", "memsize", "roots", "invalid_lines", "site_count")
+    assert_equal [2, [{ "value" => "hi", "truncated" => false, "bytesize" => 2, "count" => 2, "memsize" => 120,
+                        "file" => "app/models/user.rb", "line" => 3, "more_sites" => false }]],
+                 summary.values_at("references", "duplicate_strings")
   end
 
   def test_bad_input_is_one_clear_line_and_exit_1
@@ -123,6 +142,32 @@ class ReportTest < HCTest::TestCase
   end
 
   private
+
+  def assert_references(want, got)
+    assert_equal want["references"], got["references"]
+    assert_equal want["site_references"].reject { |_, refs| refs.zero? },
+                 got["sites_by_references"].to_h { |s| [[s["file"], s["line"]], s["references"]] }
+    holders = want["holders"].sort_by { |address, refs, memsize| [-refs, -memsize, Integer(address)] }
+    assert_equal holders, got["most_references"].map { |h| h.values_at("address", "references", "memsize") }
+    assert_operator holders.first[1], :>=, 300, "the kept array of 300 strings is among them"
+    kept = got["most_references"].find { |h| h.values_at("file", "line", "references") == ["-e", 5, 300] }
+    assert_equal %w[ARRAY Array], kept&.values_at("type", "class"), "the kept array, named by its class"
+  end
+
+  def assert_duplicate_strings(want, got)
+    dups = want["strings"].select { |_, (copies, _)| copies > 1 }
+    assert_equal dups.size, got["duplicate_strings"].size
+    got["duplicate_strings"].each do |d|
+      value = d["truncated"] ? dups.keys.find { |v| v.start_with?(d["value"]) && v.bytesize == d["bytesize"] } : d["value"]
+      assert_equal dups[value], d.values_at("count", "memsize"), "copies of #{value.inspect}"
+    end
+    same = got["duplicate_strings"].find { |d| d["value"] == "same" }
+    assert_operator same["count"], :>=, 120
+    assert_equal ["-e", 5], same.values_at("file", "line")
+    long = got["duplicate_strings"].find { |d| d["value"].start_with?("long x") }
+    assert long["truncated"]
+    assert_equal [7, 85], long.values_at("count", "bytesize")
+  end
 
   def cli(*args, env: {})
     Open3.capture3(env, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", File.join(ROOT, "exe/heapcapture"), *args)

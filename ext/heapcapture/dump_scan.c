@@ -145,17 +145,20 @@ static int hc_scan_literal(hc_scan *s, const char *word)
     return 0;
 }
 
-/* An array or object at s->p, checked and skipped. */
-static int hc_scan_container(hc_scan *s, int depth)
+/* An array or object at s->p, checked and skipped; *count (when not NULL) gets its entries. */
+static int hc_scan_container(hc_scan *s, int depth, uint64_t *count)
 {
+    uint64_t n = 0;
     char close = *s->p == '[' ? ']' : '}';
     s->p++;
     hc_skip_ws(s);
     if (s->p < s->end && *s->p == close) {
         s->p++;
+        if (count) *count = 0;
         return 0;
     }
     for (;;) {
+        n++;
         if (close == '}') {
             if (hc_scan_string(s, NULL) != 0) return -1;
             hc_skip_ws(s);
@@ -168,6 +171,7 @@ static int hc_scan_container(hc_scan *s, int depth)
         if (s->p >= s->end) return -1;
         if (*s->p == close) {
             s->p++;
+            if (count) *count = n;
             return 0;
         }
         if (*s->p != ',') return -1;
@@ -184,7 +188,7 @@ static int hc_scan_value(hc_scan *s, int depth)
     int a, b;
     switch (*s->p) {
     case '"': return hc_scan_string(s, NULL);
-    case '{': case '[': return hc_scan_container(s, depth);
+    case '{': case '[': return hc_scan_container(s, depth, NULL);
     case 't': return hc_scan_literal(s, "true");
     case 'f': return hc_scan_literal(s, "false");
     case 'n': return hc_scan_literal(s, "null");
@@ -223,6 +227,14 @@ static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
             out->has_file = 1;
         } else if (hc_key_is(key, "address")) {
             out->has_address = hc_parse_address(&v, &out->address) == 0;
+        } else if (hc_key_is(key, "value")) {
+            out->value = v;
+            out->has_value = 1;
+        } else if (hc_key_is(key, "class")) {
+            out->has_class = hc_parse_address(&v, &out->class_address) == 0;
+        } else if (hc_key_is(key, "name")) {
+            out->name = v;
+            out->has_name = 1;
         }
         return 0;
     }
@@ -241,6 +253,11 @@ static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
             out->generation = u;
             out->has_generation = 1;
         }
+        return 0;
+    }
+    if (s->p < s->end && *s->p == '[' && hc_key_is(key, "references")) {
+        if (hc_scan_container(s, 1, &out->references) != 0) return -1;
+        out->has_references = 1;
         return 0;
     }
     return hc_scan_value(s, 1);

@@ -1,6 +1,6 @@
 /* One line of ObjectSpace.dump_all's output, checked to be one JSON object and read for the fields
- * heapcapture's summaries use: address, type, memsize, and the allocation site (file, line,
- * generation) where there is one. Written by hand for dump_all's flat records: one pass, no
+ * heapcapture's summaries use: address, type, memsize, the allocation site (file, line,
+ * generation) where there is one, how many references it holds, a string's value, a class's name. Written by hand for dump_all's flat records: one pass, no
  * allocation, nothing decoded that is not needed. It accepts what Ruby's JSON.parse accepts
  * (RFC 8259, bytes above 0x7f as they are, a \ud800-\udbff escape only before a \udc00-\udfff
  * one), so a line it rejects is one a JSON reader would reject: Ruby 3.1 writes such lines for
@@ -21,12 +21,17 @@ typedef struct {
 
 typedef struct {
     int has_address, has_type, has_memsize, has_file, has_line, has_generation;
+    int has_references, has_value, has_class, has_name;
     uint64_t address;
     hc_json_str type;       /* "STRING", "ROOT", ... */
     uint64_t memsize;
     hc_json_str file;
     int64_t line;
     uint64_t generation;
+    uint64_t references;    /* how many entries its "references" list has */
+    hc_json_str value;      /* a STRING's (dump_all writes it for strings that are all ASCII) */
+    uint64_t class_address;
+    hc_json_str name;       /* a CLASS's or MODULE's */
 } hc_dump_line;
 
 /* 0 when line[0, len) (without its newline) is one JSON object, its fields in *out; -1 when it is

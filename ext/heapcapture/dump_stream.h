@@ -23,9 +23,10 @@ typedef struct {
     int summarize;                  /* tally the stored lines' summary (summary_feed.h) */
 } hc_dump_stream_opts;
 
-/* Top sites the summary made as the dump streams keeps (by memsize and by count): it is stored
- * beside the dump, and the result carries what fits of it. */
-#define HC_DUMP_SUMMARY_SITES 100
+/* Top sites (by memsize, count and references held) and top holders of references the summary
+ * made as the dump streams keeps (the summary's own default): it is stored beside the dump, and
+ * the result carries what fits of it. */
+#define HC_DUMP_SUMMARY_SITES HC_SUMMARY_KEEP
 
 typedef struct {
     int fd;                 /* written to, not owned */

@@ -1,4 +1,6 @@
-/* The dump summary (dump_summary.h): three small open-addressing maps, kept at most half full. */
+/* The dump summary (dump_summary.h): small open-addressing maps kept at most half full, and the
+ * objects holding the most references in an array kept sorted (most lines hold fewer than the
+ * last one kept: one comparison). */
 #include "dump_summary.h"
 #include "util.h"
 
@@ -55,6 +57,7 @@ static hc_tally_slot *hc_map_get(hc_tally_map *m, const char *name, size_t len, 
     }
     s->line = line;
     s->key = key;
+    s->id = (uint32_t)m->count;
     s->used = 1;
     m->count++;
     return s;
@@ -67,6 +70,109 @@ static void hc_map_free(hc_tally_map *m)
     memset(m, 0, sizeof *m);
 }
 
+/* ---- class names ---- */
+
+static size_t hc_addr_slot(uint64_t addr, size_t cap) { return (size_t)((addr >> 3) * 0x9e3779b97f4a7c15ull) & (cap - 1); }
+
+static int hc_names_put(hc_name_map *m, uint64_t addr, const char *name, size_t len)
+{
+    if (!addr) return 0;
+    if ((m->count + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        uint64_t *keys = calloc(cap, sizeof *keys);
+        char **names = calloc(cap, sizeof *names);
+        if (!keys || !names) {
+            free(keys);
+            free(names);
+            return -1;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->keys[i]) continue;
+            size_t j = hc_addr_slot(m->keys[i], cap);
+            while (keys[j]) j = (j + 1) & (cap - 1);
+            keys[j] = m->keys[i];
+            names[j] = m->names[i];
+        }
+        free(m->keys);
+        free(m->names);
+        m->keys = keys;
+        m->names = names;
+        m->cap = cap;
+    }
+    size_t j = hc_addr_slot(addr, m->cap);
+    while (m->keys[j] && m->keys[j] != addr) j = (j + 1) & (m->cap - 1);
+    if (m->keys[j]) return 0; /* the same address twice: the first name stays */
+    char *copy = malloc(len + 1);
+    if (!copy) return -1;
+    memcpy(copy, name, len);
+    copy[len] = '\0';
+    m->keys[j] = addr;
+    m->names[j] = copy;
+    m->count++;
+    return 0;
+}
+
+static const char *hc_names_get(const hc_name_map *m, uint64_t addr)
+{
+    if (!m->cap || !addr) return NULL;
+    for (size_t j = hc_addr_slot(addr, m->cap); m->keys[j]; j = (j + 1) & (m->cap - 1))
+        if (m->keys[j] == addr) return m->names[j];
+    return NULL;
+}
+
+static void hc_names_free(hc_name_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++) free(m->names[i]);
+    free(m->keys);
+    free(m->names);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- holders of the most references ---- */
+
+/* a before b: more references, then more memsize, then the lower address. */
+static int hc_holder_before(uint64_t refs, uint64_t memsize, uint64_t addr, const hc_holder *b)
+{
+    if (refs != b->references) return refs > b->references;
+    if (memsize != b->memsize) return memsize > b->memsize;
+    return addr < b->address;
+}
+
+static int hc_holder_offer(hc_summary *s, const hc_dump_line *l, uint64_t memsize)
+{
+    size_t keep = s->keep ? s->keep : HC_SUMMARY_KEEP;
+    size_t n = s->holders_count;
+    if (n == keep && !hc_holder_before(l->references, memsize, l->address, &s->holders[n - 1])) return 0;
+    if (n == s->holders_cap) { /* grown as needed: a caller may ask for a large top */
+        size_t cap = s->holders_cap ? s->holders_cap * 2 : 16;
+        if (cap > keep) cap = keep;
+        hc_holder *h = realloc(s->holders, cap * sizeof *h);
+        if (!h) return -1;
+        s->holders = h;
+        s->holders_cap = cap;
+    }
+    char *file = NULL;
+    if (l->has_file) {
+        file = malloc(l->file.len + 1);
+        if (!file) return -1;
+        memcpy(file, l->file.ptr, l->file.len);
+        file[l->file.len] = '\0';
+    }
+    if (n == keep) free(s->holders[--n].file); /* the last one makes room */
+    size_t at = n;
+    while (at > 0 && hc_holder_before(l->references, memsize, l->address, &s->holders[at - 1])) at--;
+    memmove(&s->holders[at + 1], &s->holders[at], (n - at) * sizeof *s->holders);
+    hc_holder *h = &s->holders[at];
+    *h = (hc_holder){.address = l->address, .references = l->references, .memsize = memsize,
+                     .class_address = l->has_class ? l->class_address : 0, .file = file,
+                     .line = l->has_line ? l->line : 0};
+    size_t tlen = l->has_type && l->type.len < sizeof h->type ? l->type.len : 0;
+    memcpy(h->type, l->type.ptr ? l->type.ptr : "", tlen);
+    h->type[tlen] = '\0';
+    s->holders_count = n + 1;
+    return 0;
+}
+
 void hc_summary_init(hc_summary *s)
 {
     memset(s, 0, sizeof *s);
@@ -77,17 +183,23 @@ void hc_summary_free(hc_summary *s)
     hc_map_free(&s->types);
     hc_map_free(&s->generations);
     hc_map_free(&s->sites);
+    for (size_t i = 0; i < s->holders_count; i++) free(s->holders[i].file);
+    free(s->holders);
+    hc_names_free(&s->class_names);
     free(s->partial);
     memset(s, 0, sizeof *s);
 }
 
-static int hc_add(hc_tally_slot *slot, uint64_t memsize)
+static int hc_add(hc_tally_slot *slot, uint64_t memsize, uint64_t references)
 {
     if (!slot) return -1;
     slot->t.objects++;
     slot->t.memsize += memsize;
+    slot->t.references += references;
     return 0;
 }
+
+#define hc_str_is(str, lit) ((str).len == sizeof lit - 1 && memcmp((str).ptr, lit, sizeof lit - 1) == 0)
 
 int hc_summary_line(hc_summary *s, const char *line, size_t len)
 {
@@ -99,20 +211,35 @@ int hc_summary_line(hc_summary *s, const char *line, size_t len)
         return 0;
     }
     if (!l.has_address) { /* a ROOT record: not an object */
-        if (l.has_type && l.type.len == 4 && memcmp(l.type.ptr, "ROOT", 4) == 0) s->roots++;
+        if (l.has_type && hc_str_is(l.type, "ROOT")) s->roots++;
         return 0;
+    }
+    /* Every class's name, kept or not: a diff's new objects are mostly of old classes. */
+    if (l.has_name && l.has_type && (hc_str_is(l.type, "CLASS") || hc_str_is(l.type, "MODULE")) &&
+        hc_names_put(&s->class_names, l.address, l.name.ptr, l.name.len) != 0) {
+        s->failed = 1;
+        return -1;
     }
     if (s->filter) {
         int keep = s->filter(s->filter_arg, &l);
         if (keep < 0) s->failed = 1;
         if (keep <= 0) return keep;
     }
-    uint64_t memsize = l.has_memsize ? l.memsize : 0;
+    uint64_t memsize = l.has_memsize ? l.memsize : 0, refs = l.has_references ? l.references : 0;
     s->all.objects++;
     s->all.memsize += memsize;
-    int rc = hc_add(hc_map_get(&s->types, l.has_type ? l.type.ptr : "", l.has_type ? l.type.len : 0, 0, 0), memsize);
-    if (rc == 0 && l.has_generation) rc = hc_add(hc_map_get(&s->generations, NULL, 0, 0, l.generation), memsize);
-    if (rc == 0 && l.has_file) rc = hc_add(hc_map_get(&s->sites, l.file.ptr, l.file.len, l.has_line ? l.line : 0, 0), memsize);
+    s->all.references += refs;
+    int rc = hc_add(hc_map_get(&s->types, l.has_type ? l.type.ptr : "", l.has_type ? l.type.len : 0, 0, 0), memsize, refs);
+    if (rc == 0 && l.has_generation) rc = hc_add(hc_map_get(&s->generations, NULL, 0, 0, l.generation), memsize, refs);
+    uint32_t site_id = 0;
+    if (rc == 0 && l.has_file) {
+        hc_tally_slot *site = hc_map_get(&s->sites, l.file.ptr, l.file.len, l.has_line ? l.line : 0, 0);
+        rc = hc_add(site, memsize, refs);
+        if (site) site_id = site->id + 1;
+    }
+    if (rc == 0 && refs) rc = hc_holder_offer(s, &l, memsize);
+    if (rc == 0 && s->strings && l.has_value && l.has_type && hc_str_is(l.type, "STRING"))
+        rc = hc_string_tally_add(s->strings, &l.value, memsize, site_id);
     if (rc != 0) s->failed = 1;
     return rc;
 }
@@ -179,6 +306,13 @@ static int hc_by_memsize(const void *a, const void *b)
     return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
+static int hc_by_references(const void *a, const void *b)
+{
+    const hc_tally_slot *x = *(hc_tally_slot *const *)a, *y = *(hc_tally_slot *const *)b;
+    if (x->t.references != y->t.references) return x->t.references > y->t.references ? -1 : 1;
+    return hc_by_memsize(a, b);
+}
+
 static int hc_by_objects(const void *a, const void *b)
 {
     const hc_tally_slot *x = *(hc_tally_slot *const *)a, *y = *(hc_tally_slot *const *)b;
@@ -213,20 +347,86 @@ static hc_tally_slot **hc_sorted(const hc_tally_map *m, int (*cmp)(const void *,
     return v;
 }
 
-static void hc_put_sites(hc_sbuf *o, const hc_tally_map *sites, int (*cmp)(const void *, const void *), size_t top)
+/* ,"file":"..","line":N (file as dump_all wrote it: already a JSON string's inside) */
+static void hc_put_site(hc_sbuf *o, const char *file, int64_t line)
+{
+    hc_sbuf_puts(o, "\"file\":\"");
+    hc_sbuf_puts(o, file);
+    char tmp[32];
+    snprintf(tmp, sizeof tmp, "\",\"line\":%" PRId64, line);
+    hc_sbuf_puts(o, tmp);
+}
+
+/* The top sites in cmp's order; with refs_only, those holding references only. */
+static void hc_put_sites(hc_sbuf *o, const hc_tally_map *sites, int (*cmp)(const void *, const void *), size_t top,
+                         int refs_only)
 {
     size_t n;
     hc_tally_slot **v = hc_sorted(sites, cmp, &n, o);
     hc_sbuf_puts(o, "[");
-    for (size_t i = 0; i < n && i < top; i++) {
-        hc_sbuf_puts(o, i ? ",{\"file\":\"" : "{\"file\":\"");
-        hc_sbuf_puts(o, v[i]->name); /* as dump_all wrote it: already a JSON string's inside */
-        char tmp[32];
-        snprintf(tmp, sizeof tmp, "\",\"line\":%" PRId64 ",", v[i]->line);
-        hc_sbuf_puts(o, tmp);
-        hc_putf(o, "\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 "}", v[i]->t.objects, v[i]->t.memsize);
+    for (size_t i = 0; i < n && i < top && (!refs_only || v[i]->t.references); i++) {
+        hc_sbuf_puts(o, i ? ",{" : "{");
+        hc_put_site(o, v[i]->name, v[i]->line);
+        hc_putf(o, ",\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64, v[i]->t.objects, v[i]->t.memsize);
+        hc_putf(o, ",\"references\":%" PRIu64 "}", v[i]->t.references, 0);
     }
     hc_sbuf_puts(o, "]");
+    free(v);
+}
+
+static void hc_put_holders(hc_sbuf *o, const hc_summary *s, size_t top)
+{
+    hc_sbuf_puts(o, "[");
+    for (size_t i = 0; i < s->holders_count && i < top; i++) {
+        const hc_holder *h = &s->holders[i];
+        hc_putf(o, i ? ",{\"address\":\"0x%" PRIx64 "\",\"type\":\"" : "{\"address\":\"0x%" PRIx64 "\",\"type\":\"",
+                h->address, 0);
+        hc_sbuf_puts(o, h->type); /* a checked JSON string's inside, shorter than 16 */
+        hc_sbuf_puts(o, "\"");
+        const char *class_name = hc_names_get(&s->class_names, h->class_address);
+        if (class_name) {
+            hc_sbuf_puts(o, ",\"class\":\"");
+            hc_sbuf_puts(o, class_name);
+            hc_sbuf_puts(o, "\"");
+        }
+        hc_putf(o, ",\"references\":%" PRIu64 ",\"memsize\":%" PRIu64, h->references, h->memsize);
+        if (h->file) {
+            hc_sbuf_puts(o, ",");
+            hc_put_site(o, h->file, h->line);
+        }
+        hc_sbuf_puts(o, "}");
+    }
+    hc_sbuf_puts(o, "]");
+}
+
+static void hc_put_duplicates(hc_sbuf *o, const hc_summary *s, size_t top)
+{
+    size_t n, nsites;
+    hc_string_dup **v = hc_string_tally_top(s->strings, top, &n);
+    if (!v && s->strings->dups_count) o->oom = 1;
+    /* site ids to sites */
+    hc_tally_slot **by_id = s->sites.count ? calloc(s->sites.count, sizeof *by_id) : NULL;
+    if (s->sites.count && !by_id) o->oom = 1;
+    nsites = by_id ? s->sites.count : 0;
+    for (size_t i = 0; by_id && i < s->sites.cap; i++)
+        if (s->sites.slots[i].used && s->sites.slots[i].id < nsites) by_id[s->sites.slots[i].id] = &s->sites.slots[i];
+    hc_sbuf_puts(o, "[");
+    for (size_t i = 0; i < n; i++) {
+        const hc_string_dup *d = v[i];
+        hc_sbuf_puts(o, i ? ",{\"value\":\"" : "{\"value\":\"");
+        hc_sbuf_append(o, d->preview, d->preview_len);
+        hc_sbuf_puts(o, d->cut ? "\",\"truncated\":true" : "\",\"truncated\":false");
+        hc_putf(o, ",\"bytesize\":%" PRIu64 ",\"count\":%" PRIu64, d->bytesize, d->count);
+        hc_putf(o, ",\"memsize\":%" PRIu64, d->memsize, 0);
+        const hc_tally_slot *site = d->site && d->site <= nsites ? by_id[d->site - 1] : NULL;
+        if (site) {
+            hc_sbuf_puts(o, ",");
+            hc_put_site(o, site->name, site->line);
+        }
+        hc_sbuf_puts(o, d->more_sites ? ",\"more_sites\":true}" : ",\"more_sites\":false}");
+    }
+    hc_sbuf_puts(o, "]");
+    free(by_id);
     free(v);
 }
 
@@ -234,7 +434,8 @@ char *hc_summary_json(const hc_summary *s, size_t top, size_t *len)
 {
     hc_sbuf o = {0};
     hc_putf(&o, "{\"lines\":%" PRIu64 ",\"objects\":%" PRIu64, s->lines, s->all.objects);
-    hc_putf(&o, ",\"memsize\":%" PRIu64 ",\"roots\":%" PRIu64, s->all.memsize, s->roots);
+    hc_putf(&o, ",\"memsize\":%" PRIu64 ",\"references\":%" PRIu64, s->all.memsize, s->all.references);
+    hc_putf(&o, ",\"roots\":%" PRIu64, s->roots, 0);
     hc_putf(&o, ",\"invalid_lines\":%" PRIu64 ",\"site_count\":%" PRIu64, s->invalid, (uint64_t)s->sites.count);
     size_t n;
     hc_tally_slot **v = hc_sorted(&s->types, hc_by_name, &n, &o);
@@ -254,9 +455,17 @@ char *hc_summary_json(const hc_summary *s, size_t top, size_t *len)
     }
     free(v);
     hc_sbuf_puts(&o, "},\"sites\":");
-    hc_put_sites(&o, &s->sites, hc_by_memsize, top);
+    hc_put_sites(&o, &s->sites, hc_by_memsize, top, 0);
     hc_sbuf_puts(&o, ",\"sites_by_count\":");
-    hc_put_sites(&o, &s->sites, hc_by_objects, top);
+    hc_put_sites(&o, &s->sites, hc_by_objects, top, 0);
+    hc_sbuf_puts(&o, ",\"sites_by_references\":");
+    hc_put_sites(&o, &s->sites, hc_by_references, top, 1);
+    hc_sbuf_puts(&o, ",\"most_references\":");
+    hc_put_holders(&o, s, top);
+    if (s->strings) {
+        hc_sbuf_puts(&o, ",\"duplicate_strings\":");
+        hc_put_duplicates(&o, s, top);
+    }
     hc_sbuf_puts(&o, "}");
     size_t n_out = o.len;
     char *json = hc_sbuf_take(&o);

@@ -1,17 +1,22 @@
 /* A summary of a heap dump, made line by line as it streams (in the dump child, or reading a
- * stored dump): object count and memsize in all, by type, by GC generation and by allocation site
- * (file:line, from the objects that carry one), and the lines that are not JSON (counted, left
- * out: Ruby 3.1's ruby/ruby#6161). Written as JSON (hc_summary_json). Pure C: no Ruby. */
+ * stored dump): object count, memsize and references held, in all, by type, by GC generation and
+ * by allocation site (file:line, from the objects that carry one); the objects holding the most
+ * references; with a string tally (dump_strings.h), the duplicate strings; and the lines that are
+ * not JSON (counted, left out: Ruby 3.1's ruby/ruby#6161). Written as JSON (hc_summary_json).
+ * Pure C: no Ruby. */
 #ifndef HC_DUMP_SUMMARY_H
 #define HC_DUMP_SUMMARY_H
 
 #include "dump_scan.h"
+#include "dump_strings.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
+#define HC_SUMMARY_KEEP 100 /* objects holding the most references kept, when the caller sets none */
+
 typedef struct {
-    uint64_t objects, memsize;
+    uint64_t objects, memsize, references;
 } hc_tally;
 
 typedef struct {
@@ -19,6 +24,7 @@ typedef struct {
     int64_t line;
     uint64_t key;           /* a generation */
     hc_tally t;
+    uint32_t id;            /* the order it was made in: a site's id, for the string tally */
     int used;
 } hc_tally_slot;
 
@@ -26,6 +32,21 @@ typedef struct {
     hc_tally_slot *slots;
     size_t cap, count;
 } hc_tally_map;
+
+/* An object among those holding the most references. */
+typedef struct {
+    uint64_t address, references, memsize, class_address;
+    char type[16];
+    char *file;             /* as written; NULL: no site */
+    int64_t line;
+} hc_holder;
+
+/* Class and module addresses to their names (as written), to say what a holder is. */
+typedef struct {
+    uint64_t *keys;         /* 0: empty */
+    char **names;
+    size_t cap, count;
+} hc_name_map;
 
 /* Decides for each object line whether it is tallied (1) or not (0); -1 out of memory. A diff
  * keeps only the objects a set of addresses lacks, and fills such sets with a filter that keeps
@@ -38,6 +59,11 @@ typedef struct {
     void *filter_arg;
     hc_tally all;
     hc_tally_map types, generations, sites;
+    size_t keep;            /* holders kept (0: HC_SUMMARY_KEEP) */
+    hc_holder *holders;     /* most references first */
+    size_t holders_count, holders_cap;
+    hc_name_map class_names;
+    hc_string_tally *strings; /* NULL: duplicate strings are not tallied (the caller owns it) */
     char *partial;          /* a line begun in an earlier write */
     size_t partial_len, partial_cap;
     int failed;             /* out of memory once: the summary is incomplete */
@@ -53,12 +79,18 @@ int hc_summary_finish(hc_summary *s);
 int hc_summary_line(hc_summary *s, const char *line, size_t len);
 
 /* The summary as one JSON object (malloc'd, NUL-terminated; *len its length), with the top sites
- * by memsize and by object count (top of each, ties by file and line):
- *   {"lines":..,"objects":..,"memsize":..,"roots":..,"invalid_lines":..,
- *    "types":{"STRING":{"objects":..,"memsize":..},...},
+ * by memsize, by object count and by references held (top of each, ties by file and line), the
+ * top objects by references held, and with a string tally the top duplicate strings:
+ *   {"lines":..,"objects":..,"memsize":..,"references":..,"roots":..,"invalid_lines":..,
+ *    "site_count":..,"types":{"STRING":{"objects":..,"memsize":..},...},
  *    "generations":{"12":{"objects":..,"memsize":..},...},
- *    "site_count":..,"sites":[{"file":..,"line":..,"objects":..,"memsize":..},...],
- *    "sites_by_count":[...]}
+ *    "sites":[{"file":..,"line":..,"objects":..,"memsize":..,"references":..},...],
+ *    "sites_by_count":[...],"sites_by_references":[...(references > 0)],
+ *    "most_references":[{"address":"0x..","type":..,"class":..(when known),"references":..,
+ *                        "memsize":..,"file":..,"line":..(when known)},...],
+ *    "duplicate_strings":[{"value":..(its first bytes),"truncated":..,"bytesize":..,
+ *                          "count":..,"memsize":..,"file":..,"line":..(the first known of its copies'),
+ *                          "more_sites":..},...]}
  * NULL out of memory. */
 char *hc_summary_json(const hc_summary *s, size_t top, size_t *len);
 

@@ -15,7 +15,9 @@ typedef struct {
     const char *path;       /* the dump summarized (for diff: NEW) */
     const char *old_path, *later_path; /* diff only; later may be NULL */
     size_t top;
+    int strings;            /* tally duplicate strings (summarize only: diff's new objects have no need) */
     hc_summary summary;
+    hc_string_tally string_tally;
     hc_addr_set old_set, later_set;
     uint64_t new_seen;      /* diff: NEW's object lines, kept or not */
     uint64_t bytes;         /* decompressed bytes of path */
@@ -99,10 +101,14 @@ static void *hc_diff_nogvl(void *arg)
 static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
 {
     hc_summary_init(&c->summary);
+    c->summary.keep = c->top;
+    hc_string_tally_init(&c->string_tally);
+    if (c->strings) c->summary.strings = &c->string_tally;
     hc_addr_set_init(&c->old_set);
     hc_addr_set_init(&c->later_set);
     rb_thread_call_without_gvl(body, c, NULL, NULL); /* bounded by the files */
     hc_summary_free(&c->summary);
+    hc_string_tally_free(&c->string_tally);
     hc_addr_set_free(&c->old_set);
     hc_addr_set_free(&c->later_set);
     if (!c->json) hc_rb_raise(hc_eDumpError, "%s", c->err);
@@ -111,8 +117,9 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     return rb_ary_new_from_args(3, json, ULL2NUM(c->bytes), c->gzipped ? Qtrue : Qfalse);
 }
 
-/* Dump.summarize(path, top) => [summary JSON, decompressed bytes, gzipped?]; DumpError saying why
- * not (a file that cannot be read, a gzip stream cut short, an empty file, one that is no dump). */
+/* Dump.summarize(path, top) => [summary JSON with duplicate strings, decompressed bytes, gzipped?];
+ * DumpError saying why not (a file that cannot be read, a gzip stream cut short, an empty file,
+ * one that is no dump). */
 static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top)
 {
     (void)self;
@@ -120,6 +127,7 @@ static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top)
     memset(&c, 0, sizeof c);
     c.path = StringValueCStr(path);
     c.top = NUM2SIZET(top);
+    c.strings = 1;
     VALUE result = hc_summarize_run(&c, hc_summarize_nogvl);
     RB_GC_GUARD(path);
     return result;

@@ -4,8 +4,10 @@ require "json"
 
 module HeapCapture
   # A heap dump's summary, tallied in C as the dump is read (ext/heapcapture/dump_summary.c): object
-  # count and memsize in all, by type, by GC generation and by allocation site, top sites by memsize
-  # and by count, and the lines that are not JSON (left out). The same numbers a full parse of the
+  # count and memsize in all, by type, by GC generation and by allocation site, top sites by memsize,
+  # by count and by references held, the objects holding the most references, and the lines that
+  # are not JSON (left out); read from a dump file, also the top duplicate strings
+  # (dump_strings.c: too much memory for the dump child, so a stored summary has none). The same numbers a full parse of the
   # dump gives (test/report_test.rb checks that). Every capture makes one (fork mode: in the dump
   # child as the dump streams, on a thread of its own, summary_feed.c; inline mode: read back from
   # the tempfile while it is stored), stores it beside the dump as KEY.summary.json and puts the
@@ -13,6 +15,7 @@ module HeapCapture
   module Summary
     TOP = 10
     STORED_SITES = 100 # HC_DUMP_SUMMARY_SITES (dump_stream.h): the top sites a capture's summary keeps
+    LISTS = %w[sites sites_by_count sites_by_references most_references duplicate_strings].freeze
     SUFFIX = ".summary.json"
     RESULT_KEYS = %w[objects memsize site_count types].freeze
 
@@ -68,9 +71,9 @@ module HeapCapture
       summary.slice(*RESULT_KEYS).merge("sites" => summary["sites"].first(TOP))
     end
 
-    # The summary cut to the top sites asked for (a stored one keeps STORED_SITES).
+    # The summary cut to the top entries asked for (a stored one keeps STORED_SITES).
     def top(summary, count)
-      summary.merge("sites" => summary["sites"].first(count), "sites_by_count" => summary["sites_by_count"].first(count))
+      summary.merge(summary.slice(*LISTS).transform_values { |list| list.first(count) })
     end
 
     # Stores summary (a Hash) as key_for(dump_key) at destination, through a 0600 file in tmpdir

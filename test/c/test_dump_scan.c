@@ -21,12 +21,22 @@ static void test_fields(void)
     HC_CHECK(l.has_memsize && l.memsize == 40, "memsize");
     HC_CHECK(l.has_file && l.file.len == 18 && !l.file.escaped && l.has_line && l.line == 12, "site");
     HC_CHECK(l.has_generation && l.generation == 42, "generation");
+    HC_CHECK(l.has_value && l.value.len == 8 && l.value.escaped && memcmp(l.value.ptr, "he\\\"l", 5) == 0, "value");
+    HC_CHECK(l.has_class && l.class_address == 0x7f3a1c0e1f40ull, "class");
+    HC_CHECK(!l.has_references && !l.has_name, "no references, no name");
 
     const char *s33 = "{\"address\":\"0x7f00aa\", \"type\":\"OBJECT\", \"shape_id\":12, \"slot_size\":40, "
                       "\"class\":\"0x7f00bb\", \"ivars\":3, \"references\":[\"0x7f00cc\", \"0x7f00dd\"], \"memsize\":40, "
                       "\"flags\":{\"wb_protected\":true}}";
     HC_CHECK(scan(s33, &l) == 0 && l.has_memsize && l.memsize == 40 && !l.has_file && !l.has_generation,
              "a 3.3 object line without a site");
+    HC_CHECK(l.has_references && l.references == 2 && l.has_class && l.class_address == 0x7f00bb, "2 references");
+    HC_CHECK(scan("{\"address\":\"0x9\", \"type\":\"CLASS\", \"name\":\"Foo::Bar\", \"references\":[]}", &l) == 0 &&
+             l.has_name && l.name.len == 8 && l.has_references && l.references == 0, "a class's name, no references");
+    HC_CHECK(scan("{\"address\":\"0x9\", \"references\":[[\"0x1\", \"0x2\"], \"0x3\"]}", &l) == 0 && l.references == 2,
+             "the references list's own entries");
+    HC_CHECK(scan("{\"address\":\"0x9\", \"references\":\"0x1\", \"class\":\"Foo\"}", &l) == 0 && !l.has_references &&
+             !l.has_class, "references that are no list, a class that is no address: left out");
     HC_CHECK(scan("{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x1\", \"0x2\"]}", &l) == 0 &&
              !l.has_address && l.type.len == 4, "a ROOT line");
     HC_CHECK(scan("{\"address\":\"0x1\", \"type\":\"IMEMO\", \"imemo_type\":\"env\", \"memsize\":\"lots\"}", &l) == 0 &&

@@ -1,5 +1,5 @@
 /* dump_summary.c: a small dump fed in pieces of every size gives the same exact JSON; types,
- * generations and sites tallied; ROOT lines and broken lines counted apart; top-N cut and order;
+ * generations, sites, references held, holders (named by their class) and duplicate strings tallied; ROOT lines and broken lines counted apart; top-N cut and order;
  * a file name with escapes written back as it came. */
 #include "dump_summary.h"
 #include "hc_test.h"
@@ -9,40 +9,95 @@
 
 static const char DUMP[] =
     "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x1\"]}\n"
-    "{\"address\":\"0x1\", \"type\":\"STRING\", \"file\":\"a.rb\", \"line\":3, \"generation\":7, \"memsize\":40}\n"
-    "{\"address\":\"0x2\", \"type\":\"STRING\", \"file\":\"a.rb\", \"line\":3, \"generation\":7, \"memsize\":80}\n"
-    "{\"address\":\"0x3\", \"type\":\"HASH\", \"file\":\"b\\\"c.rb\", \"line\":9, \"generation\":8, \"memsize\":160}\n"
-    "{\"address\":\"0x4\", \"type\":\"OBJECT\", \"memsize\":40}\n"
+    "{\"address\":\"0x1\", \"type\":\"STRING\", \"class\":\"0x9\", \"bytesize\":2, \"value\":\"hi\", \"file\":\"a.rb\", "
+    "\"line\":3, \"generation\":7, \"memsize\":40}\n"
+    "{\"address\":\"0x2\", \"type\":\"STRING\", \"value\":\"hi\", \"file\":\"a.rb\", \"line\":3, \"generation\":7, "
+    "\"memsize\":80}\n"
+    "{\"address\":\"0x3\", \"type\":\"HASH\", \"references\":[\"0x1\", \"0x2\"], \"file\":\"b\\\"c.rb\", \"line\":9, "
+    "\"generation\":8, \"memsize\":160}\n"
+    "{\"address\":\"0x4\", \"type\":\"OBJECT\", \"class\":\"0x8\", \"references\":[\"0x3\"], \"memsize\":40}\n"
     "{\"address\":\"0x5\", \"type\":\"STRING\", \"method\":\"\xc3\xbf\0x\n"
     "stale\", \"memsize\":40}\n"
-    "{\"address\":\"0x6\", \"type\":\"STRING\", \"file\":\"a.rb\", \"line\":4, \"memsize\":40}";
+    "{\"address\":\"0x6\", \"type\":\"STRING\", \"value\":\"hi\", \"file\":\"a.rb\", \"line\":4, \"memsize\":40}\n"
+    "{\"address\":\"0x8\", \"type\":\"CLASS\", \"name\":\"Foo\", \"references\":[\"0x9\"], \"memsize\":10}";
 
+/* Checked by hand: 6 objects (0x5's line is broken in two), "hi" three times at two sites, 0x4's
+ * class named by a line after it. */
 static const char WANT[] =
-    "{\"lines\":8,\"objects\":5,\"memsize\":360,\"roots\":1,\"invalid_lines\":2,\"site_count\":3,"
-    "\"types\":{\"HASH\":{\"objects\":1,\"memsize\":160},\"OBJECT\":{\"objects\":1,\"memsize\":40},"
-    "\"STRING\":{\"objects\":3,\"memsize\":160}},"
+    "{\"lines\":9,\"objects\":6,\"memsize\":370,\"references\":4,\"roots\":1,\"invalid_lines\":2,\"site_count\":3,"
+    "\"types\":{\"CLASS\":{\"objects\":1,\"memsize\":10},\"HASH\":{\"objects\":1,\"memsize\":160},"
+    "\"OBJECT\":{\"objects\":1,\"memsize\":40},\"STRING\":{\"objects\":3,\"memsize\":160}},"
     "\"generations\":{\"7\":{\"objects\":2,\"memsize\":120},\"8\":{\"objects\":1,\"memsize\":160}},"
-    "\"sites\":[{\"file\":\"b\\\"c.rb\",\"line\":9,\"objects\":1,\"memsize\":160},"
-    "{\"file\":\"a.rb\",\"line\":3,\"objects\":2,\"memsize\":120}],"
-    "\"sites_by_count\":[{\"file\":\"a.rb\",\"line\":3,\"objects\":2,\"memsize\":120},"
-    "{\"file\":\"b\\\"c.rb\",\"line\":9,\"objects\":1,\"memsize\":160}]}";
+    "\"sites\":[{\"file\":\"b\\\"c.rb\",\"line\":9,\"objects\":1,\"memsize\":160,\"references\":2},"
+    "{\"file\":\"a.rb\",\"line\":3,\"objects\":2,\"memsize\":120,\"references\":0}],"
+    "\"sites_by_count\":[{\"file\":\"a.rb\",\"line\":3,\"objects\":2,\"memsize\":120,\"references\":0},"
+    "{\"file\":\"b\\\"c.rb\",\"line\":9,\"objects\":1,\"memsize\":160,\"references\":2}],"
+    "\"sites_by_references\":[{\"file\":\"b\\\"c.rb\",\"line\":9,\"objects\":1,\"memsize\":160,\"references\":2}],"
+    "\"most_references\":[{\"address\":\"0x3\",\"type\":\"HASH\",\"references\":2,\"memsize\":160,"
+    "\"file\":\"b\\\"c.rb\",\"line\":9},"
+    "{\"address\":\"0x4\",\"type\":\"OBJECT\",\"class\":\"Foo\",\"references\":1,\"memsize\":40}]";
+
+static const char WANT_STRINGS[] =
+    ",\"duplicate_strings\":[{\"value\":\"hi\",\"truncated\":false,\"bytesize\":2,\"count\":3,\"memsize\":160,"
+    "\"file\":\"a.rb\",\"line\":3,\"more_sites\":true}]}";
+
+/* The summary of DUMP fed in pieces of `piece` bytes, with a string tally or without. */
+static char *summarize(size_t piece, int strings)
+{
+    size_t len = sizeof DUMP - 1;
+    hc_summary s;
+    hc_string_tally t;
+    hc_summary_init(&s);
+    hc_string_tally_init(&t);
+    if (strings) s.strings = &t;
+    for (size_t off = 0; off < len; off += piece)
+        HC_CHECK(hc_summary_write(&s, DUMP + off, off + piece <= len ? piece : len - off) == 0, "write");
+    HC_CHECK(hc_summary_finish(&s) == 0, "finish");
+    size_t jlen;
+    char *json = hc_summary_json(&s, 2, &jlen);
+    HC_CHECK(json && jlen == strlen(json), "json");
+    hc_summary_free(&s);
+    hc_string_tally_free(&t);
+    return json;
+}
+
+/* Of 2000 objects holding i % 97 references, the 3 kept are those holding 96 (most memsize first). */
+static void test_holders_kept(void)
+{
+    hc_summary s;
+    hc_summary_init(&s);
+    s.keep = 3;
+    for (int i = 0; i < 2000; i++) {
+        char line[1400];
+        int n = snprintf(line, sizeof line, "{\"address\":\"0x%x\", \"type\":\"ARRAY\", \"memsize\":%d, \"references\":[", i + 1, i);
+        for (int r = 0; r < i % 97; r++) n += snprintf(line + n, sizeof line - (size_t)n, r ? ", \"0x%x\"" : "\"0x%x\"", r + 1);
+        n += snprintf(line + n, sizeof line - (size_t)n, "]}");
+        HC_CHECK(hc_summary_line(&s, line, (size_t)n) == 0, "line");
+    }
+    HC_CHECK(s.holders_count == 3, "3 kept: %zu", s.holders_count);
+    /* i % 97 == 96: i = 96, 193, ..., 1939 (the largest memsize) */
+    HC_CHECK(s.holders[0].references == 96 && s.holders[0].memsize == 1939 && s.holders[1].memsize == 1842 &&
+             s.holders[2].memsize == 1745, "the top 3: %llu %llu %llu", (unsigned long long)s.holders[0].memsize,
+             (unsigned long long)s.holders[1].memsize, (unsigned long long)s.holders[2].memsize);
+    hc_summary_free(&s);
+}
 
 int main(void)
 {
     size_t len = sizeof DUMP - 1;
+    char want_strings[sizeof WANT + sizeof WANT_STRINGS];
+    snprintf(want_strings, sizeof want_strings, "%s%s", WANT, WANT_STRINGS);
+    char want[sizeof WANT + 1];
+    snprintf(want, sizeof want, "%s}", WANT);
     for (size_t piece = 1; piece <= len; piece = piece < 16 ? piece + 1 : piece * 2) {
-        hc_summary s;
-        hc_summary_init(&s);
-        for (size_t off = 0; off < len; off += piece)
-            HC_CHECK(hc_summary_write(&s, DUMP + off, off + piece <= len ? piece : len - off) == 0, "write");
-        HC_CHECK(hc_summary_finish(&s) == 0, "finish");
-        size_t jlen;
-        char *json = hc_summary_json(&s, 2, &jlen);
-        HC_CHECK(json && jlen == strlen(json), "json");
-        if (json && strcmp(json, WANT) != 0) HC_CHECK_STR(json, WANT, "the summary, in pieces of the dump");
+        char *json = summarize(piece, 1);
+        if (json && strcmp(json, want_strings) != 0) HC_CHECK_STR(json, want_strings, "the summary, in pieces of the dump");
         free(json);
-        hc_summary_free(&s);
     }
+    char *json = summarize(len, 0);
+    HC_CHECK_STR(json, want, "without a string tally: no duplicate strings");
+    free(json);
+    test_holders_kept();
     hc_summary s;
     hc_summary_init(&s);
     for (int i = 0; i < 5000; i++) { /* many sites: the maps grow */
@@ -52,7 +107,7 @@ int main(void)
         HC_CHECK(hc_summary_line(&s, line, (size_t)n) == 0, "line");
     }
     HC_CHECK(s.all.objects == 5000 && s.sites.count == 5000, "5000 distinct (file, line) pairs: %zu", s.sites.count);
-    char *json = hc_summary_json(&s, 3, NULL);
+    json = hc_summary_json(&s, 3, NULL);
     HC_CHECK(json && strstr(json, "\"site_count\":") && strstr(json, "\"objects\":5000,"), "a larger summary");
     free(json);
     hc_summary_free(&s);

@@ -5,14 +5,17 @@ require "zlib"
 
 module HCTest
   # What a heap dump holds, tallied in Ruby (JSON.parse of every line): what the C summary
-  # (dump_summary.c) must equal. Sites are {[file, line] => [objects, memsize]}.
+  # (dump_summary.c) must equal. Sites are {[file, line] => [objects, memsize]}, site_references
+  # {[file, line] => references held}, holders [[address, references, memsize]] of every object
+  # holding one, strings {value => [copies, memsize]} of every STRING with a value.
   module DumpParse
     module_function
 
     # The tallies, the slow obvious way: every line of the dump (plain or .gz) through JSON.parse.
     def tallies(path)
       r = { "lines" => 0, "objects" => 0, "memsize" => 0, "roots" => 0, "invalid_lines" => 0, "types" => {},
-            "generations" => {}, "sites" => {} }
+            "generations" => {}, "sites" => {}, "references" => 0, "site_references" => Hash.new(0), "holders" => [],
+            "strings" => {} }
       add = lambda do |map, key, memsize|
         tally = map[key] ||= { "objects" => 0, "memsize" => 0 }
         tally["objects"] += 1
@@ -36,11 +39,21 @@ module HCTest
         r["memsize"] += memsize
         add.call(r["types"], record["type"].to_s, memsize)
         add.call(r["generations"], record["generation"].to_s, memsize) if record["generation"].is_a?(Integer)
+        refs = record["references"].is_a?(Array) ? record["references"].size : 0
+        r["references"] += refs
+        r["holders"] << [record["address"], refs, memsize] if refs.positive?
+        if record["type"] == "STRING" && record["value"].is_a?(String)
+          copies = r["strings"][record["value"]] ||= [0, 0]
+          copies[0] += 1
+          copies[1] += memsize
+        end
         next unless record["file"].is_a?(String)
 
-        site = r["sites"][[record["file"], record["line"].is_a?(Integer) ? record["line"] : 0]] ||= [0, 0]
+        key = [record["file"], record["line"].is_a?(Integer) ? record["line"] : 0]
+        site = r["sites"][key] ||= [0, 0]
         site[0] += 1
         site[1] += memsize
+        r["site_references"][key] += refs
       end
       r
     end
@@ -56,7 +69,8 @@ module HCTest
     # The top sites as the C summary orders them: by memsize, then objects, file, line.
     def top_sites(tallies, count)
       sites = tallies["sites"].map do |(file, line), (objects, memsize)|
-        { "file" => file, "line" => line, "objects" => objects, "memsize" => memsize }
+        { "file" => file, "line" => line, "objects" => objects, "memsize" => memsize,
+          "references" => tallies["site_references"][[file, line]] }
       end
       sites.sort_by { |s| [-s["memsize"], -s["objects"], s["file"], s["line"]] }.first(count)
     end

@@ -63,6 +63,7 @@ module HeapCapture
         table("by type", diff["types"].sort_by { |type, t| [-t["memsize"], type] }, "type")
         sites("top sites by memsize", diff["sites"], diff["site_count"])
         sites("top sites by object count", diff["sites_by_count"], diff["site_count"])
+        references(diff)
       end
     end
 

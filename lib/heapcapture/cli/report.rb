@@ -4,19 +4,24 @@ require "tmpdir"
 
 module HeapCapture
   class CLI
-    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P]
+    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--dump]
     class DumpReport < BaseCommand
       def run(argv)
-        options = { json: false, top: Summary::TOP, prefix: "" }
+        options = { json: false, top: Summary::TOP, prefix: "", dump: false }
         parser = OptionParser.new do |o|
           o.banner = "Usage: heapcapture report KEY|latest|FILE [options]\n\n" \
                      "What a heap dump holds: objects and memsize by type, by GC generation and by\n" \
-                     "allocation site (top sites by memsize and by count). FILE is any ObjectSpace.dump_all\n" \
-                     "output on this machine, gzip or plain. For KEY and latest, the summary the capture\n" \
-                     "stored beside the dump (KEY.summary.json) is read when there is one; else the dump\n" \
-                     "is downloaded (as heapcapture fetch does) into a temporary folder first.\n\n"
+                     "allocation site (top sites by memsize, by count and by references held), the\n" \
+                     "objects holding the most references, and the top duplicate strings. FILE is any\n" \
+                     "ObjectSpace.dump_all output on this machine, gzip or plain. For KEY and latest, the\n" \
+                     "summary the capture stored beside the dump (KEY.summary.json) is read when there is\n" \
+                     "one (it has no duplicate strings: --dump for them); else the dump is downloaded (as\n" \
+                     "heapcapture fetch does) into a temporary folder first.\n\n"
           output_options(o, options)
           o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
+          o.on("--dump", "with KEY or latest: download and read the dump even when a summary is stored") do
+            options[:dump] = true
+          end
         end
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::MissingArgument, "KEY, latest or FILE" if args.empty?
@@ -45,7 +50,7 @@ module HeapCapture
         store = configured_store
         store, key = name == "latest" ? [store, store.latest(options[:prefix]).key] : store.locate(name)
         Dir.mktmpdir("heapcapture-report-", HeapCapture.config.tmpdir) do |dir|
-          stored = stored_summary(store, key, dir) if options[:top] <= Summary::STORED_SITES
+          stored = stored_summary(store, key, dir) if options[:top] <= Summary::STORED_SITES && !options[:dump]
           next [Summary.top(stored, options[:top]), "#{store.url(key)} (its stored summary)"] if stored
 
           path = File.join(dir, File.basename(key))
@@ -80,6 +85,61 @@ module HeapCapture
         table("by generation (objects that carry one)", generations, "generation") unless generations.empty?
         sites("top sites by memsize", summary["sites"], summary["site_count"])
         sites("top sites by object count", summary["sites_by_count"], summary["site_count"])
+        references(summary)
+        duplicate_strings(summary["duplicate_strings"])
+      end
+
+      # Top sites by references held (heapy's "High Ref Counts") and the objects holding the most;
+      # a summary stored by an older heapcapture has neither.
+      def references(summary)
+        return @out.puts("\nreferences: not in this summary (stored by an older heapcapture; --dump reads the dump)") \
+          unless summary["most_references"]
+
+        by_site = summary["sites_by_references"]
+        unless by_site.empty?
+          @out.puts "\ntop sites by references held (of their objects, in all):"
+          @out.puts format("  %12s %12s  %s", "references", "objects", "file:line")
+          by_site.each do |s|
+            @out.puts format("  %12s %12s  %s:%d", count(s["references"]), count(s["objects"]), s["file"], s["line"])
+          end
+        end
+        @out.puts "\nobjects holding the most references:"
+        return @out.puts("  (none: no object holds a reference)") if summary["most_references"].empty?
+
+        @out.puts format("  %12s %14s  %s", "references", "memsize", "object")
+        summary["most_references"].each do |h|
+          @out.puts format("  %12s %14s  %s", count(h["references"]), Size.human(h["memsize"]), holder(h))
+        end
+      end
+
+      # "HASH (Hash) 0x7f.. at app/models/user.rb:12"
+      def holder(held)
+        klass = held["class"] ? " (#{held['class']})" : ""
+        site = held["file"] ? " at #{held['file']}:#{held['line']}" : ""
+        "#{held['type']}#{klass} #{held['address']}#{site}"
+      end
+
+      def duplicate_strings(dups)
+        return @out.puts("\nduplicate strings: not in a stored summary (tallied only from the dump: --dump reads it)") unless dups
+
+        @out.puts "\ntop duplicate strings (strings of the same value; values dump_all writes: ASCII ones):"
+        return @out.puts("  (none: no two strings hold the same value)") if dups.empty?
+
+        @out.puts format("  %10s %14s  %s", "copies", "memsize", "value")
+        dups.each { |d| @out.puts format("  %10s %14s  %s", count(d["count"]), Size.human(d["memsize"]), string_line(d)) }
+      end
+
+      # "\"SELECT 1\" (8 bytes) at app/x.rb:3 and other sites", the value cut short with "..."
+      def string_line(dup)
+        value = dup["truncated"] ? "#{dup['value'].inspect}..." : dup["value"].inspect
+        "#{value} (#{dup['bytesize']} byte#{dup['bytesize'] == 1 ? '' : 's'})#{string_sites(dup)}"
+      end
+
+      def string_sites(dup)
+        others = dup["more_sites"] ? " and other sites" : ""
+        return " at #{dup['file']}:#{dup['line']}#{others}" if dup["file"]
+
+        dup["more_sites"] ? " at more than one site" : ""
       end
 
       def table(title, rows, label)

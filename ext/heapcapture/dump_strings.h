@@ -1,0 +1,51 @@
+/* The strings of a heap dump that hold the same value: each value (as dump_all wrote it, escapes
+ * kept) counted by a 64-bit hash and its length, with the memsize of its copies and the site of
+ * the first that has one; the text kept (its first HC_STRINGS_PREVIEW bytes) only once a value is seen twice.
+ * 24 bytes a distinct value, in a table kept at most 3/4 full (a dump of 2.4 M distinct strings:
+ * 96 MB), so it is for reading dumps (heapcapture report), not for the dump child. Two
+ * distinct values of one length share a hash with odds of about n^2 / 2^65. Pure C: no Ruby. */
+#ifndef HC_DUMP_STRINGS_H
+#define HC_DUMP_STRINGS_H
+
+#include "dump_scan.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HC_STRINGS_PREVIEW 64 /* bytes of a duplicated value kept to show it */
+
+typedef struct {
+    uint64_t hash;
+    uint32_t len;           /* the value's length as written (capped) */
+    uint32_t count;         /* 0: empty slot */
+    uint32_t first;         /* count 1: the copy's memsize (capped); more: 1 + its index in dups */
+    uint32_t site;          /* the first copy's site id (0: none) */
+} hc_string_slot;
+
+typedef struct {
+    uint64_t count, memsize, bytesize; /* bytesize: the value's, decoded */
+    uint32_t site;          /* the first copy's that has one */
+    int more_sites;         /* a copy came from another site (or none) */
+    char *preview;          /* the value's first bytes, as written: the inside of a JSON string */
+    size_t preview_len;
+    int cut;                /* preview is shorter than the value */
+} hc_string_dup;
+
+typedef struct {
+    hc_string_slot *slots;
+    size_t cap, count;      /* distinct values */
+    hc_string_dup *dups;    /* the values seen twice or more */
+    size_t dups_count, dups_cap;
+    int failed;             /* out of memory once: the tally is incomplete */
+} hc_string_tally;
+
+void hc_string_tally_init(hc_string_tally *t);
+void hc_string_tally_free(hc_string_tally *t);
+/* One string: its value as the dump wrote it (a checked JSON string, dump_scan.h), memsize and
+ * site id. -1 out of memory (then failed). */
+int hc_string_tally_add(hc_string_tally *t, const hc_json_str *value, uint64_t memsize, uint32_t site);
+/* The values seen twice or more, most copies first (then most memsize, then by value), at most
+ * top: pointers into t, *n how many (NULL out of memory or none). */
+hc_string_dup **hc_string_tally_top(const hc_string_tally *t, size_t top, size_t *n);
+
+#endif
