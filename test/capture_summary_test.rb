@@ -2,13 +2,15 @@
 
 require "test_helper"
 require "json"
+require "open3"
 require "tmpdir"
 require_relative "support/dump_parse"
 require_relative "support/file_capture"
 
 # The summary every capture makes as its dump streams: it equals a full parse of the stored dump,
 # in both modes; it is stored beside the dump; the result carries its top, and the reply keeps as
-# many sites as fit in a notification; signal --wait prints the top 3 under the result line.
+# many sites as fit in a notification; signal --wait prints the top 3 under the result line;
+# `heapcapture report KEY` reads the stored summary (no duplicate strings: `--dump` has them).
 class CaptureSummaryTest < HCTest::TestCase
   include HCTest::FileCapture
 
@@ -79,8 +81,33 @@ class CaptureSummaryTest < HCTest::TestCase
     stored = JSON.parse(File.read(stored_path, encoding: "UTF-8"))
     %w[lines objects memsize roots invalid_lines types generations].each { |k| assert_equal want[k], stored[k], k }
     assert_equal HCTest::DumpParse.top_sites(want, HeapCapture::Summary::STORED_SITES), stored["sites"]
+    assert_equal want["references"], stored["references"]
+    refute stored.key?("duplicate_strings"), "no string tally in the capture (its memory is the app's to keep)"
+    holders = want["holders"].sort_by { |address, refs, memsize| [-refs, -memsize, Integer(address)] }
+    assert_equal holders.first(HeapCapture::Summary::STORED_SITES),
+                 stored["most_references"].map { |h| h.values_at("address", "references", "memsize") }
     assert_equal result["raw_bytes"], stored["raw_bytes"]
     assert_empty Dir.children(@tmpdir), "no tempfile left"
+    check_report_of_key(File.basename(result["location"]), kept.size)
     kept.clear
+  end
+
+  # report KEY: the stored summary, saying it has no duplicate strings; --dump reads the dump.
+  def check_report_of_key(key, kept)
+    out, err, status = heapcapture("report", key)
+    assert status.success?, err
+    assert_match(/^file:.* \(its stored summary\): /, out)
+    assert_match(/^duplicate strings: not in a stored summary .*--dump/, out)
+    assert_match(/^ +#{HeapCapture::Size.count(kept)} .* ARRAY \(Array\) 0x\h+ at #{Regexp.escape(__FILE__)}:/, out,
+                 "the kept array among the holders")
+    json, err, status = heapcapture("report", key, "--dump", "--json")
+    assert status.success?, err
+    assert_kind_of Array, JSON.parse(json)["duplicate_strings"], "--dump: read from the dump"
+  end
+
+  def heapcapture(*args)
+    env = { "HEAPCAPTURE_DESTINATION" => "file://#{@dest}", "HEAPCAPTURE_TMPDIR" => @tmpdir }
+    Open3.capture3(env, RbConfig.ruby, "-I#{File.expand_path('../lib', __dir__)}",
+                   File.expand_path("../exe/heapcapture", __dir__), *args)
   end
 end

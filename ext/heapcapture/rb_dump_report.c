@@ -117,17 +117,18 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     return rb_ary_new_from_args(3, json, ULL2NUM(c->bytes), c->gzipped ? Qtrue : Qfalse);
 }
 
-/* Dump.summarize(path, top) => [summary JSON with duplicate strings, decompressed bytes, gzipped?];
- * DumpError saying why not (a file that cannot be read, a gzip stream cut short, an empty file,
- * one that is no dump). */
-static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top)
+/* Dump.summarize(path, top, strings) => [summary JSON, decompressed bytes, gzipped?], with the
+ * duplicate strings when strings is true (their tally takes ~24 bytes a distinct string: not in a
+ * capture's own process); DumpError saying why not (a file that cannot be read, a gzip stream cut
+ * short, an empty file, one that is no dump). */
+static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top, VALUE strings)
 {
     (void)self;
     hc_summarize_call c;
     memset(&c, 0, sizeof c);
     c.path = StringValueCStr(path);
     c.top = NUM2SIZET(top);
-    c.strings = 1;
+    c.strings = RTEST(strings);
     VALUE result = hc_summarize_run(&c, hc_summarize_nogvl);
     RB_GC_GUARD(path);
     return result;
@@ -155,6 +156,6 @@ static VALUE hc_dump_diff(VALUE self, VALUE old_path, VALUE new_path, VALUE late
 
 void hc_init_dump_report(VALUE mDump)
 {
-    rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, 2);
+    rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, 3);
     rb_define_singleton_method(mDump, "diff", hc_dump_diff, 4);
 }

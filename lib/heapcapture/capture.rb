@@ -184,7 +184,7 @@ module HeapCapture
     end
 
     def summary_of_tempfile(path)
-      Summary.of_file(path, top: Summary::STORED_SITES)
+      Summary.of_file(path, top: Summary::STORED_SITES, strings: false) # as the fork child's: no strings
     rescue StandardError => e # on its own thread: never raised into the app
       Log.warn("the heap dump has no summary: #{Util.unprefixed(e.message)}")
       nil

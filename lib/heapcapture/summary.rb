@@ -22,9 +22,11 @@ module HeapCapture
     module_function
 
     # The summary of a dump file (gzip or plain, any ObjectSpace.dump_all output) as a Hash, or
-    # DumpError for a file that is not one (empty, no dump: checked in C, rb_dump_report.c).
-    def of_file(path, top: TOP)
-      json, bytes, = Dump.summarize(path.to_s, top)
+    # DumpError for a file that is not one (empty, no dump: checked in C, rb_dump_report.c). With
+    # strings, the top duplicate strings too (a tally of ~24 bytes a distinct string: never in a
+    # capture's own process, where memory may be what is short).
+    def of_file(path, top: TOP, strings: true)
+      json, bytes, = Dump.summarize(path.to_s, top, strings)
       JSON.parse(json).merge("raw_bytes" => bytes)
     end
 
