@@ -36,6 +36,17 @@ class CaptureTest < HCTest::TestCase
     end
   end
 
+  # GC is off in the app only around the fork (so no new sweep starts for the child to finish), and
+  # as the app had it after: on when it was on, off when it was off.
+  def test_gc_is_as_the_app_left_it_after_a_fork_capture
+    assert_equal "ok", HeapCapture.capture(mode: :fork)["status"]
+    refute GC.disable, "GC was on again after the capture"
+    assert_equal "ok", HeapCapture.capture(mode: :fork)["status"]
+    assert GC.enable, "GC was left off, as the app had it"
+  ensure
+    GC.enable
+  end
+
   def test_sheap_reads_the_gzip_dump_directly_and_heapy_the_plain_one
     require "sheap"
     require "heapy"

@@ -216,6 +216,11 @@ typedef struct {
     int summarize;
 } hc_fork_start_args;
 
+static VALUE hc_call_fork(VALUE fork_method)
+{
+    return rb_funcall(fork_method, hc_id_call, 0);
+}
+
 static VALUE hc_fork_start_body(VALUE arg)
 {
     hc_fork_start_args *a = (hc_fork_start_args *)arg;
@@ -236,11 +241,15 @@ static VALUE hc_fork_start_body(VALUE arg)
     c->started_ns = hc_now_ns();
     /* A lazy sweep or incremental marking under way finishes here, in the app (rb_gc_disable
      * finishes it), rather than in the child, where dump_all would finish it writing every freed
-     * slot: pages of the child's own (90-130 MB measured in a busy 555 MB process). */
+     * slot: pages of the child's own (90-130 MB measured in a busy 555 MB process). GC stays off
+     * until the fork is made: another thread run at the call below could start a new one, whose
+     * sweep the child would then finish (the child keeps it off; the app gets it back at once). */
     VALUE gc_was_disabled = rb_gc_disable();
-    if (!RTEST(gc_was_disabled)) rb_gc_enable();
-    VALUE pidv = rb_funcall(a->fork_method, hc_id_call, 0);
+    int state = 0;
+    VALUE pidv = rb_protect(hc_call_fork, a->fork_method, &state);
     c->forked_ns = hc_now_ns();
+    if (getpid() == parent && !RTEST(gc_was_disabled)) rb_gc_enable();
+    if (state) rb_jump_tag(state);
     pid_t pid = NUM2PIDT(pidv);
     if (pid == 0) {
         hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, c->redactor.ready ? &c->redactor : NULL,
