@@ -35,7 +35,11 @@ class RedactionTest < HCTest::TestCase
     strings = Sheap::Heap.new(result["location"]).filter { |o| o["type"] == "STRING" }
     assert_operator strings.length, :>=, 1000
     assert(strings.all? { |o| o["value"].nil? || o["value"].match?(DIGEST) })
-    assert_equal lines.length, HeapCapture::Summary.of_file(result["location"])["lines"]
+    report = HeapCapture::Summary.of_file(result["location"])
+    assert_equal lines.length, report["lines"]
+    dups = report["duplicate_strings"]
+    assert(dups.all? { |d| d["value"].match?(DIGEST) }, "report's duplicate strings are digests")
+    assert(dups.any? { |d| d["count"] >= 1000 }, "the 1000 copies' shared digest among them: #{dups.first(3)}")
   end
 
   def test_inline_mode_plain_leaves_no_trace_of_the_secret_and_heapy_reads_it
