@@ -1,5 +1,6 @@
 /* A stored dump read back into a summary (dump_summary.h): gzip or plain (zlib's gzread reads
- * both), in 1 MB pieces, never held whole. Pure C: no Ruby. */
+ * both), in 1 MB pieces, never held whole, scanned on a thread of its own (summary_feed.h) while
+ * the next piece is decompressed. Pure C: no Ruby. */
 #ifndef HC_DUMP_READ_H
 #define HC_DUMP_READ_H
 

@@ -237,6 +237,7 @@ static VALUE hc_fork_start_body(VALUE arg)
     c->wake_rd = wake[0];
     c->wake_wr = wake[1];
 
+    hc_prepare_heap_for_fork(); /* outside the pause: other threads run meanwhile */
     pid_t parent = getpid();
     c->started_ns = hc_now_ns();
     /* A lazy sweep or incremental marking under way finishes here, in the app (rb_gc_disable
@@ -486,6 +487,7 @@ void hc_init_dump(void)
     hc_init_dump_inline(mDump);
     hc_init_mem_watch(mDump);
     hc_init_dump_report(mDump);
+    hc_init_heap_prepare(mDump);
     rb_define_singleton_method(mDump, "estimate", hc_dump_estimate_m, 1);
     rb_define_singleton_method(mDump, "rss", hc_dump_rss_m, 0);
     rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);

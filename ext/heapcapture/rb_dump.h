@@ -25,6 +25,11 @@ typedef struct {
 /* The dump child's whole life: never returns (it _exit()s). rb_dump_in_child.c. */
 void hc_child_main(const hc_child_args *a) __attribute__((noreturn));
 
+/* In the app, before the fork (rb_heap_prepare.c): the strings' coderange dump_all would compute
+ * and store in each (a write in the child copies its page) computed here; how many were. */
+size_t hc_prepare_heap_for_fork(void);
+void hc_init_heap_prepare(VALUE mDump);
+
 /* Shared by both sides (rb_dump.c). ObjectSpace.dump_all(output: output), output an IO. */
 VALUE hc_dump_all(VALUE output);
 /* The pipe dump_all writes into and the pump (dump_stream.h) reads: pipe2(O_CLOEXEC), enlarged to

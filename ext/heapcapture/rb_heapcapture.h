@@ -24,6 +24,12 @@ VALUE hc_rb_describe_exception(VALUE exc);
  * to_str), so pointers taken earlier stay valid. */
 const char *hc_rb_cstr(VALUE v, const char *part, const char *arg, VALUE type_error, int nil_ok);
 
+#ifdef HAVE_RB_OBJSPACE_EACH_OBJECTS
+/* Ruby's walk of its heap pages (gc.c: exported, in no public header); callback(start, end,
+ * stride, data) for each page's slots, stopping when it returns nonzero. */
+void rb_objspace_each_objects(int (*callback)(void *start, void *end, size_t stride, void *data), void *data);
+#endif
+
 /* Each binding's init, called from Init_heapcapture. */
 void hc_init_sigv4(void);
 void hc_init_listener(void);

@@ -282,7 +282,6 @@ static VALUE hc_tracer_stats(VALUE self)
 
 #if defined(HAVE_RB_OBJSPACE_EACH_OBJECTS) && defined(FL_SEEN_OBJ_ID)
 #define HC_TRACER_IN_PLACE 1
-void rb_objspace_each_objects(int (*callback)(void *start, void *end, size_t stride, void *data), void *data);
 
 typedef struct {
     hc_heap_ranges *pages;

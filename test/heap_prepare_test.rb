@@ -1,0 +1,46 @@
+# frozen_string_literal: true
+
+require "test_helper"
+require "tmpdir"
+require_relative "support/file_capture"
+
+# Before a fork capture the app computes what dump_all would store in its strings (their
+# coderange), so the dump child copies none of their pages for it (rb_heap_prepare.c; the memory
+# it saves is bench/capture_memory's to show). Here: the strings whose coderange was unknown are
+# prepared, once; a fork capture prepares them; the values are what Ruby says of them after; other
+# threads keep running during the walk.
+class HeapPrepareTest < HCTest::TestCase
+  include HCTest::FileCapture
+
+  def setup = use_file_destination
+  def teardown = remove_file_destination
+
+  def test_strings_of_unknown_coderange_are_prepared_once
+    HeapCapture::Dump.prepare_heap
+    fresh = Array.new(20_000) { |i| format("%-40d", i) } # format's strings: coderange not yet known
+    broken = Array.new(1000) { "\xff\xfe #{'x' * 30}".b.force_encoding("UTF-8") }
+    assert_operator HeapCapture::Dump.prepare_heap, :>=, 21_000
+    assert_operator HeapCapture::Dump.prepare_heap, :<, 100, "known now: not computed again"
+    assert(fresh.all?(&:ascii_only?))
+    assert(broken.none?(&:valid_encoding?), "a broken string is still said to be broken")
+  end
+
+  def test_a_fork_capture_prepares_the_heap
+    fresh = Array.new(20_000) { |i| format("%-40d", i) }
+    assert_equal "ok", HeapCapture.capture(mode: :fork)["status"]
+    assert_operator HeapCapture::Dump.prepare_heap, :<, 1000, "the capture had computed them"
+    assert_equal 20_000, fresh.size
+  end
+
+  def test_other_threads_run_during_the_walk
+    fresh = Array.new(300_000) { |i| format("%-60d", i) }
+    ticks = 0
+    ticker = Thread.new { loop { ticks += 1 } }
+    Thread.pass until ticks.positive?
+    before = ticks
+    assert_operator HeapCapture::Dump.prepare_heap, :>=, fresh.size
+    assert_operator ticks, :>, before, "the CPU-bound thread ran while the heap was walked"
+  ensure
+    ticker&.kill
+  end
+end
