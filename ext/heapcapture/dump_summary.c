@@ -1,6 +1,9 @@
 /* The dump summary (dump_summary.h): small open-addressing maps kept at most half full, and the
  * objects holding the most references in an array kept sorted (most lines hold fewer than the
- * last one kept: one comparison). */
+ * last one kept: one comparison). A line longer than HC_SUMMARY_LONG_LINE is kept in pieces only
+ * for its fields: its "references" list's entries are counted and dropped as they come (a Hash of
+ * a million entries is a ~30 MB line, which the dump child would otherwise hold whole). */
+#define _GNU_SOURCE /* memmem */
 #include "dump_summary.h"
 #include "util.h"
 
@@ -201,7 +204,8 @@ static int hc_add(hc_tally_slot *slot, uint64_t memsize, uint64_t references)
 
 #define hc_str_is(str, lit) ((str).len == sizeof lit - 1 && memcmp((str).ptr, lit, sizeof lit - 1) == 0)
 
-int hc_summary_line(hc_summary *s, const char *line, size_t len)
+/* One line, refs_extra entries of its references list counted and dropped before (a long line). */
+static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uint64_t refs_extra)
 {
     if (len == 0) return 0;
     s->lines++;
@@ -210,6 +214,7 @@ int hc_summary_line(hc_summary *s, const char *line, size_t len)
         s->invalid++;
         return 0;
     }
+    if (l.has_references) l.references += refs_extra;
     if (!l.has_address) { /* a ROOT record: not an object */
         if (l.has_type && hc_str_is(l.type, "ROOT")) s->roots++;
         return 0;
@@ -244,6 +249,77 @@ int hc_summary_line(hc_summary *s, const char *line, size_t len)
     return rc;
 }
 
+int hc_summary_line(hc_summary *s, const char *line, size_t len)
+{
+    return hc_summary_line_with(s, line, len, 0);
+}
+
+static int hc_is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static const char hc_refs_key[] = "\"references\":[";
+#define HC_REFS_KEY_LEN (sizeof hc_refs_key - 1)
+
+/* The partial line's top-level "references" list (the key after a '{' or ','; in a checked line
+ * it cannot be inside a string, whose quotes are escaped): 1 found (refs_at set), 0 not yet. */
+static int hc_partial_find_refs(hc_summary *s)
+{
+    while (s->refs_search + HC_REFS_KEY_LEN <= s->partial_len) {
+        const char *base = s->partial + s->refs_search;
+        const char *hit = memmem(base, s->partial_len - s->refs_search, hc_refs_key, HC_REFS_KEY_LEN);
+        if (!hit) {
+            s->refs_search = s->partial_len - (HC_REFS_KEY_LEN - 1);
+            return 0;
+        }
+        size_t at = (size_t)(hit - s->partial);
+        size_t k = at;
+        while (k > 0 && hc_is_ws(s->partial[k - 1])) k--;
+        if (k > 0 && (s->partial[k - 1] == ',' || s->partial[k - 1] == '{')) {
+            s->refs_at = at + HC_REFS_KEY_LEN;
+            return 1;
+        }
+        s->refs_search = at + 1;
+    }
+    return 0;
+}
+
+/* Drops from the partial line the references list's plain entries ("...", then a comma), counted
+ * in refs_extra: what is left is still the list's valid rest (or its invalid one), for the
+ * scanner. An entry with an escape or a control byte ends this (refs_done): the line is then kept
+ * whole, as any other. */
+static void hc_partial_compact(hc_summary *s)
+{
+    if (s->refs_done || (!s->refs_at && !hc_partial_find_refs(s))) return;
+    char *b = s->partial;
+    size_t len = s->partial_len, p = s->refs_at, upto = s->refs_at;
+    uint64_t n = 0;
+    for (;;) {
+        while (p < len && hc_is_ws(b[p])) p++;
+        if (p >= len || b[p] != '"') break; /* more to come, the list's end, or not an entry */
+        size_t q = p + 1;
+        while (q < len && b[q] != '"' && b[q] != '\\' && (unsigned char)b[q] >= 0x20) q++;
+        if (q >= len) break;
+        if (b[q] != '"') {
+            s->refs_done = 1;
+            break;
+        }
+        for (q++; q < len && hc_is_ws(b[q]); q++) {}
+        if (q >= len || b[q] != ',') break; /* the last entry stays, with the list's end */
+        n++;
+        p = upto = q + 1;
+    }
+    if (upto == s->refs_at) return;
+    memmove(b + s->refs_at, b + upto, len - upto);
+    s->partial_len -= upto - s->refs_at;
+    s->refs_extra += n;
+}
+
+static void hc_partial_reset(hc_summary *s)
+{
+    s->partial_len = s->refs_at = s->refs_search = 0;
+    s->refs_extra = 0;
+    s->refs_done = 0;
+}
+
 int hc_summary_write(hc_summary *s, const void *data, size_t len)
 {
     const char *buf = data, *end = buf + len;
@@ -264,9 +340,10 @@ int hc_summary_write(hc_summary *s, const void *data, size_t len)
             }
             memcpy(s->partial + s->partial_len, buf, n);
             s->partial_len += n;
+            if (s->partial_len > HC_SUMMARY_LONG_LINE) hc_partial_compact(s);
             if (!nl) return 0;
-            int rc = hc_summary_line(s, s->partial, s->partial_len);
-            s->partial_len = 0;
+            int rc = hc_summary_line_with(s, s->partial, s->partial_len, s->refs_extra);
+            hc_partial_reset(s);
             if (rc != 0) return -1;
         } else if (hc_summary_line(s, buf, n) != 0) {
             return -1;
@@ -278,8 +355,8 @@ int hc_summary_write(hc_summary *s, const void *data, size_t len)
 
 int hc_summary_finish(hc_summary *s)
 {
-    int rc = s->partial_len ? hc_summary_line(s, s->partial, s->partial_len) : 0;
-    s->partial_len = 0;
+    int rc = s->partial_len ? hc_summary_line_with(s, s->partial, s->partial_len, s->refs_extra) : 0;
+    hc_partial_reset(s);
     return rc;
 }
 

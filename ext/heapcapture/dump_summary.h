@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define HC_SUMMARY_LONG_LINE (64 * 1024) /* a partial line longer: its references are dropped as counted */
 #define HC_SUMMARY_KEEP 100 /* objects holding the most references kept, when the caller sets none */
 
 typedef struct {
@@ -66,6 +67,10 @@ typedef struct {
     hc_string_tally *strings; /* NULL: duplicate strings are not tallied (the caller owns it) */
     char *partial;          /* a line begun in an earlier write */
     size_t partial_len, partial_cap;
+    size_t refs_at;         /* a long partial line: where its references list's kept rest begins (0: not found) */
+    size_t refs_search;     /* where to look for it next */
+    uint64_t refs_extra;    /* its entries counted and dropped */
+    int refs_done;          /* nothing more to drop from this line */
     int failed;             /* out of memory once: the summary is incomplete */
 } hc_summary;
 

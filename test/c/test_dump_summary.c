@@ -82,6 +82,57 @@ static void test_holders_kept(void)
     hc_summary_free(&s);
 }
 
+/* A line of n references (entry k escaped when k == escaped_at), a site and memsize after them. */
+static char *long_line(size_t n, size_t escaped_at, size_t *len)
+{
+    char *line = malloc(n * 24 + 256);
+    size_t k = (size_t)sprintf(line, "{\"address\":\"0x9\", \"type\":\"HASH\", \"references\":[");
+    for (size_t i = 0; i < n; i++)
+        k += (size_t)sprintf(line + k, i == escaped_at ? "%s\"0x\\u0031%zx\"" : "%s\"0x%zx\"", i ? ", " : "", i + 16);
+    k += (size_t)sprintf(line + k, "], \"file\":\"big.rb\", \"line\":3, \"memsize\":%zu}", n * 8);
+    *len = k;
+    return line;
+}
+
+/* A long line fed in pieces: its references are counted as they come, the buffer stays small,
+ * and the summary is the one of the whole line scanned at once; cut short, it is invalid. */
+static void test_long_lines(void)
+{
+    const size_t n = 200000;
+    size_t escaped[] = {(size_t)-1, 150000};
+    for (size_t e = 0; e < 2; e++) {
+        size_t len;
+        char *line = long_line(n, escaped[e], &len);
+        hc_summary whole;
+        hc_summary_init(&whole);
+        HC_CHECK(hc_summary_line(&whole, line, len) == 0, "the whole line");
+        char *want = hc_summary_json(&whole, 5, NULL);
+        HC_CHECK(whole.all.references == n && whole.invalid == 0, "%zu references at once", n);
+        size_t pieces[] = {4096, 100000, 1 << 20};
+        for (size_t pi = 0; pi < 3; pi++) {
+            hc_summary s;
+            hc_summary_init(&s);
+            for (size_t off = 0; off < len; off += pieces[pi])
+                HC_CHECK(hc_summary_write(&s, line + off, off + pieces[pi] <= len ? pieces[pi] : len - off) == 0, "write");
+            HC_CHECK(hc_summary_write(&s, "\n", 1) == 0, "newline");
+            HC_CHECK(e == 1 || s.partial_cap <= 2 * (HC_SUMMARY_LONG_LINE + pieces[pi]),
+                     "pieces of %zu: the buffer stayed small (%zu bytes for a %zu-byte line)", pieces[pi], s.partial_cap, len);
+            char *got = hc_summary_json(&s, 5, NULL);
+            HC_CHECK_STR(got, want, "a long line in pieces");
+            free(got);
+            hc_summary_free(&s);
+        }
+        hc_summary cut;
+        hc_summary_init(&cut);
+        HC_CHECK(hc_summary_write(&cut, line, len / 2) == 0 && hc_summary_finish(&cut) == 0, "half a line");
+        HC_CHECK(cut.invalid == 1 && cut.all.objects == 0, "half a long line is not JSON");
+        hc_summary_free(&cut);
+        free(want);
+        hc_summary_free(&whole);
+        free(line);
+    }
+}
+
 int main(void)
 {
     size_t len = sizeof DUMP - 1;
@@ -98,6 +149,7 @@ int main(void)
     HC_CHECK_STR(json, want, "without a string tally: no duplicate strings");
     free(json);
     test_holders_kept();
+    test_long_lines();
     hc_summary s;
     hc_summary_init(&s);
     for (int i = 0; i < 5000; i++) { /* many sites: the maps grow */
