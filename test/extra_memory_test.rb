@@ -4,6 +4,7 @@ require "test_helper"
 require "json"
 require "open3"
 require "tmpdir"
+require_relative "support/proc_memory"
 
 # extra_memory_bytes against the same figure measured from outside: the Pss of the app plus its
 # dump child (the pages shared between them counted once), less the app's Pss before, sampled by
@@ -53,8 +54,8 @@ class ExtraMemoryTest < HCTest::TestCase
       line = Thread.new { stdout.gets }
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 180
       while line.alive? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
-        total = pss(pid) + children(pid).sum { |child| pss(child) }
-        peak = [peak, total - base].max
+        total = HCTest::ProcMemory.pss_with_children(pid) # nil across the fork or the child's exit
+        peak = [peak, total - base].max if total
         sleep 0.01
       end
       assert wait.value.success?, "the memory probe failed: #{err.value}"
@@ -62,15 +63,5 @@ class ExtraMemoryTest < HCTest::TestCase
     end
   end
 
-  def pss(pid)
-    File.read("/proc/#{pid}/smaps_rollup")[/^Pss:\s+(\d+) kB/, 1].to_i * 1024
-  rescue SystemCallError
-    0
-  end
-
-  def children(pid)
-    Dir.glob("/proc/#{pid}/task/*/children").flat_map { |f| File.read(f).split.map(&:to_i) }
-  rescue SystemCallError
-    []
-  end
+  def pss(pid) = HCTest::ProcMemory.pss(pid)
 end
