@@ -32,8 +32,10 @@ class HeapPrepareTest < HCTest::TestCase
     assert_equal 20_000, fresh.size
   end
 
+  # 1.5 M fresh strings (~90 MB to scan): the walk takes far longer than the 10 ms it may hold the
+  # GVL at a time (2 M took ~100 ms here), so it must hand the GVL over at least once.
   def test_other_threads_run_during_the_walk
-    fresh = Array.new(300_000) { |i| format("%-60d", i) }
+    fresh = Array.new(1_500_000) { |i| format("%-60d", i) }
     ticks = 0
     ticker = Thread.new { loop { ticks += 1 } }
     Thread.pass until ticks.positive?
@@ -42,5 +44,6 @@ class HeapPrepareTest < HCTest::TestCase
     assert_operator ticks, :>, before, "the CPU-bound thread ran while the heap was walked"
   ensure
     ticker&.kill
+    fresh&.clear
   end
 end
