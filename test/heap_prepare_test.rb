@@ -17,8 +17,8 @@ class HeapPrepareTest < HCTest::TestCase
 
   def test_strings_of_unknown_coderange_are_prepared_once
     HeapCapture::Dump.prepare_heap
-    fresh = Array.new(20_000) { |i| format("%-40d", i) } # format's strings: coderange not yet known
-    broken = Array.new(1000) { "\xff\xfe #{'x' * 30}".b.force_encoding("UTF-8") }
+    fresh = fresh_strings(20_000, 40)
+    broken = fresh_strings(1000, 40, "\xff\xfe").map { |str| str.force_encoding("UTF-8") }
     assert_operator HeapCapture::Dump.prepare_heap, :>=, 21_000
     assert_operator HeapCapture::Dump.prepare_heap, :<, 100, "known now: not computed again"
     assert(fresh.all?(&:ascii_only?))
@@ -26,7 +26,7 @@ class HeapPrepareTest < HCTest::TestCase
   end
 
   def test_a_fork_capture_prepares_the_heap
-    fresh = Array.new(20_000) { |i| format("%-40d", i) }
+    fresh = fresh_strings(20_000, 40)
     assert_equal "ok", HeapCapture.capture(mode: :fork)["status"]
     assert_operator HeapCapture::Dump.prepare_heap, :<, 1000, "the capture had computed them"
     assert_equal 20_000, fresh.size
@@ -35,7 +35,7 @@ class HeapPrepareTest < HCTest::TestCase
   # 1.5 M fresh strings (~90 MB to scan): the walk takes far longer than the 10 ms it may hold the
   # GVL at a time (2 M took ~100 ms here), so it must hand the GVL over at least once.
   def test_other_threads_run_during_the_walk
-    fresh = Array.new(1_500_000) { |i| format("%-60d", i) }
+    fresh = fresh_strings(1_500_000, 60)
     ticks = 0
     ticker = Thread.new { loop { ticks += 1 } }
     Thread.pass until ticks.positive?
@@ -45,5 +45,17 @@ class HeapPrepareTest < HCTest::TestCase
   ensure
     ticker&.kill
     fresh&.clear
+  end
+
+  private
+
+  # count strings of bytesize bytes read from a file, as an app reads a request or a row: a string
+  # IO#read makes has no coderange until something asks (Ruby 3.3's format already knows it).
+  def fresh_strings(count, bytesize, prefix = "")
+    Dir.mktmpdir("hc-prepare-") do |dir|
+      path = File.join(dir, "bytes")
+      File.binwrite(path, Array.new(count) { |i| format("%-#{bytesize}s", "#{prefix}#{i}".b) }.join)
+      File.open(path, "rb") { |f| Array.new(count) { f.read(bytesize) } }
+    end
   end
 end
