@@ -26,7 +26,7 @@ class DemoTest < HCTest::TestCase
     rows = table.lines.drop(1).map(&:split)
     assert_equal 10, rows.size, table
     assert(rows.all? { |count, memsize, _site| count.to_i.positive? && memsize.match?(/\A\d+\z/) }, table)
-    leak = File.readlines(File.join(ROOT, "examples/demo/config.ru")).index { |l| l.include?("record = {") } + 1
+    leak = File.readlines(File.join(ROOT, "examples/demo/config.ru")).index { |l| l.include?("record = ") } + 1
     assert_equal "examples/demo/config.ru:#{leak}", rows.first[2], "the app's leak holds the most objects made in the window"
     assert_match(/heapcapture: armed in web\.1 .* allocation tracing sampled/, out, "armed with the default tracing")
     refute_match(/FAILED/, out)

@@ -4,8 +4,8 @@
 # a throwaway PostgreSQL and the S3 test server on loopback, boots examples/demo in puma (cluster
 # mode, 2 workers, DYNO=web.1, armed with the default sampled tracing), sends it requests while
 # `heapcapture signal --trace-for 3 --wait 60` has each worker trace every allocation for 3 s and
-# then capture, prints each worker's result, downloads one dump with the S3 client and prints its
-# top allocation sites: the app's leak.
+# then capture, prints each worker's result, downloads both dumps with the S3 client and prints
+# their top allocation sites, both workers' objects together: the app's leak.
 # Everything it starts is stopped at exit (also on Ctrl-C and on failure). See doc/demo.md.
 require "fileutils"
 require "json"
@@ -128,9 +128,17 @@ def download!(location, workdir)
   target
 end
 
-# Groups the dump's objects by allocation site (file:line): count and memsize.
-def allocation_sites(path)
+# Groups the dumps' objects by allocation site (file:line): count and memsize, both workers
+# together (which worker got more of the requests in the window is the kernel's choice; alone, a
+# worker that got few shows puma's own garbage of the window first).
+def allocation_sites(paths)
   sites = Hash.new { |h, k| h[k] = [0, 0] }
+  skipped = 0
+  paths.each { |path| skipped += add_sites(path, sites) }
+  [sites, skipped]
+end
+
+def add_sites(path, sites)
   skipped = 0
   Zlib::GzipReader.open(path) do |gz|
     gz.each_line do |line|
@@ -144,11 +152,11 @@ def allocation_sites(path)
       skipped += 1 # Ruby 3.1 garbles non-ASCII method names (ruby/ruby#6161)
     end
   end
-  [sites, skipped]
+  skipped
 end
 
 def print_sites(sites, skipped)
-  step "top #{TOP} allocation sites of that dump (by object count)"
+  step "top #{TOP} allocation sites of both dumps (by object count)"
   rows = sites.sort_by { |site, (count, memsize)| [-count, -memsize, site] }.first(TOP)
   puts format("    %8s  %12s  %s", "objects", "memsize", "file:line")
   rows.each do |site, (count, memsize)|
@@ -172,7 +180,7 @@ begin
   puma, log = start_puma!(workdir, port)
   wait_for_workers!(services.postgres, puma, log)
   locations = with_traffic(port) { signal! }
-  print_sites(*allocation_sites(download!(locations.first, workdir)))
+  print_sites(*allocation_sites(locations.map { |location| download!(location, workdir) }))
   step "done: both workers captured; everything this demo started is being stopped"
 rescue StandardError => e # DemoError, HeapCapture::Error, the services' errors, timeouts
   failed = true
