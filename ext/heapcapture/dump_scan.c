@@ -196,8 +196,6 @@ static int hc_scan_value(hc_scan *s, int depth)
     }
 }
 
-/* k is name (a literal: its size is known at compile time). */
-#define hc_key_is(k, name) ((k)->len == sizeof name - 1 && !(k)->escaped && memcmp((k)->ptr, name, sizeof name - 1) == 0)
 
 static int hc_parse_address(const hc_json_str *v, uint64_t *out)
 {
@@ -219,20 +217,20 @@ static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
     if (s->p < s->end && *s->p == '"') {
         hc_json_str v;
         if (hc_scan_string(s, &v) != 0) return -1;
-        if (hc_key_is(key, "type")) {
+        if (hc_json_str_is(key, "type")) {
             out->type = v;
             out->has_type = 1;
-        } else if (hc_key_is(key, "file")) {
+        } else if (hc_json_str_is(key, "file")) {
             out->file = v;
             out->has_file = 1;
-        } else if (hc_key_is(key, "address")) {
+        } else if (hc_json_str_is(key, "address")) {
             out->has_address = hc_parse_address(&v, &out->address) == 0;
-        } else if (hc_key_is(key, "value")) {
+        } else if (hc_json_str_is(key, "value")) {
             out->value = v;
             out->has_value = 1;
-        } else if (hc_key_is(key, "class")) {
+        } else if (hc_json_str_is(key, "class")) {
             out->has_class = hc_parse_address(&v, &out->class_address) == 0;
-        } else if (hc_key_is(key, "name")) {
+        } else if (hc_json_str_is(key, "name")) {
             out->name = v;
             out->has_name = 1;
         }
@@ -243,19 +241,19 @@ static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
         int64_t i = 0;
         int is_uint, is_int;
         if (hc_scan_number(s, &u, &i, &is_uint, &is_int) != 0) return -1;
-        if (hc_key_is(key, "memsize") && is_uint) {
+        if (hc_json_str_is(key, "memsize") && is_uint) {
             out->memsize = u;
             out->has_memsize = 1;
-        } else if (hc_key_is(key, "line") && is_int) {
+        } else if (hc_json_str_is(key, "line") && is_int) {
             out->line = i;
             out->has_line = 1;
-        } else if (hc_key_is(key, "generation") && is_uint) {
+        } else if (hc_json_str_is(key, "generation") && is_uint) {
             out->generation = u;
             out->has_generation = 1;
         }
         return 0;
     }
-    if (s->p < s->end && *s->p == '[' && hc_key_is(key, "references")) {
+    if (s->p < s->end && *s->p == '[' && hc_json_str_is(key, "references")) {
         if (hc_scan_container(s, 1, &out->references) != 0) return -1;
         out->has_references = 1;
         return 0;

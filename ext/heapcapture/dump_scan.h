@@ -9,6 +9,7 @@
 #define HC_DUMP_SCAN_H
 
 #include <stddef.h>
+#include <string.h> /* memcmp, for hc_json_str_is */
 #include <stdint.h>
 
 /* A top-level string field: its bytes between the quotes, escapes as written (escaped: there is a
@@ -33,6 +34,9 @@ typedef struct {
     uint64_t class_address;
     hc_json_str name;       /* a CLASS's or MODULE's */
 } hc_dump_line;
+
+/* s is the literal lit, unescaped (lit's size is known at compile time). */
+#define hc_json_str_is(s, lit) ((s)->len == sizeof lit - 1 && !(s)->escaped && memcmp((s)->ptr, lit, sizeof lit - 1) == 0)
 
 /* 0 when line[0, len) (without its newline) is one JSON object, its fields in *out; -1 when it is
  * not (truncated, not JSON, not an object). A field whose value is not of its kind (a "memsize"

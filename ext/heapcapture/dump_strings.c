@@ -100,10 +100,8 @@ static int hc_string_dup_new(hc_string_tally *t, hc_string_slot *slot, const hc_
         t->dups_cap = cap;
     }
     size_t plen = hc_preview_len(value, len);
-    char *preview = malloc(plen + 1);
+    char *preview = strndup(value, plen); /* a checked JSON string's inside: no NUL in it */
     if (!preview) return -1;
-    memcpy(preview, value, plen);
-    preview[plen] = '\0';
     t->dups[t->dups_count] = (hc_string_dup){.count = 2, .memsize = slot->first + memsize, .bytesize = v->escaped ? hc_json_str_decode(v, NULL, 0) : len,
                                              .site = slot->site ? slot->site : site, .more_sites = site != slot->site,
                                              .preview = preview, .preview_len = plen, .cut = plen < len};

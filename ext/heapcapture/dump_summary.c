@@ -3,7 +3,7 @@
  * last one kept: one comparison). A line longer than HC_SUMMARY_LONG_LINE is kept in pieces only
  * for its fields: its "references" list's entries are counted and dropped as they come (a Hash of
  * a million entries is a ~30 MB line, which the dump child would otherwise hold whole). */
-#define _GNU_SOURCE /* memmem */
+#define _GNU_SOURCE /* memmem, strndup */
 #include "dump_summary.h"
 #include "util.h"
 
@@ -53,10 +53,8 @@ static hc_tally_slot *hc_map_get(hc_tally_map *m, const char *name, size_t len, 
     }
     hc_tally_slot *s = &m->slots[j];
     if (name) {
-        s->name = malloc(len + 1);
+        s->name = strndup(name, len); /* a checked JSON string's inside: no NUL in it */
         if (!s->name) return NULL;
-        memcpy(s->name, name, len);
-        s->name[len] = '\0';
     }
     s->line = line;
     s->key = key;
@@ -105,10 +103,8 @@ static int hc_names_put(hc_name_map *m, uint64_t addr, const char *name, size_t 
     size_t j = hc_addr_slot(addr, m->cap);
     while (m->keys[j] && m->keys[j] != addr) j = (j + 1) & (m->cap - 1);
     if (m->keys[j]) return 0; /* the same address twice: the first name stays */
-    char *copy = malloc(len + 1);
+    char *copy = strndup(name, len);
     if (!copy) return -1;
-    memcpy(copy, name, len);
-    copy[len] = '\0';
     m->keys[j] = addr;
     m->names[j] = copy;
     m->count++;
@@ -156,10 +152,8 @@ static int hc_holder_offer(hc_summary *s, const hc_dump_line *l, uint64_t memsiz
     }
     char *file = NULL;
     if (l->has_file) {
-        file = malloc(l->file.len + 1);
+        file = strndup(l->file.ptr, l->file.len);
         if (!file) return -1;
-        memcpy(file, l->file.ptr, l->file.len);
-        file[l->file.len] = '\0';
     }
     if (n == keep) free(s->holders[--n].file); /* the last one makes room */
     size_t at = n;
@@ -202,7 +196,6 @@ static int hc_add(hc_tally_slot *slot, uint64_t memsize, uint64_t references)
     return 0;
 }
 
-#define hc_str_is(str, lit) ((str).len == sizeof lit - 1 && memcmp((str).ptr, lit, sizeof lit - 1) == 0)
 
 /* One line, refs_extra entries of its references list counted and dropped before (a long line). */
 static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uint64_t refs_extra)
@@ -216,11 +209,11 @@ static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uin
     }
     if (l.has_references) l.references += refs_extra;
     if (!l.has_address) { /* a ROOT record: not an object */
-        if (l.has_type && hc_str_is(l.type, "ROOT")) s->roots++;
+        if (l.has_type && hc_json_str_is(&l.type, "ROOT")) s->roots++;
         return 0;
     }
     /* Every class's name, kept or not: a diff's new objects are mostly of old classes. */
-    if (l.has_name && l.has_type && (hc_str_is(l.type, "CLASS") || hc_str_is(l.type, "MODULE")) &&
+    if (l.has_name && l.has_type && (hc_json_str_is(&l.type, "CLASS") || hc_json_str_is(&l.type, "MODULE")) &&
         hc_names_put(&s->class_names, l.address, l.name.ptr, l.name.len) != 0) {
         s->failed = 1;
         return -1;
@@ -243,7 +236,7 @@ static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uin
         if (site) site_id = site->id + 1;
     }
     if (rc == 0 && refs) rc = hc_holder_offer(s, &l, memsize);
-    if (rc == 0 && s->strings && l.has_value && l.has_type && hc_str_is(l.type, "STRING"))
+    if (rc == 0 && s->strings && l.has_value && l.has_type && hc_json_str_is(&l.type, "STRING"))
         rc = hc_string_tally_add(s->strings, &l.value, memsize, site_id);
     if (rc != 0) s->failed = 1;
     return rc;
