@@ -41,7 +41,8 @@ class ReportTest < HCTest::TestCase
 
       want = parse_in_ruby(plain)
       [plain, gz].each do |path|
-        got = HeapCapture::Summary.of_file(path, top: 1_000_000)
+        got = HeapCapture::Summary.of_file(path, top: 1_000_000, retention: false) # the tally alone
+        assert_tally_with_retention(want, HeapCapture::Summary.of_file(path, top: 1_000_000), path)
         %w[lines objects memsize roots invalid_lines].each { |key| assert_equal want[key], got[key], "#{key} of #{path}" }
         assert_equal want["types"], got["types"]
         assert_equal want["generations"], got["generations"]
@@ -57,30 +58,65 @@ class ReportTest < HCTest::TestCase
     end
   end
 
+  # With the retention analysis the tally's figures stay (types gain retained_*; "sites" becomes
+  # every site, ranked by retained memsize, with all its objects' figures beside).
+  def assert_tally_with_retention(want, got, path)
+    assert_equal "computed", got["retention"], path
+    assert_equal want["types"], got["types"].transform_values { |t| t.slice("objects", "memsize") }
+    assert_equal want["sites"], got["sites"].to_h { |s| [[s["file"], s["line"]], [s["objects"], s["memsize"]]] }
+    assert_equal got["sites"].sort_by { |s| [s["retained_memsize"].zero? ? 1 : 0, -s["retained_memsize"], -s["memsize"]] }
+                             .map { |s| s.values_at("retained_memsize", "memsize") },
+                 got["sites"].map { |s| s.values_at("retained_memsize", "memsize") }, "sites by retained memsize"
+    held = got["retained"]["memsize"] + got["garbage"]["memsize"]
+    assert_equal want["memsize"], held, "retained and garbage add up to the whole"
+  end
+
   def test_a_known_dump_gives_known_numbers
     out, err, status = cli("report", FIXTURE, "--top", "2")
     assert status.success?, err
     assert_equal <<~TEXT, out
       #{FIXTURE}: 5 objects, 360 bytes memsize (632 bytes of ndjson, 7 lines)
         1 line(s) are not JSON and were left out (Ruby 3.1 writes such lines for methods whose name is not ASCII, ruby/ruby#6161)
+        retained (reachable from a root): 1 objects, 40 bytes memsize
+        awaiting GC (reachable from no root: freed by the next GC, not held): 4 objects, 320 bytes memsize
 
       by type:
-        type                          objects        memsize
-        HASH                                1      160 bytes
-        STRING                              3      160 bytes
-        OBJECT                              1       40 bytes
+        type                          objects        memsize       retained
+        STRING                              3      160 bytes       40 bytes
+        HASH                                1      160 bytes        0 bytes
+        OBJECT                              1       40 bytes        0 bytes
 
       by generation (objects that carry one):
         generation                    objects        memsize
         7                                   2      120 bytes
         8                                   1      160 bytes
 
-      top sites by memsize (3 sites in all; a site is known for objects allocated with tracing on):
-               memsize      objects  file:line
-             160 bytes            1  app/models/order.rb:9
-             120 bytes            2  app/models/user.rb:3
+      top sites by retained memsize (3 sites in all; a site is known for objects allocated with tracing on; awaiting GC: what the next GC frees):
+              retained      objects    awaiting GC  file:line
+              40 bytes            1       80 bytes  app/models/user.rb:3
+               0 bytes            0      160 bytes  app/models/order.rb:9
 
-      top sites by object count (3 sites in all; a site is known for objects allocated with tracing on):
+      top classes by retained memsize (their instances' own memsize):
+        (none: no object's class is named in the dump)
+
+      largest retainers (what each object alone keeps alive, itself included):
+               retains      objects  own memsize  object
+              40 bytes            1     40 bytes  STRING 0x1 at app/models/user.rb:3
+
+      retained by class (instances not held by another of their class):
+        (none)
+
+      retained by allocation site (objects not held by another of their site):
+               retains      objects  instances
+              40 bytes            1          1  app/models/user.rb:3
+
+      leak suspects (holding at least the suspect share of the retained heap):
+        STRING 0x1 at app/models/user.rb:3 retains 40 bytes (100.0%) in 1 objects
+          path from a root:
+            ROOT vm
+            STRING 0x1 at app/models/user.rb:3  memsize 40 bytes, retains 40 bytes
+
+      top sites by object count (garbage included) (3 sites in all; a site is known for objects allocated with tracing on):
                memsize      objects  file:line
              120 bytes            2  app/models/user.rb:3
              160 bytes            1  app/models/order.rb:9
@@ -100,6 +136,10 @@ class ReportTest < HCTest::TestCase
     json, = cli("report", FIXTURE, "--json")
     summary = JSON.parse(json)
     assert_equal [5, 360, 1, 1, 3], summary.values_at("objects", "memsize", "roots", "invalid_lines", "site_count")
+    # by hand: the root holds 0x1 alone; 0x2, 0x3 (which holds 0x1 and 0x2), 0x4 and 0x6 await GC
+    assert_equal [{ "objects" => 1, "memsize" => 40 }, { "objects" => 4, "memsize" => 320 }],
+                 summary.values_at("retained", "garbage")
+    assert_equal [["object", "0x1", 1.0, 2]], summary["suspects"].map { |s| s.values_at("kind", "address", "share", "path_length") }
     assert_equal [2, [{ "value" => "hi", "truncated" => false, "bytesize" => 2, "count" => 2, "memsize" => 120,
                         "file" => "app/models/user.rb", "line" => 3, "more_sites" => false }]],
                  summary.values_at("references", "duplicate_strings")

@@ -233,6 +233,15 @@ static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
         } else if (hc_json_str_is(key, "name")) {
             out->name = v;
             out->has_name = 1;
+        } else if (hc_json_str_is(key, "root")) {
+            out->root = v;
+            out->has_root = 1;
+        } else if (hc_json_str_is(key, "imemo_type")) {
+            out->imemo_type = v;
+            out->has_imemo_type = 1;
+        } else if (hc_json_str_is(key, "real_class_name")) {
+            out->real_class_name = v;
+            out->has_real_class_name = 1;
         }
         return 0;
     }
@@ -254,8 +263,15 @@ static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
         return 0;
     }
     if (s->p < s->end && *s->p == '[' && hc_json_str_is(key, "references")) {
+        const char *open = s->p;
         if (hc_scan_container(s, 1, &out->references) != 0) return -1;
+        out->refs = (hc_json_str){open + 1, (size_t)(s->p - open - 2), 0};
         out->has_references = 1;
+        return 0;
+    }
+    if (s->p < s->end && *s->p == 't' && hc_json_str_is(key, "singleton")) {
+        if (hc_scan_literal(s, "true") != 0) return -1;
+        out->singleton = 1;
         return 0;
     }
     return hc_scan_value(s, 1);
@@ -293,6 +309,38 @@ int hc_dump_scan_line(const char *line, size_t len, hc_dump_line *out)
     }
     hc_skip_ws(&s);
     return s.p == s.end ? 0 : -1;
+}
+
+int hc_dump_refs_next(const hc_json_str *refs, size_t *pos, uint64_t *addr, uint64_t *bad)
+{
+    const char *p = refs->ptr, *end = refs->ptr + refs->len;
+    for (size_t k = *pos; k < refs->len;) {
+        /* An entry: from a quote (or another value) to the comma after it, outside strings. */
+        while (k < refs->len && p[k] != '"' && p[k] != ',' && p[k] != '[' && p[k] != '{') k++;
+        if (k >= refs->len) break;
+        if (p[k] == ',') {
+            k++;
+            continue;
+        }
+        if (p[k] != '"') { /* a nested list or object (not what dump_all writes): skipped whole */
+            hc_scan s = {p + k, end};
+            (*bad)++;
+            if (hc_scan_value(&s, 1) != 0) break;
+            k = (size_t)(s.p - p);
+            continue;
+        }
+        hc_scan s = {p + k, end};
+        hc_json_str v;
+        if (hc_scan_string(&s, &v) != 0) break; /* cannot be: the list was checked */
+        k = (size_t)(s.p - p);
+        if (hc_parse_address(&v, addr) == 0) {
+            *pos = k;
+            return 1;
+        }
+        (*bad)++;
+    }
+    *pos = refs->len;
+    return 0;
 }
 
 static size_t hc_put_utf8(unsigned cp, char *buf)

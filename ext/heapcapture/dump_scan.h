@@ -22,7 +22,8 @@ typedef struct {
 
 typedef struct {
     int has_address, has_type, has_memsize, has_file, has_line, has_generation;
-    int has_references, has_value, has_class, has_name;
+    int has_references, has_value, has_class, has_name, has_root, has_imemo_type, has_real_class_name;
+    int singleton;          /* "singleton":true (a singleton class) */
     uint64_t address;
     hc_json_str type;       /* "STRING", "ROOT", ... */
     uint64_t memsize;
@@ -30,9 +31,13 @@ typedef struct {
     int64_t line;
     uint64_t generation;
     uint64_t references;    /* how many entries its "references" list has */
+    hc_json_str refs;       /* the list's inside, between its brackets (for hc_dump_refs_next) */
     hc_json_str value;      /* a STRING's (dump_all writes it for strings that are all ASCII) */
     uint64_t class_address;
     hc_json_str name;       /* a CLASS's or MODULE's */
+    hc_json_str root;       /* a ROOT record's kind: "vm", "machine_context", "global_tbl", ... */
+    hc_json_str imemo_type; /* an IMEMO's kind: "ment", "callcache", "iseq", ... */
+    hc_json_str real_class_name; /* the class behind a singleton class the object has */
 } hc_dump_line;
 
 /* s is the literal lit, unescaped (lit's size is known at compile time). */
@@ -42,6 +47,10 @@ typedef struct {
  * not (truncated, not JSON, not an object). A field whose value is not of its kind (a "memsize"
  * that is a string) is left out as if absent. */
 int hc_dump_scan_line(const char *line, size_t len, hc_dump_line *out);
+
+/* The next address in a checked references list's inside (l->refs), from *pos on: 1 with *addr
+ * set, 0 at the end. An entry that is not an address string is skipped and counted in *bad. */
+int hc_dump_refs_next(const hc_json_str *refs, size_t *pos, uint64_t *addr, uint64_t *bad);
 
 /* The JSON string's bytes decoded (escapes resolved, \u as UTF-8) into out (cap bytes, NUL
  * terminated, cut short if it does not fit). Returns the decoded length (before any cut). */

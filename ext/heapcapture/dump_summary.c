@@ -119,6 +119,11 @@ static const char *hc_names_get(const hc_name_map *m, uint64_t addr)
     return NULL;
 }
 
+const char *hc_summary_class_name(const hc_summary *s, uint64_t addr)
+{
+    return hc_names_get(&s->class_names, addr);
+}
+
 static void hc_names_free(hc_name_map *m)
 {
     for (size_t i = 0; i < m->cap; i++) free(m->names[i]);
@@ -210,6 +215,10 @@ static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uin
     if (l.has_references) l.references += refs_extra;
     if (!l.has_address) { /* a ROOT record: not an object */
         if (l.has_type && hc_json_str_is(&l.type, "ROOT")) s->roots++;
+        if (s->graph && hc_graph_add(s->graph, &l, 0) != 0) {
+            s->failed = 1;
+            return -1;
+        }
         return 0;
     }
     /* Every class's name, kept or not: a diff's new objects are mostly of old classes. */
@@ -236,6 +245,7 @@ static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uin
         if (site) site_id = site->id + 1;
     }
     if (rc == 0 && refs) rc = hc_holder_offer(s, &l, memsize);
+    if (rc == 0 && s->graph) rc = hc_graph_add(s->graph, &l, site_id);
     if (rc == 0 && s->strings && l.has_value && l.has_type && hc_json_str_is(&l.type, "STRING"))
         rc = hc_string_tally_add(s->strings, &l.value, memsize, site_id);
     if (rc != 0) s->failed = 1;
@@ -333,7 +343,7 @@ int hc_summary_write(hc_summary *s, const void *data, size_t len)
             }
             memcpy(s->partial + s->partial_len, buf, n);
             s->partial_len += n;
-            if (s->partial_len > HC_SUMMARY_LONG_LINE) hc_partial_compact(s);
+            if (s->partial_len > HC_SUMMARY_LONG_LINE && !s->graph) hc_partial_compact(s);
             if (!nl) return 0;
             int rc = hc_summary_line_with(s, s->partial, s->partial_len, s->refs_extra);
             hc_partial_reset(s);

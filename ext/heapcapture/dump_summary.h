@@ -7,6 +7,7 @@
 #ifndef HC_DUMP_SUMMARY_H
 #define HC_DUMP_SUMMARY_H
 
+#include "dump_graph.h"
 #include "dump_scan.h"
 #include "dump_strings.h"
 
@@ -65,6 +66,8 @@ typedef struct {
     size_t holders_count, holders_cap;
     hc_name_map class_names;
     hc_string_tally *strings; /* NULL: duplicate strings are not tallied (the caller owns it) */
+    hc_graph *graph;        /* NULL: no graph is built; else every object and ROOT record goes into it
+                             * (the caller owns it), and long lines are kept whole for their references */
     char *partial;          /* a line begun in an earlier write */
     size_t partial_len, partial_cap;
     size_t refs_at;         /* a long partial line: where its references list's kept rest begins (0: not found) */
@@ -82,6 +85,9 @@ int hc_summary_write(hc_summary *s, const void *buf, size_t len);
 int hc_summary_finish(hc_summary *s);
 /* One complete line (no newline). */
 int hc_summary_line(hc_summary *s, const char *line, size_t len);
+
+/* The name of the class or module at addr, as the dump wrote it (escapes kept); NULL unknown. */
+const char *hc_summary_class_name(const hc_summary *s, uint64_t addr);
 
 /* The summary as one JSON object (malloc'd, NUL-terminated; *len its length), with the top sites
  * by memsize, by object count and by references held (top of each, ties by file and line), the

@@ -1,10 +1,12 @@
-/* HeapCapture::Dump.summarize and Dump.diff (internal): the summary (dump_summary.h) of a stored
- * dump, or of the objects one dump has that another lacks, read and tallied without the GVL
- * (dump_read.h, addr_set.h). Bound to Ruby; the report's wording and the destinations are
+/* HeapCapture::Dump.summarize, Dump.paths and Dump.diff (internal): the summary (dump_summary.h)
+ * of a stored dump with its retention analysis (dump_graph.h, dump_retention.h), the paths from
+ * a root to some of its objects, or the summary of the objects one dump has that another lacks,
+ * read and tallied without the GVL (dump_read.h, addr_set.h). Bound to Ruby; the report's wording and the destinations are
  * lib/heapcapture/summary.rb's and the CLI's. */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
 #include "dump_read.h"
+#include "dump_retention.h"
 #include "addr_set.h"
 
 #include <stdlib.h>
@@ -16,6 +18,11 @@ typedef struct {
     const char *old_path, *later_path; /* diff only; later may be NULL */
     size_t top;
     int strings;            /* tally duplicate strings (summarize only: diff's new objects have no need) */
+    double share;           /* > 0: the retention analysis too, suspects at this share */
+    const hc_path_query *paths; /* not NULL: paths to these objects instead of the summary */
+    hc_graph graph;
+    char *retention;        /* its JSON, or NULL with retention_err saying why not */
+    char retention_err[512];
     hc_summary summary;
     hc_string_tally string_tally;
     hc_addr_set old_set, later_set;
@@ -48,13 +55,37 @@ static int hc_check_dump(hc_summarize_call *c, const char *path, uint64_t bytes,
     return 0;
 }
 
+/* The retention analysis of the graph read with the summary: its JSON (or, for paths, the paths'
+ * into c->json); when it cannot be made, why (the summary stands without it; paths fail). */
+static void hc_retention_run(hc_summarize_call *c)
+{
+    char *err = c->paths ? c->err : c->retention_err;
+    size_t errlen = c->paths ? sizeof c->err : sizeof c->retention_err;
+    if (c->summary.roots == 0 && c->summary.all.references == 0) {
+        snprintf(err, errlen, "%s has no ROOT records and no references: nothing says what holds what "
+                 "(a dump written by ObjectSpace.dump_all has both)", c->path);
+        return;
+    }
+    hc_retention *r = hc_retention_new(&c->graph, &c->summary, err, errlen);
+    if (!r) return;
+    if (c->paths) {
+        c->json = hc_retention_paths_json(r, c->paths, c->err, sizeof c->err);
+    } else {
+        c->retention = hc_retention_json(r, c->top, c->share);
+        if (!c->retention) snprintf(err, errlen, "out of memory writing the retention analysis");
+    }
+    hc_retention_free(r);
+}
+
 static void *hc_summarize_nogvl(void *arg)
 {
     hc_summarize_call *c = arg;
     if (hc_dump_read_file(c->path, &c->summary, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0) return NULL;
     /* A diff's NEW may rightly have no object left to tally: what counts is that it had some. */
     uint64_t objects = c->summary.filter ? c->new_seen : c->summary.all.objects;
-    if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, objects) == 0) hc_summarize_json(c);
+    if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, objects) != 0) return NULL;
+    if (c->share > 0 || c->paths) hc_retention_run(c);
+    if (!c->paths) hc_summarize_json(c);
     return NULL;
 }
 
@@ -106,7 +137,10 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     if (c->strings) c->summary.strings = &c->string_tally;
     hc_addr_set_init(&c->old_set);
     hc_addr_set_init(&c->later_set);
+    hc_graph_init(&c->graph);
+    if (c->share > 0 || c->paths) c->summary.graph = &c->graph;
     rb_thread_call_without_gvl(body, c, NULL, NULL); /* bounded by the files */
+    hc_graph_free(&c->graph);
     hc_summary_free(&c->summary);
     hc_string_tally_free(&c->string_tally);
     hc_addr_set_free(&c->old_set);
@@ -114,14 +148,22 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     if (!c->json) hc_rb_raise(hc_eDumpError, "%s", c->err);
     VALUE json = rb_utf8_str_new(c->json, (long)strlen(c->json));
     free(c->json);
-    return rb_ary_new_from_args(3, json, ULL2NUM(c->bytes), c->gzipped ? Qtrue : Qfalse);
+    VALUE retention = Qnil;
+    if (c->retention) {
+        retention = rb_utf8_str_new(c->retention, (long)strlen(c->retention));
+        free(c->retention);
+    } else if (c->retention_err[0]) {
+        retention = rb_ary_new_from_args(1, rb_utf8_str_new_cstr(c->retention_err));
+    }
+    return rb_ary_new_from_args(4, json, ULL2NUM(c->bytes), c->gzipped ? Qtrue : Qfalse, retention);
 }
 
-/* Dump.summarize(path, top, strings) => [summary JSON, decompressed bytes, gzipped?], with the
- * duplicate strings when strings is true (their tally takes ~24 bytes a distinct string: not in a
- * capture's own process); DumpError saying why not (a file that cannot be read, a gzip stream cut
- * short, an empty file, one that is no dump). */
-static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top, VALUE strings)
+/* Dump.summarize(path, top, strings, share) => [summary JSON, decompressed bytes, gzipped?,
+ * retention], with the duplicate strings when strings is true (their tally takes ~24 bytes a
+ * distinct string: not in a capture's own process), and with share (a Float) the retention
+ * analysis: its JSON, or [why it was not made]; nil without share. DumpError saying why not (a
+ * file that cannot be read, a gzip stream cut short, an empty file, one that is no dump). */
+static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top, VALUE strings, VALUE share)
 {
     (void)self;
     hc_summarize_call c;
@@ -129,6 +171,7 @@ static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top, VALUE strings)
     c.path = StringValueCStr(path);
     c.top = NUM2SIZET(top);
     c.strings = RTEST(strings);
+    c.share = NIL_P(share) ? 0 : NUM2DBL(share);
     VALUE result = hc_summarize_run(&c, hc_summarize_nogvl);
     RB_GC_GUARD(path);
     return result;
@@ -154,8 +197,43 @@ static VALUE hc_dump_diff(VALUE self, VALUE old_path, VALUE new_path, VALUE late
     return result;
 }
 
+/* Dump.paths(path, address, class_name, file, line, all) => JSON of the shortest paths from a
+ * root to the object at address (an Integer), or to up to all objects of class_name, or of
+ * file:line (those retaining most first). DumpError saying why not (no such object, garbage
+ * awaiting GC, a file that is no dump or has no references). */
+static VALUE hc_dump_paths(VALUE self, VALUE path, VALUE address, VALUE class_name, VALUE file, VALUE line, VALUE all)
+{
+    (void)self;
+    hc_path_query q = {0};
+    q.address = NIL_P(address) ? 0 : NUM2ULL(address);
+    q.class_name = NIL_P(class_name) ? NULL : StringValueCStr(class_name);
+    q.file = NIL_P(file) ? NULL : StringValueCStr(file);
+    q.line = NIL_P(line) ? 0 : NUM2LL(line);
+    q.all = NUM2SIZET(all);
+    if (!q.address && !q.class_name && !q.file) rb_raise(rb_eArgError, "an address, a class or a site");
+    hc_summarize_call c;
+    memset(&c, 0, sizeof c);
+    c.path = StringValueCStr(path);
+    c.top = 1;
+    c.paths = &q;
+    hc_summary_init(&c.summary);
+    hc_graph_init(&c.graph);
+    c.summary.graph = &c.graph;
+    rb_thread_call_without_gvl(hc_summarize_nogvl, &c, NULL, NULL); /* bounded by the file */
+    hc_graph_free(&c.graph);
+    hc_summary_free(&c.summary);
+    if (!c.json) hc_rb_raise(hc_eDumpError, "%s", c.err);
+    VALUE json = rb_utf8_str_new(c.json, (long)strlen(c.json));
+    free(c.json);
+    RB_GC_GUARD(path);
+    RB_GC_GUARD(class_name);
+    RB_GC_GUARD(file);
+    return json;
+}
+
 void hc_init_dump_report(VALUE mDump)
 {
-    rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, 3);
+    rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, 4);
+    rb_define_singleton_method(mDump, "paths", hc_dump_paths, 6);
     rb_define_singleton_method(mDump, "diff", hc_dump_diff, 4);
 }

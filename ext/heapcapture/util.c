@@ -61,6 +61,30 @@ void hc_sbuf_append(hc_sbuf *b, const char *src, size_t n)
 void hc_sbuf_puts(hc_sbuf *b, const char *s) { hc_sbuf_append(b, s, strlen(s)); }
 void hc_sbuf_putc(hc_sbuf *b, char c) { hc_sbuf_append(b, &c, 1); }
 
+void hc_sbuf_printf(hc_sbuf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < sizeof tmp) {
+        hc_sbuf_append(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    hc_sbuf_append(b, big, (size_t)n);
+    free(big);
+}
+
 char *hc_sbuf_take(hc_sbuf *b)
 {
     if (!b->oom && !b->data) hc_sbuf_append(b, "", 0);

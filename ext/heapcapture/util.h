@@ -31,6 +31,7 @@ typedef struct {
 void hc_sbuf_append(hc_sbuf *b, const char *src, size_t n);
 void hc_sbuf_puts(hc_sbuf *b, const char *s);
 void hc_sbuf_putc(hc_sbuf *b, char c);
+void hc_sbuf_printf(hc_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hands the text over (an empty string when nothing was appended); NULL when memory ran out. */
 char *hc_sbuf_take(hc_sbuf *b);
 void hc_sbuf_free(hc_sbuf *b);

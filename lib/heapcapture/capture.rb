@@ -184,7 +184,8 @@ module HeapCapture
     end
 
     def summary_of_tempfile(path)
-      Summary.of_file(path, top: Summary::STORED_SITES, strings: false) # as the fork child's: no strings
+      # as the fork child's: no strings, no retention (memory the app may not have)
+      Summary.of_file(path, top: Summary::STORED_SITES, strings: false, retention: false)
     rescue StandardError => e # on its own thread: never raised into the app
       Log.warn("the heap dump has no summary: #{Util.unprefixed(e.message)}")
       nil

@@ -15,7 +15,8 @@ module HeapCapture
   module Summary
     TOP = 10
     STORED_SITES = 100 # HC_DUMP_SUMMARY_SITES (dump_stream.h): the top sites a capture's summary keeps
-    LISTS = %w[sites sites_by_count sites_by_references most_references duplicate_strings].freeze
+    LISTS = %w[sites sites_by_count sites_by_references most_references duplicate_strings classes retainers
+               retained_by_class retained_by_site].freeze
     SUFFIX = ".summary.json"
     RESULT_KEYS = %w[objects memsize site_count types].freeze
 
@@ -24,10 +25,42 @@ module HeapCapture
     # The summary of a dump file (gzip or plain, any ObjectSpace.dump_all output) as a Hash, or
     # DumpError for a file that is not one (empty, no dump: checked in C, rb_dump_report.c). With
     # strings, the top duplicate strings too (a tally of ~24 bytes a distinct string: never in a
-    # capture's own process, where memory may be what is short).
-    def of_file(path, top: TOP, strings: true)
-      json, bytes, = Dump.summarize(path.to_s, top, strings)
-      JSON.parse(json).merge("raw_bytes" => bytes)
+    # capture's own process, where memory may be what is short). With retention, what holds the
+    # memory (dump_retention.c: ~62 bytes an object and 8 a reference while it runs): retained and
+    # garbage, sites and classes by retained memsize, retainers, suspects at share; "retention"
+    # says "computed", or why not.
+    def of_file(path, top: TOP, strings: true, retention: true, share: SUSPECT_SHARE)
+      json, bytes, _, analysis = Dump.summarize(path.to_s, top, strings, retention ? Float(share) : nil)
+      with_retention(JSON.parse(json).merge("raw_bytes" => bytes), analysis)
+    end
+
+    # The retention analysis merged into the summary: types gain retained_*, "sites" becomes the
+    # sites by retained memsize (the tally's list by memsize counts garbage as held).
+    def with_retention(summary, analysis)
+      return summary if analysis.nil?
+      return summary.merge("retention" => "not computed: #{analysis.first}") if analysis.is_a?(Array)
+
+      found = JSON.parse(analysis)
+      types = summary["types"].to_h { |type, t| [type, t.merge(found["types"].fetch(type, RETAINED_NONE))] }
+      summary.merge(found.except("types")).merge("types" => types)
+    end
+    RETAINED_NONE = { "retained_objects" => 0, "retained_memsize" => 0 }.freeze
+    SUSPECT_SHARE = 0.1
+
+    # The shortest paths from a root to the object at address (an Integer), or to up to all objects
+    # of class_name or of site ("file:line"), those retaining most first: [{"target", "path_length",
+    # "path" => [hop, ...]}], root first. DumpError saying why not.
+    def paths_of_file(path, address: nil, class_name: nil, site: nil, all: 1)
+      file, line = site && site_parts(site)
+      JSON.parse(Dump.paths(path.to_s, address, class_name, file, line, all))
+    end
+
+    # "app/models/user.rb:12" => ["app/models/user.rb", 12]; ArgumentError when it is not FILE:LINE.
+    def site_parts(site)
+      file, line = site.match(/\A(.+):(\d+)\z/)&.captures
+      raise ArgumentError, "#{site.inspect} is not FILE:LINE (a site as report prints it)" unless file
+
+      [JSON.generate(file)[1..-2], Integer(line, 10)] # the file as the dump writes it: JSON-escaped
     end
 
     # The objects in new whose address old lacks (and later has, with later: the 3-dump technique),

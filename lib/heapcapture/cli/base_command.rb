@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "tmpdir"
+
 module HeapCapture
   class CLI
     # What every command shares: where it writes, and its --help.
@@ -21,6 +23,21 @@ module HeapCapture
                                  "using the local folder #{store.url}, where captures of processes on this machine go")
         end
         store
+      end
+
+      # Yields the path of the dump name is on this machine, and how to call it: a file as it is;
+      # a key or latest (the newest whose key begins with prefix) downloaded into a temporary
+      # folder, removed after.
+      def with_local_dump(name, prefix = "")
+        return yield(name, name) if File.file?(name)
+
+        store = configured_store
+        store, key = name == "latest" ? [store, store.latest(prefix).key] : store.locate(name)
+        Dir.mktmpdir("heapcapture-", HeapCapture.config.tmpdir) do |dir|
+          path = File.join(dir, File.basename(key))
+          store.download(key, path)
+          yield path, store.url(key)
+        end
       end
 
       # Parses argv with the command's parser plus -h/--help; returns the remaining arguments, or

@@ -4,23 +4,31 @@ require "tmpdir"
 
 module HeapCapture
   class CLI
-    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--dump]
+    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--stored] [--suspect-share X]
     class DumpReport < BaseCommand
       def run(argv)
-        options = { json: false, top: Summary::TOP, prefix: "", dump: false }
+        options = { json: false, top: Summary::TOP, prefix: "", stored: false, share: Summary::SUSPECT_SHARE }
         parser = OptionParser.new do |o|
           o.banner = "Usage: heapcapture report KEY|latest|FILE [options]\n\n" \
-                     "What a heap dump holds: objects and memsize by type, by GC generation and by\n" \
-                     "allocation site (top sites by memsize, by count and by references held), the\n" \
-                     "objects holding the most references, and the top duplicate strings. FILE is any\n" \
-                     "ObjectSpace.dump_all output on this machine, gzip or plain. For KEY and latest, the\n" \
-                     "summary the capture stored beside the dump (KEY.summary.json) is read when there is\n" \
-                     "one (it has no duplicate strings: --dump for them); else the dump is downloaded (as\n" \
-                     "heapcapture fetch does) into a temporary folder first.\n\n"
+                     "What holds the memory in a heap dump: what the roots reach (retained) and what only\n" \
+                     "awaits GC (garbage), by type, class and allocation site; the largest retainers (the\n" \
+                     "memory each object alone keeps alive: its dominator subtree); leak suspects (a\n" \
+                     "retainer, or a class or site whose instances together, holding at least\n" \
+                     "--suspect-share of the retained heap), each with its shortest path from a root; the\n" \
+                     "objects holding the most references and the top duplicate strings. FILE is any\n" \
+                     "ObjectSpace.dump_all output on this machine, gzip or plain. KEY and latest are\n" \
+                     "downloaded (as heapcapture fetch does) into a temporary folder first; --stored reads\n" \
+                     "the summary the capture stored beside the dump instead (KEY.summary.json: no\n" \
+                     "retention analysis, no duplicate strings).\n\n"
           output_options(o, options)
           o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
-          o.on("--dump", "with KEY or latest: download and read the dump even when a summary is stored") do
-            options[:dump] = true
+          o.on("--stored", "with KEY or latest: read the stored summary, not the dump") { options[:stored] = true }
+          o.on("--dump", "with KEY or latest: read the dump (the default; kept for older scripts)") { options[:stored] = false }
+          o.on("--suspect-share X", Float, "a suspect holds at least this share of the retained heap " \
+                                           "(default #{Summary::SUSPECT_SHARE})") do |v|
+            raise OptionParser::InvalidArgument, "--suspect-share #{v} (it must be above 0 and at most 1)" unless v.positive? && v <= 1
+
+            options[:share] = v
           end
         end
         args = parse(parser, argv) or return EXIT_OK
@@ -45,17 +53,16 @@ module HeapCapture
       end
 
       def summarize(name, options)
-        return [Summary.of_file(name, top: options[:top]), name] if File.file?(name)
-
-        store = configured_store
-        store, key = name == "latest" ? [store, store.latest(options[:prefix]).key] : store.locate(name)
-        Dir.mktmpdir("heapcapture-report-", HeapCapture.config.tmpdir) do |dir|
-          stored = stored_summary(store, key, dir) if options[:top] <= Summary::STORED_SITES && !options[:dump]
-          next [Summary.top(stored, options[:top]), "#{store.url(key)} (its stored summary)"] if stored
-
-          path = File.join(dir, File.basename(key))
-          store.download(key, path)
-          [Summary.of_file(path, top: options[:top]), store.url(key)]
+        if options[:stored] && !File.file?(name)
+          store = configured_store
+          store, key = name == "latest" ? [store, store.latest(options[:prefix]).key] : store.locate(name)
+          Dir.mktmpdir("heapcapture-report-", HeapCapture.config.tmpdir) do |dir|
+            stored = stored_summary(store, key, dir)
+            return [Summary.top(stored, options[:top]), "#{store.url(key)} (its stored summary)"] if stored
+          end
+        end
+        with_local_dump(name, options[:prefix]) do |path, label|
+          [Summary.of_file(path, top: options[:top], share: options[:share]), label]
         end
       end
 
@@ -80,11 +87,16 @@ module HeapCapture
           @out.puts "  #{count(summary['invalid_lines'])} line(s) are not JSON and were left out " \
                     "(Ruby 3.1 writes such lines for methods whose name is not ASCII, ruby/ruby#6161)"
         end
-        table("by type", summary["types"].sort_by { |type, t| [-t["memsize"], type] }, "type")
+        Retention.new(@out).totals(summary)
+        table("by type", summary["types"].sort_by { |type, t| [-t.fetch("retained_memsize", t["memsize"]), type] }, "type")
         generations = summary["generations"].sort_by { |gen, _| Integer(gen) }
         table("by generation (objects that carry one)", generations, "generation") unless generations.empty?
-        sites("top sites by memsize", summary["sites"], summary["site_count"])
-        sites("top sites by object count", summary["sites_by_count"], summary["site_count"])
+        if summary["retained"]
+          Retention.new(@out).print(summary)
+        else
+          sites("top sites by memsize (garbage included: no retention analysis)", summary["sites"], summary["site_count"])
+        end
+        sites("top sites by object count (garbage included)", summary["sites_by_count"], summary["site_count"])
         references(summary)
         duplicate_strings(summary["duplicate_strings"])
       end
@@ -112,12 +124,7 @@ module HeapCapture
         end
       end
 
-      # "HASH (Hash) 0x7f.. at app/models/user.rb:12"
-      def holder(held)
-        klass = held["class"] ? " (#{held['class']})" : ""
-        site = held["file"] ? " at #{held['file']}:#{held['line']}" : ""
-        "#{held['type']}#{klass} #{held['address']}#{site}"
-      end
+      def holder(held) = Retention.object(held)
 
       def duplicate_strings(dups)
         return @out.puts("\nduplicate strings: not in a stored summary (tallied only from the dump: --dump reads it)") unless dups
@@ -143,9 +150,13 @@ module HeapCapture
       end
 
       def table(title, rows, label)
+        retained = rows.any? { |_, t| t.key?("retained_memsize") }
         @out.puts "\n#{title}:"
-        @out.puts format("  %-24s %12s %14s", label, "objects", "memsize")
-        rows.each { |key, t| @out.puts format("  %-24s %12s %14s", key, count(t["objects"]), Size.human(t["memsize"])) }
+        @out.puts format("  %-24s %12s %14s%s", label, "objects", "memsize", retained ? format(" %14s", "retained") : "")
+        rows.each do |key, t|
+          held = retained ? format(" %14s", Size.human(t.fetch("retained_memsize", 0))) : ""
+          @out.puts format("  %-24s %12s %14s%s", key, count(t["objects"]), Size.human(t["memsize"]), held)
+        end
       end
 
       def sites(title, rows, total)
@@ -161,6 +172,6 @@ module HeapCapture
       def count(number) = Size.count(number)
     end
 
-    register "report", DumpReport, "what a heap dump holds: by type, generation and allocation site (a file, latest or a key)"
+    register "report", DumpReport, "what holds the memory in a heap dump: retained and garbage, retainers, suspects"
   end
 end

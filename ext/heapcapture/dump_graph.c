@@ -1,0 +1,473 @@
+/* The dump graph (dump_graph.h). Written here rather than taken from a library: the graph
+ * libraries at hand (igraph, Boost) hold several times these bytes an edge, and none reads a dump.
+ * Arrays are indexed by node (the dump's order) or, during the dominator pass, by depth-first
+ * number (1-based, 0: not reached). */
+#define _GNU_SOURCE /* strndup */
+#include "dump_graph.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void hc_graph_init(hc_graph *g)
+{
+    memset(g, 0, sizeof *g);
+    g->root = HC_GRAPH_NONE;
+}
+
+void hc_graph_free(hc_graph *g)
+{
+    free(g->addr);
+    free(g->memsize);
+    free(g->klass);
+    free(g->site);
+    free(g->kind);
+    free(g->flags);
+    free(g->edge_end);
+    free(g->refs);
+    for (uint32_t i = 0; i < g->nreal; i++) free(g->real_names[i].name);
+    free(g->real_names);
+    for (uint32_t i = 0; i < g->nkinds; i++) {
+        free(g->kinds[i].type);
+        free(g->kinds[i].sub);
+    }
+    free(g->idom);
+    free(g->retained);
+    free(g->retained_count);
+    free(g->bfs_parent);
+    hc_graph_init(g);
+}
+
+/* realloc of *p to n elements of size sz; -1 (and *p kept) when it fails. */
+static int hc_grow(void *p, size_t n, size_t sz)
+{
+    void *q = realloc(*(void **)p, n * sz);
+    if (!q && n) return -1;
+    *(void **)p = q;
+    return 0;
+}
+
+static int hc_graph_reserve_nodes(hc_graph *g, uint32_t need)
+{
+    if (need <= g->cap) return 0;
+    if (need >= HC_GRAPH_NONE - 1) return -1;
+    size_t cap = g->cap ? (size_t)g->cap * 2 : 4096;
+    if (cap >= HC_GRAPH_NONE - 1) cap = HC_GRAPH_NONE - 2;
+    if (hc_grow(&g->addr, cap, sizeof *g->addr) || hc_grow(&g->memsize, cap, sizeof *g->memsize) ||
+        hc_grow(&g->klass, cap, sizeof *g->klass) || hc_grow(&g->site, cap, sizeof *g->site) ||
+        hc_grow(&g->kind, cap, sizeof *g->kind) || hc_grow(&g->flags, cap, sizeof *g->flags) ||
+        hc_grow(&g->edge_end, cap, sizeof *g->edge_end))
+        return -1;
+    g->cap = (uint32_t)cap;
+    return 0;
+}
+
+static int hc_str_eq(const char *a, const hc_json_str *b)
+{
+    return b->ptr ? strlen(a) == b->len && memcmp(a, b->ptr, b->len) == 0 : 0;
+}
+
+/* The kind (type, sub) as a byte; -1 when there are too many (or out of memory). */
+static int hc_graph_kind_of(hc_graph *g, const hc_json_str *type, const hc_json_str *sub)
+{
+    static const hc_json_str none = {"", 0, 0};
+    if (!type) type = &none;
+    for (uint32_t i = 0; i < g->nkinds; i++) {
+        const hc_graph_kind *k = &g->kinds[i];
+        if (hc_str_eq(k->type, type) && (sub ? k->sub && hc_str_eq(k->sub, sub) : !k->sub)) return (int)i;
+    }
+    if (g->nkinds >= HC_GRAPH_MAX_KINDS) return -1;
+    hc_graph_kind *k = &g->kinds[g->nkinds];
+    k->type = strndup(type->ptr, type->len);
+    k->sub = sub ? strndup(sub->ptr, sub->len) : NULL;
+    if (!k->type || (sub && !k->sub)) {
+        free(k->type);
+        free(k->sub);
+        k->type = k->sub = NULL;
+        return -1;
+    }
+    return (int)g->nkinds++;
+}
+
+static int hc_graph_ref(hc_graph *g, uint64_t addr)
+{
+    if (g->nrefs == g->refs_cap) {
+        uint64_t cap = g->refs_cap ? g->refs_cap * 2 : 65536;
+        if (cap > UINT32_MAX) cap = UINT32_MAX;
+        if (g->nrefs >= cap || hc_grow(&g->refs, (size_t)cap, sizeof *g->refs) != 0) {
+            g->failed = 1;
+            return -1;
+        }
+        g->refs_cap = cap;
+    }
+    g->refs[g->nrefs++] = addr;
+    return 0;
+}
+
+int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
+{
+    if (g->failed) return -1;
+    int is_root = !l->has_address && l->has_type && hc_json_str_is(&l->type, "ROOT");
+    if (!l->has_address && !is_root) return 0;
+    const hc_json_str *sub = is_root ? (l->has_root ? &l->root : NULL) : l->has_imemo_type ? &l->imemo_type : NULL;
+    int kind = hc_graph_kind_of(g, l->has_type ? &l->type : NULL, sub);
+    if (kind < 0 || hc_graph_reserve_nodes(g, g->n + 2) != 0) { /* a place kept for the virtual root */
+        g->failed = 1;
+        return -1;
+    }
+    uint32_t i = g->n;
+    g->addr[i] = is_root ? 0 : l->address;
+    g->memsize[i] = l->has_memsize ? l->memsize : 0;
+    g->klass[i] = l->has_class ? l->class_address : 0;
+    g->site[i] = site;
+    g->kind[i] = (uint8_t)kind;
+    g->flags[i] = (uint8_t)((is_root ? HC_NODE_ROOT : 0) | (l->singleton ? HC_NODE_SINGLETON : 0));
+    if (l->has_real_class_name && l->singleton && !is_root) {
+        if (g->nreal == g->real_cap) {
+            uint32_t cap = g->real_cap ? g->real_cap * 2 : 256;
+            if (hc_grow(&g->real_names, cap, sizeof *g->real_names) != 0) {
+                g->failed = 1;
+                return -1;
+            }
+            g->real_cap = cap;
+        }
+        char *name = strndup(l->real_class_name.ptr, l->real_class_name.len);
+        if (!name) {
+            g->failed = 1;
+            return -1;
+        }
+        g->real_names[g->nreal++] = (hc_graph_name){l->address, name};
+        g->real_sorted = 0;
+    }
+    if (l->has_class && !is_root && l->class_address != l->address) {
+        if (hc_graph_ref(g, l->class_address) != 0) return -1;
+        g->flags[i] |= HC_NODE_CLASS_EDGE;
+    }
+    if (l->has_references) {
+        size_t pos = 0;
+        uint64_t a;
+        while (hc_dump_refs_next(&l->refs, &pos, &a, &g->bad_refs)) {
+            if (a == g->addr[i] && !is_root) continue; /* an object holding itself holds nothing more */
+            if (hc_graph_ref(g, a) != 0) return -1;
+        }
+    }
+    g->edge_end[i] = (uint32_t)g->nrefs;
+    g->n++;
+    return 0;
+}
+
+/* ---- addresses to nodes: an open-addressing table of node indices, at most half full ---- */
+
+typedef struct {
+    uint32_t *slots; /* HC_GRAPH_NONE: empty */
+    size_t mask;
+} hc_node_index;
+
+static size_t hc_node_slot(uint64_t addr, size_t mask) { return (size_t)(((addr >> 3) * 0x9e3779b97f4a7c15ull) >> 20) & mask; }
+
+static int hc_node_index_build(hc_node_index *ix, hc_graph *g)
+{
+    size_t cap = 1024;
+    while (cap < (size_t)g->n * 2) cap *= 2;
+    ix->slots = malloc(cap * sizeof *ix->slots);
+    if (!ix->slots) return -1;
+    memset(ix->slots, 0xff, cap * sizeof *ix->slots);
+    ix->mask = cap - 1;
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (g->flags[i] & HC_NODE_ROOT) continue;
+        size_t j = hc_node_slot(g->addr[i], ix->mask);
+        while (ix->slots[j] != HC_GRAPH_NONE && g->addr[ix->slots[j]] != g->addr[i]) j = (j + 1) & ix->mask;
+        if (ix->slots[j] == HC_GRAPH_NONE) ix->slots[j] = i;
+        else g->duplicate_addrs++; /* the first stays the object of that address */
+    }
+    return 0;
+}
+
+static uint32_t hc_node_index_get(const hc_node_index *ix, const hc_graph *g, uint64_t addr)
+{
+    for (size_t j = hc_node_slot(addr, ix->mask); ix->slots[j] != HC_GRAPH_NONE; j = (j + 1) & ix->mask)
+        if (g->addr[ix->slots[j]] == addr) return ix->slots[j];
+    return HC_GRAPH_NONE;
+}
+
+uint32_t hc_graph_find(const hc_graph *g, uint64_t addr)
+{
+    if (!addr) return HC_GRAPH_NONE;
+    /* Not kept after analysis (8 bytes an object): a scan, for the few look-ups paths make. */
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->addr[i] == addr && !(g->flags[i] & HC_NODE_ROOT)) return i;
+    return HC_GRAPH_NONE;
+}
+
+/* References to node indices, in place (a uint32_t where a uint64_t was), those to addresses the
+ * dump lacks dropped; then the virtual root, referencing every ROOT record and every SHAPE (VM
+ * records, not heap objects: held by the VM). */
+static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
+{
+    hc_node_index ix;
+    if (hc_node_index_build(&ix, g) != 0) {
+        hc_errorf(err, errlen, "out of memory indexing %u objects", g->n);
+        return -1;
+    }
+    uint32_t *out = (uint32_t *)g->refs;
+    uint64_t w = 0, r = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        uint64_t class_edge = (g->flags[i] & HC_NODE_CLASS_EDGE) ? r : UINT64_MAX;
+        for (; r < g->edge_end[i]; r++) {
+            uint32_t to = hc_node_index_get(&ix, g, g->refs[r]);
+            if (to != HC_GRAPH_NONE) out[w++] = to;
+            else if (r != class_edge) g->missing_refs++;
+        }
+        g->edge_end[i] = (uint32_t)w;
+    }
+    free(ix.slots);
+    uint32_t roots = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        const hc_graph_kind *k = &g->kinds[g->kind[i]];
+        if ((g->flags[i] & HC_NODE_ROOT) || strcmp(k->type, "SHAPE") == 0) roots++;
+    }
+    uint64_t edges = w + roots;
+    if (edges > UINT32_MAX) {
+        hc_errorf(err, errlen, "the dump holds more than %u references: too many to analyse", UINT32_MAX);
+        return -1;
+    }
+    /* at least one byte: realloc(p, 0) may free */
+    void *q = realloc(g->refs, edges ? edges * sizeof(uint32_t) : 1);
+    if (!q) {
+        hc_errorf(err, errlen, "out of memory resolving %llu references", (unsigned long long)edges);
+        return -1;
+    }
+    g->refs = q;
+    out = q;
+    g->root = g->n;
+    for (uint32_t i = 0; i < g->n; i++) {
+        const hc_graph_kind *k = &g->kinds[g->kind[i]];
+        if ((g->flags[i] & HC_NODE_ROOT) || strcmp(k->type, "SHAPE") == 0) out[w++] = i;
+    }
+    uint32_t rt = g->root;
+    g->addr[rt] = 0;
+    g->memsize[rt] = 0;
+    g->klass[rt] = 0;
+    g->site[rt] = 0;
+    g->kind[rt] = 0;
+    g->flags[rt] = HC_NODE_ROOT;
+    g->edge_end[rt] = (uint32_t)w;
+    g->n++;
+    g->nrefs = w;
+    return 0;
+}
+
+/* Semi-NCA's eval: the vertex of least semidominator on v's path in the linked forest (its top
+ * excluded), compressing the path on the way. Iterative, by reversing the path's links going up
+ * and restoring them coming down: a chain of a million objects (a linked list) must not recurse. */
+static uint32_t hc_eval(uint32_t v, uint32_t *ancestor, uint32_t *label, const uint32_t *semi)
+{
+    if (!ancestor[v]) return v;
+    uint32_t prev = 0, x = v;
+    while (ancestor[ancestor[x]]) {
+        uint32_t next = ancestor[x];
+        ancestor[x] = prev;
+        prev = x;
+        x = next;
+    }
+    uint32_t top = x, a = ancestor[top], upper = top;
+    for (uint32_t cur = prev; cur;) {
+        uint32_t down = ancestor[cur];
+        if (semi[label[upper]] < semi[label[cur]]) label[cur] = label[upper];
+        ancestor[cur] = a;
+        upper = cur;
+        cur = down;
+    }
+    return label[v];
+}
+
+static void hc_free_all(void **ps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free(ps[i]);
+}
+
+int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err, size_t errlen)
+{
+    if (g->failed) {
+        hc_errorf(err, errlen, "out of memory reading the dump's graph (%u objects, %llu references)", g->n,
+                  (unsigned long long)g->nrefs);
+        return -1;
+    }
+    if (g->analysed) return 0;
+    if (hc_graph_resolve(g, err, errlen) != 0) return -1;
+    uint32_t n = g->n, rt = g->root;
+    uint64_t m = g->nrefs;
+    const uint32_t *edges = (const uint32_t *)g->refs;
+    /* predecessors, by node */
+    uint32_t *pred_end = calloc((size_t)n + 1, sizeof *pred_end);
+    uint32_t *preds = malloc((m ? m : 1) * sizeof *preds);
+    uint32_t *dfn = calloc(n, sizeof *dfn);
+    uint32_t *vertex = malloc(((size_t)n + 1) * sizeof *vertex);
+    uint32_t *parent = malloc(((size_t)n + 1) * sizeof *parent);
+    uint32_t *semi = malloc(((size_t)n + 1) * sizeof *semi);
+    uint32_t *label = malloc(((size_t)n + 1) * sizeof *label);
+    uint32_t *ancestor = malloc(((size_t)n + 1) * sizeof *ancestor);
+    void *work[] = {pred_end, preds, dfn, vertex, parent, semi, label, ancestor};
+    if (!pred_end || !preds || !dfn || !vertex || !parent || !semi || !label || !ancestor) {
+        hc_free_all(work, sizeof work / sizeof *work);
+        hc_errorf(err, errlen, "out of memory analysing %u objects", n);
+        return -1;
+    }
+    for (uint64_t e = 0; e < m; e++) pred_end[edges[e] + 1]++;
+    for (uint32_t i = 0; i < n; i++) pred_end[i + 1] += pred_end[i];
+    /* pred_end[i] is where i's predecessors begin; filled, it becomes where they end */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t from = i ? g->edge_end[i - 1] : 0;
+        for (uint32_t e = from; e < g->edge_end[i]; e++) preds[pred_end[edges[e]]++] = i;
+    }
+    /* depth-first numbering from the root; label is the stack and semi each vertex's next edge */
+    uint32_t count = 0, sp = 0;
+    dfn[rt] = ++count;
+    vertex[count] = rt;
+    parent[count] = 0;
+    semi[count] = rt ? g->edge_end[rt - 1] : 0;
+    label[sp++] = rt;
+    while (sp) {
+        uint32_t v = label[sp - 1], dv = dfn[v];
+        if (semi[dv] < g->edge_end[v]) {
+            uint32_t w = edges[semi[dv]++];
+            if (dfn[w]) continue;
+            dfn[w] = ++count;
+            vertex[count] = w;
+            parent[count] = dv;
+            semi[count] = w ? g->edge_end[w - 1] : 0;
+            label[sp++] = w;
+        } else {
+            sp--;
+        }
+    }
+    for (uint32_t i = 1; i <= count; i++) {
+        semi[i] = label[i] = i;
+        ancestor[i] = 0;
+    }
+    /* semidominators, in reverse preorder */
+    for (uint32_t w = count; w >= 2; w--) {
+        uint32_t node = vertex[w];
+        uint32_t from = node ? pred_end[node - 1] : 0;
+        for (uint32_t k = from; k < pred_end[node]; k++) {
+            uint32_t v = dfn[preds[k]];
+            if (!v) continue; /* a predecessor the roots do not reach */
+            uint32_t u = hc_eval(v, ancestor, label, semi);
+            if (semi[u] < semi[w]) semi[w] = semi[u];
+        }
+        ancestor[w] = parent[w];
+    }
+    free(label);
+    free(ancestor);
+    free(preds);
+    /* immediate dominators: the nearest common ancestor step, parent becoming idom */
+    uint32_t *idom = parent;
+    for (uint32_t w = 2; w <= count; w++)
+        while (idom[w] > semi[w]) idom[w] = idom[idom[w]];
+    free(semi);
+    g->idom = malloc((size_t)n * sizeof *g->idom);
+    g->retained = malloc((size_t)n * sizeof *g->retained);
+    g->retained_count = malloc((size_t)n * sizeof *g->retained_count);
+    if (!g->idom || !g->retained || !g->retained_count) {
+        free(pred_end);
+        free(dfn);
+        free(vertex);
+        free(idom);
+        hc_errorf(err, errlen, "out of memory analysing %u objects", n);
+        return -1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        g->idom[i] = HC_GRAPH_NONE;
+        int object = !(g->flags[i] & HC_NODE_ROOT);
+        g->retained[i] = dfn[i] ? g->memsize[i] : 0;
+        g->retained_count[i] = dfn[i] && object ? 1 : 0;
+        if (dfn[i]) g->flags[i] |= HC_NODE_REACHED;
+    }
+    for (uint32_t w = 2; w <= count; w++) g->idom[vertex[w]] = vertex[idom[w]];
+    /* heapcapture's own, and what it alone retains (preorder: a dominator before what it dominates) */
+    if (own) {
+        for (uint32_t w = 2; w <= count; w++) {
+            uint32_t v = vertex[w];
+            if ((g->flags[g->idom[v]] & HC_NODE_OWN) || own(own_arg, g, v)) g->flags[v] |= HC_NODE_OWN;
+        }
+    }
+    /* retained sizes: each vertex into its dominator, deepest first */
+    for (uint32_t w = count; w >= 2; w--) {
+        uint32_t v = vertex[w], d = g->idom[v];
+        g->retained[d] += g->retained[v];
+        g->retained_count[d] += g->retained_count[v];
+    }
+    free(idom);
+    free(dfn);
+    free(vertex);
+    free(pred_end);
+    g->reached = count;
+    g->analysed = 1;
+    return 0;
+}
+
+int hc_graph_bfs(hc_graph *g, char *err, size_t errlen)
+{
+    if (g->bfs_parent) return 0;
+    uint32_t n = g->n, rt = g->root;
+    uint32_t *queue = malloc((size_t)n * sizeof *queue);
+    g->bfs_parent = malloc((size_t)n * sizeof *g->bfs_parent);
+    if (!queue || !g->bfs_parent) {
+        free(queue);
+        free(g->bfs_parent);
+        g->bfs_parent = NULL;
+        hc_errorf(err, errlen, "out of memory finding paths among %u objects", n);
+        return -1;
+    }
+    memset(g->bfs_parent, 0xff, (size_t)n * sizeof *g->bfs_parent);
+    uint32_t head = 0, tail = 0;
+    queue[tail++] = rt;
+    g->bfs_parent[rt] = rt;
+    while (head < tail) {
+        uint32_t v = queue[head++], k;
+        const uint32_t *out = hc_graph_edges(g, v, &k);
+        for (uint32_t e = 0; e < k; e++) {
+            if (g->bfs_parent[out[e]] != HC_GRAPH_NONE) continue;
+            g->bfs_parent[out[e]] = v;
+            queue[tail++] = out[e];
+        }
+    }
+    free(queue);
+    return 0;
+}
+
+static int hc_by_addr(const void *a, const void *b)
+{
+    uint64_t x = ((const hc_graph_name *)a)->addr, y = ((const hc_graph_name *)b)->addr;
+    return (x > y) - (x < y);
+}
+
+void hc_graph_sort_names(hc_graph *g)
+{
+    if (!g->real_sorted && g->nreal) qsort(g->real_names, g->nreal, sizeof *g->real_names, hc_by_addr);
+    g->real_sorted = 1;
+}
+
+const char *hc_graph_real_class_name(const hc_graph *g, uint64_t addr)
+{
+    uint32_t lo = 0, hi = g->real_sorted ? g->nreal : 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (g->real_names[mid].addr < addr) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < g->nreal && g->real_sorted && g->real_names[lo].addr == addr ? g->real_names[lo].name : NULL;
+}
+
+uint32_t hc_graph_path(const hc_graph *g, uint32_t node, uint32_t *out, uint32_t cap)
+{
+    if (!g->bfs_parent || node >= g->n || g->bfs_parent[node] == HC_GRAPH_NONE || node == g->root) return 0;
+    uint32_t len = 0;
+    for (uint32_t v = node; v != g->root; v = g->bfs_parent[v]) len++;
+    uint32_t k = len;
+    for (uint32_t v = node; v != g->root; v = g->bfs_parent[v]) {
+        k--;
+        if (k < cap) out[k] = v;
+    }
+    return len;
+}

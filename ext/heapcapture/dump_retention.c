@@ -1,0 +1,700 @@
+/* The retention report (dump_retention.h). Class labels are interned once (an object's class
+ * name, the real class of an object with a singleton class; IMEMOs and nameless classes have
+ * none), then every aggregate is an array indexed by label or site id. */
+#define _GNU_SOURCE /* strndup */
+#include "dump_retention.h"
+#include "util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t objects, memsize, retained_objects, retained_memsize; /* own objects; those reached */
+    uint64_t instances, held_memsize, held_objects, self_memsize;    /* top-level instances' dominator subtrees */
+    uint32_t active;        /* instances on the dominator tree walk's current path */
+    uint32_t best;          /* the instance retaining most (HC_GRAPH_NONE: none) */
+    int candidate;          /* a suspect by its held figures: checked again against the others */
+    uint64_t top_instances, top_memsize, top_objects; /* its instances no other candidate holds */
+} hc_group;
+
+struct hc_retention {
+    hc_graph *g;
+    const hc_summary *s;
+    const hc_tally_slot **sites; /* by site id - 1 */
+    uint32_t nsites;
+    const char **labels;    /* by label id - 1: the dump's text (escapes kept) */
+    uint32_t nlabels, labels_cap;
+    uint32_t *class_of;     /* by node: label id (0: none) */
+    hc_group *by_label, *by_site; /* [id] (0 unused) */
+    uint64_t own_objects, own_memsize, heap;  /* heap: the retained memsize not heapcapture's */
+    /* while choosing suspects and path targets */
+    const uint8_t *inner;   /* by node: it dominates another object above the bar */
+    uint64_t bar;
+    const hc_path_query *query;
+};
+
+/* ---- labels: class names, interned by their text ---- */
+
+typedef struct {
+    uint32_t *slots; /* label ids, 0 empty */
+    size_t mask;
+} hc_label_index;
+
+static uint64_t hc_text_hash(const char *p)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+/* The id of name, made when new; 0 when out of memory. */
+static uint32_t hc_label_id(hc_retention *r, hc_label_index *ix, const char *name)
+{
+    if ((size_t)(r->nlabels + 1) * 2 > ix->mask + 1) {
+        size_t cap = (ix->mask + 1) * 2;
+        uint32_t *slots = calloc(cap, sizeof *slots);
+        if (!slots) return 0;
+        for (uint32_t id = 1; id <= r->nlabels; id++) {
+            size_t j = (size_t)hc_text_hash(r->labels[id - 1]) & (cap - 1);
+            while (slots[j]) j = (j + 1) & (cap - 1);
+            slots[j] = id;
+        }
+        free(ix->slots);
+        ix->slots = slots;
+        ix->mask = cap - 1;
+    }
+    size_t j = (size_t)hc_text_hash(name) & ix->mask;
+    for (; ix->slots[j]; j = (j + 1) & ix->mask)
+        if (strcmp(r->labels[ix->slots[j] - 1], name) == 0) return ix->slots[j];
+    if (r->nlabels == r->labels_cap) {
+        uint32_t cap = r->labels_cap ? r->labels_cap * 2 : 1024;
+        const char **labels = realloc(r->labels, cap * sizeof *labels);
+        if (!labels) return 0;
+        r->labels = labels;
+        r->labels_cap = cap;
+    }
+    r->labels[r->nlabels++] = name;
+    ix->slots[j] = r->nlabels;
+    return r->nlabels;
+}
+
+static const hc_graph_kind *hc_kind(const hc_graph *g, uint32_t i) { return &g->kinds[g->kind[i]]; }
+
+/* The class name of node i as the dump says it, or NULL (roots, IMEMOs, nameless classes). */
+static const char *hc_class_text(const hc_retention *r, uint32_t i)
+{
+    const hc_graph *g = r->g;
+    if (g->flags[i] & HC_NODE_ROOT) return NULL;
+    if (strcmp(hc_kind(g, i)->type, "IMEMO") == 0) return NULL;
+    const char *name = hc_summary_class_name(r->s, g->klass[i]);
+    return name ? name : hc_graph_real_class_name(g, g->klass[i]); /* an object with a singleton class */
+}
+
+static int hc_label_all(hc_retention *r)
+{
+    hc_graph *g = r->g;
+    hc_graph_sort_names(g);
+    hc_label_index ix = {calloc(1024, sizeof(uint32_t)), 1023};
+    r->class_of = malloc((size_t)g->n * sizeof *r->class_of);
+    if (!ix.slots || !r->class_of) {
+        free(ix.slots);
+        return -1;
+    }
+    for (uint32_t i = 0; i < g->n; i++) {
+        const char *name = hc_class_text(r, i);
+        r->class_of[i] = name ? hc_label_id(r, &ix, name) : 0;
+        if (name && !r->class_of[i]) {
+            free(ix.slots);
+            return -1;
+        }
+    }
+    free(ix.slots);
+    return 0;
+}
+
+static const char *hc_label(const hc_retention *r, uint32_t id) { return id ? r->labels[id - 1] : NULL; }
+
+/* ---- heapcapture's own objects: allocated in its lib/ files, or instances of its classes ---- */
+
+static int hc_own_file(const char *file)
+{
+    size_t n = strlen(file);
+    static const char tail[] = "/lib/heapcapture.rb";
+    return strstr(file, "/lib/heapcapture/") != NULL ||
+           (n >= sizeof tail - 1 && strcmp(file + n - (sizeof tail - 1), tail) == 0);
+}
+
+static int hc_own_class(const char *name)
+{
+    return name && strncmp(name, "HeapCapture", 11) == 0 && (name[11] == '\0' || strncmp(name + 11, "::", 2) == 0);
+}
+
+static int hc_is_own(void *arg, const hc_graph *g, uint32_t i)
+{
+    const hc_retention *r = arg;
+    uint32_t site = g->site[i];
+    if (site && site <= r->nsites && r->sites[site - 1] && hc_own_file(r->sites[site - 1]->name)) return 1;
+    return hc_own_class(hc_label(r, r->class_of[i]));
+}
+
+/* ---- the analysis ---- */
+
+void hc_retention_free(hc_retention *r)
+{
+    if (!r) return;
+    free(r->sites);
+    free(r->labels);
+    free(r->class_of);
+    free(r->by_label);
+    free(r->by_site);
+    free(r);
+}
+
+/* Adds node v's own figures to its group. */
+static void hc_group_own(hc_group *grp, const hc_graph *g, uint32_t v)
+{
+    grp->objects++;
+    grp->memsize += g->memsize[v];
+    if (g->flags[v] & HC_NODE_REACHED) {
+        grp->retained_objects++;
+        grp->retained_memsize += g->memsize[v];
+    }
+}
+
+/* The two groups of node v (by class label, by site): NULL for the roots and heapcapture's own. */
+static hc_group *hc_group_of(const hc_retention *r, uint32_t v, int by_site)
+{
+    const hc_graph *g = r->g;
+    if (g->flags[v] & (HC_NODE_ROOT | HC_NODE_OWN)) return NULL;
+    return by_site ? &r->by_site[g->site[v] <= r->nsites ? g->site[v] : 0] : &r->by_label[r->class_of[v]];
+}
+
+/* Entering v on the dominator tree walk. Pass 0: an instance no other instance of its group
+ * dominates adds what it retains to the group. Pass 1 (suspects): a candidate group's instance adds
+ * it to top_* only when no instance of another candidate of that kind dominates it either (the
+ * Arrays a leaking class's instances each hold are not a second suspect). */
+static void hc_group_enter(hc_group *grp, const hc_graph *g, uint32_t v, int pass, uint32_t *candidates_active)
+{
+    if (pass == 0 && !grp->active) {
+        grp->instances++;
+        grp->held_memsize += g->retained[v];
+        grp->held_objects += g->retained_count[v];
+        grp->self_memsize += g->memsize[v];
+        if (grp->best == HC_GRAPH_NONE || g->retained[v] > g->retained[grp->best]) grp->best = v;
+    }
+    if (pass == 1 && grp->candidate) {
+        if (!grp->active && *candidates_active == 0) {
+            grp->top_instances++;
+            grp->top_memsize += g->retained[v];
+            grp->top_objects += g->retained_count[v];
+        }
+        (*candidates_active)++;
+    }
+    grp->active++;
+}
+
+static void hc_group_leave(hc_group *grp, int pass, uint32_t *candidates_active)
+{
+    grp->active--;
+    if (pass == 1 && grp->candidate) (*candidates_active)--;
+}
+
+/* Walks the dominator tree depth first (children lists made from idom, then freed). */
+static int hc_group_walk(hc_retention *r, int pass)
+{
+    hc_graph *g = r->g;
+    uint32_t n = g->n;
+    uint32_t *first = calloc((size_t)n + 1, sizeof *first);
+    uint32_t *kids = malloc((size_t)n * sizeof *kids);
+    uint32_t *stack = malloc((size_t)n * 2 * sizeof *stack);
+    if (!first || !kids || !stack) {
+        free(first);
+        free(kids);
+        free(stack);
+        return -1;
+    }
+    for (uint32_t v = 0; v < n; v++)
+        if (g->idom[v] != HC_GRAPH_NONE) first[g->idom[v] + 1]++;
+    for (uint32_t v = 0; v < n; v++) first[v + 1] += first[v];
+    for (uint32_t v = 0; v < n; v++)
+        if (g->idom[v] != HC_GRAPH_NONE) kids[first[g->idom[v]]++] = v;
+    /* first[v] is now where v's children end; they begin at first[v - 1] (0 for node 0) */
+    uint32_t active[2] = {0, 0}; /* candidates' instances on the path, by kind */
+    size_t sp = 0;
+    stack[sp++] = g->root;
+    while (sp) {
+        uint32_t v = stack[--sp];
+        int leaving = v == HC_GRAPH_NONE; /* a marker: leaving the node below it */
+        if (leaving) v = stack[--sp];
+        for (int by_site = 0; by_site < 2; by_site++) {
+            hc_group *grp = hc_group_of(r, v, by_site);
+            if (!grp) continue;
+            if (leaving) hc_group_leave(grp, pass, &active[by_site]);
+            else hc_group_enter(grp, g, v, pass, &active[by_site]);
+        }
+        if (leaving) continue;
+        stack[sp++] = v;
+        stack[sp++] = HC_GRAPH_NONE;
+        for (uint32_t k = v ? first[v - 1] : 0; k < first[v]; k++) stack[sp++] = kids[k];
+    }
+    free(first);
+    free(kids);
+    free(stack);
+    return 0;
+}
+
+/* Groups by label and by site every object that is not heapcapture's own. */
+static int hc_group_all(hc_retention *r)
+{
+    hc_graph *g = r->g;
+    r->by_label = calloc((size_t)r->nlabels + 1, sizeof *r->by_label);
+    r->by_site = calloc((size_t)r->nsites + 1, sizeof *r->by_site);
+    if (!r->by_label || !r->by_site) return -1;
+    for (uint32_t i = 0; i <= r->nlabels; i++) r->by_label[i].best = HC_GRAPH_NONE;
+    for (uint32_t i = 0; i <= r->nsites; i++) r->by_site[i].best = HC_GRAPH_NONE;
+    for (uint32_t v = 0; v < g->n; v++) {
+        if (g->flags[v] & (HC_NODE_ROOT | HC_NODE_OWN)) continue;
+        hc_group_own(hc_group_of(r, v, 0), g, v);
+        hc_group_own(hc_group_of(r, v, 1), g, v);
+    }
+    return hc_group_walk(r, 0);
+}
+
+hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size_t errlen)
+{
+    hc_retention *r = calloc(1, sizeof *r);
+    if (!r) {
+        hc_errorf(err, errlen, "out of memory analysing the dump's retention");
+        return NULL;
+    }
+    r->g = g;
+    r->s = s;
+    r->nsites = (uint32_t)s->sites.count;
+    r->sites = calloc(r->nsites ? r->nsites : 1, sizeof *r->sites);
+    if (!r->sites || hc_label_all(r) != 0) {
+        hc_retention_free(r);
+        hc_errorf(err, errlen, "out of memory naming the dump's classes");
+        return NULL;
+    }
+    for (size_t i = 0; i < s->sites.cap; i++)
+        if (s->sites.slots[i].used && s->sites.slots[i].id < r->nsites) r->sites[s->sites.slots[i].id] = &s->sites.slots[i];
+    if (hc_graph_analyze(g, hc_is_own, r, err, errlen) != 0) {
+        hc_retention_free(r);
+        return NULL;
+    }
+    for (uint32_t v = 0; v < g->n; v++) {
+        if ((g->flags[v] & (HC_NODE_OWN | HC_NODE_REACHED | HC_NODE_ROOT)) != (HC_NODE_OWN | HC_NODE_REACHED)) continue;
+        r->own_objects++;
+        r->own_memsize += g->memsize[v];
+    }
+    r->heap = g->retained[g->root] - r->own_memsize;
+    if (hc_group_all(r) != 0) {
+        hc_retention_free(r);
+        hc_errorf(err, errlen, "out of memory grouping the dump's retainers");
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- JSON ---- */
+
+static void hc_put_pair(hc_sbuf *o, const char *name, uint64_t objects, uint64_t memsize)
+{
+    hc_sbuf_printf(o, ",\"%s\":{\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 "}", name, objects, memsize);
+}
+
+static void hc_put_text(hc_sbuf *o, const char *key, const char *text)
+{
+    hc_sbuf_printf(o, ",\"%s\":\"", key);
+    hc_sbuf_puts(o, text); /* the dump's JSON text, escapes kept */
+    hc_sbuf_puts(o, "\"");
+}
+
+static const hc_tally_slot *hc_site(const hc_retention *r, uint32_t id)
+{
+    return id && id <= r->nsites ? r->sites[id - 1] : NULL;
+}
+
+/* One object as a hop or a retainer: address, type, class (or imemo_type, root), site, sizes. */
+static void hc_put_node(hc_sbuf *o, const hc_retention *r, uint32_t v)
+{
+    const hc_graph *g = r->g;
+    const hc_graph_kind *k = hc_kind(g, v);
+    if (g->flags[v] & HC_NODE_ROOT) {
+        hc_sbuf_puts(o, "{\"type\":\"ROOT\"");
+        hc_put_text(o, "root", k->sub ? k->sub : "");
+        hc_sbuf_puts(o, "}");
+        return;
+    }
+    hc_sbuf_printf(o, "{\"address\":\"0x%" PRIx64 "\"", g->addr[v]);
+    hc_put_text(o, "type", k->type);
+    if (k->sub) hc_put_text(o, "imemo_type", k->sub);
+    const char *cls = hc_label(r, r->class_of[v]);
+    if (cls) hc_put_text(o, "class", cls);
+    if (strcmp(k->type, "CLASS") == 0 || strcmp(k->type, "MODULE") == 0) {
+        const char *name = hc_summary_class_name(r->s, g->addr[v]);
+        if (name) hc_put_text(o, "name", name);
+        if (g->flags[v] & HC_NODE_SINGLETON) {
+            const char *of = hc_graph_real_class_name(g, g->addr[v]);
+            hc_sbuf_puts(o, ",\"singleton\":true");
+            if (of) hc_put_text(o, "real_class_name", of);
+        }
+    }
+    const hc_tally_slot *site = hc_site(r, g->site[v]);
+    if (site) {
+        hc_put_text(o, "file", site->name);
+        hc_sbuf_printf(o, ",\"line\":%" PRId64, site->line);
+    }
+    hc_sbuf_printf(o, ",\"memsize\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu32 "}",
+                   g->memsize[v], g->retained[v], g->retained_count[v]);
+}
+
+/* ,"path_length":N,"path":[hops] (root record first; at most HC_RETENTION_MAX_HOPS hops written:
+ * the first and the last ones, the length said in full). */
+static void hc_put_path(hc_sbuf *o, const hc_retention *r, uint32_t v)
+{
+    uint32_t hops[HC_RETENTION_MAX_HOPS + 1];
+    uint32_t len = hc_graph_path(r->g, v, NULL, 0), *all = NULL;
+    if (len > HC_RETENTION_MAX_HOPS) all = malloc((size_t)len * sizeof *all);
+    hc_graph_path(r->g, v, all ? all : hops, all ? len : HC_RETENTION_MAX_HOPS);
+    hc_sbuf_printf(o, ",\"path_length\":%" PRIu32 ",\"path\":[", len);
+    uint32_t shown = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        if (all && i >= HC_RETENTION_MAX_HOPS / 2 && i < len - HC_RETENTION_MAX_HOPS / 2) continue;
+        if (!all && i >= HC_RETENTION_MAX_HOPS) break;
+        if (shown++) hc_sbuf_puts(o, ",");
+        hc_put_node(o, r, all ? all[i] : hops[i]);
+    }
+    hc_sbuf_puts(o, "]");
+    free(all);
+}
+
+/* The top (at most cap) of count items by score, highest first (ties: lower index first). */
+typedef uint64_t (*hc_score_fn)(const hc_retention *r, uint32_t i);
+
+static uint32_t hc_top(const hc_retention *r, uint32_t count, hc_score_fn score, uint32_t *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    if (!cap) return 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t sc = score(r, i);
+        if (!sc || (n == cap && sc <= score(r, out[n - 1]))) continue;
+        uint32_t at = n < cap ? n++ : cap - 1;
+        while (at > 0 && score(r, out[at - 1]) < sc) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = i;
+    }
+    return n;
+}
+
+static uint64_t hc_score_retainer(const hc_retention *r, uint32_t v)
+{
+    const hc_graph *g = r->g;
+    return (g->flags[v] & (HC_NODE_ROOT | HC_NODE_OWN)) || !(g->flags[v] & HC_NODE_REACHED) ? 0 : g->retained[v];
+}
+static uint64_t hc_score_label_live(const hc_retention *r, uint32_t id) { return id ? r->by_label[id].retained_memsize : 0; }
+static uint64_t hc_score_site_live(const hc_retention *r, uint32_t id)
+{
+    /* garbage-only sites rank below every live one, by their memsize */
+    const hc_group *grp = &r->by_site[id];
+    return id && grp->objects ? (grp->retained_memsize ? (1ull << 62) + grp->retained_memsize : grp->memsize + 1) : 0;
+}
+static uint64_t hc_score_label_held(const hc_retention *r, uint32_t id) { return id ? r->by_label[id].held_memsize : 0; }
+static uint64_t hc_score_label_top(const hc_retention *r, uint32_t id) { return id ? r->by_label[id].top_memsize : 0; }
+static uint64_t hc_score_site_top(const hc_retention *r, uint32_t id) { return id ? r->by_site[id].top_memsize : 0; }
+static uint64_t hc_score_site_held(const hc_retention *r, uint32_t id) { return id ? r->by_site[id].held_memsize : 0; }
+
+static void hc_put_site_of(hc_sbuf *o, const hc_retention *r, uint32_t id)
+{
+    const hc_tally_slot *site = hc_site(r, id);
+    hc_sbuf_puts(o, "{\"file\":\"");
+    hc_sbuf_puts(o, site ? site->name : "");
+    hc_sbuf_printf(o, "\",\"line\":%" PRId64, site ? site->line : 0);
+}
+
+static void hc_put_live(hc_sbuf *o, const hc_group *grp)
+{
+    hc_sbuf_printf(o, ",\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64
+                      ",\"retained_memsize\":%" PRIu64 "}",
+                   grp->objects, grp->memsize, grp->retained_objects, grp->retained_memsize);
+}
+
+static void hc_put_held(hc_sbuf *o, const hc_group *grp)
+{
+    hc_sbuf_printf(o, ",\"instances\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64 "}",
+                   grp->instances, grp->held_memsize, grp->held_objects);
+}
+
+static void hc_put_types(hc_sbuf *o, const hc_retention *r)
+{
+    const hc_graph *g = r->g;
+    uint64_t objects[HC_GRAPH_MAX_KINDS] = {0}, memsize[HC_GRAPH_MAX_KINDS] = {0};
+    for (uint32_t v = 0; v < g->n; v++) {
+        if ((g->flags[v] & (HC_NODE_ROOT | HC_NODE_REACHED)) != HC_NODE_REACHED) continue;
+        /* IMEMO kinds by their type: one row a type */
+        uint32_t k = g->kind[v];
+        for (uint32_t j = 0; j < k; j++)
+            if (strcmp(g->kinds[j].type, g->kinds[k].type) == 0) {
+                k = j;
+                break;
+            }
+        objects[k]++;
+        memsize[k] += g->memsize[v];
+    }
+    hc_sbuf_puts(o, ",\"types\":{");
+    int first = 1;
+    for (uint32_t k = 0; k < g->nkinds; k++) {
+        int seen = 0;
+        for (uint32_t j = 0; j < k && !seen; j++) seen = strcmp(g->kinds[j].type, g->kinds[k].type) == 0;
+        if (seen || strcmp(g->kinds[k].type, "ROOT") == 0) continue;
+        hc_sbuf_printf(o, "%s\"%s\":{\"retained_objects\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 "}",
+                       first ? "" : ",", g->kinds[k].type, objects[k], memsize[k]);
+        first = 0;
+    }
+    hc_sbuf_puts(o, "}");
+}
+
+/* A suspect: its kind, the object (or the representative instance), its figures and path. */
+static void hc_put_suspect(hc_sbuf *o, const hc_retention *r, const char *kind, uint32_t v, uint64_t instances,
+                           uint64_t held, uint64_t objects, int first)
+{
+    const hc_graph *g = r->g;
+    hc_sbuf_printf(o, "%s{\"kind\":\"%s\",\"address\":\"0x%" PRIx64 "\",\"instances\":%" PRIu64, first ? "" : ",", kind,
+                   g->addr[v], instances);
+    hc_put_text(o, "type", hc_kind(g, v)->type);
+    const char *cls = hc_label(r, r->class_of[v]);
+    if (cls) hc_put_text(o, "class", cls);
+    const hc_tally_slot *site = hc_site(r, g->site[v]);
+    if (site) {
+        hc_put_text(o, "file", site->name);
+        hc_sbuf_printf(o, ",\"line\":%" PRId64, site->line);
+    }
+    hc_sbuf_printf(o, ",\"retained_memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64 ",\"share\":%.4f", held, objects,
+                   r->heap ? (double)held / (double)r->heap : 0.0);
+    hc_put_path(o, r, v);
+    hc_sbuf_puts(o, "}");
+}
+
+/* Suspects, MAT's two kinds: an object retaining at least share of the heap (the deepest such on
+ * its dominator chain: where the memory accumulates), and a class or site whose instances, each
+ * retaining its own part, together retain that much, and hold more than themselves (a class of
+ * leaves, String's, is what other objects hold, not a holder). */
+static uint64_t hc_score_deep(const hc_retention *r, uint32_t v)
+{
+    uint64_t sc = hc_score_retainer(r, v);
+    return sc >= r->bar && !r->inner[v] ? sc : 0;
+}
+
+static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
+{
+    const hc_graph *g = r->g;
+    uint64_t bar = (uint64_t)((double)r->heap * share);
+    if (bar == 0) bar = 1;
+    uint8_t *inner = calloc(g->n, 1); /* an object above the bar with a dominated object above it too */
+    int first = 1;
+    size_t count = 0;
+    hc_sbuf_puts(o, ",\"suspects\":[");
+    if (!inner) {
+        o->oom = 1;
+        return;
+    }
+    for (uint32_t v = 0; v < g->n; v++)
+        if (hc_score_retainer(r, v) >= bar && g->idom[v] != HC_GRAPH_NONE) inner[g->idom[v]] = 1;
+    r->inner = inner;
+    r->bar = bar;
+    uint32_t deep[HC_RETENTION_MAX_SUSPECTS];
+    uint32_t ndeep = hc_top(r, g->n, hc_score_deep, deep, HC_RETENTION_MAX_SUSPECTS);
+    r->inner = NULL;
+    free(inner);
+    for (uint32_t i = 0; i < ndeep && count < HC_RETENTION_MAX_SUSPECTS; i++, count++, first = 0)
+        hc_put_suspect(o, r, "object", deep[i], 1, g->retained[deep[i]], g->retained_count[deep[i]], first);
+    /* groups: candidates by their held figures, then counted again without what another
+     * candidate of the same kind holds */
+    for (int by_site = 0; by_site < 2; by_site++) {
+        hc_group *groups = by_site ? r->by_site : r->by_label;
+        uint32_t ngroups = by_site ? r->nsites : r->nlabels;
+        for (uint32_t id = 1; id <= ngroups; id++) {
+            hc_group *grp = &groups[id];
+            grp->candidate = grp->held_memsize >= bar && grp->instances >= 2 && grp->best != HC_GRAPH_NONE &&
+                             grp->held_memsize - grp->self_memsize >= grp->held_memsize / 2;
+        }
+    }
+    if (hc_group_walk(r, 1) != 0) o->oom = 1;
+    for (int by_site = 0; by_site < 2; by_site++) {
+        uint32_t top[HC_RETENTION_MAX_SUSPECTS];
+        uint32_t k = hc_top(r, (by_site ? r->nsites : r->nlabels) + 1, by_site ? hc_score_site_top : hc_score_label_top,
+                            top, HC_RETENTION_MAX_SUSPECTS);
+        for (uint32_t i = 0; i < k && count < HC_RETENTION_MAX_SUSPECTS; i++) {
+            const hc_group *grp = by_site ? &r->by_site[top[i]] : &r->by_label[top[i]];
+            int shown = 0; /* its largest instance is an object suspect already, with its path */
+            for (uint32_t j = 0; j < ndeep; j++) shown |= deep[j] == grp->best;
+            if (grp->top_memsize < bar || grp->top_instances < 2 || shown) continue;
+            hc_put_suspect(o, r, by_site ? "site" : "class", grp->best, grp->top_instances, grp->top_memsize,
+                           grp->top_objects, first);
+            first = 0;
+            count++;
+        }
+    }
+    hc_sbuf_puts(o, "]");
+}
+
+char *hc_retention_json(hc_retention *r, size_t top, double share)
+{
+    hc_graph *g = r->g;
+    if (hc_graph_bfs(g, NULL, 0) != 0) return NULL;
+    hc_sbuf o = {0};
+    uint64_t live = 0, live_mem = 0, dead = 0, dead_mem = 0, roots = 0;
+    for (uint32_t v = 0; v < g->n; v++) {
+        if (g->flags[v] & HC_NODE_ROOT) {
+            roots += v != g->root;
+        } else if (g->flags[v] & HC_NODE_REACHED) {
+            live++;
+            live_mem += g->memsize[v];
+        } else {
+            dead++;
+            dead_mem += g->memsize[v];
+        }
+    }
+    hc_sbuf_puts(&o, "{\"retention\":\"computed\"");
+    hc_put_pair(&o, "retained", live, live_mem);
+    hc_put_pair(&o, "garbage", dead, dead_mem);
+    hc_put_pair(&o, "own", r->own_objects, r->own_memsize);
+    hc_sbuf_printf(&o, ",\"missing_references\":%" PRIu64 ",\"root_records\":%" PRIu64, g->missing_refs, roots);
+    hc_put_types(&o, r);
+    uint32_t cap = top > 1000 ? 1000 : (uint32_t)top;
+    uint32_t *pick = malloc((cap ? cap : 1) * sizeof *pick);
+    if (!pick) {
+        hc_sbuf_free(&o);
+        return NULL;
+    }
+    uint32_t n = hc_top(r, r->nsites + 1, hc_score_site_live, pick, cap);
+    hc_sbuf_puts(&o, ",\"sites\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) hc_sbuf_puts(&o, ",");
+        hc_put_site_of(&o, r, pick[i]);
+        hc_put_live(&o, &r->by_site[pick[i]]);
+    }
+    n = hc_top(r, r->nlabels + 1, hc_score_label_live, pick, cap);
+    hc_sbuf_puts(&o, "],\"classes\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        hc_sbuf_puts(&o, i ? ",{\"class\":\"" : "{\"class\":\"");
+        hc_sbuf_puts(&o, hc_label(r, pick[i]));
+        hc_sbuf_puts(&o, "\"");
+        hc_put_live(&o, &r->by_label[pick[i]]);
+    }
+    n = hc_top(r, g->n, hc_score_retainer, pick, cap);
+    hc_sbuf_puts(&o, "],\"retainers\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) hc_sbuf_puts(&o, ",");
+        hc_put_node(&o, r, pick[i]);
+    }
+    n = hc_top(r, r->nlabels + 1, hc_score_label_held, pick, cap);
+    hc_sbuf_puts(&o, "],\"retained_by_class\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        hc_sbuf_puts(&o, i ? ",{\"class\":\"" : "{\"class\":\"");
+        hc_sbuf_puts(&o, hc_label(r, pick[i]));
+        hc_sbuf_puts(&o, "\"");
+        hc_put_held(&o, &r->by_label[pick[i]]);
+    }
+    n = hc_top(r, r->nsites + 1, hc_score_site_held, pick, cap);
+    hc_sbuf_puts(&o, "],\"retained_by_site\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) hc_sbuf_puts(&o, ",");
+        hc_put_site_of(&o, r, pick[i]);
+        hc_put_held(&o, &r->by_site[pick[i]]);
+    }
+    hc_sbuf_puts(&o, "]");
+    free(pick);
+    hc_put_suspects(&o, r, share);
+    hc_sbuf_puts(&o, "}");
+    return hc_sbuf_take(&o);
+}
+
+/* ---- paths ---- */
+
+/* 1 when node v answers q (before the all cap). */
+static int hc_path_match(const hc_retention *r, const hc_path_query *q, uint32_t v)
+{
+    const hc_graph *g = r->g;
+    if (g->flags[v] & HC_NODE_ROOT) return 0;
+    if (q->class_name) {
+        const char *cls = hc_label(r, r->class_of[v]);
+        return cls && strcmp(cls, q->class_name) == 0;
+    }
+    const hc_tally_slot *site = hc_site(r, g->site[v]);
+    return site && site->line == q->line && strcmp(site->name, q->file) == 0;
+}
+
+/* Targets of a class or site query: reached ones, those retaining most first. */
+static uint64_t hc_score_target(const hc_retention *r, uint32_t v)
+{
+    return (r->g->flags[v] & HC_NODE_REACHED) && hc_path_match(r, r->query, v) ? r->g->retained[v] + 1 : 0;
+}
+
+char *hc_retention_paths_json(hc_retention *r, const hc_path_query *q, char *err, size_t errlen)
+{
+    hc_graph *g = r->g;
+    if (hc_graph_bfs(g, err, errlen) != 0) return NULL;
+    size_t cap = q->address ? 1 : (q->all ? q->all : 1);
+    if (cap > g->n) cap = g->n;
+    uint32_t *pick = malloc(cap * sizeof *pick);
+    if (!pick) {
+        hc_errorf(err, errlen, "out of memory finding paths");
+        return NULL;
+    }
+    uint32_t n = 0;
+    uint64_t matched = 0, reached = 0;
+    if (q->address) {
+        uint32_t v = hc_graph_find(g, q->address);
+        if (v == HC_GRAPH_NONE) {
+            free(pick);
+            hc_errorf(err, errlen, "the dump has no object at 0x%" PRIx64 " (an address from this dump: "
+                      "heapcapture report lists some)", q->address);
+            return NULL;
+        }
+        matched = 1;
+        reached = (g->flags[v] & HC_NODE_REACHED) != 0;
+        if (reached) pick[n++] = v;
+    } else {
+        for (uint32_t v = 0; v < g->n; v++) {
+            if (!hc_path_match(r, q, v)) continue;
+            matched++;
+            reached += (g->flags[v] & HC_NODE_REACHED) != 0;
+        }
+        r->query = q;
+        n = hc_top(r, g->n, hc_score_target, pick, (uint32_t)cap);
+        r->query = NULL;
+    }
+    const char *what = q->address ? "that object" : q->class_name ? "of that class" : "from that site";
+    if (!matched) {
+        free(pick);
+        if (q->class_name)
+            hc_errorf(err, errlen, "the dump has no object of class %s (a class name as report prints it)", q->class_name);
+        else
+            hc_errorf(err, errlen, "the dump has no object allocated at %s:%" PRId64 " (sites are known for objects "
+                      "allocated with tracing on)", q->file, q->line);
+        return NULL;
+    }
+    if (!reached) {
+        free(pick);
+        hc_errorf(err, errlen, "no root reaches %s%s: %s garbage awaiting GC, held by nothing",
+                  q->address ? "" : "any object ", what, q->address ? "it is" : "they are");
+        return NULL;
+    }
+    hc_sbuf o = {0};
+    hc_sbuf_puts(&o, "[");
+    for (uint32_t i = 0; i < n; i++) {
+        hc_sbuf_printf(&o, "%s{\"target\":\"0x%" PRIx64 "\"", i ? "," : "", g->addr[pick[i]]);
+        hc_put_path(&o, r, pick[i]);
+        hc_sbuf_puts(&o, "}");
+    }
+    hc_sbuf_puts(&o, "]");
+    free(pick);
+    char *json = hc_sbuf_take(&o);
+    if (!json) hc_errorf(err, errlen, "out of memory writing paths");
+    return json;
+}

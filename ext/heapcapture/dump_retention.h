@@ -1,0 +1,58 @@
+/* What holds the memory, as JSON: the retention analysis of a dump's graph (dump_graph.h), named
+ * with its summary's sites and class names (dump_summary.h). heapcapture's own objects (those
+ * allocated in its lib/ files, its classes' instances) and what they alone retain are counted
+ * apart ("own") and kept out of every ranking. Pure C: no Ruby. */
+#ifndef HC_DUMP_RETENTION_H
+#define HC_DUMP_RETENTION_H
+
+#include "dump_graph.h"
+#include "dump_summary.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HC_RETENTION_SHARE 0.1        /* a suspect holds at least this share of the retained heap */
+#define HC_RETENTION_MAX_SUSPECTS 10
+#define HC_RETENTION_MAX_HOPS 64      /* a path's hops written (its length is always said) */
+
+typedef struct hc_retention hc_retention;
+
+/* Analyses g (filled through s's scan; both must outlive the result): reachability, dominators,
+ * retained sizes, heapcapture's own objects. NULL with err set. */
+hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size_t errlen);
+void hc_retention_free(hc_retention *r);
+
+/* The analysis as one JSON object:
+ *   {"retention":"computed","retained":{"objects","memsize"},"garbage":{..},"own":{..},
+ *    "missing_references":N,"root_records":N,
+ *    "types":{TYPE:{"retained_objects","retained_memsize"}},
+ *    "sites":[{"file","line","objects","memsize","retained_objects","retained_memsize"}] (by retained),
+ *    "classes":[{"class","objects","memsize","retained_objects","retained_memsize"}],
+ *    "retainers":[{"address","type",("class"|"imemo_type"),"file","line","memsize",
+ *                  "retained_memsize","retained_objects"}],
+ *    "retained_by_class":[{"class","instances","retained_memsize","retained_objects"}],
+ *    "retained_by_site":[{"file","line","instances","retained_memsize","retained_objects"}],
+ *    "suspects":[{"kind","address","instances","type","class","file","line","retained_memsize",
+ *                 "retained_objects","share","path_length","path":[hop,...]}]}
+ * In types, sites and classes, retained_* counts their own objects that the roots reach; in
+ * retainers, retained_by_* and suspects, what the object (or each instance not itself held by
+ * another of its class or site) retains: its dominator subtree. A suspect holds at least share
+ * of the retained heap (heapcapture's own left out). NULL when out of memory. */
+char *hc_retention_json(hc_retention *r, size_t top, double share);
+
+/* Which objects `heapcapture path` explains: one address, or up to `all` objects of a class
+ * (by name) or of a site (file as the dump writes it, and line), those retaining most first. */
+typedef struct {
+    uint64_t address;       /* 0: by class or site */
+    const char *class_name; /* NULL: not by class */
+    const char *file;       /* NULL: not by site */
+    int64_t line;
+    size_t all;
+} hc_path_query;
+
+/* [{"target":"0x..","path_length":N,"path":[hop,...]},...]. NULL with err set: an address the
+ * dump lacks, a class or site with no object, objects the roots do not reach (garbage awaiting
+ * GC: said so), out of memory. */
+char *hc_retention_paths_json(hc_retention *r, const hc_path_query *q, char *err, size_t errlen);
+
+#endif

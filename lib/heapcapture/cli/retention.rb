@@ -1,0 +1,140 @@
+# frozen_string_literal: true
+
+module HeapCapture
+  class CLI
+    # How the retention analysis reads to a person (report's sections, path's hops): what is held
+    # and what only awaits GC, who holds it, the suspects and their paths from a root.
+    class Retention
+      def initialize(out)
+        @out = out
+      end
+
+      # "  retained ...; awaiting GC ..." under the report's first line (or why there is no analysis).
+      def totals(summary)
+        unless summary["retained"]
+          reason = summary["retention"] || "not in this summary (a capture's stored summary has none)"
+          return @out.puts("  retention: #{reason}")
+        end
+
+        held, garbage, own = summary.values_at("retained", "garbage", "own")
+        @out.puts "  retained (reachable from a root): #{pair(held)}"
+        @out.puts "  awaiting GC (reachable from no root: freed by the next GC, not held): #{pair(garbage)}"
+        @out.puts "  heapcapture's own (kept out of the lists below): #{pair(own)}" if own && own["objects"].positive?
+        missing = summary["missing_references"].to_i
+        @out.puts "  #{count(missing)} reference(s) to objects not in the dump (left out)" if missing.positive?
+      end
+
+      def print(summary)
+        sites(summary["sites"], summary["site_count"])
+        classes(summary["classes"])
+        retainers(summary["retainers"])
+        grouped("retained by class (instances not held by another of their class)", summary["retained_by_class"]) do |g|
+          g["class"]
+        end
+        grouped("retained by allocation site (objects not held by another of their site)", summary["retained_by_site"]) do |g|
+          "#{g['file']}:#{g['line']}"
+        end
+        suspects(summary["suspects"])
+      end
+
+      def sites(rows, total)
+        @out.puts "\ntop sites by retained memsize (#{count(total)} sites in all; a site is known for objects " \
+                  "allocated with tracing on; awaiting GC: what the next GC frees):"
+        return @out.puts("  (none: no object carries its allocation site)") if rows.empty?
+
+        @out.puts format("  %14s %12s %14s  %s", "retained", "objects", "awaiting GC", "file:line")
+        rows.each do |s|
+          @out.puts format("  %14s %12s %14s  %s:%d", Size.human(s["retained_memsize"]), count(s["retained_objects"]),
+                           Size.human(s["memsize"] - s["retained_memsize"]), s["file"], s["line"])
+        end
+      end
+
+      def classes(rows)
+        @out.puts "\ntop classes by retained memsize (their instances' own memsize):"
+        return @out.puts("  (none: no object's class is named in the dump)") if rows.empty?
+
+        @out.puts format("  %14s %12s %14s  %s", "retained", "objects", "awaiting GC", "class")
+        rows.each do |c|
+          @out.puts format("  %14s %12s %14s  %s", Size.human(c["retained_memsize"]), count(c["retained_objects"]),
+                           Size.human(c["memsize"] - c["retained_memsize"]), c["class"])
+        end
+      end
+
+      def retainers(rows)
+        @out.puts "\nlargest retainers (what each object alone keeps alive, itself included):"
+        return @out.puts("  (none: no root reaches an object)") if rows.empty?
+
+        @out.puts format("  %14s %12s %12s  %s", "retains", "objects", "own memsize", "object")
+        rows.each do |r|
+          @out.puts format("  %14s %12s %12s  %s", Size.human(r["retained_memsize"]), count(r["retained_objects"]),
+                           Size.human(r["memsize"]), self.class.object(r))
+        end
+      end
+
+      def grouped(title, rows)
+        @out.puts "\n#{title}:"
+        return @out.puts("  (none)") if rows.empty?
+
+        @out.puts format("  %14s %12s %10s", "retains", "objects", "instances")
+        rows.each do |g|
+          @out.puts format("  %14s %12s %10s  %s", Size.human(g["retained_memsize"]), count(g["retained_objects"]),
+                           count(g["instances"]), yield(g))
+        end
+      end
+
+      def suspects(rows)
+        @out.puts "\nleak suspects (holding at least the suspect share of the retained heap):"
+        return @out.puts("  (none)") if rows.empty?
+
+        rows.each do |s|
+          @out.puts "  #{self.class.suspect_line(s)}"
+          @out.puts "    path from a root:"
+          self.class.path_lines(s["path"], s["path_length"]).each { |line| @out.puts "      #{line}" }
+        end
+      end
+
+      # "181 instances of RoutesProxy retain 14.2 MiB (32.0%) (one: OBJECT (RoutesProxy) 0x.. at app/x.rb:3)"
+      def self.suspect_line(suspect)
+        share = format("%.1f%%", suspect["share"] * 100)
+        held = "#{Size.human(suspect['retained_memsize'])} (#{share}) in #{Size.count(suspect['retained_objects'])} objects"
+        case suspect["kind"]
+        when "object" then "#{object(suspect)} retains #{held}"
+        when "class" then "#{Size.count(suspect['instances'])} instances of #{suspect['class']} retain #{held} " \
+                          "(the largest: #{object(suspect)})"
+        else "#{Size.count(suspect['instances'])} objects allocated at #{suspect['file']}:#{suspect['line']} retain " \
+             "#{held} (the largest: #{object(suspect)})"
+        end
+      end
+
+      # "HASH (Hash) 0x7f.. at app/models/user.rb:12", "IMEMO ment 0x..", "CLASS Foo 0x..".
+      def self.object(held)
+        what = [held["type"], held["imemo_type"]].compact.join(" ")
+        what += " #{held['name']}" if held["name"]
+        what += " singleton class#{held['real_class_name'] ? " of a #{held['real_class_name']}" : ''}" if held["singleton"]
+        what += " (#{held['class']})" if held["class"] && !held["name"]
+        site = held["file"] ? " at #{held['file']}:#{held['line']}" : ""
+        "#{what} #{held['address']}#{site}"
+      end
+
+      # A path's hops, one a line, root first; where the dump's path was longer than the hops
+      # written (dump_retention.h: the first and last are kept), a line says how many are left out.
+      def self.path_lines(hops, length)
+        lines = hops.map { |hop| hop(hop) }
+        lines.insert(hops.size / 2, "... (#{length - hops.size} hops not shown)") if hops.size < length
+        lines
+      end
+
+      # One hop of a path: "ROOT vm" or the object with its memsize and what it retains.
+      def self.hop(hop)
+        return "ROOT #{hop['root']}" if hop["root"]
+
+        "#{object(hop)}  memsize #{Size.human(hop['memsize'])}, retains #{Size.human(hop['retained_memsize'])}"
+      end
+
+      private
+
+      def pair(tally) = "#{count(tally['objects'])} objects, #{Size.human(tally['memsize'])} memsize"
+      def count(number) = Size.count(number)
+    end
+  end
+end
