@@ -28,11 +28,26 @@ class DemoTest < HCTest::TestCase
     assert(rows.all? { |count, memsize, _site| count.to_i.positive? && memsize.match?(/\A\d+\z/) }, table)
     leak = File.readlines(File.join(ROOT, "examples/demo/config.ru")).index { |l| l.include?("record = ") } + 1
     assert_equal "examples/demo/config.ru:#{leak}", rows.first[2], "the app's leak holds the most objects made in the window"
+    assert_suspects_name_the_leak(out, leak)
     assert_match(/heapcapture: armed in web\.1 .* allocation tracing sampled/, out, "armed with the default tracing")
     refute_match(/FAILED/, out)
   end
 
   private
+
+  # Each dump's retention analysis names the leak: a suspect at the record's line, held through
+  # DemoCatalog (its SEEN array), the path from a root printed under it.
+  def assert_suspects_name_the_leak(out, leak)
+    sections = out.split(/^==> what holds the memory in /).drop(1)
+    assert_equal 2, sections.size, "the retention analysis of each dump:\n#{out}"
+    sections.each do |section|
+      assert_match(/^  retained \(reachable from a root\): [\d,]+ objects/, section)
+      suspect = section[/^    suspect: [\d,]+ objects allocated at \S*config\.ru:#{leak} retain .*?(?=^    suspect:|^==>|\z)/m]
+      refute_nil suspect, "a suspect names the leak's site (config.ru:#{leak}):\n#{section}"
+      path = /^      ROOT \w+\n(.*\n)*      MODULE DemoCatalog .*\n(.*\n)*      HASH \(Hash\) 0x\h+ at \S*config\.ru:#{leak} /
+      assert_match(path, suspect, "its path from a root goes through DemoCatalog to one of the records")
+    end
+  end
 
   # bin/demo in a process group of its own. If it overruns: Ctrl-C (INT) to the group, so that it
   # stops the services it started, then KILL if it does not finish within INT_GRACE seconds.

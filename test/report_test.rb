@@ -139,7 +139,8 @@ class ReportTest < HCTest::TestCase
     # by hand: the root holds 0x1 alone; 0x2, 0x3 (which holds 0x1 and 0x2), 0x4 and 0x6 await GC
     assert_equal [{ "objects" => 1, "memsize" => 40 }, { "objects" => 4, "memsize" => 320 }],
                  summary.values_at("retained", "garbage")
-    assert_equal [["object", "0x1", 1.0, 2]], summary["suspects"].map { |s| s.values_at("kind", "address", "share", "path_length") }
+    assert_equal [["object", "0x1", 1.0, 2]],
+                 summary["suspects"].map { |s| s.values_at("kind", "address", "share", "path_length") }
     assert_equal [2, [{ "value" => "hi", "truncated" => false, "bytesize" => 2, "count" => 2, "memsize" => 120,
                         "file" => "app/models/user.rb", "line" => 3, "more_sites" => false }]],
                  summary.values_at("references", "duplicate_strings")

@@ -14,15 +14,18 @@ module DemoCatalog
   SEEN = [] # rubocop:disable Style/MutableConstant -- the leak: every request seen, never dropped
   LOCK = Mutex.new
 
-  # What each request leaves behind: a Hash of eight strings (more objects a request than puma's own
-  # garbage of one, which a dump holds too until a GC collects it).
+  # What each request leaves behind: a Hash of nine strings (more objects a request than puma's own
+  # garbage of one, which a dump holds too until a GC collects it), one of them the request's headers
+  # as text (~4 KB: enough that what SEEN holds is a leak suspect within seconds of traffic).
   RECORDED = { "path" => "PATH_INFO", "query" => "QUERY_STRING", "method" => "REQUEST_METHOD", "host" => "HTTP_HOST",
                "agent" => "HTTP_USER_AGENT", "accept" => "HTTP_ACCEPT", "protocol" => "SERVER_PROTOCOL" }.freeze
 
   def self.remember(env)
-    record = RECORDED.transform_values { |key| env[key].to_s.dup }.merge!("at" => Time.now.to_f.to_s)
+    record = RECORDED.transform_values { |key| env[key].to_s.dup }.merge!("at" => Time.now.to_f.to_s, "headers" => headers(env))
     LOCK.synchronize { SEEN << record }
   end
+
+  def self.headers(env) = env.select { |name, _| name.start_with?("HTTP_") }.to_a.inspect * 16
 end
 
 run lambda { |env|

@@ -5,7 +5,8 @@
 # mode, 2 workers, DYNO=web.1, armed with the default sampled tracing), sends it requests while
 # `heapcapture signal --trace-for 3 --wait 60` has each worker trace every allocation for 3 s and
 # then capture, prints each worker's result, downloads both dumps with the S3 client and prints
-# their top allocation sites, both workers' objects together: the app's leak.
+# their top allocation sites, both workers' objects together, and what holds the memory in each
+# (the retention analysis' leak suspects with their paths from a root): the app's leak.
 # Everything it starts is stopped at exit (also on Ctrl-C and on failure). See doc/demo.md.
 require "fileutils"
 require "json"
@@ -165,6 +166,24 @@ def print_sites(sites, skipped)
   puts "    (#{skipped} line(s) of the dump were not JSON and were skipped)" if skipped.positive?
 end
 
+# What holds the memory in each dump, as `heapcapture report` says it: the heap retained and
+# awaiting GC, then each leak suspect with its path from a root (the demo's leak: DemoCatalog::SEEN).
+def print_suspects(paths)
+  require "heapcapture/cli"
+  paths.each do |path|
+    step "what holds the memory in #{File.basename(path)} (heapcapture report's suspects; " \
+         "`heapcapture report FILE` prints the rest, `heapcapture path FILE ADDRESS` any object's path)"
+    summary = HeapCapture::Summary.of_file(path, strings: false)
+    raise DemoError, "no retention analysis of #{path}: #{summary['retention']}" unless summary["retained"]
+
+    HeapCapture::CLI::Retention.new($stdout).totals(summary)
+    summary["suspects"].each do |suspect|
+      puts "    suspect: #{HeapCapture::CLI::Retention.suspect_line(suspect)}"
+      HeapCapture::CLI::Retention.path_lines(suspect["path"], suspect["path_length"]).each { |line| puts "      #{line}" }
+    end
+  end
+end
+
 def stop_puma(pid)
   HCTest::Services.stop_group(pid, timeout: 15) if pid
 end
@@ -180,7 +199,9 @@ begin
   puma, log = start_puma!(workdir, port)
   wait_for_workers!(services.postgres, puma, log)
   locations = with_traffic(port) { signal! }
-  print_sites(*allocation_sites(locations.map { |location| download!(location, workdir) }))
+  dumps = locations.map { |location| download!(location, workdir) }
+  print_sites(*allocation_sites(dumps))
+  print_suspects(dumps)
   step "done: both workers captured; everything this demo started is being stopped"
 rescue StandardError => e # DemoError, HeapCapture::Error, the services' errors, timeouts
   failed = true

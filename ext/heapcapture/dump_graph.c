@@ -86,6 +86,15 @@ static int hc_graph_kind_of(hc_graph *g, const hc_json_str *type, const hc_json_
         k->type = k->sub = NULL;
         return -1;
     }
+    k->type_kind = (uint8_t)g->nkinds;
+    for (uint32_t i = 0; i < g->nkinds; i++)
+        if (strcmp(g->kinds[i].type, k->type) == 0) {
+            k->type_kind = (uint8_t)i;
+            break;
+        }
+    k->shape = strcmp(k->type, "SHAPE") == 0;
+    k->imemo = strcmp(k->type, "IMEMO") == 0;
+    k->code = strcmp(k->type, "CLASS") == 0 || strcmp(k->type, "MODULE") == 0 || strcmp(k->type, "ICLASS") == 0;
     return (int)g->nkinds++;
 }
 
@@ -224,7 +233,7 @@ static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
     uint32_t roots = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         const hc_graph_kind *k = &g->kinds[g->kind[i]];
-        if ((g->flags[i] & HC_NODE_ROOT) || strcmp(k->type, "SHAPE") == 0) roots++;
+        if ((g->flags[i] & HC_NODE_ROOT) || k->shape) roots++;
     }
     uint64_t edges = w + roots;
     if (edges > UINT32_MAX) {
@@ -242,7 +251,7 @@ static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
     g->root = g->n;
     for (uint32_t i = 0; i < g->n; i++) {
         const hc_graph_kind *k = &g->kinds[g->kind[i]];
-        if ((g->flags[i] & HC_NODE_ROOT) || strcmp(k->type, "SHAPE") == 0) out[w++] = i;
+        if ((g->flags[i] & HC_NODE_ROOT) || k->shape) out[w++] = i;
     }
     uint32_t rt = g->root;
     g->addr[rt] = 0;

@@ -29,6 +29,9 @@
 typedef struct {
     char *type;             /* "STRING", "IMEMO", "ROOT" (as JSON wrote it) */
     char *sub;              /* an IMEMO's imemo_type, a ROOT's kind; NULL when none */
+    uint8_t type_kind;      /* the first kind of the same type (one row a type) */
+    uint8_t shape, imemo;   /* a SHAPE record (held by the VM, no heap object), an IMEMO */
+    uint8_t code;           /* a CLASS, MODULE or ICLASS: the program rather than its data */
 } hc_graph_kind;
 
 typedef struct {

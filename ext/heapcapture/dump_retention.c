@@ -27,6 +27,7 @@ struct hc_retention {
     const char **labels;    /* by label id - 1: the dump's text (escapes kept) */
     uint32_t nlabels, labels_cap;
     uint32_t *class_of;     /* by node: label id (0: none) */
+    uint8_t *own_site;      /* by site id - 1: a file of heapcapture's lib/ */
     hc_group *by_label, *by_site; /* [id] (0 unused) */
     uint64_t own_objects, own_memsize, heap;  /* heap: the retained memsize not heapcapture's */
     /* while choosing suspects and path targets */
@@ -87,7 +88,7 @@ static const char *hc_class_text(const hc_retention *r, uint32_t i)
 {
     const hc_graph *g = r->g;
     if (g->flags[i] & HC_NODE_ROOT) return NULL;
-    if (strcmp(hc_kind(g, i)->type, "IMEMO") == 0) return NULL;
+    if (hc_kind(g, i)->imemo) return NULL;
     const char *name = hc_summary_class_name(r->s, g->klass[i]);
     return name ? name : hc_graph_real_class_name(g, g->klass[i]); /* an object with a singleton class */
 }
@@ -135,7 +136,7 @@ static int hc_is_own(void *arg, const hc_graph *g, uint32_t i)
 {
     const hc_retention *r = arg;
     uint32_t site = g->site[i];
-    if (site && site <= r->nsites && r->sites[site - 1] && hc_own_file(r->sites[site - 1]->name)) return 1;
+    if (site && site <= r->nsites && r->own_site[site - 1]) return 1;
     return hc_own_class(hc_label(r, r->class_of[i]));
 }
 
@@ -147,6 +148,7 @@ void hc_retention_free(hc_retention *r)
     free(r->sites);
     free(r->labels);
     free(r->class_of);
+    free(r->own_site);
     free(r->by_label);
     free(r->by_site);
     free(r);
@@ -278,8 +280,18 @@ hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size
         hc_errorf(err, errlen, "out of memory naming the dump's classes");
         return NULL;
     }
-    for (size_t i = 0; i < s->sites.cap; i++)
-        if (s->sites.slots[i].used && s->sites.slots[i].id < r->nsites) r->sites[s->sites.slots[i].id] = &s->sites.slots[i];
+    r->own_site = calloc(r->nsites ? r->nsites : 1, 1);
+    if (!r->own_site) {
+        hc_retention_free(r);
+        hc_errorf(err, errlen, "out of memory analysing the dump's retention");
+        return NULL;
+    }
+    for (size_t i = 0; i < s->sites.cap; i++) {
+        const hc_tally_slot *slot = &s->sites.slots[i];
+        if (!slot->used || slot->id >= r->nsites) continue;
+        r->sites[slot->id] = slot;
+        r->own_site[slot->id] = (uint8_t)hc_own_file(slot->name);
+    }
     if (hc_graph_analyze(g, hc_is_own, r, err, errlen) != 0) {
         hc_retention_free(r);
         return NULL;
@@ -435,22 +447,14 @@ static void hc_put_types(hc_sbuf *o, const hc_retention *r)
     uint64_t objects[HC_GRAPH_MAX_KINDS] = {0}, memsize[HC_GRAPH_MAX_KINDS] = {0};
     for (uint32_t v = 0; v < g->n; v++) {
         if ((g->flags[v] & (HC_NODE_ROOT | HC_NODE_REACHED)) != HC_NODE_REACHED) continue;
-        /* IMEMO kinds by their type: one row a type */
-        uint32_t k = g->kind[v];
-        for (uint32_t j = 0; j < k; j++)
-            if (strcmp(g->kinds[j].type, g->kinds[k].type) == 0) {
-                k = j;
-                break;
-            }
+        uint32_t k = g->kinds[g->kind[v]].type_kind; /* one row a type */
         objects[k]++;
         memsize[k] += g->memsize[v];
     }
     hc_sbuf_puts(o, ",\"types\":{");
     int first = 1;
     for (uint32_t k = 0; k < g->nkinds; k++) {
-        int seen = 0;
-        for (uint32_t j = 0; j < k && !seen; j++) seen = strcmp(g->kinds[j].type, g->kinds[k].type) == 0;
-        if (seen || strcmp(g->kinds[k].type, "ROOT") == 0) continue;
+        if (g->kinds[k].type_kind != k || strcmp(g->kinds[k].type, "ROOT") == 0) continue;
         hc_sbuf_printf(o, "%s\"%s\":{\"retained_objects\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 "}",
                        first ? "" : ",", g->kinds[k].type, objects[k], memsize[k]);
         first = 0;
@@ -479,16 +483,16 @@ static void hc_put_suspect(hc_sbuf *o, const hc_retention *r, const char *kind, 
     hc_sbuf_puts(o, "}");
 }
 
-/* Suspects, MAT's two kinds: an object retaining at least share of the heap (the deepest such on
- * its dominator chain: where the memory accumulates), and a class or site whose instances, each
- * retaining its own part, together retain that much, and hold more than themselves (a class of
- * leaves, String's, is what other objects hold, not a holder). */
 static uint64_t hc_score_deep(const hc_retention *r, uint32_t v)
 {
     uint64_t sc = hc_score_retainer(r, v);
     return sc >= r->bar && !r->inner[v] ? sc : 0;
 }
 
+/* Suspects, MAT's two kinds: an object retaining at least share of the heap (the deepest such on
+ * its dominator chain: where the memory accumulates), and a class or site whose instances, each
+ * retaining its own part, together retain that much, and hold more than themselves (a class of
+ * leaves, String's, is what other objects hold, not a holder). */
 static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
 {
     const hc_graph *g = r->g;
@@ -519,8 +523,9 @@ static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
         uint32_t ngroups = by_site ? r->nsites : r->nlabels;
         for (uint32_t id = 1; id <= ngroups; id++) {
             hc_group *grp = &groups[id];
+            /* classes and modules hold methods: every app's would be a suspect, and a leak is data */
             grp->candidate = grp->held_memsize >= bar && grp->instances >= 2 && grp->best != HC_GRAPH_NONE &&
-                             grp->held_memsize - grp->self_memsize >= grp->held_memsize / 2;
+                             grp->held_memsize - grp->self_memsize >= grp->held_memsize / 2 && !hc_kind(g, grp->best)->code;
         }
     }
     if (hc_group_walk(r, 1) != 0) o->oom = 1;

@@ -26,7 +26,9 @@ module HeapCapture
           o.on("--dump", "with KEY or latest: read the dump (the default; kept for older scripts)") { options[:stored] = false }
           o.on("--suspect-share X", Float, "a suspect holds at least this share of the retained heap " \
                                            "(default #{Summary::SUSPECT_SHARE})") do |v|
-            raise OptionParser::InvalidArgument, "--suspect-share #{v} (it must be above 0 and at most 1)" unless v.positive? && v <= 1
+            unless v.positive? && v <= 1
+              raise OptionParser::InvalidArgument, "--suspect-share #{v} (it must be above 0 and at most 1)"
+            end
 
             options[:share] = v
           end
