@@ -17,7 +17,7 @@ module HeapCapture
           o.on("--class NAME", "objects of this class (as report prints it)") { |v| options[:class_name] = v }
           o.on("--site FILE:LINE", "objects allocated at this site") { |v| options[:site] = v }
           o.on("--all N", Integer, "with --class or --site: up to N objects (default 1)") do |v|
-            raise OptionParser::InvalidArgument, "--all #{v} (it must be 1 or more)" unless v.positive?
+            raise OptionParser::InvalidArgument, "#{v} (it must be 1 or more)" unless v.positive?
 
             options[:all] = v
           end

@@ -24,14 +24,7 @@ module HeapCapture
           o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
           o.on("--stored", "with KEY or latest: read the stored summary, not the dump") { options[:stored] = true }
           o.on("--dump", "with KEY or latest: read the dump (the default; kept for older scripts)") { options[:stored] = false }
-          o.on("--suspect-share X", Float, "a suspect holds at least this share of the retained heap " \
-                                           "(default #{Summary::SUSPECT_SHARE})") do |v|
-            unless v.positive? && v <= 1
-              raise OptionParser::InvalidArgument, "--suspect-share #{v} (it must be above 0 and at most 1)"
-            end
-
-            options[:share] = v
-          end
+          share_option(o, options)
         end
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::MissingArgument, "KEY, latest or FILE" if args.empty?
@@ -43,6 +36,15 @@ module HeapCapture
       end
 
       private
+
+      def share_option(parser, options)
+        parser.on("--suspect-share X", Float, "a suspect holds at least this share of the retained heap " \
+                                              "(default #{Summary::SUSPECT_SHARE})") do |v|
+          raise OptionParser::InvalidArgument, "#{v} (it must be above 0 and at most 1)" unless v.positive? && v <= 1
+
+          options[:share] = v
+        end
+      end
 
       # --json and --top N, into options (report's and diff's).
       def output_options(parser, options)
