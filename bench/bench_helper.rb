@@ -11,3 +11,7 @@ require_relative "../test/support/services"
 
 # The middle value (the upper middle of an even count): benchmarks print medians of alternating rounds.
 def median(values) = values.sort[values.size / 2]
+
+# A process's peak resident memory so far (VmHWM, bytes); "self" for this one. Read while it runs:
+# /proc forgets it once the process is reaped.
+def vm_hwm(pid = "self") = File.read("/proc/#{pid}/status")[/VmHWM:\s+(\d+)/, 1].to_i * 1024

@@ -13,7 +13,8 @@ BENCHMARKS = {
   sigv4: "SigV4 signing cost against the aws-sigv4 gem",
   tracing: "what arming costs: unarmed vs sampled vs full tracing, alone and in puma under wrk; sites in a capture",
   summary: "what the summary made during a capture costs the dump, fork and inline, beside reading it afterwards",
-  report: "heapcapture report and diff against heapy, heap-profiler and sheap on the same dumps",
+  report: "heapcapture report (with and without retention) and diff against harb (--harb PATH), heapy, " \
+          "heap-profiler and sheap on the same dumps (--sizes: the report at three dump sizes)",
   json_scan: "heapcapture's dump line scanner against simdjson, jansson, json-c and yajl on the same dump",
   dump_child: "the dump child alone, alternating between builds (BENCH_ARGS: LIBDIR...)"
 }.freeze
