@@ -10,7 +10,8 @@ require_relative "support/file_capture"
 # The summary every capture makes as its dump streams: it equals a full parse of the stored dump,
 # in both modes; it is stored beside the dump; the result carries its top, and the reply keeps as
 # many sites as fit in a notification; signal --wait prints the top 3 under the result line;
-# `heapcapture report KEY` reads the stored summary (no duplicate strings: `--dump` has them).
+# `heapcapture report KEY --stored` reads the stored summary (no duplicate strings, no retention:
+# without --stored the dump is read and has them).
 class CaptureSummaryTest < HCTest::TestCase
   include HCTest::FileCapture
 
@@ -50,7 +51,9 @@ class CaptureSummaryTest < HCTest::TestCase
     assert_equal ["  heap: 1,234,567 objects, 412.0 MiB memsize",
                   "  top site: 12.3 MiB in 4,000 objects at app/models/user.rb:12",
                   "  top site: 2.0 KiB in 20 objects at app/jobs/a.rb:3",
-                  "  top site: 40 bytes in 1 object at lib/x.rb:9"], HeapCapture::Report.top_sites(result)
+                  "  top site: 40 bytes in 1 object at lib/x.rb:9",
+                  "  (a tally: garbage awaiting GC counted in; `heapcapture report KEY` tells what is held, by whom)"],
+                 HeapCapture::Report.top_sites(result)
     assert_equal [], HeapCapture::Report.top_sites(result.merge("summary" => nil))
   end
 
@@ -92,17 +95,20 @@ class CaptureSummaryTest < HCTest::TestCase
     kept.clear
   end
 
-  # report KEY: the stored summary, saying it has no duplicate strings; --dump reads the dump.
+  # report KEY --stored: the stored summary, saying it has no duplicate strings and no retention
+  # analysis; report KEY reads the dump.
   def check_report_of_key(key, kept)
-    out, err, status = heapcapture("report", key)
+    out, err, status = heapcapture("report", key, "--stored")
     assert status.success?, err
     assert_match(/^file:.* \(its stored summary\): /, out)
-    assert_match(/^duplicate strings: not in a stored summary .*--dump/, out)
+    assert_match(/^duplicate strings: not in a stored summary .*drop --stored/, out)
+    assert_match(/^  retention: not in a capture's stored summary/, out)
     assert_match(/^ +#{HeapCapture::Size.count(kept)} .* ARRAY \(Array\) 0x\h+ at #{Regexp.escape(__FILE__)}:/, out,
                  "the kept array among the holders")
-    json, err, status = heapcapture("report", key, "--dump", "--json")
+    json, err, status = heapcapture("report", key, "--json")
     assert status.success?, err
-    assert_kind_of Array, JSON.parse(json)["duplicate_strings"], "--dump: read from the dump"
+    assert_kind_of Array, JSON.parse(json)["duplicate_strings"], "read from the dump"
+    assert_equal "computed", JSON.parse(json)["retention"], "read from the dump"
   end
 
   def heapcapture(*args)

@@ -44,16 +44,52 @@ module HeapCapture
 
     # "  heap: 1,234,567 objects, 412.3 MiB memsize" and "  top site: 12.3 MiB in 1,234 objects at
     # app/models/user.rb:12" for the first few sites of the result's summary (none: no object
-    # carried its site); nothing without a summary.
+    # carried its site), a line saying the figures count garbage awaiting GC when the summary has no
+    # retention analysis, and a "suspect:" line for each suspect when it has; nothing without a summary.
     def top_sites(result)
       summary = result["summary"]
       return [] unless summary.is_a?(Hash) && summary["sites"].is_a?(Array)
 
       heap = "  heap: #{Size.count(summary['objects'])} objects, #{Size.human(summary['memsize'])} memsize"
-      [heap] + summary["sites"].first(TOP_SITES).map do |s|
+      lines = [heap] + summary["sites"].first(TOP_SITES).map do |s|
         objects = "#{Size.count(s['objects'])} object#{s['objects'] == 1 ? '' : 's'}"
         "  top site: #{Size.human(s['memsize'])} in #{objects} at #{s['file']}:#{s['line']}"
       end
+      lines + retention_lines(summary)
+    end
+
+    # Under a result: what its summary says of retention.
+    def retention_lines(summary)
+      unless summary["retained"]
+        return ["  (a tally: garbage awaiting GC counted in; `heapcapture report KEY` tells what is held, by whom)"]
+      end
+
+      held = summary["retained"]
+      ["  retained: #{Size.count(held['objects'])} objects, #{Size.human(held['memsize'])} memsize"] +
+        Array(summary["suspects"]).map { |s| "  suspect: #{suspect_line(s)}" }
+    end
+
+    # "181 instances of RoutesProxy retain 14.2 MiB (32.0%) (one: OBJECT (RoutesProxy) 0x.. at app/x.rb:3)"
+    def suspect_line(suspect)
+      share = format("%.1f%%", suspect["share"] * 100)
+      held = "#{Size.human(suspect['retained_memsize'])} (#{share}) in #{Size.count(suspect['retained_objects'])} objects"
+      case suspect["kind"]
+      when "object" then "#{object(suspect)} retains #{held}"
+      when "class" then "#{Size.count(suspect['instances'])} instances of #{suspect['class']} retain #{held} " \
+                        "(the largest: #{object(suspect)})"
+      else "#{Size.count(suspect['instances'])} objects allocated at #{suspect['file']}:#{suspect['line']} retain " \
+           "#{held} (the largest: #{object(suspect)})"
+      end
+    end
+
+    # "HASH (Hash) 0x7f.. at app/models/user.rb:12", "IMEMO ment 0x..", "CLASS Foo 0x..".
+    def object(held)
+      what = [held["type"], held["imemo_type"]].compact.join(" ")
+      what += " #{held['name']}" if held["name"]
+      what += " singleton class#{held['real_class_name'] ? " of a #{held['real_class_name']}" : ''}" if held["singleton"]
+      what += " (#{held['class']})" if held["class"] && !held["name"]
+      site = held["file"] ? " at #{held['file']}:#{held['line']}" : ""
+      "#{what} #{held['address']}#{site}"
     end
 
     def megabytes(bytes) = "#{(bytes / 1024.0 / 1024).round} MB"

@@ -108,7 +108,7 @@ module HeapCapture
       # Top sites by references held (heapy's "High Ref Counts") and the objects holding the most;
       # a summary stored by an older heapcapture has neither.
       def references(summary)
-        return @out.puts("\nreferences: not in this summary (stored by an older heapcapture; --dump reads the dump)") \
+        return @out.puts("\nreferences: not in this summary (stored by an older heapcapture; drop --stored)") \
           unless summary["most_references"]
 
         by_site = summary["sites_by_references"]
@@ -131,7 +131,7 @@ module HeapCapture
       def holder(held) = Retention.object(held)
 
       def duplicate_strings(dups)
-        return @out.puts("\nduplicate strings: not in a stored summary (tallied only from the dump: --dump reads it)") unless dups
+        return @out.puts("\nduplicate strings: not in a stored summary (tallied only from the dump: drop --stored)") unless dups
 
         @out.puts "\ntop duplicate strings (strings of the same value; values dump_all writes: ASCII ones):"
         return @out.puts("  (none: no two strings hold the same value)") if dups.empty?

@@ -12,7 +12,7 @@ module HeapCapture
       # "  retained ...; awaiting GC ..." under the report's first line (or why there is no analysis).
       def totals(summary)
         unless summary["retained"]
-          reason = summary["retention"] || "not in this summary (a capture's stored summary has none)"
+          reason = summary["retention"] || "not in a capture's stored summary (without --stored, report reads the dump)"
           return @out.puts("  retention: #{reason}")
         end
 
@@ -93,28 +93,8 @@ module HeapCapture
         end
       end
 
-      # "181 instances of RoutesProxy retain 14.2 MiB (32.0%) (one: OBJECT (RoutesProxy) 0x.. at app/x.rb:3)"
-      def self.suspect_line(suspect)
-        share = format("%.1f%%", suspect["share"] * 100)
-        held = "#{Size.human(suspect['retained_memsize'])} (#{share}) in #{Size.count(suspect['retained_objects'])} objects"
-        case suspect["kind"]
-        when "object" then "#{object(suspect)} retains #{held}"
-        when "class" then "#{Size.count(suspect['instances'])} instances of #{suspect['class']} retain #{held} " \
-                          "(the largest: #{object(suspect)})"
-        else "#{Size.count(suspect['instances'])} objects allocated at #{suspect['file']}:#{suspect['line']} retain " \
-             "#{held} (the largest: #{object(suspect)})"
-        end
-      end
-
-      # "HASH (Hash) 0x7f.. at app/models/user.rb:12", "IMEMO ment 0x..", "CLASS Foo 0x..".
-      def self.object(held)
-        what = [held["type"], held["imemo_type"]].compact.join(" ")
-        what += " #{held['name']}" if held["name"]
-        what += " singleton class#{held['real_class_name'] ? " of a #{held['real_class_name']}" : ''}" if held["singleton"]
-        what += " (#{held['class']})" if held["class"] && !held["name"]
-        site = held["file"] ? " at #{held['file']}:#{held['line']}" : ""
-        "#{what} #{held['address']}#{site}"
-      end
+      def self.suspect_line(suspect) = Report.suspect_line(suspect)
+      def self.object(held) = Report.object(held)
 
       # A path's hops, one a line, root first; where the dump's path was longer than the hops
       # written (dump_retention.h: the first and last are kept), a line says how many are left out.
