@@ -95,6 +95,8 @@ static int hc_graph_kind_of(hc_graph *g, const hc_json_str *type, const hc_json_
     k->shape = strcmp(k->type, "SHAPE") == 0;
     k->imemo = strcmp(k->type, "IMEMO") == 0;
     k->code = strcmp(k->type, "CLASS") == 0 || strcmp(k->type, "MODULE") == 0 || strcmp(k->type, "ICLASS") == 0;
+    k->class_unmarked = strcmp(k->type, "FLOAT") == 0 || strcmp(k->type, "BIGNUM") == 0 || strcmp(k->type, "SYMBOL") == 0 ||
+                        (k->imemo && k->sub && strcmp(k->sub, "callcache") == 0);
     return (int)g->nkinds++;
 }
 
@@ -120,7 +122,12 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
     if (!l->has_address && !is_root) return 0;
     const hc_json_str *sub = is_root ? (l->has_root ? &l->root : NULL) : l->has_imemo_type ? &l->imemo_type : NULL;
     int kind = hc_graph_kind_of(g, l->has_type ? &l->type : NULL, sub);
-    if (kind < 0 || hc_graph_reserve_nodes(g, g->n + 2) != 0) { /* a place kept for the virtual root */
+    if (kind < 0) {
+        g->failed = 1;
+        g->why = g->nkinds >= HC_GRAPH_MAX_KINDS ? "more kinds of object (type and imemo type) than the graph keeps" : NULL;
+        return -1;
+    }
+    if (hc_graph_reserve_nodes(g, g->n + 2) != 0) { /* a place kept for the virtual root */
         g->failed = 1;
         return -1;
     }
@@ -148,7 +155,7 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
         g->real_names[g->nreal++] = (hc_graph_name){l->address, name};
         g->real_sorted = 0;
     }
-    if (l->has_class && !is_root && l->class_address != l->address) {
+    if (l->has_class && !is_root && l->class_address != l->address && !g->kinds[kind].class_unmarked) {
         if (hc_graph_ref(g, l->class_address) != 0) return -1;
         g->flags[i] |= HC_NODE_CLASS_EDGE;
     }
@@ -226,6 +233,7 @@ static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
             uint32_t to = hc_node_index_get(&ix, g, g->refs[r]);
             if (to != HC_GRAPH_NONE) out[w++] = to;
             else if (r != class_edge) g->missing_refs++;
+            else g->flags[i] &= (uint8_t)~HC_NODE_CLASS_EDGE; /* a class the dump lacks: no edge */
         }
         g->edge_end[i] = (uint32_t)w;
     }
@@ -298,11 +306,15 @@ static void hc_free_all(void **ps, size_t n)
 int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err, size_t errlen)
 {
     if (g->failed) {
-        hc_errorf(err, errlen, "out of memory reading the dump's graph (%u objects, %llu references)", g->n,
-                  (unsigned long long)g->nrefs);
+        hc_errorf(err, errlen, "%s reading the dump's graph (%u objects, %llu references)", g->why ? g->why : "out of memory",
+                  g->n, (unsigned long long)g->nrefs);
         return -1;
     }
     if (g->analysed) return 0;
+    if (hc_graph_reserve_nodes(g, g->n + 1) != 0) { /* the virtual root's place, even in an empty graph */
+        hc_errorf(err, errlen, "out of memory analysing %u objects", g->n);
+        return -1;
+    }
     if (hc_graph_resolve(g, err, errlen) != 0) return -1;
     uint32_t n = g->n, rt = g->root;
     uint64_t m = g->nrefs;

@@ -32,6 +32,8 @@ typedef struct {
     uint8_t type_kind;      /* the first kind of the same type (one row a type) */
     uint8_t shape, imemo;   /* a SHAPE record (held by the VM, no heap object), an IMEMO */
     uint8_t code;           /* a CLASS, MODULE or ICLASS: the program rather than its data */
+    uint8_t class_unmarked; /* its "class" is no reference: the GC does not mark it (FLOAT, BIGNUM and
+                             * SYMBOL return before; a callcache's klass is a weak key, vm_callinfo.h) */
 } hc_graph_kind;
 
 typedef struct {
@@ -70,7 +72,8 @@ typedef struct {
     uint32_t *bfs_parent;   /* the node before it on a shortest path from the root (hc_graph_bfs) */
     uint32_t reached;       /* nodes the root reaches, itself included */
     int analysed;
-    int failed;             /* out of memory while reading */
+    int failed;             /* out of memory (or past a limit) while reading */
+    const char *why;        /* the limit, when one was passed (NULL: out of memory) */
 } hc_graph;
 
 void hc_graph_init(hc_graph *g);

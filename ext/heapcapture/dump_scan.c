@@ -316,13 +316,9 @@ int hc_dump_refs_next(const hc_json_str *refs, size_t *pos, uint64_t *addr, uint
     const char *p = refs->ptr, *end = refs->ptr + refs->len;
     for (size_t k = *pos; k < refs->len;) {
         /* An entry: from a quote (or another value) to the comma after it, outside strings. */
-        while (k < refs->len && p[k] != '"' && p[k] != ',' && p[k] != '[' && p[k] != '{') k++;
+        while (k < refs->len && (p[k] == ' ' || p[k] == '\t' || p[k] == '\n' || p[k] == '\r' || p[k] == ',')) k++;
         if (k >= refs->len) break;
-        if (p[k] == ',') {
-            k++;
-            continue;
-        }
-        if (p[k] != '"') { /* a nested list or object (not what dump_all writes): skipped whole */
+        if (p[k] != '"') { /* a number, literal, list or object (not what dump_all writes): skipped whole */
             hc_scan s = {p + k, end};
             (*bad)++;
             if (hc_scan_value(&s, 1) != 0) break;
