@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require_relative "support/heap_graph_reference"
 require "json"
 require "open3"
 require "tmpdir"
@@ -10,8 +11,8 @@ require_relative "support/file_capture"
 # The summary every capture makes as its dump streams: it equals a full parse of the stored dump,
 # in both modes; it is stored beside the dump; the result carries its top, and the reply keeps as
 # many sites as fit in a notification; signal --wait prints the top 3 under the result line;
-# `heapcapture report KEY --stored` reads the stored summary (no duplicate strings, no retention:
-# without --stored the dump is read and has them).
+# `heapcapture report KEY --stored` reads the stored summary (no duplicate strings: without --stored
+# the dump is read and has them).
 class CaptureSummaryTest < HCTest::TestCase
   include HCTest::FileCapture
 
@@ -72,18 +73,21 @@ class CaptureSummaryTest < HCTest::TestCase
     want = HCTest::DumpParse.tallies(result["location"])
     summary = result["summary"]
     assert_equal want.values_at("objects", "memsize"), summary.values_at("objects", "memsize")
-    assert_equal want["types"], summary["types"]
+    assert_equal want["types"], tally_of(summary["types"])
     assert_equal want["sites"].size, summary["site_count"]
-    assert_equal HCTest::DumpParse.top_sites(want, HeapCapture::Summary::TOP), summary["sites"]
-    assert(summary["sites"].any? { |s| s["file"] == __FILE__ && s["line"] == line && s["objects"] >= 3000 },
+    assert_sites(want, summary["sites"], HeapCapture::Summary::TOP)
+    assert(summary["sites"].any? { |s| s["file"] == __FILE__ && s["line"] == line && s["retained_objects"] >= 3000 },
            "the kept strings' site is among the top: #{summary['sites'].first(3)}")
+    check_retention(result, summary)
 
     stored_path = File.join(@dest, HeapCapture::Summary.key_for(File.basename(result["location"])))
     assert File.file?(stored_path), "stored beside the dump"
     assert_equal 0o600, File.stat(stored_path).mode & 0o777
     stored = JSON.parse(File.read(stored_path, encoding: "UTF-8"))
-    %w[lines objects memsize roots invalid_lines types generations].each { |k| assert_equal want[k], stored[k], k }
-    assert_equal HCTest::DumpParse.top_sites(want, HeapCapture::Summary::STORED_SITES), stored["sites"]
+    %w[lines objects memsize roots invalid_lines generations].each { |k| assert_equal want[k], stored[k], k }
+    assert_equal want["types"], tally_of(stored["types"])
+    assert_sites(want, stored["sites"], HeapCapture::Summary::STORED_SITES)
+    assert_equal summary.values_at("retained", "garbage"), stored.values_at("retained", "garbage")
     assert_equal want["references"], stored["references"]
     refute stored.key?("duplicate_strings"), "no string tally in the capture (its memory is the app's to keep)"
     holders = want["holders"].sort_by { |address, refs, memsize| [-refs, -memsize, Integer(address)] }
@@ -95,14 +99,40 @@ class CaptureSummaryTest < HCTest::TestCase
     kept.clear
   end
 
-  # report KEY --stored: the stored summary, saying it has no duplicate strings and no retention
-  # analysis; report KEY reads the dump.
+  def tally_of(types) = types.transform_values { |t| t.slice("objects", "memsize") }
+
+  # The sites by retained memsize (the retention analysis ran at capture time): each one's objects
+  # and memsize as the parse has them, at most count of them, in order; heapcapture's own (its lib/
+  # files, and sites all of whose objects only it holds) left out.
+  def assert_sites(want, sites, count)
+    assert_operator sites.size, :<=, count
+    assert_operator sites.size, :>, 0
+    sites.each { |s| assert_equal want["sites"][[s["file"], s["line"]]], s.values_at("objects", "memsize"), s }
+    refute(sites.any? { |s| s["file"].include?("/lib/heapcapture/") }, "heapcapture's own sites are kept out")
+    assert_equal sites.sort_by { |s| [-s["retained_memsize"], -s["memsize"]] }.map { |s| s["retained_memsize"] },
+                 sites.map { |s| s["retained_memsize"] }
+  end
+
+  # At capture time, in the app's process once the child is gone: retained and awaiting GC as a plain
+  # Ruby BFS over the stored dump has them, counted in the capture's extra memory.
+  def check_retention(result, summary)
+    assert_equal "computed", summary["retention"], summary["retention"]
+    assert_operator summary["retention_ms"], :>, 0
+    reference = HeapGraphReference.new(result["location"])
+    assert_equal reference.retained, summary["retained"]
+    assert_equal reference.garbage, summary["garbage"]
+    assert_kind_of Array, summary["suspects"]
+    assert_operator result["extra_memory_bytes"], :>, 0
+  end
+
+  # report KEY --stored: the stored summary (its retention analysis made at capture time), saying it
+  # has no duplicate strings; report KEY reads the dump.
   def check_report_of_key(key, kept)
     out, err, status = heapcapture("report", key, "--stored")
     assert status.success?, err
     assert_match(/^file:.* \(its stored summary\): /, out)
     assert_match(/^duplicate strings: not in a stored summary .*drop --stored/, out)
-    assert_match(/^  retention: not in a capture's stored summary/, out)
+    assert_match(/^  retained \(reachable from a root\): [\d,]+ objects/, out, "the capture's retention analysis is stored")
     assert_match(/^ +#{HeapCapture::Size.count(kept)} .* ARRAY \(Array\) 0x\h+ at #{Regexp.escape(__FILE__)}:/, out,
                  "the kept array among the holders")
     json, err, status = heapcapture("report", key, "--json")

@@ -411,6 +411,8 @@ int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err,
             uint32_t v = vertex[w];
             if ((g->flags[g->idom[v]] & HC_NODE_OWN) || own(own_arg, g, v)) g->flags[v] |= HC_NODE_OWN;
         }
+        for (uint32_t v = 0; v < n; v++) /* its garbage too */
+            if (!dfn[v] && !(g->flags[v] & HC_NODE_ROOT) && own(own_arg, g, v)) g->flags[v] |= HC_NODE_OWN;
     }
     /* retained sizes: each vertex into its dominator, deepest first */
     for (uint32_t w = count; w >= 2; w--) {

@@ -21,7 +21,7 @@
 /* node flags */
 #define HC_NODE_ROOT 1u      /* a ROOT record (or the virtual root): no object */
 #define HC_NODE_REACHED 2u   /* reachable from the roots */
-#define HC_NODE_OWN 4u       /* heapcapture's own (the caller's test), and what it alone retains */
+#define HC_NODE_OWN 4u       /* heapcapture's own (the caller's test, garbage too), and what it alone retains */
 #define HC_NODE_SINGLETON 8u /* a singleton class */
 #define HC_NODE_CLASS_EDGE 16u /* its first reference is its "class" (dump_all writes the class apart from
                                 * the references, though the GC marks it: a singleton class lives by it) */

@@ -11,7 +11,9 @@
 #include <string.h>
 
 typedef struct {
-    uint64_t objects, memsize, retained_objects, retained_memsize; /* own objects; those reached */
+    uint64_t objects, memsize;                       /* its objects, all (as the tally counts them) */
+    uint64_t retained_objects, retained_memsize;     /* those the roots reach, not heapcapture's own */
+    uint64_t garbage_objects, garbage_memsize;       /* those no root reaches */
     uint64_t instances, held_memsize, held_objects, self_memsize;    /* top-level instances' dominator subtrees */
     uint32_t active;        /* instances on the dominator tree walk's current path */
     uint32_t best;          /* the instance retaining most (HC_GRAPH_NONE: none) */
@@ -154,12 +156,17 @@ void hc_retention_free(hc_retention *r)
     free(r);
 }
 
-/* Adds node v's own figures to its group. */
+/* Adds node v's own figures to its group (heapcapture's own objects, held or not, count in objects
+ * and memsize only, as the tally counts them). */
 static void hc_group_own(hc_group *grp, const hc_graph *g, uint32_t v)
 {
     grp->objects++;
     grp->memsize += g->memsize[v];
-    if (g->flags[v] & HC_NODE_REACHED) {
+    if (g->flags[v] & HC_NODE_OWN) return;
+    if (!(g->flags[v] & HC_NODE_REACHED)) {
+        grp->garbage_objects++;
+        grp->garbage_memsize += g->memsize[v];
+    } else if (!(g->flags[v] & HC_NODE_OWN)) {
         grp->retained_objects++;
         grp->retained_memsize += g->memsize[v];
     }
@@ -257,9 +264,9 @@ static int hc_group_all(hc_retention *r)
     for (uint32_t i = 0; i <= r->nlabels; i++) r->by_label[i].best = HC_GRAPH_NONE;
     for (uint32_t i = 0; i <= r->nsites; i++) r->by_site[i].best = HC_GRAPH_NONE;
     for (uint32_t v = 0; v < g->n; v++) {
-        if (g->flags[v] & (HC_NODE_ROOT | HC_NODE_OWN)) continue;
-        hc_group_own(hc_group_of(r, v, 0), g, v);
-        hc_group_own(hc_group_of(r, v, 1), g, v);
+        if (g->flags[v] & HC_NODE_ROOT) continue;
+        hc_group_own(&r->by_label[r->class_of[v]], g, v);
+        hc_group_own(&r->by_site[g->site[v] <= r->nsites ? g->site[v] : 0], g, v);
     }
     return hc_group_walk(r, 0);
 }
@@ -411,9 +418,10 @@ static uint64_t hc_score_retainer(const hc_retention *r, uint32_t v)
 static uint64_t hc_score_label_live(const hc_retention *r, uint32_t id) { return id ? r->by_label[id].retained_memsize : 0; }
 static uint64_t hc_score_site_live(const hc_retention *r, uint32_t id)
 {
-    /* garbage-only sites rank below every live one, by their memsize */
+    /* garbage-only sites rank below every live one, by their garbage; heapcapture's own, not at all */
     const hc_group *grp = &r->by_site[id];
-    return id && grp->objects ? (grp->retained_memsize ? (1ull << 62) + grp->retained_memsize : grp->memsize + 1) : 0;
+    if (!id) return 0;
+    return grp->retained_memsize ? (1ull << 62) + grp->retained_memsize : grp->garbage_objects ? grp->garbage_memsize + 1 : 0;
 }
 static uint64_t hc_score_label_held(const hc_retention *r, uint32_t id) { return id ? r->by_label[id].held_memsize : 0; }
 static uint64_t hc_score_label_top(const hc_retention *r, uint32_t id) { return id ? r->by_label[id].top_memsize : 0; }
@@ -431,8 +439,9 @@ static void hc_put_site_of(hc_sbuf *o, const hc_retention *r, uint32_t id)
 static void hc_put_live(hc_sbuf *o, const hc_group *grp)
 {
     hc_sbuf_printf(o, ",\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64
-                      ",\"retained_memsize\":%" PRIu64 "}",
-                   grp->objects, grp->memsize, grp->retained_objects, grp->retained_memsize);
+                      ",\"retained_memsize\":%" PRIu64 ",\"garbage_objects\":%" PRIu64 ",\"garbage_memsize\":%" PRIu64 "}",
+                   grp->objects, grp->memsize, grp->retained_objects, grp->retained_memsize, grp->garbage_objects,
+                   grp->garbage_memsize);
 }
 
 static void hc_put_held(hc_sbuf *o, const hc_group *grp)

@@ -26,15 +26,17 @@ void hc_retention_free(hc_retention *r);
  *   {"retention":"computed","retained":{"objects","memsize"},"garbage":{..},"own":{..},
  *    "missing_references":N,"root_records":N,
  *    "types":{TYPE:{"retained_objects","retained_memsize"}},
- *    "sites":[{"file","line","objects","memsize","retained_objects","retained_memsize"}] (by retained),
- *    "classes":[{"class","objects","memsize","retained_objects","retained_memsize"}],
+ *    "sites":[{"file","line","objects","memsize","retained_objects","retained_memsize",
+ *              "garbage_objects","garbage_memsize"}] (by retained),
+ *    "classes":[{"class", and the same}],
  *    "retainers":[{"address","type",("class"|"imemo_type"),"file","line","memsize",
  *                  "retained_memsize","retained_objects"}],
  *    "retained_by_class":[{"class","instances","retained_memsize","retained_objects"}],
  *    "retained_by_site":[{"file","line","instances","retained_memsize","retained_objects"}],
  *    "suspects":[{"kind","address","instances","type","class","file","line","retained_memsize",
  *                 "retained_objects","share","path_length","path":[hop,...]}]}
- * In types, sites and classes, retained_* counts their own objects that the roots reach; in
+ * In types, sites and classes, retained_* counts their own objects that the roots reach (in sites
+ * and classes, heapcapture's own left out: objects and memsize count them, as the tally does); in
  * retainers, retained_by_* and suspects, what the object (or each instance not itself held by
  * another of its class or site) retains: its dominator subtree. A suspect holds at least share
  * of the retained heap (heapcapture's own left out). NULL when out of memory. */

@@ -12,6 +12,8 @@ module HeapCapture
   # "status" => "error" and are logged. One capture runs at a time per process; a call made
   # while one runs gets an error result saying so.
   class Capture
+    include Summaries
+
     LOCK = Mutex.new
     GZIP_SUFFIX = "-heap.ndjson.gz"
     PLAIN_SUFFIX = "-heap.ndjson"
@@ -93,7 +95,7 @@ module HeapCapture
       end
       # What storing took beyond the dump: a streamed upload ran mostly while the child dumped.
       upload_ms = ms([(Util.monotonic - started) * 1000 - dump["dump_ns"] / NS_PER_MS, 0].max)
-      summary = store_summary(dump["summary"] || parse_summary(dump), destination, key)
+      summary = store_summary(dump["summary"], destination, key)
       ok_result(dump, stored, upload_ms).merge("summary" => summary).tap { |result| log_stored(result) }
     rescue HeapCapture::Error, SystemCallError, IOError => e
       error_result(Util.unprefixed(e.message))
@@ -117,11 +119,13 @@ module HeapCapture
       watch.child = child.pid
       if destination.streams?
         stored = store_while_dumping(destination, child, key, estimate)
-        [wait_for(child, watch), stored]
+        dump = wait_for(child, watch)
       else
         dump = wait_for(child, watch)
-        [dump, destination.store(dump["path"], key)]
+        stored = destination.store(dump["path"], key)
       end
+      dump["summary"] = with_retention(parse_summary(dump), dump) # the child is gone: no page is shared now
+      [dump, stored]
     ensure
       watch.forget_child
       child&.close
@@ -150,7 +154,7 @@ module HeapCapture
       dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?, false)
       summarizing = Thread.new do
         Thread.current.name = "heapcapture-summary"
-        summary_of_tempfile(dump["path"])
+        with_retention(nil, dump)
       end
       stored = destination.store(dump["path"], key)
       dump["summary"] = summarizing.value
@@ -158,37 +162,6 @@ module HeapCapture
     ensure
       summarizing&.join
       File.unlink(dump["path"]) if dump && File.exist?(dump["path"])
-    end
-
-    # The summary the dump child made as the dump streamed, as a Hash; nil (and a warning) when it
-    # made none (out of memory in the child).
-    def parse_summary(dump)
-      return JSON.parse(dump["summary_json"]).merge("raw_bytes" => dump["raw_bytes"]) if dump["summary_json"]
-
-      Log.warn("the heap dump has no summary: #{dump['summary_error'] || 'none was made'}")
-      nil
-    end
-
-    # The summary: stored beside the dump, its top in the result. When it cannot be stored, the
-    # dump still is: a warning says why.
-    def store_summary(summary, destination, key)
-      return nil unless summary
-
-      summary.merge!(@facts)
-      summary["redacted"] = "strings" if redact?
-      Summary.store(summary, destination, key, @config.tmpdir)
-      Summary.for_result(summary)
-    rescue HeapCapture::Error, SystemCallError, IOError => e
-      Log.warn("the heap dump's summary was not stored: #{Util.unprefixed(e.message)}")
-      summary && Summary.for_result(summary)
-    end
-
-    def summary_of_tempfile(path)
-      # as the fork child's: no strings, no retention (memory the app may not have)
-      Summary.of_file(path, top: Summary::STORED_SITES, strings: false, retention: false)
-    rescue StandardError => e # on its own thread: never raised into the app
-      Log.warn("the heap dump has no summary: #{Util.unprefixed(e.message)}")
-      nil
     end
 
     # A process killed mid-capture (SIGKILL, OOM) leaves its 0600 tempfile behind; its dump child

@@ -15,6 +15,13 @@ module HeapCapture
     FORK_SHARE = 0.5
     INLINE_BYTES = 64 * 1024 * 1024
     MARGIN = 1.25
+    # The retention analysis at capture time (dump_graph.h): ~62 bytes an object and 8 a reference at
+    # its peak, plus the reader's buffers; from a dump not yet counted, half its ndjson bytes (an object
+    # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of RSS.
+    RETENTION_OBJECT_BYTES = 64
+    RETENTION_REFERENCE_BYTES = 8
+    RETENTION_BASE_BYTES = 6 * 1024 * 1024 # the reader's pieces and the summary feed's blocks
+    RETENTION_UNBOUNDED_SHARE = 0.5
     Decision = Struct.new(:mode, :reason, :limit, keyword_init: true)
     @fork_share = FORK_SHARE
 
@@ -43,6 +50,37 @@ module HeapCapture
       end
 
       def reset! = @fork_share = FORK_SHARE
+
+      # What the retention analysis of a dump will take: from its tally (objects, references) when
+      # there is one, else from its uncompressed size.
+      def retention_need(summary, raw_bytes)
+        if summary && summary["objects"]
+          return (summary["objects"] * RETENTION_OBJECT_BYTES) + (summary["references"].to_i * RETENTION_REFERENCE_BYTES) +
+                 RETENTION_BASE_BYTES
+        end
+
+        (raw_bytes.to_i / 2) + RETENTION_BASE_BYTES
+      end
+
+      # Whether the app's process can take the retention analysis now: [true, nil] or [false, why].
+      def retention_fits(config, need)
+        rss = Dump.rss
+        budget = budget(config, rss)
+        wanted = (need * MARGIN).round
+        if budget
+          free = budget.limit - budget.used
+          return [true, nil] if wanted <= free
+
+          [false, "it needs ~#{Report.megabytes(wanted)}, #{Report.megabytes([free, 0].max)} are free of the " \
+                  "#{Report.megabytes(budget.limit)} limit (#{budget.source})"]
+        else
+          allowed = (rss.to_i * RETENTION_UNBOUNDED_SHARE).round
+          return [true, nil] if wanted <= allowed
+
+          [false, "it needs ~#{Report.megabytes(wanted)}, more than #{(RETENTION_UNBOUNDED_SHARE * 100).round}% of this " \
+                  "process's #{Report.megabytes(rss.to_i)} RSS, and no memory limit is known to say it fits"]
+        end
+      end
 
       # The memory limit this process is held to, as a Cgroup::Memory (limit, source), or nil.
       def limit(config) = budget(config, Dump.rss)

@@ -51,21 +51,30 @@ module HeapCapture
       return [] unless summary.is_a?(Hash) && summary["sites"].is_a?(Array)
 
       heap = "  heap: #{Size.count(summary['objects'])} objects, #{Size.human(summary['memsize'])} memsize"
-      lines = [heap] + summary["sites"].first(TOP_SITES).map do |s|
-        objects = "#{Size.count(s['objects'])} object#{s['objects'] == 1 ? '' : 's'}"
-        "  top site: #{Size.human(s['memsize'])} in #{objects} at #{s['file']}:#{s['line']}"
-      end
+      lines = [heap] + summary["sites"].first(TOP_SITES).map { |s| "  top site: #{site_figures(s)} at #{s['file']}:#{s['line']}" }
       lines + retention_lines(summary)
+    end
+
+    # "12.3 MiB in 1,234 objects", or with the retention analysis "12.3 MiB retained in 1,234 objects
+    # (40 bytes awaiting GC)".
+    def site_figures(site)
+      held = site.key?("retained_memsize")
+      memsize, objects = held ? site.values_at("retained_memsize", "retained_objects") : site.values_at("memsize", "objects")
+      text = "#{Size.human(memsize)}#{held ? ' retained' : ''} in #{Size.count(objects)} object#{objects == 1 ? '' : 's'}"
+      garbage = held ? site["garbage_memsize"].to_i : 0
+      garbage.positive? ? "#{text} (#{Size.human(garbage)} awaiting GC)" : text
     end
 
     # Under a result: what its summary says of retention.
     def retention_lines(summary)
       unless summary["retained"]
-        return ["  (a tally: garbage awaiting GC counted in; `heapcapture report KEY` tells what is held, by whom)"]
+        why = summary["retention"] ? " (#{summary['retention']})" : ""
+        return ["  (a tally: garbage awaiting GC counted in; `heapcapture report KEY` tells what is held, by whom)#{why}"]
       end
 
-      held = summary["retained"]
-      ["  retained: #{Size.count(held['objects'])} objects, #{Size.human(held['memsize'])} memsize"] +
+      held, garbage = summary.values_at("retained", "garbage")
+      ["  retained: #{Size.count(held['objects'])} objects, #{Size.human(held['memsize'])} memsize; awaiting GC: " \
+       "#{Size.count(garbage['objects'])} objects, #{Size.human(garbage['memsize'])}"] +
         Array(summary["suspects"]).map { |s| "  suspect: #{suspect_line(s)}" }
     end
 

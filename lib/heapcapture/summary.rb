@@ -18,7 +18,7 @@ module HeapCapture
     LISTS = %w[sites sites_by_count sites_by_references most_references duplicate_strings classes retainers
                retained_by_class retained_by_site].freeze
     SUFFIX = ".summary.json"
-    RESULT_KEYS = %w[objects memsize site_count types].freeze
+    RESULT_KEYS = %w[objects memsize site_count types retention retention_ms retained garbage own].freeze
 
     module_function
 
@@ -103,8 +103,11 @@ module HeapCapture
     # What a result carries: totals, types, the top sites by memsize (Wire.reply_json drops the
     # last ones when the reply would not fit in a notification).
     def for_result(summary)
-      summary.slice(*RESULT_KEYS).merge("sites" => summary["sites"].first(TOP))
+      result = summary.slice(*RESULT_KEYS).merge("sites" => summary["sites"].first(TOP))
+      result["suspects"] = summary["suspects"].first(SUSPECTS_IN_RESULT) if summary["suspects"]
+      result
     end
+    SUSPECTS_IN_RESULT = 3 # with their paths: what fits a notification beside the sites (Wire.reply_json)
 
     # The summary cut to the top entries asked for (a stored one keeps STORED_SITES).
     def top(summary, count)

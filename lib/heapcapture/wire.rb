@@ -62,10 +62,7 @@ module HeapCapture
     def reply_json(reply)
       reply = reply.to_h { |k, v| [k.to_s, plain(v)] }
       json = JSON.generate(reply)
-      while json.bytesize > PAYLOAD_MAX && (sites = reply.dig("summary", "sites")).is_a?(Array) && !sites.empty?
-        reply["summary"] = reply["summary"].merge("sites" => sites[0...-1])
-        json = JSON.generate(reply)
-      end
+      json = trim_lists(reply, json)
       while json.bytesize > PAYLOAD_MAX
         key, value = reply.select { |_, v| v.is_a?(String) }.max_by { |_, v| v.bytesize }
         break unless key && value.bytesize.positive?
@@ -74,6 +71,18 @@ module HeapCapture
         reply[key] = value.byteslice(0, keep).scrub("")
         reply["truncated"] = ((reply["truncated"] || []) + [key]).uniq
         json = JSON.generate(reply)
+      end
+      json
+    end
+
+    # The summary's lists cut from their ends until the reply fits: the last sites down to three,
+    # the last suspects down to one, then the rest of each. => the JSON (reply's summary replaced).
+    def trim_lists(reply, json)
+      [["sites", 3], ["suspects", 1], ["sites", 0], ["suspects", 0]].each do |list, floor|
+        while json.bytesize > PAYLOAD_MAX && (items = reply.dig("summary", list)).is_a?(Array) && items.size > floor
+          reply["summary"] = reply["summary"].merge(list => items[0...-1])
+          json = JSON.generate(reply)
+        end
       end
       json
     end

@@ -18,8 +18,8 @@ module HeapCapture
                      "objects holding the most references and the top duplicate strings. FILE is any\n" \
                      "ObjectSpace.dump_all output on this machine, gzip or plain. KEY and latest are\n" \
                      "downloaded (as heapcapture fetch does) into a temporary folder first; --stored reads\n" \
-                     "the summary the capture stored beside the dump instead (KEY.summary.json: no\n" \
-                     "retention analysis, no duplicate strings).\n\n"
+                     "the summary the capture stored beside the dump instead (KEY.summary.json: its\n" \
+                     "retention analysis when the capture could afford one, no duplicate strings).\n\n"
           output_options(o, options)
           o.on("--prefix P", "with latest: the newest dump whose key begins with P") { |v| options[:prefix] = v }
           o.on("--stored", "with KEY or latest: read the stored summary, not the dump") { options[:stored] = true }

@@ -45,7 +45,7 @@ module HeapCapture
         @out.puts format("  %14s %12s %14s  %s", "retained", "objects", "awaiting GC", "file:line")
         rows.each do |s|
           @out.puts format("  %14s %12s %14s  %s:%d", Size.human(s["retained_memsize"]), count(s["retained_objects"]),
-                           Size.human(s["memsize"] - s["retained_memsize"]), s["file"], s["line"])
+                           Size.human(s["garbage_memsize"]), s["file"], s["line"])
         end
       end
 
@@ -56,7 +56,7 @@ module HeapCapture
         @out.puts format("  %14s %12s %14s  %s", "retained", "objects", "awaiting GC", "class")
         rows.each do |c|
           @out.puts format("  %14s %12s %14s  %s", Size.human(c["retained_memsize"]), count(c["retained_objects"]),
-                           Size.human(c["memsize"] - c["retained_memsize"]), c["class"])
+                           Size.human(c["garbage_memsize"]), c["class"])
         end
       end
 
