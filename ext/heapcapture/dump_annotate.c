@@ -90,16 +90,16 @@ static size_t hc_json_escape(const char *s, char *out, size_t cap)
 
 static int hc_emit_site(hc_annotator *a, const hc_sample *s, char *err, size_t errlen)
 {
-    char file[8192], method[1024], buf[sizeof file + sizeof method + 96];
+    char file[8192], method[1024], buf[sizeof file + sizeof method + 128];
     hc_json_escape(hc_samples_string(a->samples, s->file), file, sizeof file);
     int n;
     if (s->method != HC_SAMPLE_NO_METHOD) {
         hc_json_escape(hc_samples_string(a->samples, s->method), method, sizeof method);
-        n = snprintf(buf, sizeof buf, ", \"file\":\"%s\", \"line\":%d, \"method\":\"%s\", \"generation\":%u", file,
-                     (int)s->line, method, (unsigned)s->generation);
+        n = snprintf(buf, sizeof buf, ", \"file\":\"%s\", \"line\":%d, \"method\":\"%s\", \"generation\":%u, "
+                     "\"sample_weight\":%u", file, (int)s->line, method, (unsigned)s->generation, (unsigned)s->weight);
     } else {
-        n = snprintf(buf, sizeof buf, ", \"file\":\"%s\", \"line\":%d, \"generation\":%u", file, (int)s->line,
-                     (unsigned)s->generation);
+        n = snprintf(buf, sizeof buf, ", \"file\":\"%s\", \"line\":%d, \"generation\":%u, \"sample_weight\":%u", file,
+                     (int)s->line, (unsigned)s->generation, (unsigned)s->weight);
     }
     if (n < 0) n = 0;
     if ((size_t)n >= sizeof buf) n = (int)sizeof buf - 1;

@@ -1,9 +1,11 @@
 /* The dump's line edits, in the dump child (or inline, in the app): the sampled tracer's sites
  * added and, when asked, strings' contents redacted (dump_redact.h). An object line
  * whose address is in the sample table, and that carries no site yet, gets
- *   , "file":"app/models/user.rb", "line":12, "method":"new", "generation":42
+ *   , "file":"app/models/user.rb", "line":12, "method":"new", "generation":42, "sample_weight":5100
  * before its "memsize" (else before "flags", else before its closing brace): where and how
- * ObjectSpace's own tracer writes them, so heapy and sheap read them unchanged. Every other byte
+ * ObjectSpace's own tracer writes them, so heapy and sheap read them unchanged (they ignore the
+ * one field ObjectSpace does not write: sample_weight, the allocations the sample stands for, by
+ * which heapcapture's summaries scale a site's sampled objects into an estimate). Every other byte
  * passes through as dump_all wrote it. A line split across writes waits for its end. Names are
  * written JSON-escaped. Pure C: no Ruby. */
 #ifndef HC_DUMP_ANNOTATE_H

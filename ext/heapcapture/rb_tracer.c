@@ -7,6 +7,15 @@
  * the window's end) asks for a postponed job, which stores them and, at the end, turns the hook
  * off. Between windows allocations cost nothing.
  *
+ * Each sample carries a weight, the allocations it stands for, fixed when its window opens:
+ * HC_TRACER_EVERY x (the allocations since the last window closed + the window's) / the window's
+ * (~5,100 under the default figures). A site's sampled objects times their weights estimate how
+ * many the site made that are still alive, as long as its allocations in the gap went as in the
+ * window. So that estimate is unbiased, every allocation of a kind the tracer samples has the same
+ * chance, 1 in about HC_TRACER_EVERY, in a window: when the hook's countdown ends on another kind
+ * (an IMEMO) the note is skipped, not passed on to the next allocation (which would make an object
+ * made just after an IMEMO twice as likely to be sampled as another).
+ *
  * The hook allocates nothing and calls no Ruby code: it notes the object and its site. The job (a
  * safe point, GVL held) gives each noted object an object id, if no GC has started since the
  * object was allocated (else it may be dead, and is dropped), and stores the sample. Object ids
@@ -26,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HC_TRACER_CAPACITY 16384        /* samples kept (~0.7 MB); at dump, each is checked */
+#define HC_TRACER_CAPACITY 16384        /* samples kept (1.3 MB); at dump, each is checked */
 #define HC_TRACER_WINDOW_ALLOCS 2000    /* allocations one window sees, at least */
 /* ... and at most: a window sees 1 in HC_TRACER_SHARE of the allocations since the last one closed,
  * so that a sampler thread that seldom gets the GVL (a CPU-bound app thread) still samples as many. */
@@ -56,6 +65,7 @@ static struct {
     long seen;                  /* allocations this window */
     long window_allocs;         /* allocations this window is to see */
     long skip;                  /* allocations before the next sample */
+    uint32_t weight;            /* the allocations a sample of this window stands for */
     uint32_t rng;
     hc_pending pending[HC_TRACER_BATCH];
     int npending;
@@ -130,7 +140,7 @@ static void hc_tracer_newobj(VALUE tpval, void *data)
             tracer.noted++;
             tracer.skip = hc_tracer_next_skip();
         } else {
-            tracer.skip = 1; /* not a kind we sample: take the next allocation */
+            tracer.skip = hc_tracer_next_skip(); /* not a kind we sample: no note (see the weight, above) */
         }
     }
     if (tracer.seen >= tracer.window_allocs || tracer.npending == HC_TRACER_BATCH) hc_tracer_request_flush();
@@ -202,8 +212,9 @@ static void hc_tracer_flush(void *unused)
         memcpy(file, RSTRING_PTR(p->path), (size_t)len);
         file[len] = '\0';
         const char *method = SYMBOL_P(p->mid) ? rb_id2name(SYM2ID(p->mid)) : NULL;
+        /* the notes are this window's: another opens only once they are stored (hc_tracer_open_window) */
         int rc = hc_samples_put(tracer.table, (uintptr_t)p->obj, (uint64_t)FIX2LONG(id), file, p->line, method,
-                                (uint32_t)p->gc_count);
+                                (uint32_t)p->gc_count, tracer.weight);
         if (rc == 0) tracer.stored++;
         else tracer.dropped++;
     }
@@ -245,6 +256,14 @@ static VALUE hc_tracer_stop(VALUE self)
     return Qnil;
 }
 
+/* What a sample of a window of window allocations after a gap of since stands for (header comment):
+ * the allocations of both over the notes expected in the window, at least 1. */
+static uint32_t hc_tracer_weight(size_t since, size_t window)
+{
+    double w = (double)HC_TRACER_EVERY * ((double)since + (double)window) / (double)window;
+    return w < 1 ? 1 : w >= (double)UINT32_MAX ? UINT32_MAX : (uint32_t)(w + 0.5);
+}
+
 /* Tracer.open_window => true when a window opened (not running, or one is open: false). */
 static VALUE hc_tracer_open_window(VALUE self)
 {
@@ -255,6 +274,7 @@ static VALUE hc_tracer_open_window(VALUE self)
     size_t share = since / HC_TRACER_SHARE;
     tracer.window_allocs = share < HC_TRACER_WINDOW_ALLOCS ? HC_TRACER_WINDOW_ALLOCS
                          : share > HC_TRACER_WINDOW_MAX ? HC_TRACER_WINDOW_MAX : (long)share;
+    tracer.weight = hc_tracer_weight(since, (size_t)tracer.window_allocs);
     tracer.seen = 0;
     tracer.npending = 0;
     tracer.skip = hc_tracer_next_skip();
@@ -264,7 +284,8 @@ static VALUE hc_tracer_open_window(VALUE self)
     return Qtrue;
 }
 
-/* Tracer.stats => {"samples", "capacity", "windows", "noted", "stored", "dropped", "pruned"} */
+/* Tracer.stats => {"samples", "capacity", "windows", "noted", "stored", "dropped", "pruned", "running",
+ * "weight" (the last window's: the allocations one of its samples stands for; 0 before the first)} */
 static VALUE hc_tracer_stats(VALUE self)
 {
     (void)self;
@@ -277,6 +298,7 @@ static VALUE hc_tracer_stats(VALUE self)
     rb_hash_aset(h, rb_str_new_cstr("dropped"), ULL2NUM(tracer.dropped));
     rb_hash_aset(h, rb_str_new_cstr("pruned"), ULL2NUM(tracer.pruned));
     rb_hash_aset(h, rb_str_new_cstr("running"), tracer.running ? Qtrue : Qfalse);
+    rb_hash_aset(h, rb_str_new_cstr("weight"), UINT2NUM(tracer.weight));
     return h;
 }
 
@@ -344,7 +366,8 @@ static hc_sample_table *hc_tracer_check_samples(void)
         if (obj == Qundef && moved) obj = hc_tracer_object_of(s->id);
         if (obj == Qundef || SPECIAL_CONST_P(obj)) continue;
         const char *method = s->method == HC_SAMPLE_NO_METHOD ? NULL : hc_samples_string(t, s->method);
-        hc_samples_put(live, (uintptr_t)obj, s->id, hc_samples_string(t, s->file), s->line, method, s->generation);
+        hc_samples_put(live, (uintptr_t)obj, s->id, hc_samples_string(t, s->file), s->line, method, s->generation,
+                       s->weight);
     }
     hc_heap_ranges_free(&pages);
     if (hc_samples_count(live) == 0) {
@@ -397,8 +420,8 @@ void hc_tracer_unpin(VALUE pin)
     if (RTEST(pin)) DATA_PTR(pin) = NULL;
 }
 
-/* Tracer.live_sites => [[address, file, line, method or nil, generation], ...]: what a dump taken now
- * would annotate (the tests compare it with the objects themselves). */
+/* Tracer.live_sites => [[address, file, line, method or nil, generation, weight], ...]: what a dump
+ * taken now would annotate (the tests compare it with the objects themselves). */
 static VALUE hc_tracer_live_sites(VALUE self)
 {
     (void)self;
@@ -409,9 +432,9 @@ static VALUE hc_tracer_live_sites(VALUE self)
         const hc_sample *s = hc_samples_at(live, slot);
         if (!s) continue;
         const char *method = s->method == HC_SAMPLE_NO_METHOD ? NULL : hc_samples_string(live, s->method);
-        rb_ary_push(list, rb_ary_new_from_args(5, ULL2NUM(s->addr), rb_str_new_cstr(hc_samples_string(live, s->file)),
+        rb_ary_push(list, rb_ary_new_from_args(6, ULL2NUM(s->addr), rb_str_new_cstr(hc_samples_string(live, s->file)),
                                                INT2NUM(s->line), method ? rb_str_new_cstr(method) : Qnil,
-                                               UINT2NUM(s->generation)));
+                                               UINT2NUM(s->generation), UINT2NUM(s->weight)));
     }
     hc_samples_free(live);
     return list;

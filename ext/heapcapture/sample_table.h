@@ -1,6 +1,6 @@
 /* The sampled tracer's table: for a sample of allocated objects, keyed by the object's address,
- * the site it was allocated at (file, line, method), the GC generation, and the object id Ruby
- * gave it (how the tracer tells, at dump time, the sampled object from a later one in the same
+ * the site it was allocated at (file, line, method), the GC generation, the sample's weight (the
+ * allocations it stands for), and the object id Ruby gave it (how the tracer tells, at dump time, the sampled object from a later one in the same
  * slot). Fixed capacity, so it never grows without bound; file and method names are interned once.
  * Not thread-safe: the app's side changes it under the GVL only, the dump child reads its copy.
  * Pure C: no Ruby. */
@@ -17,6 +17,7 @@ typedef struct {
     uint32_t method;        /* interned string index, HC_SAMPLE_NO_METHOD when none */
     int32_t line;
     uint32_t generation;    /* GC count when it was allocated */
+    uint32_t weight;        /* the allocations this sample stands for (at least 1): its window's rate */
 } hc_sample;
 
 #define HC_SAMPLE_NO_METHOD UINT32_MAX
@@ -28,9 +29,9 @@ hc_sample_table *hc_samples_new(size_t capacity);
 void hc_samples_free(hc_sample_table *t);
 
 /* Adds or replaces the sample at addr. Returns 0, 1 when the table is full (nothing added), or -1
- * out of memory. method may be NULL. */
+ * out of memory. method may be NULL; a weight of 0 is stored as 1. */
 int hc_samples_put(hc_sample_table *t, uintptr_t addr, uint64_t id, const char *file, int line, const char *method,
-                   uint32_t generation);
+                   uint32_t generation, uint32_t weight);
 const hc_sample *hc_samples_get(const hc_sample_table *t, uintptr_t addr);
 /* Returns 1 when there was a sample at addr. */
 int hc_samples_remove(hc_sample_table *t, uintptr_t addr);

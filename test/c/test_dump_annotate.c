@@ -1,5 +1,5 @@
 /* dump_annotate.c: sampled object lines get their site where ObjectSpace's tracer puts it (before
- * memsize, else flags, else the closing brace), escaped; with a redactor, strings' values become
+ * memsize, else flags, else the closing brace), escaped, with the sample's weight after it; with a redactor, strings' values become
  * digests; every other line is byte for byte what came in; the same output however the stream is
  * cut into writes. */
 #include "dump_annotate.h"
@@ -23,11 +23,12 @@ static const char *WANT =
     "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x7f0000001000\"]}\n"
     "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\", \"class\":\"0x7f00000000a0\", \"bytesize\":3, "
     "\"value\":\"abc\", \"encoding\":\"UTF-8\", \"file\":\"app/models/user.rb\", \"line\":12, \"method\":\"new\", "
-    "\"generation\":42, \"memsize\":40, \"flags\":{\"wb_protected\":true}}\n"
+    "\"generation\":42, \"sample_weight\":5100, \"memsize\":40, \"flags\":{\"wb_protected\":true}}\n"
     "{\"address\":\"0x7f0000002000\", \"type\":\"OBJECT\", \"class\":\"0x7f00000000b0\", \"ivars\":3, "
-    "\"file\":\"we \\\"quote\\\" \\\\ and\\u0009tab.rb\", \"line\":7, \"generation\":1, \"flags\":{\"wb_protected\":true}}\n"
+    "\"file\":\"we \\\"quote\\\" \\\\ and\\u0009tab.rb\", \"line\":7, \"generation\":1, \"sample_weight\":1, "
+    "\"flags\":{\"wb_protected\":true}}\n"
     "{\"address\":\"0x7f0000003000\", \"type\":\"ARRAY\", \"class\":\"0x7f00000000c0\", \"length\":0, "
-    "\"file\":\"app/models/user.rb\", \"line\":99, \"method\":\"[]\", \"generation\":2}\n"
+    "\"file\":\"app/models/user.rb\", \"line\":99, \"method\":\"[]\", \"generation\":2, \"sample_weight\":4294967295}\n"
     "{\"address\":\"0x7f0000004000\", \"type\":\"STRING\", \"value\":\"not sampled\", \"memsize\":40}\n"
     "{\"address\":\"0x7f0000005000\", \"type\":\"HASH\", \"size\":1, \"file\":\"traced.rb\", \"line\":1, "
     "\"generation\":3, \"memsize\":168}\n";
@@ -35,10 +36,10 @@ static const char *WANT =
 static hc_sample_table *samples(void)
 {
     hc_sample_table *t = hc_samples_new(16);
-    hc_samples_put(t, 0x7f0000001000, 1, "app/models/user.rb", 12, "new", 42);
-    hc_samples_put(t, 0x7f0000002000, 2, "we \"quote\" \\ and\ttab.rb", 7, NULL, 1);
-    hc_samples_put(t, 0x7f0000003000, 3, "app/models/user.rb", 99, "[]", 2);
-    hc_samples_put(t, 0x7f0000005000, 5, "other.rb", 5, NULL, 4); /* already traced: left alone */
+    hc_samples_put(t, 0x7f0000001000, 1, "app/models/user.rb", 12, "new", 42, 5100);
+    hc_samples_put(t, 0x7f0000002000, 2, "we \"quote\" \\ and\ttab.rb", 7, NULL, 1, 1);
+    hc_samples_put(t, 0x7f0000003000, 3, "app/models/user.rb", 99, "[]", 2, UINT32_MAX);
+    hc_samples_put(t, 0x7f0000005000, 5, "other.rb", 5, NULL, 4, 9); /* already traced: left alone */
     return t;
 }
 
@@ -96,9 +97,10 @@ static void test_no_samples_is_a_plain_copy_and_a_last_line_without_newline_pass
     char *got = run(t, INPUT, 7, &annotated);
     HC_CHECK_STR(got, INPUT, "unchanged");
     free(got);
-    hc_samples_put(t, 0x7f0000001000, 1, "a.rb", 1, NULL, 1);
+    hc_samples_put(t, 0x7f0000001000, 1, "a.rb", 1, NULL, 1, 77);
     got = run(t, "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\"}", 5, &annotated);
-    HC_CHECK_STR(got, "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\", \"file\":\"a.rb\", \"line\":1, \"generation\":1}",
+    HC_CHECK_STR(got, "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\", \"file\":\"a.rb\", \"line\":1, \"generation\":1, "
+                 "\"sample_weight\":77}",
                  "last line");
     free(got);
     const char *odd = "{\"address\":\"0xZZ\"}\n{\"address\":\"0x7f0000001000\n\n{}\n";
@@ -129,14 +131,14 @@ static void test_strings_redacted_with_sites_added(void)
     snprintf(want, sizeof want,
              "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x7f0000001000\"]}\n"
              "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\", \"class\":\"0x7f00000000a0\", \"bytesize\":14, "
-             "\"value\":\"%s\", \"encoding\":\"UTF-8\", \"file\":\"app.rb\", \"line\":3, \"generation\":9, "
+             "\"value\":\"%s\", \"encoding\":\"UTF-8\", \"file\":\"app.rb\", \"line\":3, \"generation\":9, \"sample_weight\":5100, "
              "\"memsize\":40, \"flags\":{\"wb_protected\":true}}\n"
              "{\"address\":\"0x7f0000002000\", \"type\":\"SYMBOL\", \"value\":\"postgres\"}\n"
              "{\"address\":\"0x7f0000003000\", \"type\":\"STRING\", \"value\":\"%s\", \"memsize\":40}\n"
              "{\"address\":\"0x7f0000004000\", \"type\":\"STRING\", \"value\":\"%s\"}",
              pw, pw, other);
     hc_sample_table *t = hc_samples_new(4);
-    hc_samples_put(t, 0x7f0000001000, 1, "app.rb", 3, NULL, 9);
+    hc_samples_put(t, 0x7f0000001000, 1, "app.rb", 3, NULL, 9, 5100);
     uint64_t redacted = 0, annotated = 0;
     char *got = run_with(&r, t, SECRETS, 0, &annotated, &redacted);
     HC_CHECK_STR(got, want, "redacted, with the site");

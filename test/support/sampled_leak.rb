@@ -73,7 +73,7 @@ when "annotate"
   plain = ObjectSpace.dump_all(output: :string)
   annotated = HeapCapture::Tracer.annotate(plain)
   GC.enable
-  stripped = annotated.gsub(/, "file":"[^"]*", "line":\d+(, "method":"[^"]*")?, "generation":\d+/, "")
+  stripped = annotated.gsub(/, "file":"[^"]*", "line":\d+(, "method":"[^"]*")?, "generation":\d+, "sample_weight":\d+/, "")
   records = annotated.each_line.map { |l| JSON.parse(l) }
   puts JSON.generate(check(records, leak_class).merge("identical" => stripped == plain, "kept" => kept.size))
 when "churn"
