@@ -14,4 +14,10 @@
  * bytes read; *gzipped: whether the file was gzip. */
 int hc_dump_read_file(const char *path, hc_summary *s, uint64_t *bytes, int *gzipped, char *err, size_t errlen);
 
+/* The same into count summaries at once (1 to HC_DUMP_READ_MAX_SUMMARIES), each fed every line on a
+ * thread of its own: one read of the file for two tallies (a diff's whole dump and its new objects). */
+#define HC_DUMP_READ_MAX_SUMMARIES 2
+int hc_dump_read_file_into(const char *path, hc_summary *const *s, size_t count, uint64_t *bytes, int *gzipped, char *err,
+                           size_t errlen);
+
 #endif
