@@ -712,3 +712,300 @@ char *hc_retention_paths_json(hc_retention *r, const hc_path_query *q, char *err
     if (!json) hc_errorf(err, errlen, "out of memory writing paths");
     return json;
 }
+
+/* ==== growth between two dumps (heapcapture diff): what the new objects are, what holds them ====
+ * Kept apart from the report above: it only reads the analysis (r, its graph) and calls the static
+ * writers above (hc_put_node, hc_put_path, hc_put_site_of, hc_put_pair) and hc_label. Memory: the caller's byte an object (is_new_by_node), 8
+ * bytes an object for the growth sums and, while they are summed, 4 for the order of summing. */
+
+typedef struct {
+    uint64_t objects, memsize;                       /* its new objects, all (as the diff's tally counts them) */
+    uint64_t retained_objects, retained_memsize;     /* those the roots reach, not heapcapture's own */
+    uint64_t garbage_objects, garbage_memsize;       /* those no root reaches */
+} hc_growth_group;
+
+typedef struct {
+    const hc_retention *r;
+    const uint64_t *sums;           /* by node: the growth it holds */
+    const uint32_t *marks;          /* by node: HC_GROWTH_INNER */
+    uint32_t holder;                /* always listed among the holders */
+    const hc_growth_group *groups;  /* sites or labels, by id */
+} hc_growth_ctx;
+
+#define HC_GROWTH_FOLDED UINT32_MAX
+#define HC_GROWTH_IN_BAR 1u   /* mark: a node it dominates directly holds at least the holder's bar */
+#define HC_GROWTH_INNER 2u    /* mark: a node it dominates directly holds nearly all of its growth */
+
+/* A new object counted in the holders' sums: reached, an object, not heapcapture's own. */
+static int hc_growth_counted(const hc_graph *g, const uint8_t *is_new, uint32_t v)
+{
+    return is_new[v] && (g->flags[v] & (HC_NODE_ROOT | HC_NODE_OWN | HC_NODE_REACHED)) == HC_NODE_REACHED;
+}
+
+/* An object that may hold growth for the holders list and the holder: reached, not a ROOT record
+ * (nor the virtual root), not heapcapture's own. */
+static int hc_growth_candidate(const hc_graph *g, uint32_t v)
+{
+    return (g->flags[v] & (HC_NODE_ROOT | HC_NODE_OWN | HC_NODE_REACHED)) == HC_NODE_REACHED;
+}
+
+/* Adds each reached node's sum into its immediate dominator's, every node after all those it
+ * dominates, so that sums[v] ends as the total over v's dominator subtree. No recursion and no
+ * traversal order: pending[v] counts the nodes v immediately dominates not yet added in; a node
+ * whose count is 0 is added into its dominator, whose count drops, and when that reaches 0 the
+ * dominator is added in its turn (then marked HC_GROWTH_FOLDED, so the scan skips it). O(nodes). */
+static void hc_growth_fold(const hc_graph *g, uint64_t *sums, uint32_t *pending)
+{
+    memset(pending, 0, (size_t)g->n * sizeof *pending);
+    for (uint32_t v = 0; v < g->n; v++)
+        if (g->idom[v] != HC_GRAPH_NONE) pending[g->idom[v]]++;
+    for (uint32_t v = 0; v < g->n; v++) {
+        if (g->idom[v] == HC_GRAPH_NONE || pending[v] != 0) continue; /* the root, garbage, waiting or done */
+        for (uint32_t u = v;;) {
+            uint32_t d = g->idom[u];
+            sums[d] += sums[u];
+            pending[u] = HC_GROWTH_FOLDED;
+            if (--pending[d] != 0 || g->idom[d] == HC_GRAPH_NONE) break;
+            u = d;
+        }
+    }
+}
+
+/* The top (at most cap) of count items by score, highest first (ties: lower index first): hc_top's
+ * rule, over this section's own figures. */
+typedef uint64_t (*hc_growth_score_fn)(const hc_growth_ctx *x, uint32_t i);
+
+static uint32_t hc_growth_top(const hc_growth_ctx *x, uint32_t count, hc_growth_score_fn score, uint32_t *out, uint32_t cap)
+{
+    uint32_t n = 0;
+    if (!cap) return 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t sc = score(x, i);
+        if (!sc || (n == cap && sc <= score(x, out[n - 1]))) continue;
+        uint32_t at = n < cap ? n++ : cap - 1;
+        while (at > 0 && score(x, out[at - 1]) < sc) {
+            out[at] = out[at - 1];
+            at--;
+        }
+        out[at] = i;
+    }
+    return n;
+}
+
+/* Holders: objects holding growth, the deepest of a chain (none it dominates directly holds
+ * nearly all of its growth), and the holder whatever its marks. */
+static uint64_t hc_growth_score_holder(const hc_growth_ctx *x, uint32_t v)
+{
+    const hc_graph *g = x->r->g;
+    if (!hc_growth_candidate(g, v) || ((x->marks[v] & HC_GROWTH_INNER) && v != x->holder)) return 0;
+    return x->sums[v];
+}
+
+/* Sites as the report ranks them: by retained memsize, then the garbage-only ones by their garbage;
+ * heapcapture's own, not at all. */
+static uint64_t hc_growth_score_site(const hc_growth_ctx *x, uint32_t id)
+{
+    const hc_growth_group *grp = &x->groups[id];
+    if (!id) return 0;
+    return grp->retained_memsize ? (1ull << 62) + grp->retained_memsize : grp->garbage_objects ? grp->garbage_memsize + 1 : 0;
+}
+
+static uint64_t hc_growth_score_label(const hc_growth_ctx *x, uint32_t id)
+{
+    return id ? x->groups[id].retained_memsize : 0;
+}
+
+static void hc_growth_put_group(hc_sbuf *o, const hc_growth_group *grp)
+{
+    hc_sbuf_printf(o, ",\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64
+                      ",\"retained_memsize\":%" PRIu64 ",\"garbage_objects\":%" PRIu64 ",\"garbage_memsize\":%" PRIu64 "}",
+                   grp->objects, grp->memsize, grp->retained_objects, grp->retained_memsize, grp->garbage_objects,
+                   grp->garbage_memsize);
+}
+
+/* A holder: the object as a hop is written (hc_put_node), with the growth it holds, its share of
+ * the growth retained (heapcapture's own left out), and its path from a root. */
+static void hc_growth_put_holder(hc_sbuf *o, const hc_retention *r, uint32_t v, uint64_t memsize, uint64_t objects,
+                                 uint64_t total)
+{
+    hc_sbuf node = {0};
+    hc_put_node(&node, r, v);
+    if (node.oom || node.len < 2) {
+        o->oom = 1;
+        hc_sbuf_free(&node);
+        return;
+    }
+    hc_sbuf_append(o, node.data, node.len - 1); /* its closing brace left for the fields below */
+    hc_sbuf_free(&node);
+    hc_sbuf_printf(o, ",\"growth_memsize\":%" PRIu64 ",\"growth_objects\":%" PRIu64 ",\"growth_share\":%.4f", memsize,
+                   objects, total ? (double)memsize / (double)total : 0.0);
+    hc_put_path(o, r, v);
+    hc_sbuf_puts(o, "}");
+}
+
+/* part >= percent% of whole, exactly (no rounding at the boundary). */
+static int hc_growth_holds(uint64_t part, uint64_t whole, unsigned percent)
+{
+    return (unsigned __int128)part * 100 >= (unsigned __int128)whole * percent;
+}
+
+/* The holder: the deepest object on the dominator chain that still holds at least
+ * HC_GROWTH_HOLDER_PERCENT of the largest growth any object holds (max). Growth only shrinks down a
+ * chain, and the nodes one node dominates hold disjoint parts, so with a share above one half the
+ * objects holding that much below the one holding max form a single chain: its last is where the
+ * growth accumulates (typically an old object, such as a cache Array, holding the new ones each
+ * apart), where the object holding max may be a class or module far above it, holding the program.
+ * Found by climbing from each object that holds the bar and dominates none that does: the climbs
+ * do not meet (two meeting would hold more than max together), so O(nodes). HC_GRAPH_NONE when
+ * no object holds growth. */
+static uint32_t hc_growth_holder(const hc_graph *g, const uint64_t *sums, uint32_t *marks)
+{
+    uint64_t max = 0;
+    uint32_t top = HC_GRAPH_NONE;
+    for (uint32_t v = 0; v < g->n; v++)
+        if (hc_growth_candidate(g, v) && sums[v] > max) {
+            max = sums[v];
+            top = v;
+        }
+    if (!max) return HC_GRAPH_NONE;
+    for (uint32_t v = 0; v < g->n; v++)
+        if (hc_growth_candidate(g, v) && hc_growth_holds(sums[v], max, HC_GROWTH_HOLDER_PERCENT) && g->idom[v] != HC_GRAPH_NONE)
+            marks[g->idom[v]] |= HC_GROWTH_IN_BAR;
+    for (uint32_t v = 0; v < g->n; v++) {
+        if (!hc_growth_candidate(g, v) || !hc_growth_holds(sums[v], max, HC_GROWTH_HOLDER_PERCENT) ||
+            (marks[v] & HC_GROWTH_IN_BAR))
+            continue;
+        for (uint32_t u = v; u != HC_GRAPH_NONE && hc_growth_candidate(g, u) && hc_growth_holds(sums[u], max, HC_GROWTH_HOLDER_PERCENT);
+             u = g->idom[u])
+            if (u == top) return v;
+    }
+    return top; /* not reached: top's own chain ends somewhere */
+}
+
+char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, size_t top)
+{
+    hc_graph *g = r->g;
+    const uint8_t *is_new = is_new_by_node;
+    if (hc_graph_bfs(g, NULL, 0) != 0) return NULL;
+    uint32_t cap = top > 1000 ? 1000 : (uint32_t)top;
+    uint64_t *sums = malloc((size_t)g->n * sizeof *sums);
+    uint32_t *scratch = malloc((size_t)g->n * sizeof *scratch);
+    uint32_t *pick = malloc(((size_t)cap + 1) * sizeof *pick);
+    uint64_t *picked_memsize = malloc(((size_t)cap + 1) * sizeof *picked_memsize);
+    hc_growth_group *sites = calloc((size_t)r->nsites + 1, sizeof *sites);
+    hc_growth_group *labels = calloc((size_t)r->nlabels + 1, sizeof *labels);
+    hc_sbuf o = {0};
+    if (!sums || !scratch || !pick || !picked_memsize || !sites || !labels) {
+        o.oom = 1;
+        goto done;
+    }
+    /* totals, types, sites and classes of the new objects */
+    uint64_t live = 0, live_mem = 0, dead = 0, dead_mem = 0, own = 0, own_mem = 0, roots = 0;
+    uint64_t type_objects[HC_GRAPH_MAX_KINDS] = {0}, type_memsize[HC_GRAPH_MAX_KINDS] = {0};
+    for (uint32_t v = 0; v < g->n; v++) {
+        uint8_t f = g->flags[v];
+        if (f & HC_NODE_ROOT) {
+            roots += v != g->root;
+            continue;
+        }
+        if (!is_new[v]) continue;
+        uint64_t m = g->memsize[v];
+        int reached = (f & HC_NODE_REACHED) != 0;
+        if (reached) {
+            live++;
+            live_mem += m;
+            uint32_t k = g->kinds[g->kind[v]].type_kind;
+            type_objects[k]++;
+            type_memsize[k] += m;
+        } else {
+            dead++;
+            dead_mem += m;
+        }
+        int mine = (f & HC_NODE_OWN) != 0; /* heapcapture's (reached: only those are marked) */
+        if (mine) {
+            own++;
+            own_mem += m;
+        }
+        /* as the report's sites and classes: heapcapture's own in objects and memsize only */
+        hc_growth_group *groups[2] = {&sites[g->site[v] <= r->nsites ? g->site[v] : 0], &labels[r->class_of[v]]};
+        for (int i = 0; i < 2; i++) {
+            groups[i]->objects++;
+            groups[i]->memsize += m;
+            if (mine) continue;
+            groups[i]->retained_objects += (uint64_t)reached;
+            groups[i]->retained_memsize += reached ? m : 0;
+            groups[i]->garbage_objects += (uint64_t)!reached;
+            groups[i]->garbage_memsize += reached ? 0 : m;
+        }
+    }
+    hc_sbuf_puts(&o, "{\"retention\":\"computed\",\"growth\":{");
+    hc_sbuf_printf(&o, "\"retained\":{\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 "}", live, live_mem);
+    hc_put_pair(&o, "garbage", dead, dead_mem);
+    hc_put_pair(&o, "own", own, own_mem);
+    hc_sbuf_printf(&o, "},\"missing_references\":%" PRIu64 ",\"root_records\":%" PRIu64 ",\"types\":{", g->missing_refs,
+                   roots);
+    int first = 1;
+    for (uint32_t k = 0; k < g->nkinds; k++) {
+        if (g->kinds[k].type_kind != k || strcmp(g->kinds[k].type, "ROOT") == 0 || !type_objects[k]) continue;
+        hc_sbuf_printf(&o, "%s\"%s\":{\"retained_objects\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 "}",
+                       first ? "" : ",", g->kinds[k].type, type_objects[k], type_memsize[k]);
+        first = 0;
+    }
+    hc_growth_ctx x = {r, sums, scratch, HC_GRAPH_NONE, sites};
+    uint32_t n = hc_growth_top(&x, r->nsites + 1, hc_growth_score_site, pick, cap);
+    hc_sbuf_puts(&o, "},\"sites\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) hc_sbuf_puts(&o, ",");
+        hc_put_site_of(&o, r, pick[i]);
+        hc_growth_put_group(&o, &sites[pick[i]]);
+    }
+    x.groups = labels;
+    n = hc_growth_top(&x, r->nlabels + 1, hc_growth_score_label, pick, cap);
+    hc_sbuf_puts(&o, "],\"classes\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        hc_sbuf_puts(&o, i ? ",{\"class\":\"" : "{\"class\":\"");
+        hc_sbuf_puts(&o, hc_label(r, pick[i]));
+        hc_sbuf_puts(&o, "\"");
+        hc_growth_put_group(&o, &labels[pick[i]]);
+    }
+    hc_sbuf_puts(&o, "]");
+    /* what holds the growth: the new objects' memsize summed over each dominator subtree */
+    for (uint32_t v = 0; v < g->n; v++) sums[v] = hc_growth_counted(g, is_new, v) ? g->memsize[v] : 0;
+    hc_growth_fold(g, sums, scratch);
+    memset(scratch, 0, (size_t)g->n * sizeof *scratch); /* now the marks */
+    uint32_t holder = hc_growth_holder(g, sums, scratch);
+    for (uint32_t v = 0; v < g->n; v++) {
+        uint32_t d = g->idom[v];
+        if (d != HC_GRAPH_NONE && sums[v] && hc_growth_holds(sums[v], sums[d], HC_GROWTH_NEARLY_ALL_PERCENT))
+            scratch[d] |= HC_GROWTH_INNER;
+    }
+    x.holder = holder;
+    n = hc_growth_top(&x, g->n, hc_growth_score_holder, pick, cap);
+    for (uint32_t i = 0; i < n; i++) picked_memsize[i] = sums[pick[i]];
+    uint64_t holder_memsize = holder != HC_GRAPH_NONE ? sums[holder] : 0;
+    /* then the new objects they hold, in the same array (memsize and count need not both be kept) */
+    for (uint32_t v = 0; v < g->n; v++) sums[v] = hc_growth_counted(g, is_new, v);
+    hc_growth_fold(g, sums, scratch);
+    uint64_t total = live_mem - own_mem;
+    hc_sbuf_puts(&o, ",\"holders\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        if (i) hc_sbuf_puts(&o, ",");
+        hc_growth_put_holder(&o, r, pick[i], picked_memsize[i], sums[pick[i]], total);
+    }
+    hc_sbuf_puts(&o, "],\"holder\":");
+    if (holder != HC_GRAPH_NONE) hc_growth_put_holder(&o, r, holder, holder_memsize, sums[holder], total);
+    else hc_sbuf_puts(&o, "null");
+    hc_sbuf_puts(&o, "}");
+done:
+    free(sums);
+    free(scratch);
+    free(pick);
+    free(picked_memsize);
+    free(sites);
+    free(labels);
+    if (o.oom) {
+        hc_sbuf_free(&o);
+        return NULL;
+    }
+    return hc_sbuf_take(&o);
+}

@@ -57,4 +57,36 @@ typedef struct {
  * GC: said so), out of memory. */
 char *hc_retention_paths_json(hc_retention *r, const hc_path_query *q, char *err, size_t errlen);
 
+/* ---- growth between two dumps (heapcapture diff) ---- */
+
+#define HC_GROWTH_HOLDER_PERCENT 80 /* the holder holds at least this share of the most any object holds */
+#define HC_GROWTH_NEARLY_ALL_PERCENT 90 /* a holder one of whose dominated objects holds this share of
+                                         * its growth is left out of the holders (that one is listed) */
+
+/* What grew, and what holds it: is_new_by_node (g->n bytes, by node; not 0: the object is new,
+ * made between the dumps) marks the new objects of the dump r analysed. As one JSON object:
+ *   {"retention":"computed",
+ *    "growth":{"retained":{"objects","memsize"},"garbage":{..},"own":{..}},
+ *    "missing_references":N,"root_records":N,
+ *    "types":{TYPE:{"retained_objects","retained_memsize"}} (types with new objects reached),
+ *    "sites":[{"file","line","objects","memsize","retained_objects","retained_memsize",
+ *              "garbage_objects","garbage_memsize"}],
+ *    "classes":[{"class", and the same}],
+ *    "holders":[{hop fields as in a path,"growth_memsize","growth_objects","growth_share",
+ *                "path_length","path":[hop,...]}],
+ *    "holder":{the same} or null}
+ * growth: the new objects the roots reach (retained: heapcapture's own among them, "own") and
+ * those only awaiting GC. sites and classes: the new objects' own figures, as the report's are
+ * (objects and memsize count all, heapcapture's own too; retained_* those a root reaches but
+ * heapcapture's; garbage_* those none reaches), ranked as the report's are (by retained memsize;
+ * sites of garbage only after, by it; classes with none retained left out). A node's growth: the memsize (and count) of the new objects in its
+ * dominator subtree, the growth that would be freed with it; growth_share: of the growth
+ * retained, heapcapture's own left out. holders: up to top objects by growth, each the deepest of
+ * its chain (left out when an object it dominates directly holds HC_GROWTH_NEARLY_ALL_PERCENT of its
+ * growth), the holder always among them. holder: the deepest object on the dominator chain that
+ * holds at least HC_GROWTH_HOLDER_PERCENT of the largest growth any object holds (null when no
+ * object holds any): what holds the growth. Memory: 8 bytes an object, and 4 while the growth is
+ * summed, beside the caller's byte. NULL when out of memory. */
+char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, size_t top);
+
 #endif

@@ -1,8 +1,10 @@
 /* dump_retention.c: a small dump read through a summary that feeds its graph, as `heapcapture
  * report` reads one: what the roots retain, the garbage, heapcapture's own objects (by site and by
  * class, and what they alone hold), the top retainer, and paths (by address, class and site; an
- * address the dump lacks; garbage). Figures checked by hand; the JSON's other fields are left to
- * the Ruby tests, which compare it with test/support/heap_graph_reference.rb. */
+ * address the dump lacks; garbage); what holds the new objects of a diff (hc_retention_growth_json:
+ * an old cache holding new records, a chain of a million new objects, growth that is all garbage).
+ * Figures checked by hand; the JSON's other fields are left to the Ruby tests, which compare it
+ * with test/support/heap_graph_reference.rb. */
 #include "dump_retention.h"
 #include "dump_summary.h"
 #include "hc_test.h"
@@ -201,10 +203,241 @@ static void test_long_chain(void)
     hc_graph_free(&g);
 }
 
+/* ---- growth (hc_retention_growth_json) ---- */
+
+/* The dump in text read into s and g, analysed; NULL (and a failed check) when it cannot be. */
+static hc_retention *analysed(hc_summary *s, hc_graph *g, const char *text, size_t len)
+{
+    char err[512] = "";
+    hc_summary_init(s);
+    hc_graph_init(g);
+    s->graph = g;
+    HC_CHECK(hc_summary_write(s, text, len) == 0 && hc_summary_finish(s) == 0 && !s->failed, "summary");
+    hc_retention *r = hc_retention_new(g, s, err, sizeof err);
+    HC_CHECK(r != NULL, "retention: %s", err);
+    return r;
+}
+
+/* is_new by node: the objects whose address is not among old (count addresses), as a diff has it. */
+static uint8_t *new_but(const hc_graph *g, const uint64_t *old, size_t count)
+{
+    uint8_t *is_new = calloc(g->n, 1);
+    for (uint32_t v = 0; is_new && v < g->n; v++) {
+        if (g->flags[v] & HC_NODE_ROOT) continue;
+        is_new[v] = 1;
+        for (size_t i = 0; i < count; i++)
+            if (g->addr[v] == old[i]) is_new[v] = 0;
+    }
+    return is_new;
+}
+
+/* The JSON text of key's value (an object or array, or a scalar) in json, copied; NULL if absent. */
+static char *value_of(const char *json, const char *key)
+{
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    const char *p = json ? strstr(json, pattern) : NULL;
+    if (!p) return NULL;
+    p += strlen(pattern);
+    const char *e = p;
+    int depth = 0, in_str = 0;
+    for (; *e; e++) {
+        if (in_str) {
+            if (*e == '\\') e++;
+            else if (*e == '"') in_str = 0;
+            continue;
+        }
+        if (*e == '"') in_str = 1;
+        else if (*e == '{' || *e == '[') depth++;
+        else if (*e == '}' || *e == ']') {
+            if (depth == 0) break;
+            if (--depth == 0) {
+                e++;
+                break;
+            }
+        } else if (*e == ',' && depth == 0) break;
+    }
+    return strndup(p, (size_t)(e - p));
+}
+
+/* OLD had the Cache class, its cache Array (held through the class) and a Hash; NEW adds three
+ * records of 40 bytes, each holding a string of 1000, to the Array, a string of 300 to the Hash,
+ * heapcapture's own object (its lib/), and a string of 5000 that nothing holds. */
+static const char GROWTH[] =
+    "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x200\", \"0x500\"]}\n"
+    "{\"type\":\"ROOT\", \"root\":\"global_tbl\", \"references\":[\"0x300\"]}\n"
+    "{\"address\":\"0x200\", \"type\":\"CLASS\", \"name\":\"Cache\", \"references\":[\"0x100\"], \"memsize\":1000}\n"
+    "{\"address\":\"0x100\", \"type\":\"ARRAY\", \"references\":[\"0x110\", \"0x120\", \"0x130\"], \"file\":\"app.rb\", "
+    "\"line\":5, \"memsize\":100}\n"
+    "{\"address\":\"0x110\", \"type\":\"OBJECT\", \"class\":\"0x200\", \"references\":[\"0x111\"], \"file\":\"app.rb\", "
+    "\"line\":7, \"memsize\":40}\n"
+    "{\"address\":\"0x111\", \"type\":\"STRING\", \"file\":\"app.rb\", \"line\":8, \"memsize\":1000}\n"
+    "{\"address\":\"0x120\", \"type\":\"OBJECT\", \"class\":\"0x200\", \"references\":[\"0x121\"], \"file\":\"app.rb\", "
+    "\"line\":7, \"memsize\":40}\n"
+    "{\"address\":\"0x121\", \"type\":\"STRING\", \"file\":\"app.rb\", \"line\":8, \"memsize\":1000}\n"
+    "{\"address\":\"0x130\", \"type\":\"OBJECT\", \"class\":\"0x200\", \"references\":[\"0x131\"], \"file\":\"app.rb\", "
+    "\"line\":7, \"memsize\":40}\n"
+    "{\"address\":\"0x131\", \"type\":\"STRING\", \"file\":\"app.rb\", \"line\":8, \"memsize\":1000}\n"
+    "{\"address\":\"0x500\", \"type\":\"HASH\", \"references\":[\"0x510\"], \"file\":\"app.rb\", \"line\":9, \"memsize\":200}\n"
+    "{\"address\":\"0x510\", \"type\":\"STRING\", \"file\":\"app.rb\", \"line\":10, \"memsize\":300}\n"
+    "{\"address\":\"0x300\", \"type\":\"OBJECT\", \"file\":\"/gems/heapcapture/lib/heapcapture/capture.rb\", \"line\":1, "
+    "\"memsize\":40}\n"
+    "{\"address\":\"0x600\", \"type\":\"STRING\", \"file\":\"app.rb\", \"line\":11, \"memsize\":5000}\n";
+
+static void test_growth_held_by_an_old_cache(void)
+{
+    hc_summary s;
+    hc_graph g;
+    hc_retention *r = analysed(&s, &g, GROWTH, sizeof GROWTH - 1);
+    if (!r) goto done;
+    static const uint64_t old[] = {0x200, 0x100, 0x500};
+    uint8_t *is_new = new_but(&g, old, 3);
+    char *json = hc_retention_growth_json(r, is_new, 3), *json_all;
+    HC_CHECK(is_json(json), "one JSON object: %s", json ? json : "(null)");
+    char *v = value_of(json, "growth");
+    /* reached: the records and their strings (3 x 1040), the Hash's string (300), heapcapture's (40) */
+    HC_CHECK_STR(v, "{\"retained\":{\"objects\":8,\"memsize\":3460},\"garbage\":{\"objects\":1,\"memsize\":5000},"
+                    "\"own\":{\"objects\":1,\"memsize\":40}}", "growth");
+    free(v);
+    v = value_of(json, "types");
+    HC_CHECK_STR(v, "{\"OBJECT\":{\"retained_objects\":4,\"retained_memsize\":160},"
+                    "\"STRING\":{\"retained_objects\":4,\"retained_memsize\":3300}}", "types: new objects reached");
+    free(v);
+    v = value_of(json, "sites");
+    HC_CHECK_STR(v, "[{\"file\":\"app.rb\",\"line\":8,\"objects\":3,\"memsize\":3000,\"retained_objects\":3,"
+                    "\"retained_memsize\":3000,\"garbage_objects\":0,\"garbage_memsize\":0},"
+                    "{\"file\":\"app.rb\",\"line\":10,\"objects\":1,\"memsize\":300,\"retained_objects\":1,"
+                    "\"retained_memsize\":300,\"garbage_objects\":0,\"garbage_memsize\":0},"
+                    "{\"file\":\"app.rb\",\"line\":7,\"objects\":3,\"memsize\":120,\"retained_objects\":3,"
+                    "\"retained_memsize\":120,\"garbage_objects\":0,\"garbage_memsize\":0}]",
+                 "sites by retained memsize, the top 3 (the garbage's fourth; heapcapture's not at all)");
+    free(v);
+    json_all = hc_retention_growth_json(r, is_new, 10);
+    v = value_of(json_all, "sites");
+    HC_CHECK(v && strstr(v, "},{\"file\":\"app.rb\",\"line\":11,\"objects\":1,\"memsize\":5000,\"retained_objects\":0,"
+                            "\"retained_memsize\":0,\"garbage_objects\":1,\"garbage_memsize\":5000}]") &&
+                 !strstr(v, "capture.rb"),
+             "all sites: the garbage's last, heapcapture's left out: %s", v ? v : "(null)");
+    free(json_all);
+    free(v);
+    v = value_of(json, "classes");
+    HC_CHECK_STR(v, "[{\"class\":\"Cache\",\"objects\":3,\"memsize\":120,\"retained_objects\":3,\"retained_memsize\":120,"
+                    "\"garbage_objects\":0,\"garbage_memsize\":0}]",
+                 "classes");
+    free(v);
+    /* The Cache class holds all 3120 of the cache's growth, the Array too: the deepest, the Array,
+     * holds it. Its share: of the 3420 retained that are not heapcapture's. */
+    v = value_of(json, "holder");
+    HC_CHECK(v && strncmp(v, "{\"address\":\"0x100\",\"type\":\"ARRAY\",\"file\":\"app.rb\",\"line\":5,\"memsize\":100,"
+                             "\"retained_memsize\":3220,\"retained_objects\":7,\"growth_memsize\":3120,"
+                             "\"growth_objects\":6,\"growth_share\":0.9123,\"path_length\":3,"
+                             "\"path\":[{\"type\":\"ROOT\",\"root\":\"vm\"},{\"address\":\"0x200\",", 240) == 0,
+             "the holder, the cache Array, and its path: %s", v ? v : "(null)");
+    HC_CHECK(v && strstr(v, "},{\"address\":\"0x100\",\"type\":\"ARRAY\",\"file\":\"app.rb\",\"line\":5,\"memsize\":100,"
+                            "\"retained_memsize\":3220,\"retained_objects\":7}]}"),
+             "its path ends at it: %s", v ? v : "(null)");
+    free(v);
+    /* Holders: the Array (the class above it holds nothing more), then each record's string (a
+     * record holds 1040, its string 1000 of it: nearly all), the Hash's string (300) cut by top. */
+    v = value_of(json, "holders");
+    const char *at = v;
+    static const char *const want[] = {"0x100", "0x111", "0x121"};
+    for (int i = 0; i < 3; i++) {
+        char pattern[64];
+        snprintf(pattern, sizeof pattern, "{\"address\":\"%s\"", want[i]);
+        at = at ? strstr(at, pattern) : NULL;
+        HC_CHECK(at != NULL, "holder %d is %s: %s", i, want[i], v ? v : "(null)");
+        if (at) at++;
+    }
+    HC_CHECK(v && strstr(v, "\"growth_memsize\":1000,\"growth_objects\":1,\"growth_share\":0.2924,") &&
+                 !strstr(v, "]},{\"address\":\"0x110\"") && strncmp(v, "[{\"address\":\"0x110\"", 20) != 0,
+             "a string holds itself, its record (holding little more) is left out: %s", v ? v : "(null)");
+    char *path_of_record = v ? strstr(v, "{\"address\":\"0x111\"") : NULL;
+    HC_CHECK(path_of_record && strstr(path_of_record, "\"path_length\":5,"), "a string's path: vm, Cache, Array, record, it");
+    free(v);
+    free(json);
+
+    /* Top 0: the totals, no list, the holder still said. */
+    json = hc_retention_growth_json(r, is_new, 0);
+    HC_CHECK(is_json(json) && strstr(json, "\"sites\":[],\"classes\":[]") && strstr(json, "\"holders\":[],\"holder\":{"),
+             "top 0: %s", json ? json : "(null)");
+    free(json);
+
+    /* Nothing new but the garbage: no holder. */
+    static const uint64_t all_but_garbage[] = {0x200, 0x100, 0x500, 0x110, 0x111, 0x120, 0x121, 0x130, 0x131, 0x510, 0x300};
+    free(is_new);
+    is_new = new_but(&g, all_but_garbage, sizeof all_but_garbage / sizeof *all_but_garbage);
+    json = hc_retention_growth_json(r, is_new, 10);
+    HC_CHECK(is_json(json) && strstr(json, "\"retained\":{\"objects\":0,\"memsize\":0},\"garbage\":{\"objects\":1,"
+                                           "\"memsize\":5000}") &&
+                 strstr(json, "\"holders\":[],\"holder\":null}") &&
+                 strstr(json, "\"sites\":[{\"file\":\"app.rb\",\"line\":11,\"objects\":1,\"memsize\":5000,"
+                              "\"retained_objects\":0,\"retained_memsize\":0,\"garbage_objects\":1,\"garbage_memsize\":5000}]"),
+             "all garbage: %s", json ? json : "(null)");
+    free(json);
+    free(is_new);
+    hc_retention_free(r);
+done:
+    hc_summary_free(&s);
+    hc_graph_free(&g);
+}
+
+/* An old head holding a chain of N new objects of 40 bytes: object i (1-based) holds N - i + 1 of
+ * them. The holder is the deepest holding 80% of what the first holds: N - i + 1 >= 0.8 N, i <=
+ * 200,000 (0.8 N = 799,999.2: no rounding at stake). Holders: the holder, then the chain's last 9
+ * (one holding 10 or more has a next holding 90% of it). Summed without recursion, in O(N). */
+static void test_growth_along_a_chain(void)
+{
+    enum { N = 999999 };
+    hc_summary s;
+    hc_graph g;
+    size_t cap = (size_t)(N + 2) * 96, len = 0;
+    char *dump = malloc(cap);
+    len += (size_t)snprintf(dump + len, cap - len, "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x10\"]}\n");
+    for (uint32_t i = 0; i <= N; i++) { /* 0x10: the old head; then the new ones, 0x20.. */
+        if (i < N)
+            len += (size_t)snprintf(dump + len, cap - len, "{\"address\":\"0x%x\", \"type\":\"OBJECT\", \"memsize\":40, "
+                                    "\"references\":[\"0x%x\"]}\n", (i + 1) * 16, (i + 2) * 16);
+        else
+            len += (size_t)snprintf(dump + len, cap - len, "{\"address\":\"0x%x\", \"type\":\"OBJECT\", \"memsize\":40}\n",
+                                    (i + 1) * 16);
+    }
+    hc_retention *r = analysed(&s, &g, dump, len);
+    free(dump);
+    if (!r) goto done;
+    static const uint64_t old[] = {0x10};
+    uint8_t *is_new = new_but(&g, old, 1);
+    char *json = hc_retention_growth_json(r, is_new, 3);
+    HC_CHECK(is_json(json), "one JSON object");
+    HC_CHECK(json && strstr(json, "\"retained\":{\"objects\":999999,\"memsize\":39999960}"), "all retained");
+    char *holder = value_of(json, "holder");
+    /* the 200,000th new object: at (200,000 + 1) * 16 = 0x30d410, holding 800,000 */
+    HC_CHECK(holder && strncmp(holder, "{\"address\":\"0x30d410\",", 22) == 0 &&
+                 strstr(holder, "\"growth_memsize\":32000000,\"growth_objects\":800000,\"growth_share\":0.8000,"
+                                "\"path_length\":200002,"),
+             "the holder: %.300s", holder ? holder : "(null)");
+    free(holder);
+    char *holders = value_of(json, "holders");
+    HC_CHECK(holders && strncmp(holders, "[{\"address\":\"0x30d410\",", 23) == 0 &&
+                 strstr(holders, "},{\"address\":\"0xf42380\",") && /* holding 9: the (N - 8)th new, at (N - 7) * 16 */
+                 strstr(holders, "\"growth_memsize\":360,\"growth_objects\":9,") &&
+                 strstr(holders, "\"growth_memsize\":320,\"growth_objects\":8,") && !strstr(holders, "\"growth_objects\":10,"),
+             "holders: the holder, then those holding 9 and 8: %.200s", holders ? holders : "(null)");
+    free(holders);
+    free(json);
+    free(is_new);
+    hc_retention_free(r);
+done:
+    hc_summary_free(&s);
+    hc_graph_free(&g);
+}
+
 int main(void)
 {
     test_report();
     test_long_lines();
     test_long_chain();
+    test_growth_held_by_an_old_cache();
+    test_growth_along_a_chain();
     return hc_test_summary("dump_retention");
 }
