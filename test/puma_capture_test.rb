@@ -63,6 +63,8 @@ class PumaCaptureTest < HCTest::TestCase
       assert_match(/ tracing full \(a 2 s window\)\z/, r[:line].chomp)
       assert_match(/\A  heap: [\d,]+ objects, .* memsize\z/, r[:summary].first, "the heap's totals under the result")
       assert_operator r[:summary].count { |l| l.start_with?("  top site: ") }, :>=, 1, r[:summary].join("\n")
+      assert(r[:summary].any? { |l| l.match?(/\A  retained: [\d,]+ objects, .* memsize; awaiting GC: [\d,]+ objects/) },
+             "the retention analysis made at capture time (a small worker: the guard lets it run):\n#{r[:summary].join("\n")}")
       assert_dump_points_into_the_app(r[:location], at_least: 50) # each request in the window leaves 4 behind
     end
     assert_empty Dir.children(@app_tmp), "no tempfile is left behind"
