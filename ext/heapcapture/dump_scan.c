@@ -259,6 +259,9 @@ static int hc_scan_field(hc_scan *s, const hc_json_str *key, hc_dump_line *out)
         } else if (hc_json_str_is(key, "generation") && is_uint) {
             out->generation = u;
             out->has_generation = 1;
+        } else if (hc_json_str_is(key, "sample_weight") && is_uint) {
+            out->sample_weight = u;
+            out->has_sample_weight = 1;
         }
         return 0;
     }

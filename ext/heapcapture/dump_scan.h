@@ -1,6 +1,6 @@
 /* One line of ObjectSpace.dump_all's output, checked to be one JSON object and read for the fields
  * heapcapture's summaries use: address, type, memsize, the allocation site (file, line,
- * generation) where there is one, how many references it holds, a string's value, a class's name. Written by hand for dump_all's flat records: one pass, no
+ * generation) where there is one, a sampled site's weight, how many references it holds, a string's value, a class's name. Written by hand for dump_all's flat records: one pass, no
  * allocation, nothing decoded that is not needed. It accepts what Ruby's JSON.parse accepts
  * (RFC 8259, bytes above 0x7f as they are, a \ud800-\udbff escape only before a \udc00-\udfff
  * one), so a line it rejects is one a JSON reader would reject: Ruby 3.1 writes such lines for
@@ -21,7 +21,7 @@ typedef struct {
 } hc_json_str;
 
 typedef struct {
-    int has_address, has_type, has_memsize, has_file, has_line, has_generation;
+    int has_address, has_type, has_memsize, has_file, has_line, has_generation, has_sample_weight;
     int has_references, has_value, has_class, has_name, has_root, has_imemo_type, has_real_class_name;
     int singleton;          /* "singleton":true (a singleton class) */
     uint64_t address;
@@ -30,6 +30,7 @@ typedef struct {
     hc_json_str file;
     int64_t line;
     uint64_t generation;
+    uint64_t sample_weight; /* the sampled tracer's weight: the allocations this sample stands for */
     uint64_t references;    /* how many entries its "references" list has */
     hc_json_str refs;       /* the list's inside, between its brackets (for hc_dump_refs_next) */
     hc_json_str value;      /* a STRING's (dump_all writes it for strings that are all ASCII) */
@@ -42,6 +43,14 @@ typedef struct {
 
 /* s is the literal lit, unescaped (lit's size is known at compile time). */
 #define hc_json_str_is(s, lit) ((s)->len == sizeof lit - 1 && !(s)->escaped && memcmp((s)->ptr, lit, sizeof lit - 1) == 0)
+
+/* The weight the line's site counts with in a summary: its sample_weight (at most UINT32_MAX), or 0
+ * for an exact one (no site, no weight, or a weight of 0). */
+static inline uint32_t hc_dump_line_weight(const hc_dump_line *l)
+{
+    if (!l->has_file || !l->has_sample_weight || !l->sample_weight) return 0;
+    return l->sample_weight > UINT32_MAX ? UINT32_MAX : (uint32_t)l->sample_weight;
+}
 
 /* 0 when line[0, len) (without its newline) is one JSON object, its fields in *out; -1 when it is
  * not (truncated, not JSON, not an object). A field whose value is not of its kind (a "memsize"

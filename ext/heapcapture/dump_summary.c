@@ -201,6 +201,18 @@ static int hc_add(hc_tally_slot *slot, uint64_t memsize, uint64_t references)
     return 0;
 }
 
+/* A site's object: counted once, or weight times when a sample of that weight (an estimate of the
+ * objects it stands for; saturating, as a weight may be large). */
+static int hc_add_site(hc_tally_slot *slot, uint64_t memsize, uint64_t references, uint64_t weight)
+{
+    if (!slot || !weight) return hc_add(slot, memsize, references);
+    slot->t.objects = hc_add_sat(slot->t.objects, weight);
+    slot->t.memsize = hc_add_sat(slot->t.memsize, hc_mul_sat(memsize, weight));
+    slot->t.references = hc_add_sat(slot->t.references, hc_mul_sat(references, weight));
+    slot->t.sampled++;
+    return 0;
+}
+
 
 /* One line, refs_extra entries of its references list counted and dropped before (a long line). */
 static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uint64_t refs_extra)
@@ -241,7 +253,7 @@ static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uin
     uint32_t site_id = 0;
     if (rc == 0 && l.has_file) {
         hc_tally_slot *site = hc_map_get(&s->sites, l.file.ptr, l.file.len, l.has_line ? l.line : 0, 0);
-        rc = hc_add(site, memsize, refs);
+        rc = hc_add_site(site, memsize, refs, hc_dump_line_weight(&l));
         if (site) site_id = site->id + 1;
     }
     if (rc == 0 && refs) rc = hc_holder_offer(s, &l, memsize);
@@ -448,7 +460,9 @@ static void hc_put_sites(hc_sbuf *o, const hc_tally_map *sites, int (*cmp)(const
         hc_sbuf_puts(o, i ? ",{" : "{");
         hc_put_site(o, v[i]->name, v[i]->line);
         hc_putf(o, ",\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64, v[i]->t.objects, v[i]->t.memsize);
-        hc_putf(o, ",\"references\":%" PRIu64 "}", v[i]->t.references, 0);
+        hc_putf(o, ",\"references\":%" PRIu64, v[i]->t.references, 0);
+        if (v[i]->t.sampled) hc_putf(o, ",\"estimated\":true,\"sampled\":%" PRIu64, v[i]->t.sampled, 0);
+        hc_sbuf_puts(o, "}");
     }
     hc_sbuf_puts(o, "]");
     free(v);

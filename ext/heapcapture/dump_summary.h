@@ -1,6 +1,8 @@
 /* A summary of a heap dump, made line by line as it streams (in the dump child, or reading a
  * stored dump): object count, memsize and references held, in all, by type, by GC generation and
- * by allocation site (file:line, from the objects that carry one); the objects holding the most
+ * by allocation site (file:line, from the objects that carry one; a line the sampled tracer
+ * annotated, with a "sample_weight" W, counts W times in its site's figures: an estimate, its site
+ * marked so with the lines seen; every other figure counts each object once, exactly); the objects holding the most
  * references; with a string tally (dump_strings.h), the duplicate strings; and the lines that are
  * not JSON (counted, left out: Ruby 3.1's ruby/ruby#6161). Written as JSON (hc_summary_json).
  * Pure C: no Ruby. */
@@ -19,6 +21,7 @@
 
 typedef struct {
     uint64_t objects, memsize, references;
+    uint64_t sampled;       /* a site's: lines with a sample weight (counted W times each above) */
 } hc_tally;
 
 typedef struct {
@@ -95,14 +98,16 @@ const char *hc_summary_class_name(const hc_summary *s, uint64_t addr);
  *   {"lines":..,"objects":..,"memsize":..,"references":..,"roots":..,"invalid_lines":..,
  *    "site_count":..,"types":{"STRING":{"objects":..,"memsize":..},...},
  *    "generations":{"12":{"objects":..,"memsize":..},...},
- *    "sites":[{"file":..,"line":..,"objects":..,"memsize":..,"references":..},...],
+ *    "sites":[{"file":..,"line":..,"objects":..,"memsize":..,"references":..,
+ *              "estimated":true,"sampled":..(only for a site with sampled lines)},...],
  *    "sites_by_count":[...],"sites_by_references":[...(references > 0)],
  *    "most_references":[{"address":"0x..","type":..,"class":..(when known),"references":..,
  *                        "memsize":..,"file":..,"line":..(when known)},...],
  *    "duplicate_strings":[{"value":..(its first bytes),"truncated":..,"bytesize":..,
  *                          "count":..,"memsize":..,"file":..,"line":..(the first known of its copies'),
  *                          "more_sites":..},...]}
- * NULL out of memory. */
+ * A site's objects, memsize and references are its exact objects' plus, for each sampled line,
+ * W times its own (saturating); it is ranked by those figures. NULL out of memory. */
 char *hc_summary_json(const hc_summary *s, size_t top, size_t *len);
 
 #endif

@@ -1,5 +1,5 @@
 /* The small helpers every pure C module shares, in one place: error text in a caller's buffer,
- * the monotonic clock, a copy of a string that may be NULL. No Ruby. */
+ * the monotonic clock, a copy of a string that may be NULL, arithmetic that saturates. No Ruby. */
 #ifndef HC_UTIL_H
 #define HC_UTIL_H
 
@@ -16,6 +16,19 @@ int64_t hc_now_ms(void);
 uint64_t hc_now_ns(void);
 /* CPU time the calling thread has used so far, in ns (0 when unknown). */
 uint64_t hc_thread_cpu_ns(void);
+
+/* a x b, or UINT64_MAX when that does not fit (a sampled site's figures scaled by its weights). */
+static inline uint64_t hc_mul_sat(uint64_t a, uint64_t b)
+{
+    uint64_t p;
+    return __builtin_mul_overflow(a, b, &p) ? UINT64_MAX : p;
+}
+
+/* a + b, or UINT64_MAX when that does not fit. */
+static inline uint64_t hc_add_sat(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
 
 /* strdup(s), or NULL when s is NULL (so is the result when out of memory: check s first). */
 char *hc_strdup_or_null(const char *s);

@@ -1,6 +1,6 @@
-/* dump_scan.c: the fields of real dump_all lines (3.1 and 3.3 layouts, with and without a site),
- * the lines Ruby's JSON.parse accepts and those it rejects (each case was checked against
- * JSON 2.6), Ruby 3.1's broken lines (ruby/ruby#6161), and decoding escaped names. */
+/* dump_scan.c: the fields of real dump_all lines (3.1 and 3.3 layouts, with and without a site, a
+ * sampled site's weight), the lines Ruby's JSON.parse accepts and those it rejects (each case was
+ * checked against JSON 2.6), Ruby 3.1's broken lines (ruby/ruby#6161), and decoding escaped names. */
 #include "dump_scan.h"
 #include "hc_test.h"
 
@@ -24,6 +24,18 @@ static void test_fields(void)
     HC_CHECK(l.has_value && l.value.len == 8 && l.value.escaped && memcmp(l.value.ptr, "he\\\"l", 5) == 0, "value");
     HC_CHECK(l.has_class && l.class_address == 0x7f3a1c0e1f40ull, "class");
     HC_CHECK(!l.has_references && !l.has_name, "no references, no name");
+    HC_CHECK(!l.has_sample_weight, "a site ObjectSpace's tracer wrote: no weight");
+
+    const char *sampled = "{\"address\":\"0x7f00ee\", \"type\":\"OBJECT\", \"class\":\"0x7f00bb\", \"ivars\":3, "
+                          "\"file\":\"app.rb\", \"line\":7, \"method\":\"new\", \"generation\":9, \"sample_weight\":5100, "
+                          "\"memsize\":40, \"flags\":{\"wb_protected\":true}}";
+    HC_CHECK(scan(sampled, &l) == 0 && l.has_file && l.line == 7 && l.has_generation && l.generation == 9 &&
+             l.has_memsize && l.memsize == 40, "a line the sampled tracer's annotation wrote");
+    HC_CHECK(l.has_sample_weight && l.sample_weight == 5100, "its weight");
+    HC_CHECK(scan("{\"address\":\"0x1\", \"sample_weight\":-2}", &l) == 0 && !l.has_sample_weight &&
+             scan("{\"address\":\"0x1\", \"sample_weight\":\"5\"}", &l) == 0 && !l.has_sample_weight &&
+             scan("{\"address\":\"0x1\", \"sample_weight\":1.5}", &l) == 0 && !l.has_sample_weight,
+             "a weight that is no count is left out");
 
     const char *s33 = "{\"address\":\"0x7f00aa\", \"type\":\"OBJECT\", \"shape_id\":12, \"slot_size\":40, "
                       "\"class\":\"0x7f00bb\", \"ivars\":3, \"references\":[\"0x7f00cc\", \"0x7f00dd\"], \"memsize\":40, "

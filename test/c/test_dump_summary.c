@@ -1,5 +1,5 @@
 /* dump_summary.c: a small dump fed in pieces of every size gives the same exact JSON; types,
- * generations, sites, references held, holders (named by their class) and duplicate strings tallied; ROOT lines and broken lines counted apart; top-N cut and order;
+ * generations, sites (sampled ones scaled by their weight, marked estimated), references held, holders (named by their class) and duplicate strings tallied; ROOT lines and broken lines counted apart; top-N cut and order;
  * a file name with escapes written back as it came. */
 #include "dump_summary.h"
 #include "hc_test.h"
@@ -133,6 +133,61 @@ static void test_long_lines(void)
     }
 }
 
+/* Sampled lines (a "sample_weight") count their weight in their site's objects, memsize and
+ * references, the site marked estimated with the lines seen, and rank it so; types, generations,
+ * the totals and the holders count each object once. */
+static void test_sampled_sites(void)
+{
+    static const char dump[] =
+        "{\"address\":\"0x1\", \"type\":\"STRING\", \"file\":\"s.rb\", \"line\":1, \"generation\":2, \"memsize\":40}\n"
+        "{\"address\":\"0x2\", \"type\":\"STRING\", \"file\":\"s.rb\", \"line\":1, \"generation\":2, \"memsize\":40}\n"
+        "{\"address\":\"0x3\", \"type\":\"ARRAY\", \"references\":[\"0x1\"], \"file\":\"s.rb\", \"line\":1, "
+        "\"generation\":2, \"sample_weight\":100, \"memsize\":40}\n"
+        "{\"address\":\"0x4\", \"type\":\"STRING\", \"file\":\"s.rb\", \"line\":1, \"generation\":3, "
+        "\"sample_weight\":50, \"memsize\":80}\n"
+        "{\"address\":\"0x5\", \"type\":\"STRING\", \"file\":\"big.rb\", \"line\":2, \"memsize\":5000}\n"
+        "{\"address\":\"0x6\", \"type\":\"STRING\", \"sample_weight\":7, \"memsize\":1}\n"
+        "{\"address\":\"0x7\", \"type\":\"STRING\", \"file\":\"zero.rb\", \"line\":3, \"sample_weight\":0, "
+        "\"memsize\":8}\n";
+    hc_summary s;
+    hc_summary_init(&s);
+    HC_CHECK(hc_summary_write(&s, dump, sizeof dump - 1) == 0 && hc_summary_finish(&s) == 0, "summary");
+    char *json = hc_summary_json(&s, 5, NULL);
+    /* s.rb:1: 2 exact + 100 + 50 objects; 80 + 100 x 40 + 50 x 80 bytes; 100 x 1 references */
+    static const char want[] =
+        "{\"lines\":7,\"objects\":7,\"memsize\":5209,\"references\":1,\"roots\":0,\"invalid_lines\":0,\"site_count\":3,"
+        "\"types\":{\"ARRAY\":{\"objects\":1,\"memsize\":40},\"STRING\":{\"objects\":6,\"memsize\":5169}},"
+        "\"generations\":{\"2\":{\"objects\":3,\"memsize\":120},\"3\":{\"objects\":1,\"memsize\":80}},"
+        "\"sites\":[{\"file\":\"s.rb\",\"line\":1,\"objects\":152,\"memsize\":8080,\"references\":100,"
+        "\"estimated\":true,\"sampled\":2},"
+        "{\"file\":\"big.rb\",\"line\":2,\"objects\":1,\"memsize\":5000,\"references\":0},"
+        "{\"file\":\"zero.rb\",\"line\":3,\"objects\":1,\"memsize\":8,\"references\":0}],"
+        "\"sites_by_count\":[{\"file\":\"s.rb\",\"line\":1,\"objects\":152,\"memsize\":8080,\"references\":100,"
+        "\"estimated\":true,\"sampled\":2},"
+        "{\"file\":\"big.rb\",\"line\":2,\"objects\":1,\"memsize\":5000,\"references\":0},"
+        "{\"file\":\"zero.rb\",\"line\":3,\"objects\":1,\"memsize\":8,\"references\":0}],"
+        "\"sites_by_references\":[{\"file\":\"s.rb\",\"line\":1,\"objects\":152,\"memsize\":8080,\"references\":100,"
+        "\"estimated\":true,\"sampled\":2}],"
+        "\"most_references\":[{\"address\":\"0x3\",\"type\":\"ARRAY\",\"references\":1,\"memsize\":40,"
+        "\"file\":\"s.rb\",\"line\":1}]}";
+    HC_CHECK_STR(json, want, "sampled lines scaled in their site only (a weight without a site, or of 0: exact)");
+    free(json);
+    hc_summary_free(&s);
+    /* a weight past a uint32 counts as UINT32_MAX; products past a uint64 saturate */
+    hc_summary_init(&s);
+    static const char huge[] =
+        "{\"address\":\"0x1\", \"file\":\"h.rb\", \"line\":1, \"sample_weight\":99999999999, \"memsize\":8}\n"
+        "{\"address\":\"0x2\", \"file\":\"h.rb\", \"line\":1, \"sample_weight\":4294967295, "
+        "\"memsize\":18446744073709551615}\n";
+    HC_CHECK(hc_summary_write(&s, huge, sizeof huge - 1) == 0, "huge");
+    json = hc_summary_json(&s, 1, NULL);
+    HC_CHECK(json && strstr(json, "\"sites\":[{\"file\":\"h.rb\",\"line\":1,\"objects\":8589934590,"
+                                  "\"memsize\":18446744073709551615,\"references\":0,\"estimated\":true,\"sampled\":2}]"),
+             "clamped and saturated: %s", json ? json : "(null)");
+    free(json);
+    hc_summary_free(&s);
+}
+
 int main(void)
 {
     size_t len = sizeof DUMP - 1;
@@ -150,6 +205,7 @@ int main(void)
     free(json);
     test_holders_kept();
     test_long_lines();
+    test_sampled_sites();
     hc_summary s;
     hc_summary_init(&s);
     for (int i = 0; i < 5000; i++) { /* many sites: the maps grow */
