@@ -27,6 +27,7 @@ void hc_graph_free(hc_graph *g)
     free(g->refs);
     for (uint32_t i = 0; i < g->nreal; i++) free(g->real_names[i].name);
     free(g->real_names);
+    free(g->weights);
     for (uint32_t i = 0; i < g->nkinds; i++) {
         free(g->kinds[i].type);
         free(g->kinds[i].sub);
@@ -136,6 +137,18 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
     g->memsize[i] = l->has_memsize ? l->memsize : 0;
     g->klass[i] = l->has_class ? l->class_address : 0;
     g->site[i] = site;
+    uint32_t weight = site && !is_root ? hc_dump_line_weight(l) : 0;
+    if (weight) {
+        if (g->nweights == g->weights_cap) {
+            uint32_t cap = g->weights_cap ? g->weights_cap * 2 : 256;
+            if (hc_grow(&g->weights, cap, sizeof *g->weights) != 0) {
+                g->failed = 1;
+                return -1;
+            }
+            g->weights_cap = cap;
+        }
+        g->weights[g->nweights++] = (hc_graph_weight){i, weight};
+    }
     g->kind[i] = (uint8_t)kind;
     g->flags[i] = (uint8_t)((is_root ? HC_NODE_ROOT : 0) | (l->singleton ? HC_NODE_SINGLETON : 0));
     if (l->has_real_class_name && l->singleton && !is_root) {
@@ -170,6 +183,17 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
     g->edge_end[i] = (uint32_t)g->nrefs;
     g->n++;
     return 0;
+}
+
+uint32_t hc_graph_weight_of(const hc_graph *g, uint32_t v)
+{
+    uint32_t lo = 0, hi = g->nweights; /* weights are in node order: appended as the nodes were */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (g->weights[mid].node < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < g->nweights && g->weights[lo].node == v ? g->weights[lo].weight : 0;
 }
 
 /* ---- addresses to nodes: an open-addressing table of node indices, at most half full ---- */

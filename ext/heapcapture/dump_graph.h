@@ -6,7 +6,8 @@
  *     objects that would be freed with it;
  *   - the shortest path from a root to every retained object (breadth first, when asked).
  * A virtual root (the last node) references one node per ROOT record, which references the
- * record's objects. Memory, at its peak: ~62 bytes an object and 8 a reference. Pure C: no Ruby. */
+ * record's objects. Memory, at its peak: ~62 bytes an object and 8 a reference, and 8 a sampled
+ * object (the sampled tracer's weights: a few thousand). Pure C: no Ruby. */
 #ifndef HC_DUMP_GRAPH_H
 #define HC_DUMP_GRAPH_H
 
@@ -42,6 +43,11 @@ typedef struct {
 } hc_graph_name;
 
 typedef struct {
+    uint32_t node;          /* a node with a site the sampled tracer wrote */
+    uint32_t weight;        /* its sample weight (hc_dump_line_weight): the allocations it stands for */
+} hc_graph_weight;
+
+typedef struct {
     /* nodes, in the dump's order; the virtual root last once analysed */
     uint32_t n, cap;
     uint64_t *addr;         /* 0 for roots */
@@ -58,6 +64,8 @@ typedef struct {
     hc_graph_name *real_names; /* singleton classes' real classes, by address once analysed */
     uint32_t nreal, real_cap;
     int real_sorted;
+    hc_graph_weight *weights; /* the sampled nodes only, in node order (appended as lines come) */
+    uint32_t nweights, weights_cap;
     uint32_t nkinds;
     /* counts */
     uint64_t missing_refs;  /* references to addresses the dump has no object for (classes not counted:
@@ -79,8 +87,9 @@ typedef struct {
 void hc_graph_init(hc_graph *g);
 void hc_graph_free(hc_graph *g);
 
-/* One scanned line (an object, or a ROOT record) with its summary site id (0: none). -1 out of
- * memory or past the graph's limits (then failed, err says which). Other records are ignored. */
+/* One scanned line (an object, or a ROOT record) with its summary site id (0: none; with one, the
+ * line's sample weight is kept, if it has one). -1 out of memory or past the graph's limits (then
+ * failed, err says which). Other records are ignored. */
 int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site);
 
 /* Resolves references, adds the virtual root, and computes reachability, dominators and retained
@@ -104,6 +113,10 @@ uint32_t hc_graph_path(const hc_graph *g, uint32_t node, uint32_t *out, uint32_t
  * whose class is that singleton is an instance of it), or NULL. After hc_graph_sort_names. */
 void hc_graph_sort_names(hc_graph *g);
 const char *hc_graph_real_class_name(const hc_graph *g, uint64_t addr);
+
+/* Node v's sample weight (the allocations its site's sample stands for), or 0 when its site is
+ * exact or it has none. O(log sampled nodes). */
+uint32_t hc_graph_weight_of(const hc_graph *g, uint32_t v);
 
 /* Node i's references, once analysed. */
 static inline const uint32_t *hc_graph_edges(const hc_graph *g, uint32_t i, uint32_t *count)

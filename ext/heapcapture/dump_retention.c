@@ -1,6 +1,12 @@
 /* The retention report (dump_retention.h). Class labels are interned once (an object's class
  * name, the real class of an object with a singleton class; IMEMOs and nameless classes have
- * none), then every aggregate is an array indexed by label or site id. */
+ * none), then every aggregate is an array indexed by label or site id.
+ *
+ * Sites under the sampled tracer: an object whose site the sampled tracer wrote stands for
+ * its sample weight W of its site's objects (the graph keeps each such node's weight), so in its
+ * site's group it counts W times (objects, memsize, retained and garbage figures, instances and
+ * what they hold): the group's figures are estimates, written with "estimated":true and "sampled"
+ * (the objects seen). Classes stay exact: every object's class is known. */
 #define _GNU_SOURCE /* strndup */
 #include "dump_retention.h"
 #include "util.h"
@@ -19,6 +25,11 @@ typedef struct {
     uint32_t best;          /* the instance retaining most (HC_GRAPH_NONE: none) */
     int candidate;          /* a suspect by its held figures: checked again against the others */
     uint64_t top_instances, top_memsize, top_objects; /* its instances no other candidate holds */
+    /* A site's sampled objects count their weight in the figures above (estimates); seen are the
+     * objects themselves, sampled those of them with a weight. */
+    uint64_t sampled;                   /* of its objects */
+    uint64_t held_seen, held_sampled;   /* of its top-level instances */
+    uint64_t top_seen, top_sampled;     /* of its instances no other candidate holds */
 } hc_group;
 
 struct hc_retention {
@@ -32,6 +43,7 @@ struct hc_retention {
     uint8_t *own_site;      /* by site id - 1: a file of heapcapture's lib/ */
     hc_group *by_label, *by_site; /* [id] (0 unused) */
     uint64_t own_objects, own_memsize, heap;  /* heap: the retained memsize not heapcapture's */
+    uint64_t heap_objects;  /* the retained objects not heapcapture's */
     /* while choosing suspects and path targets */
     const uint8_t *inner;   /* by node: it dominates another object above the bar */
     uint64_t bar;
@@ -157,18 +169,21 @@ void hc_retention_free(hc_retention *r)
 }
 
 /* Adds node v's own figures to its group (heapcapture's own objects, held or not, count in objects
- * and memsize only, as the tally counts them). */
-static void hc_group_own(hc_group *grp, const hc_graph *g, uint32_t v)
+ * and memsize only, as the tally counts them), weight times for a sampled object of a site (0: an
+ * exact one, once), as the summary counts it. */
+static void hc_group_own(hc_group *grp, const hc_graph *g, uint32_t v, uint32_t weight)
 {
-    grp->objects++;
-    grp->memsize += g->memsize[v];
+    uint64_t w = weight ? weight : 1, m = hc_mul_sat(g->memsize[v], w);
+    grp->objects = hc_add_sat(grp->objects, w);
+    grp->memsize = hc_add_sat(grp->memsize, m);
+    grp->sampled += weight != 0;
     if (g->flags[v] & HC_NODE_OWN) return;
     if (!(g->flags[v] & HC_NODE_REACHED)) {
-        grp->garbage_objects++;
-        grp->garbage_memsize += g->memsize[v];
+        grp->garbage_objects = hc_add_sat(grp->garbage_objects, w);
+        grp->garbage_memsize = hc_add_sat(grp->garbage_memsize, m);
     } else if (!(g->flags[v] & HC_NODE_OWN)) {
-        grp->retained_objects++;
-        grp->retained_memsize += g->memsize[v];
+        grp->retained_objects = hc_add_sat(grp->retained_objects, w);
+        grp->retained_memsize = hc_add_sat(grp->retained_memsize, m);
     }
 }
 
@@ -183,21 +198,32 @@ static hc_group *hc_group_of(const hc_retention *r, uint32_t v, int by_site)
 /* Entering v on the dominator tree walk. Pass 0: an instance no other instance of its group
  * dominates adds what it retains to the group. Pass 1 (suspects): a candidate group's instance adds
  * it to top_* only when no instance of another candidate of that kind dominates it either (the
- * Arrays a leaking class's instances each hold are not a second suspect). */
-static void hc_group_enter(hc_group *grp, const hc_graph *g, uint32_t v, int pass, uint32_t *candidates_active)
+ * Arrays a leaking class's instances each hold are not a second suspect). A sampled instance of a
+ * site (weight W, not 0) counts W times: it stands for W instances, each taken to retain what it
+ * does. That is an estimate twice over: of the instances, and of what they hold, as an instance
+ * the tracer did not sample may hold a sampled one (a linked list's nodes, each of the same site)
+ * and then the sampled one's subtree is counted as if it were another's part; so the figures
+ * written are at most the whole retained heap (hc_put_held, hc_put_suspect). */
+static void hc_group_enter(hc_group *grp, const hc_graph *g, uint32_t v, int pass, uint32_t *candidates_active,
+                           uint32_t weight)
 {
+    uint64_t w = weight ? weight : 1;
     if (pass == 0 && !grp->active) {
-        grp->instances++;
-        grp->held_memsize += g->retained[v];
-        grp->held_objects += g->retained_count[v];
-        grp->self_memsize += g->memsize[v];
+        grp->instances = hc_add_sat(grp->instances, w);
+        grp->held_memsize = hc_add_sat(grp->held_memsize, hc_mul_sat(g->retained[v], w));
+        grp->held_objects = hc_add_sat(grp->held_objects, hc_mul_sat(g->retained_count[v], w));
+        grp->self_memsize = hc_add_sat(grp->self_memsize, hc_mul_sat(g->memsize[v], w));
+        grp->held_seen++;
+        grp->held_sampled += weight != 0;
         if (grp->best == HC_GRAPH_NONE || g->retained[v] > g->retained[grp->best]) grp->best = v;
     }
     if (pass == 1 && grp->candidate) {
         if (!grp->active && *candidates_active == 0) {
-            grp->top_instances++;
-            grp->top_memsize += g->retained[v];
-            grp->top_objects += g->retained_count[v];
+            grp->top_instances = hc_add_sat(grp->top_instances, w);
+            grp->top_memsize = hc_add_sat(grp->top_memsize, hc_mul_sat(g->retained[v], w));
+            grp->top_objects = hc_add_sat(grp->top_objects, hc_mul_sat(g->retained_count[v], w));
+            grp->top_seen++;
+            grp->top_sampled += weight != 0;
         }
         (*candidates_active)++;
     }
@@ -241,7 +267,7 @@ static int hc_group_walk(hc_retention *r, int pass)
             hc_group *grp = hc_group_of(r, v, by_site);
             if (!grp) continue;
             if (leaving) hc_group_leave(grp, pass, &active[by_site]);
-            else hc_group_enter(grp, g, v, pass, &active[by_site]);
+            else hc_group_enter(grp, g, v, pass, &active[by_site], by_site && g->site[v] ? hc_graph_weight_of(g, v) : 0);
         }
         if (leaving) continue;
         stack[sp++] = v;
@@ -263,10 +289,13 @@ static int hc_group_all(hc_retention *r)
     if (!r->by_label || !r->by_site) return -1;
     for (uint32_t i = 0; i <= r->nlabels; i++) r->by_label[i].best = HC_GRAPH_NONE;
     for (uint32_t i = 0; i <= r->nsites; i++) r->by_site[i].best = HC_GRAPH_NONE;
+    uint32_t next = 0; /* the next sampled node's place in g->weights (in node order) */
     for (uint32_t v = 0; v < g->n; v++) {
         if (g->flags[v] & HC_NODE_ROOT) continue;
-        hc_group_own(&r->by_label[r->class_of[v]], g, v);
-        hc_group_own(&r->by_site[g->site[v] <= r->nsites ? g->site[v] : 0], g, v);
+        while (next < g->nweights && g->weights[next].node < v) next++;
+        uint32_t weight = next < g->nweights && g->weights[next].node == v ? g->weights[next].weight : 0;
+        hc_group_own(&r->by_label[r->class_of[v]], g, v, 0);
+        hc_group_own(&r->by_site[g->site[v] <= r->nsites ? g->site[v] : 0], g, v, weight);
     }
     return hc_group_walk(r, 0);
 }
@@ -308,6 +337,8 @@ hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size
         r->own_objects++;
         r->own_memsize += g->memsize[v];
     }
+    for (uint32_t v = 0; v < g->n; v++)
+        r->heap_objects += (g->flags[v] & (HC_NODE_OWN | HC_NODE_REACHED | HC_NODE_ROOT)) == HC_NODE_REACHED;
     r->heap = g->retained[g->root] - r->own_memsize;
     if (hc_group_all(r) != 0) {
         hc_retention_free(r);
@@ -436,18 +467,35 @@ static void hc_put_site_of(hc_sbuf *o, const hc_retention *r, uint32_t id)
     hc_sbuf_printf(o, "\",\"line\":%" PRId64, site ? site->line : 0);
 }
 
+/* ,"estimated":true,"sampled":N when a group's figures count sampled objects by their weight. */
+static void hc_put_estimated(hc_sbuf *o, uint64_t sampled)
+{
+    if (sampled) hc_sbuf_printf(o, ",\"estimated\":true,\"sampled\":%" PRIu64, sampled);
+}
+
 static void hc_put_live(hc_sbuf *o, const hc_group *grp)
 {
     hc_sbuf_printf(o, ",\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64
-                      ",\"retained_memsize\":%" PRIu64 ",\"garbage_objects\":%" PRIu64 ",\"garbage_memsize\":%" PRIu64 "}",
+                      ",\"retained_memsize\":%" PRIu64 ",\"garbage_objects\":%" PRIu64 ",\"garbage_memsize\":%" PRIu64,
                    grp->objects, grp->memsize, grp->retained_objects, grp->retained_memsize, grp->garbage_objects,
                    grp->garbage_memsize);
+    hc_put_estimated(o, grp->sampled);
+    hc_sbuf_puts(o, "}");
 }
 
-static void hc_put_held(hc_sbuf *o, const hc_group *grp)
+/* An estimate of what a group's instances hold, at most the whole retained heap (hc_group_enter). */
+static uint64_t hc_at_most(uint64_t figure, uint64_t sampled, uint64_t whole)
 {
-    hc_sbuf_printf(o, ",\"instances\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64 "}",
-                   grp->instances, grp->held_memsize, grp->held_objects);
+    return sampled && figure > whole ? whole : figure;
+}
+
+static void hc_put_held(hc_sbuf *o, const hc_retention *r, const hc_group *grp)
+{
+    hc_sbuf_printf(o, ",\"instances\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64,
+                   grp->instances, hc_at_most(grp->held_memsize, grp->held_sampled, r->heap),
+                   hc_at_most(grp->held_objects, grp->held_sampled, r->heap_objects));
+    hc_put_estimated(o, grp->held_sampled);
+    hc_sbuf_puts(o, "}");
 }
 
 static void hc_put_types(hc_sbuf *o, const hc_retention *r)
@@ -471,10 +519,14 @@ static void hc_put_types(hc_sbuf *o, const hc_retention *r)
     hc_sbuf_puts(o, "}");
 }
 
-/* A suspect: its kind, the object (or the representative instance), its figures and path. */
+/* A suspect: its kind, the object (or the representative instance), its figures and path. A site
+ * suspect built from sampled instances (sampled: how many) has estimated figures (hc_group_enter):
+ * marked so, and at most the whole retained heap, so its share is at most 1. */
 static void hc_put_suspect(hc_sbuf *o, const hc_retention *r, const char *kind, uint32_t v, uint64_t instances,
-                           uint64_t held, uint64_t objects, int first)
+                           uint64_t held, uint64_t objects, uint64_t sampled, int first)
 {
+    held = hc_at_most(held, sampled, r->heap);
+    objects = hc_at_most(objects, sampled, r->heap_objects);
     const hc_graph *g = r->g;
     hc_sbuf_printf(o, "%s{\"kind\":\"%s\",\"address\":\"0x%" PRIx64 "\",\"instances\":%" PRIu64, first ? "" : ",", kind,
                    g->addr[v], instances);
@@ -488,6 +540,7 @@ static void hc_put_suspect(hc_sbuf *o, const hc_retention *r, const char *kind, 
     }
     hc_sbuf_printf(o, ",\"retained_memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64 ",\"share\":%.4f", held, objects,
                    r->heap ? (double)held / (double)r->heap : 0.0);
+    hc_put_estimated(o, sampled);
     hc_put_path(o, r, v);
     hc_sbuf_puts(o, "}");
 }
@@ -524,7 +577,7 @@ static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
     r->inner = NULL;
     free(inner);
     for (uint32_t i = 0; i < ndeep && count < HC_RETENTION_MAX_SUSPECTS; i++, count++, first = 0)
-        hc_put_suspect(o, r, "object", deep[i], 1, g->retained[deep[i]], g->retained_count[deep[i]], first);
+        hc_put_suspect(o, r, "object", deep[i], 1, g->retained[deep[i]], g->retained_count[deep[i]], 0, first);
     /* groups: candidates by their held figures, then counted again without what another
      * candidate of the same kind holds */
     for (int by_site = 0; by_site < 2; by_site++) {
@@ -533,7 +586,8 @@ static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
         for (uint32_t id = 1; id <= ngroups; id++) {
             hc_group *grp = &groups[id];
             /* classes and modules hold methods: every app's would be a suspect, and a leak is data */
-            grp->candidate = grp->held_memsize >= bar && grp->instances >= 2 && grp->best != HC_GRAPH_NONE &&
+            /* two instances seen at least: one sampled instance is no group, whatever it stands for */
+            grp->candidate = grp->held_memsize >= bar && grp->held_seen >= 2 && grp->best != HC_GRAPH_NONE &&
                              grp->held_memsize - grp->self_memsize >= grp->held_memsize / 2 && !hc_kind(g, grp->best)->code;
         }
     }
@@ -546,9 +600,9 @@ static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
             const hc_group *grp = by_site ? &r->by_site[top[i]] : &r->by_label[top[i]];
             int shown = 0; /* its largest instance is an object suspect already, with its path */
             for (uint32_t j = 0; j < ndeep; j++) shown |= deep[j] == grp->best;
-            if (grp->top_memsize < bar || grp->top_instances < 2 || shown) continue;
+            if (grp->top_memsize < bar || grp->top_seen < 2 || shown) continue;
             hc_put_suspect(o, r, by_site ? "site" : "class", grp->best, grp->top_instances, grp->top_memsize,
-                           grp->top_objects, first);
+                           grp->top_objects, grp->top_sampled, first);
             first = 0;
             count++;
         }
@@ -612,14 +666,14 @@ char *hc_retention_json(hc_retention *r, size_t top, double share)
         hc_sbuf_puts(&o, i ? ",{\"class\":\"" : "{\"class\":\"");
         hc_sbuf_puts(&o, hc_label(r, pick[i]));
         hc_sbuf_puts(&o, "\"");
-        hc_put_held(&o, &r->by_label[pick[i]]);
+        hc_put_held(&o, r, &r->by_label[pick[i]]);
     }
     n = hc_top(r, r->nsites + 1, hc_score_site_held, pick, cap);
     hc_sbuf_puts(&o, "],\"retained_by_site\":[");
     for (uint32_t i = 0; i < n; i++) {
         if (i) hc_sbuf_puts(&o, ",");
         hc_put_site_of(&o, r, pick[i]);
-        hc_put_held(&o, &r->by_site[pick[i]]);
+        hc_put_held(&o, r, &r->by_site[pick[i]]);
     }
     hc_sbuf_puts(&o, "]");
     free(pick);

@@ -27,19 +27,24 @@ void hc_retention_free(hc_retention *r);
  *    "missing_references":N,"root_records":N,
  *    "types":{TYPE:{"retained_objects","retained_memsize"}},
  *    "sites":[{"file","line","objects","memsize","retained_objects","retained_memsize",
- *              "garbage_objects","garbage_memsize"}] (by retained),
+ *              "garbage_objects","garbage_memsize",("estimated":true,"sampled")}] (by retained),
  *    "classes":[{"class", and the same}],
  *    "retainers":[{"address","type",("class"|"imemo_type"),"file","line","memsize",
  *                  "retained_memsize","retained_objects"}],
  *    "retained_by_class":[{"class","instances","retained_memsize","retained_objects"}],
- *    "retained_by_site":[{"file","line","instances","retained_memsize","retained_objects"}],
+ *    "retained_by_site":[{"file","line","instances","retained_memsize","retained_objects",
+ *                         ("estimated":true,"sampled")}],
  *    "suspects":[{"kind","address","instances","type","class","file","line","retained_memsize",
- *                 "retained_objects","share","path_length","path":[hop,...]}]}
+ *                 "retained_objects","share",("estimated":true,"sampled"),"path_length","path":[hop,...]}]}
  * In types, sites and classes, retained_* counts their own objects that the roots reach (in sites
  * and classes, heapcapture's own left out: objects and memsize count them, as the tally does); in
  * retainers, retained_by_* and suspects, what the object (or each instance not itself held by
  * another of its class or site) retains: its dominator subtree. A suspect holds at least share
- * of the retained heap (heapcapture's own left out). NULL when out of memory. */
+ * of the retained heap (heapcapture's own left out). A site's objects the sampled tracer annotated
+ * count their sample weight each (the summary's rule): its figures in sites, retained_by_site and
+ * a site suspect are then estimates, said by "estimated":true and "sampled" (the objects, or
+ * instances, seen); what sampled instances hold is at most the retained heap (a share at most 1).
+ * Classes, types and totals are exact. NULL when out of memory. */
 char *hc_retention_json(hc_retention *r, size_t top, double share);
 
 /* Which objects `heapcapture path` explains: one address, or up to `all` objects of a class

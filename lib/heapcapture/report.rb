@@ -75,7 +75,26 @@ module HeapCapture
       held, garbage = summary.values_at("retained", "garbage")
       ["  retained: #{Size.count(held['objects'])} objects, #{Size.human(held['memsize'])} memsize; awaiting GC: " \
        "#{Size.count(garbage['objects'])} objects, #{Size.human(garbage['memsize'])}"] +
-        Array(summary["suspects"]).map { |s| "  suspect: #{suspect_line(s)}" }
+        Array(summary["suspects"]).flat_map { |s| ["  suspect: #{suspect_line(s)}", "    path: #{short_path(s)}"] }
+    end
+
+    PATH_HOPS = 6 # the last hops a short path shows
+
+    # "ROOT vm > Object > DemoCatalog > Array 0x7f..": a suspect's path from a root on one line, each
+    # hop by its name (a class or module's own), else its class, else its type; the middle of a long
+    # one left out.
+    def short_path(suspect)
+      hops = Array(suspect["path"])
+      names = hops.map do |h|
+        next "ROOT #{h['root']}" if h["root"]
+
+        h["name"] || h["class"] || [h["type"], h["imemo_type"]].compact.join(" ")
+      end
+      names[-1] = "#{names[-1]} #{hops[-1]['address']}" if hops.size > 1
+      length = suspect["path_length"] || hops.size
+      return names.join(" > ") if names.size <= PATH_HOPS && length == hops.size
+
+      "#{names.first} > ... (#{length - PATH_HOPS + 1} hops) > #{names.last(PATH_HOPS - 1).join(' > ')}"
     end
 
     # "181 instances of RoutesProxy retain 14.2 MiB (32.0%) (one: OBJECT (RoutesProxy) 0x.. at app/x.rb:3)"

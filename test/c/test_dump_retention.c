@@ -8,6 +8,7 @@
 #include "dump_retention.h"
 #include "dump_summary.h"
 #include "hc_test.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -151,6 +152,114 @@ static void test_long_lines(void)
         hc_retention_free(r);
     }
     free(dump);
+    hc_summary_free(&s);
+    hc_graph_free(&g);
+}
+
+/* Sites the sampled tracer wrote (a "sample_weight"): a vm-held Array (1,000,000 bytes) holds four
+ * strings of leak.rb:3 sampled at weight 1000 and one traced exactly (a fifth, sampled, is garbage),
+ * three Leak objects of leak.rb:5 sampled at weight `leak_weight`, each holding a 100-byte string,
+ * and a chain of three objects of list.rb:1, each sampled at weight 100000; global_tbl holds 20,000
+ * empty objects without a site (the heap's objects outnumber what the leak's estimates hold). */
+static char *sampled_report(uint64_t leak_weight, hc_retention **out_r, hc_summary *s, hc_graph *g)
+{
+    hc_sbuf dump = {0};
+    hc_sbuf_puts(&dump, "{\"type\":\"ROOT\", \"root\":\"global_tbl\", \"references\":[");
+    for (int i = 0; i < 20000; i++) hc_sbuf_printf(&dump, "%s\"0x%x\"", i ? ", " : "", 0x100000 + i * 8);
+    hc_sbuf_puts(&dump, "]}\n");
+    for (int i = 0; i < 20000; i++)
+        hc_sbuf_printf(&dump, "{\"address\":\"0x%x\", \"type\":\"OBJECT\", \"memsize\":0}\n", 0x100000 + i * 8);
+    hc_sbuf_puts(&dump, "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x100\"]}\n"
+                        "{\"address\":\"0x100\", \"type\":\"ARRAY\", \"references\":[\"0x201\", \"0x202\", \"0x203\", "
+                        "\"0x204\", \"0x205\", \"0x401\", \"0x402\", \"0x403\", \"0x300\"], \"memsize\":1000000}\n"
+                        "{\"address\":\"0x500\", \"type\":\"CLASS\", \"name\":\"Leak\", \"memsize\":500}\n");
+    for (int i = 1; i <= 6; i++) /* 0x205 traced exactly; 0x206 garbage */
+        hc_sbuf_printf(&dump, "{\"address\":\"0x20%d\", \"type\":\"STRING\", \"file\":\"leak.rb\", \"line\":3, "
+                              "\"generation\":1%s, \"memsize\":40}\n", i, i == 5 ? "" : ", \"sample_weight\":1000");
+    for (int i = 1; i <= 3; i++)
+        hc_sbuf_printf(&dump, "{\"address\":\"0x40%d\", \"type\":\"OBJECT\", \"class\":\"0x500\", \"references\":[\"0x41%d\"], "
+                              "\"file\":\"leak.rb\", \"line\":5, \"sample_weight\":%llu, \"memsize\":40}\n"
+                              "{\"address\":\"0x41%d\", \"type\":\"STRING\", \"memsize\":100}\n",
+                       i, i, (unsigned long long)leak_weight, i);
+    for (int i = 0; i <= 2; i++) { /* a chain: 0x300 -> 0x301 -> 0x302 */
+        char next[32] = "";
+        if (i < 2) snprintf(next, sizeof next, "\"0x30%d\"", i + 1);
+        hc_sbuf_printf(&dump, "{\"address\":\"0x30%d\", \"type\":\"OBJECT\", \"references\":[%s], \"file\":\"list.rb\", "
+                              "\"line\":1, \"sample_weight\":100000, \"memsize\":40}\n", i, next);
+    }
+    char err[256] = "";
+    hc_summary_init(s);
+    hc_graph_init(g);
+    s->graph = g;
+    HC_CHECK(!dump.oom && hc_summary_write(s, dump.data, dump.len) == 0 && hc_summary_finish(s) == 0, "summary");
+    hc_sbuf_free(&dump);
+    HC_CHECK(g->nweights == 11 && g->bad_refs == 0, "the eleven sampled objects' weights kept: %u", g->nweights);
+    HC_CHECK(hc_graph_weight_of(g, hc_graph_find(g, 0x205)) == 0 && hc_graph_weight_of(g, hc_graph_find(g, 0x100)) == 0,
+             "an exact site's object, an object without a site: no weight");
+    *out_r = hc_retention_new(g, s, err, sizeof err);
+    HC_CHECK(*out_r != NULL, "retention: %s", err);
+    HC_CHECK(*out_r && hc_graph_weight_of(g, hc_graph_find(g, 0x206)) == 1000 &&
+             hc_graph_weight_of(g, hc_graph_find(g, 0x302)) == 100000, "weights found by node");
+    char *json = *out_r ? hc_retention_json(*out_r, 10, 0.1) : NULL;
+    HC_CHECK(is_json(json), "one JSON object: %s", json ? json : "(null)");
+    return json;
+}
+
+/* The sampled sites' figures are scaled by their weights and marked estimated; classes and totals
+ * stay exact; what sampled instances hold, and a site suspect of them, is at most the heap. */
+static void test_sampled_sites(void)
+{
+    hc_summary s;
+    hc_graph g;
+    hc_retention *r = NULL;
+    /* the heap: 1,000,000 + 5 x 40 + 3 x 40 + 3 x 100 + 500 (Leak) + 3 x 40 bytes, 20,016 objects */
+    char *json = sampled_report(1000, &r, &s, &g);
+    if (json) {
+        HC_CHECK(strstr(json, "\"retained\":{\"objects\":20016,\"memsize\":1001240},\"garbage\":{\"objects\":1,\"memsize\":40}"),
+                 "totals exact: %s", json);
+        HC_CHECK(strstr(json, "{\"file\":\"leak.rb\",\"line\":3,\"objects\":5001,\"memsize\":200040,\"retained_objects\":4001,"
+                              "\"retained_memsize\":160040,\"garbage_objects\":1000,\"garbage_memsize\":40000,"
+                              "\"estimated\":true,\"sampled\":5}"),
+                 "leak.rb:3: 4 x 1000 + 1 retained, 1000 garbage: %s", json);
+        HC_CHECK(strstr(json, "{\"file\":\"leak.rb\",\"line\":5,\"objects\":3000,\"memsize\":120000,\"retained_objects\":3000,"
+                              "\"retained_memsize\":120000,\"garbage_objects\":0,\"garbage_memsize\":0,\"estimated\":true,"
+                              "\"sampled\":3}"),
+                 "leak.rb:5: %s", json);
+        HC_CHECK(strstr(json, "{\"class\":\"Leak\",\"objects\":3,\"memsize\":120,\"retained_objects\":3,\"retained_memsize\":120,"
+                              "\"garbage_objects\":0,\"garbage_memsize\":0}"),
+                 "the class: exact: %s", json);
+        HC_CHECK(strstr(json, "\"retained_by_site\":[{\"file\":\"list.rb\",\"line\":1,\"instances\":100000,"
+                              "\"retained_memsize\":1001240,\"retained_objects\":20016,\"estimated\":true,\"sampled\":1},"
+                              "{\"file\":\"leak.rb\",\"line\":5,\"instances\":3000,\"retained_memsize\":420000,"
+                              "\"retained_objects\":6000,\"estimated\":true,\"sampled\":3},"
+                              "{\"file\":\"leak.rb\",\"line\":3,\"instances\":4001,\"retained_memsize\":160040,"
+                              "\"retained_objects\":4001,\"estimated\":true,\"sampled\":4}]"),
+                 "held by site: scaled (the chain's head stands for 100,000 chains of 120 bytes: at most the heap): %s",
+                 json);
+        HC_CHECK(strstr(json, "\"retained_by_class\":[{\"class\":\"Leak\",\"instances\":3,\"retained_memsize\":420,"
+                              "\"retained_objects\":6}]"),
+                 "held by class: exact: %s", json);
+        const char *site = strstr(json, "{\"kind\":\"site\"");
+        HC_CHECK(site && strstr(site, "\"instances\":3000,\"type\":\"OBJECT\",\"class\":\"Leak\",\"file\":\"leak.rb\",\"line\":5,"
+                                      "\"retained_memsize\":420000,\"retained_objects\":6000,\"share\":0.4195,"
+                                      "\"estimated\":true,\"sampled\":3,\"path_length\":"),
+                 "the Leak objects' site is a suspect, estimated: %s", json);
+        HC_CHECK(!strstr(json, "\"kind\":\"site\",\"address\":\"0x30"), "one sampled instance of list.rb:1 is no group");
+    }
+    free(json);
+    hc_retention_free(r);
+    hc_summary_free(&s);
+    hc_graph_free(&g);
+    /* weighted 100 times more, the Leak objects would hold 4.2x the heap's memsize and 30x its
+     * objects: the heap's, a share of 1 */
+    json = sampled_report(100000, &r, &s, &g);
+    const char *site = json ? strstr(json, "{\"kind\":\"site\"") : NULL;
+    HC_CHECK(site && strstr(site, "\"instances\":300000,") &&
+             strstr(site, "\"retained_memsize\":1001240,\"retained_objects\":20016,\"share\":1.0000,\"estimated\":true,"
+                          "\"sampled\":3,"),
+             "an estimate past the heap is the heap: %s", json ? json : "(null)");
+    free(json);
+    hc_retention_free(r);
     hc_summary_free(&s);
     hc_graph_free(&g);
 }
@@ -436,6 +545,7 @@ int main(void)
 {
     test_report();
     test_long_lines();
+    test_sampled_sites();
     test_long_chain();
     test_growth_held_by_an_old_cache();
     test_growth_along_a_chain();

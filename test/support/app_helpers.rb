@@ -76,11 +76,11 @@ module HCTest
 
     # "web.1 pid 42: ok s3://bucket/key 1234 bytes https://..." => { pid:, status:, location: }
     # Each result line, with the summary lines printed under it (:summary, "  heap: ...", "  top
-    # site: ...", and "  retained: ..." and "  suspect: ..." from the retention analysis, or the
+    # site: ...", and "  retained: ...", "  suspect: ..." and its "    path: ..." from the retention analysis, or the
     # line saying the figures are a tally).
     def parse_cli_lines(stdout)
       stdout.lines.each_with_object([]) do |line, results|
-        if line.start_with?("  heap: ", "  top site: ", "  retained: ", "  suspect: ", "  (a tally: ")
+        if line.start_with?("  heap: ", "  top site: ", "  retained: ", "  suspect: ", "    path: ", "  (a tally: ")
           flunk("a summary line before any result: #{line.inspect}") if results.empty?
           results.last[:summary] << line.chomp
           next
