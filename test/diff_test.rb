@@ -6,9 +6,10 @@ require "open3"
 require "zlib"
 require_relative "support/file_capture"
 
-# heapcapture diff: known dumps give known numbers (two and three dumps); a dump diffed with
-# itself is empty; three real captures find what the process kept between them, at its line; a
-# GC.compact between captures, or dumps of two processes, is said; bad input is one line, exit 1.
+# heapcapture diff: known dumps give known numbers (two and three dumps), and what holds the
+# growth; a dump diffed with itself is empty; three real captures find what the process kept
+# between them, at its line; a GC.compact between captures, or dumps of two processes, is said;
+# bad input is one line, exit 1.
 class DiffTest < HCTest::TestCase
   include HCTest::FileCapture
   ROOT = File.expand_path("..", __dir__)
@@ -24,9 +25,10 @@ class DiffTest < HCTest::TestCase
     JSON.generate(fields.merge("memsize" => memsize))
   end
 
-  def write_dump(name, records)
+  def write_dump(name, records, roots: [])
     path = File.join(@dest, name)
-    File.write(path, ([%({"type":"ROOT", "root":"vm", "references":[]})] + records).join("\n") + "\n")
+    root = JSON.generate("type" => "ROOT", "root" => "vm", "references" => roots.map { |a| format("0x%x", a) })
+    File.write(path, ([root] + records).join("\n") + "\n")
     path
   end
 
@@ -35,26 +37,69 @@ class DiffTest < HCTest::TestCase
     new = write_dump("new.ndjson", [record(2, "STRING", 40), record(3, "HASH", 160), record(4, "STRING", 80, ["a.rb", 1]),
                                     record(5, "ARRAY", 56, ["a.rb", 2], references: [4, 6]), record(6, "STRING", 80, ["a.rb", 1]),
                                     "{broken"])
-    later = write_dump("later.ndjson", [record(3, "HASH", 160), record(4, "STRING", 80), record(6, "STRING", 80),
-                                        record(7, "OBJECT", 40)])
+    later = write_dump("later.ndjson", [record(3, "HASH", 160), record(4, "STRING", 80, ["a.rb", 1]),
+                                        record(6, "STRING", 80, ["a.rb", 1]), record(7, "OBJECT", 40)])
     two = diff_json(old, new)
     assert_equal [3, 216], two.values_at("objects", "memsize")
-    assert_equal({ "STRING" => { "objects" => 2, "memsize" => 160 }, "ARRAY" => { "objects" => 1, "memsize" => 56 } },
+    # no root holds anything: all of it awaits GC
+    assert_equal({ "STRING" => { "objects" => 2, "memsize" => 160, "retained_objects" => 0, "retained_memsize" => 0 },
+                   "ARRAY" => { "objects" => 1, "memsize" => 56, "retained_objects" => 0, "retained_memsize" => 0 } },
                  two["types"])
-    assert_equal [{ "file" => "a.rb", "line" => 1, "objects" => 2, "memsize" => 160, "references" => 0 },
-                  { "file" => "a.rb", "line" => 2, "objects" => 1, "memsize" => 56, "references" => 2 }], two["sites"]
+    assert_equal ["computed", { "objects" => 0, "memsize" => 0 }, { "objects" => 3, "memsize" => 216 }],
+                 [two["retention"], two["growth"]["retained"], two["growth"]["garbage"]]
+    assert_equal [site("a.rb", 1, [2, 160], [0, 0]), site("a.rb", 2, [1, 56], [0, 0])], two["sites"],
+                 "sites of garbage only, by their garbage"
+    assert_equal [[], nil], two.values_at("holders", "holder")
     assert_equal [{ "address" => "0x5", "type" => "ARRAY", "references" => 2, "memsize" => 56, "file" => "a.rb", "line" => 2 }],
                  two["most_references"]
     assert_equal 1, two["invalid_lines"]
     assert_match(/not known/, two["caveat"])
     three = diff_json(old, new, later)
     assert_equal [2, 160], three.values_at("objects", "memsize")
-    assert_equal({ "STRING" => { "objects" => 2, "memsize" => 160 } }, three["types"])
+    assert_equal({ "STRING" => { "objects" => 2, "memsize" => 160, "retained_objects" => 0, "retained_memsize" => 0 } },
+                 three["types"])
+    assert_equal [5, 0], three.values_at("lines", "invalid_lines"), "the lines of the dump analysed: LATER's"
     out, err, status = cli("diff", old, new, later)
     assert status.success?, err
     assert out.start_with?("in #{new}, not in #{old} and still in #{later}: 2 objects, 160 bytes memsize\n"), out
-    assert_match(/^ +160 bytes +2  a\.rb:1$/, out)
+    assert_includes out, "  (as #{later} has them: whether they are still held is judged there)\n"
+    assert_includes out, "  retained (reachable from a root): 0 objects, 0 bytes memsize\n"
+    assert_match(/^ +0 bytes +0 +160 bytes  a\.rb:1$/, out, "the site: nothing retained, 160 bytes awaiting GC")
+    assert_match(/^ +160 bytes +2  a\.rb:1$/, out, "by count")
+    assert_match(/what is holding the growth .*:\n  \(nothing: no root reaches a new object\)\n/, out)
     assert_match(/objects holding the most references:\n.*\n +2 +56 bytes  ARRAY 0x5 at a\.rb:2$/, cli("diff", old, new)[0])
+  end
+
+  # An old object holds an old Array that gains three new strings; a new string nothing holds.
+  # The Array is the deepest object holding all the growth the roots reach: the holder.
+  def test_what_holds_the_growth_in_known_dumps
+    old = write_dump("old.ndjson", [record(0x10, "OBJECT", 40, references: [0x20]), record(0x20, "ARRAY", 100, ["a.rb", 5])],
+                     roots: [0x10])
+    new = write_dump("new.ndjson", [record(0x10, "OBJECT", 40, references: [0x20]),
+                                    record(0x20, "ARRAY", 100, ["a.rb", 5], references: [0x31, 0x32, 0x33]),
+                                    record(0x31, "STRING", 1000, ["a.rb", 7]), record(0x32, "STRING", 1000, ["a.rb", 7]),
+                                    record(0x33, "STRING", 1000, ["a.rb", 7]), record(0x40, "STRING", 5000, ["a.rb", 9])],
+                     roots: [0x10])
+    diff = diff_json(old, new)
+    assert_equal [{ "objects" => 3, "memsize" => 3000 }, { "objects" => 1, "memsize" => 5000 }],
+                 diff["growth"].values_at("retained", "garbage")
+    assert_equal [site("a.rb", 7, [3, 3000], [3, 3000]), site("a.rb", 9, [1, 5000], [0, 0])], diff["sites"]
+    holder = diff["holder"]
+    assert_equal ["0x20", 3000, 3, 1.0], holder.values_at("address", "growth_memsize", "growth_objects", "growth_share")
+    assert_equal [nil, "0x10", "0x20"], holder["path"].map { |hop| hop["address"] }
+    assert_equal %w[0x20 0x31 0x32 0x33], diff["holders"].map { |h| h["address"] }, "the Array, then each string"
+    assert_equal [3000, 1000, 1000, 1000], diff["holders"].map { |h| h["growth_memsize"] }
+    out, err, status = cli("diff", old, new)
+    assert status.success?, err
+    assert_includes out, "\nwhat is holding the growth (the deepest object holding at least 80% of the most any object " \
+                         "holds):\n  ARRAY 0x20 at a.rb:5 holds 2.9 KiB of the growth (100.0% of what is retained) in 3 " \
+                         "new objects\n    path from a root:\n      ROOT vm\n" \
+                         "      OBJECT 0x10  memsize 40 bytes, retains 3.1 KiB\n" \
+                         "      ARRAY 0x20 at a.rb:5  memsize 100 bytes, retains 3.0 KiB\n"
+    table = out[/^holders of the growth .*:\n((?:  .*\n)+)/, 1]
+    assert_match(/\A +growth +new objects +share  object\n +2\.9 KiB +3 +100\.0%  ARRAY 0x20 at a\.rb:5\n/, table)
+    assert_includes out, "  awaiting GC (reachable from no root: freed by the next GC, not growth that stays): 1 objects, " \
+                         "4.9 KiB memsize\n"
   end
 
   def test_a_dump_diffed_with_itself_is_empty
@@ -125,6 +170,12 @@ class DiffTest < HCTest::TestCase
   end
 
   private
+
+  # A site as diff writes it, from [objects, memsize] in all and retained.
+  def site(file, line, all, retained)
+    { "file" => file, "line" => line, "objects" => all[0], "memsize" => all[1], "retained_objects" => retained[0],
+      "retained_memsize" => retained[1], "garbage_objects" => all[0] - retained[0], "garbage_memsize" => all[1] - retained[1] }
+  end
 
   def capture!
     result = HeapCapture.capture(mode: :fork)

@@ -1,8 +1,8 @@
 /* HeapCapture::Dump.summarize, Dump.paths and Dump.diff (internal): the summary (dump_summary.h)
  * of a stored dump with its retention analysis (dump_graph.h, dump_retention.h), the paths from
- * a root to some of its objects, or the summary of the objects one dump has that another lacks,
- * read and tallied without the GVL (dump_read.h, addr_set.h). Bound to Ruby; the report's wording and the destinations are
- * lib/heapcapture/summary.rb's and the CLI's. */
+ * a root to some of its objects, or the summary of the objects one dump has that another lacks
+ * with what holds them, read and tallied without the GVL (dump_read.h, addr_set.h). Bound to
+ * Ruby; the report's wording and the destinations are lib/heapcapture/summary.rb's and the CLI's. */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
 #include "dump_read.h"
@@ -14,8 +14,8 @@
 #include <ruby/thread.h>
 
 typedef struct {
-    const char *path;       /* the dump summarized (for diff: NEW) */
-    const char *old_path, *later_path; /* diff only; later may be NULL */
+    const char *path;       /* the dump summarized (for diff: the one analysed, LATER or else NEW) */
+    const char *old_path, *new_path, *later_path; /* diff only; later may be NULL */
     size_t top;
     int strings;            /* tally duplicate strings (summarize only: diff's new objects have no need) */
     double share;           /* > 0: the retention analysis too, suspects at this share */
@@ -23,10 +23,10 @@ typedef struct {
     hc_graph graph;
     char *retention;        /* its JSON, or NULL with retention_err saying why not */
     char retention_err[512];
-    hc_summary summary;
+    hc_summary summary;     /* for diff: all of the dump analysed, its graph with it */
+    hc_summary tally;       /* diff: the new objects of the dump analysed */
     hc_string_tally string_tally;
-    hc_addr_set old_set, later_set;
-    uint64_t new_seen;      /* diff: NEW's object lines, kept or not */
+    hc_addr_set old_set, mid_set; /* diff: OLD's addresses; with LATER, those of NEW that OLD lacks */
     uint64_t bytes;         /* decompressed bytes of path */
     int gzipped;
     char *json;
@@ -55,18 +55,25 @@ static int hc_check_dump(hc_summarize_call *c, const char *path, uint64_t bytes,
     return 0;
 }
 
+/* The retention analysis of c->summary's graph, or NULL with err saying why not (no ROOT record and
+ * no reference: nothing to follow; out of memory). */
+static hc_retention *hc_retention_begin(hc_summarize_call *c, char *err, size_t errlen)
+{
+    if (c->summary.roots == 0 && c->summary.all.references == 0) {
+        snprintf(err, errlen, "%s has no ROOT records and no references: nothing says what holds what "
+                 "(a dump written by ObjectSpace.dump_all has both)", c->path);
+        return NULL;
+    }
+    return hc_retention_new(&c->graph, &c->summary, err, errlen);
+}
+
 /* The retention analysis of the graph read with the summary: its JSON (or, for paths, the paths'
  * into c->json); when it cannot be made, why (the summary stands without it; paths fail). */
 static void hc_retention_run(hc_summarize_call *c)
 {
     char *err = c->paths ? c->err : c->retention_err;
     size_t errlen = c->paths ? sizeof c->err : sizeof c->retention_err;
-    if (c->summary.roots == 0 && c->summary.all.references == 0) {
-        snprintf(err, errlen, "%s has no ROOT records and no references: nothing says what holds what "
-                 "(a dump written by ObjectSpace.dump_all has both)", c->path);
-        return;
-    }
-    hc_retention *r = hc_retention_new(&c->graph, &c->summary, err, errlen);
+    hc_retention *r = hc_retention_begin(c, err, errlen);
     if (!r) return;
     if (c->paths) {
         c->json = hc_retention_paths_json(r, c->paths, c->err, sizeof c->err);
@@ -81,70 +88,114 @@ static void *hc_summarize_nogvl(void *arg)
 {
     hc_summarize_call *c = arg;
     if (hc_dump_read_file(c->path, &c->summary, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0) return NULL;
-    /* A diff's NEW may rightly have no object left to tally: what counts is that it had some. */
-    uint64_t objects = c->summary.filter ? c->new_seen : c->summary.all.objects;
-    if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, objects) != 0) return NULL;
+    if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, c->summary.all.objects) != 0) return NULL;
     if (c->share > 0 || c->paths) hc_retention_run(c);
     if (!c->paths) hc_summarize_json(c);
     return NULL;
 }
 
-/* Filters: the addresses of a dump into a set (nothing tallied); the objects of NEW that OLD
- * lacks (and LATER has). */
+/* A diff's first reads: the addresses of a dump's objects into set, those in except left out
+ * (nothing tallied); seen counts its object lines. */
+typedef struct {
+    hc_addr_set *set;
+    const hc_addr_set *except;
+    uint64_t seen;
+} hc_address_filter;
+
 static int hc_collect_address(void *arg, const hc_dump_line *l)
 {
-    return hc_addr_set_add(arg, l->address) == 0 ? 0 : -1;
+    hc_address_filter *f = arg;
+    f->seen++;
+    if (f->except && hc_addr_set_has(f->except, l->address)) return 0;
+    return hc_addr_set_add(f->set, l->address) == 0 ? 0 : -1;
 }
 
-static int hc_keep_new(void *arg, const hc_dump_line *l)
-{
-    hc_summarize_call *c = arg;
-    c->new_seen++;
-    if (hc_addr_set_has(&c->old_set, l->address)) return 0;
-    return !c->later_path || hc_addr_set_has(&c->later_set, l->address);
-}
-
-/* The addresses of path's objects into set. */
-static int hc_read_addresses(hc_summarize_call *c, const char *path, hc_addr_set *set)
+/* The addresses of path's objects (but except's) into set. */
+static int hc_read_addresses(hc_summarize_call *c, const char *path, hc_addr_set *set, const hc_addr_set *except)
 {
     hc_summary s;
     hc_summary_init(&s);
+    hc_address_filter f = {set, except, 0};
     s.filter = hc_collect_address;
-    s.filter_arg = set;
+    s.filter_arg = &f;
     uint64_t bytes;
     int gzipped;
     int rc = hc_dump_read_file(path, &s, &bytes, &gzipped, c->err, sizeof c->err);
-    if (rc == 0) rc = hc_check_dump(c, path, bytes, s.lines, set->count);
+    if (rc == 0) rc = hc_check_dump(c, path, bytes, s.lines, f.seen);
     hc_summary_free(&s);
     return rc;
 }
 
+/* Whether the object at addr in the dump analysed is new: made between OLD and NEW. Two dumps:
+ * OLD lacks its address. Three: NEW has it and OLD lacks it (the dump analysed is LATER, where
+ * "still alive" is judged: present, and then reachable or not). */
+static int hc_is_new(const hc_summarize_call *c, uint64_t addr)
+{
+    return c->later_path ? hc_addr_set_has(&c->mid_set, addr) : !hc_addr_set_has(&c->old_set, addr);
+}
+
+static int hc_keep_new(void *arg, const hc_dump_line *l) { return hc_is_new(arg, l->address); }
+
+/* What holds the new objects, from the graph of the dump analysed: its JSON into c->retention, or
+ * why not into c->retention_err (the tally stands without it). */
+static void hc_growth_run(hc_summarize_call *c)
+{
+    char *err = c->retention_err;
+    size_t errlen = sizeof c->retention_err;
+    hc_retention *r = hc_retention_begin(c, err, errlen);
+    if (!r) return;
+    const hc_graph *g = &c->graph;
+    uint8_t *is_new = malloc(g->n ? g->n : 1); /* a byte an object */
+    if (is_new) {
+        for (uint32_t v = 0; v < g->n; v++) is_new[v] = !(g->flags[v] & HC_NODE_ROOT) && hc_is_new(c, g->addr[v]);
+        c->retention = hc_retention_growth_json(r, is_new, c->top);
+    }
+    if (!c->retention) snprintf(err, errlen, "out of memory finding what holds the new objects");
+    free(is_new);
+    hc_retention_free(r);
+}
+
+/* Dump.diff's reads: OLD's addresses; with LATER, NEW's that OLD lacks (then OLD's set is let go);
+ * then the dump analysed (LATER, else NEW) once, into two summaries side by side: all of it with
+ * its graph, and the tally of its new objects. */
 static void *hc_diff_nogvl(void *arg)
 {
     hc_summarize_call *c = arg;
-    if (hc_read_addresses(c, c->old_path, &c->old_set) != 0) return NULL;
-    if (c->later_path && hc_read_addresses(c, c->later_path, &c->later_set) != 0) return NULL;
-    c->summary.filter = hc_keep_new;
-    c->summary.filter_arg = c;
-    return hc_summarize_nogvl(c);
+    if (hc_read_addresses(c, c->old_path, &c->old_set, NULL) != 0) return NULL;
+    if (c->later_path) {
+        if (hc_read_addresses(c, c->new_path, &c->mid_set, &c->old_set) != 0) return NULL;
+        hc_addr_set_free(&c->old_set);
+    }
+    c->tally.filter = hc_keep_new;
+    c->tally.filter_arg = c;
+    hc_summary *both[2] = {&c->summary, &c->tally};
+    if (hc_dump_read_file_into(c->path, both, 2, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0) return NULL;
+    if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, c->summary.all.objects) != 0) return NULL;
+    hc_growth_run(c);
+    c->json = hc_summary_json(&c->tally, c->top, NULL);
+    if (!c->json) snprintf(c->err, sizeof c->err, "summarizing %s: out of memory", c->path);
+    return NULL;
 }
 
 static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
 {
     hc_summary_init(&c->summary);
     c->summary.keep = c->top;
+    hc_summary_init(&c->tally);
+    c->tally.keep = c->top;
     hc_string_tally_init(&c->string_tally);
     if (c->strings) c->summary.strings = &c->string_tally;
     hc_addr_set_init(&c->old_set);
-    hc_addr_set_init(&c->later_set);
+    hc_addr_set_init(&c->mid_set);
     hc_graph_init(&c->graph);
-    if (c->share > 0 || c->paths) c->summary.graph = &c->graph;
+    if (c->share > 0 || c->paths || c->old_path) c->summary.graph = &c->graph;
     rb_thread_call_without_gvl(body, c, NULL, NULL); /* bounded by the files */
     hc_graph_free(&c->graph);
     hc_summary_free(&c->summary);
+    hc_summary_free(&c->tally);
     hc_string_tally_free(&c->string_tally);
     hc_addr_set_free(&c->old_set);
-    hc_addr_set_free(&c->later_set);
+    hc_addr_set_free(&c->mid_set);
     if (!c->json) hc_rb_raise(hc_eDumpError, "%s", c->err);
     VALUE json = rb_utf8_str_new(c->json, (long)strlen(c->json));
     free(c->json);
@@ -177,18 +228,24 @@ static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top, VALUE strings,
     return result;
 }
 
-/* Dump.diff(old, new, later, top) => [JSON, decompressed bytes of new, gzipped?]: the summary of
- * the objects in new whose address old lacks (and later has, when later is not nil), as
- * Dump.summarize gives it ("lines", "invalid_lines" and "roots" count all of new). DumpError for a
- * file that is empty or no dump. */
+/* Dump.diff(old, new, later, top) => [JSON, decompressed bytes, gzipped?, growth] of the dump
+ * analysed: new, or later when it is not nil (where "still alive" is judged). JSON: the summary
+ * of its new objects, as Dump.summarize gives it ("lines", "invalid_lines" and "roots" count all of
+ * it): with two dumps, the objects of new whose address old lacks; with three, the objects of
+ * later whose address new has and old lacks (made between old and new, and still in later, as
+ * later has them). growth: what holds them, from the dump's graph (dump_retention.h,
+ * hc_retention_growth_json), or [why it was not made]. DumpError for a file that is empty or no
+ * dump. Memory: OLD's addresses and NEW's new ones (~16 bytes each), the graph of the dump
+ * analysed (~62 bytes an object and 8 a reference at its peak). */
 static VALUE hc_dump_diff(VALUE self, VALUE old_path, VALUE new_path, VALUE later_path, VALUE top)
 {
     (void)self;
     hc_summarize_call c;
     memset(&c, 0, sizeof c);
     c.old_path = StringValueCStr(old_path);
-    c.path = StringValueCStr(new_path);
+    c.new_path = StringValueCStr(new_path);
     c.later_path = NIL_P(later_path) ? NULL : StringValueCStr(later_path);
+    c.path = c.later_path ? c.later_path : c.new_path;
     c.top = NUM2SIZET(top);
     VALUE result = hc_summarize_run(&c, hc_diff_nogvl);
     RB_GC_GUARD(old_path);

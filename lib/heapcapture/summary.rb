@@ -34,8 +34,8 @@ module HeapCapture
       with_retention(JSON.parse(json).merge("raw_bytes" => bytes), analysis)
     end
 
-    # The retention analysis merged into the summary: types gain retained_*, "sites" becomes the
-    # sites by retained memsize (the tally's list by memsize counts garbage as held).
+    # The retention analysis (or a diff's growth) merged into the summary: types gain retained_*,
+    # "sites" becomes the sites by retained memsize (the tally's list by memsize counts garbage as held).
     def with_retention(summary, analysis)
       return summary if analysis.nil?
       return summary.merge("retention" => "not computed: #{analysis.first}") if analysis.is_a?(Array)
@@ -63,12 +63,21 @@ module HeapCapture
       [JSON.generate(file)[1..-2], Integer(line, 10)] # the file as the dump writes it: JSON-escaped
     end
 
-    # The objects in new whose address old lacks (and later has, with later: the 3-dump technique),
-    # summarized as of_file does; "lines", "invalid_lines" and "roots" are new's. DumpError for a
-    # file that is not a dump.
+    # What grew between dumps: the objects made between old and new, summarized as of_file does,
+    # and what holds them, from the graph of the dump analysed. With two dumps that is new, and the
+    # objects are new's whose address old lacks; with later (the 3-dump technique) it is later,
+    # where "still alive" is judged: the objects of later whose address new has and old lacks, as
+    # later has them ("lines", "invalid_lines", "roots" and "raw_bytes" are the dump analysed's).
+    # Merged in (dump_retention.h, hc_retention_growth_json): "retention" ("computed", or why not),
+    # "growth" ({"retained", "garbage", "own"}: the new objects a root reaches, those awaiting GC),
+    # types with retained_*, "sites" and "classes" by retained memsize (as report's), "holders"
+    # (objects by the new memsize in their dominator subtree, each with "growth_memsize",
+    # "growth_objects", "growth_share" and its "path") and "holder" (what holds the growth: the
+    # deepest object holding at least 80% of the most any object holds; nil when none holds any).
+    # DumpError for a file that is not a dump.
     def diff_of_files(old, new, later = nil, top: TOP)
-      json, bytes, = Dump.diff(old.to_s, new.to_s, later&.to_s, top)
-      JSON.parse(json).merge("raw_bytes" => bytes)
+      json, bytes, _, growth = Dump.diff(old.to_s, new.to_s, later&.to_s, top)
+      with_retention(JSON.parse(json).merge("raw_bytes" => bytes), growth)
     end
 
     # Why the addresses of these dumps may not say which objects are new, from the summaries

@@ -11,11 +11,18 @@ module HeapCapture
         options = { json: false, top: Summary::TOP }
         parser = OptionParser.new do |o|
           o.banner = "Usage: heapcapture diff OLD NEW [LATER] [options]\n\n" \
-                     "The objects in NEW that OLD does not have (and, with LATER, that are still in LATER:\n" \
-                     "the three-dump way to find a leak), by type and by allocation site. Each is a FILE\n" \
-                     "on this machine (gzip or plain) or a KEY at the destination, downloaded first.\n" \
-                     "Objects are matched by address: it says when GC.compact ran between the dumps,\n" \
-                     "or the dumps are of different processes (from the summaries stored beside them).\n\n"
+                     "What grew between heap dumps, and what holds it. The objects made between OLD and\n" \
+                     "NEW: those in NEW whose address OLD does not have; with LATER (the three-dump way to\n" \
+                     "find a leak), those of them still in LATER, as LATER has them. In the dump analysed\n" \
+                     "(LATER, else NEW): how much of that growth a root reaches (retained) and how much\n" \
+                     "only awaits GC; the sites and classes of the growth by retained memsize; what is\n" \
+                     "holding the growth (the deepest object on the dominator chain holding at least 80%\n" \
+                     "of the most any object holds: typically an old object, a cache, holding the new\n" \
+                     "ones), with its shortest path from a root; the objects holding the most of it.\n" \
+                     "Each dump is a FILE on this machine (gzip or plain) or a KEY at the destination,\n" \
+                     "downloaded first. Objects are matched by address: it says when GC.compact ran\n" \
+                     "between the dumps, or the dumps are of different processes (from the summaries\n" \
+                     "stored beside them).\n\n"
           output_options(o, options)
         end
         args = parse(parser, argv) or return EXIT_OK
@@ -57,16 +64,64 @@ module HeapCapture
         later = names[2] ? " and still in #{names[2]}" : ""
         @out.puts "in #{names[1]}, not in #{names[0]}#{later}: #{count(diff['objects'])} objects, " \
                   "#{Size.human(diff['memsize'])} memsize"
+        @out.puts "  (as #{names[2]} has them: whether they are still held is judged there)" if names[2]
         @out.puts "  note: #{caveat}" if caveat
+        growth_totals(diff)
         return if diff["objects"].zero?
 
-        table("by type", diff["types"].sort_by { |type, t| [-t["memsize"], type] }, "type")
-        sites("top sites by memsize", diff["sites"], diff["site_count"])
-        sites("top sites by object count", diff["sites_by_count"], diff["site_count"])
+        table("by type", diff["types"].sort_by { |type, t| [-t.fetch("retained_memsize", t["memsize"]), type] }, "type")
+        if diff["growth"]
+          print_growth(diff)
+        else
+          sites("top sites by memsize (garbage included: no retention analysis)", diff["sites"], diff["site_count"])
+        end
+        sites("top sites by object count (garbage included)", diff["sites_by_count"], diff["site_count"])
         references(diff)
       end
+
+      # Under the first line: how much of the growth a root reaches, and how much only awaits GC.
+      def growth_totals(diff)
+        return @out.puts("  retention: #{diff['retention']}") unless diff["growth"]
+
+        held, garbage, own = diff["growth"].values_at("retained", "garbage", "own")
+        @out.puts "  retained (reachable from a root): #{pair(held)}"
+        @out.puts "  awaiting GC (reachable from no root: freed by the next GC, not growth that stays): #{pair(garbage)}"
+        @out.puts "  heapcapture's own (kept out of the lists below): #{pair(own)}" if own["objects"].positive?
+      end
+
+      def print_growth(diff)
+        retention = Retention.new(@out)
+        retention.sites(diff["sites"], diff["site_count"], title: "top sites of the growth by retained memsize")
+        retention.classes(diff["classes"], title: "top classes of the growth by retained memsize")
+        growth_holder(diff["holder"])
+        growth_holders(diff["holders"])
+      end
+
+      def growth_holder(held)
+        @out.puts "\nwhat is holding the growth (the deepest object holding at least 80% of the most any object holds):"
+        return @out.puts("  (nothing: no root reaches a new object)") unless held
+
+        @out.puts "  #{Retention.object(held)} holds #{Size.human(held['growth_memsize'])} of the growth " \
+                  "(#{share(held)} of what is retained) in #{count(held['growth_objects'])} new objects"
+        @out.puts "    path from a root:"
+        Retention.path_lines(held["path"], held["path_length"]).each { |line| @out.puts "      #{line}" }
+      end
+
+      def growth_holders(rows)
+        @out.puts "\nholders of the growth (the new objects' memsize each keeps alive; the deepest of each chain):"
+        return @out.puts("  (none)") if rows.empty?
+
+        @out.puts format("  %14s %12s %7s  %s", "growth", "new objects", "share", "object")
+        rows.each do |h|
+          @out.puts format("  %14s %12s %7s  %s", Size.human(h["growth_memsize"]), count(h["growth_objects"]), share(h),
+                           Retention.object(h))
+        end
+      end
+
+      def share(holder) = format("%.1f%%", holder["growth_share"] * 100)
+      def pair(tally) = "#{count(tally['objects'])} objects, #{Size.human(tally['memsize'])} memsize"
     end
 
-    register "diff", DumpDiff, "the objects a heap dump has that an earlier one does not: by type and allocation site"
+    register "diff", DumpDiff, "what grew between heap dumps, and what holds it: retained and garbage, sites, holders"
   end
 end

@@ -37,8 +37,8 @@ module HeapCapture
         suspects(summary["suspects"])
       end
 
-      def sites(rows, total)
-        @out.puts "\ntop sites by retained memsize (#{count(total)} sites in all; a site is known for objects " \
+      def sites(rows, total, title: "top sites by retained memsize")
+        @out.puts "\n#{title} (#{count(total)} sites in all; a site is known for objects " \
                   "allocated with tracing on; awaiting GC: what the next GC frees):"
         return @out.puts("  (none: no object carries its allocation site)") if rows.empty?
 
@@ -49,8 +49,8 @@ module HeapCapture
         end
       end
 
-      def classes(rows)
-        @out.puts "\ntop classes by retained memsize (their instances' own memsize):"
+      def classes(rows, title: "top classes by retained memsize")
+        @out.puts "\n#{title} (their instances' own memsize):"
         return @out.puts("  (none: no object's class is named in the dump)") if rows.empty?
 
         @out.puts format("  %14s %12s %14s  %s", "retained", "objects", "awaiting GC", "class")
