@@ -2,17 +2,23 @@
 
 require "test_helper"
 require "json"
+require "fileutils"
 require "open3"
+require "tmpdir"
 require "zlib"
 require_relative "support/file_capture"
+require_relative "support/heap_graph_reference"
 
 # heapcapture diff: known dumps give known numbers (two and three dumps), and what holds the
-# growth; a dump diffed with itself is empty; three real captures find what the process kept
+# growth; a dump diffed with itself is empty; three dumps of a fixture whose cache grows among
+# garbage give what test/support/heap_graph_reference.rb computes (the cache's site first, the
+# garbage's held by nothing, the cache the holder); three real captures find what the process kept
 # between them, at its line; a GC.compact between captures, or dumps of two processes, is said;
 # bad input is one line, exit 1.
 class DiffTest < HCTest::TestCase
   include HCTest::FileCapture
   ROOT = File.expand_path("..", __dir__)
+  FIXTURE = File.join(ROOT, "test/fixtures/retention/growth.rb")
 
   def setup = use_file_destination
 
@@ -102,6 +108,61 @@ class DiffTest < HCTest::TestCase
                          "4.9 KiB memsize\n"
   end
 
+  # The fixture's three dumps (test/fixtures/retention/growth.rb): its cache Array gains 400 records
+  # of ~1 KB between the first two, among 2.4 MB of dropped buffers (the GC off: garbage in the
+  # dumps); before the third it lets the first 100 go. Every figure diff gives, two dumps and
+  # three, is the reference's (HeapGraphReference: reachability, dominators, computed in Ruby).
+  def test_growth_of_a_cache_among_garbage_equals_the_reference
+    old, new, later, facts = growth_fixture
+    record_site = [facts["file"], facts["record_line"]]
+    dropped_site = [facts["file"], facts["dropped_line"]]
+    { "two dumps" => [old, new], "three dumps" => [old, new, later] }.each do |what, paths|
+      diff = diff_json(*paths, "--top", "100000")
+      want = growth_reference(*paths)
+      assert_equal "computed", diff["retention"], what
+      assert_equal [want[:retained], want[:garbage], { "objects" => 0, "memsize" => 0 }],
+                   diff["growth"].values_at("retained", "garbage", "own"), "#{what}: retained and awaiting GC"
+      both = %w[objects memsize].map { |key| want[:retained][key] + want[:garbage][key] }
+      assert_equal both, diff.values_at("objects", "memsize"), "#{what}: the tally counts the same objects"
+      assert_equal want[:sites].size, diff["sites"].size, "#{what}: every site of the growth"
+      diff["sites"].each do |s|
+        assert_equal want[:sites].fetch([s["file"], s["line"]]), s.except("file", "line"),
+                     "#{what}: site #{s['file']}:#{s['line']}"
+      end
+      assert_equal record_site, diff["sites"].first.values_at("file", "line"), "#{what}: the cache's records first"
+      dropped = diff["sites"].find { |s| s.values_at("file", "line") == dropped_site }
+      assert_equal [0, 0], dropped.values_at("retained_objects", "retained_memsize"), "#{what}: the dropped buffers: garbage"
+      assert_operator dropped["garbage_memsize"], :>=, 300 * 8192, what
+      records = diff["classes"].find { |c| c["class"] == "GrowthRecord" }
+      assert_equal want[:records], records.values_at("objects", "retained_objects"), "#{what}: the GrowthRecords"
+
+      holder = diff["holder"]
+      assert_equal [facts["cache"], facts["cache"]], [want[:holder], holder["address"]], "#{what}: the cache holds the growth"
+      assert_equal want[:sums].fetch(facts["cache"]), holder.values_at("growth_memsize", "growth_objects"), what
+      assert_growth_path(want[:ref], holder, what)
+      assert_equal want[:holders].sort, diff["holders"].map { |h| h["address"] }.sort, "#{what}: the holders (all of them)"
+      assert_equal diff["holders"].map { |h| -h["growth_memsize"] }.sort, diff["holders"].map { |h| -h["growth_memsize"] }
+      diff["holders"].each do |h|
+        assert_equal want[:sums].fetch(h["address"]), h.values_at("growth_memsize", "growth_objects"), "#{what}: #{h['address']}"
+      end
+    end
+    two, three = [[old, new], [old, new, later]].map { |paths| diff_json(*paths, "--top", "100000") }
+    site = ->(diff) { diff["sites"].first }
+    assert_operator site[two]["retained_objects"], :>=, 800, "the 400 records and their strings, all held"
+    assert_operator site[three]["garbage_objects"], :>=, 200, "the 100 let go before LATER: garbage there"
+    assert_operator site[three]["retained_objects"], :>=, 600
+
+    out, err, status = cli("diff", old, new, later)
+    assert status.success?, err
+    held = out[/^what is holding the growth.*:\n((?:  .*\n)+)/, 1]
+    assert held, out
+    assert_match(/\A\ \ ARRAY\ \(Array\)\ #{facts['cache']}\ at\ .*\ holds\ [\d.]+\ KiB\ of\ the\ growth
+                  \ \([\d.]+%\ of\ what\ is\ retained\)\ in\ [\d,]+\ new\ objects\n
+                  \ {4}path\ from\ a\ root:\n\ {6}ROOT\ /x, held)
+    assert_match(/^      ARRAY \(Array\) #{facts['cache']} .*\n\z/, held, "the path ends at the cache")
+    assert_operator out.index("what is holding the growth"), :<, out.index("holders of the growth"), out
+  end
+
   def test_a_dump_diffed_with_itself_is_empty
     dump = write_dump("d.ndjson", [record(1, "STRING", 40), record(2, "HASH", 160)])
     assert_equal [0, 0, []], diff_json(dump, dump).values_at("objects", "memsize", "sites")
@@ -170,6 +231,90 @@ class DiffTest < HCTest::TestCase
   end
 
   private
+
+  # The fixture's three dumps, made once: [old, new, later, facts].
+  def growth_fixture
+    dir = Dir.mktmpdir("hc-diff-growth-")
+    paths = %w[old new later].map { |name| File.join(dir, "#{name}.ndjson") }
+    out, err, status = Open3.capture3({ "RUBYOPT" => nil }, RbConfig.ruby, FIXTURE, *paths)
+    assert status.success?, "fixture: #{err}"
+    [*paths, JSON.parse(out)]
+  ensure
+    Minitest.after_run { FileUtils.rm_rf(dir) } if dir
+  end
+
+  # What diff should say, computed by HeapGraphReference over the dump analysed (later, else new):
+  # its objects made between old and new (address not in old, and in new), held or not, by site;
+  # the growth each object holds (the new memsize and objects in its dominator subtree, summed up
+  # each new object's dominator chain); the holder (the deepest object on the chain below the one
+  # holding most that holds at least 80% of it); the holders (every object holding growth but
+  # one a dominated object holds 90% of, and the holder).
+  def growth_reference(old, new, later = nil)
+    before = HeapGraphReference.new(old)
+    made = later ? HeapGraphReference.new(new) : nil
+    ref = HeapGraphReference.new(later || new)
+    is_new = ->(address) { !before.include?(address) && (made.nil? || made.include?(address)) }
+    want = { ref: ref, retained: { "objects" => 0, "memsize" => 0 }, garbage: { "objects" => 0, "memsize" => 0 }, sites: {},
+             sums: Hash.new { |h, k| h[k] = [0, 0] }, order: {}, records: [0, 0] }
+    ref.each_record.with_index do |r, i|
+      want[:order][r.address] = i
+      next unless is_new.call(r.address)
+
+      held = ref.reachable?(r.address)
+      tally = want[held ? :retained : :garbage]
+      tally["objects"] += 1
+      tally["memsize"] += r.memsize
+      add_to_site(want[:sites], r, held) if r.file
+      if ref.class_name_of(r.address) == "GrowthRecord" && r.type == "STRUCT"
+        want[:records] = [want[:records][0] + 1, want[:records][1] + (held ? 1 : 0)]
+      end
+      next unless held
+
+      node = r.address
+      while node.is_a?(String)
+        want[:sums][node] = [want[:sums][node][0] + r.memsize, want[:sums][node][1] + 1]
+        node = ref.idom(node)
+      end
+    end
+    growth_holders(want)
+  end
+
+  def add_to_site(sites, record, held)
+    site = sites[[record.file, record.line]] ||= %w[objects memsize retained_objects retained_memsize garbage_objects
+                                                    garbage_memsize].to_h { |key| [key, 0] }
+    kind = held ? "retained" : "garbage"
+    site["objects"] += 1
+    site["memsize"] += record.memsize
+    site["#{kind}_objects"] += 1
+    site["#{kind}_memsize"] += record.memsize
+  end
+
+  def growth_holders(want)
+    ref = want[:ref]
+    sums = want[:sums].select { |_, (memsize, _)| memsize.positive? }
+    most = sums.values.map(&:first).max
+    top = sums.select { |_, (memsize, _)| memsize == most }.keys.min_by { |a| want[:order][a] }
+    bar = sums.select { |_, (memsize, _)| memsize * 100 >= most * 80 }.keys
+    chain = bar.select { |a| a == top || ref.dominates?(top, a) }
+    want[:holder] = chain.find { |a| chain.all? { |b| ref.dominates?(b, a) } }
+    inner = sums.filter_map do |a, (memsize, _)|
+      parent = ref.idom(a)
+      parent if parent.is_a?(String) && memsize * 100 >= sums.fetch(parent)[0] * 90
+    end
+    want[:holders] = (sums.keys - inner) | [want[:holder]]
+    want
+  end
+
+  # The holder's path: root first, each hop a reference to the next (an object's class counts),
+  # as short as the reference's, ending at the holder.
+  def assert_growth_path(ref, holder, what)
+    root, *hops = holder["path"]
+    addresses = hops.map { |h| h["address"] }
+    assert_equal holder["address"], addresses.last, "#{what}: the path ends at the holder"
+    assert_equal ref.path_length(holder["address"]) + 1, holder["path_length"], "#{what}: a shortest path"
+    assert ref.root_edge?(root["root"], addresses.first), "#{what}: a #{root['root']} ROOT references #{addresses.first}"
+    addresses.each_cons(2) { |from, to| assert ref.edge?(from, to), "#{what}: #{from} references #{to}" }
+  end
 
   # A site as diff writes it, from [objects, memsize] in all and retained.
   def site(file, line, all, retained)
