@@ -93,8 +93,9 @@ module HeapCapture
       dump, stored = watching_memory(rss) do |watch|
         @decision.mode == :fork ? fork_capture(destination, key, estimate, watch) : inline_capture(destination, key)
       end
-      # What storing took beyond the dump: a streamed upload ran mostly while the child dumped.
-      upload_ms = ms([(Util.monotonic - started) * 1000 - dump["dump_ns"] / NS_PER_MS, 0].max)
+      # What storing took beyond the dump: a streamed upload ran mostly while the child dumped (the
+      # retention analysis after it is not counted: the dump was stored by then).
+      upload_ms = ms([(dump["stored_at"] - started) * 1000 - dump["dump_ns"] / NS_PER_MS, 0].max)
       summary = store_summary(dump["summary"], destination, key)
       ok_result(dump, stored, upload_ms).merge("summary" => summary).tap { |result| log_stored(result) }
     rescue HeapCapture::Error, SystemCallError, IOError => e
@@ -124,6 +125,7 @@ module HeapCapture
         dump = wait_for(child, watch)
         stored = destination.store(dump["path"], key)
       end
+      dump["stored_at"] = Util.monotonic
       dump["summary"] = with_retention(parse_summary(dump), dump) # the child is gone: no page is shared now
       [dump, stored]
     ensure
@@ -157,6 +159,7 @@ module HeapCapture
         with_retention(nil, dump)
       end
       stored = destination.store(dump["path"], key)
+      dump["stored_at"] = Util.monotonic
       dump["summary"] = summarizing.value
       [dump, stored]
     ensure
