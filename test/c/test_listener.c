@@ -113,9 +113,9 @@ static void test_wake_pipe_interrupts_a_wait(void)
     /* The server is down: the wait logs the failure and keeps to its time limit. */
     logged[0] = '\0';
     t0 = now_ms();
-    rc = hc_listener_wait(&l, 300, NULL, NULL, err, sizeof err);
+    rc = hc_listener_wait(&l, 1000, NULL, NULL, err, sizeof err); /* time for a first attempt on a loaded machine */
     HC_CHECK(rc == HC_LISTENER_TIMEOUT, "timeout while reconnecting, got %d", rc);
-    HC_CHECK(now_ms() - t0 < 2000, "kept to its limit: %ld ms", now_ms() - t0);
+    HC_CHECK(now_ms() - t0 < 3000, "kept to its limit: %ld ms", now_ms() - t0);
     HC_CHECK(strstr(logged, "connecting to PostgreSQL failed") != NULL, "logged the failure: %s", logged);
     HC_CHECK(strstr(logged, "next attempt in") != NULL, "logged the backoff: %s", logged);
     HC_CHECK(!hc_listener_connected(&l), "not connected");

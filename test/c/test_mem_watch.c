@@ -5,6 +5,7 @@
 #include "proc_mem.h"
 #include "hc_test.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,8 +67,8 @@ static void test_child(void)
     char *shared = malloc(32 * MB);
     touch(shared, 32 * MB, 2); /* this process's own pages, shared with the child after the fork */
     uint64_t base = base_pss();
-    int go[2];
-    HC_CHECK(pipe(go) == 0, "pipe");
+    int go[2], done[2];
+    HC_CHECK(pipe(go) == 0 && pipe(done) == 0, "pipes");
     pid_t pid = fork();
     if (pid == 0) {
         char c;
@@ -75,6 +76,7 @@ static void test_child(void)
         touch(shared, 32 * MB, 3);   /* copy-on-write: 32 MB copied */
         char *own = malloc(48 * MB); /* and 48 MB of its own */
         touch(own, 48 * MB, 4);
+        if (write(done[1], "x", 1) != 1) _exit(1);
         pause();
         _exit(0);
     }
@@ -82,7 +84,12 @@ static void test_child(void)
     char err[256];
     HC_CHECK(hc_mem_watch_start(&w, pid, base, err, sizeof err) == 0, "start: %s", err);
     HC_CHECK(write(go[1], "x", 1) == 1, "go");
-    nap_ms(400);
+    /* Until the child has touched it all (a loaded machine under ASan can take seconds), then a
+     * few of the watch's samples. */
+    struct pollfd pfd = {done[0], POLLIN, 0};
+    char c;
+    HC_CHECK(poll(&pfd, 1, 30000) == 1 && read(done[0], &c, 1) == 1, "the child touched its pages");
+    nap_ms(200);
     hc_mem_watch_forget_child(&w);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -91,6 +98,8 @@ static void test_child(void)
              (long long)(peak / MB));
     close(go[0]);
     close(go[1]);
+    close(done[0]);
+    close(done[1]);
     free(shared);
 }
 
