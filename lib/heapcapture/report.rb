@@ -56,14 +56,26 @@ module HeapCapture
     end
 
     # "12.3 MiB in 1,234 objects", or with the retention analysis "12.3 MiB retained in 1,234 objects
-    # (40 bytes awaiting GC)".
+    # (40 bytes awaiting GC)". A site the sampled tracer saw gives estimates, its figures scaled by
+    # the sampling weight: "~12.3 MiB retained in ~100,000 objects (40 sampled)".
     def site_figures(site)
       held = site.key?("retained_memsize")
       memsize, objects = held ? site.values_at("retained_memsize", "retained_objects") : site.values_at("memsize", "objects")
-      text = "#{Size.human(memsize)}#{held ? ' retained' : ''} in #{Size.count(objects)} object#{objects == 1 ? '' : 's'}"
+      text = "#{approx(site, Size.human(memsize))}#{held ? ' retained' : ''} in #{approx(site, Size.count(objects))} " \
+             "object#{objects == 1 ? '' : 's'}"
       garbage = held ? site["garbage_memsize"].to_i : 0
-      garbage.positive? ? "#{text} (#{Size.human(garbage)} awaiting GC)" : text
+      notes = []
+      notes << sampled(site) if site["estimated"]
+      notes << "#{approx(site, Size.human(garbage))} awaiting GC" if garbage.positive?
+      notes.empty? ? text : "#{text} (#{notes.join('; ')})"
     end
+
+    # text (of value) as an estimate ("~12.3 MiB") when figures (a site, a suspect) carry "estimated":
+    # scaled from the objects the sampled tracer saw, by its sampling weight (a 0 is no estimate).
+    def approx(figures, text, value = nil) = figures["estimated"] && value != 0 ? "~#{text}" : text
+
+    # "40 sampled": the objects an estimate was made from.
+    def sampled(figures) = "#{Size.count(figures['sampled'].to_i)} sampled"
 
     # Under a result: what its summary says of retention.
     def retention_lines(summary)
@@ -97,16 +109,19 @@ module HeapCapture
       "#{names.first} > ... (#{length - PATH_HOPS + 1} hops) > #{names.last(PATH_HOPS - 1).join(' > ')}"
     end
 
-    # "181 instances of RoutesProxy retain 14.2 MiB (32.0%) (one: OBJECT (RoutesProxy) 0x.. at app/x.rb:3)"
+    # "181 instances of RoutesProxy retain 14.2 MiB (32.0%) (one: OBJECT (RoutesProxy) 0x.. at app/x.rb:3)";
+    # a site's estimated from sampled instances: "~200,000 objects (40 sampled) allocated at ... retain
+    # ~12.3 MiB (~32.0%) in ~400,000 objects (the largest: ...)".
     def suspect_line(suspect)
-      share = format("%.1f%%", suspect["share"] * 100)
-      held = "#{Size.human(suspect['retained_memsize'])} (#{share}) in #{Size.count(suspect['retained_objects'])} objects"
+      share = approx(suspect, format("%.1f%%", suspect["share"] * 100))
+      held = "#{approx(suspect, Size.human(suspect['retained_memsize']))} (#{share}) in " \
+             "#{approx(suspect, Size.count(suspect['retained_objects']))} objects"
       case suspect["kind"]
       when "object" then "#{object(suspect)} retains #{held}"
       when "class" then "#{Size.count(suspect['instances'])} instances of #{suspect['class']} retain #{held} " \
                         "(the largest: #{object(suspect)})"
-      else "#{Size.count(suspect['instances'])} objects allocated at #{suspect['file']}:#{suspect['line']} retain " \
-           "#{held} (the largest: #{object(suspect)})"
+      else "#{approx(suspect, Size.count(suspect['instances']))} objects#{" (#{sampled(suspect)})" if suspect['estimated']} " \
+           "allocated at #{suspect['file']}:#{suspect['line']} retain #{held} (the largest: #{object(suspect)})"
       end
     end
 

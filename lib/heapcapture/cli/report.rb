@@ -115,9 +115,12 @@ module HeapCapture
         unless by_site.empty?
           @out.puts "\ntop sites by references held (of their objects, in all):"
           @out.puts format("  %12s %12s  %s", "references", "objects", "file:line")
+          words = Retention.new(@out)
           by_site.each do |s|
-            @out.puts format("  %12s %12s  %s:%d", count(s["references"]), count(s["objects"]), s["file"], s["line"])
+            @out.puts format("  %12s %12s  %s:%d%s", count(s["references"], s), count(s["objects"], s), s["file"], s["line"],
+                             words.sampled(s))
           end
+          words.estimates(by_site)
         end
         @out.puts "\nobjects holding the most references:"
         return @out.puts("  (none: no object holds a reference)") if summary["most_references"].empty?
@@ -168,12 +171,16 @@ module HeapCapture
         return @out.puts("  (none: no object carries its allocation site)") if rows.empty?
 
         @out.puts format("  %14s %12s  %s", "memsize", "objects", "file:line")
+        words = Retention.new(@out)
         rows.each do |s|
-          @out.puts format("  %14s %12s  %s:%d", Size.human(s["memsize"]), count(s["objects"]), s["file"], s["line"])
+          @out.puts format("  %14s %12s  %s:%d%s", Report.approx(s, Size.human(s["memsize"]), s["memsize"]),
+                           count(s["objects"], s), s["file"], s["line"], words.sampled(s))
         end
+        words.estimates(rows)
       end
 
-      def count(number) = Size.count(number)
+      # number with its thousands marked, "~" before it when figures (a site) are estimates
+      def count(number, figures = {}) = Report.approx(figures, Size.count(number), number)
     end
 
     register "report", DumpReport, "what holds the memory in a heap dump: retained and garbage, retainers, suspects"

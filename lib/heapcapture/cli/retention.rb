@@ -44,9 +44,10 @@ module HeapCapture
 
         @out.puts format("  %14s %12s %14s  %s", "retained", "objects", "awaiting GC", "file:line")
         rows.each do |s|
-          @out.puts format("  %14s %12s %14s  %s:%d", Size.human(s["retained_memsize"]), count(s["retained_objects"]),
-                           Size.human(s["garbage_memsize"]), s["file"], s["line"])
+          @out.puts format("  %14s %12s %14s  %s:%d%s", human(s, "retained_memsize"), count(s["retained_objects"], s),
+                           human(s, "garbage_memsize"), s["file"], s["line"], sampled(s))
         end
+        estimates(rows)
       end
 
       def classes(rows, title: "top classes by retained memsize")
@@ -77,9 +78,21 @@ module HeapCapture
 
         @out.puts format("  %14s %12s %10s", "retains", "objects", "instances")
         rows.each do |g|
-          @out.puts format("  %14s %12s %10s  %s", Size.human(g["retained_memsize"]), count(g["retained_objects"]),
-                           count(g["instances"]), yield(g))
+          @out.puts format("  %14s %12s %10s  %s%s", human(g, "retained_memsize"), count(g["retained_objects"], g),
+                           count(g["instances"], g), yield(g), sampled(g))
         end
+        estimates(rows)
+      end
+
+      # "  (40 sampled)" after a row whose figures are estimates (Report.approx), and once under a
+      # table that has one, what the "~" means.
+      def sampled(row) = row["estimated"] ? "  (#{Report.sampled(row)})" : ""
+
+      def estimates(rows)
+        return unless rows.any? { |row| row["estimated"] }
+
+        @out.puts "  ~: an estimate: the objects the sampled tracer saw (N sampled), each counted as the allocations " \
+                  "it stands for (its sampling weight); a --trace-for window gives exact figures"
       end
 
       def suspects(rows)
@@ -114,7 +127,9 @@ module HeapCapture
       private
 
       def pair(tally) = "#{count(tally['objects'])} objects, #{Size.human(tally['memsize'])} memsize"
-      def count(number) = Size.count(number)
+      # number with its thousands marked, "~" before it when figures (a row) are estimates
+      def count(number, figures = {}) = Report.approx(figures, Size.count(number), number)
+      def human(figures, key) = Report.approx(figures, Size.human(figures[key]), figures[key])
     end
   end
 end
