@@ -776,6 +776,7 @@ typedef struct {
     uint64_t objects, memsize;                       /* its new objects, all (as the diff's tally counts them) */
     uint64_t retained_objects, retained_memsize;     /* those the roots reach, not heapcapture's own */
     uint64_t garbage_objects, garbage_memsize;       /* those no root reaches */
+    uint64_t sampled;       /* a site's: its objects with a sample weight, counted that many times above */
 } hc_growth_group;
 
 typedef struct {
@@ -872,9 +873,11 @@ static uint64_t hc_growth_score_label(const hc_growth_ctx *x, uint32_t id)
 static void hc_growth_put_group(hc_sbuf *o, const hc_growth_group *grp)
 {
     hc_sbuf_printf(o, ",\"objects\":%" PRIu64 ",\"memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu64
-                      ",\"retained_memsize\":%" PRIu64 ",\"garbage_objects\":%" PRIu64 ",\"garbage_memsize\":%" PRIu64 "}",
+                      ",\"retained_memsize\":%" PRIu64 ",\"garbage_objects\":%" PRIu64 ",\"garbage_memsize\":%" PRIu64,
                    grp->objects, grp->memsize, grp->retained_objects, grp->retained_memsize, grp->garbage_objects,
                    grp->garbage_memsize);
+    hc_put_estimated(o, grp->sampled);
+    hc_sbuf_puts(o, "}");
 }
 
 /* A holder: the object as a hop is written (hc_put_node), with the growth it holds, its share of
@@ -956,6 +959,7 @@ char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, s
     /* totals, types, sites and classes of the new objects */
     uint64_t live = 0, live_mem = 0, dead = 0, dead_mem = 0, own = 0, own_mem = 0, roots = 0;
     uint64_t type_objects[HC_GRAPH_MAX_KINDS] = {0}, type_memsize[HC_GRAPH_MAX_KINDS] = {0};
+    uint32_t next = 0; /* the next sampled node's place in g->weights (in node order) */
     for (uint32_t v = 0; v < g->n; v++) {
         uint8_t f = g->flags[v];
         if (f & HC_NODE_ROOT) {
@@ -980,16 +984,21 @@ char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, s
             own++;
             own_mem += m;
         }
-        /* as the report's sites and classes: heapcapture's own in objects and memsize only */
+        /* as the report's sites and classes: heapcapture's own in objects and memsize only; in its
+         * site, an object the sampled tracer wrote counts its sample weight times (an estimate) */
+        while (next < g->nweights && g->weights[next].node < v) next++;
+        uint32_t weight = next < g->nweights && g->weights[next].node == v ? g->weights[next].weight : 0;
         hc_growth_group *groups[2] = {&sites[g->site[v] <= r->nsites ? g->site[v] : 0], &labels[r->class_of[v]]};
         for (int i = 0; i < 2; i++) {
-            groups[i]->objects++;
-            groups[i]->memsize += m;
+            uint64_t w = i == 0 && weight ? weight : 1, wm = hc_mul_sat(m, w);
+            groups[i]->objects = hc_add_sat(groups[i]->objects, w);
+            groups[i]->memsize = hc_add_sat(groups[i]->memsize, wm);
+            groups[i]->sampled += i == 0 && weight;
             if (mine) continue;
-            groups[i]->retained_objects += (uint64_t)reached;
-            groups[i]->retained_memsize += reached ? m : 0;
-            groups[i]->garbage_objects += (uint64_t)!reached;
-            groups[i]->garbage_memsize += reached ? 0 : m;
+            uint64_t *objects = reached ? &groups[i]->retained_objects : &groups[i]->garbage_objects;
+            uint64_t *memsize = reached ? &groups[i]->retained_memsize : &groups[i]->garbage_memsize;
+            *objects = hc_add_sat(*objects, w);
+            *memsize = hc_add_sat(*memsize, wm);
         }
     }
     hc_sbuf_puts(&o, "{\"retention\":\"computed\",\"growth\":{");

@@ -75,8 +75,8 @@ char *hc_retention_paths_json(hc_retention *r, const hc_path_query *q, char *err
  *    "missing_references":N,"root_records":N,
  *    "types":{TYPE:{"retained_objects","retained_memsize"}} (types with new objects reached),
  *    "sites":[{"file","line","objects","memsize","retained_objects","retained_memsize",
- *              "garbage_objects","garbage_memsize"}],
- *    "classes":[{"class", and the same}],
+ *              "garbage_objects","garbage_memsize",("estimated":true,"sampled")}],
+ *    "classes":[{"class", and the same but the estimate}],
  *    "holders":[{hop fields as in a path,"growth_memsize","growth_objects","growth_share",
  *                "path_length","path":[hop,...]}],
  *    "holder":{the same} or null}
@@ -84,7 +84,9 @@ char *hc_retention_paths_json(hc_retention *r, const hc_path_query *q, char *err
  * those only awaiting GC. sites and classes: the new objects' own figures, as the report's are
  * (objects and memsize count all, heapcapture's own too; retained_* those a root reaches but
  * heapcapture's; garbage_* those none reaches), ranked as the report's are (by retained memsize;
- * sites of garbage only after, by it; classes with none retained left out). A node's growth: the memsize (and count) of the new objects in its
+ * sites of garbage only after, by it; classes with none retained left out); in a site, an object
+ * the sampled tracer wrote counts its sample weight times, as in the report (estimated, sampled).
+ * Types, the growth's totals and the holders count each object once. A node's growth: the memsize (and count) of the new objects in its
  * dominator subtree, the growth that would be freed with it; growth_share: of the growth
  * retained, heapcapture's own left out. holders: up to top objects by growth, each the deepest of
  * its chain (left out when an object it dominates directly holds HC_GROWTH_NEARLY_ALL_PERCENT of its

@@ -2,7 +2,8 @@
  * report` reads one: what the roots retain, the garbage, heapcapture's own objects (by site and by
  * class, and what they alone hold), the top retainer, and paths (by address, class and site; an
  * address the dump lacks; garbage); what holds the new objects of a diff (hc_retention_growth_json:
- * an old cache holding new records, a chain of a million new objects, growth that is all garbage).
+ * an old cache holding new records, a chain of a million new objects, growth that is all garbage,
+ * sampled sites).
  * Figures checked by hand; the JSON's other fields are left to the Ruby tests, which compare it
  * with test/support/heap_graph_reference.rb. */
 #include "dump_retention.h"
@@ -541,6 +542,46 @@ done:
     hc_graph_free(&g);
 }
 
+/* Sites under the sampled tracer: an object with a sample weight counts that many times in its
+ * growth site (an estimate, said), as in the report; the totals, types and holders count it once. */
+static void test_growth_of_sampled_sites(void)
+{
+    static const char dump[] =
+        "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x10\"]}\n"
+        "{\"address\":\"0x10\", \"type\":\"ARRAY\", \"references\":[\"0x20\", \"0x30\"], \"memsize\":40}\n"
+        "{\"address\":\"0x20\", \"type\":\"STRING\", \"file\":\"s.rb\", \"line\":1, \"sample_weight\":50, \"memsize\":100}\n"
+        "{\"address\":\"0x30\", \"type\":\"STRING\", \"file\":\"s.rb\", \"line\":2, \"memsize\":100}\n"
+        "{\"address\":\"0x40\", \"type\":\"STRING\", \"file\":\"s.rb\", \"line\":1, \"sample_weight\":50, \"memsize\":200}\n";
+    hc_summary s;
+    hc_graph g;
+    hc_retention *r = analysed(&s, &g, dump, sizeof dump - 1);
+    if (!r) goto done;
+    static const uint64_t old[] = {0x10};
+    uint8_t *is_new = new_but(&g, old, 1);
+    char *json = hc_retention_growth_json(r, is_new, 10);
+    char *v = value_of(json, "sites");
+    HC_CHECK_STR(v, "[{\"file\":\"s.rb\",\"line\":1,\"objects\":100,\"memsize\":15000,\"retained_objects\":50,"
+                    "\"retained_memsize\":5000,\"garbage_objects\":50,\"garbage_memsize\":10000,\"estimated\":true,\"sampled\":2},"
+                    "{\"file\":\"s.rb\",\"line\":2,\"objects\":1,\"memsize\":100,\"retained_objects\":1,\"retained_memsize\":100,"
+                    "\"garbage_objects\":0,\"garbage_memsize\":0}]",
+                 "the sampled site by its weight");
+    free(v);
+    v = value_of(json, "growth");
+    HC_CHECK_STR(v, "{\"retained\":{\"objects\":2,\"memsize\":200},\"garbage\":{\"objects\":1,\"memsize\":200},"
+                    "\"own\":{\"objects\":0,\"memsize\":0}}", "the totals: each object once");
+    free(v);
+    v = value_of(json, "holder");
+    HC_CHECK(v && strncmp(v, "{\"address\":\"0x10\",", 18) == 0 && strstr(v, "\"growth_memsize\":200,\"growth_objects\":2,"),
+             "the holder: %s", v ? v : "(null)");
+    free(v);
+    free(json);
+    free(is_new);
+    hc_retention_free(r);
+done:
+    hc_summary_free(&s);
+    hc_graph_free(&g);
+}
+
 int main(void)
 {
     test_report();
@@ -549,5 +590,6 @@ int main(void)
     test_long_chain();
     test_growth_held_by_an_old_cache();
     test_growth_along_a_chain();
+    test_growth_of_sampled_sites();
     return hc_test_summary("dump_retention");
 }
