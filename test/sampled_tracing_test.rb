@@ -4,6 +4,7 @@ require "test_helper"
 require "json"
 require "open3"
 require "tmpdir"
+require_relative "support/dump_parse"
 
 # heapcapture's sampled tracer: a process that lets objects pile up (a leak) beside other work
 # gets a fraction of them (never none) annotated with exactly their true site, no object gets a
@@ -51,6 +52,63 @@ class SampledTracingTest < HCTest::TestCase
     found = run_leak("annotate", "compact")
     assert found["identical"]
     assert_true_sites(found, "after GC.compact")
+  end
+
+  # 300,000 objects kept from one line, among 5 M allocations, under the sampled tracer: the report
+  # (and the capture's own summary) gives that site as an estimate, its objects the sampled ones'
+  # weights summed (as a plain Ruby parse of the dump counts them), "sampled" the dump's lines of
+  # that site that carry a weight. The bound is statistical: each allocation is sampled with the
+  # same chance, ~1 in 5,100 (the weight), so the site's samples are about Poisson with mean
+  # 300,000 / 5,100 = ~59 (sd ~7.7, 13%), and each window's weight stands for the ~300,000
+  # allocations before it (~6% of the pile-up: the estimate moves by a window's worth at its ends).
+  # 0.5x is ~4 sd below the truth, 2x ~8 sd above: a sound sampler never fails it, one off by 2x
+  # (a weight computed wrong, samples lost or doubled) always does.
+  def test_a_sampled_site_is_an_estimate_near_the_truth
+    Dir.mktmpdir("hc-estimate-") do |dir|
+      found = run_leak("estimate", dir)
+      assert_equal "ok", found["status"], found["error"]
+      assert_match(/\Asampled /, found["tracing"])
+      file, line = found.values_at("file", "line")
+      want = HCTest::DumpParse.tallies(found["location"])
+      sampled = want["site_sampled"][[file, line]]
+      assert_operator sampled, :>, 0, "the dump's lines of the site carry their weight"
+      report = HeapCapture::Summary.of_file(found["location"])
+      assert_equal "computed", report["retention"]
+      site = report["sites"].find { |s| s.values_at("file", "line") == [file, line] }
+      refute_nil site, "the site is among the report's top: #{report['sites'].first(3)}"
+      assert_equal true, site["estimated"], site
+      assert_equal sampled, site["sampled"], "the lines of that site with a sample_weight"
+      assert_equal want["sites"][[file, line]], site.values_at("objects", "memsize"), "the weights summed, as Ruby sums them"
+      estimate = site["retained_objects"]
+      assert_operator estimate, :>=, 150_000, "~#{estimate} from #{sampled} samples for 300,000 (the bound: above)"
+      assert_operator estimate, :<=, 600_000, "~#{estimate} from #{sampled} samples for 300,000 (the bound: above)"
+      result_site = found["result_site"]
+      assert_equal [true, sampled], result_site&.values_at("estimated", "sampled"), "the capture's summary says so too"
+      out, = Open3.capture3(RbConfig.ruby, "-I#{LIB}", File.expand_path("../exe/heapcapture", __dir__), "report",
+                            found["location"])
+      assert_match(/^ +~[\d.]+ \S+ +~[\d,]+ +\S+( \S+)?  #{Regexp.escape("#{file}:#{line}")}  \(#{sampled} sampled\)$/, out,
+                   "the report's sites table: estimates and the objects seen")
+      assert_includes out, "~: an estimate"
+    end
+  end
+
+  # The same site made in a full-tracing window (what signal's trace_for opens): exact, no weight
+  # in the dump, nothing estimated.
+  def test_a_site_traced_in_full_is_exact
+    Dir.mktmpdir("hc-exact-") do |dir|
+      found = run_leak("estimate", dir, "full")
+      assert_equal "ok", found["status"], found["error"]
+      assert_match(/\Afull \(a 600 s window\)\z/, found["tracing"])
+      file, line = found.values_at("file", "line")
+      want = HCTest::DumpParse.tallies(found["location"])
+      assert_equal 0, want["site_sampled"][[file, line]], "no line of the site carries a weight"
+      site = HeapCapture::Summary.of_file(found["location"])["sites"].find { |s| s.values_at("file", "line") == [file, line] }
+      assert_equal want["sites"][[file, line]], site.values_at("objects", "memsize"), "every object, counted once"
+      # the 300,000 objects, and the call site's caches (IMEMOs: ObjectSpace's tracer gives them the line too)
+      assert_includes 300_000..300_010, site["retained_objects"]
+      refute site.key?("estimated") || site.key?("sampled"), site
+      refute found["result_site"].key?("estimated"), found["result_site"]
+    end
   end
 
   def test_samples_of_objects_that_died_do_not_pile_up

@@ -6,8 +6,11 @@ require "zlib"
 module HCTest
   # What a heap dump holds, tallied in Ruby (JSON.parse of every line): what the C summary
   # (dump_summary.c) must equal. Sites are {[file, line] => [objects, memsize]}, site_references
-  # {[file, line] => references held}, holders [[address, references, memsize]] of every object
-  # holding one, strings {value => [copies, memsize]} of every STRING with a value.
+  # {[file, line] => references held}, site_sampled {[file, line] => lines with a sample weight}
+  # (a line the sampled tracer annotated with "sample_weight" W counts W times in its site's
+  # objects, memsize and references: an estimate; every other figure counts it once), holders
+  # [[address, references, memsize]] of every object holding one, strings {value => [copies,
+  # memsize]} of every STRING with a value.
   module DumpParse
     module_function
 
@@ -15,7 +18,7 @@ module HCTest
     def tallies(path)
       r = { "lines" => 0, "objects" => 0, "memsize" => 0, "roots" => 0, "invalid_lines" => 0, "types" => {},
             "generations" => {}, "sites" => {}, "references" => 0, "site_references" => Hash.new(0), "holders" => [],
-            "strings" => {} }
+            "strings" => {}, "site_sampled" => Hash.new(0) }
       add = lambda do |map, key, memsize|
         tally = map[key] ||= { "objects" => 0, "memsize" => 0 }
         tally["objects"] += 1
@@ -50,12 +53,21 @@ module HCTest
         next unless record["file"].is_a?(String)
 
         key = [record["file"], record["line"].is_a?(Integer) ? record["line"] : 0]
+        weight = weight(record)
         site = r["sites"][key] ||= [0, 0]
-        site[0] += 1
-        site[1] += memsize
-        r["site_references"][key] += refs
+        site[0] += weight || 1
+        site[1] += memsize * (weight || 1)
+        r["site_references"][key] += refs * (weight || 1)
+        r["site_sampled"][key] += 1 if weight
       end
       r
+    end
+
+    # The allocations a sampled site's line stands for (its "sample_weight", at most 2**32 - 1), or
+    # nil for an exact one (none, or 0).
+    def weight(record)
+      weight = record["sample_weight"]
+      weight.is_a?(Integer) && weight.positive? ? [weight, (2**32) - 1].min : nil
     end
 
     def each_line(path, &block)
@@ -69,8 +81,10 @@ module HCTest
     # The top sites as the C summary orders them: by memsize, then objects, file, line.
     def top_sites(tallies, count)
       sites = tallies["sites"].map do |(file, line), (objects, memsize)|
-        { "file" => file, "line" => line, "objects" => objects, "memsize" => memsize,
-          "references" => tallies["site_references"][[file, line]] }
+        site = { "file" => file, "line" => line, "objects" => objects, "memsize" => memsize,
+                 "references" => tallies["site_references"][[file, line]] }
+        sampled = tallies["site_sampled"][[file, line]]
+        sampled.positive? ? site.merge("estimated" => true, "sampled" => sampled) : site
       end
       sites.sort_by { |s| [-s["memsize"], -s["objects"], s["file"], s["line"]] }.first(count)
     end

@@ -6,6 +6,8 @@
 #   capture DIR: a fork-mode capture into file://DIR, the dump's sites checked against the truth
 #   annotate [compact]: dump_all in this process, annotated by Tracer.annotate (after GC.compact)
 #   churn: a million short-lived allocations; the table's size and what is still live
+#   estimate DIR [full]: 300,000 objects kept from one line, a fork-mode capture into file://DIR;
+#     with full, made in a full-tracing window (as signal's trace_for opens) instead
 require "heapcapture"
 require "json"
 require "zlib"
@@ -30,6 +32,19 @@ def pile_up(seconds)
 
     @work = { at: i, list: [i, i.to_s] } # other work: garbage (only the last one stays)
     i += 1
+  end
+  kept
+end
+
+# count Leak objects made at ONE_SITE_LINE, each followed by `work` pairs of garbage: the same mix of
+# allocations all along, whenever the sampled tracer's windows open (a pile-up by time, as pile_up
+# does, catches up in a burst after each wait for the GVL, just when the sampler has opened one).
+ONE_SITE_LINE = __LINE__ + 4
+def pile_up_at_one_site(count, work)
+  kept = []
+  while kept.size < count
+    kept << Leak.new
+    work.times { |j| @work = [j, j.to_s] }
   end
   kept
 end
@@ -76,6 +91,15 @@ when "annotate"
   stripped = annotated.gsub(/, "file":"[^"]*", "line":\d+(, "method":"[^"]*")?, "generation":\d+, "sample_weight":\d+/, "")
   records = annotated.each_line.map { |l| JSON.parse(l) }
   puts JSON.generate(check(records, leak_class).merge("identical" => stripped == plain, "kept" => kept.size))
+when "estimate"
+  HeapCapture::Tracing.open_window(600) if ARGV[2] == "full"
+  kept = pile_up_at_one_site(300_000, ARGV[2] == "full" ? 0 : 8)
+  result = HeapCapture.capture("estimate", mode: :fork, destination: "file://#{ARGV[1]}", tmpdir: ARGV[1])
+  HeapCapture::Tracing.close_window
+  site = result.dig("summary", "sites")&.find { |s| s["file"] == __FILE__ && s["line"] == ONE_SITE_LINE }
+  puts JSON.generate("status" => result["status"], "error" => result["error"], "tracing" => result["tracing"],
+                     "location" => result["location"], "kept" => kept.size, "file" => __FILE__, "line" => ONE_SITE_LINE,
+                     "result_site" => site, "weight" => HeapCapture::Tracer.stats["weight"])
 when "churn"
   1_000_000.times do |i|
     _garbage = "short-lived #{i}"
