@@ -163,6 +163,24 @@ class DiffTest < HCTest::TestCase
     assert_operator out.index("what is holding the growth"), :<, out.index("holders of the growth"), out
   end
 
+  # Without ROOT records and references nothing says what holds what: the tally alone, and why.
+  def test_a_dump_without_roots_has_its_tally_and_says_why
+    old = File.join(@dest, "old.ndjson")
+    File.write(old, "#{record(1, 'STRING', 40)}\n")
+    new = File.join(@dest, "new.ndjson")
+    File.write(new, "#{record(1, 'STRING', 40)}\n#{record(2, 'HASH', 160, ['a.rb', 3])}\n")
+    diff = diff_json(old, new)
+    assert_equal [1, 160], diff.values_at("objects", "memsize")
+    assert_match(/\Anot computed: .*new\.ndjson has no ROOT records and no references/, diff["retention"])
+    assert_nil diff["growth"]
+    assert_equal [{ "file" => "a.rb", "line" => 3, "objects" => 1, "memsize" => 160, "references" => 0 }], diff["sites"]
+    out, err, status = cli("diff", old, new)
+    assert status.success?, err
+    assert_match(/^  retention: not computed: .*no ROOT records/, out)
+    assert_match(/^top sites by memsize \(garbage included: no retention analysis\).*\n.*\n +160 bytes +1  a\.rb:3$/, out)
+    refute_includes out, "what is holding the growth"
+  end
+
   def test_a_dump_diffed_with_itself_is_empty
     dump = write_dump("d.ndjson", [record(1, "STRING", 40), record(2, "HASH", 160)])
     assert_equal [0, 0, []], diff_json(dump, dump).values_at("objects", "memsize", "sites")
@@ -219,7 +237,8 @@ class DiffTest < HCTest::TestCase
     cut = File.join(@dest, "cut.ndjson.gz")
     File.binwrite(cut, Zlib.gzip(File.read(good) * 50)[0, 30])
     { [empty, good] => /empty\.ndjson is empty/, [text, good] => /notes\.txt is not a heap dump/,
-      [good, cut] => /cut\.ndjson\.gz is not a whole gzip file/, [good, text] => /notes\.txt is not a heap dump/ }
+      [good, cut] => /cut\.ndjson\.gz is not a whole gzip file/, [good, text] => /notes\.txt is not a heap dump/,
+      [good, good, text] => /notes\.txt is not a heap dump/, [good, cut, good] => /cut\.ndjson\.gz is not a whole gzip/ }
       .each do |args, message|
         out, err, status = cli("diff", *args)
         assert_equal [1, ""], [status.exitstatus, out], err

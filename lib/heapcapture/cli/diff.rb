@@ -23,7 +23,7 @@ module HeapCapture
                      "downloaded first. Objects are matched by address: it says when GC.compact ran\n" \
                      "between the dumps, or the dumps are of different processes (from the summaries\n" \
                      "stored beside them).\n\n"
-          output_options(o, options)
+          output_options(o, options, "sites, classes and holders")
         end
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::MissingArgument, "OLD and NEW" if args.size < 2

@@ -46,10 +46,10 @@ module HeapCapture
         end
       end
 
-      # --json and --top N, into options (report's and diff's).
-      def output_options(parser, options)
+      # --json and --top N, into options (report's and diff's; shown: what --top cuts).
+      def output_options(parser, options, shown = "sites")
         parser.on("--json", "print the result as one JSON object") { options[:json] = true }
-        parser.on("--top N", Integer, "sites to show (default #{Summary::TOP})") do |v|
+        parser.on("--top N", Integer, "#{shown} to show (default #{Summary::TOP})") do |v|
           raise OptionParser::InvalidArgument, "--top #{v} (it must be 1 or more)" unless v.positive?
 
           options[:top] = v
