@@ -58,6 +58,31 @@ class CaptureSummaryTest < HCTest::TestCase
     assert_equal [], HeapCapture::Report.top_sites(result.merge("summary" => nil))
   end
 
+  # A site the sampled tracer saw: its figures are estimates (scaled by the sampling weight), with the
+  # objects seen; exact sites stay as they were.
+  def test_signal_wait_prints_a_sampled_site_as_an_estimate
+    sites = [{ "file" => "app/leak.rb", "line" => 3, "objects" => 204_000, "memsize" => 12_897_345,
+               "retained_objects" => 204_000, "retained_memsize" => 12_897_345, "garbage_objects" => 0, "garbage_memsize" => 0,
+               "estimated" => true, "sampled" => 40 },
+             { "file" => "app/b.rb", "line" => 7, "objects" => 10_200, "memsize" => 408_000, "retained_objects" => 5100,
+               "retained_memsize" => 204_000, "garbage_objects" => 5100, "garbage_memsize" => 204_000, "estimated" => true,
+               "sampled" => 2 },
+             { "file" => "app/c.rb", "line" => 9, "objects" => 1, "memsize" => 40, "retained_objects" => 1,
+               "retained_memsize" => 40, "garbage_objects" => 0, "garbage_memsize" => 0 }]
+    suspect = { "kind" => "site", "address" => "0x7f01", "instances" => 204_000, "type" => "OBJECT", "class" => "Leak",
+                "file" => "app/leak.rb", "line" => 3, "retained_memsize" => 12_897_345, "retained_objects" => 408_000,
+                "share" => 0.5, "estimated" => true, "sampled" => 40, "path" => [], "path_length" => 2 }
+    summary = { "objects" => 300_000, "memsize" => 40 * 1024 * 1024, "sites" => sites, "retention" => "computed",
+                "retained" => { "objects" => 250_000, "memsize" => 30 * 1024 * 1024 },
+                "garbage" => { "objects" => 50_000, "memsize" => 10 * 1024 * 1024 }, "suspects" => [suspect] }
+    lines = HeapCapture::Report.top_sites({ "status" => "ok", "summary" => summary })
+    assert_equal ["  top site: ~12.3 MiB retained in ~204,000 objects (40 sampled) at app/leak.rb:3",
+                  "  top site: ~199.2 KiB retained in ~5,100 objects (2 sampled; ~199.2 KiB awaiting GC) at app/b.rb:7",
+                  "  top site: 40 bytes retained in 1 object at app/c.rb:9"], lines[1, 3]
+    assert_equal "  suspect: ~204,000 objects (40 sampled) allocated at app/leak.rb:3 retain ~12.3 MiB (~50.0%) in " \
+                 "~408,000 objects (the largest: OBJECT (Leak) 0x7f01 at app/leak.rb:3)", lines[5]
+  end
+
   private
 
   def check_summary(mode)
