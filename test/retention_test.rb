@@ -8,6 +8,7 @@ require "timeout"
 require "zlib"
 require "fileutils"
 require_relative "support/heap_graph_reference"
+require_relative "support/bounded_command"
 
 # Retention: what a dump's objects keep alive. The fixtures under test/fixtures/retention each make
 # known retention in a fresh ruby and dump it; HeapGraphReference (test/support) computes the
@@ -51,29 +52,11 @@ class RetentionTest < HCTest::TestCase
     def make_dump(name)
       path = File.join(tmpdir, "#{name}.ndjson")
       after = name == "gc_verdict" ? [File.join(tmpdir, "#{name}-after.ndjson")] : []
-      out, err, status = RetentionTest.run_bounded(FIXTURE_ENV, RbConfig.ruby, File.join(FIXTURES, "#{name}.rb"), path,
-                                                   *after, timeout: FIXTURE_TIMEOUT)
+      out, err, status = HCTest::BoundedCommand.run(FIXTURE_ENV, RbConfig.ruby, File.join(FIXTURES, "#{name}.rb"), path,
+                                                    *after, timeout: FIXTURE_TIMEOUT)
       raise "fixture #{name} failed (#{status.inspect}): #{err}" unless status.success?
 
       Dump.new(name, path, JSON.parse(out), HeapGraphReference.new(path, keep: HeapGraphReference::KEEP + ["flags"]))
-    end
-
-    # [stdout, stderr, status] of a command, killed after timeout seconds (status then a signal's).
-    def run_bounded(env, *command, timeout:, stdin: nil)
-      out_r, out_w = IO.pipe
-      err_r, err_w = IO.pipe
-      pid = Process.spawn(env, *command, out: out_w, err: err_w, in: stdin || File::NULL)
-      [out_w, err_w].each(&:close)
-      readers = [out_r, err_r].map { |io| Thread.new { io.read } }
-      status = begin
-        Timeout.timeout(timeout) { Process.waitpid2(pid).last }
-      rescue Timeout::Error
-        Process.kill("KILL", pid)
-        Process.waitpid2(pid).last
-      end
-      [*readers.map(&:value), status]
-    ensure
-      [out_r, err_r].each { |io| io.close unless io.nil? || io.closed? }
     end
   end
 
@@ -540,7 +523,7 @@ class RetentionTest < HCTest::TestCase
   end
 
   def heapcapture(*args)
-    self.class.run_bounded({}, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", EXE, *args, timeout: CLI_TIMEOUT)
+    HCTest::BoundedCommand.run({}, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", EXE, *args, timeout: CLI_TIMEOUT)
   end
 
   # report --json of the dump, every site (--top 100000), read once per dump.

@@ -7,6 +7,7 @@ require "rbconfig"
 require "timeout"
 require "tmpdir"
 require "zlib"
+require_relative "bounded_command"
 
 module HCTest
   # Real application servers (Debian's puma, Sidekiq) started as process groups of their own, the
@@ -58,20 +59,7 @@ module HCTest
 
     # Any command as a subprocess (in chdir), killed after `timeout` seconds: [stdout, stderr, status].
     def run_command(env, *command, timeout:, chdir: Dir.pwd)
-      out_r, out_w = IO.pipe
-      err_r, err_w = IO.pipe
-      pid = Process.spawn(env, *command, chdir: chdir, out: out_w, err: err_w)
-      [out_w, err_w].each(&:close)
-      readers = [out_r, err_r].map { |io| Thread.new { io.read } }
-      status = begin
-        Timeout.timeout(timeout) { Process.waitpid2(pid).last }
-      rescue Timeout::Error
-        Process.kill("KILL", pid)
-        Process.waitpid2(pid).last
-      end
-      [*readers.map(&:value), status]
-    ensure
-      [out_r, err_r].each { |io| io&.close unless io&.closed? }
+      BoundedCommand.run(env, *command, timeout: timeout, chdir: chdir)
     end
 
     # "web.1 pid 42: ok s3://bucket/key 1234 bytes https://..." => { pid:, status:, location: }
