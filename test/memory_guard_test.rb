@@ -18,6 +18,20 @@ class MemoryGuardTest < HCTest::TestCase
 
   def config(**settings) = HeapCapture::Configuration.new({}).apply(settings)
 
+  # The capture-time retention analysis: its estimate from the tally (64 bytes an object, 8 a
+  # reference, 6 MB of buffers) or half the ndjson bytes, with the 25% margin, against what the limit
+  # leaves free of this process's RSS.
+  def test_the_retention_analysis_runs_when_its_estimate_fits_the_limit
+    need = HeapCapture::MemoryGuard.retention_need({ "objects" => 1_000_000, "references" => 2_000_000 }, nil)
+    assert_equal (64 * 1_000_000) + (8 * 2_000_000) + (6 * MB), need
+    assert_equal (100 * MB / 2) + (6 * MB), HeapCapture::MemoryGuard.retention_need(nil, 100 * MB)
+    rss = HeapCapture::Dump.rss
+    assert_equal [true, nil], HeapCapture::MemoryGuard.retention_fits(config(memory_limit: rss + (200 * MB)), 100 * MB)
+    fits, why = HeapCapture::MemoryGuard.retention_fits(config(memory_limit: rss + (100 * MB)), 100 * MB)
+    refute fits
+    assert_match(/\Ait needs ~125 MB, (99|100) MB are free of the \d+ MB limit \(memory_limit setting/, why)
+  end
+
   def test_auto_forks_when_the_fork_estimate_fits
     d = HeapCapture::MemoryGuard.decide(config(memory_limit: 1000 * MB), 400 * MB, fork_possible: true)
     assert_equal :fork, d.mode

@@ -17,7 +17,8 @@ module HeapCapture
     MARGIN = 1.25
     # The retention analysis at capture time (dump_graph.h): ~62 bytes an object and 8 a reference at
     # its peak, plus the reader's buffers; from a dump not yet counted, half its ndjson bytes (an object
-    # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of RSS.
+    # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of the
+    # machine's available memory (MemAvailable; of the process's RSS where that cannot be read).
     RETENTION_OBJECT_BYTES = 64
     RETENTION_REFERENCE_BYTES = 8
     RETENTION_BASE_BYTES = 6 * 1024 * 1024 # the reader's pieces and the summary feed's blocks
@@ -74,12 +75,25 @@ module HeapCapture
           [false, "it needs ~#{Report.megabytes(wanted)}, #{Report.megabytes([free, 0].max)} are free of the " \
                   "#{Report.megabytes(budget.limit)} limit (#{budget.source})"]
         else
-          allowed = (rss.to_i * RETENTION_UNBOUNDED_SHARE).round
+          available = available_memory
+          allowed = ((available || rss.to_i) * RETENTION_UNBOUNDED_SHARE).round
           return [true, nil] if wanted <= allowed
 
-          [false, "it needs ~#{Report.megabytes(wanted)}, more than #{(RETENTION_UNBOUNDED_SHARE * 100).round}% of this " \
-                  "process's #{Report.megabytes(rss.to_i)} RSS, and no memory limit is known to say it fits"]
+          of_what = if available
+                      "the machine's #{Report.megabytes(available)} available (no memory limit is known)"
+                    else
+                      "this process's #{Report.megabytes(rss.to_i)} RSS (no memory limit is known)"
+                    end
+          [false, "it needs ~#{Report.megabytes(wanted)}, more than #{(RETENTION_UNBOUNDED_SHARE * 100).round}% of #{of_what}"]
         end
+      end
+
+      # The kernel's estimate of the memory that can be had without swapping (MemAvailable), or nil.
+      def available_memory
+        File.foreach("/proc/meminfo") { |line| return Integer(line[/\d+/], 10) * 1024 if line.start_with?("MemAvailable:") }
+        nil
+      rescue SystemCallError, ArgumentError, TypeError
+        nil
       end
 
       # The memory limit this process is held to, as a Cgroup::Memory (limit, source), or nil.
