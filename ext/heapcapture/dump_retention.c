@@ -48,6 +48,7 @@ struct hc_retention {
     const uint8_t *inner;   /* by node: it dominates another object above the bar */
     uint64_t bar;
     const hc_path_query *query;
+    const void *growth;     /* while ranking a diff's growth: its hc_growth_ctx */
 };
 
 /* ---- labels: class names, interned by their text ---- */
@@ -779,8 +780,7 @@ typedef struct {
     uint64_t sampled;       /* a site's: its objects with a sample weight, counted that many times above */
 } hc_growth_group;
 
-typedef struct {
-    const hc_retention *r;
+typedef struct {                    /* what the growth's scores read (hc_retention's growth) */
     const uint64_t *sums;           /* by node: the growth it holds */
     const uint32_t *marks;          /* by node: HC_GROWTH_INNER */
     uint32_t holder;                /* always listed among the holders */
@@ -826,48 +826,28 @@ static void hc_growth_fold(const hc_graph *g, uint64_t *sums, uint32_t *pending)
     }
 }
 
-/* The top (at most cap) of count items by score, highest first (ties: lower index first): hc_top's
- * rule, over this section's own figures. */
-typedef uint64_t (*hc_growth_score_fn)(const hc_growth_ctx *x, uint32_t i);
-
-static uint32_t hc_growth_top(const hc_growth_ctx *x, uint32_t count, hc_growth_score_fn score, uint32_t *out, uint32_t cap)
-{
-    uint32_t n = 0;
-    if (!cap) return 0;
-    for (uint32_t i = 0; i < count; i++) {
-        uint64_t sc = score(x, i);
-        if (!sc || (n == cap && sc <= score(x, out[n - 1]))) continue;
-        uint32_t at = n < cap ? n++ : cap - 1;
-        while (at > 0 && score(x, out[at - 1]) < sc) {
-            out[at] = out[at - 1];
-            at--;
-        }
-        out[at] = i;
-    }
-    return n;
-}
-
 /* Holders: objects holding growth, the deepest of a chain (none it dominates directly holds
  * nearly all of its growth), and the holder whatever its marks. */
-static uint64_t hc_growth_score_holder(const hc_growth_ctx *x, uint32_t v)
+static uint64_t hc_growth_score_holder(const hc_retention *r, uint32_t v)
 {
-    const hc_graph *g = x->r->g;
+    const hc_growth_ctx *x = r->growth;
+    const hc_graph *g = r->g;
     if (!hc_growth_candidate(g, v) || ((x->marks[v] & HC_GROWTH_INNER) && v != x->holder)) return 0;
     return x->sums[v];
 }
 
 /* Sites as the report ranks them: by retained memsize, then the garbage-only ones by their garbage;
  * heapcapture's own, not at all. */
-static uint64_t hc_growth_score_site(const hc_growth_ctx *x, uint32_t id)
+static uint64_t hc_growth_score_site(const hc_retention *r, uint32_t id)
 {
-    const hc_growth_group *grp = &x->groups[id];
+    const hc_growth_group *grp = &((const hc_growth_ctx *)r->growth)->groups[id];
     if (!id) return 0;
     return grp->retained_memsize ? (1ull << 62) + grp->retained_memsize : grp->garbage_objects ? grp->garbage_memsize + 1 : 0;
 }
 
-static uint64_t hc_growth_score_label(const hc_growth_ctx *x, uint32_t id)
+static uint64_t hc_growth_score_label(const hc_retention *r, uint32_t id)
 {
-    return id ? x->groups[id].retained_memsize : 0;
+    return id ? ((const hc_growth_ctx *)r->growth)->groups[id].retained_memsize : 0;
 }
 
 static void hc_growth_put_group(hc_sbuf *o, const hc_growth_group *grp)
@@ -1014,8 +994,9 @@ char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, s
                        first ? "" : ",", g->kinds[k].type, type_objects[k], type_memsize[k]);
         first = 0;
     }
-    hc_growth_ctx x = {r, sums, scratch, HC_GRAPH_NONE, sites};
-    uint32_t n = hc_growth_top(&x, r->nsites + 1, hc_growth_score_site, pick, cap);
+    hc_growth_ctx x = {sums, scratch, HC_GRAPH_NONE, sites};
+    r->growth = &x; /* for the scores hc_top calls */
+    uint32_t n = hc_top(r, r->nsites + 1, hc_growth_score_site, pick, cap);
     hc_sbuf_puts(&o, "},\"sites\":[");
     for (uint32_t i = 0; i < n; i++) {
         if (i) hc_sbuf_puts(&o, ",");
@@ -1023,7 +1004,7 @@ char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, s
         hc_growth_put_group(&o, &sites[pick[i]]);
     }
     x.groups = labels;
-    n = hc_growth_top(&x, r->nlabels + 1, hc_growth_score_label, pick, cap);
+    n = hc_top(r, r->nlabels + 1, hc_growth_score_label, pick, cap);
     hc_sbuf_puts(&o, "],\"classes\":[");
     for (uint32_t i = 0; i < n; i++) {
         hc_sbuf_puts(&o, i ? ",{\"class\":\"" : "{\"class\":\"");
@@ -1043,7 +1024,8 @@ char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, s
             scratch[d] |= HC_GROWTH_INNER;
     }
     x.holder = holder;
-    n = hc_growth_top(&x, g->n, hc_growth_score_holder, pick, cap);
+    n = hc_top(r, g->n, hc_growth_score_holder, pick, cap);
+    r->growth = NULL;
     for (uint32_t i = 0; i < n; i++) picked_memsize[i] = sums[pick[i]];
     uint64_t holder_memsize = holder != HC_GRAPH_NONE ? sums[holder] : 0;
     /* then the new objects they hold, in the same array (memsize and count need not both be kept) */
