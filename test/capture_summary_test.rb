@@ -138,8 +138,8 @@ class CaptureSummaryTest < HCTest::TestCase
                  sites.map { |s| s["retained_memsize"] }
   end
 
-  # At capture time, in the app's process once the child is gone: retained and awaiting GC as a plain
-  # Ruby BFS over the stored dump has them, counted in the capture's extra memory. The dump is this
+  # At capture time, in a process of its own once the dump is stored: retained and awaiting GC as a
+  # plain Ruby BFS over the stored dump has them, with that process's peak RSS. The dump is this
   # test process's, whose heap is what the tests run before left it: past REFERENCE_MAX objects the
   # Ruby reference (every line parsed, dominators in Ruby) takes minutes and GBs, and the figures
   # are compared with report's reading of the stored dump instead (the reference checks those on
@@ -158,7 +158,12 @@ class CaptureSummaryTest < HCTest::TestCase
     assert_equal reference.retained, summary["retained"]
     assert_equal reference.garbage, summary["garbage"]
     assert_kind_of Array, summary["suspects"]
+    assert_operator summary["retention_peak_bytes"], :>, 0
     assert_operator result["extra_memory_bytes"], :>, 0
+    # The inline dump's IO (with its buffer) is in the heap it dumps: heapcapture's own, no retainer.
+    assert_operator summary["own"]["objects"], :>, 0
+    refute(summary["suspects"].any? { |s| %w[IO HeapCapture::Dump::PipeIO].include?(s["class"]) },
+           "the capture's own IO is no suspect: #{summary['suspects'].map { |s| s.except('path') }}")
   end
 
   # report KEY --stored: the stored summary (its retention analysis made at capture time), saying it

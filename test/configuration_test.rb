@@ -22,6 +22,8 @@ class ConfigurationTest < HCTest::TestCase
     assert_equal :off, config.trace_allocations
     assert_equal 8 * MIB, config.part_size
     assert_equal 4, config.concurrency
+    assert_in_delta 0.1, config.suspect_share
+    assert_in_delta 0.25, HeapCapture::Configuration.new("HEAPCAPTURE_SUSPECT_SHARE" => "0.25").suspect_share
     assert_equal "postgres://app@127.0.0.1/app",
                  HeapCapture::Configuration.new("HEAPCAPTURE_DATABASE_URL" => "postgres://app@127.0.0.1/app",
                                                 "DATABASE_URL" => "postgres://other@127.0.0.1/x").database_url,
@@ -74,6 +76,12 @@ class ConfigurationTest < HCTest::TestCase
     assert_match(/unknown setting :part_sise \(known: .*part_size/, error.message)
     assert_raises(HeapCapture::ConfigurationError) { config.apply(compression: :zstd) }
     assert_raises(HeapCapture::ConfigurationError) { config.apply(mode: :thread) }
+    [0, 1.5, "10%", "lots"].each do |bad|
+      error = assert_raises(HeapCapture::ConfigurationError) { config.apply(suspect_share: bad) }
+      assert_equal "heapcapture: suspect_share must be a share of the retained heap above 0 and at most 1 (0.1 for " \
+                   "10%), got #{bad.inspect}", error.message
+    end
+    assert_in_delta 1.0, config.apply(suspect_share: 1).suspect_share
   end
 
   def test_dyno_selection_and_channel_names

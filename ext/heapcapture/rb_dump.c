@@ -52,10 +52,15 @@ int hc_dump_pipe(int fds[2])
     return 0;
 }
 
+/* HeapCapture::Dump::PipeIO, an IO of our own class: the inline dump's IO is in the heap it dumps,
+ * with its buffer, and the retention analysis counts HeapCapture:: objects as the capture's own,
+ * not as the app's (an IO of Ruby's class was the top "leak suspect" of every inline capture). */
+static VALUE hc_cPipeIO;
+
 VALUE hc_dump_pipe_io(VALUE fdv)
 {
     VALUE argv[2] = {fdv, rb_str_new_cstr("wb")}; /* not sync: it writes when its buffer is full */
-    return rb_class_new_instance(2, argv, rb_cIO);
+    return rb_class_new_instance(2, argv, hc_cPipeIO);
 }
 
 /* The one use of the IO struct's fields in the extension (test/c_api_test.rb allows it here only):
@@ -476,6 +481,7 @@ void hc_init_dump(void)
 
     VALUE mDump = rb_define_module_under(hc_mHeapCapture, "Dump");
     rb_define_singleton_method(mDump, "fork_start", hc_dump_fork_start, -1);
+    hc_cPipeIO = rb_define_class_under(mDump, "PipeIO", rb_cIO);
     hc_cChild = rb_define_class_under(mDump, "Child", rb_cObject);
     rb_undef_alloc_func(hc_cChild);
     rb_define_method(hc_cChild, "wait", hc_child_wait, 0);

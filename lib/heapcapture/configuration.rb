@@ -2,6 +2,7 @@
 
 require "tmpdir"
 require "logger"
+require_relative "configuration/values"
 
 module HeapCapture
   # Every setting, with its environment default (see README "Settings"). Reading happens when the
@@ -9,7 +10,8 @@ module HeapCapture
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
                   session_token compression mode trace_allocations memory_limit redact every rss_above
-                  rss_interval rss_strikes rss_backoff rss_growth tmpdir part_size concurrency logger].freeze
+                  rss_interval rss_strikes rss_backoff rss_growth suspect_share tmpdir part_size concurrency
+                  logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
     REDACTIONS = %i[none strings].freeze
@@ -42,6 +44,8 @@ module HeapCapture
       @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "sampled", "HEAPCAPTURE_TRACE")
       @redact = symbol_setting(first(env, "HEAPCAPTURE_REDACT") || "none", REDACTIONS, "HEAPCAPTURE_REDACT")
       automatic_from(env)
+      @suspect_share = self.class.share!(first(env, "HEAPCAPTURE_SUSPECT_SHARE") || Summary::SUSPECT_SHARE,
+                                         "HEAPCAPTURE_SUSPECT_SHARE")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
       @part_size = 8 * MIB
       @concurrency = 4
@@ -104,6 +108,11 @@ module HeapCapture
       @trace_allocations = tracing_setting(value, "trace_allocations")
     end
 
+    # The share of the retained heap from which a retainer is a leak suspect (dump_retention.c).
+    def suspect_share=(value)
+      @suspect_share = self.class.share!(value, "suspect_share")
+    end
+
     def part_size=(value)
       @part_size = self.class.part_size!(value)
     end
@@ -112,74 +121,7 @@ module HeapCapture
       @concurrency = self.class.concurrency!(value)
     end
 
-    # The S3 limits, checked in this one place for the settings and S3::Client.new alike, with the
-    # numbers ext/heapcapture/s3.h states (exported as HeapCapture::S3::MIN_PART_SIZE ...).
-    class << self
-      def part_size!(value)
-        return value if value.is_a?(Integer) && value.between?(S3::MIN_PART_SIZE, S3::MAX_PART_SIZE)
-
-        raise ConfigurationError, "part_size must be an Integer from #{S3::MIN_PART_SIZE / MIB} MiB " \
-                                  "(S3's minimum) to #{S3::MAX_PART_SIZE / MIB / 1024} GiB, got #{value.inspect}"
-      end
-
-      # A size in bytes from an Integer or a String such as "512MB" (SIZE), above 0.
-      def bytes!(value, name)
-        bytes = if value.is_a?(Integer) then value
-                elsif (m = SIZE.match(value.to_s)) then (m[1].to_f * SIZE_UNITS.fetch(m[2]&.downcase)).round
-                end
-        return bytes if bytes&.positive?
-
-        raise ConfigurationError, "#{name} must be a size in bytes above 0 (536870912, \"512MB\", \"1.5GB\"), " \
-                                  "got #{value.inspect}"
-      end
-
-      # Seconds above 0 from a Numeric or "30", "30s", "30m", "1h" (DURATION).
-      def seconds!(value, name)
-        seconds = if value.is_a?(Numeric) then value
-                  elsif (m = DURATION.match(value.to_s)) then m[1].to_f * DURATION_UNITS.fetch(m[2].downcase)
-                  end
-        return seconds if seconds.is_a?(Numeric) && seconds.finite? && seconds.positive?
-
-        raise ConfigurationError, "#{name} must be a duration above 0 (seconds, or \"30m\", \"1h\"), got #{value.inspect}"
-      end
-
-      def seconds_or_off!(value, name)
-        value.nil? || %w[off false none].include?(value.to_s.strip.downcase) ? nil : seconds!(value, name)
-      end
-
-      # Bytes (an Integer), or a share of the memory limit (a Float above 0 up to 1) from "85%".
-      def size_or_percent!(value, name)
-        if (m = PERCENT.match(value.to_s))
-          share = m[1].to_f / 100
-          return share if share.positive? && share <= 1
-
-          raise ConfigurationError, "#{name} as a share of the memory limit must be above 0% and at most 100%, " \
-                                    "got #{value.inspect}"
-        end
-        return bytes!(value, name) if value.is_a?(Integer) || SIZE.match?(value.to_s)
-
-        raise ConfigurationError, "#{name} must be a size (838860800, \"800MB\") or a share of the memory limit " \
-                                  "(\"85%\"), got #{value.inspect}"
-      end
-
-      def count!(value, name)
-        count = value.is_a?(Integer) ? value : Integer(value.to_s.strip, exception: false)
-        return count if count&.positive?
-
-        raise ConfigurationError, "#{name} must be a whole number above 0, got #{value.inspect}"
-      end
-
-      def concurrency!(value) = in_range!(value, "concurrency", S3::MAX_CONCURRENCY)
-      def max_attempts!(value) = in_range!(value, "max_attempts", S3::MAX_ATTEMPTS)
-
-      private
-
-      def in_range!(value, name, max)
-        return value if value.is_a?(Integer) && value.between?(1, max)
-
-        raise ConfigurationError, "#{name} must be an Integer from 1 to #{max}, got #{value.inspect}"
-      end
-    end
+    extend Values
 
     # Rails.logger when Rails is loaded, else a Logger on $stdout that flushes every line.
     def logger

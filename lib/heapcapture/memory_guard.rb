@@ -15,13 +15,14 @@ module HeapCapture
     FORK_SHARE = 0.5
     INLINE_BYTES = 64 * 1024 * 1024
     MARGIN = 1.25
-    # The retention analysis at capture time (dump_graph.h): ~62 bytes an object and 8 a reference at
-    # its peak, plus the reader's buffers; from a dump not yet counted, half its ndjson bytes (an object
+    # The retention analysis at capture time (dump_graph.h), in a process of its own
+    # (Capture::RetentionProcess): ~62 bytes an object and 8 a reference at its peak, plus that
+    # process's Ruby (20 MB measured) and the reader's buffers; from a dump not yet counted, half its ndjson bytes (an object
     # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of the
     # machine's available memory (MemAvailable; of the process's RSS where that cannot be read).
     RETENTION_OBJECT_BYTES = 64
     RETENTION_REFERENCE_BYTES = 8
-    RETENTION_BASE_BYTES = 6 * 1024 * 1024 # the reader's pieces and the summary feed's blocks
+    RETENTION_BASE_BYTES = 26 * 1024 * 1024 # its Ruby, the reader's pieces and the summary feed's blocks
     RETENTION_UNBOUNDED_SHARE = 0.5
     Decision = Struct.new(:mode, :reason, :limit, keyword_init: true)
     @fork_share = FORK_SHARE

@@ -84,9 +84,10 @@ module HeapCapture
         return ["  (a tally: garbage awaiting GC counted in; `heapcapture report KEY` tells what is held, by whom)#{why}"]
       end
 
-      held, garbage = summary.values_at("retained", "garbage")
-      ["  retained: #{Size.count(held['objects'])} objects, #{Size.human(held['memsize'])} memsize; awaiting GC: " \
-       "#{Size.count(garbage['objects'])} objects, #{Size.human(garbage['memsize'])}"] +
+      held, garbage, own = summary.values_at("retained", "garbage", "own")
+      own_part = own && own["memsize"].to_i.positive? ? " (#{Size.human(own['memsize'])} of it heapcapture's own)" : ""
+      ["  retained: #{Size.count(held['objects'])} objects, #{Size.human(held['memsize'])} memsize#{own_part}; " \
+       "awaiting GC: #{Size.count(garbage['objects'])} objects, #{Size.human(garbage['memsize'])}"] +
         Array(summary["suspects"]).flat_map { |s| ["  suspect: #{suspect_line(s)}", "    path: #{short_path(s)}"] }
     end
 

@@ -18,7 +18,8 @@ module HeapCapture
     LISTS = %w[sites sites_by_count sites_by_references most_references duplicate_strings classes retainers
                retained_by_class retained_by_site].freeze
     SUFFIX = ".summary.json"
-    RESULT_KEYS = %w[objects memsize site_count types retention retention_ms retained garbage own].freeze
+    RESULT_KEYS = %w[objects memsize site_count types retention retention_ms retention_peak_bytes retained garbage
+                     own].freeze
 
     module_function
 

@@ -31,24 +31,28 @@ module HeapCapture
         summary && Summary.for_result(summary)
       end
 
-      # The summary with the retention analysis (what is held, by whom, the suspects), read from the
-      # finished tempfile in this process without the GVL, when the memory guard says it fits: the
-      # fork child must not live longer for it (every page the app writes meanwhile is copied), and
-      # once the child is gone this process shares nothing with it. Counted in extra_memory_bytes
-      # (it runs inside watching_memory). When it does not fit, the tally (the fork child's; inline,
-      # read here) with "retention" saying why: `heapcapture report KEY` computes it from the dump.
+      # The summary with the retention analysis (what is held, by whom, the suspects), made from the
+      # finished tempfile by a process of its own (RetentionProcess: nothing of it is the app's
+      # memory, GVL or GC) when the memory guard says the machine can take it; not in the fork child,
+      # which must not live longer for it (every page the app writes meanwhile is copied). Otherwise,
+      # or when it fails, the tally (the fork child's; inline, read here) with "retention" saying
+      # why: `heapcapture report KEY` computes it from the dump.
       def with_retention(tally, dump)
         fits, why = MemoryGuard.retention_fits(@config, MemoryGuard.retention_need(tally, dump["raw_bytes"]))
-        if fits
-          started = Util.monotonic
-          summary = Summary.of_file(dump["path"], top: Summary::STORED_SITES, strings: false)
-          return summary.merge("retention_ms" => ms((Util.monotonic - started) * 1000))
-        end
-        tally ||= Summary.of_file(dump["path"], top: Summary::STORED_SITES, strings: false, retention: false)
-        tally.merge("retention" => "not computed at capture time: #{why}; heapcapture report KEY computes it from the dump")
+        return without_retention(tally, dump, why) unless fits
+
+        started = Util.monotonic
+        summary = RetentionProcess.summarize(dump["path"], top: Summary::STORED_SITES, share: @config.suspect_share,
+                                                           tmpdir: @config.tmpdir, raw_bytes: dump["raw_bytes"])
+        summary.merge("retention_ms" => ms((Util.monotonic - started) * 1000))
       rescue StandardError => e # never raised into the app: the tally stands without it
         Log.warn("the heap dump's retention analysis failed: #{Util.unprefixed(e.message)}")
-        tally || summary_of_tempfile(dump["path"])
+        without_retention(tally, dump, Util.unprefixed(e.message))
+      end
+
+      def without_retention(tally, dump, why)
+        tally ||= summary_of_tempfile(dump["path"])
+        tally&.merge("retention" => "not computed at capture time: #{why}; heapcapture report KEY computes it from the dump")
       end
 
       def summary_of_tempfile(path)

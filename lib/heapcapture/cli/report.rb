@@ -7,7 +7,7 @@ module HeapCapture
     # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--stored] [--suspect-share X]
     class DumpReport < BaseCommand
       def run(argv)
-        options = { json: false, top: Summary::TOP, prefix: "", stored: false, share: Summary::SUSPECT_SHARE }
+        options = { json: false, top: Summary::TOP, prefix: "", stored: false, share: HeapCapture.config.suspect_share }
         parser = OptionParser.new do |o|
           o.banner = "Usage: heapcapture report KEY|latest|FILE [options]\n\n" \
                      "What holds the memory in a heap dump: what the roots reach (retained) and what only\n" \
@@ -39,7 +39,7 @@ module HeapCapture
 
       def share_option(parser, options)
         parser.on("--suspect-share X", Float, "a suspect holds at least this share of the retained heap " \
-                                              "(default #{Summary::SUSPECT_SHARE})") do |v|
+                                              "(default HEAPCAPTURE_SUSPECT_SHARE, else #{Summary::SUSPECT_SHARE})") do |v|
           raise OptionParser::InvalidArgument, "#{v} (it must be above 0 and at most 1)" unless v.positive? && v <= 1
 
           options[:share] = v

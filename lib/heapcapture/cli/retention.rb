@@ -19,7 +19,9 @@ module HeapCapture
         held, garbage, own = summary.values_at("retained", "garbage", "own")
         @out.puts "  retained (reachable from a root): #{pair(held)}"
         @out.puts "  awaiting GC (reachable from no root: freed by the next GC, not held): #{pair(garbage)}"
-        @out.puts "  heapcapture's own (kept out of the lists below): #{pair(own)}" if own && own["objects"].positive?
+        if own && own["objects"].positive?
+          @out.puts "  heapcapture's own (counted in retained, kept out of the lists below): #{pair(own)}"
+        end
         missing = summary["missing_references"].to_i
         @out.puts "  #{count(missing)} reference(s) to objects not in the dump (left out)" if missing.positive?
       end

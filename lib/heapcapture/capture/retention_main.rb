@@ -1,0 +1,22 @@
+# frozen_string_literal: true
+
+# Run by Capture::RetentionProcess (retention_process.rb) as
+#   ruby --disable-gems retention_main.rb DUMP TOP SHARE
+# in a process of its own, started with exec from the app: prints the dump's summary with its
+# retention analysis as one JSON object, with this process's peak RSS. Loads the native extension
+# and Summary only, nothing of the app; a dump it cannot read exits 1 with the reason on stderr.
+require_relative "../heapcapture" # the native extension
+require_relative "../util"
+require_relative "../errors"
+require_relative "../summary"
+
+path, top, share = ARGV
+begin
+  summary = HeapCapture::Summary.of_file(path, top: Integer(top, 10), strings: false, share: Float(share))
+rescue HeapCapture::Error, SystemCallError => e
+  warn HeapCapture::Util.unprefixed(e.message)
+  exit 1
+end
+peak_kb = File.read("/proc/self/status")[/^VmHWM:\s+(\d+)/, 1]
+summary["retention_peak_bytes"] = Integer(peak_kb, 10) * 1024 if peak_kb
+$stdout.write(JSON.generate(summary))

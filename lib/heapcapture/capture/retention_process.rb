@@ -1,0 +1,78 @@
+# frozen_string_literal: true
+
+require "json"
+require "rbconfig"
+
+module HeapCapture
+  class Capture
+    # The capture-time retention analysis, in a Ruby process of its own (retention_main.rb) started
+    # with exec: it shares no page with the app (a fork child would, and every page the app writes
+    # while it lives would be copied), its ~64 bytes an object are not the app's RSS (inline mode
+    # keeps its promise of ~64 MB), and the app's GVL and GC are not involved. Runs on the app side.
+    module RetentionProcess
+      MAIN = File.expand_path("retention_main.rb", __dir__)
+      # How long it may take: ~4 s for a 900 MB dump here; a slow, busy machine gets far more.
+      TIMEOUT_S = 120
+      TIMEOUT_S_PER_GB = 60
+      # What of the app's environment it must not take: bundler's -rbundler/setup, the app's paths.
+      ENV_DROPPED = { "RUBYOPT" => nil, "RUBYLIB" => nil }.freeze
+
+      module_function
+
+      # The summary of the dump at path with its retention analysis (Summary.of_file's Hash), with
+      # "retention_peak_bytes", the analysis process's peak RSS. DumpError saying why when it could
+      # not be made; the process is killed when it outlives its time.
+      def summarize(path, top:, share:, tmpdir:, raw_bytes:)
+        out = output_path(tmpdir)
+        err = "#{out}.err"
+        pid = spawn(path, top, share, out, err)
+        seconds = timeout(raw_bytes)
+        finished = wait(pid, seconds)
+        raise DumpError, "the retention analysis took more than #{seconds} s and was stopped" unless finished
+        raise DumpError, "the retention analysis failed: #{failure(finished, err)}" unless finished.success?
+
+        JSON.parse(File.read(out))
+      ensure
+        [out, err].each { |file| File.unlink(file) if file && File.exist?(file) }
+      end
+
+      def timeout(raw_bytes) = TIMEOUT_S + (TIMEOUT_S_PER_GB * raw_bytes.to_i / (1024**3))
+
+      def output_path(tmpdir)
+        File.join(tmpdir, "heapcapture-#{Process.pid}-#{format('%016x', rand(1 << 64))}.retention.json")
+      end
+
+      def spawn(path, top, share, out, err)
+        created = File::WRONLY | File::CREAT | File::EXCL
+        Process.spawn(ENV_DROPPED, RbConfig.ruby, "--disable-gems", MAIN, path, top.to_s, share.to_s,
+                      in: File::NULL, out: [out, created, 0o600], err: [err, created, 0o600], close_others: true)
+      rescue SystemCallError => e
+        raise DumpError, "could not start the retention analysis (#{RbConfig.ruby}): #{e.message}"
+      end
+
+      # The Process::Status, or nil when it was killed for taking longer than seconds.
+      def wait(pid, seconds)
+        waiter = Process.detach(pid)
+        return waiter.value if waiter.join(seconds)
+
+        begin
+          Process.kill(:KILL, pid)
+        rescue Errno::ESRCH
+          nil # it ended just now
+        end
+        waiter.value
+        nil
+      end
+
+      def failure(status, err)
+        said = File.exist?(err) ? File.read(err, 2000).strip : ""
+        how = if status.signaled?
+                "killed by signal #{status.termsig}#{', as the kernel does when memory runs out' if status.termsig == 9}"
+              else
+                "exit status #{status.exitstatus}"
+              end
+        said.empty? ? how : "#{said} (#{how})"
+      end
+    end
+  end
+end
