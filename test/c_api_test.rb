@@ -2,7 +2,7 @@
 
 require "test_helper"
 
-# The extension keeps to the C API that later Rubies keep: Ruby 3.4 and later have no package on
+# The extension keeps to the C API that later Rubies keep: Ruby 4.0 and later have no package on
 # the machines the suite runs on, so this is what stands for testing them. Ruby 3.3 deprecates
 # the IO struct's fields ("with no replacement"); Ruby's deprecation list (ruby/ruby#15447)
 # removes untyped data objects, rb_iterate, the taint API, rb_gc_force_recycle and others.
@@ -17,8 +17,18 @@ class CAPITest < HCTest::TestCase
     "rb_gc_force_recycle" => /\brb_gc_force_recycle\b/,
     "rb_clear_constant_cache" => /\brb_clear_constant_cache\b/,
     "rb_clone_setup, rb_dup_setup" => /\brb_(?:clone|dup)_setup\b/,
-    "rb_complex_polar" => /\brb_complex_polar\b/
+    "rb_complex_polar" => /\brb_complex_polar\b/,
+    # Ruby 4.0 deprecates ObjectSpace._id2ref (Feature #15408), 4.1 removes it (Feature #22135), and
+    # it can return an unrelated live object that took the slot (Bug #22200).
+    "ObjectSpace._id2ref" => /"_id2ref"|\bid2ref\s*\(/,
+    # Ruby 4.0 stores an object's id in the object (ruby/ruby#13159: asking changes its shape and
+    # size; IMEMOs cannot have one), and rb_obj_id in a NEWOBJ hook is unsafe there (Bug #21710).
+    "rb_obj_id" => /\brb_obj_id\s*\(|\bFL_SEEN_OBJ_ID\b/
   }.freeze
+  # Ruby 4.1 removes the old postponed-job functions (its NEWS, Feature #21768): they may stay only
+  # as the fallback for Rubies without rb_postponed_job_preregister (3.1, 3.2).
+  OLD_POSTPONED = /\brb_postponed_job_register(?:_one)?\s*\(/
+  PREREGISTER = "HAVE_RB_POSTPONED_JOB_PREREGISTER"
 
   # The one exception: inline mode's IO buffer (rb_dump.c, hc_dump_pipe_io_buffer, between its
   # pragmas): no API sets an IO's buffer size; extconf checks the field is there, else it is not used.
@@ -38,6 +48,21 @@ class CAPITest < HCTest::TestCase
       end
     end
     assert_empty found
+  end
+
+  def test_the_old_postponed_job_functions_are_only_the_fallback_for_rubies_before_3_3
+    found = SOURCES.flat_map do |path|
+      branch = nil # :have or :fallback inside #ifdef PREREGISTER ... #else ... #endif
+      File.foreach(path, encoding: "UTF-8").with_index(1).filter_map do |line, number|
+        case line
+        when /\A#\s*if(?:def)?\s.*#{PREREGISTER}/ then branch = :have
+        when /\A#\s*else\b/ then branch = :fallback if branch == :have
+        when /\A#\s*endif\b/ then branch = nil
+        end
+        "#{File.basename(path)}:#{number}: #{line.strip}" if line.match?(OLD_POSTPONED) && branch != :fallback
+      end
+    end
+    assert_empty found, "outside the #else of #ifdef #{PREREGISTER}"
   end
 
   def test_the_exception_is_one_function

@@ -65,9 +65,8 @@ have_func("prctl", "sys/prctl.h") # PR_SET_PDEATHSIG for the dump child (Linux)
 # The sampled tracer's postponed job: Ruby 3.3's API, safe from anywhere; 3.1 has only the older
 # rb_postponed_job_register_one, which 3.3 deprecates.
 have_func("rb_postponed_job_preregister", "ruby/debug.h")
-# The dump child checks a sample in place when its address is a heap slot: the pages come from the
-# GC's own walk (exported for ext/objspace, declared in no public header; without it, every sample
-# is checked through ObjectSpace._id2ref).
+# The heap walk that prepares strings' coderanges before a fork (rb_heap_prepare.c): the GC's own
+# walk, exported for ext/objspace, declared in no public header; without it, no preparing.
 have_func("rb_objspace_each_objects")
 # Inline mode's large IO buffer (rb_dump.c): the IO struct's write buffer, while Ruby has one.
 have_type("rb_io_t", "ruby/io.h") && have_struct_member("rb_io_t", "wbuf", "ruby/io.h")

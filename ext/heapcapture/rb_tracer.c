@@ -17,18 +17,19 @@
  * made just after an IMEMO twice as likely to be sampled as another).
  *
  * The hook allocates nothing and calls no Ruby code: it notes the object and its site. The job (a
- * safe point, GVL held) gives each noted object an object id, if no GC has started since the
- * object was allocated (else it may be dead, and is dropped), and stores the sample. Object ids
- * are never reused and forgotten by the GC when the object dies, so at dump time
- * (hc_tracer_live_samples) a sample's object is alive if the heap slot it was noted in holds an
- * object with its id (read without allocating), or, after a GC.compact moved objects, if
- * ObjectSpace._id2ref finds it: no FREEOBJ hook, and compaction needs no callback. The table is
- * bounded; once half full, each window also checks a few samples and drops those whose object
- * died. */
+ * safe point, GVL held) stores each noted object, if no GC has started since it was allocated
+ * (else it may be dead, and is dropped), in an ObjectSpace::WeakMap under a key of its own (a
+ * counter, never reused: an Integer, no object), and the sample in the table under that key. The
+ * map forgets an object when it dies and follows it when GC.compact moves it, so at dump time
+ * (hc_tracer_live_samples) a sample's object is the map's value for its key, or it has died: a
+ * later object in the same slot never gets its site. No object id (Ruby 4 stores one in the
+ * object, and rb_obj_id in a NEWOBJ hook is unsafe there, Bug #21710), no ObjectSpace._id2ref
+ * (deprecated in 4.0, gone in 4.1, Feature #22135; it could return a later object in the slot, Bug
+ * #22200), no FREEOBJ hook, no compaction callback. The table is bounded; once half full, each
+ * window also checks a few samples and drops those whose object died. */
 #include "rb_heapcapture.h"
 #include "rb_tracer.h"
 #include "dump_annotate.h"
-#include "heap_ranges.h"
 #include "util.h"
 
 #include <ruby/debug.h>
@@ -71,15 +72,16 @@ static struct {
     int npending;
     size_t prune_at;            /* the next slot the pruning checks */
     size_t closed_at;           /* total allocations when the last window closed */
-    size_t compactions;         /* GC.compact runs when the tracer started */
+    VALUE objects;              /* ObjectSpace::WeakMap: sample key => the sampled object, held weakly */
+    long next_key;              /* the last key given: keys are never reused */
     unsigned long long windows, noted, stored, dropped, pruned;
 #ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
     rb_postponed_job_handle_t job;
 #endif
 } tracer;
 
-static ID id_id2ref;
-static VALUE sym_total_allocated, sym_compact_count;
+static ID id_aref, id_aset, id_key_p;
+static VALUE sym_total_allocated;
 
 static size_t hc_tracer_allocations(void)
 {
@@ -146,21 +148,11 @@ static void hc_tracer_newobj(VALUE tpval, void *data)
     if (tracer.seen >= tracer.window_allocs || tracer.npending == HC_TRACER_BATCH) hc_tracer_request_flush();
 }
 
-static VALUE hc_tracer_id2ref(VALUE id)
+/* The sampled object under key, or Qundef when it has died (the map forgot it). No allocation. */
+static VALUE hc_tracer_object_of(uint64_t key)
 {
-    return rb_funcall(rb_const_get(rb_cObject, rb_intern("ObjectSpace")), id_id2ref, 1, id);
-}
-
-/* The object with this id, or Qundef when it has died. */
-static VALUE hc_tracer_object_of(uint64_t id)
-{
-    int state = 0;
-    VALUE obj = rb_protect(hc_tracer_id2ref, ULL2NUM(id), &state);
-    if (state) {
-        rb_set_errinfo(Qnil);
-        return Qundef;
-    }
-    return obj;
+    VALUE obj = rb_funcall(tracer.objects, id_aref, 1, LONG2FIX((long)key));
+    return NIL_P(obj) ? Qundef : obj;
 }
 
 /* Drops up to n samples whose object has died (looked at from where the last call stopped). */
@@ -171,8 +163,7 @@ static void hc_tracer_prune(hc_sample_table *t, int n)
         size_t slot = tracer.prune_at++ % slots;
         const hc_sample *s = hc_samples_at(t, slot);
         if (!s) continue;
-        /* Only the dead go: a moved object keeps its sample, re-keyed when a dump checks it. */
-        if (hc_tracer_object_of(s->id) == Qundef) {
+        if (!RTEST(rb_funcall(tracer.objects, id_key_p, 1, LONG2FIX((long)s->id)))) { /* it died */
             hc_samples_remove(t, s->addr);
             tracer.pruned++;
             tracer.prune_at--; /* a later sample may have moved into this slot */
@@ -180,7 +171,28 @@ static void hc_tracer_prune(hc_sample_table *t, int n)
     }
 }
 
-/* The postponed job: the noted objects stored with their ids; at the window's end, the hook off. */
+typedef struct {
+    long key;
+    VALUE obj;
+} hc_remembered;
+
+static VALUE hc_tracer_remember_body(VALUE arg)
+{
+    const hc_remembered *r = (const hc_remembered *)arg;
+    return rb_funcall(tracer.objects, id_aset, 2, LONG2FIX(r->key), r->obj);
+}
+
+/* The object into the map under key; 0, or -1 when the map refused it (never raised into the app). */
+static int hc_tracer_remember(long key, VALUE obj)
+{
+    hc_remembered r = {key, obj};
+    int state = 0;
+    rb_protect(hc_tracer_remember_body, (VALUE)&r, &state);
+    if (state) rb_set_errinfo(Qnil);
+    return state ? -1 : 0;
+}
+
+/* The postponed job: the noted objects stored under their keys; at the window's end, the hook off. */
 static void hc_tracer_flush(void *unused)
 {
     (void)unused;
@@ -197,26 +209,29 @@ static void hc_tracer_flush(void *unused)
         hc_pending *p = &tracer.pending[i];
         /* A GC since the allocation may have freed the object (and its path string): drop it.
          * Without one it is alive (nothing else frees an object in 3.1+); its kind is checked
-         * again all the same before it is given an id. */
+         * again all the same before it is stored. */
         if (!tracer.table || p->gc_count != rb_gc_count() || !hc_tracer_kind(p->obj)) {
             tracer.dropped++;
             continue;
         }
-        VALUE id = rb_obj_id(p->obj); /* a Bignum only after 2**62 ids: then the sample is dropped */
-        if (!FIXNUM_P(id) || p->gc_count != rb_gc_count()) {
-            tracer.dropped++;
-            continue;
-        }
+        VALUE obj = p->obj; /* on this stack: a GC the map's insertion starts keeps it */
         char file[4096];
         long len = RSTRING_LEN(p->path) < (long)sizeof file - 1 ? RSTRING_LEN(p->path) : (long)sizeof file - 1;
         memcpy(file, RSTRING_PTR(p->path), (size_t)len);
         file[len] = '\0';
         const char *method = SYMBOL_P(p->mid) ? rb_id2name(SYM2ID(p->mid)) : NULL;
-        /* the notes are this window's: another opens only once they are stored (hc_tracer_open_window) */
-        int rc = hc_samples_put(tracer.table, (uintptr_t)p->obj, (uint64_t)FIX2LONG(id), file, p->line, method,
+        long key = ++tracer.next_key;
+        /* the table is keyed by the sample's key (its addr field): where the object is now is the
+         * map's to know. The notes are this window's: another opens only once they are stored. */
+        int rc = hc_samples_put(tracer.table, (uintptr_t)key, (uint64_t)key, file, p->line, method,
                                 (uint32_t)p->gc_count, tracer.weight);
-        if (rc == 0) tracer.stored++;
-        else tracer.dropped++;
+        if (rc == 0 && hc_tracer_remember(key, obj) == 0) {
+            tracer.stored++;
+        } else {
+            if (rc == 0) hc_samples_remove(tracer.table, (uintptr_t)key);
+            tracer.dropped++;
+        }
+        RB_GC_GUARD(obj);
     }
     tracer.npending = 0;
     if (tracer.table && hc_samples_count(tracer.table) * 2 > hc_samples_capacity(tracer.table))
@@ -234,10 +249,13 @@ static VALUE hc_tracer_start(VALUE self)
     }
     if (!tracer.tp) {
         tracer.tp = rb_tracepoint_new(0, RUBY_INTERNAL_EVENT_NEWOBJ, hc_tracer_newobj, NULL);
-        rb_gc_register_mark_object(tracer.tp);
+        rb_gc_register_address(&tracer.tp);
+    }
+    if (!tracer.objects) {
+        tracer.objects = rb_class_new_instance(0, NULL, rb_path2class("ObjectSpace::WeakMap"));
+        rb_gc_register_address(&tracer.objects);
     }
     if (!tracer.rng) tracer.rng = (uint32_t)(hc_now_ns() | 1);
-    if (!tracer.running) tracer.compactions = rb_gc_stat(sym_compact_count);
     tracer.running = 1;
     return Qnil;
 }
@@ -302,74 +320,21 @@ static VALUE hc_tracer_stats(VALUE self)
     return h;
 }
 
-#if defined(HAVE_RB_OBJSPACE_EACH_OBJECTS) && defined(FL_SEEN_OBJ_ID)
-#define HC_TRACER_IN_PLACE 1
-
-typedef struct {
-    hc_heap_ranges *pages;
-    int failed;
-} hc_page_walk;
-
-static int hc_tracer_note_page(void *start, void *end, size_t stride, void *data)
-{
-    hc_page_walk *walk = data;
-    if (hc_heap_ranges_add(walk->pages, (uintptr_t)start, (uintptr_t)end, stride) == -1) walk->failed = 1;
-    return walk->failed; /* out of memory: stop */
-}
-#endif
-
-/* The heap's pages, or 0 when they could not be listed (then every sample goes through _id2ref). */
-static int hc_tracer_heap_pages(hc_heap_ranges *pages)
-{
-    hc_heap_ranges_init(pages);
-#ifdef HC_TRACER_IN_PLACE
-    hc_page_walk walk = {pages, 0};
-    rb_objspace_each_objects(hc_tracer_note_page, &walk);
-    if (!walk.failed && pages->n > 0) return 1;
-#endif
-    hc_heap_ranges_free(pages);
-    return 0;
-}
-
-/* The sample's object, read where it was noted, when that slot is a live object with the sample's
- * id: no Ruby call, nothing allocated. Else Qundef. The id is read only from an object that has one
- * (FL_SEEN_OBJ_ID): asking any other object would give it one. */
-static VALUE hc_tracer_in_place(hc_heap_ranges *pages, const hc_sample *s)
-{
-#ifdef HC_TRACER_IN_PLACE
-    if (!hc_heap_ranges_slot(pages, s->addr)) return Qundef;
-    VALUE obj = (VALUE)s->addr;
-    if (!hc_tracer_kind(obj) || !FL_TEST_RAW(obj, FL_SEEN_OBJ_ID)) return Qundef;
-    VALUE id = rb_obj_id(obj);
-    return FIXNUM_P(id) && (uint64_t)FIX2LONG(id) == s->id ? obj : Qundef;
-#else
-    (void)pages;
-    (void)s;
-    return Qundef;
-#endif
-}
-
-/* Each sample's object, if alive, and where it is now. In place, as a rule; elsewhere only after a
- * GC.compact (ObjectSpace._id2ref finds it, raising for the dead: the one path that allocates). */
+/* Each sample's object, if alive, keyed by where it is now (GC.compact may have moved it). */
 static hc_sample_table *hc_tracer_check_samples(void)
 {
     hc_sample_table *live = hc_samples_new(hc_samples_count(tracer.table));
     if (!live) return NULL;
-    hc_heap_ranges pages;
-    int listed = hc_tracer_heap_pages(&pages);
-    int moved = !listed || rb_gc_stat(sym_compact_count) != tracer.compactions;
     const hc_sample_table *t = tracer.table;
     for (size_t slot = 0; slot < hc_samples_slots(t); slot++) {
         const hc_sample *s = hc_samples_at(t, slot);
         if (!s) continue;
-        VALUE obj = listed ? hc_tracer_in_place(&pages, s) : Qundef;
-        if (obj == Qundef && moved) obj = hc_tracer_object_of(s->id);
+        VALUE obj = hc_tracer_object_of(s->id);
         if (obj == Qundef || SPECIAL_CONST_P(obj)) continue;
         const char *method = s->method == HC_SAMPLE_NO_METHOD ? NULL : hc_samples_string(t, s->method);
         hc_samples_put(live, (uintptr_t)obj, s->id, hc_samples_string(t, s->file), s->line, method, s->generation,
                        s->weight);
     }
-    hc_heap_ranges_free(&pages);
     if (hc_samples_count(live) == 0) {
         hc_samples_free(live);
         return NULL;
@@ -380,7 +345,7 @@ static hc_sample_table *hc_tracer_check_samples(void)
 hc_sample_table *hc_tracer_live_samples(void)
 {
     if (!tracer.table || hc_samples_count(tracer.table) == 0) return NULL;
-    /* _id2ref allocates (its errors): a window open now must not store into the table walked. */
+    /* The map's lookups are Ruby calls: a window open now must not store into the table walked. */
     int was_flushing = tracer.flushing;
     tracer.flushing = 1;
     tracer.validating = 1;
@@ -489,9 +454,10 @@ static VALUE hc_tracer_annotate(VALUE self, VALUE dump)
 
 void hc_init_tracer(void)
 {
-    id_id2ref = rb_intern("_id2ref");
+    id_aref = rb_intern("[]");
+    id_aset = rb_intern("[]=");
+    id_key_p = rb_intern("key?");
     sym_total_allocated = ID2SYM(rb_intern("total_allocated_objects"));
-    sym_compact_count = ID2SYM(rb_intern("compact_count"));
 #ifdef HAVE_RB_POSTPONED_JOB_PREREGISTER
     tracer.job = rb_postponed_job_preregister(0, hc_tracer_flush, NULL);
 #endif

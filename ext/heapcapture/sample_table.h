@@ -1,7 +1,7 @@
-/* The sampled tracer's table: for a sample of allocated objects, keyed by the object's address,
- * the site it was allocated at (file, line, method), the GC generation, the sample's weight (the
- * allocations it stands for), and the object id Ruby gave it (how the tracer tells, at dump time, the sampled object from a later one in the same
- * slot). Fixed capacity, so it never grows without bound; file and method names are interned once.
+/* The sampled tracer's table: for a sample of allocated objects, keyed by a number (the app's
+ * table: the sample's key in the tracer's WeakMap, rb_tracer.c; the table a dump reads: the
+ * object's address now), the site it was allocated at (file, line, method), the GC generation, the
+ * sample's weight (the allocations it stands for), and the sample's key. Fixed capacity, so it never grows without bound; file and method names are interned once.
  * Not thread-safe: the app's side changes it under the GVL only, the dump child reads its copy.
  * Pure C: no Ruby. */
 #ifndef HC_SAMPLE_TABLE_H
@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 typedef struct {
-    uintptr_t addr;         /* 0: an empty slot */
-    uint64_t id;            /* the object id (Ruby's counter, never reused) */
+    uintptr_t addr;         /* the key: an address, or the sample's key (rb_tracer.c); 0: an empty slot */
+    uint64_t id;            /* the sample's key in the tracer's WeakMap (a counter, never reused) */
     uint32_t file;          /* interned string index */
     uint32_t method;        /* interned string index, HC_SAMPLE_NO_METHOD when none */
     int32_t line;

@@ -45,6 +45,9 @@ module HeapCapture
           return false if @window
 
           ObjectSpace.trace_object_allocations_start
+          # ObjectSpace's tracer gives every object its site now: no sampled windows meanwhile (on
+          # Ruby < 3.3 each stored sample makes a hidden Array, which it would give the app's line).
+          Tracer.stop if @default == :sampled
           @window = { seconds: seconds, ends_at: Util.monotonic + seconds }
           true
         end
@@ -60,6 +63,7 @@ module HeapCapture
 
           ObjectSpace.trace_object_allocations_stop
           ObjectSpace.trace_object_allocations_clear unless @default == :full
+          Tracer.start if @default == :sampled
           @window = nil
         end
       end
