@@ -17,6 +17,8 @@ rescue HeapCapture::Error, SystemCallError => e
   warn HeapCapture::Util.unprefixed(e.message)
   exit 1
 end
-peak_kb = File.read("/proc/self/status")[/^VmHWM:\s+(\d+)/, 1]
-summary["retention_peak_bytes"] = Integer(peak_kb, 10) * 1024 if peak_kb
-$stdout.write(JSON.generate(summary))
+# The peak RSS last, once the JSON is made and written (it is the largest thing made after the
+# analysis): {...summary, "retention_peak_bytes":N}
+$stdout.write(JSON.generate(summary).chomp("}"))
+peak_kb = File.read("/proc/self/status")[/^VmHWM:\s+(\d+)/, 1].to_i
+$stdout.write(%(,"retention_peak_bytes":#{peak_kb * 1024}}))
