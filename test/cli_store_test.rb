@@ -290,6 +290,15 @@ class CLIStoreTest < HCTest::TestCase
     _out, err, status = heapcapture("fetch", "nope-heap.ndjson.gz", env: env)
     assert_equal 1, status.exitstatus
     assert_equal "heapcapture: no dump file://#{dir}/nope-heap.ndjson.gz; see heapcapture list\n", err
+
+    # file:///dir/ with a trailing slash, as the s3:// form is written: the same keys
+    slash = { "HEAPCAPTURE_DESTINATION" => "file://#{dir}/" }
+    _out, err, status = heapcapture("fetch", "latest", "-o", "latest-slash.ndjson", env: slash)
+    assert status.success?, err
+    assert_equal File.binread(plain), File.binread(File.join(@workdir, "latest-slash.ndjson"))
+    out, _err, status = heapcapture("list", env: slash)
+    assert status.success?
+    assert_match(/  2026-11-21T20-00-00Z-web.1-pid7-heap.ndjson.gz\n/, out)
   end
 
   # A real capture stored with HeapCapture.capture, fetched back: every line is a heap object.
