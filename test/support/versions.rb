@@ -19,12 +19,22 @@ end
 
 postgres = Dir["/usr/lib/postgresql/*/bin/postgres"].max_by { |path| path[%r{/(\d+)/bin}, 1].to_i }
 os = File.exist?("/etc/os-release") ? File.read("/etc/os-release")[/^PRETTY_NAME="?([^"\n]*)/, 1] : RUBY_PLATFORM
-parts = ["Ruby #{RUBY_VERSION}"]
+# Where a gem came from: a Debian package (its files under /usr), else the gem server (GEM_HOME:
+# the leg of a Ruby series Debian's gem packages are not built for, bin/ruby-env).
+def origin(name, version)
+  path = Gem::Specification.find_all_by_name(name, version).first&.full_gem_path
+  return "" unless path
+
+  path.start_with?("/usr/") ? "" : " (gem server)"
+end
+
+parts = ["Ruby #{RUBY_VERSION}#{' (Debian experimental)' if ENV['HEAPCAPTURE_RUBY']}"]
 { "puma" => "puma", "Sidekiq" => "sidekiq", "minitest" => "minitest", "pg" => "pg", "redis" => "redis",
   "rack" => "rack", "aws-sigv4" => "aws-sigv4", "aws-sdk-s3" => "aws-sdk-s3" }.each do |label, gem|
-  parts << "#{label} #{locked.fetch(gem, 'not in the bundle')}"
+  version = locked[gem]
+  parts << (version ? "#{label} #{version}#{origin(gem, version)}" : "#{label} not in the bundle")
 end
-parts << "Rails (railties) #{railties || 'not installed'}"
+parts << "Rails (railties) #{railties ? "#{railties}#{origin('railties', railties.to_s)}" : 'not installed'}"
 parts << "PostgreSQL #{postgres ? command_version(postgres, '--version', /(\d+(?:\.\d+)*)/) : 'not installed'}"
 parts << "redis-server #{command_version('redis-server', '--version', /v=(\S+)/)}"
-puts "tested on #{os}: #{parts.join(', ')}"
+puts "tested on #{os}: #{parts.join(', ')} (gems from Debian's packages unless said)"
