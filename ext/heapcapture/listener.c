@@ -412,7 +412,13 @@ int hc_listener_connect(hc_listener *l, int timeout_ms, char *err, size_t errlen
 {
     int rc = hc_connect_once(l, timeout_ms, err, errlen);
     if (rc != HC_LISTENER_OK) hc_listener_redact(l->conninfo, err, errlen);
+    if (rc != HC_LISTENER_WOKEN) __atomic_add_fetch(&l->attempts, 1, __ATOMIC_RELEASE);
     return rc;
+}
+
+unsigned hc_listener_attempts(const hc_listener *l)
+{
+    return __atomic_load_n(&l->attempts, __ATOMIC_ACQUIRE);
 }
 
 static int hc_connect_once(hc_listener *l, int timeout_ms, char *err, size_t errlen)

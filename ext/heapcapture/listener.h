@@ -49,6 +49,7 @@ typedef struct hc_listener {
     int64_t next_attempt_ms;                 /* monotonic time of the next attempt */
     uint32_t rng;                            /* xorshift state for the backoff jitter */
     unsigned connects;                       /* successful connections so far */
+    unsigned attempts;                       /* connection attempts that ended, ok or not (any thread) */
     int interrupted;                         /* set by hc_listener_interrupt: give up any wait */
     int pending_wake;                        /* a wake arrived during a query: the next wait returns */
     pid_t owner_pid;                         /* the process that opened the connection */
@@ -97,6 +98,10 @@ void hc_listener_wake(hc_listener *l);
  * Cleared by hc_listener_clear_interrupt. Any thread. */
 void hc_listener_interrupt(hc_listener *l);
 void hc_listener_clear_interrupt(hc_listener *l);
+
+/* Connection attempts that have ended so far, succeeded or failed (not those given up when woken).
+ * Any thread: arming waits for the first one's outcome, not for a timeout. */
+unsigned hc_listener_attempts(const hc_listener *l);
 
 /* Non-zero when connected and listening. Any thread. */
 int hc_listener_connected(const hc_listener *l);

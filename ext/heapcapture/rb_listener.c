@@ -323,6 +323,14 @@ static VALUE hc_conn_connected_p(VALUE self)
     return w->initialized && hc_listener_connected(&w->l) ? Qtrue : Qfalse;
 }
 
+/* Connection#attempts => the connection attempts that have ended (listener.h). */
+static VALUE hc_conn_attempts(VALUE self)
+{
+    hc_rb_listener *w;
+    TypedData_Get_Struct(self, hc_rb_listener, &hc_listener_type, w);
+    return UINT2NUM(w->initialized ? hc_listener_attempts(&w->l) : 0);
+}
+
 static VALUE hc_conn_backend_pid(VALUE self)
 {
     hc_rb_listener *w;
@@ -485,6 +493,7 @@ void hc_init_listener(void)
     rb_define_method(hc_cConnection, "wake", hc_conn_wake, 0);
     rb_define_method(hc_cConnection, "connected?", hc_conn_connected_p, 0);
     rb_define_method(hc_cConnection, "backend_pid", hc_conn_backend_pid, 0);
+    rb_define_method(hc_cConnection, "attempts", hc_conn_attempts, 0);
     rb_define_method(hc_cConnection, "closed?", hc_conn_closed_p, 0);
     rb_define_method(hc_cConnection, "close", hc_conn_close, 0);
     rb_define_method(hc_cConnection, "abandon", hc_conn_abandon, 0);

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 module HeapCapture
-  ARM_TIMEOUT = 2 # seconds exclusive waits for the first LISTEN (it never fails on it)
+  ARM_TIMEOUT = 2 # seconds exclusive waits at most for its first connection attempt (it never fails on it)
 
   # The process's one listener and allocation tracing: HeapCapture.exclusive, .status and .stop
   # (lib/heapcapture.rb) land here. The state is per process: a forked child drops what it

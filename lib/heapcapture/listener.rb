@@ -53,10 +53,12 @@ module HeapCapture
       self
     end
 
-    # Waits (bounded) until the first LISTEN is done, so a signal sent right after arming is heard.
+    # Waits (bounded) until the first LISTEN is done, so a signal sent right after arming is heard;
+    # not past the first attempt's failure (a database that refuses: arming returns at once, and
+    # the listener retries in the background).
     def wait_until_listening(timeout)
       deadline = Util.monotonic + timeout
-      sleep 0.005 until connected? || !alive? || Util.monotonic > deadline
+      sleep 0.002 until connected? || !alive? || @connection.attempts.positive? || Util.monotonic > deadline
       connected?
     end
 

@@ -135,8 +135,10 @@ static void test_refused_connection_says_where_and_why(void)
     char url[128];
     snprintf(url, sizeof url, "postgres://postgres:s3cret@127.0.0.1:%d/postgres", closed_port());
     HC_CHECK(hc_listener_init(&l, url, NULL, "", 0, NULL, NULL, err, sizeof err) == HC_LISTENER_OK, "%s", err);
+    HC_CHECK(hc_listener_attempts(&l) == 0, "no attempt yet: %u", hc_listener_attempts(&l));
     int rc = hc_listener_connect(&l, 5000, err, sizeof err);
     HC_CHECK(rc == HC_LISTENER_ERROR, "refused: %d", rc);
+    HC_CHECK(hc_listener_attempts(&l) == 1, "the failed attempt is counted: %u", hc_listener_attempts(&l));
     HC_CHECK(strstr(err, "connecting to PostgreSQL failed") != NULL, "says what: %s", err);
     HC_CHECK(strstr(err, "127.0.0.1") != NULL && strstr(err, "refused") != NULL, "says where and why: %s", err);
     HC_CHECK(strstr(err, "s3cret") == NULL, "no password: %s", err);
