@@ -15,8 +15,11 @@ module HeapCapture
 
       def initialize(uri)
         @dir = URI.decode_www_form_component(uri.path.to_s)
-        # file:///dir/ as the s3:// form is written: keys are relative to "/dir" ("/dir//x" was none)
-        return @dir = File.expand_path(@dir) if uri.host.to_s.empty? && @dir.start_with?("/")
+        if uri.host.to_s.empty? && @dir.start_with?("/")
+          # file:///dir/ as the s3:// form is written: keys are relative to "/dir" ("/dir//x" was none)
+          @dir = File.expand_path(@dir)
+          return
+        end
 
         raise ConfigurationError, "destination #{uri} must be file:///absolute/dir (three slashes; " \
                                   "no host)"
