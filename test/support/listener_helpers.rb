@@ -26,12 +26,20 @@ module HCTest
 
     def teardown
       HeapCapture.stop
+      wait_for_captures_to_end
       HCTest.stop_allocation_tracing # what arm turned on: the tests that follow start from none
       HeapCapture::Listener.reset_capture_hook!
       @watchers&.each { |conn| conn.close unless conn.finished? }
       (@children || []).each { |pid| kill_child(pid) }
       %w[DYNO HEAPCAPTURE_DYNO].each { |k| @saved_env.key?(k) ? ENV[k] = @saved_env[k] : ENV.delete(k) }
       super
+    end
+
+    # A capture the listener started runs on in its own thread after stop (with its retention
+    # analysis, seconds): the next test's capture would be refused as "already running".
+    def wait_for_captures_to_end(timeout = 60)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      sleep 0.05 while HeapCapture::Capture::LOCK.locked? && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
     end
 
     # An IO for Logger that the listener thread and the test can share.
