@@ -18,7 +18,8 @@ class CapturePauseTest < HCTest::TestCase
       puts "\ncapture pause (#{report['rss_mb']} MB RSS, #{report['objects']} objects, #{inline['raw_bytes']} bytes " \
            "of ndjson): fork mode longest tick gap #{fork['longest_tick_gap_ms']} ms (fork #{fork['pause_ms']} ms, " \
            "dump #{fork['dump_ms']} ms) vs inline #{inline['longest_tick_gap_ms']} ms (dump_all " \
-           "#{inline['pause_ms']} ms)"
+           "#{inline['pause_ms']} ms; the app's GC meanwhile: #{inline['gc_runs']} runs, #{inline['major_gc_runs']} " \
+           "major, #{inline['gc_ms']} ms)"
 
       assert_operator report["rss_mb"], :>=, 300
       assert_equal "ok", fork["status"], fork["error"]
@@ -27,7 +28,9 @@ class CapturePauseTest < HCTest::TestCase
       # The ticker measures real stops. Inline mode holds the GVL while dump_all fills its IO's 32 MB
       # buffer and gives it up at each write: stretches far shorter than the dump (measured here:
       # ~100 ms in a ~1900 ms dump).
-      assert_operator inline["longest_tick_gap_ms"], :<, inline["pause_ms"] / 3
+      # A GC the app runs meanwhile (a major one of these 2 M objects: ~0.5-1 s on Ruby 3.3) stops
+      # every thread as well: it is the app's, not the dump's, and is allowed for.
+      assert_operator inline["longest_tick_gap_ms"], :<, (inline["pause_ms"] / 3) + inline["gc_ms"]
       # Generous bounds that still prove the property: far below the dump, and well under a
       # second (measured here: ~12-19 ms against a ~2700 ms dump).
       assert_operator fork["longest_tick_gap_ms"], :<, fork["dump_ms"] / 10

@@ -26,11 +26,16 @@ end
 measure = lambda do |mode|
   sleep 0.2
   lock.synchronize { longest = 0.0 }
+  gc = GC.stat.slice(:count, :major_gc_count, :time)
   result = HeapCapture.capture(mode: mode)
   sleep 0.05 # let the ticker report the gap that ended when the capture returned
   gap = lock.synchronize { longest }
+  gc_after = GC.stat.slice(:count, :major_gc_count, :time)
   File.unlink(result["location"]) if result["location"]
-  result.merge("longest_tick_gap_ms" => gap.round(1))
+  # The GCs the app ran meanwhile (inline mode leaves the GC on): they stop every thread too.
+  result.merge("longest_tick_gap_ms" => gap.round(1), "gc_runs" => gc_after[:count] - gc[:count],
+               "major_gc_runs" => gc_after[:major_gc_count] - gc[:major_gc_count],
+               "gc_ms" => gc_after[:time] - gc[:time])
 end
 
 report = { "rss_mb" => rss_mb.round, "objects" => $heap.size }
