@@ -100,7 +100,9 @@ module HCTest
       records = []
       broken = []
       Zlib::GzipReader.open(target) do |gz|
-        gz.each_line { |line| records << JSON.parse(line) rescue broken << line } # rubocop:disable Style/RescueModifier
+        # dump_all writes UTF-8 (a method named ❤ in Sidekiq 7.3); read with no locale, a line is
+        # US-ASCII, which json 2.9+ (Ruby 3.4) refuses to convert
+        gz.each_line { |line| records << JSON.parse(line.force_encoding(Encoding::UTF_8)) rescue broken << line } # rubocop:disable Style/RescueModifier
       end
       return records if broken.empty?
 

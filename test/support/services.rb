@@ -311,7 +311,10 @@ module HCTest
       # ("_multipart_KEY.UPLOADID.N"): none may be left once an upload is aborted. ListObjects and
       # ListMultipartUploads do not show a part stored after its upload was aborted; this does.
       def multipart_entries(bucket)
-        JSON.parse(admin("bucket", "list", "--bucket", bucket)).map { |entry| entry["name"] }.grep(/\A_multipart_/)
+        # radosgw-admin writes UTF-8 (upload ids may hold any byte): with no locale, read as US-ASCII,
+        # which json 2.9+ (Ruby 3.4) refuses to convert.
+        listing = admin("bucket", "list", "--bucket", bucket).force_encoding(Encoding::UTF_8)
+        JSON.parse(listing).map { |entry| entry["name"] }.grep(/\A_multipart_/)
       end
 
       # The keys of the multipart uploads open in bucket (ListMultipartUploads).
