@@ -60,7 +60,14 @@ static VALUE hc_cPipeIO;
 VALUE hc_dump_pipe_io(VALUE fdv)
 {
     VALUE argv[2] = {fdv, rb_str_new_cstr("wb")}; /* not sync: it writes when its buffer is full */
-    return rb_class_new_instance(2, argv, hc_cPipeIO);
+    VALUE io = rb_class_new_instance(2, argv, hc_cPipeIO);
+    /* Ruby 3.4's IO.new makes the descriptor non-blocking, and dump_all into a non-blocking pipe
+     * that is full raises IOError "full buffer" (seen on 3.4.11): the pump drains it, so a write
+     * may wait for it instead. */
+    int fd = NUM2INT(fdv);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags != -1 && (flags & O_NONBLOCK)) (void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return io;
 }
 
 /* The one use of the IO struct's fields in the extension (test/c_api_test.rb allows it here only):
