@@ -102,7 +102,7 @@ module HCTest
       Zlib::GzipReader.open(target) do |gz|
         # dump_all writes UTF-8 (a method named ❤ in Sidekiq 7.3); read with no locale, a line is
         # US-ASCII, which json 2.9+ (Ruby 3.4) refuses to convert
-        gz.each_line { |line| records << JSON.parse(line.force_encoding(Encoding::UTF_8)) rescue broken << line } # rubocop:disable Style/RescueModifier
+        gz.each_line { |line| records << JSON.parse(line.dup.force_encoding(Encoding::UTF_8).scrub) rescue broken << line } # rubocop:disable Style/RescueModifier
       end
       return records if broken.empty?
 
