@@ -18,7 +18,8 @@ module HeapCapture
     GZIP_SUFFIX = "-heap.ndjson.gz"
     PLAIN_SUFFIX = "-heap.ndjson"
     NS_PER_MS = 1_000_000.0
-    ORPHAN = /\Aheapcapture-(\d+)-\h{16}(?:\.ndjson(?:\.gz)?|\.summary\.json)\z/ # tempfile names (dump_tempfile.c, Summary)
+    # tempfile names (dump_tempfile.c, Summary, RetentionProcess)
+    ORPHAN = /\Aheapcapture-(\d+)-\h{16}(?:\.ndjson(?:\.gz)?|\.summary\.json|\.retention\.json(?:\.err)?)\z/
 
     class << self
       attr_accessor :last_stamp # the previous key's time: two dumps never share a key
