@@ -163,7 +163,7 @@ static void hc_tracer_prune(hc_sample_table *t, int n)
         size_t slot = tracer.prune_at++ % slots;
         const hc_sample *s = hc_samples_at(t, slot);
         if (!s) continue;
-        if (!RTEST(rb_funcall(tracer.objects, id_key_p, 1, LONG2FIX((long)s->id)))) { /* it died */
+        if (!RTEST(rb_funcall(tracer.objects, id_key_p, 1, LONG2FIX((long)s->addr)))) { /* it died */
             hc_samples_remove(t, s->addr);
             tracer.pruned++;
             tracer.prune_at--; /* a later sample may have moved into this slot */
@@ -223,7 +223,7 @@ static void hc_tracer_flush(void *unused)
         long key = ++tracer.next_key;
         /* the table is keyed by the sample's key (its addr field): where the object is now is the
          * map's to know. The notes are this window's: another opens only once they are stored. */
-        int rc = hc_samples_put(tracer.table, (uintptr_t)key, (uint64_t)key, file, p->line, method,
+        int rc = hc_samples_put(tracer.table, (uintptr_t)key, file, p->line, method,
                                 (uint32_t)p->gc_count, tracer.weight);
         if (rc == 0 && hc_tracer_remember(key, obj) == 0) {
             tracer.stored++;
@@ -329,10 +329,10 @@ static hc_sample_table *hc_tracer_check_samples(void)
     for (size_t slot = 0; slot < hc_samples_slots(t); slot++) {
         const hc_sample *s = hc_samples_at(t, slot);
         if (!s) continue;
-        VALUE obj = hc_tracer_object_of(s->id);
+        VALUE obj = hc_tracer_object_of(s->addr);
         if (obj == Qundef || SPECIAL_CONST_P(obj)) continue;
         const char *method = s->method == HC_SAMPLE_NO_METHOD ? NULL : hc_samples_string(t, s->method);
-        hc_samples_put(live, (uintptr_t)obj, s->id, hc_samples_string(t, s->file), s->line, method, s->generation,
+        hc_samples_put(live, (uintptr_t)obj, hc_samples_string(t, s->file), s->line, method, s->generation,
                        s->weight);
     }
     if (hc_samples_count(live) == 0) {

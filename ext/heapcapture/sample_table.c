@@ -122,7 +122,7 @@ static size_t hc_find(const hc_sample_table *t, uintptr_t addr)
     return j;
 }
 
-int hc_samples_put(hc_sample_table *t, uintptr_t addr, uint64_t id, const char *file, int line, const char *method,
+int hc_samples_put(hc_sample_table *t, uintptr_t addr, const char *file, int line, const char *method,
                    uint32_t generation, uint32_t weight)
 {
     if (!addr || !file) return -1;
@@ -132,7 +132,7 @@ int hc_samples_put(hc_sample_table *t, uintptr_t addr, uint64_t id, const char *
     uint32_t m = method ? hc_intern(t, method) : HC_SAMPLE_NO_METHOD;
     if (f == UINT32_MAX || (method && m == UINT32_MAX)) return -1;
     if (!t->slots[j].addr) t->count++;
-    t->slots[j] = (hc_sample){addr, id, f, m, line, generation, weight ? weight : 1};
+    t->slots[j] = (hc_sample){addr, f, m, line, generation, weight ? weight : 1};
     return 0;
 }
 

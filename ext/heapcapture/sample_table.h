@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 typedef struct {
-    uintptr_t addr;         /* the key: an address, or the sample's key (rb_tracer.c); 0: an empty slot */
-    uint64_t id;            /* the sample's key in the tracer's WeakMap (a counter, never reused) */
+    uintptr_t addr;         /* the key: an address, or the sample's key in the tracer's WeakMap (rb_tracer.c:
+                             * a counter, never reused); 0: an empty slot */
     uint32_t file;          /* interned string index */
     uint32_t method;        /* interned string index, HC_SAMPLE_NO_METHOD when none */
     int32_t line;
@@ -30,7 +30,7 @@ void hc_samples_free(hc_sample_table *t);
 
 /* Adds or replaces the sample at addr. Returns 0, 1 when the table is full (nothing added), or -1
  * out of memory. method may be NULL; a weight of 0 is stored as 1. */
-int hc_samples_put(hc_sample_table *t, uintptr_t addr, uint64_t id, const char *file, int line, const char *method,
+int hc_samples_put(hc_sample_table *t, uintptr_t addr, const char *file, int line, const char *method,
                    uint32_t generation, uint32_t weight);
 const hc_sample *hc_samples_get(const hc_sample_table *t, uintptr_t addr);
 /* Returns 1 when there was a sample at addr. */

@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Sample every address 0x1..0xff and 0x7f00000000..: what a fuzzer finds by writing them. */
     hc_sample_table *t = hc_samples_new(512);
     for (uintptr_t addr = 1; addr < 256; addr++)
-        hc_samples_put(t, addr, addr, "f\"\\.rb", (int)addr, addr % 2 ? "m" : NULL, 1, (uint32_t)addr);
+        hc_samples_put(t, addr, "f\"\\.rb", (int)addr, addr % 2 ? "m" : NULL, 1, (uint32_t)addr);
     out_buf got = {0};
     run(t, NULL, data, size, piece, &got, &n);
     if (got.len < size || (n == 0 && got.len != size)) abort();

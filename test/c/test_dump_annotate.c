@@ -36,10 +36,10 @@ static const char *WANT =
 static hc_sample_table *samples(void)
 {
     hc_sample_table *t = hc_samples_new(16);
-    hc_samples_put(t, 0x7f0000001000, 1, "app/models/user.rb", 12, "new", 42, 5100);
-    hc_samples_put(t, 0x7f0000002000, 2, "we \"quote\" \\ and\ttab.rb", 7, NULL, 1, 1);
-    hc_samples_put(t, 0x7f0000003000, 3, "app/models/user.rb", 99, "[]", 2, UINT32_MAX);
-    hc_samples_put(t, 0x7f0000005000, 5, "other.rb", 5, NULL, 4, 9); /* already traced: left alone */
+    hc_samples_put(t, 0x7f0000001000, "app/models/user.rb", 12, "new", 42, 5100);
+    hc_samples_put(t, 0x7f0000002000, "we \"quote\" \\ and\ttab.rb", 7, NULL, 1, 1);
+    hc_samples_put(t, 0x7f0000003000, "app/models/user.rb", 99, "[]", 2, UINT32_MAX);
+    hc_samples_put(t, 0x7f0000005000, "other.rb", 5, NULL, 4, 9); /* already traced: left alone */
     return t;
 }
 
@@ -97,7 +97,7 @@ static void test_no_samples_is_a_plain_copy_and_a_last_line_without_newline_pass
     char *got = run(t, INPUT, 7, &annotated);
     HC_CHECK_STR(got, INPUT, "unchanged");
     free(got);
-    hc_samples_put(t, 0x7f0000001000, 1, "a.rb", 1, NULL, 1, 77);
+    hc_samples_put(t, 0x7f0000001000, "a.rb", 1, NULL, 1, 77);
     got = run(t, "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\"}", 5, &annotated);
     HC_CHECK_STR(got, "{\"address\":\"0x7f0000001000\", \"type\":\"STRING\", \"file\":\"a.rb\", \"line\":1, \"generation\":1, "
                  "\"sample_weight\":77}",
@@ -138,7 +138,7 @@ static void test_strings_redacted_with_sites_added(void)
              "{\"address\":\"0x7f0000004000\", \"type\":\"STRING\", \"value\":\"%s\"}",
              pw, pw, other);
     hc_sample_table *t = hc_samples_new(4);
-    hc_samples_put(t, 0x7f0000001000, 1, "app.rb", 3, NULL, 9, 5100);
+    hc_samples_put(t, 0x7f0000001000, "app.rb", 3, NULL, 9, 5100);
     uint64_t redacted = 0, annotated = 0;
     char *got = run_with(&r, t, SECRETS, 0, &annotated, &redacted);
     HC_CHECK_STR(got, want, "redacted, with the site");

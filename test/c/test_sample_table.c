@@ -17,23 +17,23 @@ static void test_basic(void)
 {
     hc_sample_table *t = hc_samples_new(3);
     HC_CHECK(t != NULL, "table");
-    HC_CHECK(hc_samples_put(t, 0x1000, 7, "app.rb", 12, "new", 5, 5100) == 0, "put");
-    HC_CHECK(hc_samples_put(t, 0x2000, 8, "app.rb", 13, NULL, 6, 0) == 0, "put without a method");
+    HC_CHECK(hc_samples_put(t, 0x1000, "app.rb", 12, "new", 5, 5100) == 0, "put");
+    HC_CHECK(hc_samples_put(t, 0x2000, "app.rb", 13, NULL, 6, 0) == 0, "put without a method");
     const hc_sample *s = hc_samples_get(t, 0x1000);
-    HC_CHECK(s && s->id == 7 && s->line == 12 && s->generation == 5 && s->weight == 5100, "found");
+    HC_CHECK(s && s->line == 12 && s->generation == 5 && s->weight == 5100, "found");
     HC_CHECK_STR(hc_samples_string(t, s->file), "app.rb", "file");
     HC_CHECK_STR(hc_samples_string(t, s->method), "new", "method");
     const hc_sample *s2 = hc_samples_get(t, 0x2000);
     HC_CHECK(s2 && s2->method == HC_SAMPLE_NO_METHOD && s2->file == s->file && s2->weight == 1,
              "no method; file interned once; a weight of 0 is 1");
-    HC_CHECK(hc_samples_put(t, 0x3000, 9, "lib.rb", 1, "x", 6, 1) == 0, "third");
-    HC_CHECK(hc_samples_put(t, 0x4000, 10, "lib.rb", 1, "x", 6, 1) == 1, "a fourth is refused: full");
-    HC_CHECK(hc_samples_put(t, 0x1000, 11, "other.rb", 2, NULL, 7, 42) == 0, "replacing when full is fine");
-    HC_CHECK(hc_samples_get(t, 0x1000)->id == 11 && hc_samples_get(t, 0x1000)->weight == 42 && hc_samples_count(t) == 3,
+    HC_CHECK(hc_samples_put(t, 0x3000, "lib.rb", 1, "x", 6, 1) == 0, "third");
+    HC_CHECK(hc_samples_put(t, 0x4000, "lib.rb", 1, "x", 6, 1) == 1, "a fourth is refused: full");
+    HC_CHECK(hc_samples_put(t, 0x1000, "other.rb", 2, NULL, 7, 42) == 0, "replacing when full is fine");
+    HC_CHECK(hc_samples_get(t, 0x1000)->line == 2 && hc_samples_get(t, 0x1000)->weight == 42 && hc_samples_count(t) == 3,
              "replaced");
     HC_CHECK(hc_samples_remove(t, 0x2000) == 1 && hc_samples_remove(t, 0x2000) == 0, "removed once");
     HC_CHECK(hc_samples_get(t, 0x2000) == NULL && hc_samples_count(t) == 2, "gone");
-    HC_CHECK(hc_samples_get(t, 0) == NULL && hc_samples_put(t, 0, 1, "a", 1, NULL, 1, 1) == -1, "address 0 is no object");
+    HC_CHECK(hc_samples_get(t, 0) == NULL && hc_samples_put(t, 0, "a", 1, NULL, 1, 1) == -1, "address 0 is no object");
     HC_CHECK(hc_samples_string(t, 999) == NULL, "no such string");
     hc_samples_free(t);
 }
@@ -58,7 +58,7 @@ static void test_against_a_reference(void)
             ids[k] = ids[n - 1];
             n--;
         } else if (k < n || n < N) {
-            int rc = hc_samples_put(t, addr, (uint64_t)op, "f.rb", op, NULL, 1, 1);
+            int rc = hc_samples_put(t, addr, "f.rb", op, NULL, 1, 1);
             HC_CHECK(rc == 0, "put %d", rc);
             if (k == n) addrs[n++] = addr;
             ids[k] = (uint64_t)op;
@@ -66,7 +66,7 @@ static void test_against_a_reference(void)
         if (op % 5000 == 0) {
             for (size_t i = 0; i < n; i++) {
                 const hc_sample *s = hc_samples_get(t, addrs[i]);
-                if (!s || s->id != ids[i]) lost++;
+                if (!s || (uint64_t)s->line != ids[i]) lost++;
             }
         }
     }
@@ -78,7 +78,7 @@ static void test_against_a_reference(void)
     /* Removing while walking, as the pruning does: look at the same slot again after a removal. */
     for (size_t slot = 0; slot < hc_samples_slots(t);) {
         const hc_sample *s = hc_samples_at(t, slot);
-        if (s && s->id % 2 == 0) {
+        if (s && s->line % 2 == 0) {
             hc_samples_remove(t, s->addr);
             continue;
         }
@@ -87,7 +87,7 @@ static void test_against_a_reference(void)
     size_t odd = 0;
     for (size_t i = 0; i < n; i++) {
         const hc_sample *s = hc_samples_get(t, addrs[i]);
-        if (ids[i] % 2) odd += s && s->id == ids[i];
+        if (ids[i] % 2) odd += s && (uint64_t)s->line == ids[i];
         else HC_CHECK(s == NULL, "an even one was left");
     }
     HC_CHECK(hc_samples_count(t) == odd, "every odd one stayed: %zu vs %zu", hc_samples_count(t), odd);
@@ -100,7 +100,7 @@ static void test_many_names(void)
     char name[32];
     for (int i = 0; i < 5000; i++) {
         snprintf(name, sizeof name, "file-%d.rb", i);
-        HC_CHECK(hc_samples_put(t, (uintptr_t)(i + 1) * 8, (uint64_t)i, name, i, name, 0, 1) == 0, "put %d", i);
+        HC_CHECK(hc_samples_put(t, (uintptr_t)(i + 1) * 8, name, i, name, 0, 1) == 0, "put %d", i);
     }
     int wrong = 0;
     for (int i = 0; i < 5000; i++) {
