@@ -127,7 +127,7 @@ module HeapCapture
     # Stores summary (a Hash) as key_for(dump_key) at destination, through a 0600 file in tmpdir
     # that is removed after. => the stored location.
     def store(summary, destination, dump_key, tmpdir)
-      path = File.join(tmpdir, "heapcapture-#{Process.pid}-#{format('%016x', rand(1 << 64))}#{SUFFIX}")
+      path = Util.tempfile_path(tmpdir, SUFFIX)
       File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(JSON.generate(summary)) }
       destination.store(path, key_for(dump_key))["location"]
     ensure

@@ -15,6 +15,10 @@ module HeapCapture
     # Seconds on the monotonic clock, for deadlines and durations.
     def monotonic = Process.clock_gettime(Process::CLOCK_MONOTONIC)
 
+    # A tempfile's path in tmpdir as the Ruby side names them: heapcapture-PID-HEX16SUFFIX, as
+    # dump_tempfile.c names the dump's, so that Capture::ORPHAN finds what a killed process left.
+    def tempfile_path(tmpdir, suffix) = File.join(tmpdir, "heapcapture-#{Process.pid}-#{format('%016x', rand(1 << 64))}#{suffix}")
+
     # str labelled UTF-8 without changing a byte (binary and ASCII strings are relabelled, another
     # encoding is converted); it may be invalid: the caller decides (a signal payload is refused).
     def utf8(str)

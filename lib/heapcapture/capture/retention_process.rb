@@ -39,7 +39,7 @@ module HeapCapture
       def timeout(raw_bytes) = TIMEOUT_S + (TIMEOUT_S_PER_GB * raw_bytes.to_i / (1024**3))
 
       def output_path(tmpdir)
-        File.join(tmpdir, "heapcapture-#{Process.pid}-#{format('%016x', rand(1 << 64))}.retention.json")
+        Util.tempfile_path(tmpdir, ".retention.json")
       end
 
       def spawn(path, top, share, out, err)
