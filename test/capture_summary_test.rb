@@ -152,11 +152,13 @@ class CaptureSummaryTest < HCTest::TestCase
     reference = if summary["objects"] <= REFERENCE_MAX
                   HeapGraphReference.new(result["location"])
                 else
-                  Struct.new(:retained, :garbage)
-                        .new(*HeapCapture::Summary.of_file(result["location"], strings: false).values_at("retained", "garbage"))
+                  Struct.new(:retained, :garbage, :own)
+                        .new(*HeapCapture::Summary.of_file(result["location"], strings: false)
+                                                  .values_at("retained", "garbage", "own"))
                 end
     assert_equal reference.retained, summary["retained"]
     assert_equal reference.garbage, summary["garbage"]
+    assert_equal reference.own, summary["own"]
     assert_kind_of Array, summary["suspects"]
     assert_operator summary["retention_peak_bytes"], :>, 0
     assert_operator result["extra_memory_bytes"], :>, 0

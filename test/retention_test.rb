@@ -153,6 +153,46 @@ class RetentionTest < HCTest::TestCase
     end
   end
 
+  # heapcapture's own, which report leaves out of what the app holds and gives apart ("own"): by
+  # class (0x1, an instance of HeapCapture::Dump::PipeIO; 0x8, of a singleton class of a
+  # HeapCapture class), by allocation file (0x2 in lib/heapcapture/, 0xd in lib/heapcapture.rb) and
+  # what those alone retain (0x3, 0x4, 0xc1, 0xc3). Not: what the app holds too (0x5), a file or class
+  # only named alike (0x7, 0x9), an IMEMO whose "class" is one (0xa), garbage (0xb).
+  OWN_MADE = <<~NDJSON
+    {"type":"ROOT", "root":"vm", "references":["0x1", "0x2", "0x7", "0xc0"]}
+    {"address":"0xc0", "type":"CLASS", "name":"Object", "memsize":100}
+    {"address":"0xc1", "type":"CLASS", "name":"HeapCapture::Dump::PipeIO", "memsize":100}
+    {"address":"0xc2", "type":"CLASS", "name":"HeapCaptureX", "memsize":100}
+    {"address":"0xc3", "type":"CLASS", "class":"0xc0", "singleton":true, "real_class_name":"HeapCapture::Configuration", "memsize":100}
+    {"address":"0x1", "type":"FILE", "class":"0xc1", "references":["0x3"], "memsize":1000}
+    {"address":"0x3", "type":"STRING", "class":"0xc0", "memsize":5000}
+    {"address":"0x2", "type":"ARRAY", "class":"0xc0", "references":["0x4", "0x5"], "file":"/app/lib/heapcapture/capture.rb", "line":3, "memsize":200}
+    {"address":"0x4", "type":"STRING", "class":"0xc0", "memsize":40}
+    {"address":"0x5", "type":"STRING", "class":"0xc0", "memsize":60}
+    {"address":"0x7", "type":"ARRAY", "class":"0xc0", "references":["0x5", "0x8", "0x9", "0xa", "0xd"], "file":"/app/lib/heapcapture_ext.rb", "line":1, "memsize":100}
+    {"address":"0x8", "type":"OBJECT", "class":"0xc3", "memsize":40}
+    {"address":"0x9", "type":"OBJECT", "class":"0xc2", "memsize":40}
+    {"address":"0xa", "type":"IMEMO", "class":"0xc1", "imemo_type":"callcache", "memsize":40}
+    {"address":"0xb", "type":"STRING", "class":"0xc0", "file":"/gems/heapcapture-1.0/lib/heapcapture.rb", "line":1, "memsize":30}
+    {"address":"0xd", "type":"STRING", "class":"0xc0", "file":"/gems/heapcapture-1.0/lib/heapcapture.rb", "line":2, "memsize":25}
+  NDJSON
+
+  def test_own_is_heapcapture_s_objects_and_what_they_alone_retain
+    Dir.mktmpdir("hc-retention-own-") do |dir|
+      path = File.join(dir, "own.ndjson")
+      File.write(path, OWN_MADE)
+      ref = HeapGraphReference.new(path)
+      assert_equal({ "objects" => 8, "memsize" => 6505 }, ref.own, "worked out by hand")
+      out, err, status = heapcapture("report", path, "--json")
+      assert status.success?, err
+      report = JSON.parse(out)
+      assert_equal ref.own, report["own"].slice("objects", "memsize")
+      text, err, status = heapcapture("report", path)
+      assert status.success?, err
+      assert_includes text, "heapcapture's own (counted in retained, kept out of the lists below): 8 objects, 6.4 KiB memsize"
+    end
+  end
+
   # --- the reference, against what each fixture knows ----------------------------------------------
 
   # Every object the fixture's last GC marked (its "marked" flag) is reachable in the model: the

@@ -105,6 +105,19 @@ class HeapGraphReference
   # The same over the objects that are not reachable: garbage a GC would free.
   def garbage = tally { |id| !@reached[id] }
 
+  # The same over heapcapture's own reachable objects, which the analysis leaves out of what the app
+  # holds: an object allocated in a file of heapcapture's lib/ (any type), an instance of a class
+  # named HeapCapture or HeapCapture::* (the name of the CLASS or MODULE its "class" points to, or
+  # that singleton class's "real_class_name"; an IMEMO is no instance), and every object only such
+  # an object retains (one it dominates).
+  def own
+    memo = {}
+    tally { |id| @reached[id] && own_node?(id, memo) }
+  end
+
+  OWN_FILE = %r{/lib/heapcapture/|/lib/heapcapture\.rb\z}
+  OWN_CLASS = /\AHeapCapture(?:::|\z)/
+
   # --- dominators --------------------------------------------------------------------------------
 
   # {address => its immediate dominator} for every reachable object: an address, a Root (the
@@ -251,6 +264,30 @@ class HeapGraphReference
   end
 
   def reachable_object_ids = (first_object...(first_object + @records.size)).select { |id| @reached[id] }
+
+  # Up the dominator tree from id to the first node already known (or a ROOT line), then down again:
+  # a node is own when it is so itself or its immediate dominator is.
+  def own_node?(id, memo)
+    chain = []
+    node = id
+    while node >= first_object && !memo.key?(node)
+      chain << node
+      node = @idom[node]
+    end
+    own = node >= first_object && memo[node]
+    chain.reverse_each { |n| memo[n] = own ||= own_itself?(@records[n - first_object]) }
+    memo[id]
+  end
+
+  def own_itself?(record)
+    return true if record.file&.match?(OWN_FILE)
+    return false if record.type == "IMEMO" || !record.klass
+
+    klass = record(record.klass) or return false
+    name = klass.data["name"] if %w[CLASS MODULE].include?(klass.type)
+    name ||= klass.data["real_class_name"] if klass.data["singleton"]
+    name.is_a?(String) && name.match?(OWN_CLASS)
+  end
 
   def tally
     t = { "objects" => 0, "memsize" => 0 }
