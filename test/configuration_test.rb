@@ -3,6 +3,8 @@
 require "test_helper"
 require "socket"
 require "json"
+require "stringio"
+require "logger"
 
 # Settings, dyno selection and the signal payload, without any service (rake test:unit): what the
 # environment gives, the limits (stated once in C, checked once in Ruby), and the errors a user
@@ -82,6 +84,37 @@ class ConfigurationTest < HCTest::TestCase
                    "10%), got #{bad.inspect}", error.message
     end
     assert_in_delta 1.0, config.apply(suspect_share: 1).suspect_share
+  end
+
+  def test_min_interval_is_60_s_by_default_a_duration_or_0_for_none
+    assert_in_delta 60.0, HeapCapture::Configuration.new({}).min_interval
+    { "90" => 90.0, "2m" => 120.0, "0" => 0.0, "off" => 0.0, 0 => 0.0, 1.5 => 1.5 }.each do |value, seconds|
+      assert_in_delta seconds, HeapCapture::Configuration.new("HEAPCAPTURE_MIN_INTERVAL" => value.to_s).min_interval,
+                      0.001, value.inspect
+      assert_in_delta seconds, HeapCapture::Configuration.new({}).apply(min_interval: value).min_interval, 0.001
+    end
+    [-1, "soon", "-5m"].each do |bad|
+      error = assert_raises(HeapCapture::ConfigurationError) { HeapCapture::Configuration.new({}).apply(min_interval: bad) }
+      assert_equal "heapcapture: min_interval must be a duration (seconds, or \"30s\", \"1m\"), or 0 for none, " \
+                   "got #{bad.inspect}", error.message
+    end
+  end
+
+  # Refused requests: one line a period, the next one saying how many were not written.
+  def test_the_log_throttle_writes_one_line_a_period_and_counts_the_rest
+    log = StringIO.new
+    HeapCapture.configure { |c| c.logger = Logger.new(log) }
+    throttle = HeapCapture::LogThrottle.new(0.3)
+    results = Array.new(5) { |i| throttle.write(:warn, "refused #{i}") }
+    assert_equal [true, false, false, false, false], results
+    sleep 0.35
+    assert throttle.write(:warn, "refused 5")
+    lines = log.string.lines.grep(/refused/)
+    assert_equal 2, lines.size, log.string
+    assert_match(/WARN -- : heapcapture: refused 0\n\z/, lines[0])
+    assert_match(/heapcapture: refused 5 \(and 4 more like it in the last 0.3 s, not logged\)\n\z/, lines[1])
+  ensure
+    HeapCapture.configure { |c| c.logger = Logger.new(File::NULL) }
   end
 
   def test_dyno_selection_and_channel_names

@@ -1,6 +1,9 @@
 # frozen_string_literal: true
 
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
+# Tests signal one armed process many times in a row: min_interval off (60 s by default) here and in
+# every process they start; test/min_interval_test.rb sets it.
+ENV["HEAPCAPTURE_MIN_INTERVAL"] = "0"
 require "minitest/autorun"
 require "heapcapture"
 require_relative "support/services"

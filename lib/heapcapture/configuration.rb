@@ -10,8 +10,8 @@ module HeapCapture
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
                   session_token compression mode trace_allocations memory_limit redact every rss_above
-                  rss_interval rss_strikes rss_backoff rss_growth suspect_share tmpdir part_size concurrency
-                  logger].freeze
+                  rss_interval rss_strikes rss_backoff rss_growth min_interval suspect_share tmpdir part_size
+                  concurrency logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
     REDACTIONS = %i[none strings].freeze
@@ -22,6 +22,7 @@ module HeapCapture
     # "30", "30s", "30m", "1h", "1.5h", "2d": seconds.
     DURATION = /\A\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*\z/i
     DURATION_UNITS = { "" => 1, "s" => 1, "m" => 60, "h" => 3600, "d" => 86_400 }.freeze
+    MIN_INTERVAL = 60 # seconds: a storm of signals does not become a stream of captures
     PERCENT = /\A\s*(\d+(?:\.\d+)?)\s*%\s*\z/
     POSTGRES_URL = %r{\Apostgres(?:ql)?://}i
     CONNINFO = /\A\s*\w+\s*=/ # "host=db dbname=app ..."
@@ -44,6 +45,7 @@ module HeapCapture
       @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "sampled", "HEAPCAPTURE_TRACE")
       @redact = symbol_setting(first(env, "HEAPCAPTURE_REDACT") || "none", REDACTIONS, "HEAPCAPTURE_REDACT")
       automatic_from(env)
+      self.min_interval = first(env, "HEAPCAPTURE_MIN_INTERVAL") || MIN_INTERVAL
       @suspect_share = self.class.share!(first(env, "HEAPCAPTURE_SUSPECT_SHARE") || Summary::SUSPECT_SHARE,
                                          "HEAPCAPTURE_SUSPECT_SHARE")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
@@ -82,6 +84,11 @@ module HeapCapture
     # Automatic captures (autocapture.rb): a period, and the RSS watch.
     def every=(value)
       @every = self.class.seconds_or_off!(value, "every")
+    end
+
+    # Seconds (Float) a signalled capture must wait after the last one ended, or 0 (off).
+    def min_interval=(value)
+      @min_interval = self.class.seconds_or_zero!(value, "min_interval")
     end
 
     def rss_above=(value)

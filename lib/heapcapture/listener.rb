@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require_relative "listener/capture_hook"
 
 module HeapCapture
   # One armed listener in this process: its own PostgreSQL connection, LISTENing on the dyno's
@@ -13,20 +14,8 @@ module HeapCapture
     APPLICATION_NAME = "heapcapture"
     STOP_TIMEOUT = 1 # seconds HeapCapture.stop waits for the thread to end
 
-    # The capture seam: a callable taking the payload String and returning the result Hash.
-    DEFAULT_CAPTURE_HOOK = ->(payload) { HeapCapture.capture(payload) }
-
-    class << self
-      attr_writer :capture_hook
-
-      def capture_hook
-        @capture_hook || DEFAULT_CAPTURE_HOOK
-      end
-
-      def reset_capture_hook!
-        @capture_hook = nil
-      end
-    end
+    extend CaptureHook::Seam
+    include CaptureHook
 
     attr_reader :dyno, :channel, :pid, :thread, :captures, :coalesced
     attr_accessor :on_result
@@ -43,6 +32,7 @@ module HeapCapture
       @current = nil # the capture under way: { payload:, waiters: [[request_id, channel], ...] }
       @captures = 0
       @coalesced = 0
+      @gate = Gate.new
     end
 
     def start
@@ -123,11 +113,23 @@ module HeapCapture
       @outbox.push({ "status" => "ack", "dyno" => dyno, "pid" => Process.pid, "request_id" => request_id,
                      "channel" => channel })
       payload, trace_for = Wire.parse_signal(text)
+      return if too_soon(payload, [request_id, channel])
+
       if trace_for
         open_window(payload, trace_for, [request_id, channel])
       else
         capture_for(payload, [request_id, channel])
       end
+    end
+
+    # A request refused by the gate (Listener::Gate) gets an error reply, and nothing runs; one that
+    # joins the capture under way is coalesced as ever.
+    def too_soon(payload, waiter)
+      error, extra = @gate.too_soon unless capturing?
+      return false unless error
+
+      refuse(payload, waiter, error, throttle: @gate.throttle, extra: extra)
+      true
     end
 
     # Joins the capture under way, or starts one. after: what to run once that capture has ended.
@@ -181,11 +183,12 @@ module HeapCapture
       refuse(payload, waiter, "could not start the tracing window: #{e.message}")
     end
 
-    # An error reply to one request that started nothing.
-    def refuse(payload, (request_id, channel), error)
-      Log.error("refused the request from backend #{request_id} on #{channel}: #{error}")
+    # An error reply to one request that started nothing; logged through throttle when given.
+    def refuse(payload, (request_id, channel), error, throttle: nil, extra: {})
+      line = "refused the request from backend #{request_id} on #{channel}: #{error}"
+      throttle ? throttle.write(:warn, line) : Log.error(line)
       @outbox.push({ "status" => "error", "dyno" => dyno, "pid" => Process.pid, "payload" => payload, "error" => error,
-                     "tracing" => Tracing.description, "request_id" => request_id, "channel" => channel })
+                     "tracing" => Tracing.description, "request_id" => request_id, "channel" => channel }.merge(extra))
     end
 
     # A capture that cannot start (no thread to be had) is an error reply, not a job that never
@@ -232,26 +235,11 @@ module HeapCapture
       raise unless e.is_a?(StandardError)
     end
 
-    # What waited for the job's end (a tracing window's close), once.
+    # What waited for the job's end (a tracing window's close), once; min_interval counts from here.
     def finish(job)
+      @gate.capture_ended
       afters = @mutex.synchronize { job[:after].shift(job[:after].size) }
       afters.each(&:call)
-    end
-
-    # A capture that raised, or answered with something else than a result, has logged nothing:
-    # its error is logged here.
-    def call_hook(payload)
-      result = self.class.capture_hook.call(payload)
-      return result.transform_keys(&:to_s) if result.is_a?(Hash)
-
-      hook_failed("the capture returned #{result.class}, not a result Hash")
-    rescue StandardError, ScriptError => e
-      hook_failed("#{e.class}: #{e.message}")
-    end
-
-    def hook_failed(error)
-      Log.error("capture failed: #{error}")
-      { "status" => "error", "error" => error }
     end
 
     def call_block(result)
@@ -268,3 +256,4 @@ module HeapCapture
 end
 
 require_relative "listener/outbox"
+require_relative "listener/gate"

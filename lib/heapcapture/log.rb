@@ -20,6 +20,35 @@ module HeapCapture
     end
   end
 
+  # At most one line a period for one kind of event (refused requests: a storm of them must not
+  # become a storm of log lines): the first is written, the rest are counted, and the next line
+  # after the period says how many were not written.
+  class LogThrottle
+    PERIOD = 60 # seconds
+
+    def initialize(period = PERIOD)
+      @period = period
+      @mutex = Mutex.new
+      @last = nil
+      @held = 0
+    end
+
+    # Writes message at level unless a line was written less than the period ago (then counts it).
+    def write(level, message)
+      held = @mutex.synchronize do
+        now = Util.monotonic
+        if @last && now - @last < @period
+          @held += 1
+          return false
+        end
+        @last = now
+        @held.tap { @held = 0 }
+      end
+      Log.write(level, held.positive? ? "#{message} (and #{held} more like it in the last #{@period} s, not logged)" : message)
+      true
+    end
+  end
+
   # The default logger's device: $stdout (whatever it is at the time of the write), flushed after
   # every line. Ruby buffers $stdout when it is a pipe (Heroku, systemd, docker), and a plain
   # Logger.new($stdout) then holds lines back until the buffer fills, a fork or exit.

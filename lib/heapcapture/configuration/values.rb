@@ -35,6 +35,17 @@ module HeapCapture
         raise ConfigurationError, "#{name} must be a duration above 0 (seconds, or \"30m\", \"1h\"), got #{value.inspect}"
       end
 
+      # Seconds from 0 up (a Float): a duration as seconds! takes, or 0, "0", "off" for none.
+      def seconds_or_zero!(value, name)
+        return 0.0 if value.is_a?(Numeric) && value.zero? && value.finite?
+        return 0.0 if %w[0 off false none].include?(value.to_s.strip.downcase)
+
+        seconds!(value, name).to_f
+      rescue ConfigurationError
+        raise ConfigurationError, "#{name} must be a duration (seconds, or \"30s\", \"1m\"), or 0 for none, " \
+                                  "got #{value.inspect}"
+      end
+
       def seconds_or_off!(value, name)
         value.nil? || %w[off false none].include?(value.to_s.strip.downcase) ? nil : seconds!(value, name)
       end
