@@ -49,16 +49,17 @@ else
   message "heapcapture: ISA-L not found (Debian: libisal-dev, Homebrew: isa-l); gzip will use zlib\n"
 end
 
-# libsodium's keyed BLAKE2b redacts strings (dump_redact.h): optional, like ISA-L; without it
-# (or with --disable-sodium) the setting redact: :strings says what to install.
+# libsodium's keyed BLAKE2b redacts strings (dump_redact.h) and its sealed box seals replies
+# (reply_seal.h): optional, like ISA-L; without it (or with --disable-sodium) the setting
+# redact: :strings and HeapCapture::Seal say what to install.
 if !enable_config("sodium", true)
-  message "heapcapture: libsodium disabled (--disable-sodium); redact: :strings will not be available\n"
+  message "heapcapture: libsodium disabled (--disable-sodium); redact: :strings and sealed replies will not be available\n"
 elsif (pkg_config("libsodium") || have_library("sodium")) && have_header("sodium.h") &&
       have_func("crypto_generichash", "sodium.h")
   $defs << "-DHC_HAVE_SODIUM"
 else
   message "heapcapture: libsodium not found (Debian: libsodium-dev, Homebrew: libsodium); " \
-          "redact: :strings will not be available\n"
+          "redact: :strings and sealed replies will not be available\n"
 end
 
 have_func("prctl", "sys/prctl.h") # PR_SET_PDEATHSIG for the dump child (Linux)

@@ -1,7 +1,8 @@
 /* heapcapture's native extension: start here.
  *
  * Init_heapcapture defines the module and its error classes and then calls each part's init.
- * The work is in pure C modules that know nothing of Ruby (sigv4.c, s3*.c, listener.c, dump_*.c);
+ * The work is in pure C modules that know nothing of Ruby (sigv4.c, s3*.c, listener.c, dump_*.c,
+ * signal_auth.c, reply_seal.c);
  * the rb_*.c files bind them to Ruby: argument checks, GVL release, mapping errors to classes
  * (what they share is in rb_util.c). */
 #include "rb_heapcapture.h"
@@ -29,4 +30,5 @@ RUBY_FUNC_EXPORTED void Init_heapcapture(void)
     hc_init_s3();
     hc_init_dump();
     hc_init_tracer();
+    hc_init_signal_auth();
 }

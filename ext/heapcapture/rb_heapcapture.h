@@ -36,6 +36,7 @@ void hc_init_listener(void);
 void hc_init_s3(void);
 void hc_init_dump(void);
 void hc_init_tracer(void);
+void hc_init_signal_auth(void); /* SignalAuth and Seal */
 
 
 #endif

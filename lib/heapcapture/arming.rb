@@ -34,6 +34,7 @@ module HeapCapture
           Log.info("armed in #{selection.dyno} (pid #{Process.pid}): listening on #{selection.channel}" \
                    "#{connected ? '' : ' once PostgreSQL answers (not connected yet; retrying in the background)'}" \
                    ", allocation tracing #{Tracing.description}#{automatic_text(plan)}")
+          warn_unsigned unless HeapCapture.config.signal_key
           true
         end
       end
@@ -100,6 +101,13 @@ module HeapCapture
       rescue ConfigurationError => e
         Log.error("not armed in #{selection.dyno || Dyno.label} (pid #{Process.pid}): #{Util.unprefixed(e.message)}")
         nil
+      end
+
+      def warn_unsigned
+        Log.warn("no signal_key (HEAPCAPTURE_SIGNAL_KEY): anyone who can connect to this database can make this " \
+                 "process capture, and read the replies on #{Wire::REPLY_CHANNEL} (sizes, summaries, where the dump " \
+                 "is stored; never a URL to it); set a key of #{SignalAuth::KEY_MIN}+ bytes here and where you signal " \
+                 "so that only signed signals act (doc/security.md)")
       end
 
       def automatic_status = @autocapture&.alive? ? @autocapture.status : nil

@@ -10,8 +10,8 @@ module HeapCapture
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
                   session_token compression mode trace_allocations memory_limit redact every rss_above
-                  rss_interval rss_strikes rss_backoff rss_growth min_interval suspect_share tmpdir part_size
-                  concurrency logger].freeze
+                  rss_interval rss_strikes rss_backoff rss_growth min_interval signal_key suspect_share tmpdir
+                  part_size concurrency logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
     REDACTIONS = %i[none strings].freeze
@@ -46,6 +46,7 @@ module HeapCapture
       @redact = symbol_setting(first(env, "HEAPCAPTURE_REDACT") || "none", REDACTIONS, "HEAPCAPTURE_REDACT")
       automatic_from(env)
       self.min_interval = first(env, "HEAPCAPTURE_MIN_INTERVAL") || MIN_INTERVAL
+      self.signal_key = first(env, "HEAPCAPTURE_SIGNAL_KEY")
       @suspect_share = self.class.share!(first(env, "HEAPCAPTURE_SUSPECT_SHARE") || Summary::SUSPECT_SHARE,
                                          "HEAPCAPTURE_SUSPECT_SHARE")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
@@ -89,6 +90,11 @@ module HeapCapture
     # Seconds (Float) a signalled capture must wait after the last one ended, or 0 (off).
     def min_interval=(value)
       @min_interval = self.class.seconds_or_zero!(value, "min_interval")
+    end
+
+    # The key signals are signed with (Signing), at least SignalAuth::KEY_MIN bytes, or nil.
+    def signal_key=(value)
+      @signal_key = value.nil? || value.to_s.empty? ? nil : self.class.signal_key!(value)
     end
 
     def rss_above=(value)
@@ -167,6 +173,7 @@ module HeapCapture
       shown = to_h.except(:logger)
       shown[:secret_access_key] = "***" if shown[:secret_access_key]
       shown[:session_token] = "***" if shown[:session_token]
+      shown[:signal_key] = "***" if shown[:signal_key]
       shown[:database_url] = Redact.url(shown[:database_url]) if shown[:database_url]
       "#<HeapCapture::Configuration #{shown.map { |k, v| "#{k}=#{v.inspect}" }.join(' ')}>"
     end

@@ -112,24 +112,16 @@ module HeapCapture
     def receive(channel, request_id, text)
       @outbox.push({ "status" => "ack", "dyno" => dyno, "pid" => Process.pid, "request_id" => request_id,
                      "channel" => channel })
-      payload, trace_for = Wire.parse_signal(text)
-      return if too_soon(payload, [request_id, channel])
+      request = Wire.parse_request(text)
+      waiter = [request_id, channel, request.reply_key]
+      error, extra = @gate.refusal(request, channel, capturing: capturing?)
+      return refuse(request.payload, waiter, error, throttle: @gate.throttle, extra: extra) if error
 
-      if trace_for
-        open_window(payload, trace_for, [request_id, channel])
+      if request.trace_for
+        open_window(request.payload, request.trace_for, waiter)
       else
-        capture_for(payload, [request_id, channel])
+        capture_for(request.payload, waiter)
       end
-    end
-
-    # A request refused by the gate (Listener::Gate) gets an error reply, and nothing runs; one that
-    # joins the capture under way is coalesced as ever.
-    def too_soon(payload, waiter)
-      error, extra = @gate.too_soon unless capturing?
-      return false unless error
-
-      refuse(payload, waiter, error, throttle: @gate.throttle, extra: extra)
-      true
     end
 
     # Joins the capture under way, or starts one. after: what to run once that capture has ended.
@@ -207,7 +199,7 @@ module HeapCapture
       error = "could not start the capture: #{e.class}: #{e.message}"
       Log.error("#{error}; replied to #{waiters.size} request(s)")
       result = { "status" => "error", "dyno" => dyno, "pid" => Process.pid, "payload" => job[:payload], "error" => error }
-      waiters.each { |request_id, channel| @outbox.push(result.merge("request_id" => request_id, "channel" => channel)) }
+      push_replies(result, waiters)
       call_block(result)
     end
 
@@ -222,7 +214,7 @@ module HeapCapture
       end
       finish(job)
       result["request_id"] ||= waiters.first&.first
-      waiters.each { |request_id, channel| @outbox.push(result.merge("request_id" => request_id, "channel" => channel)) }
+      push_replies(result, waiters)
       @connection.wake
       # The capture logged its own outcome (an error once, with its message); this says who heard it.
       Log.info("capture #{describe(result)}; replied to #{waiters.size} request(s)")
@@ -233,6 +225,14 @@ module HeapCapture
       finish(job)
       Log.error("the capture thread failed: #{e.class}: #{e.message}")
       raise unless e.is_a?(StandardError)
+    end
+
+    # The result to each request it answers, as that request may read it (Signing.reply: no URL in the
+    # clear; sealed to the request's reply key when it has one).
+    def push_replies(result, waiters)
+      waiters.each do |request_id, channel, reply_key|
+        @outbox.push(Signing.reply(result, reply_key).merge("request_id" => request_id, "channel" => channel))
+      end
     end
 
     # What waited for the job's end (a tracing window's close), once; min_interval counts from here.

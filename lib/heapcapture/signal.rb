@@ -3,7 +3,9 @@
 module HeapCapture
   # HeapCapture.signal: one NOTIFY per selected dyno, on a short-lived connection of its own; with
   # wait:, the replies to this request (see Wire) until every process that acknowledged has sent
-  # its result, or the time is up.
+  # its result, or the time is up. With a signal_key each notification is signed (Signing) and
+  # carries a reply key made for this call: the result's URL comes sealed to it. A result with a
+  # location but no URL (an unsigned request's) gets one presigned here when this process can.
   class Signaller
     APPLICATION_NAME = "heapcapture signal"
     CONNECT_TIMEOUT = 10
@@ -14,7 +16,9 @@ module HeapCapture
 
     def initialize(payload, process_type:, dynos:, wait:, trace_for: nil)
       @trace_for = trace_for && Tracing.window_seconds!(trace_for)
-      @payload = Wire.signal_text(payload, @trace_for)
+      @key = HeapCapture.config.signal_key
+      @reply_public, @reply_secret = Seal.keypair if @key && Seal::AVAILABLE
+      @payload = Wire.signal_text(payload, @trace_for) # checked now; signed per channel in call
       @channels = Dyno.channels(process_type, dynos)
       @dyno_names = Dyno.names(process_type, dynos)
       @wait = seconds(wait)
@@ -27,15 +31,36 @@ module HeapCapture
                                             APPLICATION_NAME, false)
       connection.connect(CONNECT_TIMEOUT) # with wait: LISTENs on heapcapture_reply before anything is sent
       request_id = connection.backend_pid
-      @channels.each { |channel| connection.notify(channel, @payload, NOTIFY_TIMEOUT) }
+      @channels.each { |channel| connection.notify(channel, text_for(channel), NOTIFY_TIMEOUT) }
       Log.info("signalled #{@channels.join(', ')} (request #{request_id}, #{@payload.bytesize} bytes" \
-               "#{@trace_for ? ", full allocation tracing for #{@trace_for} s first" : ''})")
+               "#{@trace_for ? ", full allocation tracing for #{@trace_for} s first" : ''}" \
+               "#{@key ? ', signed' : ''})")
       @wait ? collect(connection, request_id) : @channels
     ensure
       connection&.close
     end
 
     private
+
+    def text_for(channel)
+      return @payload unless @key
+
+      reply_key = @reply_public && [@reply_public].pack("m0")
+      Wire.signed_text(Wire.parse_signal(@payload).first, @trace_for, channel: channel, key: @key, reply_key: reply_key)
+    end
+
+    # A result as the caller of signal reads it: its sealed part opened, and a presigned URL where
+    # the reply gave a location only (and this process has the bucket's credentials).
+    def readable(reply)
+      reply = Signing.open_reply(reply, @reply_public, @reply_secret)
+      return reply if reply["url"] || !reply["location"].to_s.start_with?("s3://")
+
+      bucket, key = reply["location"].delete_prefix("s3://").split("/", 2)
+      store = Destination.for(HeapCapture.config.dup.apply(destination: "s3://#{bucket}/"))
+      reply.merge("url" => store.presigned_url(key))
+    rescue Error, ArgumentError
+      reply # no credentials here for that bucket: the location is what there is
+    end
 
     # Raised without a cause, so that a console or Rake shows the one message once.
     def seconds(wait)
@@ -73,7 +98,7 @@ module HeapCapture
           process = [reply["dyno"], reply["pid"]]
           heard_on[reply["channel"]] = true
           acks[process] ||= reply
-          results[process] = reply unless reply["status"] == "ack"
+          results[process] = readable(reply) unless reply["status"] == "ack"
         end
       end
       Log.info("#{results.size} of #{acks.size} acknowledging process(es) replied to request #{request_id}")

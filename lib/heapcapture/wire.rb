@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "securerandom"
 
 module HeapCapture
   # What travels through PostgreSQL. A signal is the user's payload as is, on
@@ -11,9 +12,21 @@ module HeapCapture
   # A signal with trace_for: is the one exception to "the payload as is": a JSON object
   # {"heapcapture":"trace","trace_for":600,"payload":"why"}; any other text, JSON or not, is a
   # payload that means "capture now".
+  #
+  # With a signal_key (Signing), a signal is a signed request instead:
+  # {"heapcapture":"signed","time":T,"nonce":"32 hex","trace_for":600,"reply_key":"base64","payload":"why",
+  #  "mac":"64 hex"}, the MAC over the channel and every other field (SignalAuth, signal_auth.c), and
+  # reply_key the signaller's ephemeral X25519 key the reply's URL and location are sealed to.
   module Wire
     REPLY_CHANNEL = "heapcapture_reply"
     PAYLOAD_MAX = 7999 # NOTIFY's payload must be shorter than 8000 bytes
+    SIGNED_PREFIX = '{"heapcapture":"signed"'
+
+    # A notification as received: the payload, trace_for (nil for a capture now), and the signed
+    # fields ({"time", "nonce", "reply_key", "mac"}) of a signed request, else nil.
+    Request = Struct.new(:payload, :trace_for, :signed) do
+      def reply_key = signed && signed["reply_key"]
+    end
 
     module_function
 
@@ -43,6 +56,32 @@ module HeapCapture
       payload!(JSON.generate({ "heapcapture" => "trace", "trace_for" => trace_for, "payload" => text }))
     end
 
+    # A signed request's text: the payload (and trace_for) with the time, a fresh nonce, the reply
+    # key (or nil) and the MAC over them and the channel it is sent on.
+    def signed_text(payload, trace_for, channel:, key:, reply_key: nil, time: Time.now.to_i,
+                    nonce: SecureRandom.hex(SignalAuth::NONCE_HEX / 2))
+      text = payload!(payload)
+      mac = SignalAuth.mac(key, channel, time, nonce, trace_for&.to_i, reply_key, text)
+      payload!(JSON.generate({ "heapcapture" => "signed", "time" => time, "nonce" => nonce, "trace_for" => trace_for&.to_i,
+                               "reply_key" => reply_key, "payload" => text, "mac" => mac.unpack1("H*") }.compact))
+    end
+
+    # The Request a notification's text carries: signed, a trace request, or a payload as is.
+    def parse_request(text)
+      if text.start_with?(SIGNED_PREFIX)
+        request = begin
+          JSON.parse(text)
+        rescue JSON::ParserError
+          nil
+        end
+        if request.is_a?(Hash) && request["heapcapture"] == "signed"
+          payload = request["payload"].is_a?(String) ? request["payload"] : ""
+          return Request.new(payload, request["trace_for"], request.slice("time", "nonce", "reply_key", "mac"))
+        end
+      end
+      Request.new(*parse_signal(text), nil)
+    end
+
     # [payload, trace_for] of a received notification: trace_for is nil for a plain signal, and
     # what the request said (to be checked) for a trace request.
     def parse_signal(text)
@@ -64,7 +103,8 @@ module HeapCapture
       json = JSON.generate(reply)
       json = trim_lists(reply, json)
       while json.bytesize > PAYLOAD_MAX
-        key, value = reply.select { |_, v| v.is_a?(String) }.max_by { |_, v| v.bytesize }
+        # the sealed part is cut never: a part of it would not open
+        key, value = reply.select { |k, v| v.is_a?(String) && k != "sealed" }.max_by { |_, v| v.bytesize }
         break unless key && value.bytesize.positive?
 
         keep = [value.bytesize - (json.bytesize - PAYLOAD_MAX) - 16, 0].max

@@ -74,6 +74,16 @@ module HeapCapture
                                   "got #{value.inspect}"
       end
 
+      # A signal key: a String of at least SignalAuth::KEY_MIN bytes (its value never in the message).
+      def signal_key!(value)
+        key = value.is_a?(String) ? value : nil
+        return key.b if key && key.bytesize >= SignalAuth::KEY_MIN
+
+        raise ConfigurationError, "signal_key (HEAPCAPTURE_SIGNAL_KEY) must be a String of at least " \
+                                  "#{SignalAuth::KEY_MIN} bytes (openssl rand -hex 32 makes one), got " \
+                                  "#{key ? "#{key.bytesize} bytes" : value.class}"
+      end
+
       def count!(value, name)
         count = value.is_a?(Integer) ? value : Integer(value.to_s.strip, exception: false)
         return count if count&.positive?

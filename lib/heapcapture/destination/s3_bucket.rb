@@ -54,6 +54,9 @@ module HeapCapture
         [Destination.for(@config.dup.apply(destination: "s3://#{bucket}/")), key]
       end
 
+      # A GET URL of key, presigned for an hour (what a capture's result gives as "url").
+      def presigned_url(key) = @client.presigned_url(key)
+
       def entries(prefix)
         @client.list(prefix: prefix).map { |o| Entry.new(o["key"], o["size"], o["last_modified"] || Time.at(0)) }
       rescue S3Error => e
@@ -84,7 +87,7 @@ module HeapCapture
         key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
       end
 
-      def stored(key) = { "location" => url(key), "url" => @client.presigned_url(key) }
+      def stored(key) = { "location" => url(key), "url" => presigned_url(key) }
 
       # S3's words, plus what to check when they point at the credentials.
       def explain(error, doing)

@@ -2,9 +2,10 @@
 
 module HeapCapture
   class Listener
-    # Whether a notification may start a capture, decided in the listener thread before anything
-    # starts: none less than min_interval after the last capture ended (a storm of signals must not
-    # become a stream of captures). Refusals share one log line a minute (throttle).
+    # Whether a notification may act, decided in the listener thread before anything starts: with a
+    # signal_key, only a signed one (Signing); and none starts a capture less than min_interval
+    # after the last one ended (a storm of signals must not become a stream of captures). Refusals
+    # share one log line a minute (throttle).
     class Gate
       attr_reader :throttle
 
@@ -12,6 +13,17 @@ module HeapCapture
         @mutex = Mutex.new
         @last_ended = nil # monotonic
         @throttle = LogThrottle.new
+        @nonces = nil # the signed requests seen (made with the first)
+      end
+
+      # nil when request (a Wire::Request on channel) may act, else [error, extra reply keys].
+      # capturing: one would join the capture under way (no min_interval then).
+      def refusal(request, channel, capturing:)
+        key = HeapCapture.config.signal_key
+        why = key && Signing.refusal(request, channel, key, @nonces ||= SignalAuth::NonceCache.new(Signing::NONCES))
+        return ["refused: #{why}; nothing was started", {}] if why
+
+        capturing ? nil : too_soon
       end
 
       def capture_ended = @mutex.synchronize { @last_ended = Util.monotonic }
