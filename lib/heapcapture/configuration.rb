@@ -10,8 +10,8 @@ module HeapCapture
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
                   session_token compression mode trace_allocations memory_limit redact every rss_above
-                  rss_interval rss_strikes rss_backoff rss_growth min_interval signal_key suspect_share tmpdir
-                  part_size concurrency logger].freeze
+                  rss_interval rss_strikes rss_backoff rss_growth min_interval signal_key sse sse_kms_key_id
+                  suspect_share tmpdir part_size concurrency logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
     REDACTIONS = %i[none strings].freeze
@@ -45,8 +45,7 @@ module HeapCapture
       @trace_allocations = tracing_setting(first(env, "HEAPCAPTURE_TRACE") || "sampled", "HEAPCAPTURE_TRACE")
       @redact = symbol_setting(first(env, "HEAPCAPTURE_REDACT") || "none", REDACTIONS, "HEAPCAPTURE_REDACT")
       automatic_from(env)
-      self.min_interval = first(env, "HEAPCAPTURE_MIN_INTERVAL") || MIN_INTERVAL
-      self.signal_key = first(env, "HEAPCAPTURE_SIGNAL_KEY")
+      protection_from(env)
       @suspect_share = self.class.share!(first(env, "HEAPCAPTURE_SUSPECT_SHARE") || Summary::SUSPECT_SHARE,
                                          "HEAPCAPTURE_SUSPECT_SHARE")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
@@ -95,6 +94,16 @@ module HeapCapture
     # The key signals are signed with (Signing), at least SignalAuth::KEY_MIN bytes, or nil.
     def signal_key=(value)
       @signal_key = value.nil? || value.to_s.empty? ? nil : self.class.signal_key!(value)
+    end
+
+    # S3 server-side encryption asked for on every stored object: "aws:kms", "AES256" or nil.
+    def sse=(value)
+      @sse = value.nil? || value.to_s.strip.empty? ? nil : self.class.sse!(value)
+    end
+
+    # The KMS key for sse "aws:kms" (its id, ARN or alias), or nil for the bucket's default key.
+    def sse_kms_key_id=(value)
+      @sse_kms_key_id = value.nil? || value.to_s.strip.empty? ? nil : value.to_s.strip
     end
 
     def rss_above=(value)
@@ -182,6 +191,14 @@ module HeapCapture
 
     # An optional size left unset: nil or "off".
     def off?(value) = value.nil? || value.to_s.strip.downcase == "off"
+
+    # Who may signal and how dumps are kept (doc/security.md), from the environment.
+    def protection_from(env)
+      self.min_interval = first(env, "HEAPCAPTURE_MIN_INTERVAL") || MIN_INTERVAL
+      self.signal_key = first(env, "HEAPCAPTURE_SIGNAL_KEY")
+      self.sse = first(env, "HEAPCAPTURE_SSE")
+      self.sse_kms_key_id = first(env, "HEAPCAPTURE_SSE_KMS_KEY_ID")
+    end
 
     # every and the RSS watch from the environment (all off unless set).
     def automatic_from(env)

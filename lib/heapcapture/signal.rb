@@ -18,7 +18,8 @@ module HeapCapture
       @trace_for = trace_for && Tracing.window_seconds!(trace_for)
       @key = HeapCapture.config.signal_key
       @reply_public, @reply_secret = Seal.keypair if @key && Seal::AVAILABLE
-      @payload = Wire.signal_text(payload, @trace_for) # checked now; signed per channel in call
+      @text = Wire.payload!(payload)
+      @payload = Wire.signal_text(@text, @trace_for) # what goes unsigned; signed per channel in call
       @channels = Dyno.channels(process_type, dynos)
       @dyno_names = Dyno.names(process_type, dynos)
       @wait = seconds(wait)
@@ -46,7 +47,7 @@ module HeapCapture
       return @payload unless @key
 
       reply_key = @reply_public && [@reply_public].pack("m0")
-      Wire.signed_text(Wire.parse_signal(@payload).first, @trace_for, channel: channel, key: @key, reply_key: reply_key)
+      Wire.signed_text(@text, @trace_for, channel: channel, key: @key, reply_key: reply_key)
     end
 
     # A result as the caller of signal reads it: its sealed part opened, and a presigned URL where

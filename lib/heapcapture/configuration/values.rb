@@ -84,6 +84,16 @@ module HeapCapture
                                   "#{key ? "#{key.bytesize} bytes" : value.class}"
       end
 
+      SSE = ["aws:kms", "AES256"].freeze
+
+      # S3's server-side encryption names, as S3 spells them ("aes256" and "AWS:KMS" are taken).
+      def sse!(value)
+        name = SSE.find { |known| known.casecmp?(value.to_s.strip) }
+        return name if name
+
+        raise ConfigurationError, "sse (HEAPCAPTURE_SSE) must be aws:kms or AES256, got #{value.inspect}"
+      end
+
       def count!(value, name)
         count = value.is_a?(Integer) ? value : Integer(value.to_s.strip, exception: false)
         return count if count&.positive?
