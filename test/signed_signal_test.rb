@@ -2,6 +2,7 @@
 
 require "test_helper"
 require "pg"
+require "open3"
 require_relative "support/listener_helpers"
 
 # Who may make an armed process capture, and who reads what, against a real PostgreSQL with a role
@@ -92,7 +93,26 @@ class SignedSignalTest < HCTest::TestCase
     assert_equal 1, HeapCapture.status[:captures]
   end
 
+  def test_the_cli_signs_with_the_key_opens_the_sealed_location_and_without_the_key_is_refused
+    env = { "DATABASE_URL" => @pg.url, "HEAPCAPTURE_SIGNAL_KEY" => KEY }
+    pid, line = HCTest.spawn_armed_process(env, dyno: "web.1", fake_capture: true, linger: 60, connect_timeout: 10)
+    (@children ||= []) << pid
+    assert_equal "listening\n", line
+    out, err, status = heapcapture_cli(env, "signal", "cli-signed", "--wait", "20")
+    assert status.success?, out + err
+    assert_match(%r{\Aweb\.1 pid #{pid}: ok file:///tmp/cli-signed$}, out, "the location, opened by the CLI")
+    refute_includes analyst_text, "file:///tmp/cli-signed", "the analyst does not read it"
+
+    out, err, status = heapcapture_cli(env.except("HEAPCAPTURE_SIGNAL_KEY"), "signal", "unsigned", "--wait", "5")
+    refute status.success?, out + err
+    assert_includes out, "refused: unsigned"
+  end
+
   private
+
+  def heapcapture_cli(env, *args)
+    Open3.capture3(env, RbConfig.ruby, "-I#{ROOT}/lib", "#{ROOT}/exe/heapcapture", *args)
+  end
 
   # A capture that stores nowhere but answers as an S3 capture does: a presigned URL and a location.
   def capture_with_url

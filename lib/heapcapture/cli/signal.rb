@@ -9,7 +9,9 @@ module HeapCapture
         parser = OptionParser.new do |o|
           o.banner = "Usage: heapcapture signal [PAYLOAD] [options]\n\n" \
                      "Tells the selected dynos to capture a heap dump (NOTIFY heapcapture_<type>_<n>).\n" \
-                     "PAYLOAD (default \"go\") reaches the capture as is: at most 7999 bytes of UTF-8.\n\n"
+                     "PAYLOAD (default \"go\") reaches the capture as is: at most 7999 bytes of UTF-8.\n" \
+                     "With HEAPCAPTURE_SIGNAL_KEY set, each notification is signed with it and each\n" \
+                     "result's URL comes sealed to this command (doc/security.md).\n\n"
           o.on("--process-type TYPE", "process type to signal (default: web)") { |v| options[:process_type] = v }
           o.on("--dynos N", Integer, "signal TYPE.1 .. TYPE.N (default: 1)") { |v| options[:dynos] = v }
           o.on("--wait SECONDS", Float, "wait for the results; exit 1 unless every selected",
