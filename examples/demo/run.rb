@@ -13,6 +13,7 @@ require "json"
 require "net/http"
 require "open3"
 require "rbconfig"
+require "securerandom"
 require "timeout"
 require "tmpdir"
 require "zlib"
@@ -26,6 +27,10 @@ CLIENTS = 2         # threads sending requests meanwhile
 TOP = 10
 
 class DemoError < StandardError; end
+
+# Signed end to end, as doc/security.md advises: puma's workers act only on signals signed with it,
+# and the CLI signs with it (and opens the sealed location of each result).
+ENV["HEAPCAPTURE_SIGNAL_KEY"] ||= SecureRandom.hex(32)
 
 $stdout.sync = true # progress lines and errors in the order they happened
 
@@ -107,7 +112,8 @@ def with_traffic(port)
 end
 
 def signal!
-  step "exe/heapcapture signal demo --trace-for #{TRACE_FOR} --wait #{SIGNAL_WAIT} (while requests come in)"
+  step "exe/heapcapture signal demo --trace-for #{TRACE_FOR} --wait #{SIGNAL_WAIT} (signed with HEAPCAPTURE_SIGNAL_KEY, " \
+       "while requests come in)"
   cli = [RbConfig.ruby, File.join(ROOT, "exe/heapcapture"), "signal", "demo", "--trace-for", TRACE_FOR.to_s,
          "--wait", SIGNAL_WAIT.to_s]
   out, err, status = Timeout.timeout(SIGNAL_WAIT + 30) { Open3.capture3(*cli) }
