@@ -2,6 +2,7 @@
 
 require "test_helper"
 require "tmpdir"
+require "zlib"
 require_relative "support/child_helpers"
 
 # How a capture fails: full or read-only filesystems (real tmpfs mounts: the suite runs as root,
@@ -92,10 +93,26 @@ class CaptureFailureTest < HCTest::TestCase
       false
     end
     capture.raise(RuntimeError, "stop compressing")
-    error = assert_raises(RuntimeError) { capture.join(30) }
-    assert_equal "stop compressing", error.message
-    assert_empty Dir.children(@tmpdir)
-    assert_empty Dir.children(@dest)
+    if HeapCapture::Dump::INLINE_STOPS_THE_APP
+      # From Ruby 3.4 on, this thread runs again only once dump_all has returned, and the raise lands
+      # wherever the capture then is, or after its end: raised or not, no tempfile is left, and
+      # what is stored is never a part.
+      begin
+        capture.join(30)
+      rescue RuntimeError => e
+        assert_equal "stop compressing", e.message
+      end
+      assert_empty Dir.children(@tmpdir)
+      Dir.children(@dest).each do |name|
+        text = Zlib::GzipReader.open(File.join(@dest, name), &:read) # a part has no gzip trailer: raises
+        assert text.end_with?("}\n"), "#{name} ends with a whole line"
+      end
+    else
+      error = assert_raises(RuntimeError) { capture.join(30) }
+      assert_equal "stop compressing", error.message
+      assert_empty Dir.children(@tmpdir)
+      assert_empty Dir.children(@dest)
+    end
   end
 
   def test_the_dump_child_dies_with_its_parent

@@ -6,8 +6,8 @@ require "open3"
 require "tmpdir"
 
 # The product's promise: in fork mode the app is stopped only for the fork; inline mode lets it run
-# at each of its few writes. A separate process builds a 300 MB+ heap and keeps a thread ticking
-# while it captures in fork mode, then inline.
+# at each of its few writes (on Ruby 3.1-3.3; from 3.4 on, it waits for the whole dump). A separate
+# process builds a 300 MB+ heap and keeps a thread ticking while it captures in fork mode, then inline.
 class CapturePauseTest < HCTest::TestCase
   ROOT = File.expand_path("..", __dir__)
 
@@ -25,12 +25,18 @@ class CapturePauseTest < HCTest::TestCase
       assert_equal "ok", fork["status"], fork["error"]
       assert_equal "ok", inline["status"], inline["error"]
       assert_operator inline["raw_bytes"], :>, 300_000_000
-      # The ticker measures real stops. Inline mode holds the GVL while dump_all fills its IO's 32 MB
-      # buffer and gives it up at each write: stretches far shorter than the dump (measured here:
-      # ~100 ms in a ~1900 ms dump).
-      # A GC the app runs meanwhile (a major one of these 2 M objects: ~0.5-1 s on Ruby 3.3) stops
-      # every thread as well: it is the app's, not the dump's, and is allowed for.
-      assert_operator inline["longest_tick_gap_ms"], :<, (inline["pause_ms"] / 3) + inline["gc_ms"]
+      if HeapCapture::Dump::INLINE_STOPS_THE_APP
+        # Ruby 3.4 and later: dump_all keeps the GVL to its end (rb_dump.h), and the app's threads
+        # wait for the whole dump, as the docs say (measured on 3.4.11: 2750 ms in a 2749 ms dump).
+        assert_operator inline["longest_tick_gap_ms"], :>=, inline["pause_ms"] * 0.8, "the app waits for the dump"
+      else
+        # The ticker measures real stops. Inline mode holds the GVL while dump_all fills its IO's
+        # 48 MB buffer and gives it up at each write: stretches far shorter than the dump (measured
+        # here: ~100 ms in a ~1900 ms dump). A GC the app runs meanwhile (a major one of these 2 M
+        # objects: ~0.5-1 s on Ruby 3.3) stops every thread as well: it is the app's, not the
+        # dump's, and is allowed for.
+        assert_operator inline["longest_tick_gap_ms"], :<, (inline["pause_ms"] / 3) + inline["gc_ms"]
+      end
       # Generous bounds that still prove the property: far below the dump, and well under a
       # second (measured here: ~12-19 ms against a ~2700 ms dump).
       assert_operator fork["longest_tick_gap_ms"], :<, fork["dump_ms"] / 10

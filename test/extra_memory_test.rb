@@ -32,8 +32,15 @@ class ExtraMemoryTest < HCTest::TestCase
       puts "\n#{mode} capture of a busy 300 MB process: extra_memory_bytes #{inside / MB} MB, measured from outside " \
            "#{outside / MB} MB (#{(inside.to_f / outside).round(2)}x)"
       assert_kind_of Integer, inside
-      assert_operator outside, :>, 8 * MB, "the capture cost something to measure"
-      assert_in_delta 1.0, inside.to_f / outside, 0.25, "within 25% of the outside figure"
+      if mode == "inline" && HeapCapture::Dump::INLINE_STOPS_THE_APP
+        # Ruby 3.4 and later: no 48 MB IO buffer (dump_all writes through stdio, rb_dump.h), only the
+        # pipe's, the FILE's and the pump's few MB: under the estimate, and close to the outside figure.
+        assert_operator outside, :<, HeapCapture::MemoryGuard::INLINE_BYTES, "within the memory guard's estimate"
+        assert_in_delta outside, inside, 4 * MB, "within 4 MB of the outside figure"
+      else
+        assert_operator outside, :>, 8 * MB, "the capture cost something to measure"
+        assert_in_delta 1.0, inside.to_f / outside, 0.25, "within 25% of the outside figure"
+      end
       # The retention analysis after the dump runs in a process of its own, whose memory the summary
       # gives apart (retention_peak_bytes, its VmHWM read as it ends): its peak seen from outside is
       # no larger, but for what its last few allocations touch after that reading (0.1-0.3 MB seen).

@@ -124,7 +124,10 @@ class GemPackageTest < HCTest::TestCase
   # Only the installed gem; with_system_gems: Debian's gems too (railties, rake, bundler).
   def installed_env(with_system_gems: false)
     home = @package[:home]
-    path = with_system_gems ? [home, *Gem.default_path].join(File::PATH_SEPARATOR) : home
+    # the system's gems: Ruby's own directories, and the GEM_HOME a Ruby series of its own installs
+    # into (bin/ruby-env: Ruby 3.4 from experimental, whose gems with C code come from the gem server)
+    system = [*Gem.default_path, ENV.fetch("GEM_HOME", nil)].compact.uniq
+    path = with_system_gems ? [home, *system].join(File::PATH_SEPARATOR) : home
     clean_env.merge("GEM_HOME" => home, "GEM_PATH" => path, "PATH" => "#{home}/bin:#{ENV['PATH']}")
   end
 

@@ -14,6 +14,7 @@ require_relative "support/memory_cgroup"
 class MemoryModeTest < HCTest::TestCase
   ROOT = File.expand_path("..", __dir__)
   MB = 1024 * 1024
+  INLINE_MB = (HeapCapture::MemoryGuard::INLINE_BYTES * HeapCapture::MemoryGuard::MARGIN / MB).round
 
   def test_auto_forks_with_room_goes_inline_with_little_and_refuses_with_less
     Dir.mktmpdir("hc-mode-") do |dir|
@@ -31,7 +32,7 @@ class MemoryModeTest < HCTest::TestCase
         end
         roomy = ask.call("capture #{limit_for.call(400 * MB)}".strip)
         tight = ask.call("capture #{limit_for.call(100 * MB)}".strip)
-        none = ask.call("capture #{limit_for.call(40 * MB)}".strip)
+        none = ask.call("capture #{limit_for.call(INLINE_MB / 2 * MB)}".strip) # less than inline needs
         source = cgroup ? "cgroup v#{cgroup.version}" : "memory_limit setting"
         puts "\nmemory guard (#{source}, #{rss / MB} MB RSS): #{roomy['mode_reason']} | #{tight['mode_reason']} | " \
              "#{none['error']}"
@@ -40,10 +41,10 @@ class MemoryModeTest < HCTest::TestCase
         assert_match(/\Aauto: fork needs ~\d+ MB, \d+ MB free of \d+ MB \(#{source}/, roomy["mode_reason"])
         assert_kind_of Integer, roomy["memory_limit_bytes"]
         assert_equal %w[ok inline], tight.values_at("status", "mode"), tight["error"]
-        assert_match(/\Aauto: inline, as fork would need ~\d+ MB and \d+ MB free of \d+ MB \(#{source}.*\); inline needs ~80 MB\z/, # rubocop:disable Layout/LineLength
+        assert_match(/\Aauto: inline, as fork would need ~\d+ MB and \d+ MB free of \d+ MB \(#{source}.*\); inline needs ~#{INLINE_MB} MB#{HeapCapture::MemoryGuard::INLINE_NOTE}\z/, # rubocop:disable Layout/LineLength
                      tight["mode_reason"])
         assert_equal "error", none["status"]
-        assert_match(/\Anot enough memory for a capture: fork needs ~\d+ MB and inline needs ~80 MB \(each with a 25% margin\), but \d+ MB are free of the \d+ MB limit \(#{source}/, # rubocop:disable Layout/LineLength
+        assert_match(/\Anot enough memory for a capture: fork needs ~\d+ MB and inline needs ~#{INLINE_MB} MB \(each with a 25% margin\), but \d+ MB are free of the \d+ MB limit \(#{source}/, # rubocop:disable Layout/LineLength
                      none["error"])
         assert_nil none["mode"], "nothing ran"
         assert_empty Dir.children(dir) - ["dumps"], "no tempfile left"

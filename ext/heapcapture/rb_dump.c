@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,14 +71,18 @@ VALUE hc_dump_pipe_io(VALUE fdv)
     return io;
 }
 
-/* The one use of the IO struct's fields in the extension (test/c_api_test.rb allows it here only):
- * no API sets an IO's buffer size, and Ruby 3.3 deprecates the fields with no replacement. Where
- * the struct has no wbuf (a later Ruby), the IO keeps Ruby's own buffer. */
-#if defined(HAVE_RB_IO_T) && defined(HAVE_RB_IO_T_WBUF)
+/* The extension's one use of the IO struct (test/c_api_test.rb allows it here only, between the
+ * pragmas): the dump IO's buffers.
+ * - Where dump_all writes through the IO (Ruby 3.1-3.3): no API sets an IO's buffer size, and Ruby
+ *   3.3 deprecates the struct's fields with no replacement. Where the struct has no wbuf, the IO
+ *   keeps Ruby's own buffer.
+ * - Where dump_all writes through stdio (3.4 and later): the FILE is reached only through the
+ *   struct (rb_io_stdio_file), as dump_all itself reaches it; the IO's buffer would never be used. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 int hc_dump_pipe_io_buffer(VALUE io, long bytes)
 {
+#if defined(HAVE_RB_IO_T) && defined(HAVE_RB_IO_T_WBUF) && !HC_DUMP_ALL_WRITES_STDIO
     rb_io_t *fptr;
     GetOpenFile(io, fptr);
     if (fptr->wbuf.ptr || bytes <= 0 || bytes > INT_MAX) return 0; /* written to already: Ruby's buffer */
@@ -85,16 +90,33 @@ int hc_dump_pipe_io_buffer(VALUE io, long bytes)
     fptr->wbuf.capa = (int)bytes;
     fptr->wbuf.off = fptr->wbuf.len = 0;
     return 1;
-}
-#pragma GCC diagnostic pop
 #else
-int hc_dump_pipe_io_buffer(VALUE io, long bytes)
-{
     (void)io;
     (void)bytes;
     return 0;
-}
 #endif
+}
+
+char *hc_dump_pipe_io_stdio_buffer(VALUE io)
+{
+#if HC_DUMP_ALL_WRITES_STDIO
+    rb_io_t *fptr;
+    GetOpenFile(io, fptr);
+    FILE *file = rb_io_stdio_file(fptr); /* the FILE dump_all will take: made now, not yet written */
+    if (!file) return NULL;
+    char *buf = malloc(HC_DUMP_STDIO_BUFFER_BYTES);
+    if (!buf) return NULL;
+    if (setvbuf(file, buf, _IOFBF, HC_DUMP_STDIO_BUFFER_BYTES) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+#else
+    (void)io;
+    return NULL;
+#endif
+}
+#pragma GCC diagnostic pop
 
 void hc_close_fd(int *fd)
 {
@@ -506,6 +528,9 @@ void hc_init_dump(void)
     rb_define_singleton_method(mDump, "check_space", hc_dump_check_space_m, 2);
     /* Whether this build can redact strings (it was linked with libsodium). */
     rb_define_const(mDump, "REDACTION", hc_redact_available() ? Qtrue : Qfalse);
+    /* Whether dump_all keeps the GVL for the whole dump (Ruby 3.4 and later, rb_dump.h): an inline
+     * capture then stops the app's other threads until the dump ends, as a plain dump_all does. */
+    rb_define_const(mDump, "INLINE_STOPS_THE_APP", HC_DUMP_ALL_WRITES_STDIO ? Qtrue : Qfalse);
     /* "isa-l" or "zlib": what compresses gzip dumps in this build (the benchmark names it). */
     rb_define_const(mDump, "GZIP_ENGINE", rb_obj_freeze(rb_str_new_cstr(hc_gzip_engine_name(hc_gzip_default_engine()))));
 }

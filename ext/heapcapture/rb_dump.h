@@ -6,6 +6,7 @@
 #define HC_RB_DUMP_H
 
 #include <ruby.h>
+#include <ruby/version.h>
 #include <sys/types.h>
 
 #include "growing_file.h"
@@ -39,10 +40,26 @@ int hc_dump_pipe(int fds[2]);
 /* IO.new(fd, "wb") over the pipe's write end (fdv: an Integer), not sync: it writes when its
  * buffer is full. For rb_protect. */
 VALUE hc_dump_pipe_io(VALUE fdv);
-/* Gives that IO a write buffer of bytes (before its first write): each write(2) hands the GVL to
- * other threads, so fewer of them bound what a CPU-bound thread can take from an inline dump.
- * 1 when it did, 0 when this Ruby's IO cannot be given one (it keeps Ruby's 8 KiB). */
+/* How this Ruby's dump_all writes into an IO. Ruby 3.1-3.3: through the IO's own buffer, and each
+ * write(2) hands the GVL to other threads. Ruby 3.4 and later (ruby/ruby#12285): through a stdio
+ * FILE of the IO's descriptor, GVL held, so no other thread of the app runs until the dump ends. */
+#if RUBY_API_VERSION_MAJOR > 3 || (RUBY_API_VERSION_MAJOR == 3 && RUBY_API_VERSION_MINOR >= 4)
+#define HC_DUMP_ALL_WRITES_STDIO 1
+#else
+#define HC_DUMP_ALL_WRITES_STDIO 0
+#endif
+/* The stdio buffer of a dump into the pipe where dump_all writes through stdio: glibc's own is the
+ * pipe's st_blksize (4 KiB, 24,000 writes per 100 MB); the pipe holds this much. */
+#define HC_DUMP_STDIO_BUFFER_BYTES HC_DUMP_PIPE_SIZE
+/* Gives that IO a write buffer of bytes (before its first write) where dump_all writes through the
+ * IO: each write(2) hands the GVL to other threads, so fewer of them bound what a CPU-bound thread
+ * can take from an inline dump. 1 when it did, 0 when it did not (it keeps Ruby's 8 KiB; where
+ * dump_all writes through stdio, the IO's buffer is never used). */
 int hc_dump_pipe_io_buffer(VALUE io, long bytes);
+/* Where dump_all writes through stdio: gives the IO's FILE a buffer of HC_DUMP_STDIO_BUFFER_BYTES
+ * (before its first write) and returns it, to be free()d once the IO is closed (closing it fcloses
+ * the FILE). NULL where dump_all does not write through stdio, or when that failed (glibc's stays). */
+char *hc_dump_pipe_io_stdio_buffer(VALUE io);
 /* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson"), or DumpError saying why not. */
 int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen);
 /* An unlinked 0600 file in tmpdir for the summary's JSON (nothing left behind), or DumpError. */

@@ -108,6 +108,7 @@ void hc_child_main(const hc_child_args *a)
         hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
         close(pipefd[1]);
     } else {
+        (void)hc_dump_pipe_io_stdio_buffer(io); /* never freed: the child _exit()s */
         rb_protect(hc_dump_all, io, &state);
         if (state) hc_child_exception_text("ObjectSpace.dump_all", ruby_err, sizeof ruby_err);
         rb_protect(hc_child_flush_io, io, &state);

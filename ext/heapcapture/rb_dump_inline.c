@@ -10,6 +10,11 @@
  * and writes 17 times for 800 MB: that buffer, the pipe and the pump's are what inline mode costs in
  * memory, whatever the heap, and those few writes are the only moments another thread can run.
  *
+ * Where dump_all writes through stdio (Ruby 3.4 and later, HC_DUMP_ALL_WRITES_STDIO), it keeps the
+ * GVL to the end: the app's other threads wait for the whole dump, as with a plain dump_all, and a
+ * bigger buffer would buy them nothing. The FILE gets HC_DUMP_STDIO_BUFFER_BYTES instead of glibc's
+ * 4 KiB (fewer writes and wake-ups of the pump), freed once the IO has closed it.
+ *
  * The GC stays on (other threads may allocate in those moments), so the sampled objects are pinned
  * (rb_tracer.h): none of their slots holds another object when dump_all reaches it. */
 #include "rb_heapcapture.h"
@@ -37,6 +42,7 @@ typedef struct {
     hc_sample_table *samples;
     hc_redactor redactor;   /* this capture's key, when it redacts; wiped at the end */
     VALUE pin;
+    char *stdio_buf;        /* the IO's FILE's buffer where dump_all writes through stdio, or NULL */
     int succeeded;
     char err[512];
 } hc_inline_state;
@@ -61,6 +67,11 @@ static void hc_inline_end_stream(hc_inline_state *s)
         int state = 0;
         rb_protect(hc_inline_close_io, s->io, &state);
         if (state) rb_set_errinfo(Qnil); /* a failed last write: the pump's error or dump_all's says why */
+        /* Closing fclose()s the FILE, even after a failed write; should it not have, the buffer stays. */
+        if (!state || RTEST(rb_funcall(s->io, rb_intern("closed?"), 0))) {
+            free(s->stdio_buf);
+            s->stdio_buf = NULL;
+        }
         s->io = Qnil;
     }
     hc_close_fd(&s->pipe_wr);
@@ -97,6 +108,7 @@ static VALUE hc_inline_body(VALUE arg)
     s->io = hc_dump_pipe_io(INT2NUM(s->pipe_wr));
     s->pipe_wr = -1;
     hc_dump_pipe_io_buffer(s->io, HC_INLINE_FLUSH_BYTES);
+    s->stdio_buf = hc_dump_pipe_io_stdio_buffer(s->io);
 
     int state = 0;
     rb_protect(hc_inline_write, s->io, &state);

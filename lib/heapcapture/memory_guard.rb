@@ -7,13 +7,16 @@ module HeapCapture
   # - fork: the pages copied while the child lives. Measured up to 47% of RSS in a process whose
   #   thread kept allocating, 8 MB in a quiet one: FORK_SHARE of RSS, or more if a fork capture in
   #   this process has measured more (learn).
-  # - inline: its buffers, whatever the heap (INLINE_BYTES; +49 MB measured).
+  # - inline: its buffers, whatever the heap (INLINE_BYTES; +49 MB measured on Ruby 3.1-3.3; from 3.4
+  #   on dump_all takes no IO buffer of ours, rb_dump.h, and a few MB are left).
   # mode :auto takes fork when it fits, else inline; :fork and :inline are held to their estimate
   # too. When none fits, the capture is refused with the figures: it never starts a capture the
   # estimate says will go over the limit.
   module MemoryGuard
     FORK_SHARE = 0.5
-    INLINE_BYTES = 64 * 1024 * 1024
+    INLINE_BYTES = (Dump::INLINE_STOPS_THE_APP ? 16 : 64) * 1024 * 1024
+    # What a decision for inline mode adds where it stops the app for the whole dump (rb_dump.h).
+    INLINE_NOTE = Dump::INLINE_STOPS_THE_APP ? "; on Ruby 3.4 and later the app waits for the whole inline dump" : ""
     MARGIN = 1.25
     # The retention analysis at capture time (dump_graph.h), in a process of its own
     # (Capture::RetentionProcess): ~62 bytes an object and 8 a reference at its peak, plus that
@@ -121,13 +124,14 @@ module HeapCapture
 
       def reason(config, chosen, needs, free, budget)
         figures = "#{Report.megabytes(free)} free of #{Report.megabytes(budget.limit)} (#{budget.source})"
+        note = chosen == :inline ? INLINE_NOTE : ""
         if config.mode != :auto
-          "mode #{chosen} (set): needs ~#{Report.megabytes(needs[chosen])}, #{figures}"
+          "mode #{chosen} (set): needs ~#{Report.megabytes(needs[chosen])}, #{figures}#{note}"
         elsif chosen == :fork
           "auto: fork needs ~#{Report.megabytes(needs[:fork])}, #{figures}"
         else
           fork_part = needs[:fork] ? "fork would need ~#{Report.megabytes(needs[:fork])}" : "this Ruby cannot fork"
-          "auto: inline, as #{fork_part} and #{figures}; inline needs ~#{Report.megabytes(needs[:inline])}"
+          "auto: inline, as #{fork_part} and #{figures}; inline needs ~#{Report.megabytes(needs[:inline])}#{note}"
         end
       end
 
