@@ -100,6 +100,19 @@ FUZZ_DUMP_GRAPH_SEEDS = lambda do
   )
 end
 
+# Seeds for the age reader: files the age tool (bin/setup installs it) wrote for the harness's fixed
+# identity (test/c/fuzz_age_reader.c), whose public key this is; empty, short, and near -max_len.
+FUZZ_AGE_READER_SEEDS = lambda do
+  [0, 100, 3000].to_h do |n|
+    file = IO.popen(%w[age -r age1gyxlxmj9kluvncznsuqtnlqkptrkk8vdg6vjrxk4dyngwltrzsgsyaql62], "r+b") do |io|
+      io.write("x" * n)
+      io.close_write
+      io.read
+    end
+    ["seed-age-#{n}", file]
+  end
+end
+
 # Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the modules and libraries it includes
 # (c_needs, tasks/c_tests.rake) and runs it.
 def define_fuzz_task(name, description, seeds: {})
@@ -130,4 +143,5 @@ namespace :fuzz do
   define_fuzz_task :dump_scan, "dump_scan.c (dump_all's lines, checked and read)", seeds: FUZZ_DUMP_SCAN_SEEDS
   define_fuzz_task :dump_graph, "dump_graph.c and dump_retention.c (a dump's graph, dominators, paths)",
                    seeds: FUZZ_DUMP_GRAPH_SEEDS
+  define_fuzz_task :age_reader, "age_stream.c (age files, read with a fixed identity)", seeds: FUZZ_AGE_READER_SEEDS
 end
