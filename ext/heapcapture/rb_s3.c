@@ -112,6 +112,8 @@ static VALUE hc_rb_s3_setup(VALUE self, VALUE opts)
         .ca_file = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "ca_file"), "ca_file", 1),
         .ca_path = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "ca_path"), "ca_path", 1),
         .product = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "product"), "product", 1),
+        .sse = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "sse"), "sse", 1),
+        .sse_kms_key_id = hc_rb_s3_cstr(hc_rb_s3_opt(opts, "sse_kms_key_id"), "sse_kms_key_id", 1),
     };
     hc_s3_error err;
     s->client = hc_s3_client_new(&cfg, &err); /* copies every string */

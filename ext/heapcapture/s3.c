@@ -59,7 +59,7 @@ void hc_s3_client_free(hc_s3_client *c)
     }
     if (c->multi && ours) curl_multi_cleanup(c->multi);
     free(c->bucket); free(c->region); free(c->access_key_id); free(c->secret_access_key);
-    free(c->session_token); free(c->ca_file); free(c->ca_path);
+    free(c->session_token); free(c->ca_file); free(c->ca_path); free(c->sse); free(c->sse_kms_key_id);
     free(c->scheme); free(c->host); free(c->bucket_path); free(c->base_url);
     free(c);
 }
@@ -120,6 +120,40 @@ static int hc_is_ip_host(const char *hostport)
     return inet_pton(AF_INET, host, &a) == 1;
 }
 
+/* The server-side encryption settings: sse one of S3's two names, a KMS key id only with
+ * "aws:kms", and one that fits in a header (an id, an ARN or an alias: printable, no spaces). */
+static int hc_check_sse(const hc_s3_config *cfg, hc_s3_error *err)
+{
+    int kms = !hc_empty(cfg->sse) && strcmp(cfg->sse, "aws:kms") == 0;
+    if (!hc_empty(cfg->sse) && !kms && strcmp(cfg->sse, "AES256") != 0) {
+        hc_s3_err_set(err, HC_S3_EARG, "sse must be aws:kms or AES256 (sent as x-amz-server-side-encryption), "
+                      "got \"%.64s\"", cfg->sse);
+        return -1;
+    }
+    if (hc_empty(cfg->sse_kms_key_id)) return 0;
+    if (!kms) {
+        hc_s3_err_set(err, HC_S3_EARG, "sse_kms_key_id is the KMS key of sse aws:kms, and sse is %s: set sse to "
+                      "aws:kms (HEAPCAPTURE_SSE=aws:kms) or leave the key id out",
+                      hc_empty(cfg->sse) ? "not set" : cfg->sse);
+        return -1;
+    }
+    size_t n = strlen(cfg->sse_kms_key_id);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)cfg->sse_kms_key_id[i];
+        if (ch <= 0x20 || ch >= 0x7f) {
+            hc_s3_err_set(err, HC_S3_EARG, "sse_kms_key_id has byte 0x%02x at offset %zu: a KMS key id, ARN or "
+                          "alias is printable ASCII without spaces", ch, i);
+            return -1;
+        }
+    }
+    if (n > HC_S3_MAX_KMS_KEY_ID) {
+        hc_s3_err_set(err, HC_S3_EARG, "sse_kms_key_id is %zu bytes, more than the %d a KMS key ARN may be", n,
+                      HC_S3_MAX_KMS_KEY_ID);
+        return -1;
+    }
+    return 0;
+}
+
 /* Every setting within its bounds (s3.h's limits; 0 means the default). Returns 0, or -1 with
  * err saying which setting and what it may be. */
 static int hc_check_config(const hc_s3_config *cfg, hc_s3_error *err)
@@ -158,7 +192,7 @@ static int hc_check_config(const hc_s3_config *cfg, hc_s3_error *err)
         hc_s3_err_set(err, HC_S3_EARG, "S3 timeouts and the retry delay cannot be negative");
         return -1;
     }
-    return 0;
+    return hc_check_sse(cfg, err);
 }
 
 /* The settings with their defaults, and the client's own copies of the strings (a copy that
@@ -179,6 +213,8 @@ static void hc_copy_config(hc_s3_client *c, const hc_s3_config *cfg)
     c->session_token = hc_empty(cfg->session_token) ? NULL : hc_strdup_or_null(cfg->session_token);
     c->ca_file = hc_empty(cfg->ca_file) ? NULL : hc_strdup_or_null(cfg->ca_file);
     c->ca_path = hc_empty(cfg->ca_path) ? NULL : hc_strdup_or_null(cfg->ca_path);
+    c->sse = hc_empty(cfg->sse) ? NULL : hc_strdup_or_null(cfg->sse);
+    c->sse_kms_key_id = hc_empty(cfg->sse_kms_key_id) ? NULL : hc_strdup_or_null(cfg->sse_kms_key_id);
     c->seed = (unsigned int)(hc_now_ms() ^ (long long)getpid() ^ (long long)(size_t)c);
     snprintf(c->user_agent, sizeof c->user_agent, "%s libcurl/%s", hc_empty(cfg->product) ? "heapcapture" : cfg->product,
              curl_version_info(CURLVERSION_NOW)->version);
@@ -250,7 +286,8 @@ hc_s3_client *hc_s3_client_new(const hc_s3_config *cfg, hc_s3_error *err)
     }
     c->nslots = c->cfg.concurrency;
     int ok = c->bucket && c->region && c->access_key_id && c->secret_access_key && c->base_url &&
-             (!cfg->session_token || hc_empty(cfg->session_token) || c->session_token) && hc_s3_curl_handles(c) == 0;
+             (hc_empty(cfg->session_token) || c->session_token) && (hc_empty(cfg->sse) || c->sse) &&
+             (hc_empty(cfg->sse_kms_key_id) || c->sse_kms_key_id) && hc_s3_curl_handles(c) == 0;
     if (!ok) {
         hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory while setting up the S3 client");
         hc_s3_client_free(c);
@@ -336,6 +373,38 @@ done:
     return rc;
 }
 
+/* The answer to a request that asked for server-side encryption (PutObject, CreateMultipartUpload)
+ * must name the encryption applied, as S3 does: a gateway that ignores the header (Ceph 16 with
+ * AES256) stores the object in the clear. 0, or -1 with err saying what was asked and answered. */
+static int hc_sse_confirmed(hc_s3_client *c, const hc_s3_req *r, hc_s3_error *err)
+{
+    if (!c->sse || strcasecmp(r->sse_answer, c->sse) == 0) return 0;
+    char *url = hc_s3_display_url(c, r->key);
+    hc_s3_err_set(err, HC_S3_EHTTP, "S3 answered HTTP %ld without confirming the server-side encryption asked for "
+                  "while %s %s%s%s: the request carried x-amz-server-side-encryption: %s, the answer %s%s (a gateway "
+                  "that ignores the header stores the object unencrypted)", r->status, r->what, r->place,
+                  *r->place ? " " : "", url ? url : r->key, c->sse,
+                  *r->sse_answer ? "said x-amz-server-side-encryption: " : "had no such header", r->sse_answer);
+    err->http_status = r->status;
+    snprintf(err->request_id, sizeof err->request_id, "%s", r->request_id);
+    free(url);
+    return -1;
+}
+
+/* After hc_sse_confirmed failed on a single PUT: the object S3 stored (unencrypted, maybe) is
+ * deleted, and err says whether it is gone. */
+static void hc_delete_unconfirmed(hc_s3_client *c, const char *key, hc_s3_error *err)
+{
+    hc_s3_error del;
+    size_t n = strlen(err->message);
+    if (hc_s3_delete(c, key, &del) == HC_S3_OK) {
+        snprintf(err->message + n, sizeof err->message - n, "; the object was deleted");
+    } else {
+        snprintf(err->message + n, sizeof err->message - n, "; deleting the object failed too (%s): it stays in the "
+                 "bucket, perhaps unencrypted", del.message);
+    }
+}
+
 static hc_s3_status hc_put_single(hc_s3_client *c, int fd, long long size, const char *path, const char *key,
                                   const char *content_type, hc_s3_upload_result *out, hc_s3_error *err)
 {
@@ -346,9 +415,13 @@ static hc_s3_status hc_put_single(hc_s3_client *c, int fd, long long size, const
     r.body_len = size;
     r.file_path = path;
     r.content_type = content_type;
+    r.sse = 1;
     if (hc_hash_fd(c, fd, 0, size, r.payload_sha256, r.content_md5, path, err) != 0) return err->kind;
     hc_s3_status st = hc_s3_perform(c, &r, 0, err);
-    if (st == HC_S3_OK) {
+    if (st == HC_S3_OK && hc_sse_confirmed(c, &r, err) != 0) {
+        hc_delete_unconfirmed(c, key, err);
+        st = HC_S3_EHTTP;
+    } else if (st == HC_S3_OK) {
         snprintf(out->etag, sizeof out->etag, "%s", r.etag);
         out->bytes = size;
         out->parts = 1;
@@ -589,6 +662,7 @@ static hc_s3_status hc_start_multipart(hc_s3_client *c, const char *key, const c
     hc_s3_req_init(&r, "POST", key, "starting a multipart upload", "to");
     hc_s3_req_query(&r, "uploads", "");
     r.content_type = content_type;
+    r.sse = 1; /* the object's encryption is set here; its parts and the Complete carry none */
     /* An interrupt while this is in flight waits for the answer: without the id, no abort. */
     r.settle_ms = HC_S3_SETTLE_MS;
     hc_s3_status st = hc_s3_perform(c, &r, 0, err);
@@ -601,6 +675,9 @@ static hc_s3_status hc_start_multipart(hc_s3_client *c, const char *key, const c
             hc_s3_err_set(err, HC_S3_EHTTP, "S3's answer to starting a multipart upload to %s is unusable: %s",
                        url ? url : key, why);
             free(url);
+            st = HC_S3_EHTTP;
+        } else if (hc_sse_confirmed(c, &r, err) != 0) {
+            hc_abort_multipart(c, key, upload_id, 0, err); /* no part went out */
             st = HC_S3_EHTTP;
         }
     }

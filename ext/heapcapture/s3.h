@@ -25,6 +25,7 @@
 #define HC_S3_MAX_PART_SIZE (5L * 1024 * HC_S3_MIB)  /* S3's maximum: 5 GiB */
 #define HC_S3_MAX_CONCURRENCY 64
 #define HC_S3_MAX_ATTEMPTS 20
+#define HC_S3_MAX_KMS_KEY_ID 2048 /* bytes: the longest KMS key ARN AWS allows */
 #define HC_S3_SETTLE_MS 5000   /* after an abort, how long a CreateMultipartUpload in flight may take to answer */
 #define HC_S3_PART_SETTLE_MS 2000 /* after a stop, how long parts S3 has received may take to answer */
 
@@ -45,6 +46,13 @@ typedef struct {
     const char *ca_file;             /* NULL: libcurl's default bundle (SSL_CERT_FILE is read by the binding) */
     const char *ca_path;
     const char *product;             /* "heapcapture/0.1.0": the User-Agent's first word (libcurl's follows). NULL: "heapcapture" */
+    /* Server-side encryption, asked for on every PutObject and CreateMultipartUpload (UploadPart,
+     * CompleteMultipartUpload and the rest never carry it) in signed headers:
+     * x-amz-server-side-encryption: sse, and x-amz-server-side-encryption-aws-kms-key-id. S3's
+     * answer must name the same encryption: one that does not (a gateway that ignores the header)
+     * fails the upload, the object PUT deleted, the multipart upload aborted before any part. */
+    const char *sse;                 /* NULL/"": none; "aws:kms" or "AES256" (as S3 spells them) */
+    const char *sse_kms_key_id;      /* NULL/"": the bucket's default key; with sse "aws:kms" only */
 } hc_s3_config;
 
 typedef enum {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define HC_UPLOAD_BUFFER (256 * 1024)         /* curl's send buffer: fewer, larger writes */
+#define HC_SIGNED_MAX 3                       /* headers a request signs besides host, date and token */
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -218,13 +219,14 @@ static size_t hc_header_cb(char *line, size_t size, size_t nitems, void *userdat
     size_t len = size * nitems;
     if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a 100 Continue, say): forget the previous one's headers. */
-        r->etag[0] = r->request_id[0] = '\0';
+        r->etag[0] = r->request_id[0] = r->sse_answer[0] = '\0';
         const char *sp = memchr(line, ' ', len);
         r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         return len;
     }
-    if (!hc_header_value(line, len, "etag", r->etag, sizeof r->etag))
-        hc_header_value(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id);
+    if (!hc_header_value(line, len, "etag", r->etag, sizeof r->etag) &&
+        !hc_header_value(line, len, "x-amz-request-id", r->request_id, sizeof r->request_id))
+        hc_header_value(line, len, "x-amz-server-side-encryption", r->sse_answer, sizeof r->sse_answer);
     return len;
 }
 
@@ -293,7 +295,7 @@ static int hc_req_reset(hc_s3_client *c, hc_s3_req *r, int quick, hc_s3_error *e
     hc_s3_req_release(r);
     r->status = 0;
     r->resp.max = r->resp_max;
-    r->etag[0] = r->request_id[0] = r->curl_err[0] = '\0';
+    r->etag[0] = r->request_id[0] = r->sse_answer[0] = r->curl_err[0] = '\0';
     r->local_errno = 0;
     r->stalled = 0;
     r->last_moved_ms = 0;
@@ -325,14 +327,31 @@ static int hc_req_build_url(hc_s3_client *c, hc_s3_req *r, const char *path)
     return failed;
 }
 
+/* The headers signed besides host, x-amz-date and x-amz-security-token (which sigv4.c adds): the
+ * payload's hash and, on PutObject and CreateMultipartUpload, the server-side encryption asked
+ * for. Every x-amz-* header sent must be signed (AWS refuses the request otherwise, and unsigned,
+ * it could be changed on the way): these are sent exactly as signed. Returns how many (at most
+ * HC_SIGNED_MAX). */
+static size_t hc_req_signed_headers(const hc_s3_client *c, const hc_s3_req *r, hc_kv out[HC_SIGNED_MAX])
+{
+    size_t n = 0;
+    out[n++] = (hc_kv){"x-amz-content-sha256", r->payload_sha256};
+    if (r->sse && c->sse) {
+        out[n++] = (hc_kv){"x-amz-server-side-encryption", c->sse};
+        if (c->sse_kms_key_id) out[n++] = (hc_kv){"x-amz-server-side-encryption-aws-kms-key-id", c->sse_kms_key_id};
+    }
+    return n;
+}
+
 /* r->headers: the signed ones, then what S3 reads besides. Returns nonzero when out of memory. */
-static int hc_req_build_headers(hc_s3_client *c, hc_s3_req *r, const hc_sigv4_result *signed_req)
+static int hc_req_build_headers(hc_s3_client *c, hc_s3_req *r, const hc_sigv4_result *signed_req,
+                                const hc_kv *signed_headers, size_t nsigned)
 {
     int failed = 0;
     struct curl_slist *h = NULL;
     h = hc_header_add(h, &failed, "Host", c->host);
     h = hc_header_add(h, &failed, "x-amz-date", signed_req->amz_date);
-    h = hc_header_add(h, &failed, "x-amz-content-sha256", r->payload_sha256);
+    for (size_t i = 0; i < nsigned; i++) h = hc_header_add(h, &failed, signed_headers[i].name, signed_headers[i].value);
     if (c->session_token) h = hc_header_add(h, &failed, "x-amz-security-token", c->session_token);
     h = hc_header_add(h, &failed, "Authorization", signed_req->authorization);
     if (r->content_type) h = hc_header_add(h, &failed, "Content-Type", r->content_type);
@@ -360,10 +379,11 @@ static int hc_req_sign(hc_s3_client *c, hc_s3_req *r, hc_s3_error *err)
         query[i].name = r->qname[i];
         query[i].value = r->qvalue[i];
     }
-    hc_kv signed_headers[1] = {{"x-amz-content-sha256", r->payload_sha256}};
+    hc_kv signed_headers[HC_SIGNED_MAX];
+    size_t nsigned = hc_req_signed_headers(c, r, signed_headers);
     hc_sigv4_request sreq = {
         .method = r->method, .host = c->host, .path = path,
-        .query = query, .nquery = r->nquery, .headers = signed_headers, .nheaders = 1,
+        .query = query, .nquery = r->nquery, .headers = signed_headers, .nheaders = nsigned,
         .payload_sha256 = r->payload_sha256, .region = c->region, .service = "s3",
         .access_key_id = c->access_key_id, .secret_access_key = c->secret_access_key,
         .session_token = c->session_token, .time = time(NULL),
@@ -377,7 +397,7 @@ static int hc_req_sign(hc_s3_client *c, hc_s3_req *r, hc_s3_error *err)
     }
     int failed = hc_req_build_url(c, r, path);
     free(path);
-    if (!failed) failed = hc_req_build_headers(c, r, &signed_req);
+    if (!failed) failed = hc_req_build_headers(c, r, &signed_req, signed_headers, nsigned);
     hc_sigv4_result_free(&signed_req);
     if (failed) {
         hc_s3_err_set(err, HC_S3_ENOMEM, "out of memory (or a header over 4 KiB) while %s", r->what);
@@ -469,6 +489,23 @@ static int hc_retryable_curl(CURLcode rc)
 
 enum { HC_DONE_OK, HC_DONE_RETRY, HC_DONE_FAIL };
 
+/* A refusal of a request that asked for server-side encryption names the headers it carried: a
+ * gateway without that encryption, or unable to use the key, may answer in words that name
+ * neither (400 InvalidArgument, 403 AccessDenied for the KMS key, 500, 501 NotImplemented). */
+static void hc_sse_note(const hc_s3_client *c, const hc_s3_req *r, hc_s3_error *err)
+{
+    long st = err->http_status;
+    if (!r->sse || !c->sse || !(st == 400 || st == 403 || st == 500 || st == 501) ||
+        strcmp(err->code, "SignatureDoesNotMatch") == 0)
+        return;
+    size_t n = strlen(err->message);
+    snprintf(err->message + n, sizeof err->message - n,
+             "; the request asked for server-side encryption (x-amz-server-side-encryption: %s%s%s), which S3 "
+             "refuses where it is not supported or the key cannot be used (settings sse, sse_kms_key_id)", c->sse,
+             c->sse_kms_key_id ? ", x-amz-server-side-encryption-aws-kms-key-id: " : "",
+             c->sse_kms_key_id ? c->sse_kms_key_id : "");
+}
+
 /* "HTTP 503 SlowDown: Please reduce your request rate." from an answer (xe: its <Error>, or NULL),
  * with at most max_message bytes of S3's message. */
 static void hc_answer_text(char *buf, size_t len, long status, const hc_s3_xml_error *xe, int max_message)
@@ -528,6 +565,7 @@ static int hc_req_judge(hc_s3_client *c, hc_s3_req *r, CURL *easy, CURLcode rc, 
             hc_answer_text(answer, sizeof answer, status, has_error ? &xe : NULL, (int)sizeof xe.message);
             snprintf(err->message, sizeof err->message, "S3 answered %s while %s %s%s%s%s", answer, r->what, r->place,
                      *r->place ? " " : "", where, reqid);
+            hc_sse_note(c, r, err);
             /* Kept for the final message, should the attempts after this one get no answer. */
             hc_answer_text(r->last_answer, sizeof r->last_answer, status, has_error ? &xe : NULL, 200);
             size_t n = strlen(r->last_answer);
@@ -900,6 +938,7 @@ static int hc_single_done(void *ctx, hc_s3_slot *slot, hc_s3_error *err)
     memset(&slot->req.resp, 0, sizeof slot->req.resp);
     memcpy(one->req->etag, slot->req.etag, sizeof one->req->etag);
     memcpy(one->req->request_id, slot->req.request_id, sizeof one->req->request_id);
+    memcpy(one->req->sse_answer, slot->req.sse_answer, sizeof one->req->sse_answer);
     one->req->sunk = slot->req.sunk;
     one->answered = 1;
     return 0;

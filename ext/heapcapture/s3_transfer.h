@@ -24,6 +24,7 @@
 struct hc_s3_client {
     hc_s3_config cfg;          /* strings below are copies owned by the client */
     char *bucket, *region, *access_key_id, *secret_access_key, *session_token, *ca_file, *ca_path;
+    char *sse, *sse_kms_key_id; /* NULL when not set */
     char *scheme;              /* "https" */
     char *host;                /* signed and sent as Host: "bucket.s3.us-east-1.amazonaws.com", "127.0.0.1:9000" */
     char *bucket_path;         /* "/bucket" path-style, "" virtual-hosted */
@@ -58,6 +59,8 @@ typedef struct {
     char payload_sha256[65];
     char content_md5[HC_MD5_BASE64_LEN]; /* base64 MD5 of the body, sent as Content-MD5; "" for none */
     const char *content_type;
+    int sse;                      /* 1: carries the client's server-side encryption headers (PutObject,
+                                   * CreateMultipartUpload), signed with the others */
     int sink_fd;                  /* download target, or -1 */
     size_t resp_max;
     int error_in_200;             /* CompleteMultipartUpload: a 200 can carry <Error> */
@@ -71,6 +74,7 @@ typedef struct {
     hc_s3_buf resp;
     char etag[128];
     char request_id[128];
+    char sse_answer[32];          /* the answer's x-amz-server-side-encryption: the encryption S3 applied */
     int local_errno;              /* reading the body or writing the download failed */
     long stall_ms;                /* no byte moving for this long is a stall */
     long long last_moved_ms;

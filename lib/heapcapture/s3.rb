@@ -13,30 +13,34 @@ module HeapCapture
     #
     # One client runs one operation at a time: give each thread its own.
     class Client
-      attr_reader :bucket, :region, :endpoint, :part_size, :concurrency
+      attr_reader :bucket, :region, :endpoint, :part_size, :concurrency, :sse, :sse_kms_key_id
 
-      # A client for bucket with the region, endpoint, credentials, part size and concurrency of a
-      # HeapCapture::Configuration (every one of them has an environment default).
+      # A client for bucket with the region, endpoint, credentials, part size, concurrency and
+      # server-side encryption of a HeapCapture::Configuration (each has an environment default).
       def self.from_config(config = HeapCapture.config, bucket:, **options)
         new(bucket: bucket, region: config.region, endpoint: config.endpoint,
             access_key_id: config.access_key_id, secret_access_key: config.secret_access_key,
             session_token: config.session_token, part_size: config.part_size,
-            concurrency: config.concurrency, **options)
+            concurrency: config.concurrency, sse: config.sse, sse_kms_key_id: config.sse_kms_key_id, **options)
       end
 
       # connect_timeout: seconds to open a connection. low_speed_time: seconds a transfer may stay
       # below 1 byte/s before it counts as stalled (and is retried). max_attempts: per request.
       # retry_base_delay: seconds before the first retry; doubles each time, with jitter.
       # ca_file / ca_path: the CA certificates that verify S3's TLS certificate.
+      # sse: server-side encryption ("aws:kms" or "AES256"), asked for on every object stored, with
+      # the KMS key sse_kms_key_id for "aws:kms" (nil: the bucket's default key).
       def initialize(bucket:, region:, access_key_id:, secret_access_key:, endpoint: nil, session_token: nil,
                      path_style: nil, part_size: HeapCapture.config.part_size,
                      concurrency: HeapCapture.config.concurrency, connect_timeout: 10, low_speed_time: 30,
-                     max_attempts: 5, retry_base_delay: 0.2, ca_file: ENV["SSL_CERT_FILE"], ca_path: ENV["SSL_CERT_DIR"])
+                     max_attempts: 5, retry_base_delay: 0.2, ca_file: ENV["SSL_CERT_FILE"], ca_path: ENV["SSL_CERT_DIR"],
+                     sse: nil, sse_kms_key_id: nil)
         @bucket = required_string(bucket, "bucket", "AWS_S3_BUCKET_NAME or HEAPCAPTURE_DESTINATION")
         @region = required_string(region, "region", "AWS_REGION")
         @endpoint = optional_string(endpoint)
         @part_size = Configuration.part_size!(part_size)
         @concurrency = Configuration.concurrency!(concurrency)
+        @sse, @sse_kms_key_id = encryption(sse, sse_kms_key_id)
         _setup(
           bucket: @bucket, region: @region, endpoint: @endpoint, path_style: path_style.nil? ? nil : (path_style && true),
           access_key_id: required_string(access_key_id, "access_key_id", "AWS_ACCESS_KEY_ID"),
@@ -48,7 +52,8 @@ module HeapCapture
           max_attempts: Configuration.max_attempts!(max_attempts),
           retry_base_ms: [milliseconds(retry_base_delay, "retry_base_delay"), 1].max,
           ca_file: optional_string(ca_file), ca_path: optional_string(ca_path),
-          product: "heapcapture/#{VERSION}" # the User-Agent: "heapcapture/0.1.0 libcurl/7.88.1"
+          product: "heapcapture/#{VERSION}", # the User-Agent: "heapcapture/0.1.0 libcurl/7.88.1"
+          sse: @sse, sse_kms_key_id: @sse_kms_key_id
         )
       end
 
@@ -102,7 +107,8 @@ module HeapCapture
       end
 
       def inspect
-        "#<#{self.class} #{base_url} region=#{region} part_size=#{part_size} concurrency=#{concurrency}>"
+        "#<#{self.class} #{base_url} region=#{region} part_size=#{part_size} concurrency=#{concurrency}" \
+          "#{" sse=#{sse}" if sse}#{" sse_kms_key_id=#{sse_kms_key_id}" if sse_kms_key_id}>"
       end
 
       private
@@ -120,6 +126,22 @@ module HeapCapture
         raise ConfigurationError, "expected a String, got #{value.inspect}" unless value.is_a?(String)
 
         value
+      end
+
+      # [sse as S3 spells it or nil, the KMS key id or nil]: a key id goes with "aws:kms" only.
+      def encryption(sse, key_id)
+        sse = sse.nil? || sse.to_s.strip.empty? ? nil : Configuration.sse!(sse)
+        unless key_id.nil? || key_id.is_a?(String)
+          raise ConfigurationError, "sse_kms_key_id must be a String (a KMS key id, ARN or alias), got #{key_id.class}"
+        end
+
+        key_id = key_id&.strip
+        return [sse, nil] if key_id.nil? || key_id.empty?
+        return [sse, key_id] if sse == "aws:kms"
+
+        raise ConfigurationError, "sse_kms_key_id (HEAPCAPTURE_SSE_KMS_KEY_ID) is the KMS key of sse aws:kms, and " \
+                                  "sse is #{sse || 'not set'}: set sse to aws:kms (HEAPCAPTURE_SSE=aws:kms) or " \
+                                  "leave the key id out"
       end
 
       def milliseconds(seconds, name)

@@ -1,7 +1,8 @@
 /* s3.c without a server: configuration, addressing, part sizes, presigned URLs, and the failures
  * that need no S3 (a missing file, a refused connection) with messages that say what and where.
- * An interrupt while a multipart upload starts is played against a tiny scripted HTTP server on
- * loopback (a thread of this program). */
+ * An interrupt while a multipart upload starts, and the server-side encryption headers (which
+ * requests carry them, signed: checked with a SigV4 reference written here apart from sigv4.c),
+ * are played against a tiny scripted HTTP server on loopback (a thread of this program). */
 #define _GNU_SOURCE /* strcasestr */
 #include "hc_test.h"
 #include "s3.h"
@@ -9,9 +10,12 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,6 +179,7 @@ static void test_local_failures(void)
 /* ---- an interrupt while CreateMultipartUpload is in flight */
 
 enum { HC_FAKE_ANSWER_LATE, HC_FAKE_HANG_UP };
+#define HC_FAKE_HEADS 16
 
 typedef struct {
     int listen_fd, port;
@@ -182,6 +187,9 @@ typedef struct {
     long delay_ms;            /* before it does it */
     int stop;                 /* these are shared with the test: __atomic builtins */
     int initiate_seen, aborts, puts;
+    int no_sse_echo;          /* answers leave out x-amz-server-side-encryption (a gateway that ignores it) */
+    int nheads;               /* the request heads received, in order: read once the server stopped */
+    char heads[HC_FAKE_HEADS][4096];
     pthread_t thread;
 } hc_fake_s3;
 
@@ -219,6 +227,20 @@ static void hc_fake_serve(hc_fake_s3 *f, int fd)
         end = strstr(req, "\r\n\r\n");
     }
     if (!end) return;
+    if (f->nheads < HC_FAKE_HEADS) {
+        size_t n = (size_t)(end + 4 - req);
+        if (n >= sizeof f->heads[0]) n = sizeof f->heads[0] - 1;
+        memcpy(f->heads[f->nheads], req, n);
+        f->heads[f->nheads++][n] = '\0';
+    }
+    /* S3 names the encryption it applied in its answer (x-amz-server-side-encryption). */
+    char echo[160] = "";
+    const char *sse = strcasestr(req, "\r\nx-amz-server-side-encryption:");
+    if (sse && sse < end && !__atomic_load_n(&f->no_sse_echo, __ATOMIC_SEQ_CST)) {
+        sse += strlen("\r\nx-amz-server-side-encryption:");
+        sse += strspn(sse, " ");
+        snprintf(echo, sizeof echo, "x-amz-server-side-encryption: %.*s\r\n", (int)strcspn(sse, "\r"), sse);
+    }
     const char *cl = strcasestr(req, "content-length:");
     long body = cl ? strtol(cl + 15, NULL, 10) : 0;
     char sink[65536];
@@ -237,8 +259,8 @@ static void hc_fake_serve(hc_fake_s3 *f, int fd)
         const char *xml = "<InitiateMultipartUploadResult><Bucket>my-bucket</Bucket><Key>k</Key>"
                           "<UploadId>upload-17</UploadId></InitiateMultipartUploadResult>";
         char answer[512];
-        snprintf(answer, sizeof answer, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                 strlen(xml), xml);
+        snprintf(answer, sizeof answer, "HTTP/1.1 200 OK\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                 echo, strlen(xml), xml);
         hc_fake_send(fd, answer);
     } else if (strncmp(req, "DELETE ", 7) == 0 && strstr(req, "uploadId=upload-17")) {
         __atomic_add_fetch(&f->aborts, 1, __ATOMIC_SEQ_CST);
@@ -251,7 +273,10 @@ static void hc_fake_serve(hc_fake_s3 *f, int fd)
         hc_fake_send(fd, answer);
     } else {
         if (strncmp(req, "PUT ", 4) == 0) __atomic_add_fetch(&f->puts, 1, __ATOMIC_SEQ_CST);
-        hc_fake_send(fd, "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        char answer[256];
+        snprintf(answer, sizeof answer,
+                 "HTTP/1.1 200 OK\r\nETag: \"e\"\r\n%sContent-Length: 0\r\nConnection: close\r\n\r\n", echo);
+        hc_fake_send(fd, answer);
     }
 }
 
@@ -394,6 +419,330 @@ static void test_multipart_etag(void)
     HC_CHECK(hc_s3_multipart_etag(quoted, 3, out, 16) == -1, "too small a buffer");
 }
 
+/* ---- server-side encryption: which requests carry the headers, and that they are signed */
+
+/* A SigV4 signer written from AWS's description, apart from sigv4.c: it recomputes the signature
+ * of a request as the server would, from the head the server received. */
+static void ref_hex(const unsigned char *bytes, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++) snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+static void ref_hmac(const unsigned char *key, size_t klen, const char *msg, unsigned char out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &len);
+}
+
+/* The signature of a canonical request at amz_date ("20150830T123600Z") in region and service. */
+static void ref_signature(const char *creq, const char *amz_date, const char *region, const char *service,
+                          const char *secret, char sig[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE], k1[32], k2[32], k3[32], k4[32], out[32];
+    unsigned int mdlen = 0;
+    char hash[65], sts[512], k0[128];
+    EVP_Digest(creq, strlen(creq), md, &mdlen, EVP_sha256(), NULL);
+    ref_hex(md, 32, hash);
+    snprintf(sts, sizeof sts, "AWS4-HMAC-SHA256\n%s\n%.8s/%s/%s/aws4_request\n%s", amz_date, amz_date, region, service,
+             hash);
+    snprintf(k0, sizeof k0, "AWS4%s", secret);
+    char date[9];
+    snprintf(date, sizeof date, "%.8s", amz_date);
+    ref_hmac((const unsigned char *)k0, strlen(k0), date, k1);
+    ref_hmac(k1, 32, region, k2);
+    ref_hmac(k2, 32, service, k3);
+    ref_hmac(k3, 32, "aws4_request", k4);
+    ref_hmac(k4, 32, sts, out);
+    ref_hex(out, 32, sig);
+}
+
+/* A header's value in a request head, trimmed, into out; NULL when it is not there. */
+static const char *ref_header(const char *head, const char *name, char *out, size_t outlen)
+{
+    size_t n = strlen(name);
+    for (const char *line = strstr(head, "\r\n"); line && line[2] != '\r' && line[2] != '\0';) {
+        line += 2;
+        const char *eol = strstr(line, "\r\n");
+        if (!eol) break;
+        if ((size_t)(eol - line) > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1, *e = eol;
+            while (*v == ' ') v++;
+            while (e > v && e[-1] == ' ') e--;
+            snprintf(out, outlen, "%.*s", (int)(e - v), v);
+            return out;
+        }
+        line = eol;
+    }
+    return NULL;
+}
+
+typedef struct {
+    char method[16], path[512], query[512]; /* query canonical: pairs sorted by name, then value */
+    char signed_headers[512], signature[65], region[32], amz_date[32], payload[80];
+} ref_req;
+
+static int ref_pair_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    size_t nx = strcspn(x, "="), ny = strcspn(y, "=");
+    int c = strncmp(x, y, nx < ny ? nx : ny);
+    if (c == 0 && nx != ny) return nx < ny ? -1 : 1;
+    return c ? c : strcmp(x + nx, y + ny);
+}
+
+/* Request line, canonical query and Authorization's parts. The path and query are signed as sent
+ * (the tests' keys and query values need no encoding). 0, or -1 when the head is not as expected. */
+static int ref_parse(const char *head, ref_req *q)
+{
+    char target[1024], auth[1024], pairs_buf[512];
+    memset(q, 0, sizeof *q);
+    if (sscanf(head, "%15s %1023s", q->method, target) != 2) return -1;
+    char *qm = strchr(target, '?');
+    if (qm) *qm = '\0';
+    snprintf(q->path, sizeof q->path, "%.511s", target);
+    snprintf(pairs_buf, sizeof pairs_buf, "%.511s", qm ? qm + 1 : "");
+    char *pairs[8], fixed[8][128], *save = NULL;
+    size_t np = 0;
+    for (char *t = strtok_r(pairs_buf, "&", &save); t && np < 8; t = strtok_r(NULL, "&", &save)) {
+        snprintf(fixed[np], sizeof fixed[np], "%.126s%s", t, strchr(t, '=') ? "" : "="); /* "uploads" is "uploads=" */
+        pairs[np] = fixed[np];
+        np++;
+    }
+    qsort(pairs, np, sizeof *pairs, ref_pair_cmp);
+    for (size_t i = 0; i < np; i++) {
+        size_t len = strlen(q->query);
+        snprintf(q->query + len, sizeof q->query - len, "%s%s", i ? "&" : "", pairs[i]);
+    }
+    if (!ref_header(head, "authorization", auth, sizeof auth) || !ref_header(head, "x-amz-date", q->amz_date,
+        sizeof q->amz_date) || !ref_header(head, "x-amz-content-sha256", q->payload, sizeof q->payload))
+        return -1;
+    const char *cred = strstr(auth, "Credential="), *sh = strstr(auth, "SignedHeaders="), *sg = strstr(auth, "Signature=");
+    if (!cred || !sh || !sg || sscanf(cred, "Credential=%*[^/]/%*[^/]/%31[^/]", q->region) != 1 ||
+        sscanf(sh, "SignedHeaders=%511[^,]", q->signed_headers) != 1)
+        return -1;
+    snprintf(q->signature, sizeof q->signature, "%s", sg + strlen("Signature="));
+    return 0;
+}
+
+/* The canonical request of head, every signed header with the value received, except name
+ * (when given), signed with value instead: what the server computes from a tampered request. */
+static void ref_canonical(const char *head, const ref_req *q, const char *name, const char *value, char *out,
+                          size_t outlen)
+{
+    char names[512], got[4096];
+    snprintf(names, sizeof names, "%s", q->signed_headers);
+    int n = snprintf(out, outlen, "%s\n%s\n%s\n", q->method, q->path, q->query);
+    char *save = NULL;
+    for (char *h = strtok_r(names, ";", &save); h; h = strtok_r(NULL, ";", &save)) {
+        const char *v = name && strcmp(h, name) == 0 ? value : ref_header(head, h, got, sizeof got);
+        n += snprintf(out + n, outlen - (size_t)n, "%s:%s\n", h, v ? v : "(missing)");
+    }
+    snprintf(out + n, outlen - (size_t)n, "\n%s\n%s", q->signed_headers, q->payload);
+}
+
+/* Whether list ("a;b;c") holds name as one of its items. */
+static int ref_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n) {
+        if ((p == list || p[-1] == ';') && (p[n] == ';' || p[n] == '\0')) return 1;
+    }
+    return 0;
+}
+
+/* The reference itself, against the AWS suite's get-vanilla case (its canonical request given). */
+static void test_reference_signer(void)
+{
+    FILE *f = fopen("test/fixtures/sigv4-test-suite/get-vanilla/get-vanilla.creq", "rb");
+    char creq[1024] = "", sig[65];
+    size_t n = f ? fread(creq, 1, sizeof creq - 1, f) : 0;
+    if (f) fclose(f);
+    creq[n] = '\0';
+    HC_CHECK(n > 0, "the AWS suite's get-vanilla.creq is readable (run from the repository root)");
+    ref_signature(creq, "20150830T123600Z", "us-east-1", "service", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", sig);
+    HC_CHECK_STR(sig, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+                 "the reference signs get-vanilla as AWS's suite says");
+}
+
+/* A file of size bytes (zeros) at a new temporary path (path: "/tmp/...XXXXXX", filled in). */
+static void hc_temp_file(char *path, long long size)
+{
+    int fd = mkstemp(path);
+    HC_CHECK(fd >= 0 && ftruncate(fd, (off_t)size) == 0, "temporary file of %lld bytes", size);
+    if (fd >= 0) close(fd);
+}
+
+static hc_s3_client *hc_fake_client(const hc_fake_s3 *f, char *endpoint, size_t len, const char *sse,
+                                     const char *key_id)
+{
+    snprintf(endpoint, len, "http://127.0.0.1:%d", f->port);
+    hc_s3_config cfg = base_config();
+    cfg.endpoint = endpoint;
+    cfg.part_size = HC_S3_MIN_PART_SIZE;
+    cfg.retry_base_ms = 5;
+    cfg.max_attempts = 2;
+    cfg.sse = sse;
+    cfg.sse_kms_key_id = key_id;
+    hc_s3_error err;
+    hc_s3_client *c = hc_s3_client_new(&cfg, &err);
+    HC_CHECK(c != NULL, "%s", err.message);
+    return c;
+}
+
+/* Checks one request the server received: its signature verifies with the reference; every
+ * x-amz-* header it carries is signed; it carries the encryption headers when it must (PutObject,
+ * CreateMultipartUpload) and only then; and a changed encryption header breaks its signature. */
+static void hc_check_sse_request(const char *head, const char *sse, const char *key_id)
+{
+    ref_req q;
+    char creq[8192], sig[65], line[512], value[4096];
+    HC_CHECK(ref_parse(head, &q) == 0, "a signed request:\n%s", head);
+    ref_canonical(head, &q, NULL, NULL, creq, sizeof creq);
+    ref_signature(creq, q.amz_date, q.region, "s3", base_config().secret_access_key, sig);
+    HC_CHECK(strcmp(sig, q.signature) == 0, "the reference verifies the signature of\n%s\ncanonical:\n%s", head, creq);
+
+    for (const char *l = strstr(head, "\r\n"); l && l[2] != '\r'; l = strstr(l + 2, "\r\n")) {
+        if (strncasecmp(l + 2, "x-amz-", 6) != 0) continue;
+        snprintf(line, sizeof line, "%.*s", (int)strcspn(l + 2, ":"), l + 2);
+        HC_CHECK(ref_listed(q.signed_headers, line), "%s is sent, so signed (SignedHeaders=%s)", line, q.signed_headers);
+    }
+
+    int put_object = strcmp(q.method, "PUT") == 0 && !strstr(q.query, "partNumber=");
+    int create = strcmp(q.method, "POST") == 0 && strcmp(q.query, "uploads=") == 0;
+    int carries = ref_header(head, "x-amz-server-side-encryption", value, sizeof value) != NULL;
+    HC_CHECK(carries == (put_object || create), "%s %s?%s %s the encryption header", q.method, q.path, q.query,
+             carries ? "carries" : "lacks");
+    HC_CHECK(!carries || strcmp(value, sse) == 0, "x-amz-server-side-encryption: %s", value);
+    int carries_key = ref_header(head, "x-amz-server-side-encryption-aws-kms-key-id", value, sizeof value) != NULL;
+    HC_CHECK(carries_key == (carries && key_id != NULL), "%s %s?%s: key id header %s", q.method, q.path, q.query,
+             carries_key ? "sent" : "not sent");
+    HC_CHECK(!carries_key || strcmp(value, key_id) == 0, "x-amz-server-side-encryption-aws-kms-key-id: %s", value);
+    if (!carries) return;
+
+    HC_CHECK(ref_listed(q.signed_headers, "x-amz-server-side-encryption") &&
+             ref_listed(q.signed_headers, "x-amz-server-side-encryption-aws-kms-key-id") == (key_id != NULL),
+             "SignedHeaders=%s", q.signed_headers);
+    snprintf(line, sizeof line, "\nx-amz-server-side-encryption:%s\n", sse);
+    HC_CHECK(strstr(creq, line) != NULL, "the canonical request holds the header:\n%s", creq);
+    /* What a server computes when the value is changed on the way: another signature. */
+    ref_canonical(head, &q, "x-amz-server-side-encryption", strcmp(sse, "AES256") == 0 ? "aws:kms" : "AES256", creq,
+                  sizeof creq);
+    ref_signature(creq, q.amz_date, q.region, "s3", base_config().secret_access_key, sig);
+    HC_CHECK(strcmp(sig, q.signature) != 0, "a changed x-amz-server-side-encryption breaks the signature");
+    if (key_id) {
+        ref_canonical(head, &q, "x-amz-server-side-encryption-aws-kms-key-id", "testkey-2", creq, sizeof creq);
+        ref_signature(creq, q.amz_date, q.region, "s3", base_config().secret_access_key, sig);
+        HC_CHECK(strcmp(sig, q.signature) != 0, "a changed key id breaks the signature");
+    }
+}
+
+/* Every operation against the fake server with sse set: the heads it received, checked. */
+static void test_sse_headers_are_sent_and_signed(void)
+{
+    struct { const char *sse, *key_id; } cases[] = {{"aws:kms", "testkey-1"}, {"AES256", NULL}, {"aws:kms", NULL}};
+    char small[] = "/tmp/hc-test-s3-sse-small-XXXXXX", big[] = "/tmp/hc-test-s3-sse-big-XXXXXX";
+    hc_temp_file(small, 100);
+    hc_temp_file(big, HC_S3_MIN_PART_SIZE + 1);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        hc_fake_s3 f;
+        char endpoint[64], out[64];
+        HC_CHECK(hc_fake_start(&f, HC_FAKE_ANSWER_LATE, 0) == 0, "fake server");
+        hc_s3_client *c = hc_fake_client(&f, endpoint, sizeof endpoint, cases[i].sse, cases[i].key_id);
+        hc_s3_upload_result res;
+        hc_s3_error err;
+        long long bytes;
+        if (c) {
+            HC_CHECK(hc_s3_upload(c, small, "dumps/small.gz", NULL, &res, &err) == HC_S3_OK && res.parts == 1, "%s",
+                     err.message);
+            HC_CHECK(hc_s3_upload(c, big, "dumps/big.gz", NULL, &res, &err) == HC_S3_OK && res.parts == 2, "%s",
+                     err.message);
+            snprintf(out, sizeof out, "%s.down", small);
+            HC_CHECK(hc_s3_download(c, "dumps/small.gz", out, &bytes, &err) == HC_S3_OK, "%s", err.message);
+            unlink(out);
+            HC_CHECK(hc_s3_delete(c, "dumps/small.gz", &err) == HC_S3_OK, "%s", err.message);
+        }
+        hc_s3_client_free(c);
+        hc_fake_stop(&f);
+        /* PUT, then CreateMultipartUpload, 2 UploadPart, CompleteMultipartUpload; GET; DELETE */
+        HC_CHECK(f.nheads == 7, "%s: 7 requests, got %d", cases[i].sse, f.nheads);
+        for (int h = 0; h < f.nheads; h++) hc_check_sse_request(f.heads[h], cases[i].sse, cases[i].key_id);
+    }
+    unlink(small);
+    unlink(big);
+}
+
+/* A gateway that ignores the header answers without x-amz-server-side-encryption: the upload
+ * fails saying so, the object PUT is deleted, the multipart upload aborted before any part. */
+static void test_sse_not_confirmed(void)
+{
+    char small[] = "/tmp/hc-test-s3-sse-small-XXXXXX", big[] = "/tmp/hc-test-s3-sse-big-XXXXXX";
+    hc_temp_file(small, 100);
+    hc_temp_file(big, HC_S3_MIN_PART_SIZE + 1);
+    hc_fake_s3 f;
+    char endpoint[64];
+    HC_CHECK(hc_fake_start(&f, HC_FAKE_ANSWER_LATE, 0) == 0, "fake server");
+    __atomic_store_n(&f.no_sse_echo, 1, __ATOMIC_SEQ_CST);
+    hc_s3_client *c = hc_fake_client(&f, endpoint, sizeof endpoint, "AES256", NULL);
+    hc_s3_upload_result res;
+    hc_s3_error err;
+    if (c) {
+        HC_CHECK(hc_s3_upload(c, small, "dumps/small.gz", NULL, &res, &err) == HC_S3_EHTTP, "refused: %s", err.message);
+        HC_CHECK(strstr(err.message, "without confirming the server-side encryption asked for while uploading to "
+                                     "http://127.0.0.1") &&
+                 strstr(err.message, "x-amz-server-side-encryption: AES256, the answer had no such header") &&
+                 strstr(err.message, "; the object was deleted"), "%s", err.message);
+        HC_CHECK(err.http_status == 200, "S3's status: %ld", err.http_status);
+        HC_CHECK(hc_s3_upload(c, big, "dumps/big.gz", NULL, &res, &err) == HC_S3_EHTTP, "refused: %s", err.message);
+        HC_CHECK(strstr(err.message, "while starting a multipart upload to") &&
+                 strstr(err.message, "the multipart upload was aborted, nothing was stored"), "%s", err.message);
+    }
+    hc_s3_client_free(c);
+    hc_fake_stop(&f);
+    HC_CHECK(f.nheads == 5, "PUT, DELETE; CreateMultipartUpload, abort, ListParts: %d requests", f.nheads);
+    HC_CHECK(f.nheads >= 2 && strncmp(f.heads[1], "DELETE /my-bucket/dumps/small.gz HTTP/", 38) == 0,
+             "the object PUT is deleted:\n%s", f.heads[1]);
+    HC_CHECK(f.aborts == 1 && f.puts == 1, "the upload aborted (%d), no part sent (%d PUTs: the single one)", f.aborts,
+             f.puts);
+    unlink(small);
+    unlink(big);
+}
+
+static void test_sse_config(void)
+{
+    hc_s3_error err;
+    hc_s3_config cfg = base_config();
+    cfg.sse = "aes256"; /* Ruby gives S3's spelling; C takes nothing else */
+    HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && err.kind == HC_S3_EARG &&
+             strstr(err.message, "sse must be aws:kms or AES256") && strstr(err.message, "\"aes256\""), "%s",
+             err.message);
+    cfg = base_config();
+    cfg.sse_kms_key_id = "testkey-1";
+    HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && strstr(err.message, "sse_kms_key_id is the KMS key of sse "
+                                                                          "aws:kms, and sse is not set"),
+             "%s", err.message);
+    cfg.sse = "AES256";
+    HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && strstr(err.message, "and sse is AES256"), "%s", err.message);
+    cfg.sse = "aws:kms";
+    cfg.sse_kms_key_id = "key\r\nx-injected: 1";
+    HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && strstr(err.message, "byte 0x0d at offset 3"), "%s", err.message);
+    cfg.sse_kms_key_id = "alias/my key";
+    HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && strstr(err.message, "byte 0x20"), "%s", err.message);
+    char *long_id = malloc(HC_S3_MAX_KMS_KEY_ID + 2);
+    memset(long_id, 'k', HC_S3_MAX_KMS_KEY_ID + 1);
+    long_id[HC_S3_MAX_KMS_KEY_ID + 1] = '\0';
+    cfg.sse_kms_key_id = long_id;
+    HC_CHECK(hc_s3_client_new(&cfg, &err) == NULL && strstr(err.message, "2049 bytes"), "%s", err.message);
+    long_id[HC_S3_MAX_KMS_KEY_ID] = '\0'; /* the longest there may be: fits the header */
+    hc_s3_client *c = hc_s3_client_new(&cfg, &err);
+    HC_CHECK(c != NULL, "a 2048-byte ARN: %s", err.message);
+    hc_s3_client_free(c);
+    free(long_id);
+    cfg.sse_kms_key_id = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    c = hc_s3_client_new(&cfg, &err);
+    HC_CHECK(c != NULL, "an ARN: %s", err.message);
+    hc_s3_client_free(c);
+}
+
 int main(void)
 {
     test_multipart_etag();
@@ -404,6 +753,10 @@ int main(void)
     test_presign();
     test_local_failures();
     test_abort_while_a_multipart_upload_starts();
+    test_sse_config();
+    test_reference_signer();
+    test_sse_headers_are_sent_and_signed();
+    test_sse_not_confirmed();
     curl_global_cleanup();
     return hc_test_summary("s3");
 }

@@ -238,7 +238,9 @@ module HCTest
     # directory (one monitor, one OSD on memstore, pools of size 1; no manager, which the gateway
     # does not need), every daemon in the foreground on 127.0.0.1 and stopped with the run; a user
     # with the fixed test keys and the test buckets. It checks signatures, payload hashes,
-    # Content-MD5, part sizes and part ETags as AWS does.
+    # Content-MD5, part sizes and part ETags as AWS does, and stores objects with SSE-KMS, over
+    # plain HTTP, with the keys KMS_KEYS of its "testing" KMS (Ceph 16 and 18 have no SSE-S3,
+    # x-amz-server-side-encryption: AES256, without a Vault).
     class S3Server
       ACCESS_KEY = "HCTESTACCESSKEY0001"
       SECRET_KEY = "hctest/secret/key/for/the/local/rgw/only"
@@ -247,6 +249,10 @@ module HCTest
       EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
       POOLS = %w[.rgw.root default.rgw.log default.rgw.control default.rgw.meta default.rgw.buckets.index
                  default.rgw.buckets.non-ec default.rgw.buckets.data].freeze
+      # SSE-KMS keys of the gateway's "testing" KMS (the keys in its configuration, each base64 of
+      # 32 bytes), named by x-amz-server-side-encryption-aws-kms-key-id. Test keys, nothing else.
+      KMS_KEYS = { "testkey-1" => "dThbyw+iB3TgjA0826CoMbRLgqgG6O5ur+PyBaNiG9g=",
+                   "testkey-2" => "u6n6gnpfTv9At2rz3fLhI/XjTYwPHML91BLPb6+5mz0=" }.freeze
 
       attr_reader :port, :dir, :log
 
@@ -361,6 +367,9 @@ module HCTest
           osd class dir = #{class_dir}
           rgw data = #{@dir}/rgw
           rgw enable usage log = false
+          rgw crypt require ssl = false
+          rgw crypt s3 kms backend = testing
+          rgw crypt s3 kms encryption keys = #{KMS_KEYS.map { |id, key| "#{id}=#{key}" }.join(' ')}
           [mon.a]
           mon data = #{@dir}/mon/a
         CONF
