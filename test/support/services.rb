@@ -320,7 +320,16 @@ module HCTest
         # radosgw-admin's listing may hold bytes that are not UTF-8 (the tests' keys and tags): read
         # with no locale as US-ASCII, which json 2.9+ (Ruby 3.4) refuses to convert, and as UTF-8
         # json 2.7 (Ruby 3.3) refuses; scrubbed, every json reads it (only the names are looked at).
-        listing = admin("bucket", "list", "--bucket", bucket).dup.force_encoding(Encoding::UTF_8).scrub
+        # It has also answered nothing, exit status 0 (once in a Ruby 3.4 run): asked again, bounded.
+        listing = ""
+        5.times do |attempt|
+          listing = admin("bucket", "list", "--bucket", bucket).dup.force_encoding(Encoding::UTF_8).scrub
+          break unless listing.strip.empty?
+
+          sleep 0.2 * (attempt + 1)
+        end
+        raise Error, "radosgw-admin bucket list --bucket #{bucket} answered nothing, five times" if listing.strip.empty?
+
         JSON.parse(listing).map { |entry| entry["name"] }.grep(/\A_multipart_/)
       end
 
