@@ -8,6 +8,7 @@ require_relative "heapcapture/version"
 require_relative "heapcapture/heapcapture" # the native extension: defines HeapCapture::Error and friends
 require_relative "heapcapture/errors"
 require_relative "heapcapture/util"
+require_relative "heapcapture/age"
 require_relative "heapcapture/size"
 require_relative "heapcapture/log"
 require_relative "heapcapture/configuration"

@@ -1,5 +1,6 @@
 /* age v1 files, X25519 recipients only, written and read as streams (see age_stream.h). */
 #include "age_stream.h"
+#include "sodium_ready.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -11,7 +12,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
-#include <pthread.h>
 #include <sodium.h>
 
 _Static_assert(HC_AGE_KEY_BYTES == crypto_scalarmult_BYTES, "an X25519 key");
@@ -240,34 +240,10 @@ static long hc_b64_decode(const unsigned char *in, size_t len, unsigned char *ou
 
 /* ---- The primitives: libsodium and OpenSSL ---- */
 
-#ifdef HC_HAVE_SODIUM
-static pthread_once_t hc_age_once = PTHREAD_ONCE_INIT;
-static int hc_age_sodium_status;
-
-static void hc_age_sodium_start(void) { hc_age_sodium_status = sodium_init(); }
-#endif
-
-int hc_age_available(void)
-{
-#ifdef HC_HAVE_SODIUM
-    return 1;
-#else
-    return 0;
-#endif
-}
+int hc_age_available(void) { return hc_sodium_available(); }
 
 /* 0 once libsodium is ready, else -1 with err saying why. */
-static int hc_age_ready(char *err, size_t errlen)
-{
-#ifdef HC_HAVE_SODIUM
-    pthread_once(&hc_age_once, hc_age_sodium_start);
-    if (hc_age_sodium_status >= 0) return 0;
-    hc_errorf(err, errlen, "age: libsodium could not start (no source of randomness?)");
-#else
-    hc_errorf(err, errlen, HC_AGE_MISSING);
-#endif
-    return -1;
-}
+static int hc_age_ready(char *err, size_t errlen) { return hc_sodium_ready("age", HC_AGE_MISSING, err, errlen); }
 
 #ifdef HC_HAVE_SODIUM
 /* HKDF-SHA256 to 32 bytes. An empty salt is HashLen zero bytes (RFC 5869, 2.2), given as such:

@@ -1,25 +1,25 @@
-/* Reading a stored dump (see dump_read.h): this thread decompresses, a summary feed's thread
- * (summary_feed.h) scans, so a .gz is read in about the longer of the two times, not their sum
- * (with two summaries, each has a feed of its own, scanning the same bytes side by side). */
+/* Reading a stored dump (see dump_read.h): this thread decompresses (for an age file, another
+ * decrypts first: dump_input.c), a summary feed's thread (summary_feed.h) scans, so a .gz is read
+ * in about the longer of the two times, not their sum (with two summaries, each has a feed of its
+ * own, scanning the same bytes side by side). */
 #include "dump_read.h"
 #include "summary_feed.h"
 #include "util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define HC_DUMP_READ_PIECE (1024 * 1024)
 
-int hc_dump_read_file(const char *path, hc_summary *s, uint64_t *bytes, int *gzipped, char *err, size_t errlen)
+int hc_dump_read_file(const char *path, const hc_dump_keys *keys, hc_summary *s, uint64_t *bytes, int *gzipped,
+                      char *err, size_t errlen)
 {
-    return hc_dump_read_file_into(path, &s, 1, bytes, gzipped, err, errlen);
+    return hc_dump_read_file_into(path, keys, &s, 1, bytes, gzipped, err, errlen);
 }
 
-int hc_dump_read_file_into(const char *path, hc_summary *const *s, size_t count, uint64_t *bytes, int *gzipped, char *err,
-                           size_t errlen)
+int hc_dump_read_file_into(const char *path, const hc_dump_keys *keys, hc_summary *const *s, size_t count,
+                           uint64_t *bytes, int *gzipped, char *err, size_t errlen)
 {
     *bytes = 0;
     *gzipped = 0;
@@ -27,13 +27,8 @@ int hc_dump_read_file_into(const char *path, hc_summary *const *s, size_t count,
         hc_errorf(err, errlen, "reading %s: %zu summaries asked for (1 to %d)", path, count, HC_DUMP_READ_MAX_SUMMARIES);
         return -1;
     }
-    errno = 0;
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        hc_errorf(err, errlen, "reading %s: %s", path, errno ? strerror(errno) : "out of memory");
-        return -1;
-    }
-    gzbuffer(gz, 256 * 1024);
+    hc_dump_input in;
+    if (hc_dump_input_open(&in, path, keys, 1, err, errlen) != 0) return -1;
     hc_summary_feed feed[HC_DUMP_READ_MAX_SUMMARIES];
     size_t started = 0;
     for (; started < count; started++) {
@@ -42,8 +37,8 @@ int hc_dump_read_file_into(const char *path, hc_summary *const *s, size_t count,
     }
     int failed = 0;
     char *buf = started == count ? malloc(HC_DUMP_READ_PIECE) : NULL;
-    int n = 0;
-    while (buf && (n = gzread(gz, buf, HC_DUMP_READ_PIECE)) > 0) { /* out of memory: said once read */
+    long n = 0;
+    while (buf && (n = hc_dump_input_read(&in, buf, HC_DUMP_READ_PIECE)) > 0) { /* out of memory: said once read */
         *bytes += (uint64_t)n;
         for (size_t i = 0; i < count; i++) hc_summary_feed_write(&feed[i], buf, (size_t)n);
     }
@@ -54,27 +49,14 @@ int hc_dump_read_file_into(const char *path, hc_summary *const *s, size_t count,
         hc_summary_feed_free(&feed[i]);
         failed |= s[i]->failed;
     }
-    if (started < count) { /* a feed could not start: err says why */
-        free(buf);
-        gzclose(gz);
-        return -1;
-    }
-    int zerr = Z_OK;
-    const char *zmsg = gzerror(gz, &zerr); /* a stream cut short: Z_BUF_ERROR, "unexpected end of file" */
-    *gzipped = !gzdirect(gz);
-    int rc = -1;
+    char why[768];
+    int rc = hc_dump_input_close(&in, gzipped, why, sizeof why);
+    free(buf);
+    if (started < count) return -1; /* a feed could not start: err says why */
     if (!buf || failed) {
         hc_errorf(err, errlen, "summarizing %s: out of memory", path);
-    } else if (zerr == Z_BUF_ERROR) {
-        hc_errorf(err, errlen, "%s is not a whole gzip file: it ends before its gzip stream does "
-                  "(a download cut short? fetch it again)", path);
-    } else if (n < 0 || zerr != Z_OK) {
-        const char *why = zmsg && strrchr(zmsg, ':') ? strrchr(zmsg, ':') + 2 : zmsg; /* zlib puts the path first */
-        hc_errorf(err, errlen, "%s is damaged: zlib cannot decompress it (%s)", path, why && *why ? why : "an error");
-    } else {
-        rc = 0;
+        return -1;
     }
-    free(buf);
-    gzclose(gz);
+    if (rc != 0) hc_errorf(err, errlen, "%s", why);
     return rc;
 }

@@ -1,23 +1,27 @@
 /* A stored dump read back into a summary (dump_summary.h): gzip or plain (zlib's gzread reads
- * both), in 1 MB pieces, never held whole, scanned on a thread of its own (summary_feed.h) while
- * the next piece is decompressed. Pure C: no Ruby. */
+ * both), either inside an age file (dump_input.h decrypts it as it is read), in 1 MB pieces, never
+ * held whole, scanned on a thread of its own (summary_feed.h) while the next piece is decompressed.
+ * Pure C: no Ruby. */
 #ifndef HC_DUMP_READ_H
 #define HC_DUMP_READ_H
 
 #include "dump_summary.h"
+#include "dump_input.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Every line of path into s (its filter applies). 0, or -1 with err saying why: a file that
- * cannot be read, a gzip stream cut short or damaged, out of memory. *bytes: the decompressed
- * bytes read; *gzipped: whether the file was gzip. */
-int hc_dump_read_file(const char *path, hc_summary *s, uint64_t *bytes, int *gzipped, char *err, size_t errlen);
+/* Every line of path into s (its filter applies); an age-encrypted file is read with keys (NULL:
+ * none, and such a file is refused saying what to set). 0, or -1 with err saying why: a file that
+ * cannot be read, an age file not for these keys, cut short or altered, a gzip stream cut short or
+ * damaged, out of memory. *bytes: the decompressed bytes read; *gzipped: whether the dump was gzip. */
+int hc_dump_read_file(const char *path, const hc_dump_keys *keys, hc_summary *s, uint64_t *bytes, int *gzipped,
+                      char *err, size_t errlen);
 
 /* The same into count summaries at once (1 to HC_DUMP_READ_MAX_SUMMARIES), each fed every line on a
  * thread of its own: one read of the file for two tallies (a diff's whole dump and its new objects). */
 #define HC_DUMP_READ_MAX_SUMMARIES 2
-int hc_dump_read_file_into(const char *path, hc_summary *const *s, size_t count, uint64_t *bytes, int *gzipped, char *err,
-                           size_t errlen);
+int hc_dump_read_file_into(const char *path, const hc_dump_keys *keys, hc_summary *const *s, size_t count,
+                           uint64_t *bytes, int *gzipped, char *err, size_t errlen);
 
 #endif

@@ -3,6 +3,7 @@
  * annotator finds its places: a JSON parser would re-encode every line. */
 #define _GNU_SOURCE /* memmem */
 #include "dump_redact.h"
+#include "sodium_ready.h"
 #include "util.h"
 
 #include <string.h>
@@ -14,31 +15,19 @@
 #define HC_STRING_TYPE ", \"type\":\"STRING\""
 #define HC_VALUE_KEY ", \"value\":\""
 
-int hc_redact_available(void)
-{
-#ifdef HC_HAVE_SODIUM
-    return 1;
-#else
-    return 0;
-#endif
-}
+int hc_redact_available(void) { return hc_sodium_available(); }
 
 int hc_redactor_init(hc_redactor *r, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
-#ifdef HC_HAVE_SODIUM
-    if (sodium_init() < 0) {
-        hc_errorf(err, errlen, "redacting strings: libsodium could not start (no source of randomness?)");
+    if (hc_sodium_ready("redacting strings", "redacting strings: this build of heapcapture has no libsodium (install "
+                        "libsodium-dev, Homebrew: libsodium, then reinstall the gem)", err, errlen) != 0)
         return -1;
-    }
+#ifdef HC_HAVE_SODIUM
     randombytes_buf(r->key, sizeof r->key);
     r->ready = 1;
-    return 0;
-#else
-    hc_errorf(err, errlen, "redacting strings: this build of heapcapture has no libsodium (install libsodium-dev, "
-                           "Homebrew: libsodium, then reinstall the gem)");
-    return -1;
 #endif
+    return 0;
 }
 
 void hc_redactor_wipe(hc_redactor *r)

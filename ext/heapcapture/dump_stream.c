@@ -45,13 +45,61 @@ static int hc_dump_write_fully(int fd, const unsigned char *buf, size_t len, con
     return 0;
 }
 
-/* The compressor's output, on its way to the tempfile. */
-static int hc_dump_sink_emit(void *arg, const unsigned char *buf, size_t len, char *err, size_t errlen)
+/* Bytes into the tempfile, as stored. */
+static int hc_dump_sink_file(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
 {
-    hc_dump_sink *sink = arg;
     if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
     sink->stored_bytes += len;
     return 0;
+}
+
+/* The age writer's output: the header, held in memory until a sink takes the file, then the
+ * sealed chunks into the tempfile, the header first. */
+static int hc_dump_age_out(void *arg, const void *buf, size_t len, char *err, size_t errlen)
+{
+    hc_dump_age *age = arg;
+    if (!age->sink) {
+        hc_sbuf_append(&age->header, buf, len);
+        if (!age->header.oom) return 0;
+        hc_errorf(err, errlen, "encrypting the heap dump: out of memory for the age header");
+        return -1;
+    }
+    if (age->header.len) {
+        int rc = hc_dump_sink_file(age->sink, age->header.data, age->header.len, err, errlen);
+        hc_sbuf_free(&age->header);
+        memset(&age->header, 0, sizeof age->header);
+        if (rc != 0) return -1;
+    }
+    return hc_dump_sink_file(age->sink, buf, len, err, errlen);
+}
+
+int hc_dump_age_start(hc_dump_age *age, const hc_age_recipient *recipients, size_t n, char *err, size_t errlen)
+{
+    memset(age, 0, sizeof *age);
+    if (hc_age_writer_init(&age->writer, recipients, n, hc_dump_age_out, age, err, errlen) == 0) return 0;
+    hc_dump_age_free(age);
+    return -1;
+}
+
+void hc_dump_age_free(hc_dump_age *age)
+{
+    hc_age_writer_free(&age->writer);
+    hc_sbuf_free(&age->header);
+    memset(&age->header, 0, sizeof age->header);
+    age->sink = NULL;
+}
+
+/* The compressed (or plain) output, on its way to the tempfile: encrypted first when asked. */
+static int hc_dump_sink_out(hc_dump_sink *sink, const void *buf, size_t len, char *err, size_t errlen)
+{
+    if (sink->age) return hc_age_writer_write(&sink->age->writer, buf, len, err, errlen);
+    return hc_dump_sink_file(sink, buf, len, err, errlen);
+}
+
+/* The compressor's output. */
+static int hc_dump_sink_emit(void *arg, const unsigned char *buf, size_t len, char *err, size_t errlen)
+{
+    return hc_dump_sink_out(arg, buf, len, err, errlen);
 }
 
 int hc_dump_sink_open(hc_dump_sink *sink, int fd, const char *path, int gzip, char *err, size_t errlen)
@@ -72,14 +120,16 @@ static int hc_dump_sink_store(void *arg, const void *buf, size_t len, char *err,
     sink->raw_bytes += len;
     if (sink->summarizing) hc_summary_feed_write(&sink->feed, buf, len);
     if (sink->gzip) return hc_gzip_write(&sink->gz, buf, len, err, errlen);
-    if (hc_dump_write_fully(sink->fd, buf, len, sink->path, err, errlen) != 0) return -1;
-    sink->stored_bytes += len;
-    return 0;
+    return hc_dump_sink_out(sink, buf, len, err, errlen);
 }
 
 void hc_dump_sink_options(hc_dump_sink *sink, const hc_dump_stream_opts *opts)
 {
     if (!opts) return;
+    if (opts->encrypt) {
+        sink->age = opts->encrypt;
+        sink->age->sink = sink;
+    }
     if (opts->summarize) {
         sink->summarizing = hc_summary_feed_start(&sink->feed, sink->summary_err, sizeof sink->summary_err) == 0;
     }
@@ -113,6 +163,7 @@ int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
     if (sink->annotating && hc_annotator_finish(&sink->annotator, err, errlen) != 0) return -1;
     uint64_t t0 = hc_now_ns();
     if (sink->gzip && hc_gzip_finish(&sink->gz, err, errlen) != 0) return -1;
+    if (sink->age && hc_age_writer_finish(&sink->age->writer, err, errlen) != 0) return -1;
     /* No fsync: the tempfile is read back at once by this machine, from the page cache, then
      * removed; it never has to survive a crash (the next capture deletes an orphan). Space is
      * reserved by write() itself, so a full disk still fails above. fsync cost ~20 ms per gzip
@@ -129,6 +180,8 @@ void hc_dump_sink_free(hc_dump_sink *sink)
     free(sink->summary_json);
     sink->summary_json = NULL;
     hc_gzip_free(&sink->gz);
+    if (sink->age) sink->age->sink = NULL; /* the age file is its owner's */
+    sink->age = NULL;
     if (sink->annotating) hc_annotator_free(&sink->annotator);
     sink->annotating = 0;
 }

@@ -2,7 +2,7 @@
  *
  * Init_heapcapture defines the module and its error classes and then calls each part's init.
  * The work is in pure C modules that know nothing of Ruby (sigv4.c, s3*.c, listener.c, dump_*.c,
- * signal_auth.c, reply_seal.c);
+ * signal_auth.c, reply_seal.c, age_stream.c);
  * the rb_*.c files bind them to Ruby: argument checks, GVL release, mapping errors to classes
  * (what they share is in rb_util.c). */
 #include "rb_heapcapture.h"
@@ -31,4 +31,5 @@ RUBY_FUNC_EXPORTED void Init_heapcapture(void)
     hc_init_dump();
     hc_init_tracer();
     hc_init_signal_auth();
+    hc_init_age();
 }

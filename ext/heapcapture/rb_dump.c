@@ -14,6 +14,7 @@
  * "bytes", "pause_ns", "dump_ns"} or raise DumpError (inline mode has then removed the tempfile). */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
+#include "rb_age.h"
 #include "rb_tracer.h"
 #include "dump_tempfile.h"
 #include "dump_stream.h"
@@ -155,11 +156,12 @@ int hc_create_summary_file(VALUE tmpdir)
 
 /* ---- fork mode: the parent ----------------------------------------------------------------- */
 
-int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen)
+int hc_create_tempfile(VALUE tmpdir, int gzip, int encrypted, char *path, size_t pathlen)
 {
     char err[512];
     const char *dir = StringValueCStr(tmpdir);
-    int fd = hc_dump_tempfile(dir, gzip ? ".ndjson.gz" : ".ndjson", path, pathlen, err, sizeof err);
+    const char *suffix = gzip ? (encrypted ? ".ndjson.gz.age" : ".ndjson.gz") : (encrypted ? ".ndjson.age" : ".ndjson");
+    int fd = hc_dump_tempfile(dir, suffix, path, pathlen, err, sizeof err);
     if (fd < 0) hc_rb_raise(hc_eDumpError, "%s", err);
     return fd;
 }
@@ -181,6 +183,8 @@ typedef struct {
     pid_t owner;            /* the process that forked the child: the only one that may end it */
     hc_redactor redactor;   /* the child's key when it redacts; wiped here once it has forked */
     int summary_fd;         /* the unlinked file the child writes the summary into, or -1 */
+    hc_dump_age age;        /* the age file the child stores the dump in (encrypting); freed here after the fork */
+    int encrypting;
     uint64_t started_ns, forked_ns;
     char err[512];
 } hc_rb_child;
@@ -189,6 +193,7 @@ typedef struct {
 static void hc_rb_child_close_all(hc_rb_child *c)
 {
     hc_redactor_wipe(&c->redactor);
+    hc_dump_age_free(&c->age);
     hc_close_fd(&c->summary_fd);
     if (c->closed) return;
     c->closed = 1;
@@ -248,6 +253,7 @@ typedef struct {
     VALUE fork_method;
     VALUE tmpdir;
     int summarize;
+    VALUE encrypt_to;       /* nil, or the recipients (Strings) */
 } hc_fork_start_args;
 
 static VALUE hc_call_fork(VALUE fork_method)
@@ -260,7 +266,10 @@ static VALUE hc_fork_start_body(VALUE arg)
     hc_fork_start_args *a = (hc_fork_start_args *)arg;
     hc_rb_child *c = a->c;
     int report[2], wake[2];
-    c->write_fd = hc_create_tempfile(a->tmpdir, c->gzip, c->path, sizeof c->path);
+    c->encrypting = !NIL_P(a->encrypt_to);
+    /* In the app: the child must not run OpenSSL (hc_dump_age in dump_stream.h). */
+    if (c->encrypting) hc_rb_age_start(&c->age, a->encrypt_to);
+    c->write_fd = hc_create_tempfile(a->tmpdir, c->gzip, c->encrypting, c->path, sizeof c->path);
     if (a->summarize) c->summary_fd = hc_create_summary_file(a->tmpdir);
     c->read_fd = open(c->path, O_RDONLY | O_CLOEXEC);
     if (c->read_fd < 0) hc_rb_sys_fail("opening the dump tempfile for reading");
@@ -288,10 +297,11 @@ static VALUE hc_fork_start_body(VALUE arg)
     pid_t pid = NUM2PIDT(pidv);
     if (pid == 0) {
         hc_child_args args = {c->path, c->write_fd, c->report_wr, c->gzip, c->redactor.ready ? &c->redactor : NULL,
-                              c->summary_fd, parent};
+                              c->summary_fd, c->encrypting ? &c->age : NULL, parent};
         hc_child_main(&args);
     }
     hc_redactor_wipe(&c->redactor); /* the child has its copy; the app never needs it */
+    hc_dump_age_free(&c->age);      /* likewise the payload key */
     hc_close_fd(&c->write_fd);
     hc_close_fd(&c->report_wr); /* only the child writes: EOF once it is gone */
     hc_dump_child_init(&c->child, pid, report[0], c->read_fd);
@@ -306,13 +316,14 @@ void hc_rb_redactor_init(hc_redactor *r, VALUE redact)
     if (hc_redactor_init(r, err, sizeof err) != 0) hc_rb_raise(hc_eDumpError, "%s", err);
 }
 
-/* Dump.fork_start(tmpdir, gzip, fork_method, redact = false, summarize = true) => Child. The
- * application is stopped only for the fork; the child dumps into the 0600 tempfile while this
- * returns (and, summarizing, its summary into an unlinked file of its own). */
+/* Dump.fork_start(tmpdir, gzip, fork_method, redact = false, summarize = true, encrypt_to = nil) =>
+ * Child. The application is stopped only for the fork; the child dumps into the 0600 tempfile while
+ * this returns (and, summarizing, its summary into an unlinked file of its own). With encrypt_to
+ * (an Array of "age1..." recipients) the tempfile is an age file from its first byte. */
 static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
 {
-    VALUE tmpdir, gzip, fork_method, redact, summarize;
-    rb_scan_args(argc, argv, "32", &tmpdir, &gzip, &fork_method, &redact, &summarize);
+    VALUE tmpdir, gzip, fork_method, redact, summarize, encrypt_to;
+    rb_scan_args(argc, argv, "33", &tmpdir, &gzip, &fork_method, &redact, &summarize, &encrypt_to);
     hc_redactor redactor;
     hc_rb_redactor_init(&redactor, redact); /* before the child exists: a build without it raises */
     hc_rb_child *c;
@@ -326,7 +337,7 @@ static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
     c->child.state = HC_CHILD_FAILED;
     c->grow.wait = hc_dump_child_grow_wait;
     c->grow.ctx = &c->child;
-    hc_fork_start_args a = {c, fork_method, tmpdir, NIL_P(summarize) || RTEST(summarize)};
+    hc_fork_start_args a = {c, fork_method, tmpdir, NIL_P(summarize) || RTEST(summarize), encrypt_to};
     int state = 0;
     rb_protect(hc_fork_start_body, (VALUE)&a, &state);
     if (state) {
@@ -335,6 +346,7 @@ static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
     }
     RB_GC_GUARD(fork_method);
     RB_GC_GUARD(tmpdir);
+    RB_GC_GUARD(encrypt_to);
     return obj;
 }
 

@@ -11,6 +11,7 @@
 
 #include "growing_file.h"
 #include "dump_redact.h"
+#include "dump_stream.h"
 
 /* What the child is given at the fork. */
 typedef struct {
@@ -20,6 +21,7 @@ typedef struct {
     int gzip;
     const hc_redactor *redactor; /* strings to redact with this key, or NULL */
     int summary_fd;         /* an unlinked file for the summary's JSON, or -1: no summary */
+    hc_dump_age *age;       /* the age file the dump is stored encrypted in, started before the fork, or NULL */
     pid_t parent;
 } hc_child_args;
 
@@ -60,8 +62,9 @@ int hc_dump_pipe_io_buffer(VALUE io, long bytes);
  * (before its first write) and returns it, to be free()d once the IO is closed (closing it fcloses
  * the FILE). NULL where dump_all does not write through stdio, or when that failed (glibc's stays). */
 char *hc_dump_pipe_io_stdio_buffer(VALUE io);
-/* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson"), or DumpError saying why not. */
-int hc_create_tempfile(VALUE tmpdir, int gzip, char *path, size_t pathlen);
+/* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson", ".age" after it when encrypted), or
+ * DumpError saying why not. */
+int hc_create_tempfile(VALUE tmpdir, int gzip, int encrypted, char *path, size_t pathlen);
 /* An unlinked 0600 file in tmpdir for the summary's JSON (nothing left behind), or DumpError. */
 int hc_create_summary_file(VALUE tmpdir);
 /* {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns", "summary_json", "summary_error"}: what
@@ -79,7 +82,8 @@ void hc_close_fd(int *fd);
 /* A fresh per-capture key in r when redact is true (else nothing): DumpError when this build
  * cannot redact. */
 void hc_rb_redactor_init(hc_redactor *r, VALUE redact);
-/* Dump.inline_dump(tmpdir, gzip, redact = false, summarize = true) (rb_dump_inline.c), under mDump. */
+/* Dump.inline_dump(tmpdir, gzip, redact = false, summarize = true, encrypt_to = nil) (rb_dump_inline.c),
+ * under mDump. */
 VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self);
 void hc_init_dump_inline(VALUE mDump);
 /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c), defined under mDump. */

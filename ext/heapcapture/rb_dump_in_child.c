@@ -1,7 +1,8 @@
 /* In the dump child, after the fork: what runs there and nowhere else (see rb_dump.h). It dies
  * with its parent (PR_SET_PDEATHSIG), lowers its priority, starts the pump (dump_stream.c) on a
  * pipe, runs ObjectSpace.dump_all(output: <the pipe>), waits for the pump, writes its report
- * (dump_report.c) and _exit()s: no at_exit handlers, no finalizers, no libpq, libcurl or OpenSSL. */
+ * (dump_report.c) and _exit()s: no at_exit handlers, no finalizers, no libpq, libcurl or OpenSSL
+ * (an encrypted dump's age file was started in the app: the child only seals its chunks). */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
 #include "rb_tracer.h"
@@ -94,7 +95,7 @@ void hc_child_main(const hc_child_args *a)
      * No GC from here on (the child ends after the dump): what was checked stays as it is. */
     rb_gc_disable();
     hc_sample_table *samples = hc_tracer_live_samples();
-    hc_dump_stream_opts opts = {samples, a->redactor, a->summary_fd >= 0};
+    hc_dump_stream_opts opts = {samples, a->redactor, a->summary_fd >= 0, a->age};
     if (hc_dump_pump_start(&pump, pipefd[0], a->file_fd, a->path, a->gzip, &opts, err, sizeof err) != 0) {
         snprintf(report.message, sizeof report.message, "%s", err);
         hc_dump_report_write(a->report_fd, &report);

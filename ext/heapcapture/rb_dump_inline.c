@@ -1,6 +1,7 @@
 /* Inline mode, in the app's process (no fork): ObjectSpace.dump_all writes through a Ruby IO into
  * a pipe, and the pump thread (dump_stream.c, the one the fork child uses) adds the sampled sites,
- * compresses and writes the tempfile as the dump goes: no copy of the dump is held in memory.
+ * compresses (and, with encrypt_to, encrypts) and writes the tempfile as the dump goes: no copy of
+ * the dump is held in memory.
  *
  * A Ruby IO hands the GVL to other threads at each write(2), and a CPU-bound thread then keeps it
  * for its time slice (100 ms): with Ruby's 8 KiB buffer an 800 MB dump would wait 100,000 times.
@@ -19,6 +20,7 @@
  * (rb_tracer.h): none of their slots holds another object when dump_all reaches it. */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
+#include "rb_age.h"
 #include "rb_tracer.h"
 #include "dump_stream.h"
 
@@ -30,6 +32,8 @@
 #define HC_INLINE_FLUSH_BYTES (48L * 1024 * 1024)
 
 typedef struct {
+    VALUE tmpdir;
+    VALUE encrypt_to;       /* nil, or the recipients (Strings) */
     char path[4096];
     int fd;                 /* the tempfile */
     int gzip;
@@ -41,6 +45,8 @@ typedef struct {
     int pump_rc;
     hc_sample_table *samples;
     hc_redactor redactor;   /* this capture's key, when it redacts; wiped at the end */
+    hc_dump_age age;        /* the age file the dump is stored in, when it is encrypted; freed at the end */
+    int encrypting;
     VALUE pin;
     char *stdio_buf;        /* the IO's FILE's buffer where dump_all writes through stdio, or NULL */
     int succeeded;
@@ -89,6 +95,8 @@ static VALUE hc_inline_write(VALUE io)
 static VALUE hc_inline_body(VALUE arg)
 {
     hc_inline_state *s = (hc_inline_state *)arg;
+    if (s->encrypting) hc_rb_age_start(&s->age, s->encrypt_to); /* before the tempfile: nothing to remove */
+    s->fd = hc_create_tempfile(s->tmpdir, s->gzip, s->encrypting, s->path, sizeof s->path);
     uint64_t t0 = hc_now_ns();
     /* Where the sampled objects are now, checked and pinned with no GC between (rb_tracer.h). */
     VALUE gc_was_disabled = rb_gc_disable();
@@ -100,7 +108,8 @@ static VALUE hc_inline_body(VALUE arg)
     if (hc_dump_pipe(fds) != 0) hc_rb_sys_fail("inline dump: creating the dump pipe");
     s->pipe_rd = fds[0];
     s->pipe_wr = fds[1];
-    hc_dump_stream_opts opts = {s->samples, s->redactor.ready ? &s->redactor : NULL, s->summarize};
+    hc_dump_stream_opts opts = {s->samples, s->redactor.ready ? &s->redactor : NULL, s->summarize,
+                                s->encrypting ? &s->age : NULL};
     if (hc_dump_pump_start(&s->pump, s->pipe_rd, s->fd, s->path, s->gzip, &opts, s->err, sizeof s->err) != 0)
         hc_rb_raise(hc_eDumpError, "%s", s->err);
     s->pump_started = 1;
@@ -134,6 +143,7 @@ static VALUE hc_inline_cleanup(VALUE arg)
     hc_tracer_unpin(s->pin);
     hc_samples_free(s->samples);
     hc_redactor_wipe(&s->redactor);
+    hc_dump_age_free(&s->age);
     free(s->pump.summary_json);
     s->pump.summary_json = NULL;
     hc_close_fd(&s->fd);
@@ -144,19 +154,24 @@ static VALUE hc_inline_cleanup(VALUE arg)
 VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
-    VALUE tmpdir, gzip, redact, summarize;
-    rb_scan_args(argc, argv, "22", &tmpdir, &gzip, &redact, &summarize);
+    VALUE tmpdir, gzip, redact, summarize, encrypt_to;
+    rb_scan_args(argc, argv, "23", &tmpdir, &gzip, &redact, &summarize, &encrypt_to);
     hc_inline_state s;
     memset(&s, 0, sizeof s);
     hc_rb_redactor_init(&s.redactor, redact);
     s.pipe_rd = s.pipe_wr = -1;
+    s.fd = -1;
     s.io = s.pin = Qnil;
     s.gzip = RTEST(gzip);
     s.summarize = NIL_P(summarize) || RTEST(summarize);
-    s.fd = hc_create_tempfile(tmpdir, s.gzip, s.path, sizeof s.path);
+    s.encrypting = !NIL_P(encrypt_to);
+    s.tmpdir = tmpdir;
+    s.encrypt_to = encrypt_to;
     VALUE result = rb_ensure(hc_inline_body, (VALUE)&s, hc_inline_cleanup, (VALUE)&s);
     RB_GC_GUARD(s.io);
     RB_GC_GUARD(s.pin);
+    RB_GC_GUARD(tmpdir);
+    RB_GC_GUARD(encrypt_to);
     return result;
 }
 

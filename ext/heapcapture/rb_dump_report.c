@@ -5,6 +5,7 @@
  * Ruby; the report's wording and the destinations are lib/heapcapture/summary.rb's and the CLI's. */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
+#include "rb_age.h"
 #include "dump_read.h"
 #include "dump_retention.h"
 #include "addr_set.h"
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ruby/thread.h>
+
+#define HC_READ_BACK_PIECE (1024 * 1024)
 
 typedef struct {
     const char *path;       /* the dump summarized (for diff: the one analysed, LATER or else NEW) */
@@ -27,6 +30,7 @@ typedef struct {
     hc_summary tally;       /* diff: the new objects of the dump analysed */
     hc_string_tally string_tally;
     hc_addr_set old_set, mid_set; /* diff: OLD's addresses; with LATER, those of NEW that OLD lacks */
+    hc_dump_keys keys;      /* the identities an age-encrypted dump is read with (none: {NULL, 0}) */
     uint64_t bytes;         /* decompressed bytes of path */
     int gzipped;
     char *json;
@@ -87,7 +91,8 @@ static void hc_retention_run(hc_summarize_call *c)
 static void *hc_summarize_nogvl(void *arg)
 {
     hc_summarize_call *c = arg;
-    if (hc_dump_read_file(c->path, &c->summary, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0) return NULL;
+    if (hc_dump_read_file(c->path, &c->keys, &c->summary, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0)
+        return NULL;
     if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, c->summary.all.objects) != 0) return NULL;
     if (c->share > 0 || c->paths) hc_retention_run(c);
     if (!c->paths) hc_summarize_json(c);
@@ -120,7 +125,7 @@ static int hc_read_addresses(hc_summarize_call *c, const char *path, hc_addr_set
     s.filter_arg = &f;
     uint64_t bytes;
     int gzipped;
-    int rc = hc_dump_read_file(path, &s, &bytes, &gzipped, c->err, sizeof c->err);
+    int rc = hc_dump_read_file(path, &c->keys, &s, &bytes, &gzipped, c->err, sizeof c->err);
     if (rc == 0) rc = hc_check_dump(c, path, bytes, s.lines, f.seen);
     hc_summary_free(&s);
     return rc;
@@ -169,7 +174,8 @@ static void *hc_diff_nogvl(void *arg)
     c->tally.filter = hc_keep_new;
     c->tally.filter_arg = c;
     hc_summary *both[2] = {&c->summary, &c->tally};
-    if (hc_dump_read_file_into(c->path, both, 2, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0) return NULL;
+    if (hc_dump_read_file_into(c->path, &c->keys, both, 2, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0)
+        return NULL;
     if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, c->summary.all.objects) != 0) return NULL;
     hc_growth_run(c);
     c->json = hc_summary_json(&c->tally, c->top, NULL);
@@ -190,6 +196,7 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     hc_graph_init(&c->graph);
     if (c->share > 0 || c->paths || c->old_path) c->summary.graph = &c->graph;
     rb_thread_call_without_gvl(body, c, NULL, NULL); /* bounded by the files */
+    hc_rb_age_keys_free(&c->keys);
     hc_graph_free(&c->graph);
     hc_summary_free(&c->summary);
     hc_summary_free(&c->tally);
@@ -209,26 +216,31 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     return rb_ary_new_from_args(4, json, ULL2NUM(c->bytes), c->gzipped ? Qtrue : Qfalse, retention);
 }
 
-/* Dump.summarize(path, top, strings, share) => [summary JSON, decompressed bytes, gzipped?,
- * retention], with the duplicate strings when strings is true (their tally takes ~24 bytes a
- * distinct string: not in a capture's own process), and with share (a Float) the retention
- * analysis: its JSON, or [why it was not made]; nil without share. DumpError saying why not (a
- * file that cannot be read, a gzip stream cut short, an empty file, one that is no dump). */
-static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top, VALUE strings, VALUE share)
+/* Dump.summarize(path, top, strings, share, identity = nil) => [summary JSON, decompressed bytes,
+ * gzipped?, retention], with the duplicate strings when strings is true (their tally takes ~24
+ * bytes a distinct string: not in a capture's own process), and with share (a Float) the retention
+ * analysis: its JSON, or [why it was not made]; nil without share. identity: an age identity
+ * file's text, for an age-encrypted dump (decrypted as it is read). DumpError saying why not (a
+ * file that cannot be read, an age file with no identity or not for it, cut short or altered, a
+ * gzip stream cut short, an empty file, one that is no dump). */
+static VALUE hc_dump_summarize(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
+    VALUE path, top, strings, share, identity;
+    rb_scan_args(argc, argv, "41", &path, &top, &strings, &share, &identity);
     hc_summarize_call c;
     memset(&c, 0, sizeof c);
     c.path = StringValueCStr(path);
     c.top = NUM2SIZET(top);
     c.strings = RTEST(strings);
     c.share = NIL_P(share) ? 0 : NUM2DBL(share);
+    hc_rb_age_keys(identity, &c.keys); /* last: nothing raises after it until they are freed */
     VALUE result = hc_summarize_run(&c, hc_summarize_nogvl);
     RB_GC_GUARD(path);
     return result;
 }
 
-/* Dump.diff(old, new, later, top) => [JSON, decompressed bytes, gzipped?, growth] of the dump
+/* Dump.diff(old, new, later, top, identity = nil) => [JSON, decompressed bytes, gzipped?, growth] of the dump
  * analysed: new, or later when it is not nil (where "still alive" is judged). JSON: the summary
  * of its new objects, as Dump.summarize gives it ("lines", "invalid_lines" and "roots" count all of
  * it): with two dumps, the objects of new whose address old lacks; with three, the objects of
@@ -237,9 +249,11 @@ static VALUE hc_dump_summarize(VALUE self, VALUE path, VALUE top, VALUE strings,
  * hc_retention_growth_json), or [why it was not made]. DumpError for a file that is empty or no
  * dump. Memory: OLD's addresses and NEW's new ones (~16 bytes each), the graph of the dump
  * analysed (~62 bytes an object and 8 a reference at its peak). */
-static VALUE hc_dump_diff(VALUE self, VALUE old_path, VALUE new_path, VALUE later_path, VALUE top)
+static VALUE hc_dump_diff(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
+    VALUE old_path, new_path, later_path, top, identity;
+    rb_scan_args(argc, argv, "41", &old_path, &new_path, &later_path, &top, &identity);
     hc_summarize_call c;
     memset(&c, 0, sizeof c);
     c.old_path = StringValueCStr(old_path);
@@ -247,6 +261,7 @@ static VALUE hc_dump_diff(VALUE self, VALUE old_path, VALUE new_path, VALUE late
     c.later_path = NIL_P(later_path) ? NULL : StringValueCStr(later_path);
     c.path = c.later_path ? c.later_path : c.new_path;
     c.top = NUM2SIZET(top);
+    hc_rb_age_keys(identity, &c.keys);
     VALUE result = hc_summarize_run(&c, hc_diff_nogvl);
     RB_GC_GUARD(old_path);
     RB_GC_GUARD(new_path);
@@ -254,13 +269,15 @@ static VALUE hc_dump_diff(VALUE self, VALUE old_path, VALUE new_path, VALUE late
     return result;
 }
 
-/* Dump.paths(path, address, class_name, file, line, all) => JSON of the shortest paths from a
+/* Dump.paths(path, address, class_name, file, line, all, identity = nil) => JSON of the shortest paths from a
  * root to the object at address (an Integer), or to up to all objects of class_name, or of
  * file:line (those retaining most first). DumpError saying why not (no such object, garbage
  * awaiting GC, a file that is no dump or has no references). */
-static VALUE hc_dump_paths(VALUE self, VALUE path, VALUE address, VALUE class_name, VALUE file, VALUE line, VALUE all)
+static VALUE hc_dump_paths(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
+    VALUE path, address, class_name, file, line, all, identity;
+    rb_scan_args(argc, argv, "61", &path, &address, &class_name, &file, &line, &all, &identity);
     hc_path_query q = {0};
     q.address = NIL_P(address) ? 0 : NUM2ULL(address);
     q.class_name = NIL_P(class_name) ? NULL : StringValueCStr(class_name);
@@ -273,10 +290,12 @@ static VALUE hc_dump_paths(VALUE self, VALUE path, VALUE address, VALUE class_na
     c.path = StringValueCStr(path);
     c.top = 1;
     c.paths = &q;
+    hc_rb_age_keys(identity, &c.keys);
     hc_summary_init(&c.summary);
     hc_graph_init(&c.graph);
     c.summary.graph = &c.graph;
     rb_thread_call_without_gvl(hc_summarize_nogvl, &c, NULL, NULL); /* bounded by the file */
+    hc_rb_age_keys_free(&c.keys);
     hc_graph_free(&c.graph);
     hc_summary_free(&c.summary);
     if (!c.json) hc_rb_raise(hc_eDumpError, "%s", c.err);
@@ -288,9 +307,78 @@ static VALUE hc_dump_paths(VALUE self, VALUE path, VALUE address, VALUE class_na
     return json;
 }
 
+/* Dump.read_back(path, identity, decompress) { |bytes| ... } => bytes yielded: a stored dump as
+ * its writer wrote it, decrypted (an age file, with identity: an identity file's text) and, when
+ * decompress is true, decompressed (gzip; plain text passes as it is), yielded in pieces of up to
+ * 1 MiB: never held whole, never written anywhere on the way. DumpError saying why not: the
+ * decryption's failure (no identity, not for it, cut short or altered) first, then zlib's. What was
+ * yielded before an error is authentic but may be incomplete: keep it only when this returns. */
+typedef struct {
+    hc_dump_input in;
+    int open;
+    hc_dump_keys keys;
+    VALUE buf;
+    long n;
+} hc_read_back;
+
+static void *hc_read_back_nogvl(void *arg)
+{
+    hc_read_back *r = arg;
+    r->n = hc_dump_input_read(&r->in, RSTRING_PTR(r->buf), HC_READ_BACK_PIECE);
+    return NULL;
+}
+
+static VALUE hc_read_back_body(VALUE arg)
+{
+    hc_read_back *r = (hc_read_back *)arg;
+    unsigned long long total = 0;
+    for (;;) {
+        rb_thread_call_without_gvl(hc_read_back_nogvl, r, NULL, NULL); /* bounded: a piece of a local file */
+        if (r->n <= 0) break;
+        total += (unsigned long long)r->n;
+        rb_yield(rb_str_new(RSTRING_PTR(r->buf), r->n));
+    }
+    char err[768];
+    r->open = 0;
+    if (hc_dump_input_close(&r->in, NULL, err, sizeof err) != 0) hc_rb_raise(hc_eDumpError, "%s", err);
+    return ULL2NUM(total);
+}
+
+static VALUE hc_read_back_cleanup(VALUE arg)
+{
+    hc_read_back *r = (hc_read_back *)arg;
+    char err[768];
+    if (r->open) hc_dump_input_close(&r->in, NULL, err, sizeof err); /* the block raised: its error stands */
+    r->open = 0;
+    hc_rb_age_keys_free(&r->keys);
+    return Qnil;
+}
+
+static VALUE hc_dump_read_back(VALUE self, VALUE path, VALUE identity, VALUE decompress)
+{
+    (void)self;
+    rb_need_block();
+    const char *p = StringValueCStr(path);
+    hc_read_back r;
+    memset(&r, 0, sizeof r);
+    r.buf = rb_str_buf_new(HC_READ_BACK_PIECE);
+    hc_rb_age_keys(identity, &r.keys);
+    char err[768];
+    if (hc_dump_input_open(&r.in, p, &r.keys, RTEST(decompress), err, sizeof err) != 0) {
+        hc_rb_age_keys_free(&r.keys);
+        hc_rb_raise(hc_eDumpError, "%s", err);
+    }
+    r.open = 1;
+    VALUE total = rb_ensure(hc_read_back_body, (VALUE)&r, hc_read_back_cleanup, (VALUE)&r);
+    RB_GC_GUARD(path);
+    RB_GC_GUARD(r.buf);
+    return total;
+}
+
 void hc_init_dump_report(VALUE mDump)
 {
-    rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, 4);
-    rb_define_singleton_method(mDump, "paths", hc_dump_paths, 6);
-    rb_define_singleton_method(mDump, "diff", hc_dump_diff, 4);
+    rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, -1);
+    rb_define_singleton_method(mDump, "paths", hc_dump_paths, -1);
+    rb_define_singleton_method(mDump, "diff", hc_dump_diff, -1);
+    rb_define_singleton_method(mDump, "read_back", hc_dump_read_back, 3);
 }

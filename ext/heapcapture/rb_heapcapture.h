@@ -37,6 +37,7 @@ void hc_init_s3(void);
 void hc_init_dump(void);
 void hc_init_tracer(void);
 void hc_init_signal_auth(void); /* SignalAuth and Seal */
+void hc_init_age(void);         /* Age (rb_age.c) */
 
 
 #endif

@@ -1,10 +1,10 @@
 /* Sealed replies on libsodium's sealed box (see reply_seal.h). */
 #include "reply_seal.h"
+#include "sodium_ready.h"
 #include "util.h"
 
 #include <stdint.h>
 #ifdef HC_HAVE_SODIUM
-#include <pthread.h>
 #include <sodium.h>
 
 _Static_assert(HC_SEAL_OVERHEAD == crypto_box_SEALBYTES, "HC_SEAL_OVERHEAD is libsodium's crypto_box_SEALBYTES");
@@ -15,33 +15,12 @@ _Static_assert(HC_SEAL_SECRETKEY_BYTES == crypto_box_SECRETKEYBYTES, "an X25519 
 #define HC_SEAL_MISSING "this build of heapcapture has no libsodium (Debian: libsodium-dev, Homebrew: libsodium); " \
                         "it cannot seal replies"
 
-int hc_seal_available(void)
-{
-#ifdef HC_HAVE_SODIUM
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-#ifdef HC_HAVE_SODIUM
-static pthread_once_t hc_sodium_once = PTHREAD_ONCE_INIT;
-static int hc_sodium_status;
-
-static void hc_sodium_start(void) { hc_sodium_status = sodium_init(); }
-#endif
+int hc_seal_available(void) { return hc_sodium_available(); }
 
 /* 0 once libsodium is ready, else -1 with err saying why. */
 static int hc_seal_ready(char *err, size_t errlen)
 {
-#ifdef HC_HAVE_SODIUM
-    pthread_once(&hc_sodium_once, hc_sodium_start);
-    if (hc_sodium_status >= 0) return 0;
-    hc_errorf(err, errlen, "sealing replies: libsodium could not start (no source of randomness?)");
-#else
-    hc_errorf(err, errlen, HC_SEAL_MISSING);
-#endif
-    return -1;
+    return hc_sodium_ready("sealing replies", HC_SEAL_MISSING, err, errlen);
 }
 
 int hc_seal_keypair(unsigned char pk[HC_SEAL_PUBLICKEY_BYTES], unsigned char sk[HC_SEAL_SECRETKEY_BYTES],

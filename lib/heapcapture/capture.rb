@@ -19,7 +19,7 @@ module HeapCapture
     PLAIN_SUFFIX = "-heap.ndjson"
     NS_PER_MS = 1_000_000.0
     # tempfile names (dump_tempfile.c, Summary, RetentionProcess)
-    ORPHAN = /\Aheapcapture-(\d+)-\h{16}(?:\.ndjson(?:\.gz)?|\.summary\.json|\.retention\.json(?:\.err)?)\z/
+    ORPHAN = /\Aheapcapture-(\d+)-\h{16}(?:\.ndjson(?:\.gz)?(?:\.age)?|\.summary\.json(?:\.age)?|\.retention\.json(?:\.err)?)\z/
 
     class << self
       attr_accessor :last_stamp # the previous key's time: two dumps never share a key
@@ -79,6 +79,7 @@ module HeapCapture
 
     def gzip? = @config.compression == :gzip
     def redact? = @config.redact == :strings
+    def encrypt? = !@config.encrypt_to.nil?
 
     def capture_into(destination)
       key = destination.prefix + object_name
@@ -117,7 +118,7 @@ module HeapCapture
     # soon as the child has written it. The child is killed if still running when this ends (an
     # upload that failed, an exception), and its tempfile removed on every path.
     def fork_capture(destination, key, estimate, watch)
-      child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork, redact?)
+      child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork, redact?, true, @config.encrypt_to)
       watch.child = child.pid
       if destination.streams?
         stored = store_while_dumping(destination, child, key, estimate)
@@ -152,9 +153,12 @@ module HeapCapture
 
     # The summary is read from the finished tempfile on a thread of its own while the dump is
     # stored (C, without the GVL): made in the stream it would lengthen the dump, during which the
-    # app is stopped but for the IO's writes (bench/summary: 1.06-1.37x).
+    # app is stopped but for the IO's writes (bench/summary: 1.06-1.37x). An encrypted tempfile
+    # cannot be read back here (this process holds no identity): its summary is made in the stream.
     def inline_capture(destination, key)
-      dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?, false)
+      dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?, encrypt?, @config.encrypt_to)
+      return inline_encrypted(destination, key, dump) if encrypt?
+
       summarizing = Thread.new do
         Thread.current.name = "heapcapture-summary"
         with_retention(nil, dump)
@@ -166,6 +170,13 @@ module HeapCapture
     ensure
       summarizing&.join
       File.unlink(dump["path"]) if dump && File.exist?(dump["path"])
+    end
+
+    def inline_encrypted(destination, key, dump)
+      stored = destination.store(dump["path"], key)
+      dump["stored_at"] = Util.monotonic
+      dump["summary"] = with_retention(parse_summary(dump), dump)
+      [dump, stored]
     end
 
     # A process killed mid-capture (SIGKILL, OOM) leaves its 0600 tempfile behind; its dump child
@@ -191,7 +202,7 @@ module HeapCapture
       true
     end
 
-    # <UTC time as 2026-11-21T20-30-42Z>-<dyno>-pid<pid>-heap.ndjson.gz
+    # <UTC time as 2026-11-21T20-30-42Z>-<dyno>-pid<pid>-heap.ndjson.gz (.age after it when encrypted)
     def object_name
       now = Time.now.utc
       if self.class.last_stamp && now.to_i <= self.class.last_stamp
@@ -199,7 +210,8 @@ module HeapCapture
         now = Time.now.utc
       end
       self.class.last_stamp = now.to_i
-      "#{now.strftime('%Y-%m-%dT%H-%M-%SZ')}-#{Dyno.label}-pid#{Process.pid}#{gzip? ? GZIP_SUFFIX : PLAIN_SUFFIX}"
+      "#{now.strftime('%Y-%m-%dT%H-%M-%SZ')}-#{Dyno.label}-pid#{Process.pid}#{gzip? ? GZIP_SUFFIX : PLAIN_SUFFIX}" \
+        "#{Age::SUFFIX if encrypt?}"
     end
 
     def ok_result(dump, stored, upload_ms)
@@ -222,7 +234,7 @@ module HeapCapture
         "location" => nil, "url" => nil, "bytes" => nil, "raw_bytes" => nil, "pause_ms" => nil,
         "dump_ms" => nil, "upload_ms" => nil, "mode" => @decision&.mode&.to_s, "mode_reason" => @decision&.reason,
         "extra_memory_bytes" => @extra_memory, "memory_limit_bytes" => @decision&.limit, "tracing" => Tracing.description,
-        "redacted" => redact? ? "strings" : nil, "summary" => nil, "error" => nil }
+        "redacted" => redact? ? "strings" : nil, "encrypted" => encrypt? ? "age" : nil, "summary" => nil, "error" => nil }
     end
 
     def log_stored(result)

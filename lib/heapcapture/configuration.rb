@@ -10,8 +10,8 @@ module HeapCapture
   class Configuration
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
                   session_token compression mode trace_allocations memory_limit redact every rss_above
-                  rss_interval rss_strikes rss_backoff rss_growth min_interval signal_key sse sse_kms_key_id
-                  suspect_share tmpdir part_size concurrency logger].freeze
+                  rss_interval rss_strikes rss_backoff rss_growth min_interval signal_key encrypt_to sse
+                  sse_kms_key_id suspect_share tmpdir part_size concurrency logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
     REDACTIONS = %i[none strings].freeze
@@ -94,6 +94,12 @@ module HeapCapture
     # The key signals are signed with (Signing), at least SignalAuth::KEY_MIN bytes, or nil.
     def signal_key=(value)
       @signal_key = value.nil? || value.to_s.empty? ? nil : self.class.signal_key!(value)
+    end
+
+    # The age recipients every stored dump and summary is encrypted to (public keys, "age1...": an
+    # Array, or one String of them comma-separated), or nil: stored as they are (Age.recipients!).
+    def encrypt_to=(value)
+      @encrypt_to = Age.recipients!(value, "encrypt_to")
     end
 
     # S3 server-side encryption asked for on every stored object: "aws:kms", "AES256" or nil.
@@ -196,6 +202,7 @@ module HeapCapture
     def protection_from(env)
       self.min_interval = first(env, "HEAPCAPTURE_MIN_INTERVAL") || MIN_INTERVAL
       self.signal_key = first(env, "HEAPCAPTURE_SIGNAL_KEY")
+      @encrypt_to = Age.recipients!(first(env, "HEAPCAPTURE_ENCRYPT_TO"), "HEAPCAPTURE_ENCRYPT_TO")
       self.sse = first(env, "HEAPCAPTURE_SSE")
       self.sse_kms_key_id = first(env, "HEAPCAPTURE_SSE_KMS_KEY_ID")
     end

@@ -8,8 +8,8 @@ module HeapCapture
   # store_growing), the CLI lists, downloads and deletes from it. Destination.for(config) parses the
   # setting and raises ConfigurationError for anything it cannot use, before any dump is made.
   module Destination
-    # Dumps are the objects whose key ends in .ndjson or .ndjson.gz.
-    DUMP = /\.ndjson(\.gz)?\z/
+    # Dumps are the objects whose key ends in .ndjson or .ndjson.gz, .age after it when encrypted.
+    DUMP = /\.ndjson(\.gz)?(\.age)?\z/
     Entry = Struct.new(:key, :size, :time)
 
     module_function

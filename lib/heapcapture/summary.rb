@@ -30,8 +30,9 @@ module HeapCapture
     # memory (dump_retention.c: ~62 bytes an object and 8 a reference while it runs): retained and
     # garbage, sites and classes by retained memsize, retainers, suspects at share; "retention"
     # says "computed", or why not.
-    def of_file(path, top: TOP, strings: true, retention: true, share: SUSPECT_SHARE)
-      json, bytes, _, analysis = Dump.summarize(path.to_s, top, strings, retention ? Float(share) : nil)
+    # An age-encrypted dump is decrypted as it is read, with identity (an identity file's text, Age.identity!).
+    def of_file(path, top: TOP, strings: true, retention: true, share: SUSPECT_SHARE, identity: nil)
+      json, bytes, _, analysis = Dump.summarize(path.to_s, top, strings, retention ? Float(share) : nil, identity)
       with_retention(JSON.parse(json).merge("raw_bytes" => bytes), analysis)
     end
 
@@ -51,9 +52,9 @@ module HeapCapture
     # The shortest paths from a root to the object at address (an Integer), or to up to all objects
     # of class_name or of site ("file:line"), those retaining most first: [{"target", "path_length",
     # "path" => [hop, ...]}], root first. DumpError saying why not.
-    def paths_of_file(path, address: nil, class_name: nil, site: nil, all: 1)
+    def paths_of_file(path, address: nil, class_name: nil, site: nil, all: 1, identity: nil)
       file, line = site && site_parts(site)
-      JSON.parse(Dump.paths(path.to_s, address, class_name, file, line, all))
+      JSON.parse(Dump.paths(path.to_s, address, class_name, file, line, all, identity))
     end
 
     # "app/models/user.rb:12" => ["app/models/user.rb", 12]; ArgumentError when it is not FILE:LINE.
@@ -76,8 +77,8 @@ module HeapCapture
     # "growth_objects", "growth_share" and its "path") and "holder" (what holds the growth: the
     # deepest object holding at least 80% of the most any object holds; nil when none holds any).
     # DumpError for a file that is not a dump.
-    def diff_of_files(old, new, later = nil, top: TOP)
-      json, bytes, _, growth = Dump.diff(old.to_s, new.to_s, later&.to_s, top)
+    def diff_of_files(old, new, later = nil, top: TOP, identity: nil)
+      json, bytes, _, growth = Dump.diff(old.to_s, new.to_s, later&.to_s, top, identity)
       with_retention(JSON.parse(json).merge("raw_bytes" => bytes), growth)
     end
 
@@ -107,8 +108,10 @@ module HeapCapture
         "gc_auto_compact" => GC.respond_to?(:auto_compact) ? GC.auto_compact : false }
     end
 
-    # "<dump key without .ndjson(.gz)>.summary.json"
-    def key_for(dump_key) = dump_key.sub(Destination::DUMP, "") + SUFFIX
+    # "<dump key without .ndjson(.gz)>.summary.json", ".age" after it for an encrypted dump's
+    def key_for(dump_key)
+      dump_key.sub(Destination::DUMP, "") + SUFFIX + (dump_key.end_with?(Age::SUFFIX) ? Age::SUFFIX : "")
+    end
 
     # What a result carries: totals, types, the top sites by memsize (Wire.reply_json drops the
     # last ones when the reply would not fit in a notification).
@@ -125,10 +128,13 @@ module HeapCapture
     end
 
     # Stores summary (a Hash) as key_for(dump_key) at destination, through a 0600 file in tmpdir
-    # that is removed after. => the stored location.
-    def store(summary, destination, dump_key, tmpdir)
-      path = Util.tempfile_path(tmpdir, SUFFIX)
-      File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(JSON.generate(summary)) }
+    # that is removed after; with encrypt_to (recipients), encrypted to them before it is written.
+    # => the stored location.
+    def store(summary, destination, dump_key, tmpdir, encrypt_to: nil)
+      json = JSON.generate(summary)
+      json = Age.encrypt(json, encrypt_to) if encrypt_to
+      path = Util.tempfile_path(tmpdir, encrypt_to ? SUFFIX + Age::SUFFIX : SUFFIX)
+      File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(json) }
       destination.store(path, key_for(dump_key))["location"]
     ensure
       File.unlink(path) if path && File.exist?(path)

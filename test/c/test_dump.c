@@ -1,10 +1,12 @@
 /* dump_tempfile.c and dump_stream.c without Ruby: tempfile rules, the gzip stream round trip
- * through zlib's gzread, disk full (/dev/full), the free-space check and the error texts. (The
- * child's report and the parent's wait for it: test_dump_watch.c.) */
+ * through zlib's gzread, disk full (/dev/full), the free-space check and the error texts; a dump
+ * stored encrypted to age recipients, its age file started before a fork and written by the child,
+ * read back with dump_input.c. (The child's report and the parent's wait for it: test_dump_watch.c.) */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "dump_tempfile.h"
 #include "dump_stream.h"
 #include "dump_report.h"
+#include "dump_input.h"
 #include "hc_test.h"
 #include "proc_mem.h"
 
@@ -299,6 +301,119 @@ static void test_disk_full(void)
     free(input);
 }
 
+/* The file at path, decrypted with id and decompressed (gzip, or plain as it is): equal to input[0, len). */
+static void check_decrypts_to(const char *path, const hc_age_identity *id, const char *input, size_t len)
+{
+    hc_dump_keys keys = {id, 1};
+    hc_dump_input in;
+    char err[768];
+    HC_CHECK(hc_dump_input_open(&in, path, &keys, 1, err, sizeof err) == 0, "open %s: %s", path, err);
+    char *back = malloc(len + 1);
+    size_t n = 0;
+    long r;
+    while (n <= len && (r = hc_dump_input_read(&in, back + n, len + 1 - n)) > 0) n += (size_t)r;
+    HC_CHECK(hc_dump_input_close(&in, NULL, err, sizeof err) == 0, "read back %s: %s", path, err);
+    HC_CHECK(n == len && memcmp(back, input, len) == 0, "decrypted bytes differ (%zu vs %zu)", n, len);
+    free(back);
+}
+
+/* The tempfile holds an age file from its first byte, as many bytes as the sink counted, and no
+ * plaintext. */
+static void check_ciphertext(const char *path, uint64_t stored)
+{
+    struct stat st;
+    HC_CHECK(stat(path, &st) == 0 && (uint64_t)st.st_size == stored, "stored %llu, file %lld",
+             (unsigned long long)stored, (long long)st.st_size);
+    FILE *f = fopen(path, "rb");
+    char *bytes = malloc((size_t)st.st_size + 1);
+    size_t got = fread(bytes, 1, (size_t)st.st_size, f);
+    fclose(f);
+    HC_CHECK(got > 22 && memcmp(bytes, "age-encryption.org/v1\n-> X25519 ", 32) == 0, "the age header first");
+    HC_CHECK(!memmem(bytes, got, "\"type\":\"STRING\"", 15) && !memmem(bytes, got, "app.rb", 6), "no plaintext");
+    free(bytes);
+}
+
+static void test_encrypted(void)
+{
+    if (!hc_age_available()) return; /* a build without libsodium */
+    size_t len;
+    char *input = make_input(&len);
+    char path[512], err[512];
+    hc_age_identity id;
+    HC_CHECK(hc_age_identity_generate(&id, err, sizeof err) == 0, "identity: %s", err);
+
+    /* gzip, through the pump in a forked child; the age file started in the parent before the fork */
+    int fd = hc_dump_tempfile(dir, ".ndjson.gz.age", path, sizeof path, err, sizeof err);
+    hc_dump_age age;
+    HC_CHECK(hc_dump_age_start(&age, &id.recipient, 1, err, sizeof err) == 0, "age: %s", err);
+    struct stat st;
+    HC_CHECK(fstat(fd, &st) == 0 && st.st_size == 0, "the header waits in memory until the stream starts");
+    int report[2];
+    HC_CHECK(pipe(report) == 0, "pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int pipefd[2];
+        hc_dump_pump pump;
+        hc_dump_stream_opts opts = {NULL, NULL, 0, &age};
+        uint64_t stored = 0;
+        if (pipe(pipefd) == 0 && hc_dump_pump_start(&pump, pipefd[0], fd, path, 1, &opts, err, sizeof err) == 0) {
+            write_in_pieces(pipefd[1], input, len, 8192);
+            if (hc_dump_pump_join(&pump, err, sizeof err) == 0) stored = pump.sink.stored_bytes;
+        }
+        ssize_t w = write(report[1], &stored, sizeof stored);
+        _exit(w == sizeof stored && stored ? 0 : 1);
+    }
+    hc_dump_age_free(&age); /* the app's copy of the key: the child has its own */
+    uint64_t stored = 0;
+    int status;
+    HC_CHECK(read(report[0], &stored, sizeof stored) == sizeof stored && waitpid(pid, &status, 0) == pid &&
+                 WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child stored the dump");
+    close(report[0]);
+    close(report[1]);
+    close(fd);
+    check_ciphertext(path, stored);
+    check_decrypts_to(path, &id, input, len);
+    unlink(path);
+
+    /* plain, through the sink, in this process */
+    fd = hc_dump_tempfile(dir, ".ndjson.age", path, sizeof path, err, sizeof err);
+    HC_CHECK(hc_dump_age_start(&age, &id.recipient, 1, err, sizeof err) == 0, "age: %s", err);
+    hc_dump_sink sink;
+    hc_dump_stream_opts opts = {NULL, NULL, 0, &age};
+    HC_CHECK(hc_dump_sink_open(&sink, fd, path, 0, err, sizeof err) == 0, "open: %s", err);
+    hc_dump_sink_options(&sink, &opts);
+    HC_CHECK(hc_dump_sink_write(&sink, input, len, err, sizeof err) == 0, "write: %s", err);
+    HC_CHECK(hc_dump_sink_finish(&sink, err, sizeof err) == 0, "finish: %s", err);
+    HC_CHECK(sink.raw_bytes == len && sink.stored_bytes > len, "counts: raw %llu, stored %llu (the age file's)",
+             (unsigned long long)sink.raw_bytes, (unsigned long long)sink.stored_bytes);
+    stored = sink.stored_bytes;
+    hc_dump_sink_free(&sink);
+    hc_dump_age_free(&age);
+    close(fd);
+    check_ciphertext(path, stored);
+    check_decrypts_to(path, &id, input, len);
+    unlink(path);
+
+    /* disk full: the sink's sentence, through the age writer */
+    fd = open("/dev/full", O_WRONLY);
+    HC_CHECK(hc_dump_age_start(&age, &id.recipient, 1, err, sizeof err) == 0, "age: %s", err);
+    HC_CHECK(hc_dump_sink_open(&sink, fd, "/dev/full", 1, err, sizeof err) == 0, "open: %s", err);
+    hc_dump_sink_options(&sink, &opts);
+    int rc = hc_dump_sink_write(&sink, input, len, err, sizeof err);
+    if (rc == 0) rc = hc_dump_sink_finish(&sink, err, sizeof err);
+    HC_CHECK(rc != 0 && strstr(err, "writing the heap dump to /dev/full") && strstr(err, "No space left on device"),
+             "ENOSPC text: %s", err);
+    hc_dump_sink_free(&sink);
+    hc_dump_age_free(&age);
+    close(fd);
+
+    /* no recipient: the age writer's sentence */
+    HC_CHECK(hc_dump_age_start(&age, &id.recipient, 0, err, sizeof err) != 0 && strstr(err, "no recipient"),
+             "no recipient: %s", err);
+    hc_dump_age_free(&age);
+    free(input);
+}
+
 static void test_space(void)
 {
     uint64_t rss = 0;
@@ -331,6 +446,7 @@ int main(void)
     test_small_writes_into_a_large_pipe();
     test_plain();
     test_disk_full();
+    test_encrypted();
     test_space();
     rmdir(dir);
     return hc_test_summary("test_dump");

@@ -1,5 +1,8 @@
 /* dump_read.c: a dump file read back into summaries, plain and gzip; into two at once (a diff's
- * whole dump and its new objects: each sees every line); a file cut short; a count out of range. */
+ * whole dump and its new objects: each sees every line); a file cut short; a count out of range.
+ * dump_input.c: the same inside age files, decrypted as read (with two identities, no identity, the
+ * wrong one, cut short, altered), their bytes read back as stored, and a read stopped early. */
+#define _GNU_SOURCE /* memmem */
 #include "dump_read.h"
 #include "hc_test.h"
 
@@ -29,7 +32,7 @@ static int keep_even(void *arg, const hc_dump_line *l)
     return (l->address / 16) % 2 == 0;
 }
 
-static void check_two(const char *path, int want_gzip)
+static void check_two(const char *path, const hc_dump_keys *keys, int want_gzip)
 {
     hc_summary all, even;
     hc_summary_init(&all);
@@ -39,7 +42,7 @@ static void check_two(const char *path, int want_gzip)
     uint64_t bytes = 0;
     int gzipped = -1;
     char err[512] = "";
-    int rc = hc_dump_read_file_into(path, both, 2, &bytes, &gzipped, err, sizeof err);
+    int rc = hc_dump_read_file_into(path, keys, both, 2, &bytes, &gzipped, err, sizeof err);
     HC_CHECK(rc == 0, "read %s: %s", path, err);
     HC_CHECK(gzipped == want_gzip, "gzipped: %d", gzipped);
     HC_CHECK(all.lines == OBJECTS + 1 && even.lines == OBJECTS + 1, "both saw every line: %llu %llu",
@@ -50,12 +53,144 @@ static void check_two(const char *path, int want_gzip)
     hc_summary one;
     hc_summary_init(&one);
     uint64_t bytes1 = 0;
-    rc = hc_dump_read_file(path, &one, &bytes1, &gzipped, err, sizeof err);
+    rc = hc_dump_read_file(path, keys, &one, &bytes1, &gzipped, err, sizeof err);
     HC_CHECK(rc == 0 && bytes1 == bytes && one.all.objects == OBJECTS && one.all.memsize == 40ull * OBJECTS,
              "one summary, the same bytes: %s", err);
     hc_summary_free(&one);
     hc_summary_free(&all);
     hc_summary_free(&even);
+}
+
+/* The whole of a file. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static void spit(const char *path, const void *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    HC_CHECK(f && fwrite(buf, 1, len, f) == len, "writing %s", path);
+    fclose(f);
+}
+
+static int to_file(void *ctx, const void *buf, size_t len, char *err, size_t errlen)
+{
+    (void)err, (void)errlen;
+    return fwrite(buf, 1, len, ctx) == len ? 0 : -1;
+}
+
+/* src encrypted to recipients[0, n) into a new file: its path (static buffer of the caller). */
+static void encrypt_file(const char *src, const hc_age_recipient *r, size_t n, char *out_path)
+{
+    int fd = mkstemp(out_path);
+    close(fd);
+    FILE *out = fopen(out_path, "wb");
+    size_t len;
+    unsigned char *data = slurp(src, &len);
+    hc_age_writer w;
+    char err[320];
+    HC_CHECK(hc_age_writer_init(&w, r, n, to_file, out, err, sizeof err) == 0 &&
+                 hc_age_writer_write(&w, data, len, err, sizeof err) == 0 &&
+                 hc_age_writer_finish(&w, err, sizeof err) == 0,
+             "encrypting %s: %s", src, err);
+    hc_age_writer_free(&w);
+    fclose(out);
+    free(data);
+}
+
+/* One summary of path with keys: 0, or -1 with err. */
+static int read_one(const char *path, const hc_dump_keys *keys, char *err, size_t errlen)
+{
+    hc_summary s;
+    hc_summary_init(&s);
+    uint64_t bytes;
+    int gzipped;
+    err[0] = '\0';
+    int rc = hc_dump_read_file(path, keys, &s, &bytes, &gzipped, err, errlen);
+    hc_summary_free(&s);
+    return rc;
+}
+
+static void test_age(const char *plain, const char *gz_path)
+{
+    if (!hc_age_available()) return; /* a build without libsodium: nothing to decrypt with */
+    hc_age_identity ids[3];
+    char err[768];
+    for (int i = 0; i < 3; i++) HC_CHECK(hc_age_identity_generate(&ids[i], err, sizeof err) == 0, "identity: %s", err);
+    hc_age_recipient both[2] = {ids[0].recipient, ids[1].recipient};
+    char age_plain[] = "/tmp/hc-test-dump-read-age-XXXXXX", age_gz[] = "/tmp/hc-test-dump-read-agegz-XXXXXX";
+    encrypt_file(plain, both, 2, age_plain);
+    encrypt_file(gz_path, both, 2, age_gz);
+
+    /* each recipient's identity reads both, as the files themselves read */
+    for (int i = 0; i < 2; i++) {
+        hc_dump_keys one = {&ids[i], 1};
+        check_two(age_plain, &one, 0);
+        check_two(age_gz, &one, 1);
+    }
+    hc_dump_keys wrong_then_right = {&ids[1], 2}; /* ids[1], ids[2]: the first opens it */
+    check_two(age_gz, &wrong_then_right, 1);
+
+    /* no identity, the wrong one */
+    HC_CHECK(read_one(age_gz, NULL, err, sizeof err) != 0 && strstr(err, age_gz) &&
+                 strstr(err, "is age-encrypted; set HEAPCAPTURE_IDENTITY to the path of an age identity file"),
+             "no identity: %s", err);
+    hc_dump_keys wrong = {&ids[2], 1};
+    HC_CHECK(read_one(age_gz, &wrong, err, sizeof err) != 0 && strstr(err, "is not for any of these identities"),
+             "wrong identity: %s", err);
+
+    /* cut short (inside a chunk, and at a chunk's end), altered: age's sentence, not zlib's */
+    size_t len;
+    unsigned char *data = slurp(age_gz, &len);
+    char cut[] = "/tmp/hc-test-dump-read-cut-XXXXXX";
+    close(mkstemp(cut));
+    hc_dump_keys key0 = {&ids[0], 1};
+    spit(cut, data, len / 2);
+    HC_CHECK(read_one(cut, &key0, err, sizeof err) != 0 && strstr(err, "the age file is truncated"), "cut: %s", err);
+    const unsigned char *mac = memmem(data, len, "\n---", 4);
+    const unsigned char *eol = mac ? memchr(mac + 1, '\n', len - (size_t)(mac + 1 - data)) : NULL;
+    HC_CHECK(eol != NULL, "the header's MAC line");
+    size_t payload = (size_t)(eol + 1 - data) + HC_AGE_NONCE_BYTES;
+    HC_CHECK(len > payload + HC_AGE_SEALED_CHUNK_BYTES, "more than one chunk: %zu bytes", len);
+    spit(cut, data, payload + HC_AGE_SEALED_CHUNK_BYTES);
+    HC_CHECK(read_one(cut, &key0, err, sizeof err) != 0 && strstr(err, "the age file is truncated"),
+             "cut at a chunk's end: %s", err);
+    data[len / 3] ^= 0x40;
+    spit(cut, data, len);
+    HC_CHECK(read_one(cut, &key0, err, sizeof err) != 0 && strstr(err, "the age file was altered at chunk"),
+             "altered: %s", err);
+    free(data);
+
+    /* the bytes as stored (decrypted, not decompressed), and a read stopped early */
+    size_t gz_len;
+    unsigned char *gz_bytes = slurp(gz_path, &gz_len);
+    hc_dump_input in;
+    HC_CHECK(hc_dump_input_open(&in, age_gz, &key0, 0, err, sizeof err) == 0, "open raw: %s", err);
+    unsigned char *got = malloc(gz_len + 1);
+    size_t n = 0;
+    long r;
+    while ((r = hc_dump_input_read(&in, got + n, gz_len + 1 - n)) > 0) n += (size_t)r;
+    HC_CHECK(hc_dump_input_close(&in, NULL, err, sizeof err) == 0, "close raw: %s", err);
+    HC_CHECK(n == gz_len && memcmp(got, gz_bytes, n) == 0, "the gzip bytes as stored: %zu of %zu", n, gz_len);
+    HC_CHECK(hc_dump_input_open(&in, age_gz, &key0, 1, err, sizeof err) == 0, "open: %s", err);
+    HC_CHECK(hc_dump_input_read(&in, got, 100) == 100, "a first piece");
+    HC_CHECK(hc_dump_input_close(&in, NULL, err, sizeof err) == 0, "stopping early is no failure: %s", err);
+    free(got);
+    free(gz_bytes);
+    unlink(cut);
+    unlink(age_plain);
+    unlink(age_gz);
 }
 
 int main(void)
@@ -66,7 +201,7 @@ int main(void)
     int fd = mkstemp(plain);
     HC_CHECK(fd >= 0 && write(fd, text, len) == (ssize_t)len, "the plain file");
     close(fd);
-    check_two(plain, 0);
+    check_two(plain, NULL, 0);
 
     char gz_path[] = "/tmp/hc-test-dump-read-gz-XXXXXX";
     fd = mkstemp(gz_path);
@@ -74,7 +209,8 @@ int main(void)
     gzFile gz = gzopen(gz_path, "wb");
     HC_CHECK(gz && gzwrite(gz, text, (unsigned)len) == (int)len, "the gzip file");
     gzclose(gz);
-    check_two(gz_path, 1);
+    check_two(gz_path, NULL, 1);
+    test_age(plain, gz_path);
 
     /* cut short: the gzip stream ends early, said for either count */
     FILE *f = fopen(gz_path, "rb");
@@ -91,14 +227,14 @@ int main(void)
     uint64_t bytes;
     int gzipped;
     char err[512] = "";
-    HC_CHECK(hc_dump_read_file_into(gz_path, both, 2, &bytes, &gzipped, err, sizeof err) != 0 &&
+    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 2, &bytes, &gzipped, err, sizeof err) != 0 &&
                  strstr(err, "is not a whole gzip file"),
              "cut short: %s", err);
     err[0] = '\0';
-    HC_CHECK(hc_dump_read_file_into(gz_path, both, 3, &bytes, &gzipped, err, sizeof err) != 0 &&
+    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 3, &bytes, &gzipped, err, sizeof err) != 0 &&
                  strstr(err, "3 summaries asked for"),
              "three: %s", err);
-    HC_CHECK(hc_dump_read_file_into(gz_path, both, 0, &bytes, &gzipped, err, sizeof err) != 0, "none");
+    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 0, &bytes, &gzipped, err, sizeof err) != 0, "none");
     hc_summary_free(&a);
     hc_summary_free(&b);
     unlink(plain);

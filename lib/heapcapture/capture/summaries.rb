@@ -6,6 +6,11 @@ module HeapCapture
     # (or, inline, one read from the tempfile), the retention analysis when the memory guard says it
     # fits, stored beside the dump and cut to what a result carries. Included in Capture.
     module Summaries
+      # Why an encrypted capture has no retention analysis: it would read the dump back, and this
+      # process holds only the recipients' public keys (doc/security.md, "Encryption at rest").
+      ENCRYPTED = "skipped: the dump is encrypted (encrypt_to) and this process holds no identity; " \
+                  "heapcapture report KEY computes it from the dump with HEAPCAPTURE_IDENTITY"
+
       private
 
       # The summary the dump child made as the dump streamed, as a Hash; nil (and a warning) when it
@@ -24,7 +29,7 @@ module HeapCapture
 
         summary.merge!(@facts)
         summary["redacted"] = "strings" if redact?
-        Summary.store(summary, destination, key, @config.tmpdir)
+        Summary.store(summary, destination, key, @config.tmpdir, encrypt_to: @config.encrypt_to)
         Summary.for_result(summary)
       rescue HeapCapture::Error, SystemCallError, IOError => e
         Log.warn("the heap dump's summary was not stored: #{Util.unprefixed(e.message)}")
@@ -36,8 +41,11 @@ module HeapCapture
       # memory, GVL or GC) when the memory guard says the machine can take it; not in the fork child,
       # which must not live longer for it (every page the app writes meanwhile is copied). Otherwise,
       # or when it fails, the tally (the fork child's; inline, read here) with "retention" saying
-      # why: `heapcapture report KEY` computes it from the dump.
+      # why: `heapcapture report KEY` computes it from the dump. An encrypted dump's tempfile holds
+      # ciphertext, which nothing here can read: its tally (made as it streamed) stands alone.
       def with_retention(tally, dump)
+        return tally&.merge("retention" => ENCRYPTED) if encrypt?
+
         fits, why = MemoryGuard.retention_fits(@config, MemoryGuard.retention_need(tally, dump["raw_bytes"]))
         return without_retention(tally, dump, why) unless fits
 

@@ -19,10 +19,10 @@ module HeapCapture
                      "holding the growth (the deepest object on the dominator chain holding at least 80%\n" \
                      "of the most any object holds: typically an old object, a cache, holding the new\n" \
                      "ones), with its shortest path from a root; the objects holding the most of it.\n" \
-                     "Each dump is a FILE on this machine (gzip or plain) or a KEY at the destination,\n" \
-                     "downloaded first. Objects are matched by address: it says when GC.compact ran\n" \
-                     "between the dumps, or the dumps are of different processes (from the summaries\n" \
-                     "stored beside them).\n\n"
+                     "Each dump is a FILE on this machine (gzip or plain, or either age-encrypted: read\n" \
+                     "with HEAPCAPTURE_IDENTITY) or a KEY at the destination, downloaded first. Objects\n" \
+                     "are matched by address: it says when GC.compact ran between the dumps, or the dumps\n" \
+                     "are of different processes (from the summaries stored beside them).\n\n"
           output_options(o, options, "sites, classes and holders")
         end
         args = parse(parser, argv) or return EXIT_OK
@@ -31,7 +31,9 @@ module HeapCapture
 
         Dir.mktmpdir("heapcapture-diff-", HeapCapture.config.tmpdir) do |dir|
           local = args.map { |name| local_dump(name, dir) }
-          diff = Summary.diff_of_files(*local.map(&:first), top: options[:top])
+          diff = as_downloaded(@downloaded.to_h) do
+            Summary.diff_of_files(*local.map(&:first), top: options[:top], identity: @identity)
+          end
           caveat = Summary.address_caveat(local.map(&:last))
           options[:json] ? @out.puts(JSON.generate(diff.merge("caveat" => caveat))) : print_diff(diff, args, caveat)
         end
@@ -40,23 +42,30 @@ module HeapCapture
 
       private
 
-      # [a path on this machine, the summary stored beside the dump or nil]
+      # [a path on this machine, the summary stored beside the dump or nil]; @identity: what reads
+      # the dumps when one is age-encrypted (HEAPCAPTURE_IDENTITY).
       def local_dump(name, dir)
-        return [name, summary_beside(name)] if File.file?(name)
+        if File.file?(name)
+          @identity ||= identity_for(name, name)
+          return [name, summary_beside(name)]
+        end
 
         @store ||= configured_store
         store, key = @store.locate(name)
         path = File.join(dir, File.basename(key))
         raise Error, "#{name} is given twice" if File.exist?(path)
 
+        @identity ||= Age.identity!(store.url(key)) if key.end_with?(Age::SUFFIX)
         store.download(key, path)
+        (@downloaded ||= []) << [path, store.url(key)]
+        @identity ||= identity_for(path, store.url(key))
         [path, stored_summary(store, key, dir)]
       end
 
       def summary_beside(path)
         beside = File.join(File.dirname(path), Summary.key_for(File.basename(path)))
-        File.file?(beside) ? JSON.parse(File.read(beside, encoding: "UTF-8")) : nil
-      rescue JSON::ParserError
+        File.file?(beside) ? read_summary(beside, beside) : nil
+      rescue JSON::ParserError, Error
         nil
       end
 

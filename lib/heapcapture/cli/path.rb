@@ -12,8 +12,8 @@ module HeapCapture
                      "root first, one hop a line: address, type, class (or imemo type), allocation site,\n" \
                      "memsize and what the object alone retains. --class and --site explain the objects\n" \
                      "of a class or allocated at a site, those retaining most first. FILE is any\n" \
-                     "ObjectSpace.dump_all output on this machine, gzip or plain; KEY and latest are\n" \
-                     "downloaded first.\n\n"
+                     "ObjectSpace.dump_all output on this machine, gzip or plain, or either age-encrypted\n" \
+                     "(read with HEAPCAPTURE_IDENTITY); KEY and latest are downloaded first.\n\n"
           o.on("--class NAME", "objects of this class (as report prints it)") { |v| options[:class_name] = v }
           o.on("--site FILE:LINE", "objects allocated at this site") { |v| options[:site] = v }
           o.on("--all N", Integer, "with --class or --site: up to N objects (default 1)") do |v|
@@ -28,9 +28,9 @@ module HeapCapture
         end
         args = parse(parser, argv) or return EXIT_OK
         name, address = target(args, options)
-        paths = with_local_dump(name, options[:prefix]) do |path, _|
+        paths = with_local_dump(name, options[:prefix]) do |path, _, identity|
           Summary.paths_of_file(path, address: address, class_name: options[:class_name], site: options[:site],
-                                      all: options[:all] || 1)
+                                      all: options[:all] || 1, identity: identity)
         end
         options[:json] ? @out.puts(JSON.generate(paths)) : print_paths(paths)
         EXIT_OK

@@ -16,7 +16,8 @@ module HeapCapture
                      "retainer, or a class or site whose instances together, holding at least\n" \
                      "--suspect-share of the retained heap), each with its shortest path from a root; the\n" \
                      "objects holding the most references and the top duplicate strings. FILE is any\n" \
-                     "ObjectSpace.dump_all output on this machine, gzip or plain. KEY and latest are\n" \
+                     "ObjectSpace.dump_all output on this machine, gzip or plain, or either age-encrypted\n" \
+                     "(read with HEAPCAPTURE_IDENTITY, an age identity file). KEY and latest are\n" \
                      "downloaded (as heapcapture fetch does) into a temporary folder first; --stored reads\n" \
                      "the summary the capture stored beside the dump instead (KEY.summary.json: its\n" \
                      "retention analysis when the capture could afford one, no duplicate strings).\n\n"
@@ -65,23 +66,38 @@ module HeapCapture
             return [Summary.top(stored, options[:top]), "#{store.url(key)} (its stored summary)"] if stored
           end
         end
-        with_local_dump(name, options[:prefix]) do |path, label|
-          [Summary.of_file(path, top: options[:top], share: options[:share]), label]
+        with_local_dump(name, options[:prefix]) do |path, label, identity|
+          [Summary.of_file(path, top: options[:top], share: options[:share], identity: identity), label]
         end
       end
 
-      # The summary a capture stored beside the dump (KEY.summary.json), or nil when there is none:
-      # then the dump itself is read.
+      # The summary a capture stored beside the dump (KEY.summary.json, .age after it when
+      # encrypted: read with HEAPCAPTURE_IDENTITY), or nil when there is none: then the dump itself
+      # is read.
       def stored_summary(store, key, dir)
         summary_key = Summary.key_for(key)
         return nil unless store.entries(summary_key).any? { |e| e.key == summary_key }
 
         path = File.join(dir, File.basename(summary_key))
         store.download(summary_key, path)
-        JSON.parse(File.read(path, encoding: "UTF-8"))
+        read_summary(path, store.url(summary_key))
       rescue JSON::ParserError => e
         @err.puts Util.prefixed("#{store.url(summary_key)} is not JSON (#{e.message[0, 80]}); reading the dump instead")
         nil
+      end
+
+      # The summary JSON in the file at path (label: how to call it), decrypted first when it is an
+      # age file.
+      def read_summary(path, label)
+        text = File.binread(path)
+        text = decrypt(text, Age.identity!(label), label) if Age.encrypted?(path)
+        JSON.parse(text.force_encoding(Encoding::UTF_8))
+      end
+
+      def decrypt(text, identity, label)
+        Age.decrypt(text, identity)
+      rescue Error => e
+        raise Error, "#{label}: #{Util.unprefixed(e.message)}"
       end
 
       def print_report(summary, name)

@@ -82,6 +82,7 @@ module HeapCapture
       private
 
       def content_type(key)
+        return "application/octet-stream" if key.end_with?(Age::SUFFIX) # an age file: nothing says more
         return "application/json" if key.end_with?(".json")
 
         key.end_with?(".gz") ? "application/gzip" : "application/x-ndjson"
