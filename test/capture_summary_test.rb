@@ -161,7 +161,9 @@ class CaptureSummaryTest < HCTest::TestCase
     assert_equal reference.own, summary["own"]
     assert_kind_of Array, summary["suspects"]
     assert_operator summary["retention_peak_bytes"], :>, 0
-    assert_operator result["extra_memory_bytes"], :>, 0
+    # Net of what the app frees meanwhile (a GC, malloc giving pages back), it can be 0: seen in a
+    # Ruby 3.3 leg. Its figure is checked against an outside measurement in extra_memory_test.
+    assert_operator result["extra_memory_bytes"], :>=, 0
     # The inline dump's IO (with its buffer) is in the heap it dumps: heapcapture's own, no retainer.
     assert_operator summary["own"]["objects"], :>, 0
     refute(summary["suspects"].any? { |s| %w[IO HeapCapture::Dump::PipeIO].include?(s["class"]) },
