@@ -64,12 +64,12 @@ class AutocaptureTest < HCTest::TestCase
 
   def test_rss_above_captures_once_after_the_strikes_not_again_within_the_backoff_and_again_after_it
     record_captures
-    rss = HeapCapture::Dump.rss
+    rss = settled_rss
     arm("web.1", rss_above: rss + 40 * MB, rss_interval: 0.1, rss_strikes: 3, rss_backoff: 2)
     assert_nil next_delivery_or_nil(0.8), "below the line: no capture"
-    # One block above glibc's largest mmap threshold (32 MB): fresh pages, so RSS goes 80 MB up even
+    # One block above glibc's largest mmap threshold (32 MB): fresh pages, so RSS goes 160 MB up even
     # in a process whose malloc holds freed memory from earlier tests.
-    @ballast = "x" * (80 * MB)
+    @ballast = "x" * (160 * MB)
     payload, first_at = delivery_while_the_ballast_stays(timeout: 10)
     assert_match(/\Arss \d+ MB > \d+ MB, 3 strikes\z/, payload)
     assert_nil next_delivery_or_nil(1.6), "none within the 2 s backoff"
@@ -82,10 +82,10 @@ class AutocaptureTest < HCTest::TestCase
 
   def test_a_process_that_stays_below_never_captures_and_growth_captures_when_it_grows
     record_captures
-    rss = HeapCapture::Dump.rss
-    arm("web.1", rss_above: rss + 200 * MB, rss_interval: 0.1, rss_growth: "30MB")
+    rss = settled_rss
+    arm("web.1", rss_above: rss + 400 * MB, rss_interval: 0.1, rss_growth: "30MB")
     assert_nil next_delivery_or_nil(1.0), "neither above the line nor grown"
-    @ballast = "y" * (60 * MB) # fresh pages (see above)
+    @ballast = "y" * (120 * MB) # fresh pages (see above)
     payload, = delivery_while_the_ballast_stays(timeout: 10)
     assert_match(/\Arss grew \d+ MB since the last capture \(\d+ MB to \d+ MB\)\z/, payload)
     assert_nil next_delivery_or_nil(1.0), "no more growth: no more captures"
@@ -145,6 +145,21 @@ class AutocaptureTest < HCTest::TestCase
   private
 
   # The next capture the hook saw within seconds, or nil.
+  # This process's RSS once it holds still (two readings 0.3 s apart within 4 MB, at most 6 s): on
+  # Ruby 3.3 and 3.4 it goes on falling for a while after the GC before each test, as freed pages
+  # go back to the system, which hid a growth the tests then made (no capture in both RSS tests).
+  def settled_rss
+    deadline = monotonic + 6
+    rss = HeapCapture::Dump.rss
+    loop do
+      sleep 0.3
+      now = HeapCapture::Dump.rss
+      return now if (now - rss).abs < 4 * MB || monotonic > deadline
+
+      rss = now
+    end
+  end
+
   # The next delivery, writing to every page of the ballast meanwhile so that it stays resident
   # (this VM runs the kernel's DAMON, which may page out memory left cold; once, on Ruby 3.3, both
   # RSS tests saw no capture within 5 s). Flunks with the watch's RSS readings if none comes.
