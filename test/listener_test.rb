@@ -35,14 +35,14 @@ class ListenerTest < HCTest::TestCase
   def test_the_listener_acknowledges_then_replies_with_the_result
     record_captures
     arm("web.1")
-    replies = watcher("heapcapture_reply")
+    watched = watcher("heapcapture_reply")
     sender = PG.connect(@pg.url)
     sender.exec_params("SELECT pg_notify($1, $2)", %w[heapcapture_web_1 go])
     request_id = sender.backend_pid
     sender.close
     got = []
     wait_for("the ack and the result") do
-      got.concat(notifications(replies, timeout: 0.2).map { |_, _, json| JSON.parse(json) })
+      got.concat(replies(watched, timeout: 0.2))
       got.size >= 2
     end
     ack, result = got

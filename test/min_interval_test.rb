@@ -22,10 +22,10 @@ class MinIntervalTest < HCTest::TestCase
   def test_a_hundred_notifications_in_ten_seconds_are_one_capture_and_ninety_nine_refusals
     record_captures
     arm("web.1")
-    replies = watcher("heapcapture_reply")
+    watched = watcher("heapcapture_reply")
     sender = PG.connect(@pg.url)
     got = []
-    receive = ->(timeout) { got.concat(notifications(replies, timeout: timeout).map { |_, _, json| JSON.parse(json) }) }
+    receive = ->(timeout) { got.concat(replies(watched, timeout: timeout)) }
     sender.exec("NOTIFY heapcapture_web_1, 'n0'")
     wait_for("the first capture's result") { receive.call(0.1).any? { |r| r["status"] == "ok" } }
     (1..99).each do |i| # the rest one every 100 ms: none arrives during a capture (that would be coalesced)

@@ -110,6 +110,9 @@ module HCTest
       got
     end
 
+    # The replies (parsed JSON) the watcher receives on heapcapture_reply within timeout seconds.
+    def replies(conn, timeout: 0.5) = notifications(conn, timeout: timeout).map { |_, _, json| JSON.parse(json) }
+
     def heapcapture_backends(application_name = "heapcapture")
       @pg.psql("SELECT pid FROM pg_stat_activity WHERE application_name = '#{application_name}'")
          .split("\n").map(&:to_i)
