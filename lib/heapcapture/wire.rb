@@ -21,6 +21,7 @@ module HeapCapture
     REPLY_CHANNEL = "heapcapture_reply"
     PAYLOAD_MAX = 7999 # NOTIFY's payload must be shorter than 8000 bytes
     SIGNED_PREFIX = '{"heapcapture":"signed"'
+    TRACE_PREFIX = '{"heapcapture":"trace"'
 
     # A notification as received: the payload, trace_for (nil for a capture now), and the signed
     # fields ({"time", "nonce", "reply_key", "mac"}) of a signed request, else nil.
@@ -66,33 +67,27 @@ module HeapCapture
                                "reply_key" => reply_key, "payload" => text, "mac" => mac.unpack1("H*") }.compact))
     end
 
-    # The Request a notification's text carries: signed, a trace request, or a payload as is.
+    # The Request a notification's text carries: signed, a trace request (trace_for what it said, to
+    # be checked), or any other text, JSON or not: a payload as is.
     def parse_request(text)
-      if text.start_with?(SIGNED_PREFIX)
-        request = begin
-          JSON.parse(text)
-        rescue JSON::ParserError
-          nil
-        end
-        if request.is_a?(Hash) && request["heapcapture"] == "signed"
-          payload = request["payload"].is_a?(String) ? request["payload"] : ""
-          return Request.new(payload, request["trace_for"], request.slice("time", "nonce", "reply_key", "mac"))
-        end
+      request = text.start_with?(SIGNED_PREFIX, TRACE_PREFIX) ? parse_json(text) : nil
+      return Request.new(text, nil, nil) unless request.is_a?(Hash)
+
+      payload = request["payload"].is_a?(String) ? request["payload"] : ""
+      case request["heapcapture"]
+      when "signed" then Request.new(payload, request["trace_for"], request.slice("time", "nonce", "reply_key", "mac"))
+      when "trace" then Request.new(payload, request["trace_for"] || "(none)", nil)
+      else Request.new(text, nil, nil)
       end
-      Request.new(*parse_signal(text), nil)
     end
 
-    # [payload, trace_for] of a received notification: trace_for is nil for a plain signal, and
-    # what the request said (to be checked) for a trace request.
-    def parse_signal(text)
-      return [text, nil] unless text.start_with?('{"heapcapture":"trace"')
+    # [payload, trace_for] of a received notification (parse_request's first two).
+    def parse_signal(text) = parse_request(text).to_a.first(2)
 
-      request = JSON.parse(text)
-      return [text, nil] unless request.is_a?(Hash) && request["heapcapture"] == "trace"
-
-      [request["payload"].is_a?(String) ? request["payload"] : "", request["trace_for"] || "(none)"]
+    def parse_json(text)
+      JSON.parse(text)
     rescue JSON::ParserError
-      [text, nil]
+      nil
     end
 
     # JSON for a reply, cut to fit in one notification: the summary keeps as many of its top sites
