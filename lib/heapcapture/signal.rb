@@ -56,8 +56,9 @@ module HeapCapture
       reply = Signing.open_reply(reply, @reply_public, @reply_secret)
       return reply if reply["url"] || !reply["location"].to_s.start_with?("s3://")
 
-      bucket, key = reply["location"].delete_prefix("s3://").split("/", 2)
-      store = Destination.for(HeapCapture.config.dup.apply(destination: "s3://#{bucket}/"))
+      bucket, key = Destination::S3Bucket.split(reply["location"])
+      @stores ||= {} # one client per bucket, whatever the number of results
+      store = @stores[bucket] ||= Destination::S3Bucket.of_bucket(HeapCapture.config, bucket)
       reply.merge("url" => store.presigned_url(key))
     rescue Error, ArgumentError
       reply # no credentials here for that bucket: the location is what there is

@@ -42,16 +42,24 @@ module HeapCapture
         stored(key)
       end
 
+      # [bucket, key] of a location a capture reported (s3://bucket/key), or Error saying why not.
+      def self.split(location)
+        bucket, key = location.delete_prefix("s3://").split("/", 2)
+        raise Error, "#{location.inspect} names no object; use s3://bucket/key" if bucket.to_s.empty? || key.to_s.empty?
+
+        [bucket, key]
+      end
+
+      # The store of bucket with config's credentials (ConfigurationError when it has none).
+      def self.of_bucket(config, bucket) = Destination.for(config.dup.apply(destination: "s3://#{bucket}/"))
+
       # [store, key] for a key as list prints it, or a location a capture reported
       # (s3://bucket/key): a location in another bucket is read from that bucket.
       def locate(name)
         return [self, name] unless name.start_with?("s3://")
 
-        bucket, key = name.delete_prefix("s3://").split("/", 2)
-        raise Error, "#{name.inspect} names no object; use s3://bucket/key" if bucket.to_s.empty? || key.to_s.empty?
-        return [self, key] if bucket == @bucket
-
-        [Destination.for(@config.dup.apply(destination: "s3://#{bucket}/")), key]
+        bucket, key = self.class.split(name)
+        [bucket == @bucket ? self : self.class.of_bucket(@config, bucket), key]
       end
 
       # A GET URL of key, presigned for an hour (what a capture's result gives as "url").
