@@ -157,11 +157,9 @@ module HeapCapture
     # cannot be read back here (this process holds no identity): its summary is made in the stream.
     def inline_capture(destination, key)
       dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?, encrypt?, @config.encrypt_to)
-      return inline_encrypted(destination, key, dump) if encrypt?
-
       summarizing = Thread.new do
         Thread.current.name = "heapcapture-summary"
-        with_retention(nil, dump)
+        with_retention(encrypt? ? parse_summary(dump) : nil, dump)
       end
       stored = destination.store(dump["path"], key)
       dump["stored_at"] = Util.monotonic
@@ -170,13 +168,6 @@ module HeapCapture
     ensure
       summarizing&.join
       File.unlink(dump["path"]) if dump && File.exist?(dump["path"])
-    end
-
-    def inline_encrypted(destination, key, dump)
-      stored = destination.store(dump["path"], key)
-      dump["stored_at"] = Util.monotonic
-      dump["summary"] = with_retention(parse_summary(dump), dump)
-      [dump, stored]
     end
 
     # A process killed mid-capture (SIGKILL, OOM) leaves its 0600 tempfile behind; its dump child
