@@ -33,6 +33,7 @@ module HeapCapture
       @captures = 0
       @coalesced = 0
       @gate = Gate.new
+      @refusals = LogThrottle.new # refused requests share one log line a minute
     end
 
     def start
@@ -115,7 +116,7 @@ module HeapCapture
       request = Wire.parse_request(text)
       waiter = [request_id, channel, request.reply_key]
       error, extra = @gate.refusal(request, channel, capturing: capturing?)
-      return refuse(request.payload, waiter, error, throttle: @gate.throttle, extra: extra) if error
+      return refuse(request.payload, waiter, error, throttle: @refusals, extra: extra) if error
 
       if request.trace_for
         open_window(request.payload, request.trace_for, waiter)

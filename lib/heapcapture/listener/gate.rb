@@ -4,15 +4,11 @@ module HeapCapture
   class Listener
     # Whether a notification may act, decided in the listener thread before anything starts: with a
     # signal_key, only a signed one (Signing); and none starts a capture less than min_interval
-    # after the last one ended (a storm of signals must not become a stream of captures). Refusals
-    # share one log line a minute (throttle).
+    # after the last one ended (a storm of signals must not become a stream of captures).
     class Gate
-      attr_reader :throttle
-
       def initialize
         @mutex = Mutex.new
         @last_ended = nil # monotonic
-        @throttle = LogThrottle.new
         @nonces = nil # the signed requests seen (made with the first)
       end
 
@@ -30,7 +26,7 @@ module HeapCapture
 
       # nil when a capture may start now, else [error, extra reply keys]: when the next is possible.
       def too_soon
-        interval = HeapCapture.config.min_interval.to_f
+        interval = HeapCapture.config.min_interval
         wait = @mutex.synchronize { @last_ended ? @last_ended + interval - Util.monotonic : 0 }
         return nil unless interval.positive? && wait.positive?
 
