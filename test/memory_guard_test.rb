@@ -11,7 +11,7 @@ require "minitest/mock"
 class MemoryGuardTest < HCTest::TestCase
   MB = 1024 * 1024
   # inline mode's estimate with its margin: 80 MB, or 20 MB where dump_all takes no buffer of ours (3.4+)
-  INLINE_MB = (HeapCapture::MemoryGuard::INLINE_BYTES * HeapCapture::MemoryGuard::MARGIN / MB).round
+  INLINE_MB = HeapCapture::MemoryGuard::INLINE_NEED / MB
 
   def teardown
     HeapCapture::MemoryGuard.reset!

@@ -14,7 +14,7 @@ require_relative "support/memory_cgroup"
 class MemoryModeTest < HCTest::TestCase
   ROOT = File.expand_path("..", __dir__)
   MB = 1024 * 1024
-  INLINE_MB = (HeapCapture::MemoryGuard::INLINE_BYTES * HeapCapture::MemoryGuard::MARGIN / MB).round
+  INLINE_MB = HeapCapture::MemoryGuard::INLINE_NEED / MB
 
   def test_auto_forks_with_room_goes_inline_with_little_and_refuses_with_less
     Dir.mktmpdir("hc-mode-") do |dir|

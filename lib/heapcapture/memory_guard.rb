@@ -18,6 +18,7 @@ module HeapCapture
     # What a decision for inline mode adds where it stops the app for the whole dump (rb_dump.h).
     INLINE_NOTE = Dump::INLINE_STOPS_THE_APP ? "; on Ruby 3.4 and later the app waits for the whole inline dump" : ""
     MARGIN = 1.25
+    INLINE_NEED = (INLINE_BYTES * MARGIN).round # what an inline capture must find free
     # The retention analysis at capture time (dump_graph.h), in a process of its own
     # (Capture::RetentionProcess): ~62 bytes an object and 8 a reference at its peak, plus that
     # process's Ruby (20 MB measured) and the reader's buffers; from a dump not yet counted, half its ndjson bytes (an object
@@ -114,7 +115,7 @@ module HeapCapture
         end
       end
 
-      def need(mode, rss) = ((mode == :fork ? rss * @fork_share : INLINE_BYTES) * MARGIN).round
+      def need(mode, rss) = mode == :fork ? (rss * @fork_share * MARGIN).round : INLINE_NEED
 
       def unbounded_reason(config)
         return "mode #{config.mode} (set)" unless config.mode == :auto
