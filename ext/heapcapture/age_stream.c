@@ -174,13 +174,21 @@ int hc_age_bech32_decode(const char *text, size_t len, char *hrp, size_t hrpcap,
     return 0;
 }
 
-/* What follows serves the keys and the files, which need libsodium; bech32 above does not. */
-#ifdef HC_HAVE_SODIUM
 static int hc_age_starts(const void *s, size_t len, const char *prefix)
 {
     size_t n = strlen(prefix);
     return len >= n && memcmp(s, prefix, n) == 0;
 }
+
+_Static_assert(sizeof HC_AGE_ARMOR - 1 == HC_AGE_FILE_PEEK, "the longest start hc_age_is_file looks at");
+
+int hc_age_is_file(const void *buf, size_t len)
+{
+    return hc_age_starts(buf, len, HC_AGE_PREFIX) || hc_age_starts(buf, len, HC_AGE_ARMOR);
+}
+
+/* What follows serves the keys and the files, which need libsodium; bech32 above does not. */
+#ifdef HC_HAVE_SODIUM
 
 /* ---- Base64 without padding (RFC 4648, section 4), canonical only ---- */
 
@@ -292,10 +300,15 @@ static int hc_age_emit(hc_age_sink_fn sink, void *ctx, const void *buf, size_t l
                        char *err, size_t errlen)
 {
     if (!sink || len == 0) return 0;
-    hc_errorf(err, errlen, "%s: the output could not be written (its writer gave no reason)", what);
-    if (sink(ctx, buf, len, err, errlen) != 0) return -1;
     if (err && errlen) err[0] = '\0';
-    return 0;
+    if (sink(ctx, buf, len, err, errlen) == 0) {
+        if (err && errlen) err[0] = '\0';
+        return 0;
+    }
+    /* formatted only on failure: this runs for every 64 KiB chunk */
+    if (err && errlen && !err[0])
+        hc_errorf(err, errlen, "%s: the output could not be written (its writer gave no reason)", what);
+    return -1;
 }
 #endif
 
@@ -348,13 +361,14 @@ static int hc_age_key_decode(const char *text, size_t len, const char *want, con
     size_t n = 0;
     hc_age_trim(&text, &len);
     int rc = -1;
+    const char *kind; /* a kind of key heapcapture does not take, named */
     if (len == 0) {
         hc_errorf(why, whylen, "is empty; it should be %s", what);
     } else if (hc_age_starts(text, len, "ssh-") || hc_age_starts(text, len, "ecdsa-") ||
                hc_age_starts(text, len, "-----BEGIN")) {
         hc_errorf(why, whylen, "is an SSH or PEM key, which heapcapture does not support; use %s (age-keygen)", what);
-    } else if (hc_age_prefix_kind(text, len)) {
-        hc_errorf(why, whylen, "%s", hc_age_prefix_kind(text, len));
+    } else if ((kind = hc_age_prefix_kind(text, len)) != NULL) {
+        hc_errorf(why, whylen, "%s", kind);
     } else if (hc_age_bech32_decode(text, len, hrp, sizeof hrp, data, sizeof data, &n, reason, sizeof reason) != 0) {
         hc_errorf(why, whylen, "is not %s (%s)", what, reason);
     } else if (strcmp(hrp, want) == 0) {
@@ -364,8 +378,8 @@ static int hc_age_key_decode(const char *text, size_t len, const char *want, con
         } else {
             hc_errorf(why, whylen, "is not %s (it holds %zu bytes, not 32)", what, n);
         }
-    } else if (hc_age_key_kind(hrp)) {
-        hc_errorf(why, whylen, "%s", hc_age_key_kind(hrp));
+    } else if ((kind = hc_age_key_kind(hrp)) != NULL) {
+        hc_errorf(why, whylen, "%s", kind);
     } else if (secret && strcmp(hrp, "age") == 0) {
         hc_errorf(why, whylen, "is a recipient (age1..., a public key), not an identity: give the secret key "
                   "age-keygen wrote (AGE-SECRET-KEY-1...)");
@@ -486,7 +500,7 @@ int hc_age_identities_parse(const char *text, size_t len, hc_age_identity **out,
     *n = 0;
     if (hc_age_ready(err, errlen) != 0) return -1;
 #ifdef HC_HAVE_SODIUM
-    if (hc_age_starts(text, len, HC_AGE_PREFIX) || hc_age_starts(text, len, HC_AGE_ARMOR)) {
+    if (hc_age_is_file(text, len)) {
         hc_errorf(err, errlen, "the identity file is itself encrypted with age (protected by a passphrase?); "
                   "decrypt it first (age -d) and give the result");
         return -1;

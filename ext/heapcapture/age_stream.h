@@ -54,6 +54,10 @@ typedef int (*hc_age_sink_fn)(void *ctx, const void *buf, size_t len, char *err,
 
 /* 1 when this build can encrypt and decrypt (it was linked with libsodium). */
 int hc_age_available(void);
+/* 1 when buf starts as an age file does (binary, or armored), else 0: needs libsodium no more than
+ * the test needs a key. HC_AGE_FILE_PEEK: the most bytes it looks at. */
+#define HC_AGE_FILE_PEEK 34
+int hc_age_is_file(const void *buf, size_t len);
 
 /* ---- Keys in their text forms ---- */
 

@@ -11,16 +11,7 @@
 #include <unistd.h>
 
 #define HC_DUMP_INPUT_PIECE (256 * 1024) /* what the decrypting thread reads at a time */
-#define HC_AGE_MAGIC "age-encryption.org/"
-#define HC_AGE_ARMOR_MAGIC "-----BEGIN AGE ENCRYPTED FILE-----"
-#define HC_DUMP_PEEK (sizeof HC_AGE_ARMOR_MAGIC - 1)
-
-int hc_dump_input_is_age(const void *buf, size_t len)
-{
-    static const size_t magic = sizeof HC_AGE_MAGIC - 1, armor = sizeof HC_AGE_ARMOR_MAGIC - 1;
-    return (len >= magic && memcmp(buf, HC_AGE_MAGIC, magic) == 0) ||
-           (len >= armor && memcmp(buf, HC_AGE_ARMOR_MAGIC, armor) == 0);
-}
+#define HC_DUMP_PEEK HC_AGE_FILE_PEEK
 
 /* The age reader's plaintext, to the reading side. MSG_NOSIGNAL: a reader that stopped early makes
  * this EPIPE, not SIGPIPE. */
@@ -135,7 +126,7 @@ int hc_dump_input_open(hc_dump_input *in, const char *path, const hc_dump_keys *
     }
     unsigned char head[HC_DUMP_PEEK];
     ssize_t got = pread(in->fd, head, sizeof head, 0); /* -1 for a pipe: never an age file then */
-    in->encrypted = got > 0 && hc_dump_input_is_age(head, (size_t)got);
+    in->encrypted = got > 0 && hc_age_is_file(head, (size_t)got);
     in->in_fd = in->fd;
     if (in->encrypted && hc_dump_input_start(in, keys, err, errlen) != 0) {
         hc_dump_input_release(in);

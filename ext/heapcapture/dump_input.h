@@ -40,9 +40,6 @@ typedef struct {
     char err[512];          /* the thread's failure */
 } hc_dump_input;
 
-/* 1 when buf[0, len) (a file's first bytes, 34 or all it has) starts an age file (binary or armored). */
-int hc_dump_input_is_age(const void *buf, size_t len);
-
 /* Opens path to read. decompress: gzip is decompressed (plain text passes as it is); 0: the bytes
  * as stored, decrypted when the file is an age file. 0, or -1 with err set: a file that cannot be
  * opened, an age file and no identity ("PATH is age-encrypted; set HEAPCAPTURE_IDENTITY ..."). */
