@@ -67,7 +67,6 @@ static int hc_dump_age_out(void *arg, const void *buf, size_t len, char *err, si
     if (age->header.len) {
         int rc = hc_dump_sink_file(age->sink, age->header.data, age->header.len, err, errlen);
         hc_sbuf_free(&age->header);
-        memset(&age->header, 0, sizeof age->header);
         if (rc != 0) return -1;
     }
     return hc_dump_sink_file(age->sink, buf, len, err, errlen);
@@ -85,7 +84,6 @@ void hc_dump_age_free(hc_dump_age *age)
 {
     hc_age_writer_free(&age->writer);
     hc_sbuf_free(&age->header);
-    memset(&age->header, 0, sizeof age->header);
     age->sink = NULL;
 }
 

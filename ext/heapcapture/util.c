@@ -98,5 +98,5 @@ char *hc_sbuf_take(hc_sbuf *b)
 void hc_sbuf_free(hc_sbuf *b)
 {
     free(b->data);
-    b->data = NULL;
+    memset(b, 0, sizeof *b); /* empty again: ready for reuse */
 }

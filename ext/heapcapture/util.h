@@ -47,6 +47,7 @@ void hc_sbuf_putc(hc_sbuf *b, char c);
 void hc_sbuf_printf(hc_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hands the text over (an empty string when nothing was appended); NULL when memory ran out. */
 char *hc_sbuf_take(hc_sbuf *b);
+/* Frees the text and empties b, ready to be appended to again. */
 void hc_sbuf_free(hc_sbuf *b);
 
 #endif
