@@ -144,7 +144,6 @@ class AutocaptureTest < HCTest::TestCase
 
   private
 
-  # The next capture the hook saw within seconds, or nil.
   # This process's RSS once it holds still (two readings 0.3 s apart within 4 MB, at most 6 s): on
   # Ruby 3.3 and 3.4 it goes on falling for a while after the GC before each test, as freed pages
   # go back to the system, which hid a growth the tests then made (no capture in both RSS tests).
@@ -177,6 +176,7 @@ class AutocaptureTest < HCTest::TestCase
     end
   end
 
+  # The next capture the hook saw within seconds, or nil.
   def next_delivery_or_nil(seconds)
     deadline = monotonic + seconds
     loop do

@@ -2,7 +2,7 @@
 
 require "test_helper"
 require "pg"
-require "open3"
+require_relative "support/bounded_command"
 require_relative "support/listener_helpers"
 
 # Who may make an armed process capture, and who reads what, against a real PostgreSQL with a role
@@ -110,8 +110,9 @@ class SignedSignalTest < HCTest::TestCase
 
   private
 
+  # Bounded: the command waits up to 20 s for replies.
   def heapcapture_cli(env, *args)
-    Open3.capture3(env, RbConfig.ruby, "-I#{ROOT}/lib", "#{ROOT}/exe/heapcapture", *args)
+    HCTest::BoundedCommand.run(env, RbConfig.ruby, "-I#{ROOT}/lib", "#{ROOT}/exe/heapcapture", *args, timeout: 60)
   end
 
   # A capture that stores nowhere but answers as an S3 capture does: a presigned URL and a location.
@@ -124,14 +125,7 @@ class SignedSignalTest < HCTest::TestCase
   end
 
   # [channel, backend pid, text] of what the analyst's connection received within timeout.
-  def analyst_notes(timeout: 1.5)
-    @notes ||= []
-    deadline = monotonic + timeout
-    while (left = deadline - monotonic).positive?
-      @analyst.wait_for_notify(left) { |channel, pid, text| @notes << [channel, pid, text] } || break
-    end
-    @notes
-  end
+  def analyst_notes(timeout: 1.5) = (@notes ||= []).concat(notifications(@analyst, timeout: timeout))
 
   def analyst_text = analyst_notes.map(&:last).join("\n")
 

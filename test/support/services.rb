@@ -321,15 +321,10 @@ module HCTest
         # with no locale as US-ASCII, which json 2.9+ (Ruby 3.4) refuses to convert, and as UTF-8
         # json 2.7 (Ruby 3.3) refuses; scrubbed, every json reads it (only the names are looked at).
         # It has also answered nothing, exit status 0 (once in a Ruby 3.4 run): asked again, bounded.
-        listing = ""
-        5.times do |attempt|
-          listing = admin("bucket", "list", "--bucket", bucket).dup.force_encoding(Encoding::UTF_8).scrub
-          break unless listing.strip.empty?
-
-          sleep 0.2 * (attempt + 1)
+        listing = Services.wait_until("radosgw-admin bucket list --bucket #{bucket} to answer", timeout: 5, interval: 0.3) do
+          text = admin("bucket", "list", "--bucket", bucket).dup.force_encoding(Encoding::UTF_8).scrub
+          text unless text.strip.empty?
         end
-        raise Error, "radosgw-admin bucket list --bucket #{bucket} answered nothing, five times" if listing.strip.empty?
-
         JSON.parse(listing).map { |entry| entry["name"] }.grep(/\A_multipart_/)
       end
 
