@@ -29,6 +29,7 @@ require_relative "heapcapture/memory_guard"
 require_relative "heapcapture/summary"
 require_relative "heapcapture/capture/retention_process"
 require_relative "heapcapture/capture/summaries"
+require_relative "heapcapture/capture/gc_hold"
 require_relative "heapcapture/capture"
 require_relative "heapcapture/railtie" if defined?(::Rails::Railtie)
 

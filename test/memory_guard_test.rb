@@ -20,13 +20,11 @@ class MemoryGuardTest < HCTest::TestCase
 
   def config(**settings) = HeapCapture::Configuration.new({}).apply(settings)
 
-  # The capture-time retention analysis: its estimate from the tally (64 bytes an object, 8 a
-  # reference, 26 MB for its process's Ruby and buffers) or half the ndjson bytes, with the 25% margin, against what the limit
-  # leaves free of this process's RSS.
+  # The capture-time retention analysis: its estimate half the ndjson bytes and 26 MB for its
+  # process's Ruby and buffers, with the 25% margin, against what the limit leaves free of this
+  # process's RSS.
   def test_the_retention_analysis_runs_when_its_estimate_fits_the_limit
-    need = HeapCapture::MemoryGuard.retention_need({ "objects" => 1_000_000, "references" => 2_000_000 }, nil)
-    assert_equal (64 * 1_000_000) + (8 * 2_000_000) + (26 * MB), need
-    assert_equal (100 * MB / 2) + (26 * MB), HeapCapture::MemoryGuard.retention_need(nil, 100 * MB)
+    assert_equal (100 * MB / 2) + (26 * MB), HeapCapture::MemoryGuard.retention_need(100 * MB)
     rss = HeapCapture::Dump.rss
     assert_equal [true, nil], HeapCapture::MemoryGuard.retention_fits(config(memory_limit: rss + (200 * MB)), 100 * MB)
     fits, why = HeapCapture::MemoryGuard.retention_fits(config(memory_limit: rss + (100 * MB)), 100 * MB)

@@ -45,6 +45,15 @@ static long long hc_file_size(int fd)
     return fd >= 0 && fstat(fd, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+int hc_dump_child_exited(const hc_dump_child *ch)
+{
+    siginfo_t info; /* ch->state is the waiting thread's to write: not read here */
+    memset(&info, 0, sizeof info);
+    /* WNOWAIT: the waiting thread still reaps it; ECHILD: it has been reaped already */
+    if (waitid(P_PID, (id_t)ch->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+    return info.si_pid == ch->pid;
+}
+
 /* The child has been reaped: judge it by its report and exit status. */
 static void hc_child_ended(hc_dump_child *ch)
 {

@@ -33,6 +33,10 @@ void hc_dump_child_init(hc_dump_child *ch, pid_t pid, int report_fd, int file_fd
  * Returns the state; *size (when not NULL) gets the tempfile's size. */
 int hc_dump_child_wait(hc_dump_child *ch, long long need, int timeout_ms, int wake_fd, long long *size);
 
+/* Whether the child process has exited (reaped or not): its pages are no longer shared with the
+ * app. Never waits and reaps nothing, so any thread may ask while another waits. */
+int hc_dump_child_exited(const hc_dump_child *ch);
+
 /* hc_growing_file's wait, with ctx an hc_dump_child. */
 int hc_dump_child_grow_wait(void *ctx, long long need, int timeout_ms, long long *size, int *final, char *why,
                             size_t whylen);

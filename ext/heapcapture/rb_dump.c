@@ -316,10 +316,12 @@ void hc_rb_redactor_init(hc_redactor *r, VALUE redact)
     if (hc_redactor_init(r, err, sizeof err) != 0) hc_rb_raise(hc_eDumpError, "%s", err);
 }
 
-/* Dump.fork_start(tmpdir, gzip, fork_method, redact = false, summarize = true, encrypt_to = nil) =>
- * Child. The application is stopped only for the fork; the child dumps into the 0600 tempfile while
- * this returns (and, summarizing, its summary into an unlinked file of its own). With encrypt_to
- * (an Array of "age1..." recipients) the tempfile is an age file from its first byte. */
+/* Dump.fork_start(tmpdir, gzip, fork_method, redact = false, summarize = false, encrypt_to = nil) =>
+ * Child. The application is stopped only for the fork; the child dumps into the
+ * 0600 tempfile while this returns (and, summarizing, its summary into an unlinked file of its own:
+ * a capture asks only when encrypting, as nothing in the app can read that tempfile back).
+ * With encrypt_to (an Array of "age1..." recipients) the tempfile is an age file from its first
+ * byte. */
 static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
 {
     VALUE tmpdir, gzip, fork_method, redact, summarize, encrypt_to;
@@ -337,7 +339,7 @@ static VALUE hc_dump_fork_start(int argc, VALUE *argv, VALUE self)
     c->child.state = HC_CHILD_FAILED;
     c->grow.wait = hc_dump_child_grow_wait;
     c->grow.ctx = &c->child;
-    hc_fork_start_args a = {c, fork_method, tmpdir, NIL_P(summarize) || RTEST(summarize), encrypt_to};
+    hc_fork_start_args a = {c, fork_method, tmpdir, RTEST(summarize), encrypt_to};
     int state = 0;
     rb_protect(hc_fork_start_body, (VALUE)&a, &state);
     if (state) {
@@ -455,6 +457,14 @@ static VALUE hc_child_path(VALUE self)
     return rb_str_new_cstr(c->path);
 }
 
+/* Child#exited? => whether the child process has ended (its pages are the app's alone again). Never
+ * waits; any thread may ask while another waits in #wait. */
+static VALUE hc_child_exited(VALUE self)
+{
+    hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
+    return c->closed || hc_dump_child_exited(&c->child) ? Qtrue : Qfalse;
+}
+
 static VALUE hc_child_pid(VALUE self)
 {
     hc_rb_child *c = rb_check_typeddata(self, &hc_rb_child_type);
@@ -530,6 +540,7 @@ void hc_init_dump(void)
     rb_define_method(hc_cChild, "stages", hc_child_stages, 0);
     rb_define_method(hc_cChild, "path", hc_child_path, 0);
     rb_define_method(hc_cChild, "pid", hc_child_pid, 0);
+    rb_define_method(hc_cChild, "exited?", hc_child_exited, 0);
     rb_define_method(hc_cChild, "close", hc_child_close, 0);
     hc_init_dump_inline(mDump);
     hc_init_mem_watch(mDump);

@@ -116,9 +116,14 @@ module HeapCapture
 
     # The child dumps into its tempfile; to S3 the upload starts at once and sends each part as
     # soon as the child has written it. The child is killed if still running when this ends (an
-    # upload that failed, an exception), and its tempfile removed on every path.
+    # upload that failed, an exception), and its tempfile removed on every path. It only dumps:
+    # the summary is made once it has exited (with_retention), where it keeps no page shared, but
+    # for an encrypted dump, whose tempfile nothing here can read back. The app's major GCs are held
+    # off while it lives, where Ruby allows (GcHold).
     def fork_capture(destination, key, estimate, watch)
-      child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork, redact?, true, @config.encrypt_to)
+      @gc_hold = GcHold.new
+      child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork, redact?, encrypt?, @config.encrypt_to)
+      @gc_hold.follow(child)
       watch.child = child.pid
       if destination.streams?
         stored = store_while_dumping(destination, child, key, estimate)
@@ -128,9 +133,11 @@ module HeapCapture
         stored = destination.store(dump["path"], key)
       end
       dump["stored_at"] = Util.monotonic
-      dump["summary"] = with_retention(parse_summary(dump), dump) # the child is gone: no page is shared now
+      @gc_hold.release("the dump child exited")
+      dump["summary"] = with_retention(encrypt? ? parse_summary(dump) : nil, dump) # the child is gone: no page is shared now
       [dump, stored]
     ensure
+      @gc_hold&.release
       watch.forget_child
       child&.close
     end
@@ -231,7 +238,8 @@ module HeapCapture
     def log_stored(result)
       Log.info("heap dump stored at #{result['location']} (#{result['bytes']} bytes, #{result['raw_bytes']} raw; " \
                "#{result['mode']} mode paused the app #{result['pause_ms']} ms, dump #{result['dump_ms']} ms, " \
-               "store #{result['upload_ms']} ms after the dump; #{Report.memory(result)}; #{result['mode_reason']})")
+               "store #{result['upload_ms']} ms after the dump; #{Report.memory(result)}; #{result['mode_reason']}" \
+               "#{"; #{@gc_hold.description}" if @gc_hold&.description})")
     end
 
     def ms(value) = value.round(2)

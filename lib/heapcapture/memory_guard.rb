@@ -21,11 +21,10 @@ module HeapCapture
     INLINE_NEED = (INLINE_BYTES * MARGIN).round # what an inline capture must find free
     # The retention analysis at capture time (dump_graph.h), in a process of its own
     # (Capture::RetentionProcess): ~62 bytes an object and 8 a reference at its peak, plus that
-    # process's Ruby (20 MB measured) and the reader's buffers; from a dump not yet counted, half its ndjson bytes (an object
-    # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of the
-    # machine's available memory (MemAvailable; of the process's RSS where that cannot be read).
-    RETENTION_OBJECT_BYTES = 64
-    RETENTION_REFERENCE_BYTES = 8
+    # process's Ruby (20 MB measured) and the reader's buffers. The dump is not counted before it
+    # (a fork capture's child only dumps): half its ndjson bytes stands for the graph (an object
+    # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of
+    # the machine's available memory (MemAvailable; of the process's RSS where that cannot be read).
     RETENTION_BASE_BYTES = 26 * 1024 * 1024 # its Ruby, the reader's pieces and the summary feed's blocks
     RETENTION_UNBOUNDED_SHARE = 0.5
     Decision = Struct.new(:mode, :reason, :limit, keyword_init: true)
@@ -57,16 +56,8 @@ module HeapCapture
 
       def reset! = @fork_share = FORK_SHARE
 
-      # What the retention analysis of a dump will take: from its tally (objects, references) when
-      # there is one, else from its uncompressed size.
-      def retention_need(summary, raw_bytes)
-        if summary && summary["objects"]
-          return (summary["objects"] * RETENTION_OBJECT_BYTES) + (summary["references"].to_i * RETENTION_REFERENCE_BYTES) +
-                 RETENTION_BASE_BYTES
-        end
-
-        (raw_bytes.to_i / 2) + RETENTION_BASE_BYTES
-      end
+      # What the retention analysis of a dump will take, from its uncompressed size.
+      def retention_need(raw_bytes) = (raw_bytes.to_i / 2) + RETENTION_BASE_BYTES
 
       # Whether the app's process can take the retention analysis now: [true, nil] or [false, why].
       def retention_fits(config, need)

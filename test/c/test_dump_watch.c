@@ -154,9 +154,41 @@ static void test_killed_woken_and_reaped_elsewhere(void)
     close(wake[1]);
 }
 
+/* exited: false while it runs, true once it has exited, before and after the waiting side reaps it,
+ * and it reaps nothing itself. */
+static void test_exited_asks_without_reaping(void)
+{
+    int go[2];
+    HC_CHECK(pipe(go) == 0, "pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(go[1]);
+        while (read(go[0], &c, 1) < 0 && errno == EINTR) {}
+        _exit(0);
+    }
+    close(go[0]);
+    hc_dump_child ch;
+    hc_dump_child_init(&ch, pid, -1, -1);
+    HC_CHECK(!hc_dump_child_exited(&ch), "running: not exited");
+    close(go[1]); /* it exits now */
+    int exited = 0;
+    for (int i = 0; i < 500 && !exited; i++) { /* at most 5 s */
+        exited = hc_dump_child_exited(&ch);
+        if (!exited) usleep(10 * 1000);
+    }
+    HC_CHECK(exited, "exited within 5 s");
+    HC_CHECK(hc_dump_child_exited(&ch), "asked again: still exited (not reaped by the asking)");
+    HC_CHECK(waitpid(pid, NULL, WNOHANG) == pid, "still there for the waiting side to reap");
+    HC_CHECK(hc_dump_child_exited(&ch), "reaped: exited");
+    ch.report_fd = -1;
+    hc_dump_child_stop(&ch);
+}
+
 int main(void)
 {
     test_growth_then_a_clean_end();
+    test_exited_asks_without_reaping();
     test_a_failure_is_the_reason();
     test_killed_woken_and_reaped_elsewhere();
     return hc_test_summary("test_dump_watch");

@@ -2,9 +2,10 @@
 
 module HeapCapture
   class Capture
-    # A capture's summary, in the app's process once the dump is written: the fork child's tally
-    # (or, inline, one read from the tempfile), the retention analysis when the memory guard says it
-    # fits, stored beside the dump and cut to what a result carries. Included in Capture.
+    # A capture's summary, in the app's process once the dump is written (and the fork child gone):
+    # the retention analysis when the memory guard says it fits, else a tally read from the
+    # tempfile (an encrypted dump's: made as it streamed), stored beside the dump and cut to what a
+    # result carries. Included in Capture.
     module Summaries
       # Why an encrypted capture has no retention analysis: it would read the dump back, and this
       # process holds only the recipients' public keys (doc/security.md, "Encryption at rest").
@@ -13,8 +14,8 @@ module HeapCapture
 
       private
 
-      # The summary the dump child made as the dump streamed, as a Hash; nil (and a warning) when it
-      # made none (out of memory in the child).
+      # The summary made as an encrypted dump streamed, as a Hash; nil (and a warning) when none
+      # was made (out of memory).
       def parse_summary(dump)
         return JSON.parse(dump["summary_json"]).merge("raw_bytes" => dump["raw_bytes"]) if dump["summary_json"]
 
@@ -40,13 +41,13 @@ module HeapCapture
       # finished tempfile by a process of its own (RetentionProcess: nothing of it is the app's
       # memory, GVL or GC) when the memory guard says the machine can take it; not in the fork child,
       # which must not live longer for it (every page the app writes meanwhile is copied). Otherwise,
-      # or when it fails, the tally (the fork child's; inline, read here) with "retention" saying
-      # why: `heapcapture report KEY` computes it from the dump. An encrypted dump's tempfile holds
-      # ciphertext, which nothing here can read: its tally (made as it streamed) stands alone.
+      # or when it fails, the tally read here with "retention" saying why: `heapcapture report KEY`
+      # computes it from the dump. An encrypted dump's tempfile holds ciphertext, which nothing
+      # here can read: its tally (made as it streamed) stands alone.
       def with_retention(tally, dump)
         return tally&.merge("retention" => ENCRYPTED) if encrypt?
 
-        fits, why = MemoryGuard.retention_fits(@config, MemoryGuard.retention_need(tally, dump["raw_bytes"]))
+        fits, why = MemoryGuard.retention_fits(@config, MemoryGuard.retention_need(dump["raw_bytes"]))
         return without_retention(tally, dump, why) unless fits
 
         started = Util.monotonic
