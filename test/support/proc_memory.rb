@@ -5,16 +5,10 @@ module HCTest
   module ProcMemory
     module_function
 
-    def pss(pid) = rollup(pid)[:pss]
-
-    # From one reading of smaps_rollup: :pss, and :private (the pages no other process maps: in a
-    # fork's parent or child, those it wrote or made since the fork), in bytes; zeros once pid is gone.
-    def rollup(pid)
-      text = File.read("/proc/#{pid}/smaps_rollup")
-      kb = ->(field) { text[/^#{field}:\s+(\d+) kB/, 1].to_i * 1024 }
-      { pss: kb.call("Pss"), private: kb.call("Private_Clean") + kb.call("Private_Dirty") }
+    def pss(pid)
+      File.read("/proc/#{pid}/smaps_rollup")[/^Pss:\s+(\d+) kB/, 1].to_i * 1024
     rescue SystemCallError
-      { pss: 0, private: 0 }
+      0
     end
 
     def children(pid)
