@@ -105,6 +105,8 @@ class CaptureTest < HCTest::TestCase
     assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns summary_cpu_ns], stages.keys.sort
     stages.each_value { |ns| assert_kind_of Integer, ns }
     assert_operator stages["dump_cpu_ns"], :>, 0
+    assert_nil dump["summary_json"], "the child only dumps unless asked to summarize (an encrypted capture)"
+    assert_equal 0, stages["summary_cpu_ns"]
     assert_operator stages["dump_wall_ns"], :<=, dump["dump_ns"]
   ensure
     child&.close

@@ -4,9 +4,10 @@ module HeapCapture
   # Which mode a capture can afford, decided in the app before anything starts: the memory limit and
   # what is in use (the memory_limit setting against this process's RSS, else the cgroup's limit and
   # use, Cgroup) against what each mode is estimated to cost, with MARGIN.
-  # - fork: the pages copied while the child lives. Measured up to 47% of RSS in a process whose
-  #   thread kept allocating, 8 MB in a quiet one: FORK_SHARE of RSS, or more if a fork capture in
-  #   this process has measured more (learn).
+  # - fork: the pages copied while the child lives. Measured (bench/capture_memory, issue 29) 38%
+  #   of RSS on Ruby 3.1 and 51% on 3.4 in a process whose thread kept allocating and replacing
+  #   old objects, 3-4 MB in a quiet one: FORK_SHARE of RSS, or more if a fork capture in this
+  #   process has measured more (learn).
   # - inline: its buffers, whatever the heap (INLINE_BYTES; +49 MB measured on Ruby 3.1-3.3; from 3.4
   #   on dump_all takes no IO buffer of ours, rb_dump.h, and a few MB are left).
   # mode :auto takes fork when it fits, else inline; :fork and :inline are held to their estimate
