@@ -3,13 +3,14 @@
 require "test_helper"
 require_relative "support/heap_graph_reference"
 require "json"
+require "minitest/mock"
 require "open3"
 require "tmpdir"
 require_relative "support/dump_parse"
 require_relative "support/file_capture"
 
-# The summary every capture makes as its dump streams: it equals a full parse of the stored dump,
-# in both modes; it is stored beside the dump; the result carries its top, and the reply keeps as
+# The summary every capture makes once its dump is stored (from the tempfile, the fork child gone):
+# it equals a full parse of the stored dump, in both modes, with or without the retention analysis; it is stored beside the dump; the result carries its top, and the reply keeps as
 # many sites as fit in a notification; signal --wait prints the top 3 under the result line;
 # `heapcapture report KEY --stored` reads the stored summary (no duplicate strings: without --stored
 # the dump is read and has them).
@@ -81,6 +82,26 @@ class CaptureSummaryTest < HCTest::TestCase
                   "  top site: 40 bytes retained in 1 object at app/c.rb:9"], lines[1, 3]
     assert_equal "  suspect: ~204,000 objects (40 sampled) allocated at app/leak.rb:3 retain ~12.3 MiB (~50.0%) in " \
                  "~408,000 objects (the largest: OBJECT (Leak) 0x7f01 at app/leak.rb:3)", lines[5]
+  end
+
+  # When the memory guard says the retention analysis does not fit, the summary is the tally, read
+  # back from the tempfile once the dump is stored (a fork capture's child makes none), and says why
+  # it has no analysis.
+  def test_a_fork_capture_without_room_for_the_analysis_has_the_tally_and_says_why
+    GC.start
+    kept = Array.new(2000) { |i| "kept without the analysis #{i}" }
+    why = "it needs ~9 GB, 10 MB are free of the 1 GB limit (memory_limit setting, this process's RSS)"
+    result = HeapCapture::MemoryGuard.stub(:retention_fits, [false, why]) { HeapCapture.capture(mode: :fork) }
+    assert_equal "ok", result["status"], result["error"]
+    summary = result["summary"]
+    want = HCTest::DumpParse.tallies(result["location"])
+    assert_equal want.values_at("objects", "memsize"), summary.values_at("objects", "memsize")
+    assert_equal want["types"], tally_of(summary["types"])
+    assert_equal "not computed at capture time: #{why}; heapcapture report KEY computes it from the dump",
+                 summary["retention"]
+    assert_nil summary["retained"]
+    assert_empty Dir.children(@tmpdir), "no tempfile left"
+    assert_equal 2000, kept.size
   end
 
   private

@@ -134,7 +134,7 @@ module HeapCapture
       end
       dump["stored_at"] = Util.monotonic
       @gc_hold.release("the dump child exited")
-      dump["summary"] = with_retention(encrypt? ? parse_summary(dump) : nil, dump) # the child is gone: no page is shared now
+      dump["summary"] = with_retention(dump) # the child is gone: no page is shared now
       [dump, stored]
     ensure
       @gc_hold&.release
@@ -166,7 +166,7 @@ module HeapCapture
       dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?, encrypt?, @config.encrypt_to)
       summarizing = Thread.new do
         Thread.current.name = "heapcapture-summary"
-        with_retention(encrypt? ? parse_summary(dump) : nil, dump)
+        with_retention(dump)
       end
       stored = destination.store(dump["path"], key)
       dump["stored_at"] = Util.monotonic

@@ -44,11 +44,11 @@ module HeapCapture
       # or when it fails, the tally read here with "retention" saying why: `heapcapture report KEY`
       # computes it from the dump. An encrypted dump's tempfile holds ciphertext, which nothing
       # here can read: its tally (made as it streamed) stands alone.
-      def with_retention(tally, dump)
-        return tally&.merge("retention" => ENCRYPTED) if encrypt?
+      def with_retention(dump)
+        return parse_summary(dump)&.merge("retention" => ENCRYPTED) if encrypt?
 
         fits, why = MemoryGuard.retention_fits(@config, MemoryGuard.retention_need(dump["raw_bytes"]))
-        return without_retention(tally, dump, why) unless fits
+        return without_retention(dump, why) unless fits
 
         started = Util.monotonic
         summary = RetentionProcess.summarize(dump["path"], top: Summary::STORED_SITES, share: @config.suspect_share,
@@ -56,16 +56,17 @@ module HeapCapture
         summary.merge("retention_ms" => ms((Util.monotonic - started) * 1000))
       rescue StandardError => e # never raised into the app: the tally stands without it
         Log.warn("the heap dump's retention analysis failed: #{Util.unprefixed(e.message)}")
-        without_retention(tally, dump, Util.unprefixed(e.message))
+        without_retention(dump, Util.unprefixed(e.message))
       end
 
-      def without_retention(tally, dump, why)
-        tally ||= summary_of_tempfile(dump["path"])
-        tally&.merge("retention" => "not computed at capture time: #{why}; heapcapture report KEY computes it from the dump")
+      def without_retention(dump, why)
+        summary_of_tempfile(dump["path"])&.merge(
+          "retention" => "not computed at capture time: #{why}; heapcapture report KEY computes it from the dump"
+        )
       end
 
       def summary_of_tempfile(path)
-        # as the fork child's: no strings
+        # as at capture time always: no strings (their tally is memory a capture must not take)
         Summary.of_file(path, top: Summary::STORED_SITES, strings: false, retention: false)
       rescue StandardError => e # on its own thread: never raised into the app
         Log.warn("the heap dump has no summary: #{Util.unprefixed(e.message)}")
