@@ -13,11 +13,6 @@ class MemoryGuardTest < HCTest::TestCase
   # inline mode's estimate with its margin: 80 MB, or 20 MB where dump_all takes no buffer of ours (3.4+)
   INLINE_MB = HeapCapture::MemoryGuard::INLINE_NEED / MB
 
-  def teardown
-    HeapCapture::MemoryGuard.reset!
-    super
-  end
-
   def config(**settings) = HeapCapture::Configuration.new({}).apply(settings)
 
   # The capture-time retention analysis: its estimate half the ndjson bytes and 26 MB for its

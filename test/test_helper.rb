@@ -45,6 +45,7 @@ module HCTest
       super
       HCTest.failed = true unless passed? || skipped?
       HeapCapture.reset_config!
+      HeapCapture::MemoryGuard.reset! # what a fork capture taught it is not the next test's
     end
   end
 end
