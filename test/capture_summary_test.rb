@@ -10,8 +10,9 @@ require_relative "support/dump_parse"
 require_relative "support/file_capture"
 
 # The summary every capture makes once its dump is stored (from the tempfile, the fork child gone):
-# it equals a full parse of the stored dump, in both modes, with or without the retention analysis; it is stored beside the dump; the result carries its top, and the reply keeps as
-# many sites as fit in a notification; signal --wait prints the top 3 under the result line;
+# it equals a full parse of the stored dump, in both modes, with or without the retention analysis;
+# it is stored beside the dump; the result carries its top, and the reply keeps as many sites as
+# fit in a notification; signal --wait prints the top 3 under the result line;
 # `heapcapture report KEY --stored` reads the stored summary (no duplicate strings: without --stored
 # the dump is read and has them).
 class CaptureSummaryTest < HCTest::TestCase
