@@ -93,7 +93,7 @@ module HeapCapture
 
       started = Util.monotonic
       dump, stored = watching_memory(rss) do |watch|
-        @decision.mode == :fork ? fork_capture(destination, key, estimate, watch) : inline_capture(destination, key)
+        @decision.mode == :fork ? fork_capture(destination, key, estimate, watch, rss) : inline_capture(destination, key)
       end
       # What storing took beyond the dump: a streamed upload ran mostly while the child dumped (the
       # retention analysis after it is not counted: the dump was stored by then).
@@ -120,8 +120,8 @@ module HeapCapture
     # the summary is made once it has exited (with_retention), where it keeps no page shared, but
     # for an encrypted dump, whose tempfile nothing here can read back. The app's major GCs are held
     # off while it lives, where Ruby allows (GcHold).
-    def fork_capture(destination, key, estimate, watch)
-      @gc_hold = GcHold.new
+    def fork_capture(destination, key, estimate, watch, rss)
+      @gc_hold = GcHold.new(rss)
       child = Dump.fork_start(@config.tmpdir, gzip?, self.class.vm_fork, redact?, encrypt?, @config.encrypt_to)
       @gc_hold.follow(child)
       watch.child = child.pid

@@ -35,7 +35,7 @@ module HeapCapture
         def forked
           return unless active
 
-          GcHold.allow_major_gc(true)
+          allow_major_gc(true)
           self.active = nil
         end
 
@@ -46,8 +46,9 @@ module HeapCapture
         end
       end
 
-      # Holds off major GCs now (before the fork), where this Ruby can.
-      def initialize
+      # Holds off major GCs now (before the fork), where this Ruby can; rss: the app's RSS now (the
+      # one the memory guard decided with), which the budget is a share of.
+      def initialize(rss)
         @lock = Mutex.new
         @released_because = nil
         @held = AVAILABLE && GC.config[:rgengc_allow_full_mark]
@@ -56,7 +57,6 @@ module HeapCapture
         self.class.install_fork_hook
         self.class.active = self
         @started = Util.monotonic
-        rss = Dump.rss
         @limit = rss && (rss + (rss * BUDGET_SHARE)).round
         self.class.allow_major_gc(false)
       end
