@@ -36,7 +36,24 @@ void hc_graph_free(hc_graph *g)
     free(g->retained);
     free(g->retained_count);
     free(g->bfs_parent);
+    free(g->scratch);
     hc_graph_init(g);
+}
+
+void *hc_graph_scratch(hc_graph *g, size_t bytes)
+{
+    if (!bytes) {
+        free(g->scratch);
+        g->scratch = NULL;
+        g->scratch_bytes = 0;
+        return NULL;
+    }
+    if (bytes == g->scratch_bytes) return g->scratch;
+    void *q = realloc(g->scratch, bytes);
+    if (!q) return bytes < g->scratch_bytes ? g->scratch : NULL; /* a shrink that failed leaves it larger */
+    g->scratch = q;
+    g->scratch_bytes = bytes;
+    return q;
 }
 
 /* realloc of *p to n elements of size sz; -1 (and *p kept) when it fails. */
@@ -55,7 +72,7 @@ static int hc_graph_reserve_nodes(hc_graph *g, uint32_t need)
     size_t cap = g->cap ? (size_t)g->cap * 2 : 4096;
     if (cap >= HC_GRAPH_NONE - 1) cap = HC_GRAPH_NONE - 2;
     if (hc_grow(&g->addr, cap, sizeof *g->addr) || hc_grow(&g->memsize, cap, sizeof *g->memsize) ||
-        hc_grow(&g->klass, cap, sizeof *g->klass) || hc_grow(&g->site, cap, sizeof *g->site) ||
+        (!g->classes_dropped && hc_grow(&g->klass, cap, sizeof *g->klass)) || hc_grow(&g->site, cap, sizeof *g->site) ||
         hc_grow(&g->kind, cap, sizeof *g->kind) || hc_grow(&g->flags, cap, sizeof *g->flags) ||
         hc_grow(&g->edge_end, cap, sizeof *g->edge_end))
         return -1;
@@ -116,9 +133,21 @@ static int hc_graph_ref(hc_graph *g, uint64_t addr)
     return 0;
 }
 
+void hc_graph_drop_classes(hc_graph *g)
+{
+    free(g->klass);
+    g->klass = NULL;
+    g->classes_dropped = 1;
+}
+
 int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
 {
     if (g->failed) return -1;
+    if (g->classes_dropped) {
+        g->failed = 1;
+        g->why = "an object added after the classes were dropped";
+        return -1;
+    }
     int is_root = !l->has_address && l->has_type && hc_json_str_is(&l->type, "ROOT");
     if (!l->has_address && !is_root) return 0;
     const hc_json_str *sub = is_root ? (l->has_root ? &l->root : NULL) : l->has_imemo_type ? &l->imemo_type : NULL;
@@ -209,7 +238,7 @@ static int hc_node_index_build(hc_node_index *ix, hc_graph *g)
 {
     size_t cap = 1024;
     while (cap < (size_t)g->n * 2) cap *= 2;
-    ix->slots = malloc(cap * sizeof *ix->slots);
+    ix->slots = hc_graph_scratch(g, cap * sizeof *ix->slots);
     if (!ix->slots) return -1;
     memset(ix->slots, 0xff, cap * sizeof *ix->slots);
     ix->mask = cap - 1;
@@ -261,7 +290,6 @@ static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
         }
         g->edge_end[i] = (uint32_t)w;
     }
-    free(ix.slots);
     uint32_t roots = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         const hc_graph_kind *k = &g->kinds[g->kind[i]];
@@ -288,7 +316,7 @@ static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
     uint32_t rt = g->root;
     g->addr[rt] = 0;
     g->memsize[rt] = 0;
-    g->klass[rt] = 0;
+    if (g->klass) g->klass[rt] = 0;
     g->site[rt] = 0;
     g->kind[rt] = 0;
     g->flags[rt] = HC_NODE_ROOT;
@@ -322,9 +350,50 @@ static uint32_t hc_eval(uint32_t v, uint32_t *ancestor, uint32_t *label, const u
     return label[v];
 }
 
-static void hc_free_all(void **ps, size_t n)
+/* Depth-first numbering from the root: dfn by node (1-based, 0: not reached), vertex and parent
+ * by number; stack and next are the walk's (a stack of nodes, each number's next edge). The count. */
+static uint32_t hc_graph_dfs(const hc_graph *g, uint32_t *dfn, uint32_t *vertex, uint32_t *parent, uint32_t *stack,
+                             uint32_t *next)
 {
-    for (size_t i = 0; i < n; i++) free(ps[i]);
+    const uint32_t *edges = (const uint32_t *)g->refs;
+    uint32_t rt = g->root, count = 0, sp = 0;
+    dfn[rt] = ++count;
+    vertex[count] = rt;
+    parent[count] = 0;
+    next[count] = rt ? g->edge_end[rt - 1] : 0;
+    stack[sp++] = rt;
+    while (sp) {
+        uint32_t v = stack[sp - 1], dv = dfn[v];
+        if (next[dv] < g->edge_end[v]) {
+            uint32_t w = edges[next[dv]++];
+            if (dfn[w]) continue;
+            dfn[w] = ++count;
+            vertex[count] = w;
+            parent[count] = dv;
+            next[count] = w ? g->edge_end[w - 1] : 0;
+            stack[sp++] = w;
+        } else {
+            sp--;
+        }
+    }
+    return count;
+}
+
+/* The reached nodes' predecessors, by number, into preds (a place for each reference): those of
+ * number w are preds[pred_end[w - 1] .. pred_end[w]) (pred_end: count + 2 entries, zeroed). */
+static void hc_graph_preds(const hc_graph *g, const uint32_t *dfn, uint32_t count, uint32_t *pred_end, uint32_t *preds)
+{
+    const uint32_t *edges = (const uint32_t *)g->refs;
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (!dfn[i]) continue;
+        for (uint32_t e = i ? g->edge_end[i - 1] : 0; e < g->edge_end[i]; e++) pred_end[dfn[edges[e]] + 1]++;
+    }
+    for (uint32_t w = 0; w <= count; w++) pred_end[w + 1] += pred_end[w];
+    /* pred_end[w] is where w's predecessors begin; filled, it becomes where they end */
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (!dfn[i]) continue;
+        for (uint32_t e = i ? g->edge_end[i - 1] : 0; e < g->edge_end[i]; e++) preds[pred_end[dfn[edges[e]]]++] = dfn[i];
+    }
 }
 
 int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err, size_t errlen)
@@ -340,95 +409,54 @@ int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err,
         return -1;
     }
     if (hc_graph_resolve(g, err, errlen) != 0) return -1;
-    uint32_t n = g->n, rt = g->root;
+    /* The temporaries share the graph's scratch block, which shrinks as stages end; the results are
+     * made last. The peak is the semidominator stage's: 24 bytes a node and 4 a reference above the
+     * graph. Laid out by (n + 2)-entry arrays: vertex, parent, semi, label, dfn (then ancestor),
+     * pred_end, then the predecessors. */
+    uint32_t n = g->n;
+    size_t a = (size_t)n + 2;
     uint64_t m = g->nrefs;
-    const uint32_t *edges = (const uint32_t *)g->refs;
-    /* predecessors, by node */
-    uint32_t *pred_end = calloc((size_t)n + 1, sizeof *pred_end);
-    uint32_t *preds = malloc((m ? m : 1) * sizeof *preds);
-    uint32_t *dfn = calloc(n, sizeof *dfn);
-    uint32_t *vertex = malloc(((size_t)n + 1) * sizeof *vertex);
-    uint32_t *parent = malloc(((size_t)n + 1) * sizeof *parent);
-    uint32_t *semi = malloc(((size_t)n + 1) * sizeof *semi);
-    uint32_t *label = malloc(((size_t)n + 1) * sizeof *label);
-    uint32_t *ancestor = malloc(((size_t)n + 1) * sizeof *ancestor);
-    void *work[] = {pred_end, preds, dfn, vertex, parent, semi, label, ancestor};
-    if (!pred_end || !preds || !dfn || !vertex || !parent || !semi || !label || !ancestor) {
-        hc_free_all(work, sizeof work / sizeof *work);
-        hc_errorf(err, errlen, "out of memory analysing %u objects", n);
-        return -1;
-    }
-    for (uint64_t e = 0; e < m; e++) pred_end[edges[e] + 1]++;
-    for (uint32_t i = 0; i < n; i++) pred_end[i + 1] += pred_end[i];
-    /* pred_end[i] is where i's predecessors begin; filled, it becomes where they end */
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t from = i ? g->edge_end[i - 1] : 0;
-        for (uint32_t e = from; e < g->edge_end[i]; e++) preds[pred_end[edges[e]]++] = i;
-    }
-    /* depth-first numbering from the root; label is the stack and semi each vertex's next edge */
-    uint32_t count = 0, sp = 0;
-    dfn[rt] = ++count;
-    vertex[count] = rt;
-    parent[count] = 0;
-    semi[count] = rt ? g->edge_end[rt - 1] : 0;
-    label[sp++] = rt;
-    while (sp) {
-        uint32_t v = label[sp - 1], dv = dfn[v];
-        if (semi[dv] < g->edge_end[v]) {
-            uint32_t w = edges[semi[dv]++];
-            if (dfn[w]) continue;
-            dfn[w] = ++count;
-            vertex[count] = w;
-            parent[count] = dv;
-            semi[count] = w ? g->edge_end[w - 1] : 0;
-            label[sp++] = w;
-        } else {
-            sp--;
-        }
-    }
-    for (uint32_t i = 1; i <= count; i++) {
+    uint32_t *work = hc_graph_scratch(g, (6 * a + (size_t)m + 1) * sizeof *work);
+    if (!work) goto oom;
+    uint32_t *vertex = work, *parent = work + a, *semi = work + 2 * a, *label = work + 3 * a, *dfn = work + 4 * a;
+    uint32_t *pred_end = work + 5 * a, *preds = work + 6 * a, *ancestor = dfn;
+    memset(dfn, 0, (size_t)n * sizeof *dfn);
+    memset(pred_end, 0, a * sizeof *pred_end);
+    uint32_t count = hc_graph_dfs(g, dfn, vertex, parent, label, semi);
+    for (uint32_t i = 0; i < n; i++)
+        if (dfn[i]) g->flags[i] |= HC_NODE_REACHED;
+    hc_graph_preds(g, dfn, count, pred_end, preds);
+    for (uint32_t i = 1; i <= count; i++) { /* dfn is done with: ancestor takes its place */
         semi[i] = label[i] = i;
         ancestor[i] = 0;
     }
     /* semidominators, in reverse preorder */
     for (uint32_t w = count; w >= 2; w--) {
-        uint32_t node = vertex[w];
-        uint32_t from = node ? pred_end[node - 1] : 0;
-        for (uint32_t k = from; k < pred_end[node]; k++) {
-            uint32_t v = dfn[preds[k]];
-            if (!v) continue; /* a predecessor the roots do not reach */
-            uint32_t u = hc_eval(v, ancestor, label, semi);
+        for (uint32_t k = pred_end[w - 1]; k < pred_end[w]; k++) {
+            uint32_t u = hc_eval(preds[k], ancestor, label, semi);
             if (semi[u] < semi[w]) semi[w] = semi[u];
         }
         ancestor[w] = parent[w];
     }
-    free(label);
-    free(ancestor);
-    free(preds);
     /* immediate dominators: the nearest common ancestor step, parent becoming idom */
     uint32_t *idom = parent;
     for (uint32_t w = 2; w <= count; w++)
         while (idom[w] > semi[w]) idom[w] = idom[idom[w]];
-    free(semi);
+    work = hc_graph_scratch(g, 2 * a * sizeof *work); /* vertex and idom kept */
+    vertex = work;
+    idom = work + a;
     g->idom = malloc((size_t)n * sizeof *g->idom);
+    if (!g->idom) goto oom;
+    memset(g->idom, 0xff, (size_t)n * sizeof *g->idom);
+    for (uint32_t w = 2; w <= count; w++) g->idom[vertex[w]] = vertex[idom[w]];
     g->retained = malloc((size_t)n * sizeof *g->retained);
     g->retained_count = malloc((size_t)n * sizeof *g->retained_count);
-    if (!g->idom || !g->retained || !g->retained_count) {
-        free(pred_end);
-        free(dfn);
-        free(vertex);
-        free(idom);
-        hc_errorf(err, errlen, "out of memory analysing %u objects", n);
-        return -1;
-    }
+    if (!g->retained || !g->retained_count) goto oom;
     for (uint32_t i = 0; i < n; i++) {
-        g->idom[i] = HC_GRAPH_NONE;
-        int object = !(g->flags[i] & HC_NODE_ROOT);
-        g->retained[i] = dfn[i] ? g->memsize[i] : 0;
-        g->retained_count[i] = dfn[i] && object ? 1 : 0;
-        if (dfn[i]) g->flags[i] |= HC_NODE_REACHED;
+        int reached = (g->flags[i] & HC_NODE_REACHED) != 0;
+        g->retained[i] = reached ? g->memsize[i] : 0;
+        g->retained_count[i] = reached && !(g->flags[i] & HC_NODE_ROOT) ? 1 : 0;
     }
-    for (uint32_t w = 2; w <= count; w++) g->idom[vertex[w]] = vertex[idom[w]];
     /* heapcapture's own, and what it alone retains (preorder: a dominator before what it dominates) */
     if (own) {
         for (uint32_t w = 2; w <= count; w++) {
@@ -436,7 +464,7 @@ int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err,
             if ((g->flags[g->idom[v]] & HC_NODE_OWN) || own(own_arg, g, v)) g->flags[v] |= HC_NODE_OWN;
         }
         for (uint32_t v = 0; v < n; v++) /* its garbage too */
-            if (!dfn[v] && !(g->flags[v] & HC_NODE_ROOT) && own(own_arg, g, v)) g->flags[v] |= HC_NODE_OWN;
+            if (!(g->flags[v] & (HC_NODE_REACHED | HC_NODE_ROOT)) && own(own_arg, g, v)) g->flags[v] |= HC_NODE_OWN;
     }
     /* retained sizes: each vertex into its dominator, deepest first */
     for (uint32_t w = count; w >= 2; w--) {
@@ -444,23 +472,28 @@ int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err,
         g->retained[d] += g->retained[v];
         g->retained_count[d] += g->retained_count[v];
     }
-    free(idom);
-    free(dfn);
-    free(vertex);
-    free(pred_end);
     g->reached = count;
     g->analysed = 1;
     return 0;
+oom:
+    hc_graph_scratch(g, 0);
+    free(g->idom);
+    free(g->retained);
+    free(g->retained_count);
+    g->idom = NULL;
+    g->retained = NULL;
+    g->retained_count = NULL;
+    hc_errorf(err, errlen, "out of memory analysing %u objects", n);
+    return -1;
 }
 
 int hc_graph_bfs(hc_graph *g, char *err, size_t errlen)
 {
     if (g->bfs_parent) return 0;
     uint32_t n = g->n, rt = g->root;
-    uint32_t *queue = malloc((size_t)n * sizeof *queue);
+    uint32_t *queue = hc_graph_scratch(g, (size_t)n * sizeof *queue);
     g->bfs_parent = malloc((size_t)n * sizeof *g->bfs_parent);
     if (!queue || !g->bfs_parent) {
-        free(queue);
         free(g->bfs_parent);
         g->bfs_parent = NULL;
         hc_errorf(err, errlen, "out of memory finding paths among %u objects", n);
@@ -479,7 +512,6 @@ int hc_graph_bfs(hc_graph *g, char *err, size_t errlen)
             queue[tail++] = out[e];
         }
     }
-    free(queue);
     return 0;
 }
 

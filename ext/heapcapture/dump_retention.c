@@ -41,6 +41,7 @@ struct hc_retention {
     uint32_t nlabels, labels_cap;
     uint32_t *class_of;     /* by node: label id (0: none) */
     uint8_t *own_site;      /* by site id - 1: a file of heapcapture's lib/ */
+    uint8_t *own_label;     /* by label id: a class of heapcapture's */
     hc_group *by_label, *by_site; /* [id] (0 unused) */
     uint64_t own_objects, own_memsize, heap;  /* heap: the retained memsize not heapcapture's */
     uint64_t heap_objects;  /* the retained objects not heapcapture's */
@@ -108,6 +109,12 @@ static const char *hc_class_text(const hc_retention *r, uint32_t i)
     return name ? name : hc_graph_real_class_name(g, g->klass[i]); /* an object with a singleton class */
 }
 
+/* A class of heapcapture's own (its name as the dump wrote it). */
+static int hc_own_class(const char *name)
+{
+    return name && strncmp(name, "HeapCapture", 11) == 0 && (name[11] == '\0' || strncmp(name + 11, "::", 2) == 0);
+}
+
 static int hc_label_all(hc_retention *r)
 {
     hc_graph *g = r->g;
@@ -118,15 +125,36 @@ static int hc_label_all(hc_retention *r)
         free(ix.slots);
         return -1;
     }
+    /* a class's label, by its address: objects of one class come in runs, and naming one takes two
+     * look-ups and a hash of its name */
+    struct {
+        uint64_t klass;
+        uint32_t id;
+    } memo[256] = {{0, 0}};
     for (uint32_t i = 0; i < g->n; i++) {
+        const hc_graph_kind *k = hc_kind(g, i);
+        uint64_t klass = g->klass[i];
+        size_t h = (size_t)((klass >> 3) ^ (klass >> 11)) & 255;
+        if (klass && !k->imemo && !(g->flags[i] & HC_NODE_ROOT) && memo[h].klass == klass) {
+            r->class_of[i] = memo[h].id;
+            continue;
+        }
         const char *name = hc_class_text(r, i);
         r->class_of[i] = name ? hc_label_id(r, &ix, name) : 0;
         if (name && !r->class_of[i]) {
             free(ix.slots);
             return -1;
         }
+        if (klass && !k->imemo && !(g->flags[i] & HC_NODE_ROOT)) {
+            memo[h].klass = klass;
+            memo[h].id = r->class_of[i];
+        }
     }
     free(ix.slots);
+    r->own_label = calloc((size_t)r->nlabels + 1, 1);
+    if (!r->own_label) return -1;
+    for (uint32_t id = 1; id <= r->nlabels; id++) r->own_label[id] = (uint8_t)hc_own_class(r->labels[id - 1]);
+    hc_graph_drop_classes(g); /* named: the analysis needs the room */
     return 0;
 }
 
@@ -142,17 +170,12 @@ static int hc_own_file(const char *file)
            (n >= sizeof tail - 1 && strcmp(file + n - (sizeof tail - 1), tail) == 0);
 }
 
-static int hc_own_class(const char *name)
-{
-    return name && strncmp(name, "HeapCapture", 11) == 0 && (name[11] == '\0' || strncmp(name + 11, "::", 2) == 0);
-}
-
 static int hc_is_own(void *arg, const hc_graph *g, uint32_t i)
 {
     const hc_retention *r = arg;
     uint32_t site = g->site[i];
     if (site && site <= r->nsites && r->own_site[site - 1]) return 1;
-    return hc_own_class(hc_label(r, r->class_of[i]));
+    return r->own_label[r->class_of[i]];
 }
 
 /* ---- the analysis ---- */
@@ -164,6 +187,7 @@ void hc_retention_free(hc_retention *r)
     free(r->labels);
     free(r->class_of);
     free(r->own_site);
+    free(r->own_label);
     free(r->by_label);
     free(r->by_site);
     free(r);
@@ -237,20 +261,35 @@ static void hc_group_leave(hc_group *grp, int pass, uint32_t *candidates_active)
     if (pass == 1 && grp->candidate) (*candidates_active)--;
 }
 
-/* Walks the dominator tree depth first (children lists made from idom, then freed). */
+/* Entering (or leaving) v on the walk: its two groups, by class label and by site. */
+static void hc_walk_visit(hc_retention *r, uint32_t v, int leaving, int pass, uint32_t *active)
+{
+    const hc_graph *g = r->g;
+    for (int by_site = 0; by_site < 2; by_site++) {
+        hc_group *grp = hc_group_of(r, v, by_site);
+        if (!grp) continue;
+        if (leaving) hc_group_leave(grp, pass, &active[by_site]);
+        else hc_group_enter(grp, g, v, pass, &active[by_site], by_site && g->site[v] ? hc_graph_weight_of(g, v) : 0);
+    }
+}
+
+/* A node on the walk's path from the root, and the end of its children not yet entered. */
+typedef struct {
+    uint32_t node, kid;
+} hc_walk_step;
+
+/* Walks the dominator tree depth first (children lists made from idom, then freed; the path grows
+ * as deep as the tree is, not with its size). */
 static int hc_group_walk(hc_retention *r, int pass)
 {
     hc_graph *g = r->g;
     uint32_t n = g->n;
-    uint32_t *first = calloc((size_t)n + 1, sizeof *first);
-    uint32_t *kids = malloc((size_t)n * sizeof *kids);
-    uint32_t *stack = malloc((size_t)n * 2 * sizeof *stack);
-    if (!first || !kids || !stack) {
-        free(first);
-        free(kids);
-        free(stack);
-        return -1;
-    }
+    size_t cap = 1024, depth = 0;
+    uint32_t *first = hc_graph_scratch(g, (2 * (size_t)n + 1) * sizeof *first), *kids = first + n + 1;
+    hc_walk_step *path = malloc(cap * sizeof *path);
+    int rc = -1;
+    if (!first || !path) goto done;
+    memset(first, 0, ((size_t)n + 1) * sizeof *first);
     for (uint32_t v = 0; v < n; v++)
         if (g->idom[v] != HC_GRAPH_NONE) first[g->idom[v] + 1]++;
     for (uint32_t v = 0; v < n; v++) first[v + 1] += first[v];
@@ -258,27 +297,29 @@ static int hc_group_walk(hc_retention *r, int pass)
         if (g->idom[v] != HC_GRAPH_NONE) kids[first[g->idom[v]]++] = v;
     /* first[v] is now where v's children end; they begin at first[v - 1] (0 for node 0) */
     uint32_t active[2] = {0, 0}; /* candidates' instances on the path, by kind */
-    size_t sp = 0;
-    stack[sp++] = g->root;
-    while (sp) {
-        uint32_t v = stack[--sp];
-        int leaving = v == HC_GRAPH_NONE; /* a marker: leaving the node below it */
-        if (leaving) v = stack[--sp];
-        for (int by_site = 0; by_site < 2; by_site++) {
-            hc_group *grp = hc_group_of(r, v, by_site);
-            if (!grp) continue;
-            if (leaving) hc_group_leave(grp, pass, &active[by_site]);
-            else hc_group_enter(grp, g, v, pass, &active[by_site], by_site && g->site[v] ? hc_graph_weight_of(g, v) : 0);
+    hc_walk_visit(r, g->root, 0, pass, active);
+    path[depth++] = (hc_walk_step){g->root, first[g->root]};
+    while (depth) {
+        hc_walk_step *top = &path[depth - 1];
+        if (top->kid == (top->node ? first[top->node - 1] : 0)) { /* its children done: leaving it */
+            hc_walk_visit(r, top->node, 1, pass, active);
+            depth--;
+            continue;
         }
-        if (leaving) continue;
-        stack[sp++] = v;
-        stack[sp++] = HC_GRAPH_NONE;
-        for (uint32_t k = v ? first[v - 1] : 0; k < first[v]; k++) stack[sp++] = kids[k];
+        uint32_t v = kids[--top->kid]; /* the last child first */
+        hc_walk_visit(r, v, 0, pass, active);
+        if (depth == cap) {
+            hc_walk_step *more = realloc(path, cap * 2 * sizeof *path);
+            if (!more) goto done;
+            path = more;
+            cap *= 2;
+        }
+        path[depth++] = (hc_walk_step){v, first[v]};
     }
-    free(first);
-    free(kids);
-    free(stack);
-    return 0;
+    rc = 0;
+done:
+    free(path);
+    return rc;
 }
 
 /* Groups by label and by site every object that is not heapcapture's own. */
@@ -303,6 +344,10 @@ static int hc_group_all(hc_retention *r)
 
 hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size_t errlen)
 {
+    if (g->classes_dropped) {
+        hc_errorf(err, errlen, "this dump's graph has been analysed once already (its classes are gone): read it again");
+        return NULL;
+    }
     hc_retention *r = calloc(1, sizeof *r);
     if (!r) {
         hc_errorf(err, errlen, "out of memory analysing the dump's retention");

@@ -67,6 +67,13 @@ void hc_string_tally_free(hc_string_tally *t)
     memset(t, 0, sizeof *t);
 }
 
+void hc_string_tally_end(hc_string_tally *t)
+{
+    free(t->slots);
+    t->slots = NULL;
+    t->cap = 0;
+}
+
 static int hc_string_grow(hc_string_tally *t)
 {
     size_t cap = t->cap ? t->cap * 2 : 1024;

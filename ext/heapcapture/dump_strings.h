@@ -44,6 +44,10 @@ void hc_string_tally_free(hc_string_tally *t);
 /* One string: its value as the dump wrote it (a checked JSON string, dump_scan.h), memsize and
  * site id. -1 out of memory (then failed). */
 int hc_string_tally_add(hc_string_tally *t, const hc_json_str *value, uint64_t memsize, uint32_t site);
+/* Ends the counting once the dump is read: the table of distinct values (most of the tally's
+ * memory) is freed before the report's next stage needs memory; the values seen twice or more
+ * stay for hc_string_tally_top. Nothing is added after it. */
+void hc_string_tally_end(hc_string_tally *t);
 /* The values seen twice or more, most copies first (then most memsize, then by value), at most
  * top: pointers into t, *n how many (NULL out of memory or none). */
 hc_string_dup **hc_string_tally_top(const hc_string_tally *t, size_t top, size_t *n);

@@ -248,17 +248,20 @@ static int hc_summary_line_with(hc_summary *s, const char *line, size_t len, uin
     s->all.objects++;
     s->all.memsize += memsize;
     s->all.references += refs;
-    int rc = hc_add(hc_map_get(&s->types, l.has_type ? l.type.ptr : "", l.has_type ? l.type.len : 0, 0, 0), memsize, refs);
-    if (rc == 0 && l.has_generation) rc = hc_add(hc_map_get(&s->generations, NULL, 0, 0, l.generation), memsize, refs);
+    int rc = 0;
+    if (!s->graph_only) {
+        rc = hc_add(hc_map_get(&s->types, l.has_type ? l.type.ptr : "", l.has_type ? l.type.len : 0, 0, 0), memsize, refs);
+        if (rc == 0 && l.has_generation) rc = hc_add(hc_map_get(&s->generations, NULL, 0, 0, l.generation), memsize, refs);
+    }
     uint32_t site_id = 0;
     if (rc == 0 && l.has_file) {
         hc_tally_slot *site = hc_map_get(&s->sites, l.file.ptr, l.file.len, l.has_line ? l.line : 0, 0);
         rc = hc_add_site(site, memsize, refs, hc_dump_line_weight(&l));
         if (site) site_id = site->id + 1;
     }
-    if (rc == 0 && refs) rc = hc_holder_offer(s, &l, memsize);
+    if (rc == 0 && refs && !s->graph_only) rc = hc_holder_offer(s, &l, memsize);
     if (rc == 0 && s->graph) rc = hc_graph_add(s->graph, &l, site_id);
-    if (rc == 0 && s->strings && l.has_value && l.has_type && hc_json_str_is(&l.type, "STRING"))
+    if (rc == 0 && s->strings && !s->graph_only && l.has_value && l.has_type && hc_json_str_is(&l.type, "STRING"))
         rc = hc_string_tally_add(s->strings, &l.value, memsize, site_id);
     if (rc != 0) s->failed = 1;
     return rc;

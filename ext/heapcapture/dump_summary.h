@@ -71,6 +71,9 @@ typedef struct {
     hc_string_tally *strings; /* NULL: duplicate strings are not tallied (the caller owns it) */
     hc_graph *graph;        /* NULL: no graph is built; else every object and ROOT record goes into it
                              * (the caller owns it), and long lines are kept whole for their references */
+    int graph_only;         /* only what the graph needs (its lines, their sites, the class names): no
+                             * tallies of types, generations, holders or strings. The retention's own
+                             * summary, read on a thread of its own beside the report's (rb_dump_report.c) */
     char *partial;          /* a line begun in an earlier write */
     size_t partial_len, partial_cap;
     size_t refs_at;         /* a long partial line: where its references list's kept rest begins (0: not found) */

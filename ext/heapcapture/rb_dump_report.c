@@ -27,6 +27,8 @@ typedef struct {
     char *retention;        /* its JSON, or NULL with retention_err saying why not */
     char retention_err[512];
     hc_summary summary;     /* for diff: all of the dump analysed, its graph with it */
+    hc_summary graph_summary; /* summarize with retention: the graph's, read beside summary on a thread
+                               * of its own (on a second CPU: the graph cost the report's one ~1 s a GB) */
     hc_summary tally;       /* diff: the new objects of the dump analysed */
     hc_string_tally string_tally;
     hc_addr_set old_set, mid_set; /* diff: OLD's addresses; with LATER, those of NEW that OLD lacks */
@@ -68,7 +70,7 @@ static hc_retention *hc_retention_begin(hc_summarize_call *c, char *err, size_t 
                  "(a dump written by ObjectSpace.dump_all has both)", c->path);
         return NULL;
     }
-    return hc_retention_new(&c->graph, &c->summary, err, errlen);
+    return hc_retention_new(&c->graph, c->graph_summary.graph ? &c->graph_summary : &c->summary, err, errlen);
 }
 
 /* The retention analysis of the graph read with the summary: its JSON (or, for paths, the paths'
@@ -91,9 +93,12 @@ static void hc_retention_run(hc_summarize_call *c)
 static void *hc_summarize_nogvl(void *arg)
 {
     hc_summarize_call *c = arg;
-    if (hc_dump_read_file(c->path, &c->keys, &c->summary, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0)
+    hc_summary *both[2] = {&c->summary, &c->graph_summary};
+    if (hc_dump_read_file_into(c->path, &c->keys, both, c->graph_summary.graph ? 2 : 1, &c->bytes, &c->gzipped,
+                               c->err, sizeof c->err) != 0)
         return NULL;
     if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, c->summary.all.objects) != 0) return NULL;
+    hc_string_tally_end(&c->string_tally); /* its duplicates kept: the retention analysis needs the room */
     if (c->share > 0 || c->paths) hc_retention_run(c);
     if (!c->paths) hc_summarize_json(c);
     return NULL;
@@ -189,17 +194,21 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     c->summary.keep = c->top;
     hc_summary_init(&c->tally);
     c->tally.keep = c->top;
+    hc_summary_init(&c->graph_summary);
+    c->graph_summary.graph_only = 1;
     hc_string_tally_init(&c->string_tally);
     if (c->strings) c->summary.strings = &c->string_tally;
     hc_addr_set_init(&c->old_set);
     hc_addr_set_init(&c->mid_set);
     hc_graph_init(&c->graph);
-    if (c->share > 0 || c->paths || c->old_path) c->summary.graph = &c->graph;
+    if (c->old_path) c->summary.graph = &c->graph;
+    else if (c->share > 0) c->graph_summary.graph = &c->graph;
     rb_thread_call_without_gvl(body, c, NULL, NULL); /* bounded by the files */
     hc_rb_age_keys_free(&c->keys);
     hc_graph_free(&c->graph);
     hc_summary_free(&c->summary);
     hc_summary_free(&c->tally);
+    hc_summary_free(&c->graph_summary);
     hc_string_tally_free(&c->string_tally);
     hc_addr_set_free(&c->old_set);
     hc_addr_set_free(&c->mid_set);
@@ -248,7 +257,7 @@ static VALUE hc_dump_summarize(int argc, VALUE *argv, VALUE self)
  * later has them). growth: what holds them, from the dump's graph (dump_retention.h,
  * hc_retention_growth_json), or [why it was not made]. DumpError for a file that is empty or no
  * dump. Memory: OLD's addresses and NEW's new ones (~16 bytes each), the graph of the dump
- * analysed (~62 bytes an object and 8 a reference at its peak). */
+ * analysed (~54 bytes an object and 8 a reference at its peak). */
 static VALUE hc_dump_diff(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
@@ -294,6 +303,7 @@ static VALUE hc_dump_paths(int argc, VALUE *argv, VALUE self)
     hc_summary_init(&c.summary);
     hc_graph_init(&c.graph);
     c.summary.graph = &c.graph;
+    c.summary.graph_only = 1; /* a path needs no tally */
     rb_thread_call_without_gvl(hc_summarize_nogvl, &c, NULL, NULL); /* bounded by the file */
     hc_rb_age_keys_free(&c.keys);
     hc_graph_free(&c.graph);

@@ -27,7 +27,7 @@ module HeapCapture
     # DumpError for a file that is not one (empty, no dump: checked in C, rb_dump_report.c). With
     # strings, the top duplicate strings too (a tally of ~24 bytes a distinct string: never in a
     # capture's own process, where memory may be what is short). With retention, what holds the
-    # memory (dump_retention.c: ~62 bytes an object and 8 a reference while it runs): retained and
+    # memory (dump_graph.h: ~54 bytes an object and 8 a reference while it runs): retained and
     # garbage, sites and classes by retained memsize, retainers, suspects at share; "retention"
     # says "computed", or why not.
     # An age-encrypted dump is decrypted as it is read, with identity (an identity file's text, Age.identity!).

@@ -790,6 +790,45 @@ static void check_random(uint32_t graphs, uint32_t min_objects, uint32_t max_obj
     HC_CHECK(failures == 0, "%s: %u of %u random graphs disagree with the slow computation", what, failures, graphs);
 }
 
+/* The classes dropped once named: the analysis runs without them, and nothing is added after.
+ * The scratch block keeps its first bytes as it is resized, and 0 frees it. */
+static void test_drop_classes_and_scratch(void)
+{
+    char err[256];
+    hc_graph g;
+    hc_graph_init(&g);
+    const char *lines[] = {
+        "{\"type\":\"ROOT\",\"root\":\"vm\",\"references\":[\"0x10\"]}",
+        "{\"address\":\"0x10\",\"type\":\"ARRAY\",\"class\":\"0x90\",\"references\":[\"0x20\"],\"memsize\":40}",
+        "{\"address\":\"0x20\",\"type\":\"STRING\",\"class\":\"0x91\",\"memsize\":60}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+        HC_CHECK(add_line(&g, lines[i], err, sizeof err) == 0, "%s", err);
+    HC_CHECK(g.klass && g.klass[1] == 0x90, "the class read");
+    hc_graph_drop_classes(&g);
+    HC_CHECK(!g.klass && g.classes_dropped, "the classes dropped");
+    hc_dump_line l;
+    HC_CHECK(hc_dump_scan_line(lines[2], strlen(lines[2]), &l) == 0 && hc_graph_add(&g, &l, 0) == -1 && g.failed &&
+             g.why && strstr(g.why, "after the classes were dropped"), "an object added after: refused, saying why");
+    hc_graph_free(&g);
+    hc_graph_init(&g);
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+        HC_CHECK(add_line(&g, lines[i], err, sizeof err) == 0, "%s", err);
+    hc_graph_drop_classes(&g);
+    HC_CHECK(hc_graph_analyze(&g, NULL, NULL, err, sizeof err) == 0, "analysed without classes: %s", err);
+    HC_CHECK(g.retained[1] == 100 && g.retained_count[1] == 2 && g.idom[2] == 1, "0x10 retains 0x20: %" PRIu64,
+             g.retained[1]);
+    uint32_t *a = hc_graph_scratch(&g, 16 * sizeof *a);
+    HC_CHECK(a != NULL, "a scratch block");
+    for (uint32_t i = 0; i < 16; i++) a[i] = i * 7;
+    uint32_t *b = hc_graph_scratch(&g, 1 << 20);
+    HC_CHECK(b && b[15] == 105 && g.scratch_bytes == 1 << 20, "grown, its first bytes kept");
+    uint32_t *c = hc_graph_scratch(&g, 8 * sizeof *c);
+    HC_CHECK(c && c[7] == 49 && g.scratch_bytes == 8 * sizeof *c, "shrunk, its first bytes kept");
+    HC_CHECK(hc_graph_scratch(&g, 0) == NULL && !g.scratch && g.scratch_bytes == 0, "0 bytes frees it");
+    hc_graph_free(&g);
+}
+
 int main(void)
 {
     test_chain();
@@ -809,6 +848,7 @@ int main(void)
     test_kinds_limit();
     test_own();
     test_long_chain();
+    test_drop_classes_and_scratch();
     check_random(10000, 2, 40, 20260101, "small graphs");
     check_random(200, 100, 400, 7, "larger graphs");
     return hc_test_summary("dump_graph");

@@ -42,6 +42,11 @@ static void test_counts(void)
     HC_CHECK(n == 4 && strcmp(top[2]->preview, "a\\\"b") == 0 && top[2]->bytesize == 3 && top[2]->site == 0 &&
              !top[2]->more_sites, "an escaped value: decoded bytesize 3, no site");
     free(top);
+    hc_string_tally_end(&t); /* the counting table goes, the duplicates stay */
+    HC_CHECK(!t.slots && t.cap == 0 && t.dups_count == 4, "ended: no table, 4 duplicates kept");
+    top = hc_string_tally_top(&t, 1, &n);
+    HC_CHECK(top && n == 1 && strcmp(top[0]->preview, "five") == 0 && top[0]->count == 5, "the top after the end");
+    free(top);
     hc_string_tally_free(&t);
 }
 

@@ -61,6 +61,28 @@ static char *summarize(size_t piece, int strings)
     return json;
 }
 
+/* A graph-only summary (the retention's, beside the report's): the lines, their sites and the class
+ * names, but no types, generations, holders or strings. */
+static void test_graph_only(void)
+{
+    hc_summary s;
+    hc_string_tally t;
+    hc_summary_init(&s);
+    hc_string_tally_init(&t);
+    s.graph_only = 1;
+    s.strings = &t;
+    HC_CHECK(hc_summary_write(&s, DUMP, sizeof DUMP - 1) == 0 && hc_summary_finish(&s) == 0, "write");
+    HC_CHECK(s.lines == 9 && s.invalid == 2 && s.roots == 1 && s.all.objects == 6 && s.all.memsize == 370,
+             "the lines and objects counted: %llu %llu", (unsigned long long)s.lines, (unsigned long long)s.all.objects);
+    HC_CHECK(s.types.count == 0 && s.generations.count == 0 && s.holders_count == 0 && t.count == 0,
+             "no types, generations, holders or strings");
+    HC_CHECK(s.sites.count == 3, "the sites kept (ids for the graph): %zu", s.sites.count);
+    const char *foo = hc_summary_class_name(&s, 0x8);
+    HC_CHECK(foo && strcmp(foo, "Foo") == 0, "the class names kept");
+    hc_summary_free(&s);
+    hc_string_tally_free(&t);
+}
+
 /* Of 2000 objects holding i % 97 references, the 3 kept are those holding 96 (most memsize first). */
 static void test_holders_kept(void)
 {
@@ -206,6 +228,7 @@ int main(void)
     test_holders_kept();
     test_long_lines();
     test_sampled_sites();
+    test_graph_only();
     hc_summary s;
     hc_summary_init(&s);
     for (int i = 0; i < 5000; i++) { /* many sites: the maps grow */
