@@ -439,6 +439,66 @@ class RetentionTest < HCTest::TestCase
     assert_operator sites[dropped]["memsize"], :>=, 1_000 * 20_480
   end
 
+  # --- the dominator tree's frames (report --folded, and "tree" in its JSON) ------------------------
+
+  # The folded stacks add up to what the roots retain; each frame's value is its self and its
+  # children's; the kept Array's frame retains what the reference says it does, and its strings'
+  # frame below it takes what the reference says its strings take.
+  def test_folded_stacks_add_up_to_the_reference
+    d = dump("garbage")
+    ref = d.reference
+    Dir.mktmpdir("hc-folded-") do |dir|
+      folded = File.join(dir, "garbage.folded")
+      out, err, status = heapcapture("report", d.path, "--folded", folded, "--json")
+      assert status.success?, err
+      tree = JSON.parse(out).fetch("tree")
+      lines = File.readlines(folded, chomp: true)
+      refute_empty lines
+      assert(lines.all? { |l| l.match?(/\A[^\n]+ \d+\z/) }, "frame;frame bytes lines: #{lines.first(3)}")
+      assert_equal ref.retained["memsize"], lines.sum { |l| Integer(l[/ (\d+)\z/, 1]) }, "the stacks add up to the retained heap"
+      assert_equal ref.retained["memsize"], tree["value"]
+      assert_frames_add_up(tree)
+      kept = find_frame(tree) { |f| f["address"] == d.facts["kept"] }
+      refute_nil kept, "the kept Array's frame (it retains the most of its frame)"
+      assert_equal 1, kept["instances"]
+      assert_equal ref.retained_size(d.facts["kept"]), kept.values_at("value", "objects"), "the Array retains its strings"
+      site = "#{d.facts['file']}:#{d.facts['kept_line']}"
+      strings = kept["children"].find { |f| f["name"].end_with?("(#{site})") }
+      refute_nil strings, "the strings' frame under the Array's: #{kept['children'].map { |f| f['name'] }}"
+      held = ref.record(d.facts["kept"]).references.sum { |s| ref.record(s).memsize }
+      assert_equal [held, 2_000], strings.values_at("value", "instances")
+      line = lines.find { |l| l.sub(/ \d+\z/, "").split(";").last(2) == [kept["name"], strings["name"]] }
+      assert_equal held, Integer(line[/ (\d+)\z/, 1]), "its folded line: #{line}"
+    end
+  end
+
+  def test_folded_bad_input
+    d = dump("garbage")
+    _, err, status = heapcapture("report", d.path, "--folded", "/nonexistent-dir/x.folded")
+    assert_equal 1, status.exitstatus
+    assert_match %r{writing the folded stacks to /nonexistent-dir/x.folded: No such file or directory}, err
+    assert_equal 1, err.lines.size, err
+  end
+
+  def assert_frames_add_up(frame)
+    children = frame.fetch("children", [])
+    assert_equal frame["value"], frame["self"] + children.sum { |c| c["value"] }, "#{frame['name']}: value = self + children"
+    drawn = children.reject { |c| c["other"] }
+    drawn.each_cons(2) { |a, b| assert_operator a["value"], :>=, b["value"], "children largest first" }
+    assert(children.index { |c| c["other"] }.nil? || children.last["other"], "(other) last")
+    children.each { |c| assert_frames_add_up(c) }
+  end
+
+  def find_frame(frame, &block)
+    return frame if block.call(frame)
+
+    frame.fetch("children", []).each do |c|
+      found = find_frame(c, &block)
+      return found if found
+    end
+    nil
+  end
+
   # --- heapcapture path --------------------------------------------------------------------------
 
   def test_path_is_a_shortest_path

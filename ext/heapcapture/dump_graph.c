@@ -487,6 +487,20 @@ oom:
     return -1;
 }
 
+uint32_t *hc_graph_dominated(hc_graph *g)
+{
+    uint32_t n = g->n;
+    uint32_t *first = hc_graph_scratch(g, (2 * (size_t)n + 1) * sizeof *first), *kids = first + n + 1;
+    if (!first) return NULL;
+    memset(first, 0, ((size_t)n + 1) * sizeof *first);
+    for (uint32_t v = 0; v < n; v++)
+        if (g->idom[v] != HC_GRAPH_NONE) first[g->idom[v] + 1]++;
+    for (uint32_t v = 0; v < n; v++) first[v + 1] += first[v];
+    for (uint32_t v = 0; v < n; v++) /* first[v] begins v's children; filled, it is where they end */
+        if (g->idom[v] != HC_GRAPH_NONE) kids[first[g->idom[v]]++] = v;
+    return first;
+}
+
 int hc_graph_bfs(hc_graph *g, char *err, size_t errlen)
 {
     if (g->bfs_parent) return 0;

@@ -132,6 +132,11 @@ uint32_t hc_graph_weight_of(const hc_graph *g, uint32_t v);
  * next call; 0 bytes frees it (hc_graph_free does too). NULL out of memory (the old block kept). */
 void *hc_graph_scratch(hc_graph *g, size_t bytes);
 
+/* The dominator tree's children, in g's scratch block (valid until its next use), once analysed:
+ * the nodes v immediately dominates are kids[(v ? first[v - 1] : 0) .. first[v]), where first is
+ * the block returned and kids = first + n + 1 (n = g->n). NULL out of memory. */
+uint32_t *hc_graph_dominated(hc_graph *g);
+
 /* Node i's references, once analysed. */
 static inline const uint32_t *hc_graph_edges(const hc_graph *g, uint32_t i, uint32_t *count)
 {

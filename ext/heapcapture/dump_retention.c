@@ -9,6 +9,7 @@
  * (the objects seen). Classes stay exact: every object's class is known. */
 #define _GNU_SOURCE /* strndup */
 #include "dump_retention.h"
+#include "dump_flame.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -285,17 +286,10 @@ static int hc_group_walk(hc_retention *r, int pass)
     hc_graph *g = r->g;
     uint32_t n = g->n;
     size_t cap = 1024, depth = 0;
-    uint32_t *first = hc_graph_scratch(g, (2 * (size_t)n + 1) * sizeof *first), *kids = first + n + 1;
+    uint32_t *first = hc_graph_dominated(g), *kids = first + n + 1;
     hc_walk_step *path = malloc(cap * sizeof *path);
     int rc = -1;
     if (!first || !path) goto done;
-    memset(first, 0, ((size_t)n + 1) * sizeof *first);
-    for (uint32_t v = 0; v < n; v++)
-        if (g->idom[v] != HC_GRAPH_NONE) first[g->idom[v] + 1]++;
-    for (uint32_t v = 0; v < n; v++) first[v + 1] += first[v];
-    for (uint32_t v = 0; v < n; v++)
-        if (g->idom[v] != HC_GRAPH_NONE) kids[first[g->idom[v]]++] = v;
-    /* first[v] is now where v's children end; they begin at first[v - 1] (0 for node 0) */
     uint32_t active[2] = {0, 0}; /* candidates' instances on the path, by kind */
     hc_walk_visit(r, g->root, 0, pass, active);
     path[depth++] = (hc_walk_step){g->root, first[g->root]};
@@ -656,7 +650,76 @@ static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
     hc_sbuf_puts(o, "]");
 }
 
-char *hc_retention_json(hc_retention *r, size_t top, double share)
+/* ---- the dominator tree, as a flame graph draws it (dump_flame.h) ---- */
+
+#define HC_FRAME_ROOT_KINDS 256u /* a ROOT record's frame: its kind past the objects' */
+#define HC_FRAME_OWN_KIND 512u
+
+static hc_frame_key hc_frame_of(void *arg, const hc_graph *g, uint32_t v)
+{
+    const hc_retention *r = arg;
+    if (g->flags[v] & HC_NODE_ROOT) return (hc_frame_key){0, 0, HC_FRAME_ROOT_KINDS + g->kind[v]};
+    if (g->flags[v] & HC_NODE_OWN) return (hc_frame_key){0, 0, HC_FRAME_OWN_KIND};
+    return (hc_frame_key){r->class_of[v], g->site[v], g->kind[v]};
+}
+
+/* A frame's name: its class (or type, imemo type, root kind) and site, as the dump wrote them. */
+static void hc_frame_put(void *arg, hc_sbuf *o, uint32_t v)
+{
+    const hc_retention *r = arg;
+    const hc_graph *g = r->g;
+    const hc_graph_kind *k = hc_kind(g, v);
+    if (g->flags[v] & HC_NODE_ROOT) {
+        hc_sbuf_puts(o, "\"name\":\"(root) ");
+        hc_sbuf_puts(o, k->sub ? k->sub : "");
+        hc_sbuf_puts(o, "\",\"type\":\"ROOT\",\"root\":\"");
+        hc_sbuf_puts(o, k->sub ? k->sub : "");
+        hc_sbuf_puts(o, "\",");
+        return;
+    }
+    if (g->flags[v] & HC_NODE_OWN) {
+        hc_sbuf_puts(o, "\"name\":\"(heapcapture's own)\",\"own\":true,");
+        return;
+    }
+    const char *cls = hc_label(r, r->class_of[v]);
+    const hc_tally_slot *site = hc_site(r, g->site[v]);
+    hc_sbuf_puts(o, "\"name\":\"");
+    if (cls) {
+        hc_sbuf_puts(o, cls);
+    } else {
+        hc_sbuf_puts(o, k->type);
+        if (k->sub) hc_sbuf_printf(o, " %s", k->sub);
+    }
+    if (site) hc_sbuf_printf(o, " (%s:%" PRId64 ")", site->name, site->line);
+    hc_sbuf_puts(o, "\"");
+    hc_put_text(o, "type", k->type);
+    if (k->sub) hc_put_text(o, "imemo_type", k->sub);
+    if (cls) hc_put_text(o, "class", cls);
+    if (site) {
+        hc_put_text(o, "file", site->name);
+        hc_sbuf_printf(o, ",\"line\":%" PRId64, site->line);
+    }
+    hc_sbuf_puts(o, ",");
+}
+
+/* ,"tree":{...}: frames retaining at least share of what the roots retain drawn on their own. */
+static void hc_put_tree(hc_sbuf *o, hc_retention *r, double share)
+{
+    hc_graph *g = r->g;
+    hc_flame_spec spec = {hc_frame_of, hc_frame_put, r, 0, HC_RETENTION_TREE_DEPTH};
+    spec.min_bytes = (uint64_t)(share * (double)g->retained[g->root]);
+    if (spec.min_bytes == 0) spec.min_bytes = 1;
+    char *tree = hc_flame_json(g, &spec);
+    if (!tree) {
+        o->oom = 1;
+        return;
+    }
+    hc_sbuf_puts(o, ",\"tree\":");
+    hc_sbuf_puts(o, tree);
+    free(tree);
+}
+
+char *hc_retention_json(hc_retention *r, size_t top, double share, double tree_share)
 {
     hc_graph *g = r->g;
     if (hc_graph_bfs(g, NULL, 0) != 0) return NULL;
@@ -724,6 +787,7 @@ char *hc_retention_json(hc_retention *r, size_t top, double share)
     hc_sbuf_puts(&o, "]");
     free(pick);
     hc_put_suspects(&o, r, share);
+    if (tree_share > 0) hc_put_tree(&o, r, tree_share);
     hc_sbuf_puts(&o, "}");
     return hc_sbuf_take(&o);
 }

@@ -14,6 +14,7 @@
 #define HC_RETENTION_SHARE 0.1        /* a suspect holds at least this share of the retained heap */
 #define HC_RETENTION_MAX_SUSPECTS 10
 #define HC_RETENTION_MAX_HOPS 64      /* a path's hops written (its length is always said) */
+#define HC_RETENTION_TREE_DEPTH 128   /* levels of the dominator tree's frames opened (dump_flame.h) */
 
 typedef struct hc_retention hc_retention;
 
@@ -35,7 +36,9 @@ void hc_retention_free(hc_retention *r);
  *    "retained_by_site":[{"file","line","instances","retained_memsize","retained_objects",
  *                         ("estimated":true,"sampled")}],
  *    "suspects":[{"kind","address","instances","type","class","file","line","retained_memsize",
- *                 "retained_objects","share",("estimated":true,"sampled"),"path_length","path":[hop,...]}]}
+ *                 "retained_objects","share",("estimated":true,"sampled"),"path_length","path":[hop,...]}],
+ *    ("tree":{...} with tree_share > 0: the dominator tree as a flame graph's frames, dump_flame.h,
+ *     those retaining less than tree_share of what the roots retain joined into "(other)")}
  * In types, sites and classes, retained_* counts their own objects that the roots reach (in sites
  * and classes, heapcapture's own left out: objects and memsize count them, as the tally does); in
  * retainers, retained_by_* and suspects, what the object (or each instance not itself held by
@@ -45,7 +48,7 @@ void hc_retention_free(hc_retention *r);
  * a site suspect are then estimates, said by "estimated":true and "sampled" (the objects, or
  * instances, seen); what sampled instances hold is at most the retained heap (a share at most 1).
  * Classes, types and totals are exact. NULL when out of memory. */
-char *hc_retention_json(hc_retention *r, size_t top, double share);
+char *hc_retention_json(hc_retention *r, size_t top, double share, double tree_share);
 
 /* Which objects `heapcapture path` explains: one address, or up to `all` objects of a class
  * (by name) or of a site (file as the dump writes it, and line), those retaining most first. */

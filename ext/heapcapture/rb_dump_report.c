@@ -22,6 +22,7 @@ typedef struct {
     size_t top;
     int strings;            /* tally duplicate strings (summarize only: diff's new objects have no need) */
     double share;           /* > 0: the retention analysis too, suspects at this share */
+    double tree_share;      /* > 0: with its dominator tree's frames, those under this share joined */
     const hc_path_query *paths; /* not NULL: paths to these objects instead of the summary */
     hc_graph graph;
     char *retention;        /* its JSON, or NULL with retention_err saying why not */
@@ -84,7 +85,7 @@ static void hc_retention_run(hc_summarize_call *c)
     if (c->paths) {
         c->json = hc_retention_paths_json(r, c->paths, c->err, sizeof c->err);
     } else {
-        c->retention = hc_retention_json(r, c->top, c->share);
+        c->retention = hc_retention_json(r, c->top, c->share, c->tree_share);
         if (!c->retention) snprintf(err, errlen, "out of memory writing the retention analysis");
     }
     hc_retention_free(r);
@@ -225,24 +226,26 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     return rb_ary_new_from_args(4, json, ULL2NUM(c->bytes), c->gzipped ? Qtrue : Qfalse, retention);
 }
 
-/* Dump.summarize(path, top, strings, share, identity = nil) => [summary JSON, decompressed bytes,
+/* Dump.summarize(path, top, strings, share, identity = nil, tree_share = nil) => [summary JSON, decompressed bytes,
  * gzipped?, retention], with the duplicate strings when strings is true (their tally takes ~24
  * bytes a distinct string: not in a capture's own process), and with share (a Float) the retention
  * analysis: its JSON, or [why it was not made]; nil without share. identity: an age identity
- * file's text, for an age-encrypted dump (decrypted as it is read). DumpError saying why not (a
- * file that cannot be read, an age file with no identity or not for it, cut short or altered, a
- * gzip stream cut short, an empty file, one that is no dump). */
+ * file's text, for an age-encrypted dump (decrypted as it is read). tree_share (a Float, with share):
+ * the retention JSON has its dominator tree's frames ("tree"), those under that share joined.
+ * DumpError saying why not (a file that cannot be read, an age file with no identity or not for
+ * it, cut short or altered, a gzip stream cut short, an empty file, one that is no dump). */
 static VALUE hc_dump_summarize(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
-    VALUE path, top, strings, share, identity;
-    rb_scan_args(argc, argv, "41", &path, &top, &strings, &share, &identity);
+    VALUE path, top, strings, share, identity, tree_share;
+    rb_scan_args(argc, argv, "42", &path, &top, &strings, &share, &identity, &tree_share);
     hc_summarize_call c;
     memset(&c, 0, sizeof c);
     c.path = StringValueCStr(path);
     c.top = NUM2SIZET(top);
     c.strings = RTEST(strings);
     c.share = NIL_P(share) ? 0 : NUM2DBL(share);
+    c.tree_share = NIL_P(tree_share) ? 0 : NUM2DBL(tree_share);
     hc_rb_age_keys(identity, &c.keys); /* last: nothing raises after it until they are freed */
     VALUE result = hc_summarize_run(&c, hc_summarize_nogvl);
     RB_GC_GUARD(path);

@@ -29,10 +29,12 @@ module HeapCapture
     # capture's own process, where memory may be what is short). With retention, what holds the
     # memory (dump_graph.h: ~54 bytes an object and 8 a reference while it runs): retained and
     # garbage, sites and classes by retained memsize, retainers, suspects at share; "retention"
-    # says "computed", or why not.
+    # says "computed", or why not. With tree (a share, TREE_SHARE say), "tree": the dominator tree as
+    # a flame graph's frames (dump_flame.h), those retaining less than that share joined in "(other)".
     # An age-encrypted dump is decrypted as it is read, with identity (an identity file's text, Age.identity!).
-    def of_file(path, top: TOP, strings: true, retention: true, share: SUSPECT_SHARE, identity: nil)
-      json, bytes, _, analysis = Dump.summarize(path.to_s, top, strings, retention ? Float(share) : nil, identity)
+    def of_file(path, top: TOP, strings: true, retention: true, share: SUSPECT_SHARE, identity: nil, tree: nil)
+      json, bytes, _, analysis = Dump.summarize(path.to_s, top, strings, retention ? Float(share) : nil, identity,
+                                                retention && tree ? Float(tree) : nil)
       with_retention(JSON.parse(json).merge("raw_bytes" => bytes), analysis)
     end
 
@@ -48,6 +50,7 @@ module HeapCapture
     end
     RETAINED_NONE = { "retained_objects" => 0, "retained_memsize" => 0 }.freeze
     SUSPECT_SHARE = 0.1
+    TREE_SHARE = 0.001 # a frame of the dominator tree drawn on its own retains at least this share
 
     # The shortest paths from a root to the object at address (an Integer), or to up to all objects
     # of class_name or of site ("file:line"), those retaining most first: [{"target", "path_length",

@@ -127,7 +127,8 @@ static void check_graph(const hc_graph *g)
     if (n <= NAIVE_MAX) check_naive(g);
 }
 
-static void check_paths(hc_retention *r, const hc_graph *g, const hc_summary *s)
+/* klass: the nodes' class addresses, kept before the analysis dropped them (nklass of them). */
+static void check_paths(hc_retention *r, const hc_graph *g, const hc_summary *s, const uint64_t *klass, uint32_t nklass)
 {
     char err[512];
     hc_path_query q;
@@ -151,7 +152,7 @@ static void check_paths(hc_retention *r, const hc_graph *g, const hc_summary *s)
             free(json);
         }
         /* by the class of that object, and by its site */
-        const char *cls = hc_summary_class_name(s, g->klass[v]);
+        const char *cls = v < nklass ? hc_summary_class_name(s, klass[v]) : NULL;
         if (cls) {
             memset(&q, 0, sizeof q);
             q.class_name = cls;
@@ -186,13 +187,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* an empty graph (no object, no ROOT record) too: the virtual root alone */
     if (rc == 0 && !s.failed && !g.failed) {
         char err[512];
+        uint32_t nklass = g.n;
+        uint64_t *klass = malloc((nklass ? nklass : 1) * sizeof *klass);
+        if (!klass) abort();
+        if (nklass) memcpy(klass, g.klass, nklass * sizeof *klass);
         hc_retention *r = hc_retention_new(&g, &s, err, sizeof err);
         if (!r) abort(); /* only out of memory, or a graph past its limits (g.failed) */
-        char *json = hc_retention_json(r, 5, (size % 7) / 10.0);
+        if (g.klass) abort(); /* dropped once the classes were named */
+        char *json = hc_retention_json(r, 5, (size % 7) / 10.0, (size % 5) / 100.0);
         if (!is_json_object(json)) abort();
         free(json);
         check_graph(&g);
-        check_paths(r, &g, &s);
+        check_paths(r, &g, &s, klass, nklass);
+        free(klass);
         hc_retention_free(r);
     }
     hc_summary_free(&s);

@@ -58,7 +58,7 @@ static void test_report(void)
     HC_CHECK((g.flags[own] & HC_NODE_OWN) && (g.flags[own_class] & HC_NODE_OWN) && (g.flags[own_str] & HC_NODE_OWN),
              "heapcapture's object, and what it alone holds");
     HC_CHECK(!(g.flags[hc_graph_find(&g, 0x100)] & HC_NODE_OWN), "the app's: not own");
-    char *json = hc_retention_json(r, 10, 0.1);
+    char *json = hc_retention_json(r, 10, 0.1, 0);
     HC_CHECK(is_json(json), "one JSON object: %s", json ? json : "(null)");
     if (json) {
         /* reached: 0x200 0x100 0x110 0x120 0x130 0x300 0x310 0x320 */
@@ -72,6 +72,31 @@ static void test_report(void)
         HC_CHECK(strstr(json, "\"retained_memsize\":8240,\"retained_objects\":4") != NULL, "0x100 retains 8240: %s", json);
         HC_CHECK(!strstr(json, "\"address\":\"0x300\"") && !strstr(json, "HeapCapture::Dump"), "heapcapture's kept out");
     }
+    free(json);
+
+    /* the dominator tree's frames (dump_flame.h): all of them drawn, then those under 20% joined */
+    json = hc_retention_json(r, 10, 0.1, 0.0005);
+    HC_CHECK(is_json(json), "one JSON object: %s", json ? json : "(null)");
+    const char *want[] = {
+        ",\"tree\":{\"name\":\"(all)\",\"value\":10480,\"self\":0,\"objects\":8,\"instances\":1,\"children\":[",
+        "{\"name\":\"(root) vm\",\"type\":\"ROOT\",\"root\":\"vm\",\"value\":9240,\"self\":0,\"objects\":5,",
+        "{\"name\":\"Cache (app.rb:5)\",\"type\":\"OBJECT\",\"class\":\"Cache\",\"file\":\"app.rb\",\"line\":5,"
+        "\"value\":8240,\"self\":40,\"objects\":4,\"instances\":1,\"address\":\"0x100\",\"children\":[{\"name\":\"HASH (app.rb:6)\"",
+        "{\"name\":\"STRING (app.rb:7)\",\"type\":\"STRING\",\"file\":\"app.rb\",\"line\":7,\"value\":8000,\"self\":8000,"
+        "\"objects\":2,\"instances\":2,\"address\":\"0x120\",\"children\":[]}",
+        "{\"name\":\"CLASS\",\"type\":\"CLASS\",\"value\":1000,\"self\":1000,\"objects\":1,\"instances\":1,\"address\":\"0x200\"",
+        "{\"name\":\"(heapcapture's own)\",\"own\":true,\"value\":1240,\"self\":1240,\"objects\":3,\"instances\":3,"
+        "\"address\":\"0x300\",\"children\":[]}",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        HC_CHECK(json && strstr(json, want[i]), "the tree has %s: %s", want[i], json ? json : "(null)");
+    free(json);
+    json = hc_retention_json(r, 10, 0.1, 0.2); /* 2096 bytes at least: the class and the own frame joined */
+    HC_CHECK(json && strstr(json, "{\"name\":\"(other)\",\"other\":true,\"value\":1000,\"self\":1000,\"objects\":1,"
+                                  "\"instances\":1,\"frames\":1}") &&
+                 strstr(json, "{\"name\":\"(other)\",\"other\":true,\"value\":1240,\"self\":1240,\"objects\":3,"
+                              "\"instances\":1,\"frames\":1}") && !strstr(json, "heapcapture's own"),
+             "frames under the share joined: %s", json ? json : "(null)");
     free(json);
 
     hc_path_query q = {0};
@@ -201,7 +226,7 @@ static char *sampled_report(uint64_t leak_weight, hc_retention **out_r, hc_summa
     HC_CHECK(*out_r != NULL, "retention: %s", err);
     HC_CHECK(*out_r && hc_graph_weight_of(g, hc_graph_find(g, 0x206)) == 1000 &&
              hc_graph_weight_of(g, hc_graph_find(g, 0x302)) == 100000, "weights found by node");
-    char *json = *out_r ? hc_retention_json(*out_r, 10, 0.1) : NULL;
+    char *json = *out_r ? hc_retention_json(*out_r, 10, 0.1, 0.001) : NULL;
     HC_CHECK(is_json(json), "one JSON object: %s", json ? json : "(null)");
     return json;
 }
@@ -290,7 +315,7 @@ static void test_long_chain(void)
     hc_retention *r = hc_retention_new(&g, &s, err, sizeof err);
     HC_CHECK(r != NULL, "%s", err);
     if (r) {
-        char *json = hc_retention_json(r, 3, 0.1);
+        char *json = hc_retention_json(r, 3, 0.1, 0);
         HC_CHECK(is_json(json), "one JSON object");
         HC_CHECK(json && strstr(json, "\"retained\":{\"objects\":1000000,\"memsize\":40000000}"), "all retained");
         HC_CHECK(json && strstr(json, "\"retained_by_site\":[{\"file\":\"list.rb\",\"line\":1,\"instances\":1,"

@@ -1,10 +1,11 @@
 # frozen_string_literal: true
 
 require "tmpdir"
+require_relative "../flame_tree"
 
 module HeapCapture
   class CLI
-    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--stored] [--suspect-share X]
+    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--stored] [--suspect-share X] [--folded FILE]
     class DumpReport < BaseCommand
       def run(argv)
         options = { json: false, top: Summary::TOP, prefix: "", stored: false, share: HeapCapture.config.suspect_share }
@@ -26,17 +27,26 @@ module HeapCapture
           o.on("--stored", "with KEY or latest: read the stored summary, not the dump") { options[:stored] = true }
           o.on("--dump", "with KEY or latest: read the dump (the default; kept for older scripts)") { options[:stored] = false }
           share_option(o, options)
+          folded_option(o, options)
         end
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::MissingArgument, "KEY, latest or FILE" if args.empty?
         raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
 
+        raise OptionParser::InvalidArgument, "--folded with --stored (made from the dump)" if options[:folded] && options[:stored]
+
         summary, name = summarize(args.first, options)
+        write_folded(summary, options[:folded]) if options[:folded]
         options[:json] ? @out.puts(JSON.generate(summary)) : print_report(summary, name)
         EXIT_OK
       end
 
       private
+
+      def folded_option(parser, options)
+        parser.on("--folded FILE", "also write the dominator tree as folded stacks (frame;frame bytes lines, " \
+                                   "for flamegraph.pl, inferno or speedscope) to FILE") { |v| options[:folded] = v }
+      end
 
       def share_option(parser, options)
         parser.on("--suspect-share X", Float, "a suspect holds at least this share of the retained heap " \
@@ -66,9 +76,19 @@ module HeapCapture
             return [Summary.top(stored, options[:top]), "#{store.url(key)} (its stored summary)"] if stored
           end
         end
+        tree = options[:folded] ? Summary::TREE_SHARE : nil
         with_local_dump(name, options[:prefix]) do |path, label, identity|
-          [Summary.of_file(path, top: options[:top], share: options[:share], identity: identity), label]
+          [Summary.of_file(path, top: options[:top], share: options[:share], identity: identity, tree: tree), label]
         end
+      end
+
+      # The tree's folded stacks into path; Error saying why when the dump had no retention analysis.
+      def write_folded(summary, path)
+        tree = summary["tree"] or
+          raise Error, "no dominator tree to fold: the retention analysis was #{summary['retention']}"
+        File.write(path, FlameTree.folded(tree).map { |line| "#{line}\n" }.join)
+      rescue SystemCallError => e
+        raise Error, "writing the folded stacks to #{path}: #{e.message}"
       end
 
       # The summary a capture stored beside the dump (KEY.summary.json, .age after it when
