@@ -3,6 +3,7 @@
 require "test_helper"
 require "rbconfig"
 require "timeout"
+require_relative "support/chromium"
 
 # bin/demo end to end, as a user runs it: its own services, puma with two workers, the CLI, one
 # dump's allocation sites. Bounded; the demo stops everything it started.
@@ -29,6 +30,7 @@ class DemoTest < HCTest::TestCase
     leak = File.readlines(File.join(ROOT, "examples/demo/config.ru")).index { |l| l.include?("record = ") } + 1
     assert_equal "examples/demo/config.ru:#{leak}", rows.first[2], "the app's leak holds the most objects made in the window"
     assert_suspects_name_the_leak(out, leak)
+    assert_pages_show_the_leak(out, leak)
     assert_match(/heapcapture: armed in web\.1 .* allocation tracing sampled/, out, "armed with the default tracing")
     refute_match(/FAILED/, out)
   end
@@ -48,6 +50,26 @@ class DemoTest < HCTest::TestCase
       refute_nil suspect, "a suspect names the leak's site (config.ru:#{leak}):\n#{section}"
       path = /^      ROOT \w+\n(.*\n)*      MODULE DemoCatalog .*\n(.*\n)*      HASH \(Hash\) 0x\h+ at \S*config\.ru:#{leak} /
       assert_match(path, suspect, "its path from a root goes through DemoCatalog to one of the records")
+    end
+  end
+
+  # Each dump's page (tmp/demo/*.html), in a browser: it loads with no console message and no request
+  # but its own, and its icicle has a frame at the leak's site. The first page's screenshot is
+  # tmp/test-output/demo-report-page.png (doc/report-page.png, in README, is one of them).
+  def assert_pages_show_the_leak(out, leak)
+    pages = out.scan(/^    page: (\S+\.html) /).flatten
+    assert_equal 2, pages.size, "a page for each dump:\n#{out}"
+    HCTest::Chromium.open do |browser|
+      pages.each_with_index do |page, i|
+        browser.visit("file://#{page}")
+        browser.wait_for("document.querySelectorAll('#icicle g').length > 0")
+        assert_empty browser.console_messages, page
+        sites = browser.evaluate("Array.prototype.map.call(document.querySelectorAll('#icicle g'), " \
+                                 "function (g) { return g.__data__ ? g.__data__.data.file + ':' + g.__data__.data.line : ''; })")
+        assert(sites.any? { |s| s.end_with?("config.ru:#{leak}") }, "a frame at config.ru:#{leak} in #{page}")
+        browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "demo-report-page.png")) if i.zero?
+      end
+      assert_equal(pages.map { |p| "file://#{p}" }, browser.requests.map { |r| r[:url] }, "no request but the pages")
     end
   end
 

@@ -173,14 +173,22 @@ def print_sites(sites, skipped)
 end
 
 # What holds the memory in each dump, as `heapcapture report` says it: the heap retained and
-# awaiting GC, then each leak suspect with its path from a root (the demo's leak: DemoCatalog::SEEN).
+# awaiting GC, then each leak suspect with its path from a root (the demo's leak: DemoCatalog::SEEN);
+# and its HTML page (`heapcapture report FILE --html PAGE`), written to PAGES, which outlive the demo.
+PAGES = File.join(ROOT, "tmp/demo")
 def print_suspects(paths)
   require "heapcapture/cli"
+  require "heapcapture/report_page"
+  FileUtils.mkdir_p(PAGES)
   paths.each do |path|
     step "what holds the memory in #{File.basename(path)} (heapcapture report's suspects; " \
          "`heapcapture report FILE` prints the rest, `heapcapture path FILE ADDRESS` any object's path)"
-    summary = HeapCapture::Summary.of_file(path, strings: false)
+    summary = HeapCapture::Summary.of_file(path, strings: false, tree: HeapCapture::Summary::TREE_SHARE)
     raise DemoError, "no retention analysis of #{path}: #{summary['retention']}" unless summary["retained"]
+
+    page = File.join(PAGES, "#{File.basename(path, '.ndjson.gz')}.html")
+    File.write(page, HeapCapture::ReportPage.html(summary, File.basename(path)))
+    puts "    page: #{page} (the same as `heapcapture report FILE --html PAGE`: open it in a browser)"
 
     HeapCapture::CLI::Retention.new($stdout).totals(summary)
     summary["suspects"].each do |suspect|

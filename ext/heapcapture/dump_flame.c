@@ -182,7 +182,7 @@ static void hc_flame_put(hc_flame *f, hc_sbuf *o, uint32_t i)
     if (i == 0) hc_sbuf_puts(o, "\"name\":\"(all)\",");
     else f->spec->put(f->spec->arg, o, fr->best);
     hc_flame_figures(o, fr->value, fr->self, fr->objects, fr->instances);
-    if (i != 0) hc_sbuf_printf(o, ",\"address\":\"0x%" PRIx64 "\"", f->g->addr[fr->best]);
+    if (i != 0 && f->g->addr[fr->best]) hc_sbuf_printf(o, ",\"address\":\"0x%" PRIx64 "\"", f->g->addr[fr->best]);
     hc_sbuf_puts(o, ",\"children\":[");
     uint64_t other_value = 0, other_self = 0, other_objects = 0, other_instances = 0, other_frames = 0;
     int shown = 0;

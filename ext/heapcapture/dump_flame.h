@@ -37,7 +37,7 @@ typedef struct {
 
 /* The tree from g's root (analysed), as JSON:
  *   {"name":"(all)","value":B,"self":B,"objects":N,"instances":1,"children":[frame,...]}
- * a frame: {<put's fields>,"value":B,"self":B,"objects":N,"instances":N,"address":"0x..",
+ * a frame: {<put's fields>,"value":B,"self":B,"objects":N,"instances":N,"address":"0x.." (not for a ROOT record),
  *           "children":[...]}, an "(other)" frame: {"name":"(other)","other":true,"value":B,
  *           "self":B,"objects":N,"instances":N,"frames":N}; children by value, largest first, "(other)" last.
  * B in bytes (memsize), objects the objects retained, instances the objects grouped there, address

@@ -654,12 +654,15 @@ static void hc_put_suspects(hc_sbuf *o, hc_retention *r, double share)
 
 #define HC_FRAME_ROOT_KINDS 256u /* a ROOT record's frame: its kind past the objects' */
 #define HC_FRAME_OWN_KIND 512u
+#define HC_FRAME_CODE_KIND 1024u /* a class or module with a name: a frame of its own, keyed by its node */
 
 static hc_frame_key hc_frame_of(void *arg, const hc_graph *g, uint32_t v)
 {
     const hc_retention *r = arg;
     if (g->flags[v] & HC_NODE_ROOT) return (hc_frame_key){0, 0, HC_FRAME_ROOT_KINDS + g->kind[v]};
     if (g->flags[v] & HC_NODE_OWN) return (hc_frame_key){0, 0, HC_FRAME_OWN_KIND};
+    if (g->kinds[g->kind[v]].code && hc_summary_class_name(r->s, g->addr[v]))
+        return (hc_frame_key){v, g->site[v], HC_FRAME_CODE_KIND + g->kind[v]};
     return (hc_frame_key){r->class_of[v], g->site[v], g->kind[v]};
 }
 
@@ -683,8 +686,12 @@ static void hc_frame_put(void *arg, hc_sbuf *o, uint32_t v)
     }
     const char *cls = hc_label(r, r->class_of[v]);
     const hc_tally_slot *site = hc_site(r, g->site[v]);
+    const char *named = k->code ? hc_summary_class_name(r->s, g->addr[v]) : NULL; /* a class or module */
     hc_sbuf_puts(o, "\"name\":\"");
-    if (cls) {
+    if (named) {
+        hc_sbuf_puts(o, strcmp(k->type, "MODULE") == 0 ? "module " : "class ");
+        hc_sbuf_puts(o, named);
+    } else if (cls) {
         hc_sbuf_puts(o, cls);
     } else {
         hc_sbuf_puts(o, k->type);
@@ -695,6 +702,7 @@ static void hc_frame_put(void *arg, hc_sbuf *o, uint32_t v)
     hc_put_text(o, "type", k->type);
     if (k->sub) hc_put_text(o, "imemo_type", k->sub);
     if (cls) hc_put_text(o, "class", cls);
+    if (named) hc_put_text(o, "class_name", named);
     if (site) {
         hc_put_text(o, "file", site->name);
         hc_sbuf_printf(o, ",\"line\":%" PRId64, site->line);

@@ -84,7 +84,7 @@ static void test_report(void)
         "\"value\":8240,\"self\":40,\"objects\":4,\"instances\":1,\"address\":\"0x100\",\"children\":[{\"name\":\"HASH (app.rb:6)\"",
         "{\"name\":\"STRING (app.rb:7)\",\"type\":\"STRING\",\"file\":\"app.rb\",\"line\":7,\"value\":8000,\"self\":8000,"
         "\"objects\":2,\"instances\":2,\"address\":\"0x120\",\"children\":[]}",
-        "{\"name\":\"CLASS\",\"type\":\"CLASS\",\"value\":1000,\"self\":1000,\"objects\":1,\"instances\":1,\"address\":\"0x200\"",
+        "{\"name\":\"class Cache\",\"type\":\"CLASS\",\"class_name\":\"Cache\",\"value\":1000,\"self\":1000,\"objects\":1,\"instances\":1,\"address\":\"0x200\"",
         "{\"name\":\"(heapcapture's own)\",\"own\":true,\"value\":1240,\"self\":1240,\"objects\":3,\"instances\":3,"
         "\"address\":\"0x300\",\"children\":[]}",
     };

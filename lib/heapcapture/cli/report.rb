@@ -2,10 +2,12 @@
 
 require "tmpdir"
 require_relative "../flame_tree"
+require_relative "../report_page"
 
 module HeapCapture
   class CLI
-    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--stored] [--suspect-share X] [--folded FILE]
+    # heapcapture report KEY|latest|FILE [--json] [--top N] [--prefix P] [--stored] [--suspect-share X]
+    #   [--folded FILE] [--html FILE]
     class DumpReport < BaseCommand
       def run(argv)
         options = { json: false, top: Summary::TOP, prefix: "", stored: false, share: HeapCapture.config.suspect_share }
@@ -30,22 +32,46 @@ module HeapCapture
           folded_option(o, options)
         end
         args = parse(parser, argv) or return EXIT_OK
-        raise OptionParser::MissingArgument, "KEY, latest or FILE" if args.empty?
-        raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
-
-        raise OptionParser::InvalidArgument, "--folded with --stored (made from the dump)" if options[:folded] && options[:stored]
-
-        summary, name = summarize(args.first, options)
+        check_arguments(args, options)
+        summary, name = page_on_error(args.first, options[:html]) { summarize(args.first, options) }
         write_folded(summary, options[:folded]) if options[:folded]
+        write_page(summary, name, options[:html]) if options[:html]
         options[:json] ? @out.puts(JSON.generate(summary)) : print_report(summary, name)
         EXIT_OK
       end
 
       private
 
+      def check_arguments(args, options)
+        raise OptionParser::MissingArgument, "KEY, latest or FILE" if args.empty?
+        raise OptionParser::NeedlessArgument, args.drop(1).join(" ") if args.size > 1
+
+        %i[folded html].each do |o|
+          raise OptionParser::InvalidArgument, "--#{o} with --stored (made from the dump)" if options[o] && options[:stored]
+        end
+      end
+
       def folded_option(parser, options)
         parser.on("--folded FILE", "also write the dominator tree as folded stacks (frame;frame bytes lines, " \
                                    "for flamegraph.pl, inferno or speedscope) to FILE") { |v| options[:folded] = v }
+        parser.on("--html FILE", "also write the report as one self-contained HTML page (the dominator tree " \
+                                 "as a zoomable icicle, the suspects and their paths, sortable tables) to FILE") do |v|
+          options[:html] = v
+        end
+      end
+
+      # The summary; when the dump cannot be read and a page was asked for, the page says why too.
+      def page_on_error(name, html)
+        yield
+      rescue Error => e
+        write_page(nil, name, html, error: Util.unprefixed(e.message)) if html
+        raise
+      end
+
+      def write_page(summary, name, path, error: nil)
+        File.write(path, ReportPage.html(summary, name, error: error))
+      rescue SystemCallError => e
+        raise Error, "writing the report page to #{path}: #{e.message}"
       end
 
       def share_option(parser, options)
@@ -76,7 +102,7 @@ module HeapCapture
             return [Summary.top(stored, options[:top]), "#{store.url(key)} (its stored summary)"] if stored
           end
         end
-        tree = options[:folded] ? Summary::TREE_SHARE : nil
+        tree = options[:folded] || options[:html] ? Summary::TREE_SHARE : nil
         with_local_dump(name, options[:prefix]) do |path, label, identity|
           [Summary.of_file(path, top: options[:top], share: options[:share], identity: identity, tree: tree), label]
         end

@@ -1,0 +1,177 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "json"
+require "tmpdir"
+require "fileutils"
+require_relative "support/chromium"
+require_relative "support/bounded_command"
+
+# `heapcapture report DUMP --html FILE`, opened in a real browser (headless Chromium, nothing
+# reachable off the machine: test/support/chromium.rb). The dump: test/fixtures/retention/garbage.rb,
+# 2,000 strings kept in one Array and 20 MB of buffers awaiting GC above them. The page must load
+# with no console message and no request but its own; its icicle has the suspect's frame with what
+# it retains, a click on that frame zooms it to the whole width, the search box highlights the
+# kept strings' site, and each suspect's path is the one `heapcapture path` gives. Screenshots go to
+# tmp/test-output/ (report-page*.png). Bad input: an empty file and a dump without references each
+# give a page that says so.
+class ReportPageTest < HCTest::TestCase
+  ROOT = File.expand_path("..", __dir__)
+  EXE = File.join(ROOT, "exe/heapcapture")
+  FIXTURE = File.join(ROOT, "test/fixtures/retention/garbage.rb")
+  TIMEOUT = 120
+
+  def setup
+    @dir = Dir.mktmpdir("hc-report-page-")
+  end
+
+  def teardown
+    FileUtils.rm_rf(@dir)
+  end
+
+  def heapcapture(*args)
+    HCTest::BoundedCommand.run({}, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", EXE, *args, timeout: TIMEOUT)
+  end
+
+  # The fixture's dump, and what it knows (the kept Array's address, the kept strings' line).
+  def make_dump
+    path = File.join(@dir, "garbage.ndjson")
+    out, err, status = HCTest::BoundedCommand.run({ "RUBYOPT" => nil }, RbConfig.ruby, FIXTURE, path, timeout: TIMEOUT)
+    assert status.success?, "fixture: #{err}"
+    [path, JSON.parse(out)]
+  end
+
+  def test_the_page_in_a_browser
+    dump, facts = make_dump
+    page = File.join(@dir, "report.html")
+    out, err, status = heapcapture("report", dump, "--html", page, "--json")
+    assert status.success?, err
+    summary = JSON.parse(out)
+    suspect = summary["suspects"].find { |s| s["kind"] == "object" && s["address"] == facts["kept"] }
+    refute_nil suspect, "the kept Array is a suspect: #{summary['suspects'].map { |s| s.values_at('kind', 'address') }}"
+    assert_operator File.size(page), :<, 3_000_000
+
+    HCTest::Chromium.open do |browser|
+      load_time = browser.visit("file://#{page}")
+      assert_operator load_time, :<, 10
+      browser.wait_for("document.querySelectorAll('#icicle g').length > 0")
+      assert_empty browser.console_messages, "no console message at all"
+      assert_equal ["file://#{page}"], browser.requests.map { |r| r[:url] }, "no request but the page's own"
+      browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "report-page.png"))
+
+      assert_suspect_frame(browser, suspect)
+      assert_click_zooms(browser, suspect["address"])
+      assert_search_highlights(browser, "#{facts['file']}:#{facts['kept_line']}")
+      assert_paths_as_path_gives(browser, dump, summary["suspects"])
+      assert_tables_sort(browser)
+      assert_empty browser.console_messages, "nothing logged while it was used"
+      assert_equal 1, browser.requests.size, "still no request: #{browser.requests.map { |r| r[:url] }}"
+    end
+  end
+
+  # The frame whose instance retaining most is the suspect: it retains what the suspect does.
+  def assert_suspect_frame(browser, suspect)
+    frame = browser.evaluate(<<~JS)
+      (function () {
+        var hit = Array.prototype.find.call(document.querySelectorAll("#icicle g"),
+          function (g) { return g.__data__ && g.__data__.data.address === #{suspect['address'].to_json}; });
+        return hit ? { value: hit.__data__.data.value, name: hit.__data__.data.name, text: hit.textContent } : null;
+      })()
+    JS
+    refute_nil frame, "a frame for #{suspect['address']} in the icicle"
+    assert_equal suspect["retained_memsize"], frame["value"], "the frame retains what the suspect does (#{frame['name']})"
+  end
+
+  # A click on the frame zooms it: its box then fills the chart's width (the box, not the frame's
+  # group, whose label may overflow it).
+  def assert_click_zooms(browser, address)
+    find = <<~JS
+      Array.prototype.find.call(document.querySelectorAll("#icicle g"),
+        function (g) { return g.__data__ && g.__data__.data.address === #{address.to_json}; }).querySelector("rect")
+    JS
+    box = browser.evaluate("(function () { var r = (#{find}).getBoundingClientRect(); " \
+                           "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2, w: r.width }; })()")
+    whole = browser.evaluate("document.querySelector('#icicle svg').getBoundingClientRect().width")
+    assert_operator box["w"], :<, whole * 0.9, "before the click the frame is narrower than the chart"
+    browser.evaluate("(#{find}).scrollIntoView({ block: 'center' })")
+    box = browser.evaluate("(function () { var r = (#{find}).getBoundingClientRect(); " \
+                           "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2 }; })()")
+    browser.click_at(box["x"], box["y"])
+    browser.wait_for("(#{find}).getBoundingClientRect().width >= #{whole * 0.98}", timeout: 5)
+    browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "report-page-zoomed.png"))
+    browser.evaluate("window.heapReport.chart.resetZoom()")
+  end
+
+  # Typing the kept strings' site into the search box highlights their frame and says how much matched.
+  def assert_search_highlights(browser, site)
+    browser.click("#search")
+    browser.insert_text(site)
+    browser.wait_for("document.getElementById('search-result').textContent.indexOf('match') >= 0", timeout: 5)
+    highlighted = browser.evaluate(<<~JS)
+      Array.prototype.filter.call(document.querySelectorAll("#icicle g"),
+        function (g) { return g.__data__ && g.__data__.highlight; }).map(function (g) { return g.__data__.data.name; })
+    JS
+    refute_empty highlighted
+    assert(highlighted.all? { |name| name.include?(site) }, "only frames of #{site}: #{highlighted}")
+    assert_match(/\A\d+ frame\(s\) match, /, browser.evaluate("document.getElementById('search-result').textContent"))
+    browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "report-page-search.png"))
+  end
+
+  # Each suspect's chain on the page: the hops `heapcapture path DUMP ADDRESS` gives, in order.
+  def assert_paths_as_path_gives(browser, dump, suspects)
+    chains = browser.evaluate(<<~JS)
+      Array.prototype.map.call(document.querySelectorAll("#suspects .suspect"), function (s) {
+        return Array.prototype.map.call(s.querySelectorAll(".hop"), function (h) { return h.textContent; });
+      })
+    JS
+    assert_equal suspects.size, chains.size
+    suspects.zip(chains).each do |suspect, hops|
+      out, err, status = heapcapture("path", dump, suspect["path"].last["address"], "--json")
+      assert status.success?, err
+      path = JSON.parse(out).first["path"]
+      assert_equal path.size, hops.size, "hops of the path to #{suspect['address']}: #{hops}"
+      path.zip(hops).each do |hop, text|
+        assert_includes text, hop["address"] || "ROOT #{hop['root']}"
+      end
+    end
+  end
+
+  # A click on a column's header sorts by it, largest first, then smallest first.
+  def assert_tables_sort(browser)
+    column = "document.querySelectorAll('#classes tbody tr td:nth-child(3)')"
+    values = "Array.prototype.map.call(#{column}, function (td) { return Number(td.textContent.replace(/,/g, '')); })"
+    browser.click("#classes th:nth-child(3)")
+    desc = browser.evaluate(values)
+    assert_equal desc.sort.reverse, desc, "objects, largest first"
+    browser.click("#classes th:nth-child(3)")
+    asc = browser.evaluate(values)
+    assert_equal asc.sort, asc, "then smallest first"
+  end
+
+  def test_bad_input_says_so_on_the_page
+    empty = File.join(@dir, "empty.ndjson")
+    File.write(empty, "")
+    page = File.join(@dir, "empty.html")
+    _, err, status = heapcapture("report", empty, "--html", page)
+    assert_equal 1, status.exitstatus
+    assert_match(/is empty: there is no heap dump in it/, err)
+    flat = File.join(@dir, "flat.ndjson")
+    File.write(flat, %({"address":"0x1", "type":"STRING", "memsize":40}\n{"address":"0x2", "type":"ARRAY", "memsize":80}\n))
+    flat_page = File.join(@dir, "flat.html")
+    _, err, status = heapcapture("report", flat, "--html", flat_page)
+    assert status.success?, err
+    HCTest::Chromium.open do |browser|
+      browser.visit("file://#{page}")
+      assert_match(/is empty: there is no heap dump in it/, browser.evaluate("document.getElementById('problem').textContent"))
+      browser.visit("file://#{flat_page}")
+      said = browser.evaluate("document.querySelector('#glance .problem').textContent")
+      assert_match(/No retention analysis: not computed: .*no ROOT records and no references/, said)
+      assert browser.evaluate("document.getElementById('dominators') === null"), "no icicle without a tree"
+      assert_equal ["80 bytes (garbage included)", "40 bytes (garbage included)"],
+                   browser.evaluate("Array.prototype.map.call(document.querySelectorAll('#glance .bars .note'), " \
+                                    "function (n) { return n.textContent; })"), "nothing called retained"
+      assert_empty browser.console_messages
+      browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "report-page-no-references.png"))
+    end
+  end
+end
