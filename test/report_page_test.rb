@@ -6,6 +6,7 @@ require "tmpdir"
 require "fileutils"
 require_relative "support/chromium"
 require_relative "support/bounded_command"
+require_relative "support/heap_graph_reference"
 
 # `heapcapture report DUMP --html FILE`, opened in a real browser (headless Chromium, nothing
 # reachable off the machine: test/support/chromium.rb). The dump: test/fixtures/retention/garbage.rb,
@@ -59,6 +60,7 @@ class ReportPageTest < HCTest::TestCase
       assert_equal ["file://#{page}"], browser.requests.map { |r| r[:url] }, "no request but the page's own"
       browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "report-page.png"))
 
+      assert_figures_as_the_reference(browser, HeapGraphReference.new(dump), facts["kept"])
       assert_suspect_frame(browser, suspect)
       assert_click_zooms(browser, suspect["address"])
       assert_search_highlights(browser, "#{facts['file']}:#{facts['kept_line']}")
@@ -67,6 +69,26 @@ class ReportPageTest < HCTest::TestCase
       assert_empty browser.console_messages, "nothing logged while it was used"
       assert_equal 1, browser.requests.size, "still no request: #{browser.requests.map { |r| r[:url] }}"
     end
+  end
+
+  # The page's totals and the kept Array's frame, against the Ruby reference's own analysis of the
+  # dump (every line through JSON.parse): retained and awaiting GC as the page prints them, and the
+  # frame retaining what the reference says the Array alone keeps alive.
+  def assert_figures_as_the_reference(browser, ref, kept)
+    text = browser.evaluate("document.getElementById('glance').textContent")
+    { "retained" => ref.retained, "awaiting GC" => ref.garbage }.each do |what, t|
+      objects = t["objects"].to_s.reverse.scan(/\d{1,3}/).join(",").reverse
+      assert_includes text, "#{objects} objects", "#{what}: #{t} in #{text[0, 400]}"
+      assert_includes text, HeapCapture::Size.human(t["memsize"]), "#{what}'s memsize"
+    end
+    value = browser.evaluate(<<~JS)
+      (function () {
+        var hit = Array.prototype.find.call(document.querySelectorAll("#icicle g"),
+          function (g) { return g.__data__ && g.__data__.data.address === #{kept.to_json}; });
+        return hit ? [hit.__data__.data.value, hit.__data__.data.objects] : null;
+      })()
+    JS
+    assert_equal ref.retained_size(kept), value, "the kept Array's frame retains what the reference says"
   end
 
   # The frame whose instance retaining most is the suspect: it retains what the suspect does.

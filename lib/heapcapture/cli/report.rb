@@ -29,7 +29,7 @@ module HeapCapture
           o.on("--stored", "with KEY or latest: read the stored summary, not the dump") { options[:stored] = true }
           o.on("--dump", "with KEY or latest: read the dump (the default; kept for older scripts)") { options[:stored] = false }
           share_option(o, options)
-          folded_option(o, options)
+          picture_options(o, options)
         end
         args = parse(parser, argv) or return EXIT_OK
         check_arguments(args, options)
@@ -51,7 +51,7 @@ module HeapCapture
         end
       end
 
-      def folded_option(parser, options)
+      def picture_options(parser, options)
         parser.on("--folded FILE", "also write the dominator tree as folded stacks (frame;frame bytes lines, " \
                                    "for flamegraph.pl, inferno or speedscope) to FILE") { |v| options[:folded] = v }
         parser.on("--html FILE", "also write the report as one self-contained HTML page (the dominator tree " \
@@ -69,9 +69,14 @@ module HeapCapture
       end
 
       def write_page(summary, name, path, error: nil)
-        File.write(path, ReportPage.html(summary, name, error: error))
+        write_text(path, ReportPage.html(summary, name, error: error), "the report page")
+      end
+
+      # text into path; Error naming what it was when the file cannot be written.
+      def write_text(path, text, what)
+        File.write(path, text)
       rescue SystemCallError => e
-        raise Error, "writing the report page to #{path}: #{e.message}"
+        raise Error, "writing #{what} to #{path}: #{e.message}"
       end
 
       def share_option(parser, options)
@@ -112,9 +117,7 @@ module HeapCapture
       def write_folded(summary, path)
         tree = summary["tree"] or
           raise Error, "no dominator tree to fold: the retention analysis was #{summary['retention']}"
-        File.write(path, FlameTree.folded(tree).map { |line| "#{line}\n" }.join)
-      rescue SystemCallError => e
-        raise Error, "writing the folded stacks to #{path}: #{e.message}"
+        write_text(path, FlameTree.folded(tree).map { |line| "#{line}\n" }.join, "the folded stacks")
       end
 
       # The summary a capture stored beside the dump (KEY.summary.json, .age after it when
