@@ -86,6 +86,20 @@ class ConfigurationTest < HCTest::TestCase
     assert_in_delta 1.0, config.apply(suspect_share: 1).suspect_share
   end
 
+  def test_report_html_is_off_by_default_and_a_boolean
+    refute HeapCapture::Configuration.new({}).report_html
+    assert HeapCapture::Configuration.new("HEAPCAPTURE_REPORT_HTML" => "true").report_html
+    refute HeapCapture::Configuration.new("HEAPCAPTURE_REPORT_HTML" => "0").report_html
+    config = HeapCapture::Configuration.new({})
+    assert config.apply(report_html: "yes").report_html
+    refute config.apply(report_html: false).report_html
+    error = assert_raises(HeapCapture::ConfigurationError) do
+      HeapCapture::Configuration.new("HEAPCAPTURE_REPORT_HTML" => "maybe")
+    end
+    assert_equal "heapcapture: HEAPCAPTURE_REPORT_HTML must be true or false (or 1/0, yes/no, on/off), got \"maybe\"",
+                 error.message
+  end
+
   def test_min_interval_is_60_s_by_default_a_duration_or_0_for_none
     assert_in_delta 60.0, HeapCapture::Configuration.new({}).min_interval
     { "90" => 90.0, "2m" => 120.0, "0" => 0.0, "off" => 0.0, 0 => 0.0, 1.5 => 1.5 }.each do |value, seconds|

@@ -1,11 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
-require "json"
-require "tmpdir"
-require "fileutils"
-require_relative "support/chromium"
-require_relative "support/bounded_command"
+require_relative "support/page_helpers"
 require_relative "support/heap_graph_reference"
 
 # `heapcapture report DUMP --html FILE`, opened in a real browser (headless Chromium, nothing
@@ -17,29 +13,12 @@ require_relative "support/heap_graph_reference"
 # tmp/test-output/ (report-page*.png). Bad input: an empty file and a dump without references each
 # give a page that says so.
 class ReportPageTest < HCTest::TestCase
-  ROOT = File.expand_path("..", __dir__)
-  EXE = File.join(ROOT, "exe/heapcapture")
-  FIXTURE = File.join(ROOT, "test/fixtures/retention/garbage.rb")
-  TIMEOUT = 120
-
-  def setup
-    @dir = Dir.mktmpdir("hc-report-page-")
-  end
-
-  def teardown
-    FileUtils.rm_rf(@dir)
-  end
-
-  def heapcapture(*args)
-    HCTest::BoundedCommand.run({}, RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", EXE, *args, timeout: TIMEOUT)
-  end
+  include HCTest::PageHelpers
 
   # The fixture's dump, and what it knows (the kept Array's address, the kept strings' line).
   def make_dump
     path = File.join(@dir, "garbage.ndjson")
-    out, err, status = HCTest::BoundedCommand.run({ "RUBYOPT" => nil }, RbConfig.ruby, FIXTURE, path, timeout: TIMEOUT)
-    assert status.success?, "fixture: #{err}"
-    [path, JSON.parse(out)]
+    [path, run_fixture("garbage", path)]
   end
 
   def test_the_page_in_a_browser

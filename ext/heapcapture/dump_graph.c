@@ -17,17 +17,17 @@ void hc_graph_init(hc_graph *g)
 
 void hc_graph_free(hc_graph *g)
 {
-    free(g->addr);
-    free(g->memsize);
-    free(g->klass);
-    free(g->site);
-    free(g->kind);
-    free(g->flags);
-    free(g->edge_end);
-    free(g->refs);
+    hc_big_free(g->addr, g->cap * sizeof *g->addr);
+    hc_big_free(g->memsize, g->cap * sizeof *g->memsize);
+    hc_big_free(g->klass, g->cap * sizeof *g->klass);
+    hc_big_free(g->site, g->cap * sizeof *g->site);
+    hc_big_free(g->kind, g->cap * sizeof *g->kind);
+    hc_big_free(g->flags, g->cap * sizeof *g->flags);
+    hc_big_free(g->edge_end, g->cap * sizeof *g->edge_end);
+    hc_big_free(g->refs, g->refs_bytes);
     for (uint32_t i = 0; i < g->nreal; i++) free(g->real_names[i].name);
-    free(g->real_names);
-    free(g->weights);
+    hc_big_free(g->real_names, g->real_cap * sizeof *g->real_names);
+    hc_big_free(g->weights, g->weights_cap * sizeof *g->weights);
     for (uint32_t i = 0; i < g->nkinds; i++) {
         free(g->kinds[i].type);
         free(g->kinds[i].sub);
@@ -36,30 +36,31 @@ void hc_graph_free(hc_graph *g)
     free(g->retained);
     free(g->retained_count);
     free(g->bfs_parent);
-    free(g->scratch);
+    hc_big_free(g->scratch, g->scratch_bytes);
     hc_graph_init(g);
 }
 
 void *hc_graph_scratch(hc_graph *g, size_t bytes)
 {
     if (!bytes) {
-        free(g->scratch);
+        hc_big_free(g->scratch, g->scratch_bytes);
         g->scratch = NULL;
         g->scratch_bytes = 0;
         return NULL;
     }
     if (bytes == g->scratch_bytes) return g->scratch;
-    void *q = realloc(g->scratch, bytes);
+    void *q = hc_big_resize(g->scratch, g->scratch_bytes, bytes);
     if (!q) return bytes < g->scratch_bytes ? g->scratch : NULL; /* a shrink that failed leaves it larger */
     g->scratch = q;
     g->scratch_bytes = bytes;
     return q;
 }
 
-/* realloc of *p to n elements of size sz; -1 (and *p kept) when it fails. */
-static int hc_grow(void *p, size_t n, size_t sz)
+/* *p, an array of old elements of size sz, grown to n (mapped: hc_big_resize); -1 (and *p kept)
+ * when it fails. */
+static int hc_grow(void *p, size_t old, size_t n, size_t sz)
 {
-    void *q = realloc(*(void **)p, n * sz);
+    void *q = hc_big_resize(*(void **)p, old * sz, n * sz);
     if (!q && n) return -1;
     *(void **)p = q;
     return 0;
@@ -71,11 +72,18 @@ static int hc_graph_reserve_nodes(hc_graph *g, uint32_t need)
     if (need >= HC_GRAPH_NONE - 1) return -1;
     size_t cap = g->cap ? (size_t)g->cap * 2 : 4096;
     if (cap >= HC_GRAPH_NONE - 1) cap = HC_GRAPH_NONE - 2;
-    if (hc_grow(&g->addr, cap, sizeof *g->addr) || hc_grow(&g->memsize, cap, sizeof *g->memsize) ||
-        (!g->classes_dropped && hc_grow(&g->klass, cap, sizeof *g->klass)) || hc_grow(&g->site, cap, sizeof *g->site) ||
-        hc_grow(&g->kind, cap, sizeof *g->kind) || hc_grow(&g->flags, cap, sizeof *g->flags) ||
-        hc_grow(&g->edge_end, cap, sizeof *g->edge_end))
-        return -1;
+    void *arrays[] = {&g->addr, &g->memsize, &g->klass, &g->site, &g->kind, &g->flags, &g->edge_end};
+    size_t sizes[] = {sizeof *g->addr, sizeof *g->memsize, sizeof *g->klass, sizeof *g->site, sizeof *g->kind,
+                      sizeof *g->flags, sizeof *g->edge_end};
+    size_t count = sizeof sizes / sizeof *sizes;
+    for (size_t i = 0; i < count; i++) {
+        if (arrays[i] == (void *)&g->klass && g->classes_dropped) continue;
+        if (hc_grow(arrays[i], g->cap, cap, sizes[i]) != 0) {
+            while (i-- > 0) /* back to one size for all (hc_graph_free unmaps cap's worth) */
+                if (arrays[i] != (void *)&g->klass || !g->classes_dropped) (void)hc_grow(arrays[i], cap, g->cap, sizes[i]);
+            return -1;
+        }
+    }
     g->cap = (uint32_t)cap;
     return 0;
 }
@@ -123,11 +131,12 @@ static int hc_graph_ref(hc_graph *g, uint64_t addr)
     if (g->nrefs == g->refs_cap) {
         uint64_t cap = g->refs_cap ? g->refs_cap * 2 : 65536;
         if (cap > UINT32_MAX) cap = UINT32_MAX;
-        if (g->nrefs >= cap || hc_grow(&g->refs, (size_t)cap, sizeof *g->refs) != 0) {
+        if (g->nrefs >= cap || hc_grow(&g->refs, (size_t)g->refs_cap, (size_t)cap, sizeof *g->refs) != 0) {
             g->failed = 1;
             return -1;
         }
         g->refs_cap = cap;
+        g->refs_bytes = (size_t)cap * sizeof *g->refs;
     }
     g->refs[g->nrefs++] = addr;
     return 0;
@@ -135,7 +144,7 @@ static int hc_graph_ref(hc_graph *g, uint64_t addr)
 
 void hc_graph_drop_classes(hc_graph *g)
 {
-    free(g->klass);
+    hc_big_free(g->klass, g->cap * sizeof *g->klass);
     g->klass = NULL;
     g->classes_dropped = 1;
 }
@@ -170,7 +179,7 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
     if (weight) {
         if (g->nweights == g->weights_cap) {
             uint32_t cap = g->weights_cap ? g->weights_cap * 2 : 256;
-            if (hc_grow(&g->weights, cap, sizeof *g->weights) != 0) {
+            if (hc_grow(&g->weights, g->weights_cap, cap, sizeof *g->weights) != 0) {
                 g->failed = 1;
                 return -1;
             }
@@ -183,7 +192,7 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
     if (l->has_real_class_name && l->singleton && !is_root) {
         if (g->nreal == g->real_cap) {
             uint32_t cap = g->real_cap ? g->real_cap * 2 : 256;
-            if (hc_grow(&g->real_names, cap, sizeof *g->real_names) != 0) {
+            if (hc_grow(&g->real_names, g->real_cap, cap, sizeof *g->real_names) != 0) {
                 g->failed = 1;
                 return -1;
             }
@@ -271,7 +280,7 @@ uint32_t hc_graph_find(const hc_graph *g, uint64_t addr)
 /* References to node indices, in place (a uint32_t where a uint64_t was), those to addresses the
  * dump lacks dropped; then the virtual root, referencing every ROOT record and every SHAPE (VM
  * records, not heap objects: held by the VM). */
-static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
+static int hc_graph_resolve_refs(hc_graph *g, char *err, size_t errlen)
 {
     hc_node_index ix;
     if (hc_node_index_build(&ix, g) != 0) {
@@ -300,13 +309,15 @@ static int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
         hc_errorf(err, errlen, "the dump holds more than %u references: too many to analyse", UINT32_MAX);
         return -1;
     }
-    /* at least one byte: realloc(p, 0) may free */
-    void *q = realloc(g->refs, edges ? edges * sizeof(uint32_t) : 1);
+    /* at least one byte: 0 would free it */
+    size_t bytes = edges ? edges * sizeof(uint32_t) : 1;
+    void *q = hc_big_resize(g->refs, g->refs_bytes, bytes);
     if (!q) {
         hc_errorf(err, errlen, "out of memory resolving %llu references", (unsigned long long)edges);
         return -1;
     }
     g->refs = q;
+    g->refs_bytes = bytes;
     out = q;
     g->root = g->n;
     for (uint32_t i = 0; i < g->n; i++) {
@@ -396,18 +407,26 @@ static void hc_graph_preds(const hc_graph *g, const uint32_t *dfn, uint32_t coun
     }
 }
 
-int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err, size_t errlen)
+int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
 {
     if (g->failed) {
         hc_errorf(err, errlen, "%s reading the dump's graph (%u objects, %llu references)", g->why ? g->why : "out of memory",
                   g->n, (unsigned long long)g->nrefs);
         return -1;
     }
-    if (g->analysed) return 0;
+    if (g->resolved) return 0;
     if (hc_graph_reserve_nodes(g, g->n + 1) != 0) { /* the virtual root's place, even in an empty graph */
         hc_errorf(err, errlen, "out of memory analysing %u objects", g->n);
         return -1;
     }
+    if (hc_graph_resolve_refs(g, err, errlen) != 0) return -1;
+    g->resolved = 1;
+    return 0;
+}
+
+int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err, size_t errlen)
+{
+    if (g->analysed) return 0;
     if (hc_graph_resolve(g, err, errlen) != 0) return -1;
     /* The temporaries share the graph's scratch block, which shrinks as stages end; the results are
      * made last. The peak is the semidominator stage's: 24 bytes a node and 4 a reference above the

@@ -61,6 +61,7 @@ typedef struct {
     /* references: addresses while reading; node indices (uint32_t) once resolved */
     uint64_t *refs;
     uint64_t nrefs, refs_cap;
+    size_t refs_bytes;      /* mapped for refs (hc_big_resize) */
     hc_graph_kind kinds[HC_GRAPH_MAX_KINDS];
     hc_graph_name *real_names; /* singleton classes' real classes, by address once analysed */
     uint32_t nreal, real_cap;
@@ -82,6 +83,7 @@ typedef struct {
     uint32_t reached;       /* nodes the root reaches, itself included */
     void *scratch;          /* the working block the stages share (hc_graph_scratch) */
     size_t scratch_bytes;
+    int resolved;           /* hc_graph_resolve is done: refs are node indices, the virtual root is in */
     int analysed;
     int classes_dropped;    /* hc_graph_drop_classes was called: klass is NULL */
     int failed;             /* out of memory (or past a limit) while reading */
@@ -100,7 +102,13 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site);
  * needed by the analysis): after it, nothing more is added. */
 void hc_graph_drop_classes(hc_graph *g);
 
-/* Resolves references, adds the virtual root, and computes reachability, dominators and retained
+/* Resolves references (to node indices, in place: half their memory freed; those to addresses the
+ * dump lacks counted and dropped) and adds the virtual root: hc_graph_analyze's first stage, done
+ * by it when not done before. Nothing is added to g after. 0, or -1 with err set (the graph
+ * failed while read, out of memory). */
+int hc_graph_resolve(hc_graph *g, char *err, size_t errlen);
+
+/* Resolves references (unless done), and computes reachability, dominators and retained
  * sizes. own(arg, g, i) marks heapcapture's own objects (NULL: none); what
  * only they retain is marked too. 0, or -1 with err set. */
 typedef int (*hc_graph_own_fn)(void *arg, const hc_graph *g, uint32_t node);

@@ -336,7 +336,7 @@ static int hc_group_all(hc_retention *r)
     return hc_group_walk(r, 0);
 }
 
-hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size_t errlen)
+hc_retention *hc_retention_prepare(hc_graph *g, const hc_summary *s, char *err, size_t errlen)
 {
     if (g->classes_dropped) {
         hc_errorf(err, errlen, "this dump's graph has been analysed once already (its classes are gone): read it again");
@@ -368,10 +368,18 @@ hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size
         r->sites[slot->id] = slot;
         r->own_site[slot->id] = (uint8_t)hc_own_file(slot->name);
     }
-    if (hc_graph_analyze(g, hc_is_own, r, err, errlen) != 0) {
+    if (hc_graph_resolve(g, err, errlen) != 0) {
         hc_retention_free(r);
         return NULL;
     }
+    return r;
+}
+
+int hc_retention_complete(hc_retention *r, char *err, size_t errlen)
+{
+    hc_graph *g = r->g;
+    if (hc_graph_analyze(g, hc_is_own, r, err, errlen) != 0) return -1;
+    r->own_objects = r->own_memsize = r->heap_objects = 0;
     for (uint32_t v = 0; v < g->n; v++) {
         if ((g->flags[v] & (HC_NODE_OWN | HC_NODE_REACHED | HC_NODE_ROOT)) != (HC_NODE_OWN | HC_NODE_REACHED)) continue;
         r->own_objects++;
@@ -381,8 +389,17 @@ hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size
         r->heap_objects += (g->flags[v] & (HC_NODE_OWN | HC_NODE_REACHED | HC_NODE_ROOT)) == HC_NODE_REACHED;
     r->heap = g->retained[g->root] - r->own_memsize;
     if (hc_group_all(r) != 0) {
-        hc_retention_free(r);
         hc_errorf(err, errlen, "out of memory grouping the dump's retainers");
+        return -1;
+    }
+    return 0;
+}
+
+hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size_t errlen)
+{
+    hc_retention *r = hc_retention_prepare(g, s, err, errlen);
+    if (r && hc_retention_complete(r, err, errlen) != 0) {
+        hc_retention_free(r);
         return NULL;
     }
     return r;

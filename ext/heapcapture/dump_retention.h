@@ -23,6 +23,13 @@ typedef struct hc_retention hc_retention;
 hc_retention *hc_retention_new(hc_graph *g, const hc_summary *s, char *err, size_t errlen);
 void hc_retention_free(hc_retention *r);
 
+/* hc_retention_new in two steps. prepare names the classes (then drops the objects' class
+ * addresses) and resolves the references: it frees more memory than it takes, so it may run while
+ * the dump's other summary is still read; complete (the dominators: the working memory's peak)
+ * once that one is done. complete: 0, or -1 with err set (r is still to be freed). */
+hc_retention *hc_retention_prepare(hc_graph *g, const hc_summary *s, char *err, size_t errlen);
+int hc_retention_complete(hc_retention *r, char *err, size_t errlen);
+
 /* The analysis as one JSON object:
  *   {"retention":"computed","retained":{"objects","memsize"},"garbage":{..},"own":{..},
  *    "missing_references":N,"root_records":N,

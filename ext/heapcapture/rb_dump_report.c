@@ -25,11 +25,13 @@ typedef struct {
     double tree_share;      /* > 0: with its dominator tree's frames, those under this share joined */
     const hc_path_query *paths; /* not NULL: paths to these objects instead of the summary */
     hc_graph graph;
+    hc_retention *analysis; /* the graph analysed once read (hc_retention_then), or NULL with the error set */
     char *retention;        /* its JSON, or NULL with retention_err saying why not */
     char retention_err[512];
     hc_summary summary;     /* for diff: all of the dump analysed, its graph with it */
     hc_summary graph_summary; /* summarize with retention: the graph's, read beside summary on a thread
-                               * of its own (on a second CPU: the graph cost the report's one ~1 s a GB) */
+                               * of its own (on a second CPU: the graph cost the report's one ~1 s a GB),
+                               * its analysis begun there once it is read (hc_retention_then) */
     hc_summary tally;       /* diff: the new objects of the dump analysed */
     hc_string_tally string_tally;
     hc_addr_set old_set, mid_set; /* diff: OLD's addresses; with LATER, those of NEW that OLD lacks */
@@ -62,26 +64,50 @@ static int hc_check_dump(hc_summarize_call *c, const char *path, uint64_t bytes,
     return 0;
 }
 
-/* The retention analysis of c->summary's graph, or NULL with err saying why not (no ROOT record and
- * no reference: nothing to follow; out of memory). */
-static hc_retention *hc_retention_begin(hc_summarize_call *c, char *err, size_t errlen)
+/* The retention analysis of the graph read with s, its first step (hc_retention_prepare), or NULL
+ * with err saying why not (no ROOT record and no reference: nothing to follow; out of memory). */
+static hc_retention *hc_retention_begin(hc_summarize_call *c, const hc_summary *s, char *err, size_t errlen)
 {
-    if (c->summary.roots == 0 && c->summary.all.references == 0) {
+    if (s->roots == 0 && s->all.references == 0) {
         snprintf(err, errlen, "%s has no ROOT records and no references: nothing says what holds what "
                  "(a dump written by ObjectSpace.dump_all has both)", c->path);
         return NULL;
     }
-    return hc_retention_new(&c->graph, c->graph_summary.graph ? &c->graph_summary : &c->summary, err, errlen);
+    return hc_retention_prepare(&c->graph, s, err, errlen);
 }
 
-/* The retention analysis of the graph read with the summary: its JSON (or, for paths, the paths'
- * into c->json); when it cannot be made, why (the summary stands without it; paths fail). */
+/* Where a retention failure goes: for paths, the call's error; for a summary, only the retention's. */
+static char *hc_retention_err(hc_summarize_call *c, size_t *errlen)
+{
+    *errlen = c->paths ? sizeof c->err : sizeof c->retention_err;
+    return c->paths ? c->err : c->retention_err;
+}
+
+/* The graph's summary is read (hc_dump_then): the analysis's first step there and then, on the
+ * thread that read it when it has one, while the report's tally, the slower, reads on. Only the
+ * first: it frees memory (the class addresses, half the references'), where the dominators'
+ * working memory beside the tally's would raise the report's peak. */
+static void hc_retention_then(void *arg, hc_summary *s)
+{
+    hc_summarize_call *c = arg;
+    size_t errlen;
+    char *err = hc_retention_err(c, &errlen);
+    c->analysis = hc_retention_begin(c, s, err, errlen);
+}
+
+/* The retention analysis, completed: its JSON (or, for paths, the paths' into c->json); when it
+ * could not be made, why (the summary stands without it; paths fail). */
 static void hc_retention_run(hc_summarize_call *c)
 {
-    char *err = c->paths ? c->err : c->retention_err;
-    size_t errlen = c->paths ? sizeof c->err : sizeof c->retention_err;
-    hc_retention *r = hc_retention_begin(c, err, errlen);
+    hc_retention *r = c->analysis;
+    c->analysis = NULL;
     if (!r) return;
+    size_t errlen;
+    char *err = hc_retention_err(c, &errlen);
+    if (hc_retention_complete(r, err, errlen) != 0) { /* err says why */
+        hc_retention_free(r);
+        return;
+    }
     if (c->paths) {
         c->json = hc_retention_paths_json(r, c->paths, c->err, sizeof c->err);
     } else {
@@ -95,12 +121,14 @@ static void *hc_summarize_nogvl(void *arg)
 {
     hc_summarize_call *c = arg;
     hc_summary *both[2] = {&c->summary, &c->graph_summary};
-    if (hc_dump_read_file_into(c->path, &c->keys, both, c->graph_summary.graph ? 2 : 1, &c->bytes, &c->gzipped,
+    /* the graph: paths' only summary, or the second beside the report's tally */
+    hc_dump_then then[2] = {{c->paths ? hc_retention_then : NULL, c}, {hc_retention_then, c}};
+    if (hc_dump_read_file_into(c->path, &c->keys, both, c->graph_summary.graph ? 2 : 1, then, &c->bytes, &c->gzipped,
                                c->err, sizeof c->err) != 0)
         return NULL;
     if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, c->summary.all.objects) != 0) return NULL;
     hc_string_tally_end(&c->string_tally); /* its duplicates kept: the retention analysis needs the room */
-    if (c->share > 0 || c->paths) hc_retention_run(c);
+    hc_retention_run(c);
     if (!c->paths) hc_summarize_json(c);
     return NULL;
 }
@@ -153,7 +181,11 @@ static void hc_growth_run(hc_summarize_call *c)
 {
     char *err = c->retention_err;
     size_t errlen = sizeof c->retention_err;
-    hc_retention *r = hc_retention_begin(c, err, errlen);
+    hc_retention *r = hc_retention_begin(c, &c->summary, err, errlen);
+    if (r && hc_retention_complete(r, err, errlen) != 0) {
+        hc_retention_free(r);
+        r = NULL;
+    }
     if (!r) return;
     const hc_graph *g = &c->graph;
     uint8_t *is_new = malloc(g->n ? g->n : 1); /* a byte an object */
@@ -180,7 +212,7 @@ static void *hc_diff_nogvl(void *arg)
     c->tally.filter = hc_keep_new;
     c->tally.filter_arg = c;
     hc_summary *both[2] = {&c->summary, &c->tally};
-    if (hc_dump_read_file_into(c->path, &c->keys, both, 2, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0)
+    if (hc_dump_read_file_into(c->path, &c->keys, both, 2, NULL, &c->bytes, &c->gzipped, c->err, sizeof c->err) != 0)
         return NULL;
     if (hc_check_dump(c, c->path, c->bytes, c->summary.lines, c->summary.all.objects) != 0) return NULL;
     hc_growth_run(c);
@@ -205,6 +237,7 @@ static VALUE hc_summarize_run(hc_summarize_call *c, void *(*body)(void *))
     if (c->old_path) c->summary.graph = &c->graph;
     else if (c->share > 0) c->graph_summary.graph = &c->graph;
     rb_thread_call_without_gvl(body, c, NULL, NULL); /* bounded by the files */
+    hc_retention_free(c->analysis); /* made, but the dump failed its checks */
     hc_rb_age_keys_free(&c->keys);
     hc_graph_free(&c->graph);
     hc_summary_free(&c->summary);
@@ -308,6 +341,7 @@ static VALUE hc_dump_paths(int argc, VALUE *argv, VALUE self)
     c.summary.graph = &c.graph;
     c.summary.graph_only = 1; /* a path needs no tally */
     rb_thread_call_without_gvl(hc_summarize_nogvl, &c, NULL, NULL); /* bounded by the file */
+    hc_retention_free(c.analysis); /* made, but the dump failed its checks */
     hc_rb_age_keys_free(&c.keys);
     hc_graph_free(&c.graph);
     hc_summary_free(&c.summary);

@@ -1,9 +1,12 @@
+#define _GNU_SOURCE /* mremap */
 #include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 
 void hc_errorf(char *err, size_t errlen, const char *fmt, ...)
@@ -100,3 +103,51 @@ void hc_sbuf_free(hc_sbuf *b)
     free(b->data);
     memset(b, 0, sizeof *b); /* empty again: ready for reuse */
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+/* Under AddressSanitizer (the C tests), through malloc, so that it checks every access. */
+void *hc_big_resize(void *p, size_t old_bytes, size_t new_bytes)
+{
+    if (new_bytes == 0) {
+        free(p);
+        return NULL;
+    }
+    unsigned char *q = realloc(p, new_bytes);
+    if (q && new_bytes > old_bytes) memset(q + old_bytes, 0, new_bytes - old_bytes);
+    return q;
+}
+
+void hc_big_free(void *p, size_t bytes)
+{
+    (void)bytes;
+    free(p);
+}
+#else
+static size_t hc_page_round(size_t bytes)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return bytes > SIZE_MAX - page ? 0 : (bytes + page - 1) / page * page;
+}
+
+void *hc_big_resize(void *p, size_t old_bytes, size_t new_bytes)
+{
+    size_t o = hc_page_round(old_bytes), n = hc_page_round(new_bytes);
+    if (new_bytes == 0) {
+        hc_big_free(p, old_bytes);
+        return NULL;
+    }
+    if (n == 0) return NULL; /* past what can be mapped */
+    if (!p) {
+        void *q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return q == MAP_FAILED ? NULL : q;
+    }
+    if (n == o) return p;
+    void *q = mremap(p, o, n, MREMAP_MAYMOVE);
+    return q == MAP_FAILED ? NULL : q;
+}
+
+void hc_big_free(void *p, size_t bytes)
+{
+    if (p && bytes) munmap(p, hc_page_round(bytes));
+}
+#endif

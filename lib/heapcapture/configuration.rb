@@ -11,7 +11,7 @@ module HeapCapture
     SETTINGS = %i[database_url destination region endpoint access_key_id secret_access_key
                   session_token compression mode trace_allocations memory_limit redact every rss_above
                   rss_interval rss_strikes rss_backoff rss_growth min_interval signal_key encrypt_to sse
-                  sse_kms_key_id suspect_share tmpdir part_size concurrency logger].freeze
+                  sse_kms_key_id suspect_share report_html tmpdir part_size concurrency logger].freeze
     COMPRESSIONS = %i[gzip none].freeze
     MODES = %i[auto fork inline].freeze
     REDACTIONS = %i[none strings].freeze
@@ -48,6 +48,7 @@ module HeapCapture
       protection_from(env)
       @suspect_share = self.class.share!(first(env, "HEAPCAPTURE_SUSPECT_SHARE") || Summary::SUSPECT_SHARE,
                                          "HEAPCAPTURE_SUSPECT_SHARE")
+      @report_html = self.class.boolean!(first(env, "HEAPCAPTURE_REPORT_HTML") || false, "HEAPCAPTURE_REPORT_HTML")
       @tmpdir = first(env, "HEAPCAPTURE_TMPDIR", "TMPDIR") || Dir.tmpdir
       @part_size = 8 * MIB
       @concurrency = 4
@@ -110,6 +111,11 @@ module HeapCapture
     # The KMS key for sse "aws:kms" (its id, ARN or alias), or nil for the bucket's default key.
     def sse_kms_key_id=(value)
       @sse_kms_key_id = value.nil? || value.to_s.strip.empty? ? nil : value.to_s.strip
+    end
+
+    # Whether a capture stores its report as a page beside the dump (KEY.report.html, ReportPage).
+    def report_html=(value)
+      @report_html = self.class.boolean!(value, "report_html")
     end
 
     def rss_above=(value)

@@ -34,6 +34,18 @@ module HeapCapture
       url
     end
 
+    # Stores text (what a capture keeps beside its dump: its summary, its report page) as key at
+    # destination, through a 0600 file in tmpdir (its name ending in suffix) removed after; with
+    # encrypt_to (age recipients), encrypted to them before it is written. => the stored location.
+    def store_text(text, destination, key, tmpdir, suffix, encrypt_to: nil)
+      text = Age.encrypt(text, encrypt_to) if encrypt_to
+      path = Util.tempfile_path(tmpdir, suffix + (encrypt_to ? Age::SUFFIX : ""))
+      File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(text) }
+      destination.store(path, key)["location"]
+    ensure
+      File.unlink(path) if path && File.exist?(path)
+    end
+
     def parse(url)
       URI.parse(url.to_s)
     rescue URI::InvalidURIError => e

@@ -112,8 +112,8 @@ module HeapCapture
     end
 
     # "<dump key without .ndjson(.gz)>.summary.json", ".age" after it for an encrypted dump's
-    def key_for(dump_key)
-      dump_key.sub(Destination::DUMP, "") + SUFFIX + (dump_key.end_with?(Age::SUFFIX) ? Age::SUFFIX : "")
+    def key_for(dump_key, suffix = SUFFIX)
+      dump_key.sub(Destination::DUMP, "") + suffix + (dump_key.end_with?(Age::SUFFIX) ? Age::SUFFIX : "")
     end
 
     # What a result carries: totals, types, the top sites by memsize (Wire.reply_json drops the
@@ -134,13 +134,7 @@ module HeapCapture
     # that is removed after; with encrypt_to (recipients), encrypted to them before it is written.
     # => the stored location.
     def store(summary, destination, dump_key, tmpdir, encrypt_to: nil)
-      json = JSON.generate(summary)
-      json = Age.encrypt(json, encrypt_to) if encrypt_to
-      path = Util.tempfile_path(tmpdir, encrypt_to ? SUFFIX + Age::SUFFIX : SUFFIX)
-      File.open(path, File::WRONLY | File::CREAT | File::EXCL, 0o600) { |f| f.write(json) }
-      destination.store(path, key_for(dump_key))["location"]
-    ensure
-      File.unlink(path) if path && File.exist?(path)
+      Destination.store_text(JSON.generate(summary), destination, key_for(dump_key), tmpdir, SUFFIX, encrypt_to: encrypt_to)
     end
   end
 end

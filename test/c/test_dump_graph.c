@@ -283,6 +283,38 @@ static void test_missing(void)
     hc_graph_free(&g);
 }
 
+/* Resolved first (the report does it while its tally reads on), then analysed: as analysed at
+ * once; resolving twice changes nothing. */
+static void test_resolve_first(void)
+{
+    static const char *const lines[] = {
+        "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x999\", \"0xa\"]}",
+        "{\"address\":\"0xa\", \"memsize\":1, \"references\":[\"0x997\", \"0xb\"]}",
+        "{\"address\":\"0xb\", \"memsize\":2}",
+    };
+    hc_graph g;
+    hc_graph_init(&g);
+    char err[256] = "";
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
+        HC_CHECK(add_line(&g, lines[i], err, sizeof err) == 0, "%s", err);
+    HC_CHECK(hc_graph_resolve(&g, err, sizeof err) == 0 && g.resolved && !g.analysed, "resolved: %s", err);
+    HC_CHECK(g.n == 4 && g.root == 3 && g.missing_refs == 2, "the virtual root added, 0x999 and 0x997 missing: n %u, "
+             "missing %" PRIu64, g.n, g.missing_refs);
+    uint32_t k;
+    const uint32_t *e = hc_graph_edges(&g, 1, &k);
+    HC_CHECK(k == 1 && e[0] == 2, "0xa's one reference: 0xb, a node");
+    HC_CHECK(hc_graph_resolve(&g, err, sizeof err) == 0 && g.n == 4 && g.missing_refs == 2, "twice: nothing more");
+    HC_CHECK(hc_graph_analyze(&g, NULL, NULL, err, sizeof err) == 0, "then analysed: %s", err);
+    HC_CHECK(g.n == 4 && g.idom[2] == 1 && g.idom[1] == 0 && g.retained[1] == 3 && g.retained[3] == 3,
+             "as analysed at once: 0xa retains itself and 0xb");
+    hc_graph_free(&g);
+    hc_graph_init(&g);
+    g.failed = 1;
+    HC_CHECK(hc_graph_resolve(&g, err, sizeof err) == -1 && strstr(err, "reading the dump's graph"),
+             "a graph that failed while read: not resolved, said why: %s", err);
+    hc_graph_free(&g);
+}
+
 /* An object's class, in the dump: a reference (a singleton class lives by its object). */
 static void test_class_edge(void)
 {
@@ -849,6 +881,7 @@ int main(void)
     test_own();
     test_long_chain();
     test_drop_classes_and_scratch();
+    test_resolve_first();
     check_random(10000, 2, 40, 20260101, "small graphs");
     check_random(200, 100, 400, 7, "larger graphs");
     return hc_test_summary("dump_graph");

@@ -1,11 +1,14 @@
 /* dump_read.c: a dump file read back into summaries, plain and gzip; into two at once (a diff's
- * whole dump and its new objects: each sees every line); a file cut short; a count out of range.
+ * whole dump and its new objects: each sees every line), each summary's "then" called once it is
+ * whole (on its own reading thread for a plain file, on the caller's else); a file cut short or
+ * missing; a count out of range.
  * dump_input.c: the same inside age files, decrypted as read (with two identities, no identity, the
  * wrong one, cut short, altered), their bytes read back as stored, and a read stopped early. */
 #define _GNU_SOURCE /* memmem */
 #include "dump_read.h"
 #include "hc_test.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +35,22 @@ static int keep_even(void *arg, const hc_dump_line *l)
     return (l->address / 16) % 2 == 0;
 }
 
+/* What a summary's "then" saw when it was called. */
+typedef struct {
+    int calls;
+    uint64_t lines;         /* the summary's, then */
+    int on_caller;          /* called on the caller's thread */
+    pthread_t caller;
+} then_seen;
+
+static void record_then(void *arg, hc_summary *s)
+{
+    then_seen *t = arg;
+    t->calls++;
+    t->lines = s->lines;
+    t->on_caller = pthread_equal(pthread_self(), t->caller);
+}
+
 static void check_two(const char *path, const hc_dump_keys *keys, int want_gzip)
 {
     hc_summary all, even;
@@ -42,8 +61,16 @@ static void check_two(const char *path, const hc_dump_keys *keys, int want_gzip)
     uint64_t bytes = 0;
     int gzipped = -1;
     char err[512] = "";
-    int rc = hc_dump_read_file_into(path, keys, both, 2, &bytes, &gzipped, err, sizeof err);
+    then_seen seen[2] = {{.caller = pthread_self()}, {.caller = pthread_self()}};
+    hc_dump_then then[2] = {{record_then, &seen[0]}, {record_then, &seen[1]}};
+    int rc = hc_dump_read_file_into(path, keys, both, 2, then, &bytes, &gzipped, err, sizeof err);
     HC_CHECK(rc == 0, "read %s: %s", path, err);
+    for (int i = 0; i < 2; i++) {
+        HC_CHECK(seen[i].calls == 1 && seen[i].lines == OBJECTS + 1, "then %d: once, the summary whole: %d calls, %llu lines",
+                 i, seen[i].calls, (unsigned long long)seen[i].lines);
+        HC_CHECK(seen[i].on_caller == (want_gzip || keys), "then %d: on %s", i,
+                 seen[i].on_caller ? "the caller's thread" : "the summary's own");
+    }
     HC_CHECK(gzipped == want_gzip, "gzipped: %d", gzipped);
     HC_CHECK(all.lines == OBJECTS + 1 && even.lines == OBJECTS + 1, "both saw every line: %llu %llu",
              (unsigned long long)all.lines, (unsigned long long)even.lines);
@@ -227,14 +254,26 @@ int main(void)
     uint64_t bytes;
     int gzipped;
     char err[512] = "";
-    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 2, &bytes, &gzipped, err, sizeof err) != 0 &&
+    then_seen seen = {.caller = pthread_self()};
+    hc_dump_then then[2] = {{record_then, &seen}, {record_then, &seen}};
+    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 2, then, &bytes, &gzipped, err, sizeof err) != 0 &&
                  strstr(err, "is not a whole gzip file"),
              "cut short: %s", err);
+    HC_CHECK(seen.calls == 0, "no then for a dump cut short: %d", seen.calls);
     err[0] = '\0';
-    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 3, &bytes, &gzipped, err, sizeof err) != 0 &&
+    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 3, NULL, &bytes, &gzipped, err, sizeof err) != 0 &&
                  strstr(err, "3 summaries asked for"),
              "three: %s", err);
-    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 0, &bytes, &gzipped, err, sizeof err) != 0, "none");
+    HC_CHECK(hc_dump_read_file_into(gz_path, NULL, both, 0, NULL, &bytes, &gzipped, err, sizeof err) != 0, "none");
+    hc_summary_free(&a);
+    hc_summary_free(&b);
+    /* a file that is not there, read into two: said as for one */
+    hc_summary_init(&a);
+    hc_summary_init(&b);
+    err[0] = '\0';
+    HC_CHECK(hc_dump_read_file_into("/nonexistent/hc-dump", NULL, both, 2, then, &bytes, &gzipped, err, sizeof err) != 0 &&
+                 strstr(err, "reading /nonexistent/hc-dump: No such file"),
+             "missing: %s", err);
     hc_summary_free(&a);
     hc_summary_free(&b);
     unlink(plain);

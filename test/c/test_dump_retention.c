@@ -41,15 +41,21 @@ static int is_json(const char *json)
     return json && hc_dump_scan_line(json, strlen(json), &l) == 0;
 }
 
+/* DUMP read through s into g, as report reads a dump. */
+static void read_dump(hc_summary *s, hc_graph *g)
+{
+    hc_summary_init(s);
+    hc_graph_init(g);
+    s->graph = g;
+    HC_CHECK(hc_summary_write(s, DUMP, sizeof DUMP - 1) == 0 && hc_summary_finish(s) == 0, "summary");
+}
+
 static void test_report(void)
 {
     hc_summary s;
     hc_graph g;
     char err[512] = "";
-    hc_summary_init(&s);
-    hc_graph_init(&g);
-    s.graph = &g;
-    HC_CHECK(hc_summary_write(&s, DUMP, sizeof DUMP - 1) == 0 && hc_summary_finish(&s) == 0, "summary");
+    read_dump(&s, &g);
     HC_CHECK(g.n == 12 && s.roots == 2, "12 records in the graph: %u", g.n);
     hc_retention *r = hc_retention_new(&g, &s, err, sizeof err);
     HC_CHECK(r != NULL, "retention: %s", err);
@@ -607,9 +613,46 @@ done:
     hc_graph_free(&g);
 }
 
+/* DUMP's analysis as JSON, made in one step (hc_retention_new) or two (prepare, then complete). */
+static char *report_json(int two_steps)
+{
+    hc_summary s;
+    hc_graph g;
+    char err[512] = "";
+    read_dump(&s, &g);
+    hc_retention *r = NULL;
+    if (two_steps) {
+        r = hc_retention_prepare(&g, &s, err, sizeof err);
+        HC_CHECK(r && g.resolved && !g.analysed && g.classes_dropped, "prepared: classes named, references resolved: %s", err);
+        if (r && hc_retention_complete(r, err, sizeof err) != 0) {
+            HC_CHECK(0, "completed: %s", err);
+            hc_retention_free(r);
+            r = NULL;
+        }
+    } else {
+        r = hc_retention_new(&g, &s, err, sizeof err);
+    }
+    char *json = r ? hc_retention_json(r, 10, 0.1, 0.001) : NULL;
+    hc_retention_free(r);
+    hc_graph_free(&g);
+    hc_summary_free(&s);
+    return json;
+}
+
+/* The report made in two steps (its first beside the tally's reading) is the one made at once. */
+static void test_two_steps(void)
+{
+    char *once = report_json(0), *twice = report_json(1);
+    HC_CHECK(is_json(once) && twice && strcmp(once, twice) == 0, "the same JSON:\n%s\n%s", once ? once : "(null)",
+             twice ? twice : "(null)");
+    free(once);
+    free(twice);
+}
+
 int main(void)
 {
     test_report();
+    test_two_steps();
     test_long_lines();
     test_sampled_sites();
     test_long_chain();

@@ -20,12 +20,13 @@ module HeapCapture
       module_function
 
       # The summary of the dump at path with its retention analysis (Summary.of_file's Hash), with
-      # "retention_peak_bytes", the analysis process's peak RSS. DumpError saying why when it could
-      # not be made; the process is killed when it outlives its time.
-      def summarize(path, top:, share:, tmpdir:, raw_bytes:)
+      # "retention_peak_bytes", the analysis process's peak RSS; with tree, its "tree" too (the
+      # report page's). DumpError saying why when it could not be made; the process is killed when
+      # it outlives its time.
+      def summarize(path, top:, share:, tmpdir:, raw_bytes:, tree: false)
         out = output_path(tmpdir)
         err = "#{out}.err"
-        pid = spawn(path, top, share, out, err)
+        pid = spawn([path, top.to_s, share.to_s, *("tree" if tree)], out, err)
         seconds = timeout(raw_bytes)
         finished = wait(pid, seconds)
         raise DumpError, "the retention analysis took more than #{seconds} s and was stopped" unless finished
@@ -42,9 +43,9 @@ module HeapCapture
         Util.tempfile_path(tmpdir, ".retention.json")
       end
 
-      def spawn(path, top, share, out, err)
+      def spawn(args, out, err)
         created = File::WRONLY | File::CREAT | File::EXCL
-        Process.spawn(ENV_DROPPED, RbConfig.ruby, "--disable-gems", MAIN, path, top.to_s, share.to_s,
+        Process.spawn(ENV_DROPPED, RbConfig.ruby, "--disable-gems", MAIN, *args,
                       in: File::NULL, out: [out, created, 0o600], err: [err, created, 0o600], close_others: true)
       rescue SystemCallError => e
         raise DumpError, "could not start the retention analysis (#{RbConfig.ruby}): #{e.message}"

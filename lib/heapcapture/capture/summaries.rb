@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require_relative "../report_page"
+
 module HeapCapture
   class Capture
     # A capture's summary, in the app's process once the dump is written (and the fork child gone):
@@ -23,18 +25,28 @@ module HeapCapture
         nil
       end
 
-      # The summary: stored beside the dump, its top in the result. When it cannot be stored, the
-      # dump still is: a warning says why.
+      # The summary: stored beside the dump, its top in the result; with report_html, its page too
+      # (the only use of the dominator tree's frames: not stored in the summary). When either
+      # cannot be stored, the dump still is: a warning says why.
       def store_summary(summary, destination, key)
         return nil unless summary
 
         summary.merge!(@facts)
         summary["redacted"] = "strings" if redact?
-        Summary.store(summary, destination, key, @config.tmpdir, encrypt_to: @config.encrypt_to)
+        tree = summary.delete("tree")
+        begin
+          Summary.store(summary, destination, key, @config.tmpdir, encrypt_to: @config.encrypt_to)
+        rescue HeapCapture::Error, SystemCallError, IOError => e
+          Log.warn("the heap dump's summary was not stored: #{Util.unprefixed(e.message)}")
+        end
+        store_page(tree ? summary.merge("tree" => tree) : summary, destination, key) if @config.report_html
         Summary.for_result(summary)
+      end
+
+      def store_page(summary, destination, key)
+        ReportPage.store(summary, destination, key, @config.tmpdir, encrypt_to: @config.encrypt_to)
       rescue HeapCapture::Error, SystemCallError, IOError => e
-        Log.warn("the heap dump's summary was not stored: #{Util.unprefixed(e.message)}")
-        summary && Summary.for_result(summary)
+        Log.warn("the heap dump's report page was not stored: #{Util.unprefixed(e.message)}")
       end
 
       # The summary with the retention analysis (what is held, by whom, the suspects), made from the
@@ -52,7 +64,8 @@ module HeapCapture
 
         started = Util.monotonic
         summary = RetentionProcess.summarize(dump["path"], top: Summary::STORED_SITES, share: @config.suspect_share,
-                                                           tmpdir: @config.tmpdir, raw_bytes: dump["raw_bytes"])
+                                                           tmpdir: @config.tmpdir, raw_bytes: dump["raw_bytes"],
+                                                           tree: @config.report_html)
         summary.merge("retention_ms" => ms((Util.monotonic - started) * 1000))
       rescue StandardError => e # never raised into the app: the tally stands without it
         Log.warn("the heap dump's retention analysis failed: #{Util.unprefixed(e.message)}")

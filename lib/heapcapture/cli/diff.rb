@@ -5,7 +5,7 @@ require_relative "report" # DumpDiff is a DumpReport
 
 module HeapCapture
   class CLI
-    # heapcapture diff OLD NEW [LATER] [--json] [--top N]
+    # heapcapture diff OLD NEW [LATER] [--json] [--top N] [--html FILE]
     class DumpDiff < DumpReport
       def run(argv)
         options = { json: false, top: Summary::TOP }
@@ -24,23 +24,38 @@ module HeapCapture
                      "are matched by address: it says when GC.compact ran between the dumps, or the dumps\n" \
                      "are of different processes (from the summaries stored beside them).\n\n"
           output_options(o, options, "sites, classes and holders")
+          o.on("--html FILE", "also write the diff as one self-contained HTML page (what grew by type, site and " \
+                              "class, what holds it and its path from a root, sortable tables) to FILE") do |v|
+            options[:html] = v
+          end
         end
         args = parse(parser, argv) or return EXIT_OK
         raise OptionParser::MissingArgument, "OLD and NEW" if args.size < 2
         raise OptionParser::NeedlessArgument, args.drop(3).join(" ") if args.size > 3
 
+        error_page = ->(why) { write_diff_page(nil, args, options[:html], error: why) }
+        diff = page_on_error(options[:html], error_page) { diff_of(args, options) }
+        write_diff_page(diff, args, options[:html]) if options[:html]
+        options[:json] ? @out.puts(JSON.generate(diff)) : print_diff(diff, args, diff["caveat"])
+        EXIT_OK
+      end
+
+      private
+
+      # The diff of the dumps named, with its "caveat" (nil, or why addresses may not match).
+      def diff_of(args, options)
         Dir.mktmpdir("heapcapture-diff-", HeapCapture.config.tmpdir) do |dir|
           local = args.map { |name| local_dump(name, dir) }
           diff = as_downloaded(@downloaded.to_h) do
             Summary.diff_of_files(*local.map(&:first), top: options[:top], identity: @identity)
           end
-          caveat = Summary.address_caveat(local.map(&:last))
-          options[:json] ? @out.puts(JSON.generate(diff.merge("caveat" => caveat))) : print_diff(diff, args, caveat)
+          diff.merge("caveat" => Summary.address_caveat(local.map(&:last)))
         end
-        EXIT_OK
       end
 
-      private
+      def write_diff_page(diff, names, path, error: nil)
+        write_text(path, ReportPage.diff_html(diff, names, error: error), "the diff page")
+      end
 
       # [a path on this machine, the summary stored beside the dump or nil]; @identity: what reads
       # the dumps when one is age-encrypted (HEAPCAPTURE_IDENTITY).

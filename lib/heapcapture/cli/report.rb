@@ -33,7 +33,8 @@ module HeapCapture
         end
         args = parse(parser, argv) or return EXIT_OK
         check_arguments(args, options)
-        summary, name = page_on_error(args.first, options[:html]) { summarize(args.first, options) }
+        error_page = ->(why) { write_page(nil, args.first, options[:html], error: why) }
+        summary, name = page_on_error(options[:html], error_page) { summarize(args.first, options) }
         write_folded(summary, options[:folded]) if options[:folded]
         write_page(summary, name, options[:html]) if options[:html]
         options[:json] ? @out.puts(JSON.generate(summary)) : print_report(summary, name)
@@ -60,11 +61,12 @@ module HeapCapture
         end
       end
 
-      # The summary; when the dump cannot be read and a page was asked for, the page says why too.
-      def page_on_error(name, html)
+      # What the block makes (a summary, a diff); when it fails and a page was asked for (html), the
+      # page says why too: error_page gets the message.
+      def page_on_error(html, error_page)
         yield
       rescue Error => e
-        write_page(nil, name, html, error: Util.unprefixed(e.message)) if html
+        error_page.call(Util.unprefixed(e.message)) if html
         raise
       end
 

@@ -65,6 +65,20 @@ module HeapCapture
                                   "(\"85%\"), got #{value.inspect}"
       end
 
+      BOOLEANS = { "true" => true, "1" => true, "yes" => true, "on" => true,
+                   "false" => false, "0" => false, "no" => false, "off" => false, "" => false }.freeze
+
+      # true or false, from themselves, nil (false) or "true"/"false", "1"/"0", "yes"/"no", "on"/"off".
+      def boolean!(value, name)
+        return value if [true, false].include?(value)
+        return false if value.nil?
+
+        found = BOOLEANS[value.to_s.strip.downcase]
+        return found unless found.nil?
+
+        raise ConfigurationError, "#{name} must be true or false (or 1/0, yes/no, on/off), got #{value.inspect}"
+      end
+
       # A share above 0 and at most 1 from a Numeric or "0.1" (not "10%": that is size_or_percent!'s).
       def share!(value, name)
         share = value.is_a?(Numeric) ? value.to_f : Float(value.to_s.strip, exception: false)

@@ -38,6 +38,120 @@
     return (o.type || "") + (name ? " " + name : "");
   }
 
+  /* One bar a type: what a root reaches (retained) and what awaits GC; without the analysis
+   * (analysed false), the memsize alone, never called held. */
+  function typeBars(parent, byType, analysed) {
+    var types = Object.keys(byType || {}).map(function (t) { return { type: t, v: byType[t] }; });
+    var held = function (t) { return t.v.retained_memsize === undefined ? t.v.memsize : t.v.retained_memsize; };
+    types.sort(function (a, b) { return held(b) - held(a) || b.v.memsize - a.v.memsize; });
+    var legend = el("p", "note legend");
+    var keys = analysed ? [["held", "retained"], ["garbage", "awaiting GC"]] : [["own", "memsize (what is retained is not known: garbage included)"]];
+    keys.forEach(function (k) {
+      var sw = el("span", "bar " + k[0]);
+      sw.style.background = { held: "#d9534f", garbage: "#b9c7d6", own: "#9e9e9e" }[k[0]];
+      legend.appendChild(sw);
+      legend.appendChild(document.createTextNode(k[1]));
+    });
+    parent.appendChild(el("h3", null, "By type"));
+    parent.appendChild(legend);
+    var bars = el("div", "bars");
+    var widest = types.reduce(function (m, t) { return Math.max(m, t.v.memsize); }, 1);
+    if (types.length > 8) { /* the rest in one row: a page is read from the top */
+      var rest = types.splice(7);
+      var sum = { memsize: 0, retained_memsize: 0 };
+      rest.forEach(function (t) { sum.memsize += t.v.memsize; sum.retained_memsize += held(t); });
+      types.push({ type: rest.length + " other types", v: sum });
+    }
+    types.forEach(function (t) {
+      bars.appendChild(el("span", null, t.type));
+      var bar = el("div", "bar");
+      if (!analysed) {
+        var m = el("span", "own"); m.style.width = (100 * t.v.memsize / widest) + "%"; bar.appendChild(m);
+        bars.appendChild(bar);
+        bars.appendChild(el("span", "note", human(t.v.memsize) + " (garbage included)"));
+        return;
+      }
+      var h = held(t), g = Math.max(0, t.v.memsize - h);
+      var a = el("span", "held"); a.style.width = (100 * h / widest) + "%"; bar.appendChild(a);
+      var b = el("span", "garbage"); b.style.width = (100 * g / widest) + "%"; bar.appendChild(b);
+      bar.title = t.type + ": " + human(h) + " retained, " + human(g) + " awaiting GC";
+      bars.appendChild(bar);
+      bars.appendChild(el("span", "note", human(h) + " retained" + (g ? ", " + human(g) + " awaiting GC" : "")));
+    });
+    parent.appendChild(bars);
+  }
+
+  /* A path from a root, root first, drawn as a chain of hops (length: the whole path's, which may
+   * be longer than the hops written: the cut is said in the middle). */
+  function chain(path, length) {
+    var c = el("div", "chain");
+    (path || []).forEach(function (hop, i) {
+      if (i) c.appendChild(el("span", "arrow", "\u2192"));
+      var h = el("span", "hop" + (i === path.length - 1 ? " target" : ""), what(hop) + (hop.address ? " " + hop.address : "") +
+        (site(hop) ? " (" + site(hop) + ")" : "") + (hop.retained_memsize !== undefined ? ", retains " + human(hop.retained_memsize) : ""));
+      c.appendChild(h);
+      if (length > path.length && i === Math.floor(path.length / 2) - 1) {
+        c.appendChild(el("span", "arrow", "\u2192 \u2026 " + (length - path.length) + " hops not shown \u2026"));
+      }
+    });
+    return c;
+  }
+
+  /* A row of big figures under parent; add(label, value) puts one in. */
+  function totalsRow(parent) {
+    var row = el("div", "totals");
+    parent.appendChild(row);
+    return function (label, value) {
+      var d = el("div");
+      d.appendChild(el("b", null, value));
+      d.appendChild(document.createTextNode(label));
+      row.appendChild(d);
+    };
+  }
+
+  /* A sortable table of rows under a section of its own (none when there are no rows). */
+  function table(id, title, note, rows, columns) {
+    if (!rows || !rows.length) return;
+    var s = section(id, title, note);
+    var t = el("table"), head = el("thead"), body = el("tbody"), tr = el("tr");
+    var order = { col: columns.findIndex(function (c) { return c.sorted; }), desc: true };
+    columns.forEach(function (c, i) {
+      var th = el("th", c.num ? "num" : "", c.label);
+      th.addEventListener("click", function () {
+        order = { col: i, desc: order.col === i ? !order.desc : true };
+        fill();
+      });
+      tr.appendChild(th);
+    });
+    head.appendChild(tr);
+    t.appendChild(head);
+    t.appendChild(body);
+    function fill() {
+      var c = columns[order.col];
+      var sorted = rows.slice();
+      if (c) sorted.sort(function (a, b) {
+        var x = c.key(a), y = c.key(b);
+        var r = c.num ? x - y : String(x).localeCompare(String(y));
+        return order.desc ? -r : r;
+      });
+      Array.prototype.forEach.call(head.querySelectorAll("th"), function (th, i) {
+        th.className = (columns[i].num ? "num " : "") + (i === order.col ? (order.desc ? "sorted-desc" : "sorted-asc") : "");
+      });
+      body.textContent = "";
+      sorted.forEach(function (r) {
+        var row = el("tr");
+        columns.forEach(function (col) { row.appendChild(el("td", col.num ? "num" : "text", (col.show || col.key)(r))); });
+        body.appendChild(row);
+      });
+    }
+    fill();
+    s.appendChild(t);
+  }
+  var num = function (key, label, show, sorted) {
+    return { key: function (r) { return r[key] || 0; }, label: label, num: true, show: show ? function (r) { return show(r[key]); } : function (r) { return count(r[key]); }, sorted: sorted };
+  };
+  var text = function (label, fn) { return { key: fn, label: label }; };
+
   document.getElementById("dump-name").textContent = data.name + " \u2014 " + data.made_by;
 
   if (data.error) {
@@ -45,15 +159,78 @@
     return;
   }
 
+  /* --- a diff: what grew between the dumps, and what holds it --- */
+  function drawDiff() {
+    var names = data.names || [];
+    var glance = section("growth", "The growth at a glance",
+      "Objects in " + names[1] + " whose address " + names[0] + " does not have" +
+      (names[2] ? ", still in " + names[2] + " (as it has them: whether they are held is judged there)" : "") + ".");
+    var total = totalsRow(glance);
+    total("new objects (" + human(data.memsize) + ")", count(data.objects));
+    if (data.growth) {
+      total("retained: reachable from a root (" + count(data.growth.retained.objects) + " objects)", human(data.growth.retained.memsize));
+      total("awaiting GC: freed by the next GC, not growth that stays (" + count(data.growth.garbage.objects) + " objects)",
+            human(data.growth.garbage.memsize));
+      if (data.growth.own && data.growth.own.objects) {
+        total("of it heapcapture's own (" + count(data.growth.own.objects) + " objects)", human(data.growth.own.memsize));
+      }
+    }
+    if (data.caveat) glance.appendChild(el("p", "problem", data.caveat));
+    if (!data.growth) {
+      glance.appendChild(el("p", "problem", "No retention analysis: " + (data.retention || "none") +
+                                             ". The figures below count every new object, garbage included."));
+    }
+    typeBars(glance, data.types, !!data.growth);
+
+    if (data.growth) {
+      var hold = section("holder", "What is holding the growth",
+        "The deepest object on the dominator chain holding at least 80% of the most any object holds " +
+        "(typically an old object, a cache, holding the new ones), and its shortest path from a root, root first.");
+      var h = data.holder;
+      if (!h) {
+        hold.appendChild(el("p", "note", "Nothing: no root reaches a new object."));
+      } else {
+        var box = el("div", "suspect");
+        box.id = "growth-holder";
+        box.appendChild(el("h3", null, what(h) + " " + h.address + " holds " + human(h.growth_memsize) + " of the growth (" +
+          (100 * h.growth_share).toFixed(1) + "% of what is retained)"));
+        box.appendChild(el("p", "note", count(h.growth_objects) + " new objects" + (site(h) ? "; it was allocated at " + site(h) : "")));
+        box.appendChild(chain(h.path, h.path_length));
+        hold.appendChild(box);
+      }
+    }
+    var growthCols = function (bySite) {
+      var cols = [bySite ? text("site", site) : text("class", function (r) { return r["class"]; }),
+        num("retained_memsize", "retained", human, true), num("retained_objects", "retained objects"),
+        num("memsize", "memsize", human), num("objects", "objects")];
+      if (bySite) cols.push(text("note", function (r) { return r.estimated ? "estimate: " + r.sampled + " sampled" : ""; }));
+      return cols;
+    };
+    table("holders", "Holders of the growth", "Each object and the new objects' memsize it keeps alive (the deepest of each chain).",
+          data.holders,
+          [text("object", what), text("address", function (r) { return r.address; }), text("site", site),
+           num("growth_memsize", "growth held", human, true), num("growth_objects", "new objects"),
+           num("growth_share", "share", function (v) { return (100 * v).toFixed(1) + "%"; })]);
+    if (data.growth) {
+      table("growth-sites", "Sites of the growth", "By retained memsize: the new objects a root reaches; memsize and objects count " +
+            "those awaiting GC too.", data.sites, growthCols(true));
+      table("growth-classes", "Classes of the growth", "By retained memsize.", data.classes, growthCols(false));
+    } else {
+      table("growth-sites", "Sites of the growth", "By memsize, garbage included: no retention analysis.", data.sites,
+            [text("site", site), num("memsize", "memsize", human, true), num("objects", "objects")]);
+    }
+    table("growth-by-count", "Sites of the growth by object count", "Garbage included.", data.sites_by_count,
+          [text("site", site), num("objects", "objects", null, true), num("memsize", "memsize", human)]);
+  }
+
+  if (data.kind === "diff") {
+    drawDiff();
+    return;
+  }
+
   /* --- the heap at a glance --- */
   var glance = section("glance", "The heap at a glance");
-  var totals = el("div", "totals");
-  function total(label, value) {
-    var d = el("div");
-    d.appendChild(el("b", null, value));
-    d.appendChild(document.createTextNode(label));
-    totals.appendChild(d);
-  }
+  var total = totalsRow(glance);
   total("objects in the dump (" + human(data.memsize) + ")", count(data.objects));
   if (data.retained) {
     total("retained: reachable from a root (" + count(data.retained.objects) + " objects)", human(data.retained.memsize));
@@ -61,51 +238,13 @@
           human(data.garbage.memsize));
     if (data.own && data.own.objects) total("of it heapcapture's own (" + count(data.own.objects) + " objects)", human(data.own.memsize));
   }
-  glance.appendChild(totals);
   if (!data.retained) {
     glance.appendChild(el("p", "problem", "No retention analysis: " + (data.retention || "none in this summary") +
                                            ". The figures below count every object the dump holds, garbage included."));
   }
   if (data.invalid_lines) glance.appendChild(el("p", "note", count(data.invalid_lines) + " line(s) of the dump are not JSON and were left out."));
 
-  var types = Object.keys(data.types || {}).map(function (t) { return { type: t, v: data.types[t] }; });
-  var held = function (t) { return t.v.retained_memsize === undefined ? t.v.memsize : t.v.retained_memsize; };
-  types.sort(function (a, b) { return held(b) - held(a) || b.v.memsize - a.v.memsize; });
-  var legend = el("p", "note legend");
-  var keys = data.retained ? [["held", "retained"], ["garbage", "awaiting GC"]] : [["own", "memsize (what is retained is not known: garbage included)"]];
-  keys.forEach(function (k) {
-    var sw = el("span", "bar " + k[0]);
-    sw.style.background = { held: "#d9534f", garbage: "#b9c7d6", own: "#9e9e9e" }[k[0]];
-    legend.appendChild(sw);
-    legend.appendChild(document.createTextNode(k[1]));
-  });
-  glance.appendChild(el("h3", null, "By type"));
-  glance.appendChild(legend);
-  var bars = el("div", "bars");
-  var widest = types.reduce(function (m, t) { return Math.max(m, t.v.memsize); }, 1);
-  if (types.length > 8) { /* the rest in one row: a page is read from the top */
-    var rest = types.splice(7);
-    var sum = { memsize: 0, retained_memsize: 0 };
-    rest.forEach(function (t) { sum.memsize += t.v.memsize; sum.retained_memsize += held(t); });
-    types.push({ type: rest.length + " other types", v: sum });
-  }
-  types.forEach(function (t) {
-    bars.appendChild(el("span", null, t.type));
-    var bar = el("div", "bar");
-    if (!data.retained) { /* no analysis: the memsize alone, never called held */
-      var m = el("span", "own"); m.style.width = (100 * t.v.memsize / widest) + "%"; bar.appendChild(m);
-      bars.appendChild(bar);
-      bars.appendChild(el("span", "note", human(t.v.memsize) + " (garbage included)"));
-      return;
-    }
-    var h = held(t), g = Math.max(0, t.v.memsize - h);
-    var a = el("span", "held"); a.style.width = (100 * h / widest) + "%"; bar.appendChild(a);
-    var b = el("span", "garbage"); b.style.width = (100 * g / widest) + "%"; bar.appendChild(b);
-    bar.title = t.type + ": " + human(h) + " retained, " + human(g) + " awaiting GC";
-    bars.appendChild(bar);
-    bars.appendChild(el("span", "note", human(h) + " retained" + (g ? ", " + human(g) + " awaiting GC" : "")));
-  });
-  glance.appendChild(bars);
+  typeBars(glance, data.types, !!data.retained);
 
   /* --- the dominator tree as an icicle --- */
   if (data.tree) {
@@ -169,63 +308,12 @@
       box.appendChild(el("p", "note", count(s.instances) + " instance(s) retain " + human(s.retained_memsize) + " in " +
         count(s.retained_objects) + " objects" + (s.kind !== "object" && site(s) ? "; at " + site(s) : "") +
         (s.estimated ? " (an estimate: " + count(s.sampled) + " sampled)" : "")));
-      var chain = el("div", "chain");
-      (s.path || []).forEach(function (hop, i) {
-        if (i) chain.appendChild(el("span", "arrow", "\u2192"));
-        var h = el("span", "hop" + (i === s.path.length - 1 ? " target" : ""), what(hop) + (hop.address ? " " + hop.address : "") +
-          (site(hop) ? " (" + site(hop) + ")" : "") + (hop.retained_memsize !== undefined ? ", retains " + human(hop.retained_memsize) : ""));
-        chain.appendChild(h);
-        if (s.path_length > s.path.length && i === Math.floor(s.path.length / 2) - 1) {
-          chain.appendChild(el("span", "arrow", "\u2192 \u2026 " + (s.path_length - s.path.length) + " hops not shown \u2026"));
-        }
-      });
-      box.appendChild(chain);
+      box.appendChild(chain(s.path, s.path_length));
       sus.appendChild(box);
     });
   }
 
-  /* --- sortable tables --- */
-  function table(id, title, note, rows, columns) {
-    if (!rows || !rows.length) return;
-    var s = section(id, title, note);
-    var t = el("table"), head = el("thead"), body = el("tbody"), tr = el("tr");
-    var order = { col: columns.findIndex(function (c) { return c.sorted; }), desc: true };
-    columns.forEach(function (c, i) {
-      var th = el("th", c.num ? "num" : "", c.label);
-      th.addEventListener("click", function () {
-        order = { col: i, desc: order.col === i ? !order.desc : true };
-        fill();
-      });
-      tr.appendChild(th);
-    });
-    head.appendChild(tr);
-    t.appendChild(head);
-    t.appendChild(body);
-    function fill() {
-      var c = columns[order.col];
-      var sorted = rows.slice();
-      if (c) sorted.sort(function (a, b) {
-        var x = c.key(a), y = c.key(b);
-        var r = c.num ? x - y : String(x).localeCompare(String(y));
-        return order.desc ? -r : r;
-      });
-      Array.prototype.forEach.call(head.querySelectorAll("th"), function (th, i) {
-        th.className = (columns[i].num ? "num " : "") + (i === order.col ? (order.desc ? "sorted-desc" : "sorted-asc") : "");
-      });
-      body.textContent = "";
-      sorted.forEach(function (r) {
-        var row = el("tr");
-        columns.forEach(function (col) { row.appendChild(el("td", col.num ? "num" : "text", (col.show || col.key)(r))); });
-        body.appendChild(row);
-      });
-    }
-    fill();
-    s.appendChild(t);
-  }
-  var num = function (key, label, show, sorted) {
-    return { key: function (r) { return r[key] || 0; }, label: label, num: true, show: show ? function (r) { return show(r[key]); } : function (r) { return count(r[key]); }, sorted: sorted };
-  };
-  var text = function (label, fn) { return { key: fn, label: label }; };
+  /* --- the report's tables --- */
   table("classes", "Retained by class", "Instances not held by another of their class, and what they retain.", data.retained_by_class,
         [text("class", function (r) { return r["class"]; }), num("retained_memsize", "retained", human, true),
          num("retained_objects", "objects"), num("instances", "instances")]);
