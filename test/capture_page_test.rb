@@ -31,8 +31,9 @@ class CapturePageTest < HCTest::TestCase
     File.join(@dest, HeapCapture::Summary.key_for(File.basename(location), HeapCapture::ReportPage::SUFFIX))
   end
 
-  # The JSON a page draws (its #heap-data element).
+  # The JSON a page draws (its #heap-data element). The page is UTF-8 whatever the locale (CI sets none).
   def page_data(html)
+    html = html.dup.force_encoding(Encoding::UTF_8)
     JSON.parse(html[%r{<script type="application/json" id="heap-data">(.*?)</script>}m, 1])
   end
 
@@ -51,7 +52,8 @@ class CapturePageTest < HCTest::TestCase
     data = page_data(File.read(page))
     assert_equal "report", data["kind"]
     assert_equal File.basename(result["location"]), data["name"]
-    stored = JSON.parse(File.read(File.join(@dest, HeapCapture::Summary.key_for(File.basename(result["location"])))))
+    stored = JSON.parse(File.read(File.join(@dest, HeapCapture::Summary.key_for(File.basename(result["location"]))),
+                                  encoding: Encoding::UTF_8))
     assert_nil stored["tree"], "the tree is the page's only"
     assert_nil result["summary"]["tree"]
     assert_equal stored.values_at("objects", "memsize", "retained", "garbage"),
