@@ -7,8 +7,8 @@ require "tmpdir"
 
 # Inline mode streams dump_all through a bounded buffer into the compressor: the capture of a
 # 300 MB heap costs about that buffer in memory (not a copy of the dump), writes dump_all's own
-# lines, and a CPU-bound thread slows it only by the few times (17 for 800 MB) its IO hands the
-# GVL over.
+# lines, and a CPU-bound thread does not stall it (its IO hands the GVL over only a few times: 17
+# for 800 MB).
 class InlineStreamTest < HCTest::TestCase
   ROOT = File.expand_path("..", __dir__)
   MB = 1024 * 1024
@@ -38,9 +38,11 @@ class InlineStreamTest < HCTest::TestCase
       assert_operator r["lines_only_ours"], :<, r["lines"] / 1000
       assert_operator r["lines_only_dump_all"], :<, r["lines"] / 1000
 
-      # Target 2x the quiet in-process dump_all (measured here: 1.5-3x: each of the IO's writes waits up to
-      # 100 ms for the GVL); a generous bound for a noisy machine. Ruby's own 8 KiB writes took minutes.
-      assert_operator r["busy_s"], :<, r["dump_all_s"] * 8, "a CPU-bound thread does not stall the inline dump"
+      # A stall, not a speed: Ruby's own 8 KiB writes took minutes beside a CPU-bound thread. Each capture
+      # here includes its retention analysis (a process of its own, on the same two cores), so the busy
+      # one is measured against the quiet one, not against a bare dump_all: 2-3x in CI, where against
+      # dump_all it moved from 2.6x to 8x with the machine (the figures are printed above).
+      assert_operator r["busy_s"], :<, r["quiet_s"] * 10, "a CPU-bound thread does not stall the inline capture"
       assert_empty Dir.children(dir) - ["dumps"], "tempfiles left behind"
     end
   end
