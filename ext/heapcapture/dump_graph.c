@@ -72,15 +72,15 @@ static int hc_graph_reserve_nodes(hc_graph *g, uint32_t need)
     if (need >= HC_GRAPH_NONE - 1) return -1;
     size_t cap = g->cap ? (size_t)g->cap * 2 : 4096;
     if (cap >= HC_GRAPH_NONE - 1) cap = HC_GRAPH_NONE - 2;
-    void *arrays[] = {&g->addr, &g->memsize, &g->klass, &g->site, &g->kind, &g->flags, &g->edge_end};
-    size_t sizes[] = {sizeof *g->addr, sizeof *g->memsize, sizeof *g->klass, sizeof *g->site, sizeof *g->kind,
-                      sizeof *g->flags, sizeof *g->edge_end};
-    size_t count = sizeof sizes / sizeof *sizes;
+    /* klass last: once the classes are dropped it is gone, and left out */
+    void *arrays[] = {&g->addr, &g->memsize, &g->site, &g->kind, &g->flags, &g->edge_end, &g->klass};
+    size_t sizes[] = {sizeof *g->addr, sizeof *g->memsize, sizeof *g->site, sizeof *g->kind, sizeof *g->flags,
+                      sizeof *g->edge_end, sizeof *g->klass};
+    size_t count = sizeof sizes / sizeof *sizes - (g->classes_dropped ? 1 : 0);
     for (size_t i = 0; i < count; i++) {
-        if (arrays[i] == (void *)&g->klass && g->classes_dropped) continue;
         if (hc_grow(arrays[i], g->cap, cap, sizes[i]) != 0) {
-            while (i-- > 0) /* back to one size for all (hc_graph_free unmaps cap's worth) */
-                if (arrays[i] != (void *)&g->klass || !g->classes_dropped) (void)hc_grow(arrays[i], cap, g->cap, sizes[i]);
+            while (i-- > 0) /* back to one size for all: hc_graph_free unmaps cap's worth */
+                (void)hc_grow(arrays[i], cap, g->cap, sizes[i]);
             return -1;
         }
     }

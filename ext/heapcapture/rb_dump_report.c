@@ -64,16 +64,14 @@ static int hc_check_dump(hc_summarize_call *c, const char *path, uint64_t bytes,
     return 0;
 }
 
-/* The retention analysis of the graph read with s, its first step (hc_retention_prepare), or NULL
- * with err saying why not (no ROOT record and no reference: nothing to follow; out of memory). */
-static hc_retention *hc_retention_begin(hc_summarize_call *c, const hc_summary *s, char *err, size_t errlen)
+/* Whether the graph read with s can be analysed: 0 when it has no ROOT record and no reference
+ * (nothing says what holds what), err saying so. */
+static int hc_retention_possible(const hc_summarize_call *c, const hc_summary *s, char *err, size_t errlen)
 {
-    if (s->roots == 0 && s->all.references == 0) {
-        snprintf(err, errlen, "%s has no ROOT records and no references: nothing says what holds what "
-                 "(a dump written by ObjectSpace.dump_all has both)", c->path);
-        return NULL;
-    }
-    return hc_retention_prepare(&c->graph, s, err, errlen);
+    if (s->roots || s->all.references) return 1;
+    snprintf(err, errlen, "%s has no ROOT records and no references: nothing says what holds what "
+             "(a dump written by ObjectSpace.dump_all has both)", c->path);
+    return 0;
 }
 
 /* Where a retention failure goes: for paths, the call's error; for a summary, only the retention's. */
@@ -92,7 +90,7 @@ static void hc_retention_then(void *arg, hc_summary *s)
     hc_summarize_call *c = arg;
     size_t errlen;
     char *err = hc_retention_err(c, &errlen);
-    c->analysis = hc_retention_begin(c, s, err, errlen);
+    c->analysis = hc_retention_possible(c, s, err, errlen) ? hc_retention_prepare(&c->graph, s, err, errlen) : NULL;
 }
 
 /* The retention analysis, completed: its JSON (or, for paths, the paths' into c->json); when it
@@ -181,11 +179,8 @@ static void hc_growth_run(hc_summarize_call *c)
 {
     char *err = c->retention_err;
     size_t errlen = sizeof c->retention_err;
-    hc_retention *r = hc_retention_begin(c, &c->summary, err, errlen);
-    if (r && hc_retention_complete(r, err, errlen) != 0) {
-        hc_retention_free(r);
-        r = NULL;
-    }
+    if (!hc_retention_possible(c, &c->summary, err, errlen)) return;
+    hc_retention *r = hc_retention_new(&c->graph, &c->summary, err, errlen);
     if (!r) return;
     const hc_graph *g = &c->graph;
     uint8_t *is_new = malloc(g->n ? g->n : 1); /* a byte an object */
