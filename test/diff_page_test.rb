@@ -8,10 +8,12 @@ require_relative "support/heap_graph_reference"
 # nothing reachable off the machine: test/support/chromium.rb). The dumps:
 # test/fixtures/retention/growth.rb, a cache (an Array in a constant) that gains records between
 # the dumps while buffers are made and dropped. The page must load with no console message and no
-# request but its own; its totals are the growth's, retained and awaiting GC, as the Ruby
-# reference computes them from the three dumps; the top site of the growth is the records' line;
-# what holds the growth is the cache, with the path `diff --json` gives. The screenshot goes to
-# tmp/test-output/diff-page.png. Bad input: a diff that cannot be made gives a page that says why.
+# request but its own; its totals and each type's bar are the growth's, retained and awaiting GC,
+# as the Ruby reference computes them from the three dumps; the top site of the growth is the
+# records' line; what holds the growth is the cache, with the path `diff --json` gives, holding
+# the new objects the reference says it dominates along a path as short as the reference's. The
+# screenshot goes to tmp/test-output/diff-page.png. Bad input: a diff that cannot be made gives a
+# page that says why.
 class DiffPageTest < HCTest::TestCase
   include HCTest::PageHelpers
 
@@ -21,20 +23,27 @@ class DiffPageTest < HCTest::TestCase
   end
 
   # The growth as the reference computes it: objects in NEW whose address OLD lacks, still in
-  # LATER; retained when a root of LATER reaches them.
+  # LATER; retained when a root of LATER reaches them. => the reference (LATER's), the totals
+  # ("retained", "awaiting GC": [objects, memsize]), [retained, awaiting GC] memsize by type, and the
+  # retained new objects' addresses.
   def growth_reference(old, new, later)
     before = HeapGraphReference.new(old)
     made = HeapGraphReference.new(new)
     ref = HeapGraphReference.new(later)
-    tallies = { "retained" => [0, 0], "awaiting GC" => [0, 0] }
+    totals = { "retained" => [0, 0], "awaiting GC" => [0, 0] }
+    types = Hash.new { |h, k| h[k] = [0, 0] }
+    held = []
     ref.each_record do |r|
       next if before.include?(r.address) || !made.include?(r.address)
 
-      t = tallies[ref.reachable?(r.address) ? "retained" : "awaiting GC"]
+      reached = ref.reachable?(r.address)
+      held << r.address if reached
+      t = totals[reached ? "retained" : "awaiting GC"]
       t[0] += 1
       t[1] += r.memsize
+      types[r.type][reached ? 0 : 1] += r.memsize
     end
-    tallies
+    { ref: ref, totals: totals, types: types, held: held }
   end
 
   def test_the_diff_page_in_a_browser
@@ -53,20 +62,57 @@ class DiffPageTest < HCTest::TestCase
       assert_equal ["file://#{page}"], browser.requests.map { |r| r[:url] }, "no request but the page's own"
       browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "diff-page.png"))
 
-      assert_totals_as_the_reference(browser, growth_reference(*dumps))
+      want = growth_reference(*dumps)
+      assert_totals_as_the_reference(browser, want[:totals])
+      assert_type_bars_as_the_reference(browser, want[:types])
       top_site = browser.evaluate("document.querySelector('#growth-sites tbody tr td').textContent")
       assert_equal "#{facts['file']}:#{facts['record_line']}", top_site, "the records' line grew most"
       assert_holder(browser, diff["holder"])
+      assert_holder_as_the_reference(browser, diff["holder"], want)
     end
   end
 
+  def grouped(count) = count.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
+
+  # The new objects, retained and awaiting GC, as the page's figures at the top say them.
   def assert_totals_as_the_reference(browser, want)
     text = browser.evaluate("document.getElementById('growth').textContent")
     want.each do |what, (objects, memsize)|
-      grouped = objects.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
       assert_includes text, "#{HeapCapture::Size.human(memsize)}#{what}", "#{what}'s memsize in #{text[0, 400]}"
-      assert_includes text, "(#{grouped} objects)", "#{what}: #{objects} objects"
+      assert_includes text, "(#{grouped(objects)} objects)", "#{what}: #{objects} objects"
     end
+    objects, memsize = want.values.transpose.map(&:sum)
+    assert_includes text, "#{grouped(objects)}new objects (#{HeapCapture::Size.human(memsize)})", "all of the growth"
+  end
+
+  # Each type's bar note: what of the type's new objects a root reaches, and what awaits GC.
+  def assert_type_bars_as_the_reference(browser, types)
+    notes = browser.evaluate(<<~JS).each_slice(3).to_h { |label, _bar, note| [label, note] }
+      Array.prototype.map.call(document.querySelectorAll("#growth .bars > *"),
+        function (e) { return e.textContent; })
+    JS
+    assert_operator types.size, :<=, 8, "every type has a row of its own"
+    types.each do |type, (held, garbage)|
+      want = "#{HeapCapture::Size.human(held)} retained"
+      want += ", #{HeapCapture::Size.human(garbage)} awaiting GC" if garbage.positive?
+      assert_equal want, notes[type], "#{type}'s bar"
+    end
+  end
+
+  # The holder's growth is the new objects it dominates; its path, a shortest one: as long as the
+  # reference's, each hop a reference the dump has.
+  def assert_holder_as_the_reference(browser, holder, want)
+    ref = want[:ref]
+    address = holder["address"]
+    dominated = want[:held].select { |a| ref.dominates?(address, a) }
+    memsize = dominated.sum { |a| ref.record(a).memsize }
+    box = browser.evaluate("document.getElementById('growth-holder').textContent")
+    assert_includes box, "holds #{HeapCapture::Size.human(memsize)} of the growth", "what the reference says it dominates"
+    assert_includes box, "#{grouped(dominated.size)} new objects"
+    hops = holder["path"].drop(1).map { |hop| hop["address"] }
+    assert_equal ref.path_length(address), hops.size, "a shortest path"
+    assert ref.root_edge?(holder["path"].first["root"], hops.first), "the root's reference to #{hops.first}"
+    hops.each_cons(2) { |from, to| assert ref.edge?(from, to), "#{from} references #{to}" }
   end
 
   # The holder's box: the cache, the growth it holds, and the chain of hops `diff --json` gives.
