@@ -5,10 +5,12 @@ require "time"
 require_relative "support/listener_helpers"
 require_relative "support/file_capture"
 require "json"
+require "open3"
 
-# Captures without a human: every N seconds, and the RSS watch (strikes, backoff, growth); each a
-# normal capture replied on heapcapture_reply; stopped with the listener; not in a forked child;
-# bad settings keep exclusive from arming, saying why.
+# Captures without a human: every N seconds, and the RSS watch (strikes, backoff, growth: in a small
+# probe process whose RSS only the test moves); each a normal capture replied on heapcapture_reply;
+# stopped with the listener; not in a forked child; a watch that cannot read RSS says so; bad
+# settings keep exclusive from arming, saying why.
 class AutocaptureTest < HCTest::TestCase
   include HCTest::ListenerHelpers
   include HCTest::FileCapture
@@ -16,7 +18,6 @@ class AutocaptureTest < HCTest::TestCase
   MB = 1024 * 1024
 
   def teardown
-    @ballast = nil
     super
     remove_file_destination if @dest
     HeapCapture.configure do |c|
@@ -62,33 +63,51 @@ class AutocaptureTest < HCTest::TestCase
     assert_operator ticks.first - armed_at, :>=, 1.7, "the first one period after arming, not at once"
   end
 
+  # In a probe process of its own (test/support/rss_watch_probe.rb): a small app whose RSS only
+  # the test moves.
   def test_rss_above_captures_once_after_the_strikes_not_again_within_the_backoff_and_again_after_it
-    record_captures
-    rss = settled_rss
-    arm("web.1", rss_above: rss + 40 * MB, rss_interval: 0.1, rss_strikes: 3, rss_backoff: 2)
-    assert_nil next_delivery_or_nil(0.8), "below the line: no capture"
-    # One block above glibc's largest mmap threshold (32 MB): fresh pages, so RSS goes 160 MB up even
-    # in a process whose malloc holds freed memory from earlier tests.
-    @ballast = "x" * (160 * MB)
-    payload, first_at = delivery_while_the_ballast_stays(timeout: 10)
-    assert_match(/\Arss \d+ MB > \d+ MB, 3 strikes\z/, payload)
-    assert_nil next_delivery_or_nil(1.6), "none within the 2 s backoff"
-    _payload, second_at = next_delivery(timeout: 4)
-    assert_in_delta 2.3, second_at - first_at, 0.8, "again once the backoff is over (2 s + 3 readings)"
-    status = HeapCapture.status[:automatic]
-    assert_equal rss + 40 * MB, status[:rss_above]
-    assert_operator status[:rss_readings].last, :>, rss + 40 * MB
+    with_watch_probe do |probe|
+      rss, payload, first_at = armed_then_grown(probe, quiet: 0.8, grow: 160) do |settled|
+        { rss_above: settled + 40 * MB, rss_interval: 0.1, rss_strikes: 3, rss_backoff: 2 }
+      end
+      assert_match(/\Arss \d+ MB > \d+ MB, 3 strikes\z/, payload)
+      assert_nil probe.next_capture(1.6), "none within the 2 s backoff"
+      _payload, second_at = probe.next_capture(4) || flunk("no capture after the backoff; #{probe.state}")
+      assert_in_delta 2.3, second_at - first_at, 0.8, "again once the backoff is over (2 s + 3 readings)"
+      status = probe.ask("status")["automatic"]
+      assert_equal rss + 40 * MB, status["rss_above"]
+      assert_operator status["rss_readings"].last, :>, rss + 40 * MB
+    end
   end
 
   def test_a_process_that_stays_below_never_captures_and_growth_captures_when_it_grows
+    with_watch_probe do |probe|
+      _rss, payload, = armed_then_grown(probe, quiet: 1.0, grow: 120) do |settled|
+        { rss_above: settled + 400 * MB, rss_interval: 0.1, rss_growth: "30MB" }
+      end
+      assert_match(/\Arss grew \d+ MB since the last capture \(\d+ MB to \d+ MB\)\z/, payload)
+      assert_nil probe.next_capture(1.0), "no more growth: no more captures"
+    end
+  end
+
+  # A watch that cannot read /proc says so once, shows how long ago its last reading was, and
+  # reads again once it can.
+  def test_a_watch_that_cannot_read_rss_says_so_once_and_goes_on_trying
     record_captures
-    rss = settled_rss
-    arm("web.1", rss_above: rss + 400 * MB, rss_interval: 0.1, rss_growth: "30MB")
-    assert_nil next_delivery_or_nil(1.0), "neither above the line nor grown"
-    @ballast = "y" * (120 * MB) # fresh pages (see above)
-    payload, = delivery_while_the_ballast_stays(timeout: 10)
-    assert_match(/\Arss grew \d+ MB since the last capture \(\d+ MB to \d+ MB\)\z/, payload)
-    assert_nil next_delivery_or_nil(1.0), "no more growth: no more captures"
+    arm("web.1", rss_above: 1, rss_interval: 0.1, rss_strikes: 1000)
+    wait_for("a reading") { HeapCapture.status[:automatic][:rss_readings].any? }
+    readable = HeapCapture::Dump.method(:rss)
+    HeapCapture::Dump.define_singleton_method(:rss) { nil }
+    begin
+      sleep 0.6
+      status = HeapCapture.status[:automatic]
+      assert_operator status[:rss_last_reading_ago], :>=, 0.4, "no reading while /proc cannot be read: #{status}"
+      warnings = log_text.scan(%r{the RSS watch cannot read this process's RSS \(VmRSS in /proc/self/status\): no capture on RSS})
+      assert_equal 1, warnings.size, log_text
+    ensure
+      HeapCapture::Dump.define_singleton_method(:rss, readable)
+    end
+    wait_for("a reading again") { HeapCapture.status[:automatic][:rss_last_reading_ago] < 0.3 }
   end
 
   def test_stop_ends_both_and_a_forked_child_runs_neither
@@ -144,35 +163,87 @@ class AutocaptureTest < HCTest::TestCase
 
   private
 
-  # This process's RSS once it holds still (two readings 0.3 s apart within 4 MB, at most 6 s): on
-  # Ruby 3.3 and 3.4 it goes on falling for a while after the GC before each test, as freed pages
-  # go back to the system, which hid a growth the tests then made (no capture in both RSS tests).
-  def settled_rss
-    deadline = monotonic + 6
-    rss = HeapCapture::Dump.rss
-    loop do
-      sleep 0.3
-      now = HeapCapture::Dump.rss
-      return now if (now - rss).abs < 4 * MB || monotonic > deadline
+  # The probe's answers and the captures it reports, read on a thread of their own.
+  class WatchProbe
+    def initialize(stdin, stdout, stderr)
+      @stdin = stdin
+      @replies = Queue.new
+      @captures = Queue.new
+      @stderr = Thread.new { stderr.read }
+      @reader = Thread.new do
+        stdout.each_line do |line|
+          message = JSON.parse(line)
+          message.key?("capture") ? @captures << [message["capture"], message["at"]] : @replies << message
+        end
+        @replies << { "ended" => true }
+      end
+      ready = ask_raw(nil, 60)
+      raise "the RSS watch probe did not start: #{@stderr.join(5)&.value}" unless ready.key?("ready")
+    end
 
-      rss = now
+    def ask(command) = ask_raw(command, 30).fetch("reply") { raise "the probe ended: #{@stderr.join(5)&.value}" }
+
+    # [payload, monotonic time] of the next capture within seconds, or nil.
+    def next_capture(seconds) = pop(@captures, seconds)
+
+    # What the watch saw, this process's RSS now, and the probe's log: for failure messages.
+    def state
+      status = ask("status")
+      "RSS now #{status['rss']}; the RSS watch: #{status['automatic'].inspect}; log:\n#{status['log']}"
+    end
+
+    def quit
+      @stdin.puts "quit"
+      @stdin.close
+      @reader.join(15)
+    end
+
+    private
+
+    def ask_raw(command, timeout)
+      if command
+        @stdin.puts command
+        @stdin.flush
+      end
+      pop(@replies, timeout) or raise "no answer from the RSS watch probe to #{command.inspect} within #{timeout} s"
+    end
+
+    # The queue's next item within seconds, or nil (Queue#pop takes a timeout from Ruby 3.2 on).
+    def pop(queue, seconds)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+      loop do
+        return queue.pop(true)
+      rescue ThreadError
+        return nil if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+        sleep 0.005
+      end
     end
   end
 
-  # The next delivery, writing to every page of the ballast meanwhile so that it stays resident
-  # (this VM runs the kernel's DAMON, which may page out memory left cold; once, on Ruby 3.3, both
-  # RSS tests saw no capture within 5 s). Flunks with the watch's RSS readings if none comes.
-  def delivery_while_the_ballast_stays(timeout:)
-    deadline = monotonic + timeout
-    loop do
-      return @delivered.pop(true)
-    rescue ThreadError
-      if monotonic > deadline
-        flunk "no automatic capture within #{timeout} s; the RSS watch: #{HeapCapture.status[:automatic].inspect}; " \
-              "log:\n#{log_text}"
+  # Arms the probe with the settings the block gives for its settled RSS, sees no capture for quiet
+  # seconds (below the line, not grown), grows it by grow MB: [rss, payload, time] of the capture the
+  # watch then starts, within 10 s.
+  def armed_then_grown(probe, quiet:, grow:)
+    rss = probe.ask("rss")
+    assert probe.ask("arm #{JSON.generate(yield(rss))}"), probe.state
+    assert_nil probe.next_capture(quiet), "no capture before the growth"
+    probe.ask("grow #{grow}")
+    payload, at = probe.next_capture(10) || flunk("no automatic capture within 10 s; #{probe.state}")
+    [rss, payload, at]
+  end
+
+  def with_watch_probe
+    cmd = [RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", File.join(ROOT, "test/support/rss_watch_probe.rb")]
+    Open3.popen3(*cmd) do |stdin, stdout, stderr, wait|
+      probe = WatchProbe.new(stdin, stdout, stderr)
+      begin
+        yield probe
+        probe.quit
+      ensure
+        Process.kill(:KILL, wait.pid) if wait.join(10).nil?
       end
-      (0...@ballast.bytesize).step(4096) { |i| @ballast.setbyte(i, 120) }
-      sleep 0.02
+      assert wait.value.success?, "the RSS watch probe failed: #{wait.value}"
     end
   end
 

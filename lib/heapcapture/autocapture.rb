@@ -92,7 +92,8 @@ module HeapCapture
         now = Util.monotonic
         { every: plan.every, next_capture_in: @next_capture && [(@next_capture - now).round(1), 0].max,
           rss_above: plan.rss_above, rss_strikes: "#{@strikes} of #{plan.strikes}", rss_growth: plan.growth,
-          rss_readings: @readings.dup, rss_hold_for: @hold_until && [(@hold_until - now).round(1), 0].max }
+          rss_readings: @readings.dup, rss_last_reading_ago: @read_at && (now - @read_at).round(1),
+          rss_hold_for: @hold_until && [(@hold_until - now).round(1), 0].max }
       end
     end
 
@@ -119,13 +120,25 @@ module HeapCapture
       return unless @next_reading && now >= @next_reading
 
       @next_reading = now + plan.interval
-      rss = Dump.rss or return
+      rss = reading or return
       reason = @mutex.synchronize { judge(rss, now) }
       fire(reason) if reason
     end
 
+    # This process's RSS, or nil (said once in the log: the watch goes on trying).
+    def reading
+      rss = Dump.rss
+      if rss.nil? && !@unreadable
+        Log.warn("the RSS watch cannot read this process's RSS (VmRSS in /proc/self/status): no capture on RSS " \
+                 "until it can")
+      end
+      @unreadable = rss.nil?
+      rss
+    end
+
     # The reason to capture on this reading, or nil. Called with the mutex held.
     def judge(rss, now)
+      @read_at = now
       @readings = (@readings + [rss]).last(READINGS_KEPT)
       held = @hold_until && now < @hold_until
       if plan.rss_above
