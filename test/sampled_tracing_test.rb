@@ -54,6 +54,19 @@ class SampledTracingTest < HCTest::TestCase
     assert_true_sites(found, "after GC.compact")
   end
 
+  # The rate a result, the log and status give ("sampled (1 in ~N allocations)") is this arming's:
+  # after HeapCapture.stop and a new arming, the notes of the earlier run are not set against the
+  # new run's allocations (they were: a rate of 1 in ~2 in a test process armed many times).
+  def test_the_rate_after_a_new_arming_is_that_arming_s
+    found = run_leak("rearm")
+    noted, allocations = found.values_at("noted", "allocations")
+    assert_operator noted, :>, 0, "the new run noted allocations"
+    rate = found["rate"][/\Asampled \(1 in ~(\d+) allocations\)\z/, 1] or flunk("a rate: #{found['rate']}")
+    # The script counts from just before the arming, the tracer from just after: a few allocations.
+    assert_in_delta allocations.fdiv(noted), Integer(rate), allocations.fdiv(noted) * 0.02,
+                    "the rate is the new run's allocations over its notes: #{found}"
+  end
+
   # 300,000 objects kept from one line, among 5 M allocations, under the sampled tracer: the report
   # (and the capture's own summary) gives that site as an estimate, its objects the sampled ones'
   # weights summed (as a plain Ruby parse of the dump counts them), "sampled" the dump's lines of

@@ -95,11 +95,15 @@ module HeapCapture
         @default.to_s
       end
 
-      # The sampled tracer's figures (Tracer.stats) and the allocations since it started.
+      # The sampled tracer's figures (Tracer.stats, counted since the process loaded heapcapture),
+      # with "allocations" and "noted" since this default started: after a stop and a new arming,
+      # the rate is this run's, not the notes of every run over this one's allocations.
       def sampled_stats
         return nil unless @default == :sampled
 
-        Tracer.stats.merge("allocations" => GC.stat(:total_allocated_objects) - @allocated_at_start)
+        stats = Tracer.stats
+        stats.merge("allocations" => GC.stat(:total_allocated_objects) - @allocated_at_start,
+                    "noted" => stats["noted"] - @noted_at_start)
       end
 
       # In a forked child: no thread of this process closes the window it inherited, so it is
@@ -128,6 +132,7 @@ module HeapCapture
 
         unless @default == :sampled
           @allocated_at_start = GC.stat(:total_allocated_objects)
+          @noted_at_start = Tracer.stats["noted"]
           Tracer.start
           @default = :sampled
         end

@@ -6,6 +6,8 @@
 #   capture DIR: a fork-mode capture into file://DIR, the dump's sites checked against the truth
 #   annotate [compact]: dump_all in this process, annotated by Tracer.annotate (after GC.compact)
 #   churn: a million short-lived allocations; the table's size and what is still live
+#   rearm: the sampled default stopped after a pile-up and armed again: the rate it then gives, and
+#     the notes and allocations since the new arming as counted here
 #   estimate DIR [full]: 300,000 objects kept from one line, a fork-mode capture into file://DIR;
 #     with full, made in a full-tracing window (as signal's trace_for opens) instead
 require "heapcapture"
@@ -100,6 +102,16 @@ when "estimate"
   puts JSON.generate("status" => result["status"], "error" => result["error"], "tracing" => result["tracing"],
                      "location" => result["location"], "kept" => kept.size, "file" => __FILE__, "line" => ONE_SITE_LINE,
                      "result_site" => site, "weight" => HeapCapture::Tracer.stats["weight"])
+when "rearm"
+  pile_up(3) # notes made before the stop: the new run's rate must not count them
+  HeapCapture::Tracing.stop_sampled
+  noted = HeapCapture::Tracer.stats["noted"]
+  allocated = GC.stat(:total_allocated_objects)
+  HeapCapture::Tracing.arm(:sampled)
+  kept = pile_up_at_one_site(100_000, 8)
+  rate = HeapCapture::Tracing.description
+  puts JSON.generate("rate" => rate, "noted" => HeapCapture::Tracer.stats["noted"] - noted,
+                     "allocations" => GC.stat(:total_allocated_objects) - allocated, "kept" => kept.size)
 when "churn"
   1_000_000.times do |i|
     _garbage = "short-lived #{i}"
