@@ -170,18 +170,16 @@ class AutocaptureTest < HCTest::TestCase
       @replies = Queue.new
       @captures = Queue.new
       @stderr = Thread.new { stderr.read }
-      @reader = Thread.new do
-        stdout.each_line do |line|
-          message = JSON.parse(line)
-          message.key?("capture") ? @captures << [message["capture"], message["at"]] : @replies << message
-        end
-        @replies << { "ended" => true }
-      end
+      @stderr.report_on_exception = false # an IOError once the test closes it: errors says nil then
+      @reader = Thread.new { read(stdout) }
       ready = ask_raw(nil, 60)
-      raise "the RSS watch probe did not start: #{@stderr.join(5)&.value}" unless ready.key?("ready")
+      raise "the RSS watch probe did not start: #{ready}; #{errors}" unless ready.key?("ready")
     end
 
-    def ask(command) = ask_raw(command, 30).fetch("reply") { raise "the probe ended: #{@stderr.join(5)&.value}" }
+    def ask(command)
+      answer = ask_raw(command, 30)
+      answer.fetch("reply") { raise "the RSS watch probe gave no answer to #{command.inspect}: #{answer}; #{errors}" }
+    end
 
     # [payload, monotonic time] of the next capture within seconds, or nil.
     def next_capture(seconds) = pop(@captures, seconds)
@@ -195,10 +193,27 @@ class AutocaptureTest < HCTest::TestCase
     def quit
       @stdin.puts "quit"
       @stdin.close
-      @reader.join(15)
     end
 
+    # What the probe wrote on stderr (once it has ended, or after 5 s).
+    def errors = "stderr: #{@stderr.join(5)&.value.inspect}"
+
+    def join = @reader.join(5)
+
     private
+
+    # Every line a reply or a capture; the end of the output (or a line that is not JSON) ends the
+    # replies, so that an ask fails at once rather than at its timeout.
+    def read(stdout)
+      stdout.each_line do |line|
+        message = JSON.parse(line)
+        message.key?("capture") ? @captures << [message["capture"], message["at"]] : @replies << message
+      end
+    rescue JSON::ParserError, IOError => e
+      @replies << { "ended" => "#{e.class}: #{e.message}" }
+    ensure
+      @replies << { "ended" => true }
+    end
 
     def ask_raw(command, timeout)
       if command
@@ -233,17 +248,30 @@ class AutocaptureTest < HCTest::TestCase
     [rss, payload, at]
   end
 
+  # The probe, ended however the block ends: quit when it returns, its stdin closed (it then quits)
+  # and, after 10 s, killed when it raises.
   def with_watch_probe
     cmd = [RbConfig.ruby, "-I#{File.join(ROOT, 'lib')}", File.join(ROOT, "test/support/rss_watch_probe.rb")]
-    Open3.popen3(*cmd) do |stdin, stdout, stderr, wait|
+    stdin, stdout, stderr, wait = Open3.popen3(*cmd)
+    probe = nil
+    begin
       probe = WatchProbe.new(stdin, stdout, stderr)
-      begin
-        yield probe
-        probe.quit
-      ensure
-        Process.kill(:KILL, wait.pid) if wait.join(10).nil?
+      yield probe
+      probe.quit
+      status = wait.join(10)&.value
+      assert status&.success?, "the RSS watch probe did not end well: #{status.inspect}; #{probe.errors}"
+    ensure
+      stdin.close unless stdin.closed?
+      unless wait.join(10)
+        begin
+          Process.kill(:KILL, wait.pid)
+        rescue Errno::ESRCH
+          nil # it ended meanwhile
+        end
+        wait.join(5)
       end
-      assert wait.value.success?, "the RSS watch probe failed: #{wait.value}"
+      probe&.join
+      [stdout, stderr].each { |io| io.close unless io.closed? }
     end
   end
 

@@ -125,7 +125,8 @@ module HeapCapture
       fire(reason) if reason
     end
 
-    # This process's RSS, or nil (said once in the log: the watch goes on trying).
+    # This process's RSS, or nil (said in the log once each time it stops being readable; the watch
+    # goes on trying).
     def reading
       rss = Dump.rss
       if rss.nil? && !@unreadable
@@ -139,6 +140,7 @@ module HeapCapture
     # The reason to capture on this reading, or nil. Called with the mutex held.
     def judge(rss, now)
       @read_at = now
+      @baseline ||= rss # RSS could not be read at start: growth counts from the first reading
       @readings = (@readings + [rss]).last(READINGS_KEPT)
       held = @hold_until && now < @hold_until
       if plan.rss_above

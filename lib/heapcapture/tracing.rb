@@ -48,7 +48,8 @@ module HeapCapture
           # ObjectSpace's tracer gives every object its site now: no sampled windows meanwhile (on
           # Ruby < 3.3 each stored sample makes a hidden Array, which it would give the app's line).
           Tracer.stop if @default == :sampled
-          @window = { seconds: seconds, ends_at: Util.monotonic + seconds }
+          @window = { seconds: seconds, ends_at: Util.monotonic + seconds,
+                      allocated: GC.stat(:total_allocated_objects) }
           true
         end
       end
@@ -63,7 +64,11 @@ module HeapCapture
 
           ObjectSpace.trace_object_allocations_stop
           ObjectSpace.trace_object_allocations_clear unless @default == :full
-          Tracer.start if @default == :sampled
+          if @default == :sampled
+            Tracer.start
+            # the window's allocations were not the sampled tracer's to note: not in its rate
+            @allocated_at_start += GC.stat(:total_allocated_objects) - @window[:allocated]
+          end
           @window = nil
         end
       end
@@ -96,8 +101,9 @@ module HeapCapture
       end
 
       # The sampled tracer's figures (Tracer.stats, counted since the process loaded heapcapture),
-      # with "allocations" and "noted" since this default started: after a stop and a new arming,
-      # the rate is this run's, not the notes of every run over this one's allocations.
+      # with "allocations" and "noted" since this default started, trace_for windows left out (the
+      # tracer is off in them): after a stop and a new arming, the rate is this run's, not the notes
+      # of every run over this one's allocations.
       def sampled_stats
         return nil unless @default == :sampled
 

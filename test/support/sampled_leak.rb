@@ -7,7 +7,8 @@
 #   annotate [compact]: dump_all in this process, annotated by Tracer.annotate (after GC.compact)
 #   churn: a million short-lived allocations; the table's size and what is still live
 #   rearm: the sampled default stopped after a pile-up and armed again: the rate it then gives, and
-#     the notes and allocations since the new arming as counted here
+#     after a full-tracing window; the notes, the allocations since the new arming and those of the
+#     window, as counted here
 #   estimate DIR [full]: 300,000 objects kept from one line, a fork-mode capture into file://DIR;
 #     with full, made in a full-tracing window (as signal's trace_for opens) instead
 require "heapcapture"
@@ -108,9 +109,22 @@ when "rearm"
   noted = HeapCapture::Tracer.stats["noted"]
   allocated = GC.stat(:total_allocated_objects)
   HeapCapture::Tracing.arm(:sampled)
-  kept = pile_up_at_one_site(100_000, 8)
-  rate = HeapCapture::Tracing.description
-  puts JSON.generate("rate" => rate, "noted" => HeapCapture::Tracer.stats["noted"] - noted,
+  windows = HeapCapture::Tracer.stats["windows"]
+  kept = []
+  # until the sampler has opened a few windows (it gets the GVL when this loop's time slice ends)
+  deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 60
+  while HeapCapture::Tracer.stats["windows"] - windows < 5 && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    kept.concat(pile_up_at_one_site(20_000, 8))
+  end
+  rearmed = HeapCapture::Tracing.description
+  # a full-tracing window (trace_for): the sampled tracer is off in it, its allocations not in the rate
+  window_start = GC.stat(:total_allocated_objects)
+  HeapCapture::Tracing.open_window(600)
+  pile_up_at_one_site(50_000, 8)
+  HeapCapture::Tracing.close_window
+  in_window = GC.stat(:total_allocated_objects) - window_start
+  puts JSON.generate("rate" => rearmed, "after_window" => HeapCapture::Tracing.description,
+                     "noted" => HeapCapture::Tracer.stats["noted"] - noted, "in_window" => in_window,
                      "allocations" => GC.stat(:total_allocated_objects) - allocated, "kept" => kept.size)
 when "churn"
   1_000_000.times do |i|
