@@ -57,9 +57,13 @@ class SampledTracingTest < HCTest::TestCase
   # The rate a result, the log and status give ("sampled (1 in ~N allocations)") is this arming's:
   # after HeapCapture.stop and a new arming, the notes of the earlier run are not set against the
   # new run's allocations (they were: a rate of 1 in ~2 in a test process armed many times), and a
-  # full-tracing window's allocations, which the sampled tracer does not see, are not counted.
+  # full-tracing window's allocations, which the sampled tracer does not see, are not counted. The
+  # stop drops the samples: a later dump (tracing "off") gives no estimated site of the earlier run.
   def test_the_rate_after_a_new_arming_and_a_window_is_that_arming_s
     found = run_leak("rearm")
+    assert_equal 200_000, found["before_kept"]
+    assert_operator found["live_before_stop"], :>, 0, "the pile-up was sampled: #{found}"
+    assert_equal 0, found["live_after_stop"], "stop_sampled drops the samples, though their objects live"
     noted, allocations, in_window = found.values_at("noted", "allocations", "in_window")
     assert_operator noted, :>, 0, "the new run noted allocations"
     assert_operator in_window, :>, 400_000, "the window saw allocations"

@@ -63,6 +63,7 @@ static struct {
     int flushing;               /* a job is on its way for the notes: the hook only counts */
     int validating;             /* hc_tracer_live_samples walks the table: the job waits */
     int flush_again;            /* the job came while validating */
+    int storing;                /* the job stores or prunes (its map calls are Ruby calls) */
     long seen;                  /* allocations this window */
     long window_allocs;         /* allocations this window is to see */
     long skip;                  /* allocations before the next sample */
@@ -205,6 +206,7 @@ static void hc_tracer_flush(void *unused)
         tracer.window = 0;
         tracer.closed_at = hc_tracer_allocations();
     }
+    tracer.storing = 1;
     for (int i = 0; i < tracer.npending; i++) {
         hc_pending *p = &tracer.pending[i];
         /* A GC since the allocation may have freed the object (and its path string): drop it.
@@ -236,6 +238,7 @@ static void hc_tracer_flush(void *unused)
     tracer.npending = 0;
     if (tracer.table && hc_samples_count(tracer.table) * 2 > hc_samples_capacity(tracer.table))
         hc_tracer_prune(tracer.table, HC_TRACER_PRUNE);
+    tracer.storing = 0;
     tracer.flushing = 0;
 }
 
@@ -272,6 +275,24 @@ static VALUE hc_tracer_stop(VALUE self)
     }
     tracer.running = 0;
     return Qnil;
+}
+
+/* Tracer.clear => true: every sample dropped (and the notes not yet stored), for a process that no
+ * longer wants sites: a later dump carries none of this tracer's. false while a dump's check or the
+ * job walks the samples (the caller's thread got the GVL in the middle of it): nothing dropped. */
+static VALUE hc_tracer_clear(VALUE self)
+{
+    (void)self;
+    if (tracer.validating || tracer.storing) return Qfalse;
+    tracer.npending = 0; /* a job on its way finds nothing to store */
+    if (tracer.table) {
+        hc_samples_free(tracer.table);
+        tracer.table = NULL; /* Tracer.start makes a new one; the job and the dump check for none */
+    }
+    if (tracer.objects) /* the old map's keys are never asked for again (keys are not reused) */
+        tracer.objects = rb_class_new_instance(0, NULL, rb_path2class("ObjectSpace::WeakMap"));
+    tracer.prune_at = 0;
+    return Qtrue;
 }
 
 /* What a sample of a window of window allocations after a gap of since stands for (header comment):
@@ -464,6 +485,7 @@ void hc_init_tracer(void)
     VALUE m = rb_define_module_under(hc_mHeapCapture, "Tracer");
     rb_define_module_function(m, "start", hc_tracer_start, 0);
     rb_define_module_function(m, "stop", hc_tracer_stop, 0);
+    rb_define_module_function(m, "clear", hc_tracer_clear, 0);
     rb_define_module_function(m, "open_window", hc_tracer_open_window, 0);
     rb_define_module_function(m, "stats", hc_tracer_stats, 0);
     rb_define_module_function(m, "live_sites", hc_tracer_live_sites, 0);

@@ -73,13 +73,15 @@ module HeapCapture
         end
       end
 
-      # Stops the sampled default: the sampler thread and the tracer's windows (tests, and a process
-      # that no longer wants sites). ObjectSpace's tracer, if on, is left as it is.
+      # Stops the sampled default: the sampler thread, the tracer's windows and its samples (tests,
+      # and a process that no longer wants sites: a later dump, whose result says "off", carries no
+      # estimated site of this run). ObjectSpace's tracer, if on, is left as it is.
       def stop_sampled
         @mutex.synchronize do
           @sampler&.kill
           @sampler = nil
           Tracer.stop
+          Tracer.clear
           @default = :off if @default == :sampled
         end
       end

@@ -6,9 +6,9 @@
 #   capture DIR: a fork-mode capture into file://DIR, the dump's sites checked against the truth
 #   annotate [compact]: dump_all in this process, annotated by Tracer.annotate (after GC.compact)
 #   churn: a million short-lived allocations; the table's size and what is still live
-#   rearm: the sampled default stopped after a pile-up and armed again: the rate it then gives, and
-#     after a full-tracing window; the notes, the allocations since the new arming and those of the
-#     window, as counted here
+#   rearm: the sampled default stopped after a pile-up (kept alive) and armed again: the samples
+#     live before and after the stop, the rate it then gives, and after a full-tracing window; the
+#     notes, the allocations since the new arming and those of the window, as counted here
 #   estimate DIR [full]: 300,000 objects kept from one line, a fork-mode capture into file://DIR;
 #     with full, made in a full-tracing window (as signal's trace_for opens) instead
 require "heapcapture"
@@ -104,8 +104,10 @@ when "estimate"
                      "location" => result["location"], "kept" => kept.size, "file" => __FILE__, "line" => ONE_SITE_LINE,
                      "result_site" => site, "weight" => HeapCapture::Tracer.stats["weight"])
 when "rearm"
-  pile_up(3) # notes made before the stop: the new run's rate must not count them
+  before = pile_up(3) # notes made before the stop: the new run's rate must not count them
+  live_before_stop = HeapCapture::Tracer.live_sites.size
   HeapCapture::Tracing.stop_sampled
+  live_after_stop = HeapCapture::Tracer.live_sites.size # the pile-up is alive, its samples are gone
   noted = HeapCapture::Tracer.stats["noted"]
   allocated = GC.stat(:total_allocated_objects)
   HeapCapture::Tracing.arm(:sampled)
@@ -125,7 +127,9 @@ when "rearm"
   in_window = GC.stat(:total_allocated_objects) - window_start
   puts JSON.generate("rate" => rearmed, "after_window" => HeapCapture::Tracing.description,
                      "noted" => HeapCapture::Tracer.stats["noted"] - noted, "in_window" => in_window,
-                     "allocations" => GC.stat(:total_allocated_objects) - allocated, "kept" => kept.size)
+                     "allocations" => GC.stat(:total_allocated_objects) - allocated, "kept" => kept.size,
+                     "live_before_stop" => live_before_stop, "live_after_stop" => live_after_stop,
+                     "before_kept" => before.size)
 when "churn"
   1_000_000.times do |i|
     _garbage = "short-lived #{i}"
