@@ -182,7 +182,7 @@ class AutocaptureTest < HCTest::TestCase
     end
 
     # [payload, monotonic time] of the next capture within seconds, or nil.
-    def next_capture(seconds) = pop(@captures, seconds)
+    def next_capture(seconds) = HCTest::ListenerHelpers.pop_within(@captures, seconds)
 
     # What the watch saw, this process's RSS now, and the probe's log: for failure messages.
     def state
@@ -220,19 +220,8 @@ class AutocaptureTest < HCTest::TestCase
         @stdin.puts command
         @stdin.flush
       end
-      pop(@replies, timeout) or raise "no answer from the RSS watch probe to #{command.inspect} within #{timeout} s"
-    end
-
-    # The queue's next item within seconds, or nil (Queue#pop takes a timeout from Ruby 3.2 on).
-    def pop(queue, seconds)
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
-      loop do
-        return queue.pop(true)
-      rescue ThreadError
-        return nil if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-        sleep 0.005
-      end
+      HCTest::ListenerHelpers.pop_within(@replies, timeout) or
+        raise "no answer from the RSS watch probe to #{command.inspect} within #{timeout} s"
     end
   end
 
@@ -276,14 +265,5 @@ class AutocaptureTest < HCTest::TestCase
   end
 
   # The next capture the hook saw within seconds, or nil.
-  def next_delivery_or_nil(seconds)
-    deadline = monotonic + seconds
-    loop do
-      return @delivered.pop(true)
-    rescue ThreadError
-      return nil if monotonic > deadline
-
-      sleep 0.005
-    end
-  end
+  def next_delivery_or_nil(seconds) = HCTest::ListenerHelpers.pop_within(@delivered, seconds)
 end

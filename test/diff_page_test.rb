@@ -72,17 +72,16 @@ class DiffPageTest < HCTest::TestCase
     end
   end
 
-  def grouped(count) = count.to_s.reverse.scan(/\d{1,3}/).join(",").reverse
-
   # The new objects, retained and awaiting GC, as the page's figures at the top say them.
   def assert_totals_as_the_reference(browser, want)
     text = browser.evaluate("document.getElementById('growth').textContent")
     want.each do |what, (objects, memsize)|
       assert_includes text, "#{HeapCapture::Size.human(memsize)}#{what}", "#{what}'s memsize in #{text[0, 400]}"
-      assert_includes text, "(#{grouped(objects)} objects)", "#{what}: #{objects} objects"
+      assert_includes text, "(#{HeapCapture::Size.count(objects)} objects)", "#{what}: #{objects} objects"
     end
     objects, memsize = want.values.transpose.map(&:sum)
-    assert_includes text, "#{grouped(objects)}new objects (#{HeapCapture::Size.human(memsize)})", "all of the growth"
+    assert_includes text, "#{HeapCapture::Size.count(objects)}new objects (#{HeapCapture::Size.human(memsize)})",
+                    "all of the growth"
   end
 
   # Each type's bar note: what of the type's new objects a root reaches, and what awaits GC.
@@ -108,7 +107,7 @@ class DiffPageTest < HCTest::TestCase
     memsize = dominated.sum { |a| ref.record(a).memsize }
     box = browser.evaluate("document.getElementById('growth-holder').textContent")
     assert_includes box, "holds #{HeapCapture::Size.human(memsize)} of the growth", "what the reference says it dominates"
-    assert_includes box, "#{grouped(dominated.size)} new objects"
+    assert_includes box, "#{HeapCapture::Size.count(dominated.size)} new objects"
     hops = holder["path"].drop(1).map { |hop| hop["address"] }
     assert_equal ref.path_length(address), hops.size, "a shortest path"
     assert ref.root_edge?(holder["path"].first["root"], hops.first), "the root's reference to #{hops.first}"

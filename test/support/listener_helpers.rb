@@ -74,12 +74,18 @@ module HCTest
     end
 
     def next_delivery(timeout: 5)
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      ListenerHelpers.pop_within(@delivered, timeout) or
+        flunk "no delivery to the capture hook within #{timeout}s; log:\n#{log_text}"
+    end
+
+    # The queue's next item within seconds, or nil (Queue#pop takes a timeout from Ruby 3.2 on).
+    def self.pop_within(queue, seconds)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
       loop do
-        return @delivered.pop(true)
+        return queue.pop(true)
       rescue ThreadError
-        flunk "no delivery to the capture hook within #{timeout}s; log:\n#{log_text}" \
-          if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+        return nil if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
         sleep 0.005
       end
     end
