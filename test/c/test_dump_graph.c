@@ -283,6 +283,43 @@ static void test_missing(void)
     hc_graph_free(&g);
 }
 
+/* The address index as full as it gets (3/4: 3,071 objects and the ROOT in 4,096 slots), addresses
+ * 40 bytes apart as in a Ruby heap: each object's reference to the next found, each to an address
+ * the dump lacks (the longest probes) missed, the chain retained from its head. */
+static void test_full_index(void)
+{
+    enum { N = 3071 };
+    const uint64_t base = 0x7f3a12340000ull;
+    hc_graph g;
+    char err[256] = "", line[200];
+    hc_graph_init(&g);
+    snprintf(line, sizeof line, "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0x%" PRIx64 "\"]}", base);
+    int ok = add_line(&g, line, err, sizeof err) == 0;
+    for (uint32_t i = 0; i < N && ok; i++) {
+        uint64_t at = base + 40ull * i, missing = base + 40ull * (N + i) + 8;
+        if (i + 1 < N)
+            snprintf(line, sizeof line, "{\"address\":\"0x%" PRIx64 "\", \"type\":\"OBJECT\", \"memsize\":2, "
+                     "\"references\":[\"0x%" PRIx64 "\", \"0x%" PRIx64 "\"]}", at, missing, at + 40);
+        else
+            snprintf(line, sizeof line, "{\"address\":\"0x%" PRIx64 "\", \"type\":\"OBJECT\", \"memsize\":2, "
+                     "\"references\":[\"0x%" PRIx64 "\"]}", at, missing);
+        ok = add_line(&g, line, err, sizeof err) == 0;
+    }
+    HC_CHECK(ok, "the lines: %s", err);
+    HC_CHECK(hc_graph_analyze(&g, NULL, NULL, err, sizeof err) == 0, "%s", err);
+    HC_CHECK(g.missing_refs == N, "each object's reference to an address the dump lacks: %" PRIu64, g.missing_refs);
+    HC_CHECK(g.duplicate_addrs == 0, "no duplicate");
+    int next = 1;
+    for (uint32_t v = 1; v < N; v++) {
+        uint32_t k;
+        const uint32_t *e = hc_graph_edges(&g, v, &k);
+        next &= k == 1 && e[0] == v + 1;
+    }
+    HC_CHECK(next, "each object's one resolved reference is the next");
+    HC_CHECK(g.reached == N + 2 && g.retained[1] == 2ull * N, "the head retains the chain: %" PRIu64, g.retained[1]);
+    hc_graph_free(&g);
+}
+
 /* Resolved first (the report does it while its tally reads on), then analysed: as analysed at
  * once; resolving twice changes nothing. */
 static void test_resolve_first(void)
@@ -871,6 +908,7 @@ int main(void)
     test_garbage();
     test_held_twice();
     test_missing();
+    test_full_index();
     test_class_edge();
     test_unmarked_class_edges();
     test_only_roots();
