@@ -39,8 +39,10 @@ class ReportPageTest < HCTest::TestCase
       assert_equal ["file://#{page}"], browser.requests.map { |r| r[:url] }, "no request but the page's own"
       browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "report-page.png"))
 
-      assert_figures_as_the_reference(browser, HeapGraphReference.new(dump), facts["kept"])
+      ref = HeapGraphReference.new(dump)
+      assert_figures_as_the_reference(browser, ref, facts["kept"])
       assert_suspect_frame(browser, suspect)
+      assert_hover_tells(browser, suspect, ref)
       assert_click_zooms(browser, suspect["address"])
       assert_search_highlights(browser, "#{facts['file']}:#{facts['kept_line']}")
       assert_paths_as_path_gives(browser, dump, summary["suspects"])
@@ -59,36 +61,57 @@ class ReportPageTest < HCTest::TestCase
       assert_includes text, "#{HeapCapture::Size.count(t['objects'])} objects", "#{what}: #{t} in #{text[0, 400]}"
       assert_includes text, HeapCapture::Size.human(t["memsize"]), "#{what}'s memsize"
     end
-    value = browser.evaluate(<<~JS)
-      (function () {
-        var hit = Array.prototype.find.call(document.querySelectorAll("#icicle g"),
-          function (g) { return g.__data__ && g.__data__.data.address === #{kept.to_json}; });
-        return hit ? [hit.__data__.data.value, hit.__data__.data.objects] : null;
-      })()
-    JS
+    value = browser.evaluate("(function () { var hit = #{frame_of(kept)}; " \
+                             "return hit ? [hit.__data__.data.value, hit.__data__.data.objects] : null; })()")
     assert_equal ref.retained_size(kept), value, "the kept Array's frame retains what the reference says"
   end
 
   # The frame whose instance retaining most is the suspect: it retains what the suspect does.
   def assert_suspect_frame(browser, suspect)
-    frame = browser.evaluate(<<~JS)
-      (function () {
-        var hit = Array.prototype.find.call(document.querySelectorAll("#icicle g"),
-          function (g) { return g.__data__ && g.__data__.data.address === #{suspect['address'].to_json}; });
-        return hit ? { value: hit.__data__.data.value, name: hit.__data__.data.name, text: hit.textContent } : null;
-      })()
-    JS
+    frame = browser.evaluate("(function () { var hit = #{frame_of(suspect['address'])}; " \
+                             "return hit ? { value: hit.__data__.data.value, name: hit.__data__.data.name } : null; })()")
     refute_nil frame, "a frame for #{suspect['address']} in the icicle"
     assert_equal suspect["retained_memsize"], frame["value"], "the frame retains what the suspect does (#{frame['name']})"
+  end
+
+  # The mouse over the suspect's frame: the line above the icicle (and the frame's title, the
+  # browser's own tooltip) tells its class and site, the address of the instance retaining most,
+  # what the frame retains and its share, its objects, and the instances' own memsize, as the
+  # frame's figures (the suspect's, checked above) give them; the kept Array's own memsize as the
+  # dump's line says.
+  def assert_hover_tells(browser, suspect, ref)
+    find = frame_of(suspect["address"])
+    browser.evaluate("(#{find}).scrollIntoView({ block: 'center' })")
+    box = browser.evaluate("(function () { var r = (#{find}).querySelector('rect').getBoundingClientRect(); " \
+                           "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2 }; })()")
+    browser.hover_at(box["x"], box["y"])
+    browser.wait_for("document.getElementById('details').textContent.indexOf(#{suspect['address'].to_json}) >= 0",
+                     timeout: 5)
+    told = browser.evaluate("document.getElementById('details').textContent")
+    frame = browser.evaluate("(function () { var d = (#{find}).__data__.data; " \
+                             "return { name: d.name, self: d.self, objects: d.objects, instances: d.instances }; })()")
+    assert_includes told, frame["name"], "class and site"
+    assert_equal [1, ref.record(suspect["address"]).memsize], frame.values_at("instances", "self"), "the Array alone"
+    assert_includes told, "#{suspect['address']} (the one retaining most)"
+    size = HeapCapture::Size
+    assert_includes told, "retains #{size.human(suspect['retained_memsize'])} ("
+    assert_includes told, "in #{size.count(frame['objects'])} objects"
+    assert_includes told, "#{size.count(frame['instances'])} instance(s) take #{size.human(frame['self'])} themselves"
+    assert_equal told, browser.evaluate("(#{find}).querySelector('title').textContent"), "the frame's own tooltip says the same"
+  end
+
+  # JavaScript for the icicle's frame (its g) whose instance retaining most is at address.
+  def frame_of(address)
+    <<~JS.strip
+      Array.prototype.find.call(document.querySelectorAll("#icicle g"),
+        function (g) { return g.__data__ && g.__data__.data.address === #{address.to_json}; })
+    JS
   end
 
   # A click on the frame zooms it: its box then fills the chart's width (the box, not the frame's
   # group, whose label may overflow it).
   def assert_click_zooms(browser, address)
-    find = <<~JS
-      Array.prototype.find.call(document.querySelectorAll("#icicle g"),
-        function (g) { return g.__data__ && g.__data__.data.address === #{address.to_json}; }).querySelector("rect")
-    JS
+    find = "(#{frame_of(address)}).querySelector('rect')"
     box = browser.evaluate("(function () { var r = (#{find}).getBoundingClientRect(); " \
                            "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2, w: r.width }; })()")
     whole = browser.evaluate("document.querySelector('#icicle svg').getBoundingClientRect().width")

@@ -102,10 +102,16 @@ module HCTest
       end
     end
 
+    # The mouse moved to viewport coordinates (CSS pixels): what is there gets mouseover.
+    def hover_at(left, top)
+      command("Input.dispatchMouseEvent", { type: "mouseMoved", x: left, y: top, button: "none", clickCount: 0 })
+      nil
+    end
+
     # A left click at viewport coordinates (CSS pixels), as a mouse gives it: move, press, release.
     def click_at(left, top)
       base = { x: left, y: top, button: "left", clickCount: 1 }
-      command("Input.dispatchMouseEvent", base.merge(type: "mouseMoved", button: "none", clickCount: 0))
+      hover_at(left, top)
       command("Input.dispatchMouseEvent", base.merge(type: "mousePressed"))
       command("Input.dispatchMouseEvent", base.merge(type: "mouseReleased"))
       nil
