@@ -41,7 +41,9 @@ module HeapCapture
       page(data, "heapcapture diff: #{names.join(' ')}", "What grew, and what holds it")
     end
 
+    # The page; the drawing library (134 KB) only in a page with a dominator tree to draw.
     def page(data, title, heading)
+      drawing = data["tree"] ? true : false
       <<~HTML
         <!DOCTYPE html>
         <html lang="en">
@@ -50,14 +52,14 @@ module HeapCapture
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
         <title>#{escape(title)}</title>
-        <style>#{asset('vendor/flamegraph.css')}</style>
+        #{"<style>#{asset('vendor/flamegraph.css')}</style>" if drawing}
         <style>#{asset('page.css')}</style>
         </head>
         <body>
         <header><h1>#{escape(heading)}</h1><p id="dump-name"></p></header>
         <main id="report"></main>
         <script type="application/json" id="heap-data">#{script_json(data)}</script>
-        <script>#{asset('vendor/flamegraph.js')}</script>
+        #{"<script>#{asset('vendor/flamegraph.js')}</script>" if drawing}
         <script>#{asset('page.js')}</script>
         </body>
         </html>
