@@ -7,7 +7,7 @@
 static inline uint64_t hc_rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
 /* 8 bytes a round (values are most of a dump's bytes), then murmur3's finalizer. */
-static uint64_t hc_value_hash(const char *p, size_t n)
+uint64_t hc_string_hash(const char *p, size_t n)
 {
     const uint64_t k1 = 0xc2b2ae3d27d4eb4full, k2 = 0x9e3779b97f4a7c15ull;
     uint64_t h = k2 ^ (n * k1);
@@ -74,20 +74,48 @@ void hc_string_tally_end(hc_string_tally *t)
     t->cap = 0;
 }
 
+/* Twice the slots, rehashed in place: the old block grown (realloc: a large one is remapped, not
+ * copied) and its entries moved within it, so the doubling needs the new half only, not a second
+ * whole table beside the old (at 2.4 M distinct values the old one is 48 MB; it met the graph's
+ * arrays at the report's peak). An entry is placed at the first slot from its new home that is
+ * empty or holds an entry not yet placed, which it takes (that one is placed next): the placed
+ * entries between an entry's home and its slot are never moved again, so linear probing finds it. */
 static int hc_string_grow(hc_string_tally *t)
 {
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    hc_string_slot *slots = calloc(cap, sizeof *slots);
-    if (!slots) return -1;
-    for (size_t i = 0; i < t->cap; i++) {
-        if (!t->slots[i].count) continue;
-        size_t j = (size_t)t->slots[i].hash & (cap - 1);
-        while (slots[j].count) j = (j + 1) & (cap - 1);
-        slots[j] = t->slots[i];
+    if (!t->cap) {
+        t->slots = calloc(1024, sizeof *t->slots);
+        if (!t->slots) return -1;
+        t->cap = 1024;
+        return 0;
     }
-    free(t->slots);
+    size_t old = t->cap, cap = old * 2, mask = cap - 1;
+    uint8_t *placed = calloc(cap / 8, 1); /* a bit a slot: it holds an entry placed in the new table */
+    if (!placed) return -1;
+    hc_string_slot *slots = realloc(t->slots, cap * sizeof *slots);
+    if (!slots) {
+        free(placed);
+        return -1;
+    }
+    memset(slots + old, 0, old * sizeof *slots);
     t->slots = slots;
     t->cap = cap;
+#define HC_PLACED(j) (placed[(j) >> 3] & (1u << ((j) & 7)))
+    for (size_t i = 0; i < old; i++) {
+        if (!slots[i].count || HC_PLACED(i)) continue;
+        hc_string_slot cur = slots[i];
+        slots[i].count = 0;
+        for (;;) {
+            size_t j = (size_t)cur.hash & mask;
+            while (slots[j].count && HC_PLACED(j)) j = (j + 1) & mask;
+            hc_string_slot next = slots[j];
+            slots[j] = cur;
+            placed[j >> 3] |= (uint8_t)(1u << (j & 7));
+            if (!next.count) break;
+            cur = next; /* an entry not placed yet: it moves on */
+        }
+    }
+#undef HC_PLACED
+    free(placed);
     return 0;
 }
 
@@ -121,7 +149,7 @@ int hc_string_tally_add(hc_string_tally *t, const hc_json_str *v, uint64_t memsi
     const char *value = v->ptr;
     size_t len = v->len;
     if ((t->count + 1) * 4 > t->cap * 3 && hc_string_grow(t) != 0) goto oom;
-    uint64_t h = hc_value_hash(value, len);
+    uint64_t h = hc_string_hash(value, len);
     uint32_t len32 = hc_cap32(len);
     size_t j = (size_t)h & (t->cap - 1);
     for (;; j = (j + 1) & (t->cap - 1)) {

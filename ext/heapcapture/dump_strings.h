@@ -2,7 +2,8 @@
  * kept) counted by a 64-bit hash and its length, with the memsize of its copies and the site of
  * the first that has one; the text kept (its first HC_STRINGS_PREVIEW bytes) only once a value is seen twice.
  * 24 bytes a distinct value, in a table kept at most 3/4 full (a dump of 2.4 M distinct strings:
- * 96 MB), so it is for reading dumps (heapcapture report), not for the dump child. Two
+ * 96 MB; doubled in place, so a doubling adds the new half only), so it is for reading dumps
+ * (heapcapture report), not for the dump child. Two
  * distinct values of one length share a hash with odds of about n^2 / 2^65. Pure C: no Ruby. */
 #ifndef HC_DUMP_STRINGS_H
 #define HC_DUMP_STRINGS_H
@@ -48,6 +49,8 @@ int hc_string_tally_add(hc_string_tally *t, const hc_json_str *value, uint64_t m
  * memory) is freed before the report's next stage needs memory; the values seen twice or more
  * stay for hc_string_tally_top. Nothing is added after it. */
 void hc_string_tally_end(hc_string_tally *t);
+/* The hash a value is counted by (its slot: the hash's low bits), for the tests of the table. */
+uint64_t hc_string_hash(const char *value, size_t len);
 /* The values seen twice or more, most copies first (then most memsize, then by value), at most
  * top: pointers into t, *n how many (NULL out of memory or none). */
 hc_string_dup **hc_string_tally_top(const hc_string_tally *t, size_t top, size_t *n);

@@ -69,6 +69,63 @@ static void test_distinct(void)
     hc_string_tally_free(&t);
 }
 
+/* Through many doublings (each rehashed in place), then every value again: each is found (seen
+ * twice), none added anew, for values of one length and of many. */
+static void test_growth_keeps_every_value(void)
+{
+    enum { N = 300000 };
+    for (int lengths = 0; lengths < 2; lengths++) {
+        hc_string_tally t;
+        hc_string_tally_init(&t);
+        char v[48];
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < N; i++) {
+                if (lengths) snprintf(v, sizeof v, "%.*s%d", i % 29, "abcdefghijklmnopqrstuvwxyz0123", i);
+                else snprintf(v, sizeof v, "%08d", i);
+                add(&t, v, 40, 0);
+            }
+        HC_CHECK(t.count == N && t.dups_count == N, "%s: %d values twice each: %zu distinct, %zu seen twice",
+                 lengths ? "many lengths" : "one length", N, t.count, t.dups_count);
+        int twice = 1;
+        for (size_t k = 0; k < t.dups_count; k++) twice &= t.dups[k].count == 2;
+        HC_CHECK(twice, "each counted twice");
+        HC_CHECK(t.cap * 3 >= t.count * 4 && t.cap >= 1024 && (t.cap & (t.cap - 1)) == 0, "at most 3/4 full: %zu", t.cap);
+        hc_string_tally_free(&t);
+    }
+}
+
+/* The first table (1,024 slots) holds a run of 8 values that all hash to slot 1022, so they sit at
+ * 1022, 1023 and, wrapped, 0 to 5; in the doubled table the first two go to slot 2046 and the other
+ * six stay at home, 1022. The doubling meets the wrapped six before the two it must move out of
+ * their way: none may be left beyond a slot that then empties. Every value is found again after. */
+static void test_growth_of_a_wrapped_run(void)
+{
+    char run[8][16], v[16];
+    int movers = 0, stayers = 0; /* run[0..2): home 2046 once doubled; run[2..8): 1022 */
+    for (int i = 0; (movers < 2 || stayers < 6) && i < 10000000; i++) {
+        snprintf(v, sizeof v, "w%d", i);
+        uint64_t h = hc_string_hash(v, strlen(v));
+        if ((h & 1023) != 1022) continue;
+        if ((h & 1024) && movers < 2) memcpy(run[movers++], v, sizeof v);
+        else if (!(h & 1024) && stayers < 6) memcpy(run[2 + stayers++], v, sizeof v);
+    }
+    int have = movers + stayers;
+    HC_CHECK(movers == 2 && stayers == 6, "values of slot 1022: %d moving, %d staying", movers, stayers);
+    hc_string_tally t;
+    hc_string_tally_init(&t);
+    for (int k = 0; k < have; k++) add(&t, run[k], 40, 0);
+    for (int i = 0; t.cap == 1024 || i < 100; i++) { /* fillers, past the doubling */
+        snprintf(v, sizeof v, "f%d", i);
+        add(&t, v, 40, 0);
+    }
+    size_t distinct = t.count;
+    for (int k = 0; k < have; k++) add(&t, run[k], 40, 0);
+    HC_CHECK(t.cap == 2048 && t.count == distinct && t.dups_count == (size_t)have,
+             "after the doubling each of the run is found: %zu slots, %zu distinct (was %zu), %zu seen twice", t.cap,
+             t.count, distinct, t.dups_count);
+    hc_string_tally_free(&t);
+}
+
 /* The preview of value, after two copies. */
 static void check_preview(const char *value, const char *want, int cut)
 {
@@ -118,6 +175,8 @@ int main(void)
 {
     test_counts();
     test_distinct();
+    test_growth_keeps_every_value();
+    test_growth_of_a_wrapped_run();
     test_previews();
     return hc_test_summary("dump_strings");
 }
