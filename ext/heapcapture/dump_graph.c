@@ -245,8 +245,8 @@ static size_t hc_node_slot(uint64_t addr, size_t mask) { return (size_t)(((addr 
 
 static int hc_node_index_build(hc_node_index *ix, hc_graph *g)
 {
-    /* At most three quarters full (half: 33.5 MB for 2.4 M objects, where this is 16.8 MB, and the
-     * analysis's peak is near here): a lookup of an address the dump lacks probes ~8 slots then. */
+    /* At most three quarters full, not half: half the memory, while the read's other tables are
+     * still held; a lookup of an address the dump lacks then probes ~8 slots. */
     size_t cap = 1024;
     while (cap * 3 < (size_t)g->n * 4) cap *= 2;
     ix->slots = hc_graph_scratch(g, cap * sizeof *ix->slots);

@@ -76,10 +76,10 @@ void hc_string_tally_end(hc_string_tally *t)
 
 /* Twice the slots, rehashed in place: the old block grown (realloc: a large one is remapped, not
  * copied) and its entries moved within it, so the doubling needs the new half only, not a second
- * whole table beside the old (at 2.4 M distinct values the old one is 48 MB; it met the graph's
- * arrays at the report's peak). An entry is placed at the first slot from its new home that is
- * empty or holds an entry not yet placed, which it takes (that one is placed next): the placed
- * entries between an entry's home and its slot are never moved again, so linear probing finds it. */
+ * whole table beside the old (the last doubling of a big dump's table was the report's peak). An
+ * entry is placed at the first slot from its new home that is empty or holds an entry not yet
+ * placed, which it takes (that one is placed next): the placed entries between an entry's home and
+ * its slot are never moved again, so linear probing finds it. */
 static int hc_string_grow(hc_string_tally *t)
 {
     if (!t->cap) {
