@@ -61,7 +61,6 @@ class SampledTracingTest < HCTest::TestCase
   # stop drops the samples: a later dump (tracing "off") gives no estimated site of the earlier run.
   def test_the_rate_after_a_new_arming_and_a_window_is_that_arming_s
     found = run_leak("rearm")
-    assert_equal 200_000, found["before_kept"]
     assert_operator found["live_before_stop"], :>, 0, "the pile-up was sampled: #{found}"
     assert_equal 0, found["live_after_stop"], "stop_sampled drops the samples, though their objects live"
     noted, allocations, in_window = found.values_at("noted", "allocations", "in_window")

@@ -234,7 +234,7 @@ uint32_t hc_graph_weight_of(const hc_graph *g, uint32_t v)
     return lo < g->nweights && g->weights[lo].node == v ? g->weights[lo].weight : 0;
 }
 
-/* ---- addresses to nodes: an open-addressing table of node indices, at most half full ---- */
+/* ---- addresses to nodes: an open-addressing table of node indices, at most 3/4 full ---- */
 
 typedef struct {
     uint32_t *slots; /* HC_GRAPH_NONE: empty */

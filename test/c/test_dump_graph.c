@@ -283,8 +283,8 @@ static void test_missing(void)
     hc_graph_free(&g);
 }
 
-/* The address index as full as it gets (3/4: 3,071 objects and the ROOT in 4,096 slots), addresses
- * 40 bytes apart as in a Ruby heap: each object's reference to the next found, each to an address
+/* The address index nearly as full as it gets: 3,071 objects in 4,096 slots (the ROOT, the 3,072nd
+ * node, is not indexed; one object more and it doubles), addresses 40 bytes apart as in a Ruby heap: each object's reference to the next found, each to an address
  * the dump lacks (the longest probes) missed, the chain retained from its head. */
 static void test_full_index(void)
 {

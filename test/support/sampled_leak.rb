@@ -104,10 +104,11 @@ when "estimate"
                      "location" => result["location"], "kept" => kept.size, "file" => __FILE__, "line" => ONE_SITE_LINE,
                      "result_site" => site, "weight" => HeapCapture::Tracer.stats["weight"])
 when "rearm"
-  before = pile_up(3) # notes made before the stop: the new run's rate must not count them
+  before = pile_up(3) # notes made before the stop: the new run's rate must not count them; kept alive
   live_before_stop = HeapCapture::Tracer.live_sites.size
   HeapCapture::Tracing.stop_sampled
   live_after_stop = HeapCapture::Tracer.live_sites.size # the pile-up is alive, its samples are gone
+  before.clear # alive until here
   noted = HeapCapture::Tracer.stats["noted"]
   allocated = GC.stat(:total_allocated_objects)
   HeapCapture::Tracing.arm(:sampled)
@@ -128,8 +129,7 @@ when "rearm"
   puts JSON.generate("rate" => rearmed, "after_window" => HeapCapture::Tracing.description,
                      "noted" => HeapCapture::Tracer.stats["noted"] - noted, "in_window" => in_window,
                      "allocations" => GC.stat(:total_allocated_objects) - allocated, "kept" => kept.size,
-                     "live_before_stop" => live_before_stop, "live_after_stop" => live_after_stop,
-                     "before_kept" => before.size)
+                     "live_before_stop" => live_before_stop, "live_after_stop" => live_after_stop)
 when "churn"
   1_000_000.times do |i|
     _garbage = "short-lived #{i}"
