@@ -54,7 +54,8 @@ class DiffPageTest < HCTest::TestCase
     diff = JSON.parse(out)
     assert_equal facts["cache"], diff.dig("holder", "address"), "diff --json: the cache holds the growth"
     assert_operator File.size(page), :<, 3_000_000
-    refute_includes File.read(page), HeapCapture::ReportPage.asset("vendor/flamegraph.js"), "no drawing library: no icicle"
+    refute_includes File.read(page, encoding: "UTF-8"), HeapCapture::ReportPage.asset("vendor/flamegraph.js"),
+                    "no drawing library: no icicle"
 
     HCTest::Chromium.open do |browser|
       browser.visit("file://#{page}")
