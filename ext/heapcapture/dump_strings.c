@@ -101,16 +101,16 @@ static int hc_string_grow(hc_string_tally *t)
     t->cap = cap;
 #define HC_PLACED(j) (placed[(j) >> 3] & (1u << ((j) & 7)))
     for (size_t i = 0; i < old; i++) {
-        if (!slots[i].count || HC_PLACED(i)) continue;
+        if (!slots[i].key || HC_PLACED(i)) continue;
         hc_string_slot cur = slots[i];
-        slots[i].count = 0;
+        slots[i].key = 0;
         for (;;) {
-            size_t j = (size_t)cur.hash & mask;
-            while (slots[j].count && HC_PLACED(j)) j = (j + 1) & mask;
+            size_t j = (size_t)cur.key & mask;
+            while (slots[j].key && HC_PLACED(j)) j = (j + 1) & mask;
             hc_string_slot next = slots[j];
             slots[j] = cur;
             placed[j >> 3] |= (uint8_t)(1u << (j & 7));
-            if (!next.count) break;
+            if (!next.key) break;
             cur = next; /* an entry not placed yet: it moves on */
         }
     }
@@ -137,39 +137,41 @@ static int hc_string_dup_new(hc_string_tally *t, hc_string_slot *slot, const hc_
     size_t plen = hc_preview_len(value, len);
     char *preview = strndup(value, plen); /* a checked JSON string's inside: no NUL in it */
     if (!preview) return -1;
-    t->dups[t->dups_count] = (hc_string_dup){.count = 2, .memsize = slot->first + memsize, .bytesize = v->escaped ? hc_json_str_decode(v, NULL, 0) : len,
+    if (t->dups_count >= HC_STRING_SEEN_TWICE) { /* its index must fit the slot */
+        free(preview);
+        return -1;
+    }
+    t->dups[t->dups_count] = (hc_string_dup){.count = 2, .memsize = (uint64_t)slot->memsize + memsize, .bytesize = v->escaped ? hc_json_str_decode(v, NULL, 0) : len,
                                              .site = slot->site ? slot->site : site, .more_sites = site != slot->site,
                                              .preview = preview, .preview_len = plen, .cut = plen < len};
-    slot->first = hc_cap32(++t->dups_count);
+    slot->memsize = (uint32_t)t->dups_count++;
+    slot->site = HC_STRING_SEEN_TWICE;
     return 0;
 }
 
 int hc_string_tally_add(hc_string_tally *t, const hc_json_str *v, uint64_t memsize, uint32_t site)
 {
-    const char *value = v->ptr;
-    size_t len = v->len;
     if ((t->count + 1) * 4 > t->cap * 3 && hc_string_grow(t) != 0) goto oom;
-    uint64_t h = hc_string_hash(value, len);
-    uint32_t len32 = hc_cap32(len);
-    size_t j = (size_t)h & (t->cap - 1);
+    uint64_t key = hc_string_hash(v->ptr, v->len) | HC_STRING_USED;
+    if (site == HC_STRING_SEEN_TWICE) site = 0; /* ids number the dump's sites: never this high */
+    size_t j = (size_t)key & (t->cap - 1);
     for (;; j = (j + 1) & (t->cap - 1)) {
         hc_string_slot *s = &t->slots[j];
-        if (!s->count) {
-            *s = (hc_string_slot){.hash = h, .len = len32, .count = 1, .first = hc_cap32(memsize), .site = site};
+        if (!s->key) {
+            *s = (hc_string_slot){.key = key, .memsize = hc_cap32(memsize), .site = site};
             t->count++;
             return 0;
         }
-        if (s->hash != h || s->len != len32) continue;
-        if (s->count == 1) {
+        if (s->key != key) continue;
+        if (s->site != HC_STRING_SEEN_TWICE) {
             if (hc_string_dup_new(t, s, v, memsize, site) != 0) goto oom;
         } else {
-            hc_string_dup *d = &t->dups[s->first - 1];
+            hc_string_dup *d = &t->dups[s->memsize];
             d->count++;
             d->memsize += memsize;
             if (site != d->site) d->more_sites = 1;
             if (!d->site) d->site = site; /* a known site says more than none */
         }
-        if (s->count < UINT32_MAX) s->count++;
         return 0;
     }
 oom:

@@ -1,10 +1,10 @@
 /* The strings of a heap dump that hold the same value: each value (as dump_all wrote it, escapes
- * kept) counted by a 64-bit hash and its length, with the memsize of its copies and the site of
- * the first that has one; the text kept (its first HC_STRINGS_PREVIEW bytes) only once a value is seen twice.
- * 24 bytes a distinct value, in a table kept at most 3/4 full (a dump of 2.4 M distinct strings:
- * 96 MB; doubled in place, so a doubling adds the new half only), so it is for reading dumps
- * (heapcapture report), not for the dump child. Two
- * distinct values of one length share a hash with odds of about n^2 / 2^65. Pure C: no Ruby. */
+ * kept) counted by a 63-bit hash of its bytes and length, with the memsize of its copies and the
+ * site of the first that has one; the text kept (its first HC_STRINGS_PREVIEW bytes) only once a
+ * value is seen twice. 16 bytes a distinct value, in a table kept at most 3/4 full and doubled in
+ * place (a doubling adds the new half only), so it is for reading dumps (heapcapture report), not
+ * for the dump child. Two distinct values share a hash with odds of about n^2 / 2^64 (n distinct
+ * values). Pure C: no Ruby. */
 #ifndef HC_DUMP_STRINGS_H
 #define HC_DUMP_STRINGS_H
 
@@ -15,12 +15,14 @@
 
 #define HC_STRINGS_PREVIEW 64 /* bytes of a duplicated value kept to show it */
 
+#define HC_STRING_USED (1ull << 63) /* set in every used slot's key: 0 is an empty slot */
+#define HC_STRING_SEEN_TWICE UINT32_MAX /* a slot's site when its value is in dups */
+
+/* A value seen once keeps its memsize and site here; one seen again moves its figures to dups. */
 typedef struct {
-    uint64_t hash;
-    uint32_t len;           /* the value's length as written (capped) */
-    uint32_t count;         /* 0: empty slot */
-    uint32_t first;         /* count 1: the copy's memsize (capped); more: 1 + its index in dups */
-    uint32_t site;          /* the first copy's site id (0: none) */
+    uint64_t key;           /* its hash | HC_STRING_USED; 0: empty */
+    uint32_t memsize;       /* seen once: the copy's memsize (capped); seen twice: its index in dups */
+    uint32_t site;          /* seen once: the copy's site id (0: none); seen twice: HC_STRING_SEEN_TWICE */
 } hc_string_slot;
 
 typedef struct {
