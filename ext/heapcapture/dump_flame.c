@@ -89,14 +89,14 @@ static uint32_t hc_flame_visit(hc_flame *f, uint32_t parent, uint32_t v, int *op
     if (i == HC_GRAPH_NONE) return i;
     hc_frame *fr = &f->frames[i];
     fr->instances++;
-    fr->self += g->memsize[v];
+    fr->self += hc_graph_memsize(g, v);
     if (!same) {
         fr->value += g->retained[v];
         fr->objects += g->retained_count[v];
         if (fr->best == HC_GRAPH_NONE || g->retained[v] > g->retained[fr->best]) fr->best = v;
     }
     *open = g->retained[v] >= f->spec->min_bytes && fr->depth < f->spec->max_depth;
-    if (!*open) fr->self += g->retained[v] - g->memsize[v]; /* all below it, undrawn */
+    if (!*open) fr->self += g->retained[v] - hc_graph_memsize(g, v); /* all below it, undrawn */
     return i;
 }
 

@@ -19,7 +19,6 @@ void hc_graph_free(hc_graph *g)
 {
     hc_big_free(g->addr, g->cap * sizeof *g->addr);
     hc_big_free(g->memsize, g->cap * sizeof *g->memsize);
-    hc_big_free(g->klass, g->cap * sizeof *g->klass);
     hc_big_free(g->site, g->cap * sizeof *g->site);
     hc_big_free(g->kind, g->cap * sizeof *g->kind);
     hc_big_free(g->flags, g->cap * sizeof *g->flags);
@@ -28,6 +27,7 @@ void hc_graph_free(hc_graph *g)
     for (uint32_t i = 0; i < g->nreal; i++) free(g->real_names[i].name);
     hc_big_free(g->real_names, g->real_cap * sizeof *g->real_names);
     hc_big_free(g->weights, g->weights_cap * sizeof *g->weights);
+    hc_big_free(g->bigs, g->bigs_cap * sizeof *g->bigs);
     for (uint32_t i = 0; i < g->nkinds; i++) {
         free(g->kinds[i].type);
         free(g->kinds[i].sub);
@@ -66,17 +66,30 @@ static int hc_grow(void *p, size_t old, size_t n, size_t sz)
     return 0;
 }
 
+/* Room in *p (an array of *cap elements of size sz, count used) for one more: doubled (from first)
+ * when full. -1 out of memory (the graph then failed). */
+static int hc_room(hc_graph *g, void *p, uint32_t count, uint32_t *cap, size_t sz, uint32_t first)
+{
+    if (count < *cap) return 0;
+    uint32_t more = *cap ? *cap * 2 : first;
+    if (*cap > UINT32_MAX / 2 || hc_grow(p, *cap, more, sz) != 0) {
+        g->failed = 1;
+        return -1;
+    }
+    *cap = more;
+    return 0;
+}
+
 static int hc_graph_reserve_nodes(hc_graph *g, uint32_t need)
 {
     if (need <= g->cap) return 0;
     if (need >= HC_GRAPH_NONE - 1) return -1;
     size_t cap = g->cap ? (size_t)g->cap * 2 : 4096;
     if (cap >= HC_GRAPH_NONE - 1) cap = HC_GRAPH_NONE - 2;
-    /* klass last: once the classes are dropped it is gone, and left out */
-    void *arrays[] = {&g->addr, &g->memsize, &g->site, &g->kind, &g->flags, &g->edge_end, &g->klass};
+    void *arrays[] = {&g->addr, &g->memsize, &g->site, &g->kind, &g->flags, &g->edge_end};
     size_t sizes[] = {sizeof *g->addr, sizeof *g->memsize, sizeof *g->site, sizeof *g->kind, sizeof *g->flags,
-                      sizeof *g->edge_end, sizeof *g->klass};
-    size_t count = sizeof sizes / sizeof *sizes - (g->classes_dropped ? 1 : 0);
+                      sizeof *g->edge_end};
+    size_t count = sizeof sizes / sizeof *sizes;
     for (size_t i = 0; i < count; i++) {
         if (hc_grow(arrays[i], g->cap, cap, sizes[i]) != 0) {
             while (i-- > 0) /* back to one size for all: hc_graph_free unmaps cap's worth */
@@ -142,19 +155,12 @@ static int hc_graph_ref(hc_graph *g, uint64_t addr)
     return 0;
 }
 
-void hc_graph_drop_classes(hc_graph *g)
-{
-    hc_big_free(g->klass, g->cap * sizeof *g->klass);
-    g->klass = NULL;
-    g->classes_dropped = 1;
-}
-
 int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
 {
     if (g->failed) return -1;
-    if (g->classes_dropped) {
+    if (g->resolved) {
         g->failed = 1;
-        g->why = "an object added after the classes were dropped";
+        g->why = "an object added after the graph was resolved";
         return -1;
     }
     int is_root = !l->has_address && l->has_type && hc_json_str_is(&l->type, "ROOT");
@@ -172,32 +178,22 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
     }
     uint32_t i = g->n;
     g->addr[i] = is_root ? 0 : l->address;
-    g->memsize[i] = l->has_memsize ? l->memsize : 0;
-    g->klass[i] = l->has_class ? l->class_address : 0;
+    uint64_t memsize = l->has_memsize ? l->memsize : 0;
+    g->memsize[i] = memsize < HC_GRAPH_BIG ? (uint32_t)memsize : HC_GRAPH_BIG;
+    if (memsize >= HC_GRAPH_BIG) {
+        if (hc_room(g, &g->bigs, g->nbigs, &g->bigs_cap, sizeof *g->bigs, 16) != 0) return -1;
+        g->bigs[g->nbigs++] = (hc_graph_big){i, memsize};
+    }
     g->site[i] = site;
     uint32_t weight = site && !is_root ? hc_dump_line_weight(l) : 0;
     if (weight) {
-        if (g->nweights == g->weights_cap) {
-            uint32_t cap = g->weights_cap ? g->weights_cap * 2 : 256;
-            if (hc_grow(&g->weights, g->weights_cap, cap, sizeof *g->weights) != 0) {
-                g->failed = 1;
-                return -1;
-            }
-            g->weights_cap = cap;
-        }
+        if (hc_room(g, &g->weights, g->nweights, &g->weights_cap, sizeof *g->weights, 256) != 0) return -1;
         g->weights[g->nweights++] = (hc_graph_weight){i, weight};
     }
     g->kind[i] = (uint8_t)kind;
     g->flags[i] = (uint8_t)((is_root ? HC_NODE_ROOT : 0) | (l->singleton ? HC_NODE_SINGLETON : 0));
     if (l->has_real_class_name && l->singleton && !is_root) {
-        if (g->nreal == g->real_cap) {
-            uint32_t cap = g->real_cap ? g->real_cap * 2 : 256;
-            if (hc_grow(&g->real_names, g->real_cap, cap, sizeof *g->real_names) != 0) {
-                g->failed = 1;
-                return -1;
-            }
-            g->real_cap = cap;
-        }
+        if (hc_room(g, &g->real_names, g->nreal, &g->real_cap, sizeof *g->real_names, 256) != 0) return -1;
         char *name = strndup(l->real_class_name.ptr, l->real_class_name.len);
         if (!name) {
             g->failed = 1;
@@ -206,9 +202,10 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
         g->real_names[g->nreal++] = (hc_graph_name){l->address, name};
         g->real_sorted = 0;
     }
-    if (l->has_class && !is_root && l->class_address != l->address && !g->kinds[kind].class_unmarked) {
+    if (l->has_class && !is_root) { /* first: hc_graph_class_of */
         if (hc_graph_ref(g, l->class_address) != 0) return -1;
-        g->flags[i] |= HC_NODE_CLASS_EDGE;
+        g->flags[i] |= HC_NODE_CLASS_REF;
+        if (l->class_address != l->address && !g->kinds[kind].class_unmarked) g->flags[i] |= HC_NODE_CLASS_EDGE;
     }
     if (l->has_references) {
         size_t pos = 0;
@@ -223,15 +220,30 @@ int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site)
     return 0;
 }
 
-uint32_t hc_graph_weight_of(const hc_graph *g, uint32_t v)
+/* Where node v is (or would go) in an array of count records in node order, each stride bytes that
+ * begin with their node (uint32_t): the weights and the big memsizes. */
+static uint32_t hc_node_pos(const void *base, size_t stride, uint32_t count, uint32_t v)
 {
-    uint32_t lo = 0, hi = g->nweights; /* weights are in node order: appended as the nodes were */
+    uint32_t lo = 0, hi = count;
     while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (g->weights[mid].node < v) lo = mid + 1;
+        uint32_t mid = lo + (hi - lo) / 2, node;
+        memcpy(&node, (const char *)base + (size_t)mid * stride, sizeof node);
+        if (node < v) lo = mid + 1;
         else hi = mid;
     }
-    return lo < g->nweights && g->weights[lo].node == v ? g->weights[lo].weight : 0;
+    return lo;
+}
+
+uint32_t hc_graph_weight_of(const hc_graph *g, uint32_t v)
+{
+    uint32_t k = hc_node_pos(g->weights, sizeof *g->weights, g->nweights, v);
+    return k < g->nweights && g->weights[k].node == v ? g->weights[k].weight : 0;
+}
+
+uint64_t hc_graph_big_memsize(const hc_graph *g, uint32_t v)
+{
+    uint32_t k = hc_node_pos(g->bigs, sizeof *g->bigs, g->nbigs, v);
+    return k < g->nbigs && g->bigs[k].node == v ? g->bigs[k].memsize : HC_GRAPH_BIG;
 }
 
 /* ---- addresses to nodes: an open-addressing table of node indices, at most 3/4 full ---- */
@@ -293,6 +305,8 @@ static int hc_graph_resolve_refs(hc_graph *g, char *err, size_t errlen)
     uint64_t w = 0, r = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         uint64_t class_edge = (g->flags[i] & HC_NODE_CLASS_EDGE) ? r : UINT64_MAX;
+        if ((g->flags[i] & (HC_NODE_CLASS_REF | HC_NODE_CLASS_EDGE)) == HC_NODE_CLASS_REF) r++; /* a class, no edge */
+        g->flags[i] &= (uint8_t)~HC_NODE_CLASS_REF;
         for (; r < g->edge_end[i]; r++) {
             uint32_t to = hc_node_index_get(&ix, g, g->refs[r]);
             if (to != HC_GRAPH_NONE) out[w++] = to;
@@ -329,7 +343,6 @@ static int hc_graph_resolve_refs(hc_graph *g, char *err, size_t errlen)
     uint32_t rt = g->root;
     g->addr[rt] = 0;
     g->memsize[rt] = 0;
-    if (g->klass) g->klass[rt] = 0;
     g->site[rt] = 0;
     g->kind[rt] = 0;
     g->flags[rt] = HC_NODE_ROOT;
@@ -475,7 +488,7 @@ int hc_graph_analyze(hc_graph *g, hc_graph_own_fn own, void *own_arg, char *err,
     if (!g->retained || !g->retained_count) goto oom;
     for (uint32_t i = 0; i < n; i++) {
         int reached = (g->flags[i] & HC_NODE_REACHED) != 0;
-        g->retained[i] = reached ? g->memsize[i] : 0;
+        g->retained[i] = reached ? hc_graph_memsize(g, i) : 0;
         g->retained_count[i] = reached && !(g->flags[i] & HC_NODE_ROOT) ? 1 : 0;
     }
     /* heapcapture's own, and what it alone retains (preorder: a dominator before what it dominates) */

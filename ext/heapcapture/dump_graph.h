@@ -6,9 +6,9 @@
  *     objects that would be freed with it;
  *   - the shortest path from a root to every retained object (breadth first, when asked).
  * A virtual root (the last node) references one node per ROOT record, which references the
- * record's objects. Memory while it is read: 34 bytes an object and 8 a reference, and 8 a sampled
- * object (the sampled tracer's weights: a few thousand); analysed, with the classes dropped, 54
- * bytes an object and 8 a reference at its peak. Pure C: no Ruby. */
+ * record's objects. Memory while it is read: 22 bytes an object and 8 a reference (an object's class
+ * is one), and 8 a sampled object (the sampled tracer's weights: a few thousand); analysed, 46 bytes
+ * an object and 8 a reference at its peak. Pure C: no Ruby. */
 #ifndef HC_DUMP_GRAPH_H
 #define HC_DUMP_GRAPH_H
 
@@ -27,6 +27,8 @@
 #define HC_NODE_SINGLETON 8u /* a singleton class */
 #define HC_NODE_CLASS_EDGE 16u /* its first reference is its "class" (dump_all writes the class apart from
                                 * the references, though the GC marks it: a singleton class lives by it) */
+#define HC_NODE_CLASS_REF 32u /* until resolved: its first reference is its "class" (hc_graph_class_of), an
+                               * edge only with HC_NODE_CLASS_EDGE (else dropped when resolved) */
 
 typedef struct {
     char *type;             /* "STRING", "IMEMO", "ROOT" (as JSON wrote it) */
@@ -48,12 +50,18 @@ typedef struct {
     uint32_t weight;        /* its sample weight (hc_dump_line_weight): the allocations it stands for */
 } hc_graph_weight;
 
+#define HC_GRAPH_BIG UINT32_MAX /* a memsize that does not fit 4 bytes: the node's is in bigs */
+
+typedef struct {
+    uint32_t node;          /* a node of HC_GRAPH_BIG memsize (4 GiB or more: a rare huge String or Array) */
+    uint64_t memsize;
+} hc_graph_big;
+
 typedef struct {
     /* nodes, in the dump's order; the virtual root last once analysed */
     uint32_t n, cap;
     uint64_t *addr;         /* 0 for roots */
-    uint64_t *memsize;
-    uint64_t *klass;        /* its class's address (0: none); NULL once dropped (hc_graph_drop_classes) */
+    uint32_t *memsize;      /* HC_GRAPH_BIG: in bigs (hc_graph_memsize reads both) */
     uint32_t *site;         /* the caller's site id (0: none) */
     uint8_t *kind;          /* into kinds */
     uint8_t *flags;
@@ -68,6 +76,8 @@ typedef struct {
     int real_sorted;
     hc_graph_weight *weights; /* the sampled nodes only, in node order (appended as lines come) */
     uint32_t nweights, weights_cap;
+    hc_graph_big *bigs;     /* the nodes of HC_GRAPH_BIG memsize, in node order */
+    uint32_t nbigs, bigs_cap;
     uint32_t nkinds;
     /* counts */
     uint64_t missing_refs;  /* references to addresses the dump has no object for (classes not counted:
@@ -85,7 +95,6 @@ typedef struct {
     size_t scratch_bytes;
     int resolved;           /* hc_graph_resolve is done: refs are node indices, the virtual root is in */
     int analysed;
-    int classes_dropped;    /* hc_graph_drop_classes was called: klass is NULL */
     int failed;             /* out of memory (or past a limit) while reading */
     const char *why;        /* the limit, when one was passed (NULL: out of memory) */
 } hc_graph;
@@ -98,12 +107,15 @@ void hc_graph_free(hc_graph *g);
  * failed, err says which). Other records are ignored. */
 int hc_graph_add(hc_graph *g, const hc_dump_line *l, uint32_t site);
 
-/* Frees the nodes' class addresses once the caller has named the classes (8 bytes an object, not
- * needed by the analysis): after it, nothing more is added. */
-void hc_graph_drop_classes(hc_graph *g);
+/* Node i's class address, as the dump wrote it (0: none). Only until resolved: the class is kept as the
+ * node's first reference (no array of its own: 8 bytes an object the analysis does not need). */
+static inline uint64_t hc_graph_class_of(const hc_graph *g, uint32_t i)
+{
+    return !g->resolved && (g->flags[i] & HC_NODE_CLASS_REF) ? g->refs[i ? g->edge_end[i - 1] : 0] : 0;
+}
 
 /* Resolves references (to node indices, in place: half their memory freed; those to addresses the
- * dump lacks counted and dropped) and adds the virtual root: hc_graph_analyze's first stage, done
+ * dump lacks counted and dropped; the classes that are no edge dropped) and adds the virtual root: hc_graph_analyze's first stage, done
  * by it when not done before. Nothing is added to g after. 0, or -1 with err set (the graph
  * failed while read, out of memory). */
 int hc_graph_resolve(hc_graph *g, char *err, size_t errlen);
@@ -129,6 +141,13 @@ uint32_t hc_graph_path(const hc_graph *g, uint32_t node, uint32_t *out, uint32_t
  * whose class is that singleton is an instance of it), or NULL. After hc_graph_sort_names. */
 void hc_graph_sort_names(hc_graph *g);
 const char *hc_graph_real_class_name(const hc_graph *g, uint64_t addr);
+
+/* Node v's memsize. */
+uint64_t hc_graph_big_memsize(const hc_graph *g, uint32_t v);
+static inline uint64_t hc_graph_memsize(const hc_graph *g, uint32_t v)
+{
+    return g->memsize[v] != HC_GRAPH_BIG ? g->memsize[v] : hc_graph_big_memsize(g, v);
+}
 
 /* Node v's sample weight (the allocations its site's sample stands for), or 0 when its site is
  * exact or it has none. O(log sampled nodes). */

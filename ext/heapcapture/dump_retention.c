@@ -106,8 +106,9 @@ static const char *hc_class_text(const hc_retention *r, uint32_t i)
     const hc_graph *g = r->g;
     if (g->flags[i] & HC_NODE_ROOT) return NULL;
     if (hc_kind(g, i)->imemo) return NULL;
-    const char *name = hc_summary_class_name(r->s, g->klass[i]);
-    return name ? name : hc_graph_real_class_name(g, g->klass[i]); /* an object with a singleton class */
+    uint64_t klass = hc_graph_class_of(g, i);
+    const char *name = hc_summary_class_name(r->s, klass);
+    return name ? name : hc_graph_real_class_name(g, klass); /* an object with a singleton class */
 }
 
 /* A class of heapcapture's own (its name as the dump wrote it). */
@@ -134,7 +135,7 @@ static int hc_label_all(hc_retention *r)
     } memo[256] = {{0, 0}};
     for (uint32_t i = 0; i < g->n; i++) {
         const hc_graph_kind *k = hc_kind(g, i);
-        uint64_t klass = g->klass[i];
+        uint64_t klass = hc_graph_class_of(g, i);
         size_t h = (size_t)((klass >> 3) ^ (klass >> 11)) & 255;
         if (klass && !k->imemo && !(g->flags[i] & HC_NODE_ROOT) && memo[h].klass == klass) {
             r->class_of[i] = memo[h].id;
@@ -155,7 +156,6 @@ static int hc_label_all(hc_retention *r)
     r->own_label = calloc((size_t)r->nlabels + 1, 1);
     if (!r->own_label) return -1;
     for (uint32_t id = 1; id <= r->nlabels; id++) r->own_label[id] = (uint8_t)hc_own_class(r->labels[id - 1]);
-    hc_graph_drop_classes(g); /* named: the analysis needs the room */
     return 0;
 }
 
@@ -199,7 +199,7 @@ void hc_retention_free(hc_retention *r)
  * exact one, once), as the summary counts it. */
 static void hc_group_own(hc_group *grp, const hc_graph *g, uint32_t v, uint32_t weight)
 {
-    uint64_t w = weight ? weight : 1, m = hc_mul_sat(g->memsize[v], w);
+    uint64_t w = weight ? weight : 1, m = hc_mul_sat(hc_graph_memsize(g, v), w);
     grp->objects = hc_add_sat(grp->objects, w);
     grp->memsize = hc_add_sat(grp->memsize, m);
     grp->sampled += weight != 0;
@@ -238,7 +238,7 @@ static void hc_group_enter(hc_group *grp, const hc_graph *g, uint32_t v, int pas
         grp->instances = hc_add_sat(grp->instances, w);
         grp->held_memsize = hc_add_sat(grp->held_memsize, hc_mul_sat(g->retained[v], w));
         grp->held_objects = hc_add_sat(grp->held_objects, hc_mul_sat(g->retained_count[v], w));
-        grp->self_memsize = hc_add_sat(grp->self_memsize, hc_mul_sat(g->memsize[v], w));
+        grp->self_memsize = hc_add_sat(grp->self_memsize, hc_mul_sat(hc_graph_memsize(g, v), w));
         grp->held_seen++;
         grp->held_sampled += weight != 0;
         if (grp->best == HC_GRAPH_NONE || g->retained[v] > g->retained[grp->best]) grp->best = v;
@@ -338,7 +338,7 @@ static int hc_group_all(hc_retention *r)
 
 hc_retention *hc_retention_prepare(hc_graph *g, const hc_summary *s, char *err, size_t errlen)
 {
-    if (g->classes_dropped) {
+    if (g->resolved) {
         hc_errorf(err, errlen, "this dump's graph has been analysed once already (its classes are gone): read it again");
         return NULL;
     }
@@ -383,7 +383,7 @@ int hc_retention_complete(hc_retention *r, char *err, size_t errlen)
     for (uint32_t v = 0; v < g->n; v++) {
         if ((g->flags[v] & (HC_NODE_OWN | HC_NODE_REACHED | HC_NODE_ROOT)) != (HC_NODE_OWN | HC_NODE_REACHED)) continue;
         r->own_objects++;
-        r->own_memsize += g->memsize[v];
+        r->own_memsize += hc_graph_memsize(g, v);
     }
     for (uint32_t v = 0; v < g->n; v++)
         r->heap_objects += (g->flags[v] & (HC_NODE_OWN | HC_NODE_REACHED | HC_NODE_ROOT)) == HC_NODE_REACHED;
@@ -455,7 +455,7 @@ static void hc_put_node(hc_sbuf *o, const hc_retention *r, uint32_t v)
         hc_sbuf_printf(o, ",\"line\":%" PRId64, site->line);
     }
     hc_sbuf_printf(o, ",\"memsize\":%" PRIu64 ",\"retained_memsize\":%" PRIu64 ",\"retained_objects\":%" PRIu32 "}",
-                   g->memsize[v], g->retained[v], g->retained_count[v]);
+                   hc_graph_memsize(g, v), g->retained[v], g->retained_count[v]);
 }
 
 /* ,"path_length":N,"path":[hops] (root record first; at most HC_RETENTION_MAX_HOPS hops written:
@@ -563,7 +563,7 @@ static void hc_put_types(hc_sbuf *o, const hc_retention *r)
         if ((g->flags[v] & (HC_NODE_ROOT | HC_NODE_REACHED)) != HC_NODE_REACHED) continue;
         uint32_t k = g->kinds[g->kind[v]].type_kind; /* one row a type */
         objects[k]++;
-        memsize[k] += g->memsize[v];
+        memsize[k] += hc_graph_memsize(g, v);
     }
     hc_sbuf_puts(o, ",\"types\":{");
     int first = 1;
@@ -755,10 +755,10 @@ char *hc_retention_json(hc_retention *r, size_t top, double share, double tree_s
             roots += v != g->root;
         } else if (g->flags[v] & HC_NODE_REACHED) {
             live++;
-            live_mem += g->memsize[v];
+            live_mem += hc_graph_memsize(g, v);
         } else {
             dead++;
-            dead_mem += g->memsize[v];
+            dead_mem += hc_graph_memsize(g, v);
         }
     }
     hc_sbuf_puts(&o, "{\"retention\":\"computed\"");
@@ -1081,7 +1081,7 @@ char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, s
             continue;
         }
         if (!is_new[v]) continue;
-        uint64_t m = g->memsize[v];
+        uint64_t m = hc_graph_memsize(g, v);
         int reached = (f & HC_NODE_REACHED) != 0;
         if (reached) {
             live++;
@@ -1148,7 +1148,7 @@ char *hc_retention_growth_json(hc_retention *r, const uint8_t *is_new_by_node, s
     }
     hc_sbuf_puts(&o, "]");
     /* what holds the growth: the new objects' memsize summed over each dominator subtree */
-    for (uint32_t v = 0; v < g->n; v++) sums[v] = hc_growth_counted(g, is_new, v) ? g->memsize[v] : 0;
+    for (uint32_t v = 0; v < g->n; v++) sums[v] = hc_growth_counted(g, is_new, v) ? hc_graph_memsize(g, v) : 0;
     hc_growth_fold(g, sums, scratch);
     memset(scratch, 0, (size_t)g->n * sizeof *scratch); /* now the marks */
     uint32_t holder = hc_growth_holder(g, sums, scratch);

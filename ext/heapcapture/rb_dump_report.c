@@ -288,7 +288,7 @@ static VALUE hc_dump_summarize(int argc, VALUE *argv, VALUE self)
  * later has them). growth: what holds them, from the dump's graph (dump_retention.h,
  * hc_retention_growth_json), or [why it was not made]. DumpError for a file that is empty or no
  * dump. Memory: OLD's addresses and NEW's new ones (~16 bytes each), the graph of the dump
- * analysed (~54 bytes an object and 8 a reference at its peak). */
+ * analysed (~50 bytes an object and 8 a reference at its peak). */
 static VALUE hc_dump_diff(int argc, VALUE *argv, VALUE self)
 {
     (void)self;

@@ -21,7 +21,7 @@ module HeapCapture
     MARGIN = 1.25
     INLINE_NEED = (INLINE_BYTES * MARGIN).round # what an inline capture must find free
     # The retention analysis at capture time (dump_graph.h), in a process of its own
-    # (Capture::RetentionProcess): ~54 bytes an object and 8 a reference at its peak, plus that
+    # (Capture::RetentionProcess): ~50 bytes an object and 8 a reference at its peak, plus that
     # process's Ruby (20 MB measured) and the reader's buffers. The dump is not counted before it
     # (a fork capture's child only dumps): half its ndjson bytes stands for the graph (an object
     # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of

@@ -25,9 +25,9 @@ module HeapCapture
 
     # The summary of a dump file (gzip or plain, any ObjectSpace.dump_all output) as a Hash, or
     # DumpError for a file that is not one (empty, no dump: checked in C, rb_dump_report.c). With
-    # strings, the top duplicate strings too (a tally of ~24 bytes a distinct string: never in a
+    # strings, the top duplicate strings too (a tally of 21–43 bytes a distinct string: never in a
     # capture's own process, where memory may be what is short). With retention, what holds the
-    # memory (dump_graph.h: ~54 bytes an object and 8 a reference while it runs): retained and
+    # memory (dump_graph.h: ~50 bytes an object and 8 a reference while it runs): retained and
     # garbage, sites and classes by retained memsize, retainers, suspects at share; "retention"
     # says "computed", or why not. With tree (a share, TREE_SHARE say), "tree": the dominator tree as
     # a flame graph's frames (dump_flame.h), those retaining less than that share joined in "(other)".

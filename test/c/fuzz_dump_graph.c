@@ -96,7 +96,7 @@ static void check_graph(const hc_graph *g)
             if (g->idom[v] != HC_GRAPH_NONE || g->retained[v] || g->retained_count[v] || hc_graph_path(g, v, path, n)) abort();
             continue;
         }
-        memsize += g->memsize[v]; /* a ROOT record's too, if its line has one (dump_all's have none) */
+        memsize += hc_graph_memsize(g, v); /* a ROOT record's too, if its line has one (dump_all's have none) */
         if (!(g->flags[v] & HC_NODE_ROOT)) {
             objects++;
             if (g->retained_count[v] < 1) abort();
@@ -190,10 +190,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint32_t nklass = g.n;
         uint64_t *klass = malloc((nklass ? nklass : 1) * sizeof *klass);
         if (!klass) abort();
-        if (nklass) memcpy(klass, g.klass, nklass * sizeof *klass);
+        for (uint32_t v = 0; v < nklass; v++) klass[v] = hc_graph_class_of(&g, v);
         hc_retention *r = hc_retention_new(&g, &s, err, sizeof err);
         if (!r) abort(); /* only out of memory, or a graph past its limits (g.failed) */
-        if (g.klass) abort(); /* dropped once the classes were named */
+        if (!g.resolved || (g.n && hc_graph_class_of(&g, 0))) abort(); /* resolved: the classes are no more */
         char *json = hc_retention_json(r, 5, (size % 7) / 10.0, (size % 5) / 100.0);
         if (!is_json_object(json)) abort();
         free(json);

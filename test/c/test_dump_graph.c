@@ -218,6 +218,32 @@ static void test_self_references(void)
     hc_graph_free(&g);
 }
 
+/* Memsizes of 4 GiB and more (kept apart from the 4-byte ones): read back whole, summed whole. */
+static void test_big_memsize(void)
+{
+    static const char *const lines[] = {
+        "{\"type\":\"ROOT\", \"root\":\"vm\", \"references\":[\"0xa\"]}",
+        "{\"address\":\"0xa\", \"type\":\"ARRAY\", \"memsize\":40, \"references\":[\"0xb\", \"0xc\", \"0xd\"]}",
+        "{\"address\":\"0xb\", \"type\":\"STRING\", \"memsize\":5000000000}",
+        "{\"address\":\"0xc\", \"type\":\"STRING\", \"memsize\":4294967295}",
+        "{\"address\":\"0xd\", \"type\":\"STRING\", \"memsize\":4294967294}",
+        "{\"address\":\"0xe\", \"type\":\"STRING\", \"memsize\":18000000000000000000}",
+    };
+    hc_graph g;
+    char err[256] = "";
+    HC_CHECK(BUILD(&g, lines) == 0, "big: %s", err);
+    HC_CHECK(g.nbigs == 3, "three memsizes kept apart (2^32 - 1 and more): %u", g.nbigs);
+    HC_CHECK(hc_graph_memsize(&g, 2) == 5000000000ull && hc_graph_memsize(&g, 3) == 4294967295ull &&
+                 hc_graph_memsize(&g, 4) == 4294967294ull && hc_graph_memsize(&g, 5) == 18000000000000000000ull &&
+                 hc_graph_memsize(&g, 1) == 40,
+             "each read back whole: %" PRIu64 " %" PRIu64 " %" PRIu64, hc_graph_memsize(&g, 2), hc_graph_memsize(&g, 3),
+             hc_graph_memsize(&g, 4));
+    HC_CHECK(g.retained[1] == 40ull + 5000000000ull + 4294967295ull + 4294967294ull && g.retained_count[1] == 4,
+             "the Array retains them whole: %" PRIu64, g.retained[1]);
+    HC_CHECK(g.retained[5] == 0 && !(g.flags[5] & HC_NODE_REACHED), "the unreached one: garbage");
+    hc_graph_free(&g);
+}
+
 /* An unreachable cycle (and a self-held object): garbage, dominated by nothing, retaining nothing. */
 static void test_garbage(void)
 {
@@ -370,7 +396,7 @@ static void test_class_edge(void)
     uint32_t k;
     const uint32_t *e = hc_graph_edges(&g, 1, &k);
     HC_CHECK(k == 2 && e[0] == 2 && e[1] == 3, "the class first, then the references");
-    HC_CHECK(g.klass[1] == 0xc0 && (g.flags[2] & HC_NODE_SINGLETON) && !(g.flags[1] & HC_NODE_SINGLETON), "klass, singleton");
+    HC_CHECK((g.flags[2] & HC_NODE_SINGLETON) && !(g.flags[1] & HC_NODE_SINGLETON), "singleton");
     HC_CHECK(g.idom[2] == 1 && g.idom[4] == 2, "the singleton class by its object, its method by it");
     HC_CHECK(g.retained[1] == 570 && g.retained_count[1] == 4, "the object retains its singleton class: %" PRIu64,
              g.retained[1]);
@@ -859,9 +885,10 @@ static void check_random(uint32_t graphs, uint32_t min_objects, uint32_t max_obj
     HC_CHECK(failures == 0, "%s: %u of %u random graphs disagree with the slow computation", what, failures, graphs);
 }
 
-/* The classes dropped once named: the analysis runs without them, and nothing is added after.
- * The scratch block keeps its first bytes as it is resized, and 0 frees it. */
-static void test_drop_classes_and_scratch(void)
+/* The classes read (each the node's first reference until resolved, an edge or not), gone once
+ * resolved, and nothing is added after. The scratch block keeps its first bytes as it is resized,
+ * and 0 frees it. */
+static void test_classes_and_scratch(void)
 {
     char err[256];
     hc_graph g;
@@ -873,18 +900,21 @@ static void test_drop_classes_and_scratch(void)
     };
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         HC_CHECK(add_line(&g, lines[i], err, sizeof err) == 0, "%s", err);
-    HC_CHECK(g.klass && g.klass[1] == 0x90, "the class read");
-    hc_graph_drop_classes(&g);
-    HC_CHECK(!g.klass && g.classes_dropped, "the classes dropped");
+    HC_CHECK(hc_graph_class_of(&g, 1) == 0x90 && hc_graph_class_of(&g, 2) == 0x91 && hc_graph_class_of(&g, 0) == 0,
+             "the classes read (the ROOT record has none)");
+    HC_CHECK(g.nrefs == 4 && (g.flags[1] & HC_NODE_CLASS_EDGE), "each class a reference while read: %" PRIu64, g.nrefs);
+    HC_CHECK(hc_graph_resolve(&g, err, sizeof err) == 0, "resolved: %s", err);
+    HC_CHECK(hc_graph_class_of(&g, 1) == 0 && !(g.flags[1] & HC_NODE_CLASS_REF), "the classes gone once resolved");
+    HC_CHECK(g.missing_refs == 0 && !(g.flags[1] & HC_NODE_CLASS_EDGE),
+             "the classes 0x90 and 0x91 are not in the dump: no edge, not counted missing: %" PRIu64, g.missing_refs);
     hc_dump_line l;
     HC_CHECK(hc_dump_scan_line(lines[2], strlen(lines[2]), &l) == 0 && hc_graph_add(&g, &l, 0) == -1 && g.failed &&
-             g.why && strstr(g.why, "after the classes were dropped"), "an object added after: refused, saying why");
+             g.why && strstr(g.why, "after the graph was resolved"), "an object added after: refused, saying why");
     hc_graph_free(&g);
     hc_graph_init(&g);
     for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
         HC_CHECK(add_line(&g, lines[i], err, sizeof err) == 0, "%s", err);
-    hc_graph_drop_classes(&g);
-    HC_CHECK(hc_graph_analyze(&g, NULL, NULL, err, sizeof err) == 0, "analysed without classes: %s", err);
+    HC_CHECK(hc_graph_analyze(&g, NULL, NULL, err, sizeof err) == 0, "analysed: %s", err);
     HC_CHECK(g.retained[1] == 100 && g.retained_count[1] == 2 && g.idom[2] == 1, "0x10 retains 0x20: %" PRIu64,
              g.retained[1]);
     uint32_t *a = hc_graph_scratch(&g, 16 * sizeof *a);
@@ -918,7 +948,8 @@ int main(void)
     test_kinds_limit();
     test_own();
     test_long_chain();
-    test_drop_classes_and_scratch();
+    test_classes_and_scratch();
+    test_big_memsize();
     test_resolve_first();
     check_random(10000, 2, 40, 20260101, "small graphs");
     check_random(200, 100, 400, 7, "larger graphs");

@@ -623,7 +623,8 @@ static char *report_json(int two_steps)
     hc_retention *r = NULL;
     if (two_steps) {
         r = hc_retention_prepare(&g, &s, err, sizeof err);
-        HC_CHECK(r && g.resolved && !g.analysed && g.classes_dropped, "prepared: classes named, references resolved: %s", err);
+        HC_CHECK(r && g.resolved && !g.analysed && !hc_graph_class_of(&g, 1), "prepared: classes named, references resolved: %s",
+                 err);
         if (r && hc_retention_complete(r, err, sizeof err) != 0) {
             HC_CHECK(0, "completed: %s", err);
             hc_retention_free(r);

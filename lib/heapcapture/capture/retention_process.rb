@@ -7,7 +7,7 @@ module HeapCapture
   class Capture
     # The capture-time retention analysis, in a Ruby process of its own (retention_main.rb) started
     # with exec: it shares no page with the app (a fork child would, and every page the app writes
-    # while it lives would be copied), its ~54 bytes an object are not the app's RSS (inline mode
+    # while it lives would be copied), its ~50 bytes an object are not the app's RSS (inline mode
     # keeps its promise of ~64 MB), and the app's GVL and GC are not involved. Runs on the app side.
     module RetentionProcess
       MAIN = File.expand_path("retention_main.rb", __dir__)
