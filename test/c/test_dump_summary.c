@@ -136,9 +136,11 @@ static void test_long_lines(void)
             hc_summary_init(&s);
             for (size_t off = 0; off < len; off += pieces[pi])
                 HC_CHECK(hc_summary_write(&s, line + off, off + pieces[pi] <= len ? pieces[pi] : len - off) == 0, "write");
-            HC_CHECK(hc_summary_write(&s, "\n", 1) == 0, "newline");
             HC_CHECK(e == 1 || s.partial_cap <= 2 * (HC_SUMMARY_LONG_LINE + pieces[pi]),
                      "pieces of %zu: the buffer stayed small (%zu bytes for a %zu-byte line)", pieces[pi], s.partial_cap, len);
+            HC_CHECK(hc_summary_write(&s, "\n", 1) == 0, "newline");
+            HC_CHECK(!s.partial && s.partial_cap == 0, "pieces of %zu: the long line's buffer freed once it is read (%zu bytes)",
+                     pieces[pi], s.partial_cap);
             char *got = hc_summary_json(&s, 5, NULL);
             HC_CHECK_STR(got, want, "a long line in pieces");
             free(got);
