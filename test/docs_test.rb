@@ -14,6 +14,24 @@ class DocsTest < HCTest::TestCase
     links.each { |link| assert File.file?(File.join(ROOT, link)), "README links #{link}" }
   end
 
+  # doc/architecture.md names every C file, every header with no C file of its own and every file
+  # under lib/ (the vendored drawing library aside), and each file it names exists: the map of the
+  # code cannot drift from the code. A file is named by its path or the end of it ("cli/list.rb").
+  def test_the_architecture_map_names_every_file_and_only_files_that_exist
+    map = File.read(File.join(ROOT, "doc/architecture.md"), encoding: "UTF-8")
+    named = map.scan(/`([^`\s*]+\.(?:rb|c|h|rake|js|css|md))`/).flatten.uniq
+    refute_empty named
+    files = Dir.chdir(ROOT) { Dir.glob("{ext,lib,test,doc,tasks,bin,bench}/**/*").select { |f| File.file?(f) } }
+    names = ->(token, file) { file == token || file.end_with?("/#{token}") }
+    assert_empty named.reject { |token| files.any? { |f| names.call(token, f) } }, "doc/architecture.md names no such file"
+    c_files = files.grep(%r{\Aext/heapcapture/[^/]+\.c\z})
+    headers = files.grep(%r{\Aext/heapcapture/[^/]+\.h\z}).reject { |h| c_files.include?(h.sub(/\.h\z/, ".c")) }
+    lib = files.grep(%r{\Alib/.+\.(?:rb|rake|js|css)\z}).reject { |f| f.include?("/vendor/") }
+    assert_operator c_files.size, :>, 30
+    assert_empty (c_files + headers + lib).reject { |file| named.any? { |token| names.call(token, file) } },
+                 "doc/architecture.md does not name these files"
+  end
+
   # README: "capture, fork and inline modes and their trade-off, compression, destinations, the
   # tempfile, errors". These sections were lost once (commit 12dcaef) while README still pointed here.
   def test_doc_capture_has_the_sections_readme_names
