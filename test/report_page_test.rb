@@ -82,8 +82,7 @@ class ReportPageTest < HCTest::TestCase
   def assert_hover_tells(browser, suspect, ref)
     find = frame_of(suspect["address"])
     browser.evaluate("(#{find}).scrollIntoView({ block: 'center' })")
-    box = browser.evaluate("(function () { var r = (#{find}).querySelector('rect').getBoundingClientRect(); " \
-                           "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2 }; })()")
+    box = point_in(browser, "(#{find}).querySelector('rect')")
     browser.hover_at(box["x"], box["y"])
     browser.wait_for("document.getElementById('details').textContent.indexOf(#{suspect['address'].to_json}) >= 0",
                      timeout: 5)
@@ -108,17 +107,22 @@ class ReportPageTest < HCTest::TestCase
     JS
   end
 
+  # A point inside the element rect (JavaScript), near its left end (a wide frame's label may cover
+  # its middle): { "x", "y", "w" (its width) }.
+  def point_in(browser, rect)
+    browser.evaluate("(function () { var r = (#{rect}).getBoundingClientRect(); " \
+                     "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2, w: r.width }; })()")
+  end
+
   # A click on the frame zooms it: its box then fills the chart's width (the box, not the frame's
   # group, whose label may overflow it).
   def assert_click_zooms(browser, address)
     find = "(#{frame_of(address)}).querySelector('rect')"
-    box = browser.evaluate("(function () { var r = (#{find}).getBoundingClientRect(); " \
-                           "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2, w: r.width }; })()")
+    box = point_in(browser, find)
     whole = browser.evaluate("document.querySelector('#icicle svg').getBoundingClientRect().width")
     assert_operator box["w"], :<, whole * 0.9, "before the click the frame is narrower than the chart"
     browser.evaluate("(#{find}).scrollIntoView({ block: 'center' })")
-    box = browser.evaluate("(function () { var r = (#{find}).getBoundingClientRect(); " \
-                           "return { x: r.left + Math.min(r.width / 2, 20), y: r.top + r.height / 2 }; })()")
+    box = point_in(browser, find)
     browser.click_at(box["x"], box["y"])
     browser.wait_for("(#{find}).getBoundingClientRect().width >= #{whole * 0.98}", timeout: 5)
     browser.screenshot(File.join(HCTest::Chromium::OUTPUT_DIR, "report-page-zoomed.png"))

@@ -43,7 +43,7 @@ module HeapCapture
 
     # The page; the drawing library (134 KB) only in a page with a dominator tree to draw.
     def page(data, title, heading)
-      drawing = data["tree"] ? true : false
+      drawing = data["tree"]
       <<~HTML
         <!DOCTYPE html>
         <html lang="en">
