@@ -10,8 +10,8 @@
  * #raise wake it), and Child#close SIGKILLs a child that still runs, reaps it and removes the
  * tempfile.
  *
- * Inline mode is in rb_dump_inline.c. Child#wait and Dump.inline_dump return {"path", "raw_bytes",
- * "bytes", "pause_ns", "dump_ns"} or raise DumpError (inline mode has then removed the tempfile). */
+ * Inline mode is in rb_dump_inline.c. Child#wait and Dump.inline_dump return the Hash hc_dump_result
+ * makes (rb_dump.h) or raise DumpError (inline mode has then removed the tempfile). */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
 #include "rb_age.h"
@@ -141,7 +141,8 @@ VALUE hc_dump_result(const char *path, uint64_t raw, uint64_t stored, uint64_t p
     return h;
 }
 
-int hc_create_summary_file(VALUE tmpdir)
+/* An unlinked 0600 file in tmpdir for the summary's JSON (nothing left behind), or DumpError. */
+static int hc_create_summary_file(VALUE tmpdir)
 {
     char err[512], path[4096];
     int fd = hc_dump_tempfile(StringValueCStr(tmpdir), ".summary.json", path, sizeof path, err, sizeof err);

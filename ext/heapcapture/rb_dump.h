@@ -65,8 +65,6 @@ char *hc_dump_pipe_io_stdio_buffer(VALUE io);
 /* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson", ".age" after it when encrypted), or
  * DumpError saying why not. */
 int hc_create_tempfile(VALUE tmpdir, int gzip, int encrypted, char *path, size_t pathlen);
-/* An unlinked 0600 file in tmpdir for the summary's JSON (nothing left behind), or DumpError. */
-int hc_create_summary_file(VALUE tmpdir);
 /* {"path", "raw_bytes", "bytes", "pause_ns", "dump_ns", "summary_json", "summary_error"}: what
  * Child#wait and Dump.inline_dump give (summary_json: the summary made as the dump streamed, or nil
  * with summary_error saying why, or both nil when none was asked for). */
@@ -82,9 +80,7 @@ void hc_close_fd(int *fd);
 /* A fresh per-capture key in r when redact is true (else nothing): DumpError when this build
  * cannot redact. */
 void hc_rb_redactor_init(hc_redactor *r, VALUE redact);
-/* Dump.inline_dump(tmpdir, gzip, redact = false, summarize = true, encrypt_to = nil) (rb_dump_inline.c),
- * under mDump. */
-VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self);
+
 void hc_init_dump_inline(VALUE mDump);
 /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c), defined under mDump. */
 void hc_init_mem_watch(VALUE mDump);

@@ -151,7 +151,7 @@ static VALUE hc_inline_cleanup(VALUE arg)
     return Qnil;
 }
 
-VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self)
+static VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self)
 {
     (void)self;
     VALUE tmpdir, gzip, redact, summarize, encrypt_to;

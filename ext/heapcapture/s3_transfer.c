@@ -37,7 +37,8 @@ int hc_s3_is_aborted(hc_s3_client *c)
     return __atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST) != 0;
 }
 
-int hc_s3_interrupts(hc_s3_client *c)
+/* How many interrupts (hc_s3_client_abort calls) since the last reset. */
+static int hc_s3_interrupts(hc_s3_client *c)
 {
     return __atomic_load_n(&c->aborted, __ATOMIC_SEQ_CST);
 }

@@ -136,8 +136,6 @@ typedef struct {
 void hc_s3_err_set(hc_s3_error *err, hc_s3_status kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void hc_s3_err_clear(hc_s3_error *err);
 int hc_s3_is_aborted(hc_s3_client *c);
-/* How many interrupts (hc_s3_client_abort calls) since the last reset. */
-int hc_s3_interrupts(hc_s3_client *c);
 
 /* Creates the multi handle and one easy handle per slot for this process. 0, or -1 when out of memory. */
 int hc_s3_curl_handles(hc_s3_client *c);

@@ -15,11 +15,6 @@ module HeapCapture
 
         @prefix = uri.path.to_s.sub(%r{\A/}, "")
         @prefix += "/" unless @prefix.empty? || @prefix.end_with?("/")
-        unless defined?(HeapCapture::S3::Client)
-          raise ConfigurationError, "destination #{uri} needs the S3 client, which is not available " \
-                                    "in this build; use file:///dir for now"
-        end
-
         @config = config
         # Made now so that missing credentials are a ConfigurationError before any dump is made.
         @client = HeapCapture::S3::Client.from_config(config, bucket: bucket)
