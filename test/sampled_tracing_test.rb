@@ -75,6 +75,17 @@ class SampledTracingTest < HCTest::TestCase
     end
   end
 
+  # The first window after an arming stands for the allocations since the arming, not for those made
+  # while the tracer was stopped (or before it ever ran: a Rails app's boot): its weight is the
+  # usual ~5,100 (HC_TRACER_EVERY x (1 + HC_TRACER_SHARE) for a gap of 100 K to 2.5 M allocations),
+  # not the ~20,000 that 10 M unsampled allocations would give it, inflating every site it samples.
+  def test_the_first_window_after_an_arming_stands_for_the_arming_s_allocations_only
+    found = run_leak("first_window")
+    assert_operator found["unsampled"], :>=, 10_000_000
+    assert_operator found["windows"], :>, 0, "a window opened after the arming: #{found}"
+    assert_operator found["weight"], :<, 2 * 5_100, "the first window's weight: #{found}"
+  end
+
   # Tracer.clear while a dump's check walks the samples (its map look-ups are Ruby calls, so another
   # thread, Tracing.stop_sampled, may run in between): it cannot drop the table under the walk, says
   # so (false), and the samples go once the walk ends; the walk itself finishes on what it had.

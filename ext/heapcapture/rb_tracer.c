@@ -8,7 +8,8 @@
  * off. Between windows allocations cost nothing.
  *
  * Each sample carries a weight, the allocations it stands for, fixed when its window opens:
- * HC_TRACER_EVERY x (the allocations since the last window closed + the window's) / the window's
+ * HC_TRACER_EVERY x (the allocations since the last window closed, or since Tracer.start, + the
+ * window's) / the window's
  * (~5,100 under the default figures). A site's sampled objects times their weights estimate how
  * many the site made that are still alive, as long as its allocations in the gap went as in the
  * window. So that estimate is unbiased, every allocation of a kind the tracer samples has the same
@@ -73,7 +74,7 @@ static struct {
     hc_pending pending[HC_TRACER_BATCH];
     int npending;
     size_t prune_at;            /* the next slot the pruning checks */
-    size_t closed_at;           /* total allocations when the last window closed */
+    size_t closed_at;           /* total allocations when the last window closed (or the tracer started) */
     VALUE objects;              /* ObjectSpace::WeakMap: sample key => the sampled object, held weakly */
     long next_key;              /* the last key given: keys are never reused */
     unsigned long long windows, noted, stored, dropped, pruned;
@@ -262,6 +263,9 @@ static VALUE hc_tracer_start(VALUE self)
         rb_gc_register_address(&tracer.objects);
     }
     if (!tracer.rng) tracer.rng = (uint32_t)(hc_now_ns() | 1);
+    /* The first window's gap begins here: the allocations before (a boot, a stopped spell) were
+     * nobody's to sample, and counted in its weight they would inflate every site it samples. */
+    if (!tracer.running) tracer.closed_at = hc_tracer_allocations();
     tracer.running = 1;
     return Qnil;
 }

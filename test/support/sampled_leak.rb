@@ -9,6 +9,8 @@
 #   rearm: the sampled default stopped after a pile-up (kept alive) and armed again: the samples
 #     live before and after the stop, the rate it then gives, and after a full-tracing window; the
 #     notes, the allocations since the new arming and those of the window, as counted here
+#   first_window: the sampled default stopped, 10 M allocations, armed again: the weight of the
+#     first window after the arming (which must not stand for the allocations made while stopped)
 #   clear_mid_walk: Tracer.clear called while a dump's check walks the samples (from inside the
 #     walk's own WeakMap look-up): what it returned, and the samples left once the walk is done
 #   estimate DIR [full]: 300,000 objects kept from one line, a fork-mode capture into file://DIR;
@@ -132,6 +134,20 @@ when "rearm"
                      "noted" => HeapCapture::Tracer.stats["noted"] - noted, "in_window" => in_window,
                      "allocations" => GC.stat(:total_allocated_objects) - allocated, "kept" => kept.size,
                      "live_before_stop" => live_before_stop, "live_after_stop" => live_after_stop)
+when "first_window"
+  HeapCapture::Tracing.stop_sampled
+  before = GC.stat(:total_allocated_objects)
+  10_000_000.times { |i| @work = i.to_s } # nothing samples these
+  unsampled = GC.stat(:total_allocated_objects) - before
+  HeapCapture::Tracing.arm(:sampled)
+  windows = HeapCapture::Tracer.stats["windows"]
+  deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 60
+  while HeapCapture::Tracer.stats["windows"] == windows && Process.clock_gettime(Process::CLOCK_MONOTONIC) < deadline
+    2_000.times { |j| @work = j.to_s }
+    Thread.pass # the sampler thread gets the GVL
+  end
+  puts JSON.generate("unsampled" => unsampled, "windows" => HeapCapture::Tracer.stats["windows"] - windows,
+                     "weight" => HeapCapture::Tracer.stats["weight"])
 when "clear_mid_walk"
   kept = pile_up(2)
   HeapCapture::Tracer.stop # no window, no job: only the walk below touches the samples
