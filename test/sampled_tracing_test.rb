@@ -86,17 +86,6 @@ class SampledTracingTest < HCTest::TestCase
     assert_operator found["weight"], :<, 2 * 5_100, "the first window's weight: #{found}"
   end
 
-  # Tracer.clear while a dump's check walks the samples (its map look-ups are Ruby calls, so another
-  # thread, Tracing.stop_sampled, may run in between): it cannot drop the table under the walk, says
-  # so (false), and the samples go once the walk ends; the walk itself finishes on what it had.
-  def test_a_clear_during_the_walk_of_the_samples_drops_them_when_the_walk_ends
-    found = run_leak("clear_mid_walk")
-    assert_operator found["samples_before"], :>, 0, "the pile-up was sampled: #{found}"
-    assert_equal false, found["cleared_inside"], "the clear asked for mid-walk is put off: #{found}"
-    assert_operator found["live_in_walk"], :>, 0, "the walk under way finished on the samples it had: #{found}"
-    assert_equal [0, 0], found.values_at("samples_after", "live_after"), "dropped when the walk ended: #{found}"
-  end
-
   # 300,000 objects kept from one line, among 5 M allocations, under the sampled tracer: the report
   # (and the capture's own summary) gives that site as an estimate, its objects the sampled ones'
   # weights summed (as a plain Ruby parse of the dump counts them), "sampled" the dump's lines of

@@ -65,7 +65,6 @@ static struct {
     int validating;             /* hc_tracer_live_samples walks the table: the job waits */
     int flush_again;            /* the job came while validating */
     int storing;                /* the job stores or prunes (its map calls are Ruby calls) */
-    int clear_pending;          /* Tracer.clear came while the samples were walked: done at the walk's end */
     long seen;                  /* allocations this window */
     long window_allocs;         /* allocations this window is to see */
     long skip;                  /* allocations before the next sample */
@@ -114,7 +113,6 @@ static int hc_tracer_kind(VALUE obj)
 }
 
 static void hc_tracer_flush(void *unused);
-static void hc_tracer_clear_if_pending(void);
 
 static void hc_tracer_request_flush(void)
 {
@@ -243,7 +241,6 @@ static void hc_tracer_flush(void *unused)
         hc_tracer_prune(tracer.table, HC_TRACER_PRUNE);
     tracer.storing = 0;
     tracer.flushing = 0;
-    hc_tracer_clear_if_pending();
 }
 
 /* Tracer.start: sampling from the next window on. */
@@ -284,40 +281,21 @@ static VALUE hc_tracer_stop(VALUE self)
     return Qnil;
 }
 
-/* Every sample and note dropped. The new map is made first: making it runs Ruby code, and nothing
- * may store into the table in between. */
-static void hc_tracer_drop_samples(void)
+/* Tracer.clear => true: every sample dropped (and the notes not yet stored), for a process that no
+ * longer wants sites: a later dump carries none of this tracer's. false while a dump's check or the
+ * job walks the samples (the caller's thread got the GVL in the middle of it): nothing dropped. */
+static VALUE hc_tracer_clear(VALUE self)
 {
-    tracer.clear_pending = 0;
-    VALUE map = tracer.objects ? rb_class_new_instance(0, NULL, rb_path2class("ObjectSpace::WeakMap")) : 0;
+    (void)self;
+    if (tracer.validating || tracer.storing) return Qfalse;
     tracer.npending = 0; /* a job on its way finds nothing to store */
     if (tracer.table) {
         hc_samples_free(tracer.table);
         tracer.table = NULL; /* Tracer.start makes a new one; the job and the dump check for none */
     }
-    if (map) tracer.objects = map; /* the old map's keys are never asked for again (keys are not reused) */
+    if (tracer.objects) /* the old map's keys are never asked for again (keys are not reused) */
+        tracer.objects = rb_class_new_instance(0, NULL, rb_path2class("ObjectSpace::WeakMap"));
     tracer.prune_at = 0;
-    RB_GC_GUARD(map);
-}
-
-/* The clear asked for while the samples were walked, once no walk is under way. */
-static void hc_tracer_clear_if_pending(void)
-{
-    if (tracer.clear_pending && !tracer.validating && !tracer.storing) hc_tracer_drop_samples();
-}
-
-/* Tracer.clear => true: every sample dropped (and the notes not yet stored), for a process that no
- * longer wants sites: a later dump carries none of this tracer's. While a dump's check or the job
- * walks the samples (the caller's thread got the GVL in the middle of it) => false: they are
- * dropped when that walk ends. */
-static VALUE hc_tracer_clear(VALUE self)
-{
-    (void)self;
-    if (tracer.validating || tracer.storing) {
-        tracer.clear_pending = 1;
-        return Qfalse;
-    }
-    hc_tracer_drop_samples();
     return Qtrue;
 }
 
@@ -403,7 +381,6 @@ hc_sample_table *hc_tracer_live_samples(void)
         tracer.flush_again = 0;
         hc_tracer_request_flush();
     }
-    hc_tracer_clear_if_pending();
     return live;
 }
 

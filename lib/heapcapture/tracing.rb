@@ -81,7 +81,7 @@ module HeapCapture
           @sampler&.kill
           @sampler = nil
           Tracer.stop
-          Tracer.clear # now, or when a walk of the samples under way ends
+          Tracer.clear
           @default = :off if @default == :sampled
         end
       end

@@ -11,8 +11,6 @@
 #     notes, the allocations since the new arming and those of the window, as counted here
 #   first_window: the sampled default stopped, 10 M allocations, armed again: the weight of the
 #     first window after the arming (which must not stand for the allocations made while stopped)
-#   clear_mid_walk: Tracer.clear called while a dump's check walks the samples (from inside the
-#     walk's own WeakMap look-up): what it returned, and the samples left once the walk is done
 #   estimate DIR [full]: 300,000 objects kept from one line, a fork-mode capture into file://DIR;
 #     with full, made in a full-tracing window (as signal's trace_for opens) instead
 require "heapcapture"
@@ -148,23 +146,6 @@ when "first_window"
   end
   puts JSON.generate("unsampled" => unsampled, "windows" => HeapCapture::Tracer.stats["windows"] - windows,
                      "weight" => HeapCapture::Tracer.stats["weight"])
-when "clear_mid_walk"
-  kept = pile_up(2)
-  HeapCapture::Tracer.stop # no window, no job: only the walk below touches the samples
-  samples_before = HeapCapture::Tracer.stats["samples"]
-  cleared_inside = :not_called
-  # The walk asks the tracer's map for each sample's object (a Ruby call, where another thread could
-  # get the GVL and stop the tracer): the first look-up asks for the clear, as that thread would.
-  ObjectSpace::WeakMap.prepend(Module.new do
-    define_method(:[]) do |key|
-      cleared_inside = HeapCapture::Tracer.clear if cleared_inside == :not_called
-      super(key)
-    end
-  end)
-  live_in_walk = HeapCapture::Tracer.live_sites.size
-  puts JSON.generate("samples_before" => samples_before, "cleared_inside" => cleared_inside,
-                     "live_in_walk" => live_in_walk, "samples_after" => HeapCapture::Tracer.stats["samples"],
-                     "live_after" => HeapCapture::Tracer.live_sites.size, "kept" => kept.size)
 when "churn"
   1_000_000.times do |i|
     _garbage = "short-lived #{i}"
