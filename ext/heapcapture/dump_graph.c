@@ -434,7 +434,10 @@ int hc_graph_resolve(hc_graph *g, char *err, size_t errlen)
         hc_errorf(err, errlen, "out of memory analysing %u objects", g->n);
         return -1;
     }
-    if (hc_graph_resolve_refs(g, err, errlen) != 0) return -1;
+    if (hc_graph_resolve_refs(g, err, errlen) != 0) {
+        g->failed = 1; /* its references may be half rewritten: never resolved again */
+        return -1;
+    }
     g->resolved = 1;
     return 0;
 }

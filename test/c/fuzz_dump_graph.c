@@ -193,7 +193,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint32_t v = 0; v < nklass; v++) klass[v] = hc_graph_class_of(&g, v);
         hc_retention *r = hc_retention_new(&g, &s, err, sizeof err);
         if (!r) abort(); /* only out of memory, or a graph past its limits (g.failed) */
-        if (!g.resolved || (g.n && hc_graph_class_of(&g, 0))) abort(); /* resolved: the classes are no more */
+        if (!g.resolved) abort();
+        for (uint32_t v = 0; v < g.n; v++)
+            if (g.flags[v] & HC_NODE_CLASS_REF) abort(); /* resolved: no class is a reference any more but an edge */
         char *json = hc_retention_json(r, 5, (size % 7) / 10.0, (size % 5) / 100.0);
         if (!is_json_object(json)) abort();
         free(json);

@@ -623,8 +623,10 @@ static char *report_json(int two_steps)
     hc_retention *r = NULL;
     if (two_steps) {
         r = hc_retention_prepare(&g, &s, err, sizeof err);
-        HC_CHECK(r && g.resolved && !g.analysed && !hc_graph_class_of(&g, 1), "prepared: classes named, references resolved: %s",
-                 err);
+        int class_refs = 0;
+        for (uint32_t v = 0; v < g.n; v++) class_refs += (g.flags[v] & HC_NODE_CLASS_REF) != 0;
+        HC_CHECK(r && g.resolved && !g.analysed && class_refs == 0, "prepared: classes named, references resolved (%d class "
+                 "references left): %s", class_refs, err);
         if (r && hc_retention_complete(r, err, sizeof err) != 0) {
             HC_CHECK(0, "completed: %s", err);
             hc_retention_free(r);
