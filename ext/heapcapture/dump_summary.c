@@ -333,7 +333,7 @@ static void hc_partial_compact(hc_summary *s)
 
 static void hc_partial_reset(hc_summary *s)
 {
-    if (s->partial_cap > HC_SUMMARY_LONG_LINE) { /* one huge line (an Array of millions) need not hold its room */
+    if (s->partial_cap > HC_SUMMARY_PARTIAL_KEEP) { /* one huge line (an Array of millions) need not hold its room */
         free(s->partial);
         s->partial = NULL;
         s->partial_cap = 0;

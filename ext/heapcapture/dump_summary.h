@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #define HC_SUMMARY_LONG_LINE (64 * 1024) /* a partial line longer: its references are dropped as counted */
+#define HC_SUMMARY_PARTIAL_KEEP (1024 * 1024) /* a line's buffer kept for the next line at most this large */
 #define HC_SUMMARY_KEEP 100 /* objects holding the most references kept, when the caller sets none */
 
 typedef struct {
