@@ -34,7 +34,23 @@ module HCTest
       end
 
       def s3
-        @s3 ||= S3Server.new(workdir).tap(&:start)
+        @s3 ||= start_s3
+      end
+
+      # The gateway is given a port found free, which another process may take before the gateway
+      # binds it (a Ruby 3.4 CI leg saw "Address already in use" once): a start that fails is tried
+      # once more, with new ports, in a directory of its own (the failed one's logs stay).
+      def start_s3
+        attempt = 1
+        begin
+          S3Server.new(workdir).tap(&:start)
+        rescue Error => e
+          raise if attempt >= 2
+
+          warn "heapcapture tests: the S3 server did not start (#{e.message.lines.first.strip}); starting it again"
+          attempt += 1
+          retry
+        end
       end
 
       # A throwaway redis-server for the Sidekiq tests (started on first use, exports REDIS_URL).
@@ -258,6 +274,8 @@ module HCTest
 
       def initialize(workdir)
         @dir = File.join(workdir, "rgw")
+        n = 1
+        @dir = File.join(workdir, "rgw-#{n += 1}") while File.exist?(@dir) # an earlier start's, failed
         @log = File.join(@dir, "log", "client.rgw.a.log")
         @port = Services.free_port
         @mon_port = Services.free_port
