@@ -385,6 +385,29 @@ class RetentionTest < HCTest::TestCase
     end
   end
 
+  # The dump made by hand (every kind of class reference: an edge, a singleton's, a class missing from
+  # the dump, a callcache's weak one; a SHAPE; a broken line), with memsizes that do not fit 4 bytes
+  # (an object of 5 GB retained, one of 2^32 - 1 bytes in the garbage): report's totals, sites and
+  # retainers as the reference computes them from a plain parse of every line.
+  def test_report_of_the_hand_made_dump_with_memsizes_past_4_gib_equals_the_reference
+    big = HAND_MADE.sub('"line":3, "memsize":1000}', '"line":3, "memsize":5000000000}')
+                   .sub(/("address":"0x10",.*"memsize":)40\}/, '\14294967295}')
+    refute_equal HAND_MADE, big
+    Dir.mktmpdir("hc-retention-big-") do |dir|
+      path = File.join(dir, "big.ndjson")
+      File.write(path, big)
+      ref = HeapGraphReference.new(path)
+      assert_equal [5_000_002_160, 4_294_967_935], [ref.retained["memsize"], ref.garbage["memsize"]], "the fixture"
+      out, err, status = heapcapture("report", path, "--json", "--top", "100000")
+      assert status.success?, "report: #{err}"
+      summary = JSON.parse(out)
+      assert_equal ref.retained, summary["retained"].slice("objects", "memsize")
+      assert_equal ref.garbage, summary["garbage"].slice("objects", "memsize")
+      assert_sites("big", ref, summary["sites"])
+      assert_retainers("big", ref, summary["retainers"])
+    end
+  end
+
   # On the dump whose garbage the GC then collected (see test_the_reference_agrees_with_the_gc).
   def test_report_garbage_is_what_the_gc_collects
     d = dump("gc_verdict")
