@@ -115,9 +115,9 @@ static inline uint64_t hc_graph_class_of(const hc_graph *g, uint32_t i)
 }
 
 /* Resolves references (to node indices, in place: half their memory freed; those to addresses the
- * dump lacks counted and dropped; the classes that are no edge dropped) and adds the virtual root: hc_graph_analyze's first stage, done
- * by it when not done before. Nothing is added to g after. 0, or -1 with err set (the graph
- * failed while read, out of memory). */
+ * dump lacks counted and dropped; the classes that are no edge dropped) and adds the virtual root:
+ * hc_graph_analyze's first stage, done by it when not done before. Nothing is added to g after.
+ * 0, or -1 with err set (the graph failed while read, out of memory). */
 int hc_graph_resolve(hc_graph *g, char *err, size_t errlen);
 
 /* Resolves references (unless done), and computes reachability, dominators and retained

@@ -80,7 +80,8 @@ void hc_close_fd(int *fd);
 /* A fresh per-capture key in r when redact is true (else nothing): DumpError when this build
  * cannot redact. */
 void hc_rb_redactor_init(hc_redactor *r, VALUE redact);
-
+/* Dump.inline_dump(tmpdir, gzip, redact = false, summarize = true, encrypt_to = nil) (rb_dump_inline.c),
+ * defined under mDump. */
 void hc_init_dump_inline(VALUE mDump);
 /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c), defined under mDump. */
 void hc_init_mem_watch(VALUE mDump);
