@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "test_helper"
+require "etc"
 require "json"
 require "zlib"
 require "tmpdir"
@@ -98,13 +99,19 @@ class CaptureTest < HCTest::TestCase
   # The internal Dump API: wait gives what a capture result is made of, stages (for the
   # benchmarks) where the child's time went, and nothing before the child ended.
   def test_a_dump_child_reports_its_result_and_apart_its_stages
+    rss = File.read("/proc/self/status")[/^VmRSS:\s+(\d+) kB/, 1].to_i * 1024
     child = HeapCapture::Dump.fork_start(@tmpdir, true, HeapCapture::Capture.vm_fork)
     dump = child.wait
     assert_equal %w[bytes dump_ns path pause_ns raw_bytes summary_error summary_json], dump.keys.sort
     stages = child.stages
-    assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns summary_cpu_ns], stages.keys.sort
+    assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns summary_cpu_ns warm_cpu_ns warm_pages warm_wall_ns],
+                 stages.keys.sort
     stages.each_value { |ns| assert_kind_of Integer, ns }
     assert_operator stages["dump_cpu_ns"], :>, 0
+    # The page warmer ran beside dump_all and read resident pages only (its counting is checked in
+    # test/c/test_dump_page_warm.c): some, and no more than the app had resident at the fork.
+    assert_operator stages["warm_pages"], :>, 0
+    assert_operator stages["warm_pages"] * Etc.sysconf(Etc::SC_PAGESIZE), :<=, rss + (64 << 20)
     assert_nil dump["summary_json"], "the child only dumps unless asked to summarize (an encrypted capture)"
     assert_equal 0, stages["summary_cpu_ns"]
     assert_operator stages["dump_wall_ns"], :<=, dump["dump_ns"]

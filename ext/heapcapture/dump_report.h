@@ -18,6 +18,9 @@ typedef struct {
     uint64_t end_ns;        /* CLOCK_MONOTONIC (system-wide) when the tempfile was complete */
     uint64_t summary_bytes; /* the summary's JSON, written to the summary file (0: none) */
     uint64_t summary_cpu_ns; /* CPU time of the summary thread */
+    uint64_t warm_pages;    /* pages the page warmer read (dump_page_warm.h) */
+    uint64_t warm_cpu_ns;   /* its CPU time */
+    uint64_t warm_wall_ns;  /* from its start until it was done */
     char summary_error[192]; /* why there is no summary, when the dump is fine without one */
     char message[432];
 } hc_dump_report;
