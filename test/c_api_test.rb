@@ -30,11 +30,11 @@ class CAPITest < HCTest::TestCase
   OLD_POSTPONED = /\brb_postponed_job_register(?:_one)?\s*\(/
   PREREGISTER = "HAVE_RB_POSTPONED_JOB_PREREGISTER"
 
-  # The one exception, in rb_dump.c between its pragmas: the dump IO's buffers. No API sets an IO's
+  # The one exception, in rb_dump_shared.c between its pragmas: the dump IO's buffers. No API sets an IO's
   # buffer size (hc_dump_pipe_io_buffer; extconf checks the field is there, else it is not used),
   # and the FILE dump_all writes through from Ruby 3.4 on is only reached through the IO struct
   # (hc_dump_pipe_io_stdio_buffer, rb_io_stdio_file).
-  EXCEPTION = ["rb_dump.c", "the IO struct's internals (rb_io_t, RFILE()->fptr)"].freeze
+  EXCEPTION = ["rb_dump_shared.c", "the IO struct's internals (rb_io_t, RFILE()->fptr)"].freeze
 
   def test_the_extension_uses_no_c_api_that_later_rubies_removed
     refute_empty SOURCES
@@ -68,9 +68,9 @@ class CAPITest < HCTest::TestCase
   end
 
   def test_the_exception_is_the_two_buffer_functions
-    text = File.read(File.expand_path("../ext/heapcapture/rb_dump.c", __dir__), encoding: "UTF-8")
+    text = File.read(File.expand_path("../ext/heapcapture/rb_dump_shared.c", __dir__), encoding: "UTF-8")
     block = text[/^#pragma GCC diagnostic push\n(.*?)^#pragma GCC diagnostic pop/m, 1]
-    assert block, "rb_dump.c has the one excepted block"
+    assert block, "rb_dump_shared.c has the one excepted block"
     assert_equal %w[hc_dump_pipe_io_buffer hc_dump_pipe_io_stdio_buffer], block.scan(/^[a-z].*?\b(hc_\w+)\(/).flatten
     assert_equal 1, SOURCES.sum { |path| File.read(path, encoding: "UTF-8").scan("#pragma GCC diagnostic push").size }
   end

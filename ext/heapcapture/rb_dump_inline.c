@@ -19,7 +19,7 @@
  * The GC stays on (other threads may allocate in those moments), so the sampled objects are pinned
  * (rb_tracer.h): none of their slots holds another object when dump_all reaches it. */
 #include "rb_heapcapture.h"
-#include "rb_dump.h"
+#include "rb_dump_shared.h"
 #include "rb_age.h"
 #include "rb_tracer.h"
 #include "dump_stream.h"
@@ -175,7 +175,8 @@ static VALUE hc_dump_inline_dump(int argc, VALUE *argv, VALUE self)
     return result;
 }
 
-void hc_init_dump_inline(VALUE mDump)
+void hc_init_dump_inline(void)
 {
+    VALUE mDump = hc_rb_dump_module();
     rb_define_singleton_method(mDump, "inline_dump", hc_dump_inline_dump, -1);
 }

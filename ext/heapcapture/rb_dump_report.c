@@ -4,7 +4,6 @@
  * with what holds them, read and tallied without the GVL (dump_read.h, addr_set.h). Bound to
  * Ruby; the report's wording and the destinations are lib/heapcapture/summary.rb's and the CLI's. */
 #include "rb_heapcapture.h"
-#include "rb_dump.h"
 #include "rb_age.h"
 #include "dump_read.h"
 #include "dump_retention.h"
@@ -417,8 +416,9 @@ static VALUE hc_dump_read_back(VALUE self, VALUE path, VALUE identity, VALUE dec
     return total;
 }
 
-void hc_init_dump_report(VALUE mDump)
+void hc_init_dump_report(void)
 {
+    VALUE mDump = hc_rb_dump_module();
     rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, -1);
     rb_define_singleton_method(mDump, "paths", hc_dump_paths, -1);
     rb_define_singleton_method(mDump, "diff", hc_dump_diff, -1);

@@ -9,7 +9,7 @@
  * takes it may keep it its whole time slice, so yielding more often would make a capture beside a
  * CPU-bound thread wait seconds to start): no pause longer than that. */
 #include "rb_heapcapture.h"
-#include "rb_dump.h"
+#include "rb_heap_prepare.h"
 #include "util.h"
 
 #include <ruby/encoding.h>
@@ -58,7 +58,8 @@ static VALUE hc_prepare_heap_m(VALUE self)
     return SIZET2NUM(hc_prepare_heap_for_fork());
 }
 
-void hc_init_heap_prepare(VALUE mDump)
+void hc_init_heap_prepare(void)
 {
+    VALUE mDump = hc_rb_dump_module();
     rb_define_singleton_method(mDump, "prepare_heap", hc_prepare_heap_m, 0);
 }

@@ -1,4 +1,5 @@
-/* Shared by the Ruby bindings (rb_*.c) only; the pure C modules never include it. */
+/* Shared by the Ruby bindings (rb_*.c) only; the pure C modules never include it. What it declares
+ * is defined in rb_util.c, but the inits, each in its binding. */
 #ifndef HC_RB_HEAPCAPTURE_H
 #define HC_RB_HEAPCAPTURE_H
 
@@ -30,11 +31,20 @@ const char *hc_rb_cstr(VALUE v, const char *part, const char *arg, VALUE type_er
 void rb_objspace_each_objects(int (*callback)(void *start, void *end, size_t stride, void *data), void *data);
 #endif
 
-/* Each binding's init, called from Init_heapcapture. */
+/* HeapCapture::Dump, defined by the first init to ask (rb_util.c). */
+VALUE hc_rb_dump_module(void);
+
+/* Each binding's init, called from Init_heapcapture, hc_init_util first. */
+void hc_init_util(void);        /* the module and its error classes (rb_util.c) */
 void hc_init_sigv4(void);
 void hc_init_listener(void);
 void hc_init_s3(void);
-void hc_init_dump(void);
+void hc_init_dump(void);         /* Dump.fork_start, Dump::Child (rb_dump.c) */
+void hc_init_dump_shared(void);  /* Dump::PipeIO (rb_dump_shared.c) */
+void hc_init_dump_inline(void);  /* Dump.inline_dump (rb_dump_inline.c) */
+void hc_init_heap_prepare(void); /* Dump.prepare_heap (rb_heap_prepare.c) */
+void hc_init_mem_watch(void);    /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c) */
+void hc_init_dump_report(void);  /* Dump.summarize and Dump.diff, stored dumps read back (rb_dump_report.c) */
 void hc_init_tracer(void);
 void hc_init_signal_auth(void); /* SignalAuth and Seal */
 void hc_init_age(void);         /* Age (rb_age.c) */

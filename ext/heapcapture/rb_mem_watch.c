@@ -8,7 +8,6 @@
  *   watch.forget_child                # before the child is reaped
  *   watch.stop                        # => peak extra bytes, or nil when unknown (no /proc) */
 #include "rb_heapcapture.h"
-#include "rb_dump.h"
 #include "mem_watch.h"
 #include "proc_mem.h"
 
@@ -109,8 +108,9 @@ static VALUE hc_mem_watch_stop_m(VALUE self)
     return m->result >= 0 ? LL2NUM(m->result) : Qnil;
 }
 
-void hc_init_mem_watch(VALUE mDump)
+void hc_init_mem_watch(void)
 {
+    VALUE mDump = hc_rb_dump_module();
     hc_cMemoryWatch = rb_define_class_under(mDump, "MemoryWatch", rb_cObject);
     rb_undef_alloc_func(hc_cMemoryWatch);
     rb_define_singleton_method(hc_cMemoryWatch, "start", hc_mem_watch_start_m, 0);

@@ -1,8 +1,33 @@
-/* What the Ruby bindings (rb_*.c) share: reading arguments, describing exceptions. */
+/* What the Ruby bindings (rb_*.c) share: the module and its error classes, raising, reading
+ * arguments, describing exceptions. */
 #include "rb_heapcapture.h"
 
 #include <stdarg.h>
 #include <string.h>
+
+VALUE hc_mHeapCapture;
+VALUE hc_eError;
+VALUE hc_eConfigurationError;
+VALUE hc_eConnectionError;
+VALUE hc_eDumpError;
+VALUE hc_eS3Error;
+VALUE hc_eUploadError;
+
+void hc_init_util(void)
+{
+    hc_mHeapCapture = rb_define_module("HeapCapture");
+    hc_eError = rb_define_class_under(hc_mHeapCapture, "Error", rb_eStandardError);
+    hc_eConfigurationError = rb_define_class_under(hc_mHeapCapture, "ConfigurationError", hc_eError);
+    hc_eConnectionError = rb_define_class_under(hc_mHeapCapture, "ConnectionError", hc_eError);
+    hc_eDumpError = rb_define_class_under(hc_mHeapCapture, "DumpError", hc_eError);
+    hc_eS3Error = rb_define_class_under(hc_mHeapCapture, "S3Error", hc_eError);
+    hc_eUploadError = rb_define_class_under(hc_mHeapCapture, "UploadError", hc_eS3Error);
+}
+
+VALUE hc_rb_dump_module(void)
+{
+    return rb_define_module_under(hc_mHeapCapture, "Dump");
+}
 
 #define HC_RB_PREFIX "heapcapture: "
 
