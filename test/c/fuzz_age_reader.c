@@ -1,5 +1,5 @@
 /* libFuzzer harness for age_stream.c's reader: arbitrary bytes are read as an age file with a fixed
- * identity (the seeds, tasks/fuzz.rake, are files the age tool wrote for it, so the fuzzer starts
+ * identity (the seeds, rakelib/fuzz.rake, are files the age tool wrote for it, so the fuzzer starts
  * past the header's MAC). Each input is read twice, fed whole and then in uneven pieces: both must
  * end alike (the same error, or the same plaintext), no plaintext may outgrow its ciphertext, and
  * nothing may crash, leak or overflow. Run: bundle exec rake fuzz:age_reader FUZZ_SECONDS=60 */
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A key made for this harness only; its public key is in tasks/fuzz.rake:
+/* A key made for this harness only; its public key is in rakelib/fuzz.rake:
  * age1gyxlxmj9kluvncznsuqtnlqkptrkk8vdg6vjrxk4dyngwltrzsgsyaql62 */
 static const char fuzz_identity[] = "AGE-SECRET-KEY-1WDFLJE4JVP2TFS2F5JNXLMFERS7U0XNQ2E42MT9KHSQRVU4KHERQQFLTUT";
 

@@ -1,5 +1,5 @@
 /* libFuzzer: dump_graph.c and dump_retention.c on any bytes (seeded with pieces of real dump_all
- * output, tasks/fuzz.rake). The lines go through a summary that feeds the graph, as `heapcapture
+ * output, rakelib/fuzz.rake). The lines go through a summary that feeds the graph, as `heapcapture
  * report` reads a dump; then the retention analysis, its JSON and paths. Checked: the JSON is one
  * JSON object; every reached node's dominator chain ends at the root; retained sizes add up; each
  * path is made of edges, is as short as breadth first allows, and passes through every dominator

@@ -1,4 +1,4 @@
-/* libFuzzer: dump_scan.c on any bytes (seeded with real dump_all lines, tasks/fuzz.rake). Each
+/* libFuzzer: dump_scan.c on any bytes (seeded with real dump_all lines, rakelib/fuzz.rake). Each
  * newline-separated piece is scanned; an accepted line's fields must point inside it, and decoding
  * its strings must stay in bounds; a value seen twice (dump_strings.c) keeps a preview that is a
  * prefix of it and still a JSON string. */

@@ -129,7 +129,7 @@ module ReportPageVendor
     File.write(File.join(DIR, "LICENSES.md"), <<~MD + licenses.join("\n"))
       # Licences of the vendored drawing library
 
-      `flamegraph.js` and `flamegraph.css` are built by `rake vendor:report_page` (tasks/vendor.rake)
+      `flamegraph.js` and `flamegraph.css` are built by `rake vendor:report_page` (rakelib/vendor.rake)
       from these npm packages, unmodified except for a comment naming each; `VERSIONS` lists their
       tarballs' integrity.
 

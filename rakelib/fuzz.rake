@@ -114,7 +114,7 @@ FUZZ_AGE_READER_SEEDS = lambda do
 end
 
 # Defines fuzz:<name>: builds test/c/fuzz_<name>.c with the modules and libraries it includes
-# (c_needs, tasks/c_tests.rake) and runs it.
+# (c_needs, rakelib/c_tests.rake) and runs it.
 def define_fuzz_task(name, description, seeds: {})
   desc "Fuzz #{description} for FUZZ_SECONDS seconds (default 60) with libFuzzer + ASan/UBSan"
   task name do
