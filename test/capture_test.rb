@@ -109,9 +109,10 @@ class CaptureTest < HCTest::TestCase
     stages.each_value { |ns| assert_kind_of Integer, ns }
     assert_operator stages["dump_cpu_ns"], :>, 0
     # The page warmer ran beside dump_all and read resident pages only (its counting is checked in
-    # test/c/test_dump_page_warm.c): some, and no more than the app had resident at the fork.
-    assert_operator stages["warm_pages"], :>, 0
+    # test/c/test_dump_page_warm.c): no more than the app had resident at the fork, and some when
+    # it was done before dump_all was (else the stop may have come before its first page).
     assert_operator stages["warm_pages"] * Etc.sysconf(Etc::SC_PAGESIZE), :<=, rss + (64 << 20)
+    assert_operator stages["warm_pages"], :>, 0 if stages["warm_wall_ns"] < stages["dump_wall_ns"] / 2
     assert_nil dump["summary_json"], "the child only dumps unless asked to summarize (an encrypted capture)"
     assert_equal 0, stages["summary_cpu_ns"]
     assert_operator stages["dump_wall_ns"], :<=, dump["dump_ns"]

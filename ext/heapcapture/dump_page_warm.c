@@ -29,7 +29,7 @@ static void hc_warm_fault(int sig, siginfo_t *info, void *context)
     (void)context;
     if (hc_warm_armed && (pid_t)syscall(SYS_gettid) == hc_warm_tid) siglongjmp(hc_warm_jump, 1);
     /* Another thread's: the handler from before takes it (a fault re-faults on return; a sent
-     * signal is sent again). */
+     * signal is sent again). That fault ends the child anyway, so the guard is not put back. */
     sigaction(sig, sig == SIGBUS ? &hc_warm_old_bus : &hc_warm_old_segv, NULL);
     if (info->si_code <= 0) raise(sig);
 }
@@ -85,10 +85,7 @@ static char *hc_warm_read_smaps(void)
     return NULL;
 }
 
-/* The private writable mappings in smaps, in address order, but the stacks, the kernel's own pages
- * and the sparse ones (HC_WARM_SPARSE_RATIO; smaps's Rss costs the kernel no walk of their absent
- * pages). Returns the count; *out is malloc'd. */
-static size_t hc_warm_ranges(char *smaps, hc_page_range **out)
+size_t hc_page_warm_ranges(char *smaps, hc_page_range **out)
 {
     size_t n = 0, cap = 0;
     hc_page_range *ranges = NULL;
@@ -114,10 +111,20 @@ static size_t hc_warm_ranges(char *smaps, hc_page_range **out)
                 n++;
             }
         } else if ((*line >= '0' && *line <= '9') || (*line >= 'a' && *line <= 'f')) {
+            /* "start-end perms offset dev inode [name]" */
             start = (uintptr_t)strtoull(p, &p, 16);
             end = *p == '-' ? (uintptr_t)strtoull(p + 1, &p, 16) : 0;
-            candidate = *p == ' ' && p[1] == 'r' && p[2] == 'w' && p[4] == 'p' && end > start && !strstr(p, "[stack") &&
-                        !strstr(p, "[v");
+            candidate = *p == ' ' && p[1] == 'r' && p[2] == 'w' && p[4] == 'p' && end > start;
+            if (candidate) {
+                p += 5;
+                (void)strtoull(p, &p, 16); /* offset */
+                while (*p == ' ') p++;
+                while (*p && *p != ' ') p++; /* dev */
+                unsigned long long inode = strtoull(p, &p, 10);
+                while (*p == ' ') p++;
+                /* anonymous (the heap, malloc's arenas and mmaps), not a stack or the kernel's */
+                candidate = inode == 0 && (*p == '\0' || strcmp(p, "[heap]") == 0 || strncmp(p, "[anon:", 6) == 0);
+            }
         }
         line = next;
     }
@@ -145,7 +152,7 @@ static __attribute__((no_sanitize_address)) void hc_warm_range_walk(hc_page_warm
         for (size_t i = 0; i < pages; i++) {
             if (!(vec[i] & 1)) continue;
             sum += *(volatile const unsigned char *)(at + i * page);
-            w->pages++;
+            __atomic_fetch_add(&w->pages, 1, __ATOMIC_RELAXED); /* counted before a fault can jump out */
         }
         at += len;
     }
@@ -185,7 +192,7 @@ static void *hc_warm_main(void *arg)
     uint64_t started = hc_now_ns();
     char *maps = hc_warm_read_smaps();
     hc_page_range *ranges = NULL;
-    size_t count = maps ? hc_warm_ranges(maps, &ranges) : 0;
+    size_t count = maps ? hc_page_warm_ranges(maps, &ranges) : 0;
     free(maps);
     if (count) (void)hc_page_warm_walk(w, ranges, count);
     free(ranges);

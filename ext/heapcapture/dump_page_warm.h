@@ -1,5 +1,5 @@
 /* In the dump child: a thread that reads one byte of every resident page of the process's private
- * writable memory, in address order, while dump_all walks the heap on the other CPU.
+ * writable anonymous memory, in address order, while dump_all walks the heap on the other CPU.
  *
  * Why: fork() gives the child page-table entries marked not yet accessed, and on some virtual
  * machines (this project's CI machine among them) the first access to each page then costs the
@@ -9,7 +9,8 @@
  * them (MADV_POPULATE_READ and a kernel-side read left the pages as slow), so it takes loads.
  *
  * It only reads (no page is copied), skips pages that are not resident (mincore: it faults nothing
- * in) and mappings that are mostly absent (reservations), and survives a page that is unmapped under it (its own SIGSEGV/SIGBUS guard skips the rest of
+ * in), file mappings (mincore may call their pages resident when they are not), stacks, and
+ * mappings that are mostly absent (reservations), and survives a page that is unmapped under it (its own SIGSEGV/SIGBUS guard skips the rest of
  * that mapping; a fault on any other thread goes to the handler that was there before). One per
  * process. Pure C: no Ruby. */
 #ifndef HC_DUMP_PAGE_WARM_H
@@ -41,6 +42,11 @@ int hc_page_warm_start(hc_page_warm *w);
 void hc_page_warm_stop(hc_page_warm *w);
 /* Whether the thread has walked everything (its figures then final, before the stop too). */
 int hc_page_warm_done(const hc_page_warm *w);
+
+/* The mappings the thread walks, from the text of /proc/self/smaps (which this edits in place):
+ * private, writable, anonymous (unnamed, "[heap]" or "[anon:...]"), with a resident size of at least 1/64 of the mapping.
+ * Returns the count; *out is malloc'd (NULL when none). */
+size_t hc_page_warm_ranges(char *smaps, hc_page_range **out);
 
 /* What the thread does with each of its mappings, here on the calling thread (the C tests): reads
  * one byte of each resident page of ranges[0, count), in order, under the guard (a range where a

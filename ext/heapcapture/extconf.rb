@@ -69,7 +69,8 @@ have_func("rb_postponed_job_preregister", "ruby/debug.h")
 # The heap walk that prepares strings' coderanges before a fork (rb_heap_prepare.c): the GC's own
 # walk, exported for ext/objspace, declared in no public header; without it, no preparing.
 have_func("rb_objspace_each_objects")
-# Inline mode's large IO buffer (rb_dump.c): the IO struct's write buffer, while Ruby has one.
+# The dump IO's large write buffer (rb_dump_shared.c; inline mode and the dump child): the IO
+# struct's write buffer, while Ruby has one.
 have_type("rb_io_t", "ruby/io.h") && have_struct_member("rb_io_t", "wbuf", "ruby/io.h")
 
 $CFLAGS << " -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fvisibility=hidden"

@@ -28,6 +28,18 @@
 #define HC_DUMP_CHILD_NICE 10
 #endif
 
+/* The IO dump_all writes the pipe through, with its buffer: writes of the pipe's size, not of
+ * Ruby's 8 KiB, so fewer writes and fewer wake-ups of the pump (doc/capture.md); where dump_all
+ * writes through stdio, its FILE's buffer instead. For rb_protect: both buffers allocate, and an
+ * exception must not leave hc_child_main. */
+static VALUE hc_child_open_io(VALUE fdv)
+{
+    VALUE io = hc_dump_pipe_io(fdv);
+    (void)hc_dump_pipe_io_buffer(io, HC_DUMP_PIPE_SIZE);
+    (void)hc_dump_pipe_io_stdio_buffer(io); /* never freed: the child _exit()s */
+    return io;
+}
+
 static VALUE hc_child_flush_io(VALUE io)
 {
     return rb_io_flush(io);
@@ -110,16 +122,11 @@ void hc_child_main(const hc_child_args *a)
 
     char ruby_err[sizeof report.message] = "";
     int state = 0;
-    VALUE io = rb_protect(hc_dump_pipe_io, INT2NUM(pipefd[1]), &state);
+    VALUE io = rb_protect(hc_child_open_io, INT2NUM(pipefd[1]), &state);
     if (state) {
         hc_child_exception_text("dump child: opening the dump pipe", ruby_err, sizeof ruby_err);
         close(pipefd[1]);
     } else {
-        /* Writes of the pipe's size, not of Ruby's 8 KiB: fewer writes and fewer wake-ups of the pump
-         * cost the dump thread less CPU (doc/capture.md). Where dump_all writes through stdio, its
-         * FILE's buffer instead. */
-        (void)hc_dump_pipe_io_buffer(io, HC_DUMP_PIPE_SIZE);
-        (void)hc_dump_pipe_io_stdio_buffer(io); /* never freed: the child _exit()s */
         rb_protect(hc_dump_all, io, &state);
         if (state) hc_child_exception_text("ObjectSpace.dump_all", ruby_err, sizeof ruby_err);
         rb_protect(hc_child_flush_io, io, &state);

@@ -21,6 +21,7 @@ static char *mapping(size_t pages, size_t touched)
 {
     char *p = mmap(NULL, pages * page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;
+    (void)madvise(p, pages * page_size(), MADV_NOHUGEPAGE); /* one page resident per page written */
     for (size_t i = 0; i < touched; i++) p[i * page_size()] = (char)i;
     return p;
 }
@@ -126,6 +127,44 @@ static void test_the_thread_walks_the_process_in_a_child(void)
     munmap(p, pages * page_size());
 }
 
+/* The mappings taken from smaps: private, writable, anonymous (unnamed, [heap], [anon:...]),
+ * resident for at least 1/64 of their size; not a file's, a stack, the kernel's, a read-only or
+ * shared one, nor a mostly absent one. */
+static void test_the_mappings_taken_from_smaps(void)
+{
+    char smaps[] =
+        "55d0c0000000-55d0c0400000 rw-p 00000000 00:00 0                          [heap]\n"
+        "Size:               4096 kB\n"
+        "Rss:                4096 kB\n"
+        "VmFlags: rd wr mr mw me ac\n"
+        "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \n"
+        "Size:               1024 kB\n"
+        "Rss:                 512 kB\n"
+        "7f0000100000-7f0000200000 rw-p 00003000 fe:00 1234567                    /usr/lib/libruby.so.3.1\n"
+        "Rss:                1024 kB\n"
+        "7f0000200000-7f0000300000 r--p 00000000 00:00 0 \n"
+        "Rss:                1024 kB\n"
+        "7f0000300000-7f0000400000 rw-s 00000000 00:01 99                         /dev/zero (deleted)\n"
+        "Rss:                1024 kB\n"
+        "7f0000400000-7f0100400000 rw-p 00000000 00:00 0 \n"
+        "Rss:                   4 kB\n"
+        "7f0100400000-7f0100500000 rw-p 00000000 00:00 0                          [anon:ruby heap]\n"
+        "Rss:                  16 kB\n"
+        "7ffd00000000-7ffd00100000 rw-p 00000000 00:00 0                          [stack]\n"
+        "Rss:                1024 kB\n"
+        "7f0100500000-7f0100600000 rw-p 00000000 00:00 0 \n"
+        "Rss:                   0 kB\n";
+    hc_page_range *r = NULL;
+    size_t n = hc_page_warm_ranges(smaps, &r);
+    HC_CHECK(n == 3, "mappings taken: %zu, not 3", n);
+    if (n == 3) {
+        HC_CHECK(r[0].start == 0x55d0c0000000u && r[0].end == 0x55d0c0400000u, "[heap]");
+        HC_CHECK(r[1].start == 0x7f0000000000u && r[1].end == 0x7f0000100000u, "the unnamed one, half resident");
+        HC_CHECK(r[2].start == 0x7f0100400000u && r[2].end == 0x7f0100500000u, "[anon:...], 1/64 resident");
+    }
+    free(r);
+}
+
 static void test_stop_without_start_is_safe(void)
 {
     hc_page_warm w;
@@ -140,6 +179,7 @@ int main(void)
     test_a_fault_leaves_that_mapping_and_goes_on();
     test_the_handlers_found_are_put_back();
     test_the_thread_walks_the_process_in_a_child();
+    test_the_mappings_taken_from_smaps();
     test_stop_without_start_is_safe();
     return hc_test_summary("dump_page_warm");
 }
