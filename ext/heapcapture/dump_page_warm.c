@@ -1,9 +1,9 @@
 /* In the dump child: the page warmer (see dump_page_warm.h for why). */
 #include "dump_page_warm.h"
+#include "proc_mem.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -57,34 +57,6 @@ static void hc_warm_guard_off(void)
     sigaction(SIGBUS, &hc_warm_old_bus, NULL);
 }
 
-/* /proc/self/smaps, whole (NUL-terminated), or NULL. */
-static char *hc_warm_read_smaps(void)
-{
-    int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    size_t cap = 64 * 1024, len = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (cap - len < 4096) {
-            char *bigger = realloc(buf, cap * 2);
-            if (!bigger) break;
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len - 1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            buf[len] = '\0';
-            close(fd);
-            return n == 0 ? buf : (free(buf), NULL);
-        }
-        len += (size_t)n;
-    }
-    free(buf);
-    close(fd);
-    return NULL;
-}
-
 size_t hc_page_warm_ranges(char *smaps, hc_page_range **out)
 {
     size_t n = 0, cap = 0;
@@ -96,9 +68,9 @@ size_t hc_page_warm_ranges(char *smaps, hc_page_range **out)
         if (next) *next++ = '\0';
         char *p = line;
         if (candidate && strncmp(line, "Rss:", 4) == 0) {
-            unsigned long long rss = strtoull(line + 4, NULL, 10) * 1024;
+            uint64_t rss = 0;
             candidate = 0;
-            if (rss && (end - start) / HC_WARM_SPARSE_RATIO <= rss) {
+            if (hc_proc_kb_field(line, "Rss:", &rss) == 0 && rss && (end - start) / HC_WARM_SPARSE_RATIO <= rss) {
                 if (n == cap) {
                     size_t more = cap ? cap * 2 : 256;
                     hc_page_range *bigger = realloc(ranges, more * sizeof *ranges);
@@ -190,7 +162,7 @@ static void *hc_warm_main(void *arg)
 {
     hc_page_warm *w = arg;
     uint64_t started = hc_now_ns();
-    char *maps = hc_warm_read_smaps();
+    char *maps = hc_proc_self_text("smaps");
     hc_page_range *ranges = NULL;
     size_t count = maps ? hc_page_warm_ranges(maps, &ranges) : 0;
     free(maps);

@@ -21,6 +21,8 @@ typedef struct {
     uint64_t warm_pages;    /* pages the page warmer read (dump_page_warm.h) */
     uint64_t warm_cpu_ns;   /* its CPU time */
     uint64_t warm_wall_ns;  /* from its start until it was done */
+    uint64_t warm_mappings; /* mappings it walked */
+    uint64_t warm_faults;   /* mappings it left on a fault (unmapped under it) */
     char summary_error[192]; /* why there is no summary, when the dump is fine without one */
     char message[432];
 } hc_dump_report;

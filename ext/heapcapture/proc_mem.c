@@ -78,3 +78,35 @@ int hc_proc_pss(pid_t pid, uint64_t *bytes, char *err, size_t errlen)
 {
     return hc_proc_field(pid, "smaps_rollup", "Pss:", "a process's proportional memory size", bytes, err, errlen);
 }
+
+char *hc_proc_self_text(const char *file)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/%s", file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    size_t cap = 64 * 1024, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (cap - len < 4096) {
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) break;
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        if (n == 0) {
+            buf[len] = '\0';
+            close(fd);
+            return buf;
+        }
+        len += (size_t)n;
+    }
+    int saved = buf ? errno : ENOMEM;
+    free(buf);
+    close(fd);
+    errno = saved;
+    return NULL;
+}

@@ -144,6 +144,8 @@ void hc_child_main(const hc_child_args *a)
     report.warm_pages = warm.pages;
     report.warm_cpu_ns = warm.cpu_ns;
     report.warm_wall_ns = warm.wall_ns;
+    report.warm_mappings = warm.mappings;
+    report.warm_faults = warm.faults;
     /* The pump's error (disk full) is the cause of any EPIPE dump_all saw: report it first. */
     int pump_rc = hc_dump_pump_join(&pump, err, sizeof err);
     report.raw_bytes = pump.sink.raw_bytes;

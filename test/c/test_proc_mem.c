@@ -1,10 +1,15 @@
 /* proc_mem.c: "Name: N kB" fields (spacing, missing, not a number, a prefix of another name), and
- * this process's own VmRSS and Pss, a child's Pss, and a process that is gone. */
+ * this process's own VmRSS and Pss, a child's Pss, and a process that is gone; a /proc file read
+ * whole past the first buffer (smaps of a process with many mappings), and one that is not there. */
 #include "proc_mem.h"
 #include "hc_test.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,9 +45,36 @@ static void test_processes(void)
     HC_CHECK(hc_proc_pss(pid, &child_pss, err, sizeof err) < 0 && strstr(err, "smaps_rollup"), "gone: %s", err);
 }
 
+static void test_whole_text(void)
+{
+    /* 200 mappings of their own (every other page of one reservation, so none merge) put smaps far
+     * past the 64 KB the read starts with */
+    long page = sysconf(_SC_PAGESIZE);
+    char *span = mmap(NULL, (size_t)page * 400, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    HC_CHECK(span != MAP_FAILED, "mmap");
+    if (span == MAP_FAILED) return;
+    for (int i = 0; i < 400; i += 2) mprotect(span + (size_t)i * page, (size_t)page, PROT_READ);
+    char *smaps = hc_proc_self_text("smaps");
+    HC_CHECK(smaps != NULL, "smaps: %s", strerror(errno));
+    if (smaps) {
+        char first[32];
+        snprintf(first, sizeof first, "%lx-", (unsigned long)(uintptr_t)span);
+        size_t len = strlen(smaps);
+        HC_CHECK(len > 128 * 1024, "smaps read whole: %zu bytes", len);
+        HC_CHECK(strstr(smaps, first) != NULL, "the first test mapping is listed");
+        /* the text ends where the file does: its last line is whole */
+        HC_CHECK(len > 0 && smaps[len - 1] == '\n', "ends with a whole line");
+        free(smaps);
+    }
+    munmap(span, (size_t)page * 400);
+    errno = 0;
+    HC_CHECK(hc_proc_self_text("no-such-file") == NULL && errno == ENOENT, "a missing file: errno %d", errno);
+}
+
 int main(void)
 {
     test_fields();
     test_processes();
+    test_whole_text();
     return hc_test_summary("proc_mem");
 }
