@@ -2,13 +2,16 @@
 
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
 # Tests signal one armed process many times in a row: min_interval off (60 s by default) here and in
-# every process they start; test/min_interval_test.rb sets it.
+# every process they start; test/capture/min_interval_test.rb sets it.
 ENV["HEAPCAPTURE_MIN_INTERVAL"] = "0"
 require "minitest/autorun"
 require "heapcapture"
 require_relative "support/services"
 
 module HCTest
+  # The checkout: tests live one folder below test/ (test/<tier or subsystem>/x_test.rb).
+  ROOT = File.expand_path("..", __dir__)
+
   class << self
     attr_accessor :failed
 

@@ -1,7 +1,7 @@
 /* CRC-32 for gzip's trailer (the same function as zlib's crc32()), computed with the CPU's
- * carry-less multiply (PCLMULQDQ) where the CPU has it. zlib's table-driven crc32 spent 230-410 ms
- * of CPU on an 807 MB heap dump here, about a sixth of the gzip thread's work; this takes a few
- * tens of ms. Elsewhere (no x86-64, an old CPU) it is zlib's crc32. Pure C: no Ruby. */
+ * carry-less multiply (PCLMULQDQ) where the CPU has it: zlib's table-driven crc32 was a good part
+ * of the gzip thread's work (doc/figures.md). Elsewhere (no x86-64, an old CPU) it is zlib's crc32.
+ * Pure C: no Ruby. */
 #ifndef HC_CRC32_FAST_H
 #define HC_CRC32_FAST_H
 

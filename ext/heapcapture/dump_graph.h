@@ -155,7 +155,7 @@ uint32_t hc_graph_weight_of(const hc_graph *g, uint32_t v);
 
 /* A working block of bytes for one stage of work on g, the same block each time, resized (its first
  * bytes kept, as realloc keeps them): a fresh page costs more to fault in than the work done on it
- * (~10 us on the VMs measured), so the stages reuse the pages the last one touched. Valid until the
+ * (doc/figures.md), so the stages reuse the pages the last one touched. Valid until the
  * next call; 0 bytes frees it (hc_graph_free does too). NULL out of memory (the old block kept). */
 void *hc_graph_scratch(hc_graph *g, size_t bytes);
 

@@ -15,11 +15,11 @@
 
 #define HC_DUMP_READ_CHUNK (1024 * 1024) /* the pump takes what the pipe holds in one read */
 /* dump_all hands its IO 4 KB at a time and Ruby's IO writes 8 KB at a time: a pump blocked in
- * read() is woken by every such write (~100,000 for an 800 MB dump, each an inter-processor
- * interrupt when the writer runs on the other CPU). So after a short read the pump naps, lets the
- * writes pile up in the pipe and takes them in one read; while nobody waits on the pipe, a write
- * wakes nobody. Only with a pipe that holds a nap's worth of writes (dump_all writes ~300 MB/s:
- * 150 KB per nap), else the nap would slow the writer down. */
+ * read() is woken by every such write (each an inter-processor interrupt when the writer runs on
+ * the other CPU). So after a short read the pump naps, lets the writes pile up in the pipe and
+ * takes them in one read; while nobody waits on the pipe, a write wakes nobody. Only with a pipe
+ * that holds a nap's worth of dump_all's writes (doc/figures.md), else the nap would slow the
+ * writer down. */
 #define HC_DUMP_NAP_BELOW (128 * 1024)    /* a read shorter than this is followed by a nap */
 #define HC_DUMP_NAP_NS (500 * 1000)
 #define HC_DUMP_NAP_MIN_PIPE (512 * 1024)
@@ -164,8 +164,7 @@ int hc_dump_sink_finish(hc_dump_sink *sink, char *err, size_t errlen)
     if (sink->age && hc_age_writer_finish(&sink->age->writer, err, errlen) != 0) return -1;
     /* No fsync: the tempfile is read back at once by this machine, from the page cache, then
      * removed; it never has to survive a crash (the next capture deletes an orphan). Space is
-     * reserved by write() itself, so a full disk still fails above. fsync cost ~20 ms per gzip
-     * dump and ~400 ms per plain 800 MB dump (bench/capture). */
+     * reserved by write() itself, so a full disk still fails above. What fsync cost: doc/figures.md. */
     sink->finish_ns = hc_now_ns() - t0;
     hc_dump_sink_end_summary(sink);
     return 0;

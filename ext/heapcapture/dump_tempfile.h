@@ -19,8 +19,8 @@ int hc_dump_tempfile(const char *dir, const char *suffix, char *path, size_t pat
 
 /* ---- free space ---- */
 
-/* Conservative size of the stored dump of a process with this RSS: dump_all writes ~1.75x RSS of
- * ndjson; gzip level 1 stores it 10-20x smaller. 2x RSS plain, 2x RSS / 5 gzip, 16 MiB minimum. */
+/* Conservative size of the stored dump of a process with this RSS, above the ratios measured
+ * (doc/figures.md): 2x RSS plain, 2x RSS / 5 gzip, 16 MiB minimum. */
 uint64_t hc_dump_estimate(uint64_t rss_bytes, int gzip);
 int hc_dump_free_bytes(const char *dir, uint64_t *avail, char *err, size_t errlen);
 /* 0 when `needed` bytes fit in dir; -1 with "needs about N MB ... only M MB free ..." otherwise. */

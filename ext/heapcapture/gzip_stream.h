@@ -1,7 +1,7 @@
 /* One gzip member (RFC 1952) written as a stream: raw bytes in, compressed bytes handed to an
  * emit callback as they come. Two engines, the same format out:
- *   - ISA-L's igzip at level 1, when the build found libisal (Debian: libisal-dev). On an 807 MB
- *     heap dump it used ~0.3 CPU-s where zlib used ~1.6, and stored 7% less.
+ *   - ISA-L's igzip at level 1, when the build found libisal (Debian: libisal-dev): a fraction of
+ *     zlib's CPU, and fewer bytes (doc/figures.md).
  *   - zlib's raw deflate at level 1, with the header, CRC-32 (hc_crc32) and trailer written here.
  * Either way the output is one member that gzip(1), zlib's gzread and Ruby's GzipReader read.
  * Pure C: no Ruby. Nothing here takes locks, so the dump child may use it after fork(). */

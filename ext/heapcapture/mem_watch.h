@@ -1,8 +1,8 @@
 /* The extra memory a capture costs, measured while it runs: a thread samples the Pss (proc_mem.h)
  * of this process and of the dump child (none in inline mode) and keeps the peak of their sum less
  * this process's Pss before the capture: the pages either side copied (copy-on-write), the child's
- * own, and inline mode's buffers. Reading Pss walks the page tables (~12 us per MB of RSS here), so
- * the thread waits HC_MEM_WATCH_SHARE times as long as its last sample took before the next (at
+ * own, and inline mode's buffers. Reading Pss walks the page tables (its cost grows with the RSS:
+ * doc/figures.md), so the thread waits HC_MEM_WATCH_SHARE times as long as its last sample took before the next (at
  * least HC_MEM_WATCH_MIN_MS): it costs about 1/HC_MEM_WATCH_SHARE of a core while the capture runs.
  * Pure C: no Ruby. */
 #ifndef HC_MEM_WATCH_H

@@ -174,7 +174,7 @@ static VALUE hc_fork_start_body(VALUE arg)
     c->started_ns = hc_now_ns();
     /* A lazy sweep or incremental marking under way finishes here, in the app (rb_gc_disable
      * finishes it), rather than in the child, where dump_all would finish it writing every freed
-     * slot: pages of the child's own (90-130 MB measured in a busy 555 MB process). GC stays off
+     * slot: pages of the child's own (doc/figures.md). GC stays off
      * until the fork is made: another thread run at the call below could start a new one, whose
      * sweep the child would then finish (the child keeps it off; the app gets it back at once). */
     VALUE gc_was_disabled = rb_gc_disable();

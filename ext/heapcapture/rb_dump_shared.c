@@ -52,7 +52,7 @@ VALUE hc_dump_pipe_io(VALUE fdv)
     return io;
 }
 
-/* The extension's one use of the IO struct (test/c_api_test.rb allows it here only, between the
+/* The extension's one use of the IO struct (test/unit/c_api_test.rb allows it here only, between the
  * pragmas): the dump IO's buffers.
  * - Where dump_all writes through the IO (Ruby 3.1-3.3): no API sets an IO's buffer size, and Ruby
  *   3.3 deprecates the struct's fields with no replacement. Where the struct has no wbuf, the IO

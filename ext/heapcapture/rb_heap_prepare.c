@@ -2,8 +2,8 @@
  * store in objects, computed here, so the dump child writes none of the heap. dump_all asks each
  * string whether it is broken and whether it is ASCII (rb_enc_str_coderange), and a string whose
  * coderange is not yet known gets it stored in its flags: in the child, each such write copies
- * the string's 4 KB page (a quiet 523 MB process of fresh strings, measured: the child's own pages
- * 157 MB, 50 MB with the coderanges known). Here, before the fork, those pages are the app's
+ * the string's 4 KB page (doc/figures.md: two thirds of the child's own pages in a quiet process of
+ * fresh strings). Here, before the fork, those pages are the app's
  * alone: nothing is copied, and the app would store the same value the first time it asked. The
  * walk hands the GVL to other threads after each HC_PREPARE_SLICE_NS it held it (a thread that
  * takes it may keep it its whole time slice, so yielding more often would make a capture beside a

@@ -53,8 +53,8 @@ void hc_sbuf_free(hc_sbuf *b);
 /* Large arrays that grow by doubling (a dump's graph): mapped from the system, never through
  * malloc. Growing one moves no bytes (mremap), and what is freed goes back at once. Through malloc,
  * a thread's arena keeps such arrays while they are under glibc's mmap threshold, which rises as
- * big blocks are freed (to 32 MB), and each doubling there leaves the old copy behind as free space:
- * 48 MB more at the peak of the report of a 900 MB dump. p NULL: a new array; new_bytes 0: freed
+ * big blocks are freed (to 32 MB), and each doubling there leaves the old copy behind as free space
+ * (doc/figures.md). p NULL: a new array; new_bytes 0: freed
  * (NULL returned). NULL when it cannot be had (p is then kept). The contents are kept, and new
  * bytes are zero. */
 void *hc_big_resize(void *p, size_t old_bytes, size_t new_bytes);

@@ -160,7 +160,7 @@ module HeapCapture
 
     # The summary is read from the finished tempfile on a thread of its own while the dump is
     # stored (C, without the GVL): made in the stream it would lengthen the dump, during which the
-    # app is stopped but for the IO's writes (bench/summary: 1.06-1.37x). An encrypted tempfile
+    # app is stopped but for the IO's writes (doc/figures.md). An encrypted tempfile
     # cannot be read back here (this process holds no identity): its summary is made in the stream.
     def inline_capture(destination, key)
       dump = Dump.inline_dump(@config.tmpdir, gzip?, redact?, encrypt?, @config.encrypt_to)

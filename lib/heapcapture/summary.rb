@@ -8,7 +8,7 @@ module HeapCapture
   # by count and by references held, the objects holding the most references, and the lines that
   # are not JSON (left out); read from a dump file, also the top duplicate strings
   # (dump_strings.c: too much memory for the dump child, so a stored summary has none). The same numbers a full parse of the
-  # dump gives (test/report_test.rb checks that). Every capture makes one (fork mode: in the dump
+  # dump gives (test/report/report_test.rb checks that). Every capture makes one (fork mode: in the dump
   # child as the dump streams, on a thread of its own, summary_feed.c; inline mode: read back from
   # the tempfile while it is stored), stores it beside the dump as KEY.summary.json and puts the
   # top of it in the result.

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Run by test/inline_stream_test.rb in its own process: ruby -Ilib test/support/inline_probe.rb
+# Run by test/capture/inline_stream_test.rb in its own process: ruby -Ilib test/support/inline_probe.rb
 # HEAP_MB DIR. Builds a heap of about HEAP_MB MB, then, with allocation tracing off:
 # 1. an inline capture (gzip, file://DIR/dumps) while nothing else runs, with the peak RSS it
 #    caused (VmHWM, reset just before through /proc/self/clear_refs) and the RSS before;

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Run by test/extra_memory_test.rb in its own process: ruby -Ilib test/support/memory_probe.rb
+# Run by test/capture/extra_memory_test.rb in its own process: ruby -Ilib test/support/memory_probe.rb
 # HEAP_MB DIR MODE. Builds a heap of about HEAP_MB MB, starts a thread that keeps writing into its
 # strings (as a busy worker writes its heap; it allocates nothing, so what the capture costs is
 # what the figures show, not the app's growth), says "ready" on stdout and waits for a line on

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Run by test/memory_mode_test.rb in its own process: ruby -Ilib test/support/mode_probe.rb DIR
+# Run by test/capture/memory_mode_test.rb in its own process: ruby -Ilib test/support/mode_probe.rb DIR
 # [LIMIT_FROM_SETTING]. Reads commands on stdin, one per line, and answers each with one JSON line:
 #   build MB      builds a heap of about MB MB; answers {"rss": bytes}
 #   capture [N]   captures once (mode auto) into file://DIR/dumps, with memory_limit N when given

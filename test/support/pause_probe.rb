@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Run by test/capture_pause_test.rb in its own process (so the test process stays small):
+# Run by test/capture/capture_pause_test.rb in its own process (so the test process stays small):
 #   ruby -Ilib test/support/pause_probe.rb HEAP_MB TMPDIR DEST_DIR
 # Builds a heap of about HEAP_MB MB, keeps a thread ticking every 2 ms, captures once in fork mode
 # and once inline, and prints one JSON line: each capture's result and the longest gap the

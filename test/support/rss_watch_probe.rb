@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Run by test/autocapture_test.rb in its own process: ruby -Ilib test/support/rss_watch_probe.rb.
+# Run by test/capture/autocapture_test.rb in its own process: ruby -Ilib test/support/rss_watch_probe.rb.
 # A small app for the RSS watch: its RSS is its own, not that of a test process grown to a GB by
 # the tests before (where readings moved with the GC giving pages back, and once, on Ruby 3.3, the
 # watch saw no growth at all). Reads commands on stdin, one per line; writes JSON lines, each with

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-# Run by test/sampled_tracing_test.rb in a process of its own (the tracer is process-wide): arms
+# Run by test/capture/sampled_tracing_test.rb in a process of its own (the tracer is process-wide): arms
 # heapcapture's sampled tracer, lets a "leak" pile up over a few seconds beside other work, then
 # does what ARGV[0] says and prints one JSON line of findings.
 #   capture DIR: a fork-mode capture into file://DIR, the dump's sites checked against the truth

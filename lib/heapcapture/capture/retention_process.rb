@@ -11,7 +11,7 @@ module HeapCapture
     # keeps its promise of ~64 MB), and the app's GVL and GC are not involved. Runs on the app side.
     module RetentionProcess
       MAIN = File.expand_path("retention_main.rb", __dir__)
-      # How long it may take: ~4 s for a 900 MB dump here; a slow, busy machine gets far more.
+      # How long it may take: far more than it took here (doc/figures.md), for a slow, busy machine.
       TIMEOUT_S = 120
       TIMEOUT_S_PER_GB = 60
       # What of the app's environment it must not take: bundler's -rbundler/setup, the app's paths.
