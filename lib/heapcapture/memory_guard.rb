@@ -4,17 +4,19 @@ module HeapCapture
   # Which mode a capture can afford, decided in the app before anything starts: the memory limit and
   # what is in use (the memory_limit setting against this process's RSS, else the cgroup's limit and
   # use, Cgroup) against what each mode is estimated to cost, with MARGIN.
-  # - fork: the pages copied while the child lives. Measured (bench/capture_memory, issue 29) 38%
-  #   of RSS on Ruby 3.1 and 51% on 3.4 in a process whose thread kept allocating and replacing
-  #   old objects, 3-4 MB in a quiet one: FORK_SHARE of RSS, or more if a fork capture in this
-  #   process has measured more (learn).
-  # - inline: its buffers, whatever the heap (INLINE_BYTES; +49 MB measured on Ruby 3.1-3.3; from 3.4
-  #   on dump_all takes no IO buffer of ours, rb_dump.h, and a few MB are left).
+  # - fork: the pages copied while the child lives, which a busy app (one that allocates and
+  #   replaces old objects while the child dumps) makes far more of than a quiet one: FORK_SHARE of
+  #   RSS, the busy figure measured on this Ruby series (doc/figures.md), or more if a fork capture
+  #   in this process has measured more (learn).
+  # - inline: its buffers, whatever the heap (INLINE_BYTES; from 3.4 on dump_all takes no IO buffer
+  #   of ours, rb_dump.h, and a few MB are left).
   # mode :auto takes fork when it fits, else inline; :fork and :inline are held to their estimate
   # too. When none fits, the capture is refused with the figures: it never starts a capture the
   # estimate says will go over the limit.
   module MemoryGuard
-    FORK_SHARE = 0.5
+    # From Ruby 3.4 the app's major GCs wait while the child lives (Capture::GcHold), and its busy
+    # figure is still the higher one.
+    FORK_SHARE = Gem::Version.new(RUBY_VERSION) >= Gem::Version.new("3.4") ? 0.6 : 0.4
     INLINE_BYTES = (Dump::INLINE_STOPS_THE_APP ? 16 : 64) * 1024 * 1024
     # What a decision for inline mode adds where it stops the app for the whole dump (rb_dump.h).
     INLINE_NOTE = Dump::INLINE_STOPS_THE_APP ? "; on Ruby 3.4 and later the app waits for the whole inline dump" : ""
@@ -22,7 +24,7 @@ module HeapCapture
     INLINE_NEED = (INLINE_BYTES * MARGIN).round # what an inline capture must find free
     # The retention analysis at capture time (dump_graph.h), in a process of its own
     # (Capture::RetentionProcess): ~50 bytes an object and 8 a reference at its peak, plus that
-    # process's Ruby (20 MB measured) and the reader's buffers. The dump is not counted before it
+    # process's Ruby and the reader's buffers (doc/figures.md). The dump is not counted before it
     # (a fork capture's child only dumps): half its ndjson bytes stands for the graph (an object
     # line is 100+ bytes, a reference 17). With no limit known, it may take at most this share of
     # the machine's available memory (MemAvailable; of the process's RSS where that cannot be read).
