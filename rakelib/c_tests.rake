@@ -10,7 +10,7 @@ C_EXT_DIR = "ext/heapcapture"
 # The libraries a C file needs, known by the headers it includes (pkg-config names).
 C_LIB_OF_HEADER = { "libpq-fe.h" => "libpq", "curl/" => "libcurl", "openssl/" => "libcrypto", "zlib.h" => "zlib",
                     "expat.h" => "expat", "isa-l/" => "libisal", "sodium.h" => "libsodium" }.freeze
-# ISA-L is optional, as in extconf.rb: when installed, gzip_stream.c is built with it (and its
+# ISA-L is optional, as in extconf.rb: when installed, dump_gzip.c is built with it (and its
 # test checks both engines); without it, zlib alone.
 C_ISAL = system("pkg-config --exists libisal") &&
          File.exist?(File.join(`pkg-config --variable=includedir libisal`.strip, "isa-l/igzip_lib.h"))
@@ -74,7 +74,7 @@ namespace :test do
     # [source, program, with ISA-L]: every test as the gem is built here; with ISA-L installed,
     # the gzip test once more without it, as the gem builds where there is none (Heroku).
     builds = tests.map { |src| [src, File.basename(src, ".c"), C_ISAL] }
-    builds << ["#{C_TEST_DIR}/test_gzip_stream.c", "test_gzip_stream_zlib_only", false] if C_ISAL
+    builds << ["#{C_TEST_DIR}/test_dump_gzip.c", "test_dump_gzip_zlib_only", false] if C_ISAL
     env = { "ASAN_OPTIONS" => "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS" => "print_stacktrace=1" }
     passed = failed = 0
     builds.each do |src, name, isal|

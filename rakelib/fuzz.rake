@@ -21,7 +21,7 @@ FUZZ_DUMP_ANNOTATE_SEEDS = {
 
 # Seeds for the dump line scanner: real dump_all lines of this Ruby (with allocation sites on), in
 # pieces of 40 lines, and Ruby 3.1's broken line shape (ruby/ruby#6161).
-FUZZ_DUMP_SCAN_SEEDS = lambda do
+FUZZ_HEAP_SCAN_SEEDS = lambda do
   script = 'require "objspace"; ObjectSpace.trace_object_allocations_start; x = ["a" * 30, {b: 1}, 1.5, :s, /r/]; ' \
            "print ObjectSpace.dump_all(output: :string); x"
   lines = IO.popen([RbConfig.ruby, "-e", script], &:read).lines
@@ -34,7 +34,7 @@ end
 # few of its references and the objects they reach breadth first (references and class), lines
 # whole, under 4 KB (-max_len); and hand-made graphs: a diamond, a cycle, two roots sharing an
 # object, garbage, a class edge, a reference to no object, ROOT records alone.
-FUZZ_DUMP_GRAPH_SEEDS = lambda do
+FUZZ_HEAP_GRAPH_SEEDS = lambda do
   require "json"
   script = 'require "objspace"; ObjectSpace.trace_object_allocations_start; o = Object.new; def o.hi = 1; ' \
            'o.hi; a = [{k: "v" * 30}, o, 1.5, :s]; a << a; 50.times { [Object.new, "x" * 40] }; ' \
@@ -140,8 +140,8 @@ namespace :fuzz do
   define_fuzz_task :sigv4, "sigv4.c"
   define_fuzz_task :s3_xml, "s3_xml.c (S3's XML answers)", seeds: FUZZ_S3_XML_SEEDS
   define_fuzz_task :dump_annotate, "dump_annotate.c (dump_all's lines)", seeds: FUZZ_DUMP_ANNOTATE_SEEDS
-  define_fuzz_task :dump_scan, "dump_scan.c (dump_all's lines, checked and read)", seeds: FUZZ_DUMP_SCAN_SEEDS
-  define_fuzz_task :dump_graph, "dump_graph.c and dump_retention.c (a dump's graph, dominators, paths)",
-                   seeds: FUZZ_DUMP_GRAPH_SEEDS
-  define_fuzz_task :age_reader, "age_stream.c (age files, read with a fixed identity)", seeds: FUZZ_AGE_READER_SEEDS
+  define_fuzz_task :heap_scan, "heap_scan.c (dump_all's lines, checked and read)", seeds: FUZZ_HEAP_SCAN_SEEDS
+  define_fuzz_task :heap_graph, "heap_graph.c and heap_retention.c (a dump's graph, dominators, paths)",
+                   seeds: FUZZ_HEAP_GRAPH_SEEDS
+  define_fuzz_task :age_reader, "age.c (age files, read with a fixed identity)", seeds: FUZZ_AGE_READER_SEEDS
 end

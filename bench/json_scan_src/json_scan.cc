@@ -1,11 +1,11 @@
 // bench/json_scan's program: one dump file (in memory, not timed) read line by line for the fields
 // heapcapture's summary uses (objects, memsize, references held, type, site) by heapcapture's
-// scanner (ext/heapcapture/dump_scan.c) and by JSON libraries from Debian: simdjson (DOM parser:
+// scanner (ext/heapcapture/heap_scan.c) and by JSON libraries from Debian: simdjson (DOM parser:
 // validates every byte, as ours does), jansson, json-c, yajl. Each must find the same totals (a
 // check, not a timing). Prints "<name> <seconds> <objects> <memsize> <references> <invalid>" per
 // round; rounds alternate the parsers.
 extern "C" {
-#include "dump_scan.h"
+#include "heap_scan.h"
 }
 #include <json-c/json.h>
 #include <simdjson.h>

@@ -11,7 +11,7 @@
 #ifndef HC_DUMP_ANNOTATE_H
 #define HC_DUMP_ANNOTATE_H
 
-#include "sample_table.h"
+#include "tracer.h"
 #include "dump_redact.h"
 
 #include <stddef.h>

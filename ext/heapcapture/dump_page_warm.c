@@ -1,6 +1,6 @@
 /* In the dump child: the page warmer (see dump_page_warm.h for why). */
 #include "dump_page_warm.h"
-#include "proc_mem.h"
+#include "mem_proc.h"
 #include "util.h"
 
 #include <errno.h>

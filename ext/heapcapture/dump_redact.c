@@ -3,7 +3,7 @@
  * annotator finds its places: a JSON parser would re-encode every line. */
 #define _GNU_SOURCE /* memmem */
 #include "dump_redact.h"
-#include "sodium_ready.h"
+#include "util_sodium.h"
 #include "util.h"
 
 #include <string.h>

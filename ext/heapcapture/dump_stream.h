@@ -7,17 +7,17 @@
 #define HC_DUMP_STREAM_H
 
 #include "util.h"
-#include "gzip_stream.h"
+#include "dump_gzip.h"
 #include "dump_annotate.h"
-#include "summary_feed.h"
-#include "age_stream.h"
+#include "heap_summary_feed.h"
+#include "age.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* A dump stored encrypted to age recipients (age_stream.h): the gzip (or plain) output goes
+/* A dump stored encrypted to age recipients (age.h): the gzip (or plain) output goes
  * through an age writer into the tempfile. Started before the stream, and in fork mode in the app
  * before the fork: the file key's randomness, the X25519 wraps and the header's HKDF and HMAC
  * (OpenSSL, which the child must not touch) run there, and the header waits in memory. The stream
@@ -40,7 +40,7 @@ void hc_dump_age_free(hc_dump_age *age);
 typedef struct {
     const hc_sample_table *samples; /* the sampled tracer's sites to add */
     const hc_redactor *redactor;    /* the key to redact strings with */
-    int summarize;                  /* tally the stored lines' summary (summary_feed.h) */
+    int summarize;                  /* tally the stored lines' summary (heap_summary_feed.h) */
     hc_dump_age *encrypt;           /* store the output encrypted with this started age file */
 } hc_dump_stream_opts;
 
@@ -51,7 +51,7 @@ typedef struct {
 
 typedef struct hc_dump_sink {
     int fd;                 /* written to, not owned */
-    int gzip;               /* 1: one gzip member (gzip_stream.h, its default engine); 0: plain copy */
+    int gzip;               /* 1: one gzip member (dump_gzip.h, its default engine); 0: plain copy */
     const char *path;       /* named in error messages */
     char what[PATH_MAX + 32]; /* "the heap dump for <path>", for the compressor's messages */
     hc_gzip gz;

@@ -7,7 +7,7 @@
 #ifndef HC_DUMP_WATCH_H
 #define HC_DUMP_WATCH_H
 
-#include "dump_report.h"
+#include "dump_child_report.h"
 
 #include <stdint.h>
 #include <sys/types.h>

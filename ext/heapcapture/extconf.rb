@@ -35,7 +35,7 @@ LIBRARIES.each do |pc, lib, header, debian, brew|
   missing_library(pc, lib, debian, brew) unless found && have_header(header)
 end
 
-# ISA-L's igzip, when installed, does the gzip stream with a fifth of zlib's CPU (gzip_stream.h).
+# ISA-L's igzip, when installed, does the gzip stream with a fifth of zlib's CPU (dump_gzip.h).
 # It is optional: without it (or with `gem install heapcapture -- --disable-isal`) zlib does it.
 # gem install shows this output only with --verbose (else it is in gem_make.out); at run time
 # `heapcapture --version` and HeapCapture::Dump::GZIP_ENGINE say which the build took.
@@ -50,7 +50,7 @@ else
 end
 
 # libsodium's keyed BLAKE2b redacts strings (dump_redact.h) and its sealed box seals replies
-# (reply_seal.h): optional, like ISA-L; without it (or with --disable-sodium) the setting
+# (signal_reply_seal.h): optional, like ISA-L; without it (or with --disable-sodium) the setting
 # redact: :strings and HeapCapture::Seal say what to install.
 if !enable_config("sodium", true)
   message "heapcapture: libsodium disabled (--disable-sodium); redact: :strings and sealed replies will not be available\n"
@@ -66,7 +66,7 @@ have_func("prctl", "sys/prctl.h") # PR_SET_PDEATHSIG for the dump child (Linux)
 # The sampled tracer's postponed job: Ruby 3.3's API, safe from anywhere; 3.1 has only the older
 # rb_postponed_job_register_one, which 3.3 deprecates.
 have_func("rb_postponed_job_preregister", "ruby/debug.h")
-# The heap walk that prepares strings' coderanges before a fork (rb_heap_prepare.c): the GC's own
+# The heap walk that prepares strings' coderanges before a fork (rb_dump_prepare.c): the GC's own
 # walk, exported for ext/objspace, declared in no public header; without it, no preparing.
 have_func("rb_objspace_each_objects")
 # The dump IO's large write buffer (rb_dump_shared.c; inline mode and the dump child): the IO

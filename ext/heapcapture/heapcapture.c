@@ -3,7 +3,7 @@
  * Init_heapcapture calls each part's init: the module and its error classes first (rb_util.c). It
  * is the only file that calls every binding, and no binding calls it.
  * The work is in pure C modules that know nothing of Ruby (sigv4.c, s3*.c, listener.c, dump_*.c,
- * signal_auth.c, reply_seal.c, age_stream.c);
+ * signal_auth.c, signal_reply_seal.c, age.c);
  * the rb_*.c files bind them to Ruby: argument checks, GVL release, mapping errors to classes
  * (what they share is in rb_util.c; the dump binding's files share rb_dump_shared.c). */
 #include "rb_heapcapture.h"

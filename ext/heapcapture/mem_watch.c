@@ -1,6 +1,6 @@
 /* The capture's memory watcher (mem_watch.h). */
 #include "mem_watch.h"
-#include "proc_mem.h"
+#include "mem_proc.h"
 #include "util.h"
 
 #include <errno.h>

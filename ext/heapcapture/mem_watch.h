@@ -1,4 +1,4 @@
-/* The extra memory a capture costs, measured while it runs: a thread samples the Pss (proc_mem.h)
+/* The extra memory a capture costs, measured while it runs: a thread samples the Pss (mem_proc.h)
  * of this process and of the dump child (none in inline mode) and keeps the peak of their sum less
  * this process's Pss before the capture: the pages either side copied (copy-on-write), the child's
  * own, and inline mode's buffers. Reading Pss walks the page tables (its cost grows with the RSS:

@@ -1,4 +1,4 @@
-/* HeapCapture::Age (age_stream.h) bound to Ruby, for the settings, the summary stored beside a
+/* HeapCapture::Age (age.h) bound to Ruby, for the settings, the summary stored beside a
  * dump and the command line; the dump's own stream is encrypted in C (dump_stream.h).
  *
  *   Age::AVAILABLE                       # this build has libsodium
@@ -90,7 +90,7 @@ static VALUE hc_rb_age_identities(VALUE self, VALUE text)
     return SIZET2NUM(n);
 }
 
-/* A sink into an hc_sbuf (age_stream.h's hc_age_sink_fn). */
+/* A sink into an hc_sbuf (age.h's hc_age_sink_fn). */
 static int hc_rb_age_collect(void *ctx, const void *buf, size_t len, char *err, size_t errlen)
 {
     hc_sbuf *b = ctx;

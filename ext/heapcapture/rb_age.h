@@ -6,7 +6,7 @@
 #include <ruby.h>
 
 #include "dump_stream.h"
-#include "dump_input.h"
+#include "heap_input.h"
 
 /* Starts age (hc_dump_age_start) for recipients, an Array of "age1..." Strings: ConfigurationError
  * naming a bad one, DumpError when it cannot start (a build without libsodium). */

@@ -16,14 +16,14 @@
 #include "rb_dump.h"
 #include "rb_dump_shared.h"
 #include "rb_dump_in_child.h"
-#include "rb_heap_prepare.h"
+#include "rb_dump_prepare.h"
 #include "rb_age.h"
 #include "rb_tracer.h"
 #include "dump_tempfile.h"
 #include "dump_stream.h"
-#include "dump_report.h"
+#include "dump_child_report.h"
 #include "dump_watch.h"
-#include "proc_mem.h"
+#include "mem_proc.h"
 
 #include <errno.h>
 #include <limits.h>

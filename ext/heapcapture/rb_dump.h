@@ -7,7 +7,7 @@
 #include <ruby/version.h>
 #include <sys/types.h>
 
-#include "growing_file.h"
+#include "s3_growing_file.h"
 
 /* For the S3 binding's streaming upload (rb_s3.c): the tempfile of a Dump::Child as it grows.
  * Raises when child is not a Dump::Child or was closed; the pointers live as long as child is

@@ -1,14 +1,14 @@
 /* In the dump child, after the fork: what runs there and nowhere else (see rb_dump_in_child.h). It dies
  * with its parent (PR_SET_PDEATHSIG), lowers its priority, starts the pump (dump_stream.c) on a
  * pipe, runs ObjectSpace.dump_all(output: <the pipe>), waits for the pump, writes its report
- * (dump_report.c) and _exit()s: no at_exit handlers, no finalizers, no libpq, libcurl or OpenSSL
+ * (dump_child_report.c) and _exit()s: no at_exit handlers, no finalizers, no libpq, libcurl or OpenSSL
  * (an encrypted dump's age file was started in the app: the child only seals its chunks). */
 #include "rb_heapcapture.h"
 #include "rb_dump_in_child.h"
 #include "rb_dump_shared.h"
 #include "rb_tracer.h"
 #include "dump_stream.h"
-#include "dump_report.h"
+#include "dump_child_report.h"
 #include "dump_page_warm.h"
 
 #include <errno.h>

@@ -9,7 +9,7 @@
  *   watch.stop                        # => peak extra bytes, or nil when unknown (no /proc) */
 #include "rb_heapcapture.h"
 #include "mem_watch.h"
-#include "proc_mem.h"
+#include "mem_proc.h"
 
 #include <string.h>
 #include <unistd.h>

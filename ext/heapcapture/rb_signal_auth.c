@@ -1,4 +1,4 @@
-/* HeapCapture::SignalAuth (signal_auth.h) and HeapCapture::Seal (reply_seal.h), bound to Ruby.
+/* HeapCapture::SignalAuth (signal_auth.h) and HeapCapture::Seal (signal_reply_seal.h), bound to Ruby.
  *
  *   SignalAuth.mac(key, channel, time, nonce, trace_for, reply_key, payload)  # => 32 bytes
  *   SignalAuth.equal?(a, b)                # constant time; false unless both are 32 bytes
@@ -14,7 +14,7 @@
  * module's text; a seal that fails is a HeapCapture::Error. All of it takes microseconds: the GVL
  * stays held. */
 #include "rb_heapcapture.h"
-#include "reply_seal.h"
+#include "signal_reply_seal.h"
 #include "signal_auth.h"
 
 #include <limits.h>

@@ -2,7 +2,7 @@
 #ifndef HC_RB_TRACER_H
 #define HC_RB_TRACER_H
 
-#include "sample_table.h"
+#include "tracer.h"
 
 /* The samples whose objects are still alive, keyed by where each object is now (it may have been
  * moved by GC compaction), or NULL when there are none. Looked up in the tracer's WeakMap, so a

@@ -13,7 +13,7 @@
 #ifndef HC_S3_H
 #define HC_S3_H
 
-#include "growing_file.h"
+#include "s3_growing_file.h"
 
 #include <stddef.h>
 

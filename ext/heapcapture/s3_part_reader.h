@@ -10,7 +10,7 @@
 #ifndef HC_S3_PART_READER_H
 #define HC_S3_PART_READER_H
 
-#include "growing_file.h"
+#include "s3_growing_file.h"
 #include "sigv4.h"
 
 #include <stddef.h>

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 module HeapCapture
-  # Dumps encrypted at rest in the age format (ext/heapcapture/age_stream.c; the C binding defines
+  # Dumps encrypted at rest in the age format (ext/heapcapture/age.c; the C binding defines
   # Age.recipient, .identities, .encrypt, .decrypt and AVAILABLE). A capturing process holds only
   # the recipients (encrypt_to: public keys, "age1..."); those who read dumps hold an identity
   # (HEAPCAPTURE_IDENTITY: the path of an age identity file, as age-keygen writes it).

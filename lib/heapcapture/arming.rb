@@ -128,7 +128,7 @@ module HeapCapture
         parts << "every #{plan.every.round(3)} s" if plan.every
         parts << "when RSS stays above #{plan.rss_above_text} (#{plan.strikes} readings #{plan.interval} s apart)" \
           if plan.rss_above
-        parts << "when RSS grows #{Report.megabytes(plan.growth)}" if plan.growth
+        parts << "when RSS grows #{Size.megabytes(plan.growth)}" if plan.growth
         ", captures #{parts.join(', and ')}"
       end
 

@@ -34,13 +34,13 @@ module HeapCapture
                                     "(no cgroup limit, no memory_limit setting): give rss_above in bytes (\"800MB\")"
         end
 
-        return [(limit.limit * setting).round, "#{(setting * 100).round(1)}% of the #{Report.megabytes(limit.limit)} limit"]
+        return [(limit.limit * setting).round, "#{(setting * 100).round(1)}% of the #{Size.megabytes(limit.limit)} limit"]
       end
       if limit && setting > limit.limit
-        raise ConfigurationError, "rss_above #{Report.megabytes(setting)} is above the memory limit " \
-                                  "#{Report.megabytes(limit.limit)} (#{limit.source}): RSS can never reach it"
+        raise ConfigurationError, "rss_above #{Size.megabytes(setting)} is above the memory limit " \
+                                  "#{Size.megabytes(limit.limit)} (#{limit.source}): RSS can never reach it"
       end
-      [setting, Report.megabytes(setting)]
+      [setting, Size.megabytes(setting)]
     end
 
     attr_reader :plan
@@ -149,13 +149,13 @@ module HeapCapture
           @strikes = 0
           @hold_until = now + plan.backoff
           @baseline = rss
-          return "rss #{Report.megabytes(rss)} > #{plan.rss_above_text}, #{plan.strikes} strikes"
+          return "rss #{Size.megabytes(rss)} > #{plan.rss_above_text}, #{plan.strikes} strikes"
         end
       end
       return nil unless plan.growth && @baseline && rss - @baseline >= plan.growth
 
-      grown = "rss grew #{Report.megabytes(rss - @baseline)} since the last capture " \
-              "(#{Report.megabytes(@baseline)} to #{Report.megabytes(rss)})"
+      grown = "rss grew #{Size.megabytes(rss - @baseline)} since the last capture " \
+              "(#{Size.megabytes(@baseline)} to #{Size.megabytes(rss)})"
       @baseline = rss
       grown
     end

@@ -238,7 +238,7 @@ module HeapCapture
     def log_stored(result)
       Log.info("heap dump stored at #{result['location']} (#{result['bytes']} bytes, #{result['raw_bytes']} raw; " \
                "#{result['mode']} mode paused the app #{result['pause_ms']} ms, dump #{result['dump_ms']} ms, " \
-               "store #{result['upload_ms']} ms after the dump; #{Report.memory(result)}; #{result['mode_reason']}" \
+               "store #{result['upload_ms']} ms after the dump; #{ResultText.memory(result)}; #{result['mode_reason']}" \
                "#{"; #{@gc_hold.description}" if @gc_hold&.description})")
     end
 

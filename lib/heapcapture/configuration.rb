@@ -142,7 +142,7 @@ module HeapCapture
       @trace_allocations = tracing_setting(value, "trace_allocations")
     end
 
-    # The share of the retained heap from which a retainer is a leak suspect (dump_retention.c).
+    # The share of the retained heap from which a retainer is a leak suspect (heap_retention.c).
     def suspect_share=(value)
       @suspect_share = self.class.share!(value, "suspect_share")
     end

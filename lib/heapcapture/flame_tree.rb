@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 module HeapCapture
-  # The dominator tree's frames a report carries ("tree": dump_flame.h, from Summary.of_file(tree:))
+  # The dominator tree's frames a report carries ("tree": heap_flame.h, from Summary.of_file(tree:))
   # written as folded stacks: one "frame;frame;frame bytes" line for each frame with bytes of its own
   # (its self: what its objects take, and what is left undrawn below them), the format
   # flamegraph.pl, inferno and speedscope read. A frame's name is its class (or type) and site; the

@@ -251,7 +251,7 @@ module HeapCapture
 
     # The capture logged its error already: the listener's line does not repeat it.
     def describe(result)
-      result["status"] == "ok" ? Report.outcome(result) : "failed (the error is logged above)"
+      result["status"] == "ok" ? ResultText.outcome(result) : "failed (the error is logged above)"
     end
   end
 end

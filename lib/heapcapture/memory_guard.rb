@@ -22,7 +22,7 @@ module HeapCapture
     INLINE_NOTE = Dump::INLINE_STOPS_THE_APP ? "; on Ruby 3.4 and later the app waits for the whole inline dump" : ""
     MARGIN = 1.25
     INLINE_NEED = (INLINE_BYTES * MARGIN).round # what an inline capture must find free
-    # The retention analysis at capture time (dump_graph.h), in a process of its own
+    # The retention analysis at capture time (heap_graph.h), in a process of its own
     # (Capture::RetentionProcess): ~50 bytes an object and 8 a reference at its peak, plus that
     # process's Ruby and the reader's buffers (doc/figures.md). The dump is not counted before it
     # (a fork capture's child only dumps): half its ndjson bytes stands for the graph (an object
@@ -71,19 +71,19 @@ module HeapCapture
           free = budget.limit - budget.used
           return [true, nil] if wanted <= free
 
-          [false, "it needs ~#{Report.megabytes(wanted)}, #{Report.megabytes([free, 0].max)} are free of the " \
-                  "#{Report.megabytes(budget.limit)} limit (#{budget.source})"]
+          [false, "it needs ~#{Size.megabytes(wanted)}, #{Size.megabytes([free, 0].max)} are free of the " \
+                  "#{Size.megabytes(budget.limit)} limit (#{budget.source})"]
         else
           available = available_memory
           allowed = ((available || rss.to_i) * RETENTION_UNBOUNDED_SHARE).round
           return [true, nil] if wanted <= allowed
 
           of_what = if available
-                      "the machine's #{Report.megabytes(available)} available (no memory limit is known)"
+                      "the machine's #{Size.megabytes(available)} available (no memory limit is known)"
                     else
-                      "this process's #{Report.megabytes(rss.to_i)} RSS (no memory limit is known)"
+                      "this process's #{Size.megabytes(rss.to_i)} RSS (no memory limit is known)"
                     end
-          [false, "it needs ~#{Report.megabytes(wanted)}, more than #{(RETENTION_UNBOUNDED_SHARE * 100).round}% of #{of_what}"]
+          [false, "it needs ~#{Size.megabytes(wanted)}, more than #{(RETENTION_UNBOUNDED_SHARE * 100).round}% of #{of_what}"]
         end
       end
 
@@ -118,23 +118,23 @@ module HeapCapture
       end
 
       def reason(config, chosen, needs, free, budget)
-        figures = "#{Report.megabytes(free)} free of #{Report.megabytes(budget.limit)} (#{budget.source})"
+        figures = "#{Size.megabytes(free)} free of #{Size.megabytes(budget.limit)} (#{budget.source})"
         note = chosen == :inline ? INLINE_NOTE : ""
         if config.mode != :auto
-          "mode #{chosen} (set): needs ~#{Report.megabytes(needs[chosen])}, #{figures}#{note}"
+          "mode #{chosen} (set): needs ~#{Size.megabytes(needs[chosen])}, #{figures}#{note}"
         elsif chosen == :fork
-          "auto: fork needs ~#{Report.megabytes(needs[:fork])}, #{figures}"
+          "auto: fork needs ~#{Size.megabytes(needs[:fork])}, #{figures}"
         else
-          fork_part = needs[:fork] ? "fork would need ~#{Report.megabytes(needs[:fork])}" : "this Ruby cannot fork"
-          "auto: inline, as #{fork_part} and #{figures}; inline needs ~#{Report.megabytes(needs[:inline])}#{note}"
+          fork_part = needs[:fork] ? "fork would need ~#{Size.megabytes(needs[:fork])}" : "this Ruby cannot fork"
+          "auto: inline, as #{fork_part} and #{figures}; inline needs ~#{Size.megabytes(needs[:inline])}#{note}"
         end
       end
 
       def refusal(needs, free, budget)
-        wanted = needs.map { |mode, bytes| "#{mode} needs ~#{Report.megabytes(bytes)}" }.join(" and ")
+        wanted = needs.map { |mode, bytes| "#{mode} needs ~#{Size.megabytes(bytes)}" }.join(" and ")
         "not enough memory for a capture: #{wanted} (each with a #{((MARGIN - 1) * 100).round}% margin), but " \
-          "#{Report.megabytes([free, 0].max)} are free of the #{Report.megabytes(budget.limit)} limit " \
-          "(#{budget.source}, #{Report.megabytes(budget.used)} in use); " \
+          "#{Size.megabytes([free, 0].max)} are free of the #{Size.megabytes(budget.limit)} limit " \
+          "(#{budget.source}, #{Size.megabytes(budget.used)} in use); " \
           "nothing was started. Capture when the process is smaller, or raise the limit (memory_limit, " \
           "HEAPCAPTURE_MEMORY_LIMIT)"
       end

@@ -18,7 +18,7 @@ module HeapCapture
     LISTS = %w[types sites classes retainers retained_by_class retained_by_site suspects duplicate_strings].freeze
     TOTALS = %w[objects memsize raw_bytes lines invalid_lines retention retained garbage own missing_references
                 root_records site_count].freeze
-    # What the diff page shows: the growth's totals and lists (dump_retention.h's growth JSON).
+    # What the diff page shows: the growth's totals and lists (heap_retention.h's growth JSON).
     DIFF = %w[objects memsize raw_bytes lines invalid_lines retention growth types sites classes holder holders
               sites_by_count site_count caveat].freeze
 

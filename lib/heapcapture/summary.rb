@@ -3,13 +3,13 @@
 require "json"
 
 module HeapCapture
-  # A heap dump's summary, tallied in C as the dump is read (ext/heapcapture/dump_summary.c): object
+  # A heap dump's summary, tallied in C as the dump is read (ext/heapcapture/heap_summary.c): object
   # count and memsize in all, by type, by GC generation and by allocation site, top sites by memsize,
   # by count and by references held, the objects holding the most references, and the lines that
   # are not JSON (left out); read from a dump file, also the top duplicate strings
-  # (dump_strings.c: too much memory for the dump child, so a stored summary has none). The same numbers a full parse of the
+  # (heap_strings.c: too much memory for the dump child, so a stored summary has none). The same numbers a full parse of the
   # dump gives (test/report/report_test.rb checks that). Every capture makes one (fork mode: in the dump
-  # child as the dump streams, on a thread of its own, summary_feed.c; inline mode: read back from
+  # child as the dump streams, on a thread of its own, heap_summary_feed.c; inline mode: read back from
   # the tempfile while it is stored), stores it beside the dump as KEY.summary.json and puts the
   # top of it in the result.
   module Summary
@@ -24,13 +24,13 @@ module HeapCapture
     module_function
 
     # The summary of a dump file (gzip or plain, any ObjectSpace.dump_all output) as a Hash, or
-    # DumpError for a file that is not one (empty, no dump: checked in C, rb_dump_report.c). With
+    # DumpError for a file that is not one (empty, no dump: checked in C, rb_heap.c). With
     # strings, the top duplicate strings too (a tally of 21–43 bytes a distinct string: never in a
     # capture's own process, where memory may be what is short). With retention, what holds the
-    # memory (dump_graph.h: ~50 bytes an object and 8 a reference while it runs): retained and
+    # memory (heap_graph.h: ~50 bytes an object and 8 a reference while it runs): retained and
     # garbage, sites and classes by retained memsize, retainers, suspects at share; "retention"
     # says "computed", or why not. With tree (a share, TREE_SHARE say), "tree": the dominator tree as
-    # a flame graph's frames (dump_flame.h), those retaining less than that share joined in "(other)".
+    # a flame graph's frames (heap_flame.h), those retaining less than that share joined in "(other)".
     # An age-encrypted dump is decrypted as it is read, with identity (an identity file's text, Age.identity!).
     def of_file(path, top: TOP, strings: true, retention: true, share: SUSPECT_SHARE, identity: nil, tree: nil)
       json, bytes, _, analysis = Dump.summarize(path.to_s, top, strings, retention ? Float(share) : nil, identity,
@@ -73,7 +73,7 @@ module HeapCapture
     # objects are new's whose address old lacks; with later (the 3-dump technique) it is later,
     # where "still alive" is judged: the objects of later whose address new has and old lacks, as
     # later has them ("lines", "invalid_lines", "roots" and "raw_bytes" are the dump analysed's).
-    # Merged in (dump_retention.h, hc_retention_growth_json): "retention" ("computed", or why not),
+    # Merged in (heap_retention.h, hc_retention_growth_json): "retention" ("computed", or why not),
     # "growth" ({"retained", "garbage", "own"}: the new objects a root reaches, those awaiting GC),
     # types with retained_*, "sites" and "classes" by retained memsize (as report's), "holders"
     # (objects by the new memsize in their dominator subtree, each with "growth_memsize",

@@ -1,9 +1,9 @@
-/* libFuzzer harness for age_stream.c's reader: arbitrary bytes are read as an age file with a fixed
+/* libFuzzer harness for age.c's reader: arbitrary bytes are read as an age file with a fixed
  * identity (the seeds, rakelib/fuzz.rake, are files the age tool wrote for it, so the fuzzer starts
  * past the header's MAC). Each input is read twice, fed whole and then in uneven pieces: both must
  * end alike (the same error, or the same plaintext), no plaintext may outgrow its ciphertext, and
  * nothing may crash, leak or overflow. Run: bundle exec rake fuzz:age_reader FUZZ_SECONDS=60 */
-#include "age_stream.h"
+#include "age.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,14 +1,14 @@
 /* dump_tempfile.c and dump_stream.c without Ruby: tempfile rules, the gzip stream round trip
  * through zlib's gzread, disk full (/dev/full), the free-space check and the error texts; a dump
  * stored encrypted to age recipients, its age file started before a fork and written by the child,
- * read back with dump_input.c. (The child's report and the parent's wait for it: test_dump_watch.c.) */
+ * read back with heap_input.c. (The child's report and the parent's wait for it: test_dump_watch.c.) */
 #define _GNU_SOURCE /* F_SETPIPE_SZ */
 #include "dump_tempfile.h"
 #include "dump_stream.h"
-#include "dump_report.h"
-#include "dump_input.h"
+#include "dump_child_report.h"
+#include "heap_input.h"
 #include "hc_test.h"
-#include "proc_mem.h"
+#include "mem_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
-/* dump_watch.c and dump_report.c: following a real forked child - its report, how it died (reaped, no zombie), the
+/* dump_watch.c and dump_child_report.c: following a real forked child - its report, how it died (reaped, no zombie), the
  * wake pipe, someone else reaping it, and its tempfile growing (the uploader's view: waits that end
  * when enough is written, "final" only after a clean end, the writer's failure as the reason). */
 #include "dump_watch.h"
-#include "growing_file.h"
+#include "s3_growing_file.h"
 #include "hc_test.h"
 
 #include <errno.h>

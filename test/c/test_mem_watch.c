@@ -2,7 +2,7 @@
  * child writes 48 MB of its own and copies 32 MB of pages it shares with this process; nothing
  * extra when nothing happens; stop is idempotent and prompt. */
 #include "mem_watch.h"
-#include "proc_mem.h"
+#include "mem_proc.h"
 #include "hc_test.h"
 
 #include <poll.h>

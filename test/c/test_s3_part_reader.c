@@ -145,7 +145,7 @@ static void test_stop_early(void)
     free(content);
 }
 
-/* ---- a growing file: a writer thread appends in steps; its wait() is the growing_file contract */
+/* ---- a growing file: a writer thread appends in steps; its wait() is the s3_growing_file.h contract */
 
 typedef struct {
     pthread_mutex_t lock;

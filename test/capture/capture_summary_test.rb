@@ -56,8 +56,8 @@ class CaptureSummaryTest < HCTest::TestCase
                   "  top site: 2.0 KiB in 20 objects at app/jobs/a.rb:3",
                   "  top site: 40 bytes in 1 object at lib/x.rb:9",
                   "  (a tally: garbage awaiting GC counted in; `heapcapture report KEY` tells what is held, by whom)"],
-                 HeapCapture::Report.top_sites(result)
-    assert_equal [], HeapCapture::Report.top_sites(result.merge("summary" => nil))
+                 HeapCapture::ResultText.top_sites(result)
+    assert_equal [], HeapCapture::ResultText.top_sites(result.merge("summary" => nil))
   end
 
   # A site the sampled tracer saw: its figures are estimates (scaled by the sampling weight), with the
@@ -77,7 +77,7 @@ class CaptureSummaryTest < HCTest::TestCase
     summary = { "objects" => 300_000, "memsize" => 40 * 1024 * 1024, "sites" => sites, "retention" => "computed",
                 "retained" => { "objects" => 250_000, "memsize" => 30 * 1024 * 1024 },
                 "garbage" => { "objects" => 50_000, "memsize" => 10 * 1024 * 1024 }, "suspects" => [suspect] }
-    lines = HeapCapture::Report.top_sites({ "status" => "ok", "summary" => summary })
+    lines = HeapCapture::ResultText.top_sites({ "status" => "ok", "summary" => summary })
     assert_equal ["  top site: ~12.3 MiB retained in ~204,000 objects (40 sampled) at app/leak.rb:3",
                   "  top site: ~199.2 KiB retained in ~5,100 objects (2 sampled; ~199.2 KiB awaiting GC) at app/b.rb:7",
                   "  top site: 40 bytes retained in 1 object at app/c.rb:9"], lines[1, 3]

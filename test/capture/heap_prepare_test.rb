@@ -5,7 +5,7 @@ require "tmpdir"
 require_relative "../support/file_capture"
 
 # Before a fork capture the app computes what dump_all would store in its strings (their
-# coderange), so the dump child copies none of their pages for it (rb_heap_prepare.c; the memory
+# coderange), so the dump child copies none of their pages for it (rb_dump_prepare.c; the memory
 # it saves is bench/capture_memory's to show). Here: the strings whose coderange was unknown are
 # prepared, once; a fork capture prepares them; the values are what Ruby says of them after; other
 # threads keep running during the walk.

@@ -5,7 +5,7 @@ require "zlib"
 
 module HCTest
   # What a heap dump holds, tallied in Ruby (JSON.parse of every line): what the C summary
-  # (dump_summary.c) must equal. Sites are {[file, line] => [objects, memsize]}, site_references
+  # (heap_summary.c) must equal. Sites are {[file, line] => [objects, memsize]}, site_references
   # {[file, line] => references held}, site_sampled {[file, line] => lines with a sample weight}
   # (a line the sampled tracer annotated with "sample_weight" W counts W times in its site's
   # objects, memsize and references: an estimate; every other figure counts it once), holders

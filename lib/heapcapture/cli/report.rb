@@ -240,14 +240,14 @@ module HeapCapture
         @out.puts format("  %14s %12s  %s", "memsize", "objects", "file:line")
         words = Retention.new(@out)
         rows.each do |s|
-          @out.puts format("  %14s %12s  %s:%d%s", Report.approx(s, Size.human(s["memsize"]), s["memsize"]),
+          @out.puts format("  %14s %12s  %s:%d%s", ResultText.approx(s, Size.human(s["memsize"]), s["memsize"]),
                            count(s["objects"], s), s["file"], s["line"], words.sampled(s))
         end
         words.estimates(rows)
       end
 
       # number with its thousands marked, "~" before it when figures (a site) are estimates
-      def count(number, figures = {}) = Report.approx(figures, Size.count(number), number)
+      def count(number, figures = {}) = ResultText.approx(figures, Size.count(number), number)
     end
 
     register "report", DumpReport, "what holds the memory in a heap dump: retained and garbage, retainers, suspects"

@@ -86,9 +86,9 @@ module HeapCapture
         estimates(rows)
       end
 
-      # "  (40 sampled)" after a row whose figures are estimates (Report.approx), and once under a
+      # "  (40 sampled)" after a row whose figures are estimates (ResultText.approx), and once under a
       # table that has one, what the "~" means.
-      def sampled(row) = row["estimated"] ? "  (#{Report.sampled(row)})" : ""
+      def sampled(row) = row["estimated"] ? "  (#{ResultText.sampled(row)})" : ""
 
       def estimates(rows)
         return unless rows.any? { |row| row["estimated"] }
@@ -108,11 +108,11 @@ module HeapCapture
         end
       end
 
-      def self.suspect_line(suspect) = Report.suspect_line(suspect)
-      def self.object(held) = Report.object(held)
+      def self.suspect_line(suspect) = ResultText.suspect_line(suspect)
+      def self.object(held) = ResultText.object(held)
 
       # A path's hops, one a line, root first; where the dump's path was longer than the hops
-      # written (dump_retention.h: the first and last are kept), a line says how many are left out.
+      # written (heap_retention.h: the first and last are kept), a line says how many are left out.
       def self.path_lines(hops, length)
         lines = hops.map { |hop| hop(hop) }
         lines.insert(hops.size / 2, "... (#{length - hops.size} hops not shown)") if hops.size < length
@@ -130,8 +130,8 @@ module HeapCapture
 
       def pair(tally) = "#{count(tally['objects'])} objects, #{Size.human(tally['memsize'])} memsize"
       # number with its thousands marked, "~" before it when figures (a row) are estimates
-      def count(number, figures = {}) = Report.approx(figures, Size.count(number), number)
-      def human(figures, key) = Report.approx(figures, Size.human(figures[key]), figures[key])
+      def count(number, figures = {}) = ResultText.approx(figures, Size.count(number), number)
+      def human(figures, key) = ResultText.approx(figures, Size.human(figures[key]), figures[key])
     end
   end
 end

@@ -25,7 +25,7 @@ module HeapCapture
 
         signaller = Signaller.new(args.first || "go", **options)
         signaller.call
-        Report.print_signal(signaller, out: @out, err: @err) ? EXIT_OK : EXIT_FAILED
+        ResultText.print_signal(signaller, out: @out, err: @err) ? EXIT_OK : EXIT_FAILED
       end
     end
 
