@@ -170,6 +170,9 @@ static VALUE hc_fork_start_body(VALUE arg)
     c->wake_wr = wake[1];
 
     hc_prepare_heap_for_fork(); /* outside the pause: other threads run meanwhile */
+    /* Their turn now, so the fork's pause does not follow straight on the walk's last slice (a
+     * thread that waited through both would see the two as one pause). */
+    rb_thread_schedule();
     pid_t parent = getpid();
     c->started_ns = hc_now_ns();
     /* A lazy sweep or incremental marking under way finishes here, in the app (rb_gc_disable
