@@ -109,17 +109,19 @@ static int hc_warm_stopping(hc_page_warm *w)
     return __atomic_load_n(&w->stop, __ATOMIC_RELAXED);
 }
 
-/* Reads one byte of each resident page of [start, end). Not instrumented: under AddressSanitizer
+/* Reads one byte of each resident page of [start, end): 1 when it got to the end, 0 when it was
+ * stopped or the mapping went away (mincore failed). Not instrumented: under AddressSanitizer
  * (the C tests) the bytes read may be its poisoned red zones. */
-static __attribute__((no_sanitize_address)) void hc_warm_range_walk(hc_page_warm *w, uintptr_t start, uintptr_t end,
-                                                                    size_t page)
+static __attribute__((no_sanitize_address)) int hc_warm_range_walk(hc_page_warm *w, uintptr_t start, uintptr_t end,
+                                                                   size_t page)
 {
     unsigned char vec[HC_WARM_WINDOW_PAGES];
     unsigned sum = 0;
-    for (uintptr_t at = start; at < end && !hc_warm_stopping(w);) {
+    uintptr_t at = start;
+    while (at < end && !hc_warm_stopping(w)) {
         size_t len = end - at;
         if (len > HC_WARM_WINDOW_PAGES * page) len = HC_WARM_WINDOW_PAGES * page;
-        if (mincore((void *)at, len, vec) != 0) return; /* unmapped meanwhile */
+        if (mincore((void *)at, len, vec) != 0) return 0; /* unmapped meanwhile */
         size_t pages = len / page;
         for (size_t i = 0; i < pages; i++) {
             if (!(vec[i] & 1)) continue;
@@ -129,6 +131,7 @@ static __attribute__((no_sanitize_address)) void hc_warm_range_walk(hc_page_warm
         at += len;
     }
     (void)sum;
+    return at >= end; /* walked to its end (not stopped) */
 }
 
 /* Apart from its loop counter, nothing here changes after sigsetjmp, so a jump back leaves it as it
@@ -143,9 +146,9 @@ static __attribute__((noinline)) void hc_warm_walk_guarded(hc_page_warm *w, cons
             continue;
         }
         hc_warm_armed = 1;
-        hc_warm_range_walk(w, ranges[i].start, ranges[i].end, page);
+        int whole = hc_warm_range_walk(w, ranges[i].start, ranges[i].end, page);
         hc_warm_armed = 0;
-        w->mappings++;
+        if (whole) w->mappings++;
     }
 }
 

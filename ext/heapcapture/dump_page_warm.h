@@ -25,7 +25,7 @@ typedef struct {
     int stop;               /* set by hc_page_warm_stop (atomics): the thread ends at its next window */
     int done;               /* set by the thread when it is done (atomics) */
     uint64_t pages;         /* pages read */
-    uint64_t mappings;      /* mappings walked */
+    uint64_t mappings;      /* mappings walked to their end */
     uint64_t faults;        /* mappings left on a fault (unmapped under the thread) */
     uint64_t cpu_ns;        /* the thread's CPU time */
     uint64_t wall_ns;       /* from its start until it was done */

@@ -82,7 +82,10 @@ int hc_proc_pss(pid_t pid, uint64_t *bytes, char *err, size_t errlen)
 char *hc_proc_self_text(const char *file)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/%s", file);
+    if ((size_t)snprintf(path, sizeof path, "/proc/self/%s", file) >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
     size_t cap = 64 * 1024, len = 0;

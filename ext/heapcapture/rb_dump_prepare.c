@@ -58,7 +58,7 @@ static VALUE hc_prepare_heap_m(VALUE self)
     return SIZET2NUM(hc_prepare_heap_for_fork());
 }
 
-void hc_init_heap_prepare(void)
+void hc_init_dump_prepare(void)
 {
     VALUE mDump = hc_rb_dump_module();
     rb_define_singleton_method(mDump, "prepare_heap", hc_prepare_heap_m, 0);

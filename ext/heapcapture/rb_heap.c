@@ -416,7 +416,7 @@ static VALUE hc_dump_read_back(VALUE self, VALUE path, VALUE identity, VALUE dec
     return total;
 }
 
-void hc_init_dump_report(void)
+void hc_init_heap(void)
 {
     VALUE mDump = hc_rb_dump_module();
     rb_define_singleton_method(mDump, "summarize", hc_dump_summarize, -1);

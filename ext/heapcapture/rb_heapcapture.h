@@ -42,9 +42,9 @@ void hc_init_s3(void);
 void hc_init_dump(void);         /* Dump.fork_start, Dump::Child (rb_dump.c) */
 void hc_init_dump_shared(void);  /* Dump::PipeIO (rb_dump_shared.c) */
 void hc_init_dump_inline(void);  /* Dump.inline_dump (rb_dump_inline.c) */
-void hc_init_heap_prepare(void); /* Dump.prepare_heap (rb_dump_prepare.c) */
+void hc_init_dump_prepare(void); /* Dump.prepare_heap (rb_dump_prepare.c) */
 void hc_init_mem_watch(void);    /* Dump::MemoryWatch, the capture's extra memory (rb_mem_watch.c) */
-void hc_init_dump_report(void);  /* Dump.summarize and Dump.diff, stored dumps read back (rb_heap.c) */
+void hc_init_heap(void);  /* Dump.summarize and Dump.diff, stored dumps read back (rb_heap.c) */
 void hc_init_tracer(void);
 void hc_init_signal_auth(void); /* SignalAuth and Seal */
 void hc_init_age(void);         /* Age (rb_age.c) */

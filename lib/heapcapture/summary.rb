@@ -6,12 +6,12 @@ module HeapCapture
   # A heap dump's summary, tallied in C as the dump is read (ext/heapcapture/heap_summary.c): object
   # count and memsize in all, by type, by GC generation and by allocation site, top sites by memsize,
   # by count and by references held, the objects holding the most references, and the lines that
-  # are not JSON (left out); read from a dump file, also the top duplicate strings
-  # (heap_strings.c: too much memory for the dump child, so a stored summary has none). The same numbers a full parse of the
-  # dump gives (test/report/report_test.rb checks that). Every capture makes one (fork mode: in the dump
-  # child as the dump streams, on a thread of its own, heap_summary_feed.c; inline mode: read back from
-  # the tempfile while it is stored), stores it beside the dump as KEY.summary.json and puts the
-  # top of it in the result.
+  # are not JSON (left out); read from a dump file, also the top duplicate strings (heap_strings.c:
+  # a capture's stored summary has none). The same numbers a full parse of the dump gives
+  # (test/report/report_test.rb checks that). Every capture makes one (read back from the tempfile
+  # once the dump child has exited or the inline dump is done, while it is stored; an encrypted
+  # dump's is made in the stream, as this process cannot read the dump back), stores it beside the
+  # dump as KEY.summary.json and puts the top of it in the result.
   module Summary
     TOP = 10
     STORED_SITES = 100 # HC_DUMP_SUMMARY_SITES (dump_stream.h): the top sites a capture's summary keeps

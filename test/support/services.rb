@@ -61,8 +61,8 @@ module HCTest
       # One directory per test run for every service's data and logs.
       def workdir
         if ENV["HEAPCAPTURE_UNIT_TESTS"]
-          raise Error, "a test in `rake test:unit` started a service: take its file out of UNIT_TESTS " \
-                       "(Rakefile), it belongs to test:services"
+          raise Error, "a test in `rake test:unit` started a service: move its file out of test/unit/ " \
+                       "(the Rakefile finds the tiers by folder), it belongs to test:services"
         end
 
         # Traversable by the postgres user, which runs the cluster when we are root.

@@ -96,7 +96,9 @@ class CGraphTest < HCTest::TestCase
   def test_every_exported_symbol_is_used_outside_its_file
     symbols = build_symbols
     used = symbols.flat_map { |name, (_, uses)| uses.map { |s| [s, name] } }.group_by(&:first)
+    # what the C tests call, their comments left out
     tests = Dir[File.join(ROOT, "test/c/*.c")].map { |f| File.read(f, encoding: "UTF-8") }.join("\n")
+                                              .gsub(%r{/\*.*?\*/|//[^\n]*}m, " ")
     lonely = symbols.flat_map do |name, (defined, _)|
       defined.reject { |s| s == "Init_heapcapture" || (used.fetch(s, []).map(&:last) - [name]).any? || tests.match?(/\b#{s}\b/) }
              .map { |s| "#{name}.c: #{s}" }

@@ -40,10 +40,11 @@ class DocsTest < HCTest::TestCase
     assert_empty(named.reject { |token| files.any? { |f| f.end_with?("/#{token}") } }, "doc/figures.md names no such file")
   end
 
-  # Test files move (by tier and subsystem): every test path README and the documents name is there.
+  # Test files move (by tier and subsystem): every test file README and the documents name is there
+  # (tests, C tests, support files, fixtures).
   def test_every_test_file_the_documents_name_exists
     docs = Dir[File.join(ROOT, "{README.md,doc/*.md}")]
-    named = docs.flat_map { |doc| File.read(doc, encoding: "UTF-8").scan(%r{\btest/[\w/]+_test\.rb}).map { |t| [doc, t] } }
+    named = docs.flat_map { |doc| File.read(doc, encoding: "UTF-8").scan(%r{\btest/[\w/.-]+\.(?:rb|c)\b}).map { |t| [doc, t] } }
     assert_operator named.size, :>, 10
     missing = named.reject { |_, path| File.file?(File.join(ROOT, path)) }
     assert_empty missing.map { |doc, path| "#{File.basename(doc)} names #{path}" }
