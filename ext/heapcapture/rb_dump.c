@@ -312,7 +312,8 @@ static VALUE hc_child_wait(VALUE self)
 /* Child#stages => where the child's time went, from its report: {"dump_cpu_ns" (the dump
  * thread's CPU), "dump_wall_ns" (until it closed the pipe), "gzip_cpu_ns" (the pump thread's
  * CPU), "finish_ns" (end of stream), "summary_cpu_ns" (the summary thread's CPU), "warm_pages",
- * "warm_mappings", "warm_faults", "warm_cpu_ns", "warm_wall_ns" (the page warmer's, dump_page_warm.h)};
+ * "warm_mappings", "warm_faults", "warm_cpu_ns", "warm_wall_ns" (the page warmer's, dump_page_warm.h),
+ * "nice" (the child's CPU priority)};
  * nil unless the child ended well. A diagnostic of the internal Dump API (bench/capture and bench/dump_child print it); no capture result carries it. */
 static VALUE hc_child_stages(VALUE self)
 {
@@ -330,6 +331,7 @@ static VALUE hc_child_stages(VALUE self)
     rb_hash_aset(stages, rb_str_new_cstr("warm_wall_ns"), ULL2NUM(r->warm_wall_ns));
     rb_hash_aset(stages, rb_str_new_cstr("warm_mappings"), ULL2NUM(r->warm_mappings));
     rb_hash_aset(stages, rb_str_new_cstr("warm_faults"), ULL2NUM(r->warm_faults));
+    rb_hash_aset(stages, rb_str_new_cstr("nice"), INT2NUM(r->nice));
     return stages;
 }
 

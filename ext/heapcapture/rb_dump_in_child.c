@@ -24,8 +24,11 @@
 #endif
 #include <ruby/io.h>
 
+/* How far below the app's CPU priority the child runs (nice steps). One step: the app comes first
+ * (the design), yet the child is not starved when the app is busy, and a child that lives longer
+ * costs memory (every page the app writes meanwhile is copied): doc/figures.md. */
 #ifndef HC_DUMP_CHILD_NICE
-#define HC_DUMP_CHILD_NICE 10
+#define HC_DUMP_CHILD_NICE 1
 #endif
 
 /* The IO dump_all writes the pipe through, with its buffer: writes of the pipe's size, not of
@@ -95,7 +98,15 @@ void hc_child_main(const hc_child_args *a)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != a->parent) _exit(3); /* the parent died before the line above: nobody to serve */
 #endif
-    (void)setpriority(PRIO_PROCESS, 0, HC_DUMP_CHILD_NICE); /* yield CPU to the app; best effort */
+    /* Below the app's priority (nice is relative: an app that runs niced keeps its lead); best effort. */
+    errno = 0;
+    int app_nice = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0) app_nice = 0;
+    int nice = app_nice + HC_DUMP_CHILD_NICE > 19 ? 19 : app_nice + HC_DUMP_CHILD_NICE;
+    (void)setpriority(PRIO_PROCESS, 0, nice);
+    errno = 0;
+    report.nice = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0) report.nice = app_nice;
 
     int pipefd[2];
     if (hc_dump_pipe(pipefd) != 0) {

@@ -6,7 +6,7 @@ module HeapCapture
   # use, Cgroup) against what each mode is estimated to cost, with MARGIN.
   # - fork: the pages copied while the child lives, which a busy app (one that allocates and
   #   replaces old objects while the child dumps) makes far more of than a quiet one: FORK_SHARE of
-  #   RSS, the busy figure measured on this Ruby series (doc/figures.md), or more if a fork capture
+  #   RSS, the busy figure measured on Ruby 3.1 and 3.4 (doc/figures.md), or more if a fork capture
   #   in this process has measured more (learn).
   # - inline: its buffers, whatever the heap (INLINE_BYTES; from 3.4 on dump_all takes no IO buffer
   #   of ours, rb_dump.h, and a few MB are left).
@@ -14,9 +14,7 @@ module HeapCapture
   # too. When none fits, the capture is refused with the figures: it never starts a capture the
   # estimate says will go over the limit.
   module MemoryGuard
-    # From Ruby 3.4 the app's major GCs wait while the child lives (Capture::GcHold), and its busy
-    # figure is still the higher one.
-    FORK_SHARE = Gem::Version.new(RUBY_VERSION) >= Gem::Version.new("3.4") ? 0.6 : 0.4
+    FORK_SHARE = 0.4
     INLINE_BYTES = (Dump::INLINE_STOPS_THE_APP ? 16 : 64) * 1024 * 1024
     # What a decision for inline mode adds where it stops the app for the whole dump (rb_dump.h).
     INLINE_NOTE = Dump::INLINE_STOPS_THE_APP ? "; on Ruby 3.4 and later the app waits for the whole inline dump" : ""

@@ -5,6 +5,7 @@ require "etc"
 require "json"
 require "zlib"
 require "tmpdir"
+require_relative "../support/bounded_command"
 
 # HeapCapture.capture into a file:// destination: real forks, real dumps, no S3 needed.
 class CaptureTest < HCTest::TestCase
@@ -96,6 +97,23 @@ class CaptureTest < HCTest::TestCase
     active = false
   end
 
+  # An app that runs niced itself keeps its lead: the child's priority is counted from the app's.
+  def test_the_dump_child_of_a_niced_app_runs_below_it
+    script = <<~RUBY
+      require "heapcapture"
+      Process.setpriority(Process::PRIO_PROCESS, 0, 5)
+      child = HeapCapture::Dump.fork_start(ARGV[0], true, HeapCapture::Capture.vm_fork)
+      dump = child.wait
+      File.unlink(dump["path"])
+      print child.stages["nice"]
+      child.close
+    RUBY
+    out, err, status = HCTest::BoundedCommand.run({}, RbConfig.ruby, "-I#{File.join(HCTest::ROOT, 'lib')}", "-e", script,
+                                                  @tmpdir, timeout: 60)
+    assert status.success?, err
+    assert_operator Integer(out), :>, 5, "the child of an app at nice 5"
+  end
+
   # The internal Dump API: wait gives what a capture result is made of, stages (for the
   # benchmarks) where the child's time went, and nothing before the child ended.
   def test_a_dump_child_reports_its_result_and_apart_its_stages
@@ -104,10 +122,13 @@ class CaptureTest < HCTest::TestCase
     dump = child.wait
     assert_equal %w[bytes dump_ns path pause_ns raw_bytes summary_error summary_json], dump.keys.sort
     stages = child.stages
-    assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns summary_cpu_ns warm_cpu_ns warm_faults
+    assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns nice summary_cpu_ns warm_cpu_ns warm_faults
                     warm_mappings warm_pages warm_wall_ns],
                  stages.keys.sort
     stages.each_value { |ns| assert_kind_of Integer, ns }
+    # the design: the child runs at a lower CPU priority than the app (a higher nice), whatever the app's
+    app_nice = Process.getpriority(Process::PRIO_PROCESS, 0)
+    assert_operator stages["nice"], :>, app_nice if app_nice < 19
     assert_operator stages["dump_cpu_ns"], :>, 0
     # The page warmer ran beside dump_all and read resident pages only (its counting is checked in
     # test/c/test_dump_page_warm.c): no more than the app had resident at the fork, and some when

