@@ -21,7 +21,7 @@ typedef struct {
     uint64_t warm_pages;    /* pages the page warmer read (dump_page_warm.h) */
     uint64_t warm_cpu_ns;   /* its CPU time */
     uint64_t warm_wall_ns;  /* from its start until it was done */
-    uint64_t warm_mappings; /* mappings it walked */
+    uint64_t warm_mappings; /* mappings it walked to their end */
     uint64_t warm_faults;   /* mappings it left on a fault (unmapped under it) */
     int32_t nice;           /* the child's CPU priority (nice) while it dumped */
     char summary_error[192]; /* why there is no summary, when the dump is fine without one */

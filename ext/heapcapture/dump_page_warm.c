@@ -165,7 +165,7 @@ static void *hc_warm_main(void *arg)
 {
     hc_page_warm *w = arg;
     uint64_t started = hc_now_ns();
-    char *maps = hc_proc_self_text("smaps");
+    char *maps = hc_proc_text(0, "smaps");
     hc_page_range *ranges = NULL;
     size_t count = maps ? hc_page_warm_ranges(maps, &ranges) : 0;
     free(maps);

@@ -27,68 +27,18 @@ int hc_proc_kb_field(const char *text, const char *name, uint64_t *bytes)
     return -1;
 }
 
-/* /proc/<pid or self>/<file> into buf (NUL-terminated, at most cap - 1 bytes): 0, or -1 with errno. */
-static int hc_proc_read(pid_t pid, const char *file, char *buf, size_t cap)
+char *hc_proc_text(pid_t pid, const char *file)
 {
     char path[64];
-    if (pid > 0) snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, file);
-    else snprintf(path, sizeof path, "/proc/self/%s", file);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    size_t used = 0;
-    while (used < cap - 1) {
-        ssize_t n = read(fd, buf + used, cap - 1 - used);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
-            return -1;
-        }
-        if (n == 0) break;
-        used += (size_t)n;
-    }
-    close(fd);
-    buf[used] = '\0';
-    return 0;
-}
-
-static int hc_proc_field(pid_t pid, const char *file, const char *name, const char *what, uint64_t *bytes,
-                         char *err, size_t errlen)
-{
-    char text[8192];
-    if (hc_proc_read(pid, file, text, sizeof text) != 0) {
-        hc_errorf(err, errlen, "reading %s from /proc/%s/%s: %s", what, pid > 0 ? "<pid>" : "self", file,
-                  strerror(errno));
-        return -1;
-    }
-    if (hc_proc_kb_field(text, name, bytes) != 0) {
-        hc_errorf(err, errlen, "reading %s: no %s line in /proc/%s/%s", what, name, pid > 0 ? "<pid>" : "self", file);
-        return -1;
-    }
-    return 0;
-}
-
-int hc_proc_self_rss(uint64_t *bytes, char *err, size_t errlen)
-{
-    return hc_proc_field(0, "status", "VmRSS:", "this process's memory size", bytes, err, errlen);
-}
-
-int hc_proc_pss(pid_t pid, uint64_t *bytes, char *err, size_t errlen)
-{
-    return hc_proc_field(pid, "smaps_rollup", "Pss:", "a process's proportional memory size", bytes, err, errlen);
-}
-
-char *hc_proc_self_text(const char *file)
-{
-    char path[64];
-    if ((size_t)snprintf(path, sizeof path, "/proc/self/%s", file) >= sizeof path) {
+    int plen = pid > 0 ? snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, file)
+                       : snprintf(path, sizeof path, "/proc/self/%s", file);
+    if (plen < 0 || (size_t)plen >= sizeof path) {
         errno = ENAMETOOLONG;
         return NULL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return NULL;
-    size_t cap = 64 * 1024, len = 0;
+    size_t cap = 16 * 1024, len = 0; /* status and smaps_rollup fit; smaps doubles it */
     char *buf = malloc(cap);
     while (buf) {
         if (cap - len < 4096) {
@@ -112,4 +62,32 @@ char *hc_proc_self_text(const char *file)
     close(fd);
     errno = saved;
     return NULL;
+}
+
+static int hc_proc_field(pid_t pid, const char *file, const char *name, const char *what, uint64_t *bytes,
+                         char *err, size_t errlen)
+{
+    char *text = hc_proc_text(pid, file);
+    if (!text) {
+        hc_errorf(err, errlen, "reading %s from /proc/%s/%s: %s", what, pid > 0 ? "<pid>" : "self", file,
+                  strerror(errno));
+        return -1;
+    }
+    int rc = hc_proc_kb_field(text, name, bytes);
+    free(text);
+    if (rc != 0) {
+        hc_errorf(err, errlen, "reading %s: no %s line in /proc/%s/%s", what, name, pid > 0 ? "<pid>" : "self", file);
+        return -1;
+    }
+    return 0;
+}
+
+int hc_proc_self_rss(uint64_t *bytes, char *err, size_t errlen)
+{
+    return hc_proc_field(0, "status", "VmRSS:", "this process's memory size", bytes, err, errlen);
+}
+
+int hc_proc_pss(pid_t pid, uint64_t *bytes, char *err, size_t errlen)
+{
+    return hc_proc_field(pid, "smaps_rollup", "Pss:", "a process's proportional memory size", bytes, err, errlen);
 }

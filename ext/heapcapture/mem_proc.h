@@ -16,8 +16,9 @@ int hc_proc_kb_field(const char *text, const char *name, uint64_t *bytes);
 int hc_proc_self_rss(uint64_t *bytes, char *err, size_t errlen);
 int hc_proc_pss(pid_t pid, uint64_t *bytes, char *err, size_t errlen);
 
-/* /proc/self/<file> whole, of any length (smaps runs to megabytes), NUL-terminated and malloc'd;
- * NULL with errno when it cannot be read. */
-char *hc_proc_self_text(const char *file);
+/* /proc/<pid>/<file> (pid 0: this process) whole, of any length (smaps runs to megabytes),
+ * NUL-terminated and malloc'd; NULL with errno when it cannot be read. The one reader of /proc
+ * here: the figures above read through it. */
+char *hc_proc_text(pid_t pid, const char *file);
 
 #endif

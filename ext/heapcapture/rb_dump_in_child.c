@@ -102,8 +102,8 @@ void hc_child_main(const hc_child_args *a)
     errno = 0;
     int app_nice = getpriority(PRIO_PROCESS, 0);
     if (errno != 0) app_nice = 0;
-    int nice = app_nice + HC_DUMP_CHILD_NICE > 19 ? 19 : app_nice + HC_DUMP_CHILD_NICE;
-    (void)setpriority(PRIO_PROCESS, 0, nice);
+    int child_nice = app_nice + HC_DUMP_CHILD_NICE > 19 ? 19 : app_nice + HC_DUMP_CHILD_NICE;
+    (void)setpriority(PRIO_PROCESS, 0, child_nice);
     errno = 0;
     report.nice = getpriority(PRIO_PROCESS, 0);
     if (errno != 0) report.nice = app_nice;

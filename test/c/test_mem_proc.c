@@ -48,13 +48,13 @@ static void test_processes(void)
 static void test_whole_text(void)
 {
     /* 200 mappings of their own (every other page of one reservation, so none merge) put smaps far
-     * past the 64 KB the read starts with */
+     * past the 16 KB the read starts with */
     long page = sysconf(_SC_PAGESIZE);
     char *span = mmap(NULL, (size_t)page * 400, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     HC_CHECK(span != MAP_FAILED, "mmap");
     if (span == MAP_FAILED) return;
     for (int i = 0; i < 400; i += 2) mprotect(span + (size_t)i * page, (size_t)page, PROT_READ);
-    char *smaps = hc_proc_self_text("smaps");
+    char *smaps = hc_proc_text(0, "smaps");
     HC_CHECK(smaps != NULL, "smaps: %s", strerror(errno));
     if (smaps) {
         char first[32];
@@ -68,7 +68,7 @@ static void test_whole_text(void)
     }
     munmap(span, (size_t)page * 400);
     errno = 0;
-    HC_CHECK(hc_proc_self_text("no-such-file") == NULL && errno == ENOENT, "a missing file: errno %d", errno);
+    HC_CHECK(hc_proc_text(0, "no-such-file") == NULL && errno == ENOENT, "a missing file: errno %d", errno);
 }
 
 int main(void)

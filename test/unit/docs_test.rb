@@ -8,6 +8,12 @@ class DocsTest < HCTest::TestCase
 
   def readme = File.read(File.join(ROOT, "README.md"), encoding: "UTF-8")
 
+  # The checkout's files under these folders, as paths from its root.
+  def files_under(*dirs) = Dir.chdir(ROOT) { Dir.glob("{#{dirs.join(',')}}/**/*").select { |f| File.file?(f) } }
+
+  # Whether a document's token names file: its path or the end of it ("cli/list.rb").
+  def names?(token, file) = file == token || file.end_with?("/#{token}")
+
   def test_every_document_readme_links_exists
     links = readme.scan(%r{\]\((doc/[^)#]+)\)}).flatten.uniq
     refute_empty links
@@ -21,23 +27,22 @@ class DocsTest < HCTest::TestCase
     map = File.read(File.join(ROOT, "doc/architecture.md"), encoding: "UTF-8")
     named = map.scan(/`([^`\s*]+\.(?:rb|c|h|rake|js|css|md))`/).flatten.uniq
     refute_empty named
-    files = Dir.chdir(ROOT) { Dir.glob("{ext,lib,test,doc,rakelib,bin,bench}/**/*").select { |f| File.file?(f) } }
-    names = ->(token, file) { file == token || file.end_with?("/#{token}") }
-    assert_empty named.reject { |token| files.any? { |f| names.call(token, f) } }, "doc/architecture.md names no such file"
+    files = files_under(*%w[ext lib test doc rakelib bin bench])
+    assert_empty named.reject { |token| files.any? { |f| names?(token, f) } }, "doc/architecture.md names no such file"
     c_files = files.grep(%r{\Aext/heapcapture/[^/]+\.c\z})
     headers = files.grep(%r{\Aext/heapcapture/[^/]+\.h\z}).reject { |h| c_files.include?(h.sub(/\.h\z/, ".c")) }
     lib = files.grep(%r{\Alib/.+\.(?:rb|rake|js|css)\z}).reject { |f| f.include?("/vendor/") }
     assert_operator c_files.size, :>, 30
-    assert_empty (c_files + headers + lib).reject { |file| named.any? { |token| names.call(token, file) } },
+    assert_empty (c_files + headers + lib).reject { |file| named.any? { |token| names?(token, file) } },
                  "doc/architecture.md does not name these files"
   end
 
   # doc/figures.md holds the measurements behind the code, by file: each file it names exists.
   def test_the_figures_name_files_that_exist
-    files = Dir.chdir(ROOT) { Dir.glob("{ext,lib}/**/*").select { |f| File.file?(f) } }
+    files = files_under("ext", "lib")
     named = File.read(File.join(ROOT, "doc/figures.md"), encoding: "UTF-8").scan(/^\| `([^`]+\.(?:c|h|rb))` \|/).flatten
     assert_operator named.size, :>, 15
-    assert_empty(named.reject { |token| files.any? { |f| f.end_with?("/#{token}") } }, "doc/figures.md names no such file")
+    assert_empty(named.reject { |token| files.any? { |f| names?(token, f) } }, "doc/figures.md names no such file")
   end
 
   # Test files move (by tier and subsystem): every test file README and the documents name is there
