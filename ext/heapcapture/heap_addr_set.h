@@ -1,16 +1,15 @@
 /* A set of object addresses (uint64, never 0), for diffs of heap dumps: the objects of one dump,
- * looked up while another is read. Open addressing, kept at most half full: 16 bytes per address
- * at worst (a 3 M object dump: ~64 MB). Pure C: no Ruby. */
+ * looked up while another is read. The project's hash table (util_table.h) of bare keys, kept at
+ * most half full: 16 bytes per address at worst. Pure C: no Ruby. */
 #ifndef HC_HEAP_ADDR_SET_H
 #define HC_HEAP_ADDR_SET_H
+
+#include "util_table.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-    uint64_t *slots;        /* 0: empty */
-    size_t cap, count;
-} hc_addr_set;
+typedef hc_table hc_addr_set; /* count: the addresses in it */
 
 void hc_addr_set_init(hc_addr_set *s);
 void hc_addr_set_free(hc_addr_set *s);

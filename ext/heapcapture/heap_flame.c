@@ -1,6 +1,8 @@
 /* The dominator tree as a flame graph's tree (heap_flame.h). Frames live in one array, found by
- * (parent frame, key) in an open-addressing table; the walk keeps only the path from the root. */
+ * (parent frame, key) in the project's hash table (util_table.h); the walk keeps only the path
+ * from the root. */
 #include "heap_flame.h"
+#include "util_table.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -22,9 +24,14 @@ typedef struct {
     const hc_flame_spec *spec;
     hc_frame *frames;
     uint32_t count, cap;
-    uint32_t *slots;        /* frame index + 1, 0 empty */
-    size_t mask;
+    hc_table index;         /* of hc_frame_entry: every frame but the top (never looked up) */
 } hc_flame;
+
+/* A frame's entry in the index: the hash of (parent, key), top bit set (never 0), and the frame. */
+typedef struct {
+    uint64_t hash;
+    uint32_t frame;
+} hc_frame_entry;
 
 static uint64_t hc_frame_hash(uint32_t parent, const hc_frame_key *k)
 {
@@ -32,37 +39,27 @@ static uint64_t hc_frame_hash(uint32_t parent, const hc_frame_key *k)
     h = (h ^ k->label) * 0xff51afd7ed558ccdull;
     h = (h ^ k->site) * 0xc4ceb9fe1a85ec53ull;
     h = (h ^ k->kind) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 31);
+    return (h ^ (h >> 31)) | (1ull << 63);
 }
+
+static uint64_t hc_frame_entry_hash(const void *slot) { return hc_table_slot_key(slot); }
 
 static int hc_key_eq(const hc_frame_key *a, const hc_frame_key *b)
 {
     return a->label == b->label && a->site == b->site && a->kind == b->kind;
 }
 
-static int hc_flame_rehash(hc_flame *f, size_t cap)
-{
-    uint32_t *slots = calloc(cap, sizeof *slots);
-    if (!slots) return -1;
-    for (uint32_t i = 1; i < f->count; i++) { /* the top is never looked up */
-        size_t j = (size_t)hc_frame_hash(f->frames[i].parent, &f->frames[i].key) & (cap - 1);
-        while (slots[j]) j = (j + 1) & (cap - 1);
-        slots[j] = i + 1;
-    }
-    free(f->slots);
-    f->slots = slots;
-    f->mask = cap - 1;
-    return 0;
-}
-
 /* The frame keyed key under parent, made when new; HC_GRAPH_NONE out of memory. */
 static uint32_t hc_flame_child(hc_flame *f, uint32_t parent, const hc_frame_key *key)
 {
-    if ((size_t)(f->count + 1) * 2 > f->mask + 1 && hc_flame_rehash(f, (f->mask + 1) * 2) != 0) return HC_GRAPH_NONE;
-    size_t j = (size_t)hc_frame_hash(parent, key) & f->mask;
-    for (; f->slots[j]; j = (j + 1) & f->mask) {
-        const hc_frame *fr = &f->frames[f->slots[j] - 1];
-        if (fr->parent == parent && hc_key_eq(&fr->key, key)) return f->slots[j] - 1;
+    uint64_t h = hc_frame_hash(parent, key);
+    if (hc_table_reserve(&f->index, 1) != 0) return HC_GRAPH_NONE;
+    hc_frame_entry *e;
+    for (size_t j = hc_table_home(&f->index, h);; j = hc_table_next(&f->index, j)) {
+        e = hc_table_slot(&f->index, j);
+        if (!e->hash) break;
+        const hc_frame *fr = &f->frames[e->frame];
+        if (e->hash == h && fr->parent == parent && hc_key_eq(&fr->key, key)) return e->frame;
     }
     if (f->count == f->cap) {
         uint32_t cap = f->cap * 2;
@@ -74,7 +71,8 @@ static uint32_t hc_flame_child(hc_flame *f, uint32_t parent, const hc_frame_key 
     uint32_t i = f->count++;
     f->frames[i] = (hc_frame){.parent = parent, .key = *key, .depth = f->frames[parent].depth + 1, .best = HC_GRAPH_NONE,
                               .first_child = HC_GRAPH_NONE, .next_sibling = HC_GRAPH_NONE};
-    f->slots[j] = i + 1;
+    hc_table_claim(&f->index, e, h);
+    e->frame = i;
     return i;
 }
 
@@ -212,9 +210,10 @@ char *hc_flame_json(const hc_graph *g, const hc_flame_spec *spec)
 {
     if (!g->analysed) return NULL;
     hc_flame f = {.g = g, .spec = spec, .cap = 1024};
+    hc_table_init(&f.index, sizeof(hc_frame_entry), 50, hc_frame_entry_hash);
     f.frames = malloc((size_t)f.cap * sizeof *f.frames);
     char *json = NULL;
-    if (!f.frames || hc_flame_rehash(&f, 1024) != 0) goto done;
+    if (!f.frames || hc_table_reserve(&f.index, 512) != 0) goto done;
     f.count = 1;
     f.frames[0] = (hc_frame){.parent = HC_GRAPH_NONE, .key = {0, 0, HC_FLAME_TOP_KIND}, .best = g->root,
                              .value = g->retained[g->root], .objects = g->retained_count[g->root], .instances = 1,
@@ -225,6 +224,6 @@ char *hc_flame_json(const hc_graph *g, const hc_flame_spec *spec)
     json = hc_sbuf_take(&o);
 done:
     free(f.frames);
-    free(f.slots);
+    hc_table_free(&f.index);
     return json;
 }

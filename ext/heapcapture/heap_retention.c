@@ -11,6 +11,7 @@
 #include "heap_retention.h"
 #include "heap_flame.h"
 #include "util.h"
+#include "util_table.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -55,37 +56,32 @@ struct hc_retention {
 
 /* ---- labels: class names, interned by their text ---- */
 
+/* A label's entry in the index (util_table.h): its name's hash (top bit set: never 0), its id. */
 typedef struct {
-    uint32_t *slots; /* label ids, 0 empty */
-    size_t mask;
-} hc_label_index;
+    uint64_t hash;
+    uint32_t id;
+} hc_label_entry;
 
 static uint64_t hc_text_hash(const char *p)
 {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return h ^ (h >> 29);
+    return (h ^ (h >> 29)) | (1ull << 63);
 }
 
+static uint64_t hc_label_entry_hash(const void *slot) { return hc_table_slot_key(slot); }
+
 /* The id of name, made when new; 0 when out of memory. */
-static uint32_t hc_label_id(hc_retention *r, hc_label_index *ix, const char *name)
+static uint32_t hc_label_id(hc_retention *r, hc_table *ix, const char *name)
 {
-    if ((size_t)(r->nlabels + 1) * 2 > ix->mask + 1) {
-        size_t cap = (ix->mask + 1) * 2;
-        uint32_t *slots = calloc(cap, sizeof *slots);
-        if (!slots) return 0;
-        for (uint32_t id = 1; id <= r->nlabels; id++) {
-            size_t j = (size_t)hc_text_hash(r->labels[id - 1]) & (cap - 1);
-            while (slots[j]) j = (j + 1) & (cap - 1);
-            slots[j] = id;
-        }
-        free(ix->slots);
-        ix->slots = slots;
-        ix->mask = cap - 1;
+    uint64_t h = hc_text_hash(name);
+    if (hc_table_reserve(ix, 1) != 0) return 0;
+    hc_label_entry *e;
+    for (size_t j = hc_table_home(ix, h);; j = hc_table_next(ix, j)) {
+        e = hc_table_slot(ix, j);
+        if (!e->hash) break;
+        if (e->hash == h && strcmp(r->labels[e->id - 1], name) == 0) return e->id;
     }
-    size_t j = (size_t)hc_text_hash(name) & ix->mask;
-    for (; ix->slots[j]; j = (j + 1) & ix->mask)
-        if (strcmp(r->labels[ix->slots[j] - 1], name) == 0) return ix->slots[j];
     if (r->nlabels == r->labels_cap) {
         uint32_t cap = r->labels_cap ? r->labels_cap * 2 : 1024;
         const char **labels = realloc(r->labels, cap * sizeof *labels);
@@ -94,7 +90,8 @@ static uint32_t hc_label_id(hc_retention *r, hc_label_index *ix, const char *nam
         r->labels_cap = cap;
     }
     r->labels[r->nlabels++] = name;
-    ix->slots[j] = r->nlabels;
+    hc_table_claim(ix, e, h);
+    e->id = r->nlabels;
     return r->nlabels;
 }
 
@@ -121,10 +118,11 @@ static int hc_label_all(hc_retention *r)
 {
     hc_graph *g = r->g;
     hc_graph_sort_names(g);
-    hc_label_index ix = {calloc(1024, sizeof(uint32_t)), 1023};
+    hc_table ix;
+    hc_table_init(&ix, sizeof(hc_label_entry), 50, hc_label_entry_hash);
     r->class_of = malloc((size_t)g->n * sizeof *r->class_of);
-    if (!ix.slots || !r->class_of) {
-        free(ix.slots);
+    if (hc_table_reserve(&ix, 512) != 0 || !r->class_of) {
+        hc_table_free(&ix);
         return -1;
     }
     /* a class's label, by its address: objects of one class come in runs, and naming one takes two
@@ -144,7 +142,7 @@ static int hc_label_all(hc_retention *r)
         const char *name = hc_class_text(r, i);
         r->class_of[i] = name ? hc_label_id(r, &ix, name) : 0;
         if (name && !r->class_of[i]) {
-            free(ix.slots);
+            hc_table_free(&ix);
             return -1;
         }
         if (klass && !k->imemo && !(g->flags[i] & HC_NODE_ROOT)) {
@@ -152,7 +150,7 @@ static int hc_label_all(hc_retention *r)
             memo[h].id = r->class_of[i];
         }
     }
-    free(ix.slots);
+    hc_table_free(&ix);
     r->own_label = calloc((size_t)r->nlabels + 1, 1);
     if (!r->own_label) return -1;
     for (uint32_t id = 1; id <= r->nlabels; id++) r->own_label[id] = (uint8_t)hc_own_class(r->labels[id - 1]);
@@ -363,8 +361,8 @@ hc_retention *hc_retention_prepare(hc_graph *g, const hc_summary *s, char *err, 
         return NULL;
     }
     for (size_t i = 0; i < s->sites.cap; i++) {
-        const hc_tally_slot *slot = &s->sites.slots[i];
-        if (!slot->used || slot->id >= r->nsites) continue;
+        const hc_tally_slot *slot = hc_tally_at(&s->sites, i);
+        if (!slot || slot->id >= r->nsites) continue;
         r->sites[slot->id] = slot;
         r->own_site[slot->id] = (uint8_t)hc_own_file(slot->name);
     }

@@ -54,69 +54,28 @@ static size_t hc_preview_len(const char *v, size_t len)
     return k;
 }
 
+/* A dump holds thousands of strings at least: the table starts with room for this many. */
+#define HC_STRINGS_FIRST 768
+
+static uint64_t hc_string_slot_hash(const void *slot) { return hc_table_slot_key(slot); }
+
 void hc_string_tally_init(hc_string_tally *t)
 {
     memset(t, 0, sizeof *t);
+    hc_table_init(&t->table, sizeof(hc_string_slot), 75, hc_string_slot_hash);
 }
 
 void hc_string_tally_free(hc_string_tally *t)
 {
     for (size_t i = 0; i < t->dups_count; i++) free(t->dups[i].preview);
     free(t->dups);
-    free(t->slots);
+    hc_table_free(&t->table);
     memset(t, 0, sizeof *t);
 }
 
 void hc_string_tally_end(hc_string_tally *t)
 {
-    free(t->slots);
-    t->slots = NULL;
-    t->cap = 0;
-}
-
-/* Twice the slots, rehashed in place: the old block grown (realloc: a large one is remapped, not
- * copied) and its entries moved within it, so the doubling needs the new half only, not a second
- * whole table beside the old (the last doubling of a big dump's table was the report's peak). An
- * entry is placed at the first slot from its new home that is empty or holds an entry not yet
- * placed, which it takes (that one is placed next): the placed entries between an entry's home and
- * its slot are never moved again, so linear probing finds it. */
-static int hc_string_grow(hc_string_tally *t)
-{
-    if (!t->cap) {
-        t->slots = calloc(1024, sizeof *t->slots);
-        if (!t->slots) return -1;
-        t->cap = 1024;
-        return 0;
-    }
-    size_t old = t->cap, cap = old * 2, mask = cap - 1;
-    uint8_t *placed = calloc(cap / 8, 1); /* a bit a slot: it holds an entry placed in the new table */
-    if (!placed) return -1;
-    hc_string_slot *slots = realloc(t->slots, cap * sizeof *slots);
-    if (!slots) {
-        free(placed);
-        return -1;
-    }
-    memset(slots + old, 0, old * sizeof *slots);
-    t->slots = slots;
-    t->cap = cap;
-#define HC_PLACED(j) (placed[(j) >> 3] & (1u << ((j) & 7)))
-    for (size_t i = 0; i < old; i++) {
-        if (!slots[i].key || HC_PLACED(i)) continue;
-        hc_string_slot cur = slots[i];
-        slots[i].key = 0;
-        for (;;) {
-            size_t j = (size_t)cur.key & mask;
-            while (slots[j].key && HC_PLACED(j)) j = (j + 1) & mask;
-            hc_string_slot next = slots[j];
-            slots[j] = cur;
-            placed[j >> 3] |= (uint8_t)(1u << (j & 7));
-            if (!next.key) break;
-            cur = next; /* an entry not placed yet: it moves on */
-        }
-    }
-#undef HC_PLACED
-    free(placed);
-    return 0;
+    hc_table_free(&t->table);
 }
 
 static uint32_t hc_cap32(uint64_t v) { return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v; }
@@ -151,29 +110,25 @@ static int hc_string_dup_new(hc_string_tally *t, hc_string_slot *slot, const hc_
 
 int hc_string_tally_add(hc_string_tally *t, const hc_json_str *v, uint64_t memsize, uint32_t site)
 {
-    if ((t->count + 1) * 4 > t->cap * 3 && hc_string_grow(t) != 0) goto oom;
-    uint64_t key = hc_string_hash(v->ptr, v->len) | HC_STRING_USED;
+    if (!t->table.cap && hc_table_reserve(&t->table, HC_STRINGS_FIRST) != 0) goto oom;
+    uint64_t key = hc_string_hash(v->ptr, v->len) | HC_STRING_USED; /* its own hash */
     if (site == HC_STRING_SEEN_TWICE) site = 0; /* ids number the dump's sites: never this high */
-    size_t j = (size_t)key & (t->cap - 1);
-    for (;; j = (j + 1) & (t->cap - 1)) {
-        hc_string_slot *s = &t->slots[j];
-        if (!s->key) {
-            *s = (hc_string_slot){.key = key, .memsize = hc_cap32(memsize), .site = site};
-            t->count++;
-            return 0;
-        }
-        if (s->key != key) continue;
-        if (s->site != HC_STRING_SEEN_TWICE) {
-            if (hc_string_dup_new(t, s, v, memsize, site) != 0) goto oom;
-        } else {
-            hc_string_dup *d = &t->dups[s->memsize];
-            d->count++;
-            d->memsize += memsize;
-            if (site != d->site) d->more_sites = 1;
-            if (!d->site) d->site = site; /* a known site says more than none */
-        }
-        return 0;
+    int made;
+    hc_string_slot *s = hc_table_put(&t->table, key, key, &made);
+    if (!s) goto oom;
+    if (made) {
+        s->memsize = hc_cap32(memsize);
+        s->site = site;
+    } else if (s->site != HC_STRING_SEEN_TWICE) {
+        if (hc_string_dup_new(t, s, v, memsize, site) != 0) goto oom;
+    } else {
+        hc_string_dup *d = &t->dups[s->memsize];
+        d->count++;
+        d->memsize += memsize;
+        if (site != d->site) d->more_sites = 1;
+        if (!d->site) d->site = site; /* a known site says more than none */
     }
+    return 0;
 oom:
     t->failed = 1;
     return -1;

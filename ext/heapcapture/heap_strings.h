@@ -1,14 +1,15 @@
 /* The strings of a heap dump that hold the same value: each value (as dump_all wrote it, escapes
  * kept) counted by a 63-bit hash of its bytes and length, with the memsize of its copies and the
  * site of the first that has one; the text kept (its first HC_STRINGS_PREVIEW bytes) only once a
- * value is seen twice. 16 bytes a distinct value, in a table kept at most 3/4 full and doubled in
- * place (a doubling adds the new half only), so it is for reading dumps (heapcapture report), not
+ * value is seen twice. 16 bytes a distinct value, in the project's hash table (util_table.h) kept
+ * at most 3/4 full (its doubling adds the new half only), so it is for reading dumps (heapcapture report), not
  * for the dump child. Two distinct values share a hash with odds of about n^2 / 2^64 (n distinct
  * values). Pure C: no Ruby. */
 #ifndef HC_HEAP_STRINGS_H
 #define HC_HEAP_STRINGS_H
 
 #include "heap_scan.h"
+#include "util_table.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,8 +36,7 @@ typedef struct {
 } hc_string_dup;
 
 typedef struct {
-    hc_string_slot *slots;
-    size_t cap, count;      /* distinct values */
+    hc_table table;         /* of hc_string_slot; its count: the distinct values */
     hc_string_dup *dups;    /* the values seen twice or more */
     size_t dups_count, dups_cap;
     int failed;             /* out of memory once: the tally is incomplete */

@@ -19,104 +19,77 @@ static uint64_t hc_hash_bytes(const char *p, size_t n, uint64_t seed)
     return h ^ (h >> 29);
 }
 
-static int hc_map_grow(hc_tally_map *m)
+/* What a tally slot is found by: never 0 (an empty slot). */
+static uint64_t hc_tally_hash(const char *name, size_t len, int64_t line, uint64_t key)
 {
-    size_t cap = m->cap ? m->cap * 2 : 64;
-    hc_tally_slot *slots = calloc(cap, sizeof *slots);
-    if (!slots) return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-        hc_tally_slot *o = &m->slots[i];
-        if (!o->used) continue;
-        uint64_t h = o->name ? hc_hash_bytes(o->name, strlen(o->name), (uint64_t)o->line) : o->key * 0x9e3779b97f4a7c15ull;
-        size_t j = (size_t)h & (cap - 1);
-        while (slots[j].used) j = (j + 1) & (cap - 1);
-        slots[j] = *o;
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = cap;
-    return 0;
+    uint64_t h = name ? hc_hash_bytes(name, len, (uint64_t)line) : key * 0x9e3779b97f4a7c15ull;
+    return h | (1ull << 63);
+}
+
+static uint64_t hc_tally_slot_hash(const void *slot) { return hc_table_slot_key(slot); }
+
+static void hc_map_init(hc_tally_map *m)
+{
+    hc_table_init(m, sizeof(hc_tally_slot), 50, hc_tally_slot_hash);
 }
 
 /* The slot for (name[0, len), line) or, with name NULL, for key; made when new. NULL out of memory. */
 static hc_tally_slot *hc_map_get(hc_tally_map *m, const char *name, size_t len, int64_t line, uint64_t key)
 {
-    if ((m->count + 1) * 2 > m->cap && hc_map_grow(m) != 0) return NULL;
-    uint64_t h = name ? hc_hash_bytes(name, len, (uint64_t)line) : key * 0x9e3779b97f4a7c15ull;
-    size_t j = (size_t)h & (m->cap - 1);
-    for (;; j = (j + 1) & (m->cap - 1)) {
-        hc_tally_slot *s = &m->slots[j];
-        if (!s->used) break;
-        if (name ? (s->name && s->line == line && strlen(s->name) == len && memcmp(s->name, name, len) == 0)
-                 : (!s->name && s->key == key))
+    if (hc_table_reserve(m, 1) != 0) return NULL;
+    uint64_t h = hc_tally_hash(name, len, line, key);
+    hc_tally_slot *s;
+    for (size_t j = hc_table_home(m, h);; j = hc_table_next(m, j)) {
+        s = hc_table_slot(m, j);
+        if (!s->hash) break;
+        if (s->hash == h && (name ? (s->name && s->line == line && strlen(s->name) == len && memcmp(s->name, name, len) == 0)
+                                  : (!s->name && s->key == key)))
             return s;
     }
-    hc_tally_slot *s = &m->slots[j];
+    char *copy = NULL;
     if (name) {
-        s->name = strndup(name, len); /* a checked JSON string's inside: no NUL in it */
-        if (!s->name) return NULL;
+        copy = strndup(name, len); /* a checked JSON string's inside: no NUL in it */
+        if (!copy) return NULL;
     }
+    hc_table_claim(m, s, h);
+    s->name = copy;
     s->line = line;
     s->key = key;
-    s->id = (uint32_t)m->count;
-    s->used = 1;
-    m->count++;
+    s->id = (uint32_t)(m->count - 1);
     return s;
 }
 
 static void hc_map_free(hc_tally_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++) free(m->slots[i].name);
-    free(m->slots);
-    memset(m, 0, sizeof *m);
+    for (size_t i = 0; i < m->cap; i++) {
+        const hc_tally_slot *slot = hc_tally_at(m, i);
+        if (slot) free(slot->name);
+    }
+    hc_table_free(m);
 }
 
 /* ---- class names ---- */
 
-static size_t hc_addr_slot(uint64_t addr, size_t cap) { return (size_t)((addr >> 3) * 0x9e3779b97f4a7c15ull) & (cap - 1); }
+static uint64_t hc_name_slot_hash(const void *slot) { return hc_table_mix(hc_table_slot_key(slot)); }
 
 static int hc_names_put(hc_name_map *m, uint64_t addr, const char *name, size_t len)
 {
-    if (!addr) return 0;
-    if ((m->count + 1) * 2 > m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 256;
-        uint64_t *keys = calloc(cap, sizeof *keys);
-        char **names = calloc(cap, sizeof *names);
-        if (!keys || !names) {
-            free(keys);
-            free(names);
-            return -1;
-        }
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->keys[i]) continue;
-            size_t j = hc_addr_slot(m->keys[i], cap);
-            while (keys[j]) j = (j + 1) & (cap - 1);
-            keys[j] = m->keys[i];
-            names[j] = m->names[i];
-        }
-        free(m->keys);
-        free(m->names);
-        m->keys = keys;
-        m->names = names;
-        m->cap = cap;
-    }
-    size_t j = hc_addr_slot(addr, m->cap);
-    while (m->keys[j] && m->keys[j] != addr) j = (j + 1) & (m->cap - 1);
-    if (m->keys[j]) return 0; /* the same address twice: the first name stays */
+    if (!addr || hc_table_get(m, addr, hc_table_mix(addr))) return 0; /* the same address twice: the first name stays */
     char *copy = strndup(name, len);
-    if (!copy) return -1;
-    m->keys[j] = addr;
-    m->names[j] = copy;
-    m->count++;
+    int made;
+    hc_name_slot *slot = copy ? hc_table_put(m, addr, hc_table_mix(addr), &made) : NULL;
+    if (!slot) {
+        free(copy);
+        return -1;
+    }
+    slot->name = copy;
     return 0;
 }
 
 static const char *hc_names_get(const hc_name_map *m, uint64_t addr)
 {
-    if (!m->cap || !addr) return NULL;
-    for (size_t j = hc_addr_slot(addr, m->cap); m->keys[j]; j = (j + 1) & (m->cap - 1))
-        if (m->keys[j] == addr) return m->names[j];
-    return NULL;
+    const hc_name_slot *slot = hc_table_get(m, addr, hc_table_mix(addr));
+    return slot ? slot->name : NULL;
 }
 
 const char *hc_summary_class_name(const hc_summary *s, uint64_t addr)
@@ -126,10 +99,8 @@ const char *hc_summary_class_name(const hc_summary *s, uint64_t addr)
 
 static void hc_names_free(hc_name_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++) free(m->names[i]);
-    free(m->keys);
-    free(m->names);
-    memset(m, 0, sizeof *m);
+    for (size_t i = 0; i < m->cap; i++) free(((hc_name_slot *)hc_table_slot(m, i))->name);
+    hc_table_free(m);
 }
 
 /* ---- holders of the most references ---- */
@@ -178,6 +149,10 @@ static int hc_holder_offer(hc_summary *s, const hc_dump_line *l, uint64_t memsiz
 void hc_summary_init(hc_summary *s)
 {
     memset(s, 0, sizeof *s);
+    hc_map_init(&s->types);
+    hc_map_init(&s->generations);
+    hc_map_init(&s->sites);
+    hc_table_init(&s->class_names, sizeof(hc_name_slot), 50, hc_name_slot_hash);
 }
 
 void hc_summary_free(hc_summary *s)
@@ -442,7 +417,7 @@ static hc_tally_slot **hc_sorted(const hc_tally_map *m, int (*cmp)(const void *,
         return NULL;
     }
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].used) v[(*n)++] = &m->slots[i];
+        if (hc_tally_at(m, i)) v[(*n)++] = hc_table_slot(m, i);
     qsort(v, *n, sizeof *v, cmp);
     return v;
 }
@@ -510,8 +485,10 @@ static void hc_put_duplicates(hc_sbuf *o, const hc_summary *s, size_t top)
     hc_tally_slot **by_id = s->sites.count ? calloc(s->sites.count, sizeof *by_id) : NULL;
     if (s->sites.count && !by_id) o->oom = 1;
     nsites = by_id ? s->sites.count : 0;
-    for (size_t i = 0; by_id && i < s->sites.cap; i++)
-        if (s->sites.slots[i].used && s->sites.slots[i].id < nsites) by_id[s->sites.slots[i].id] = &s->sites.slots[i];
+    for (size_t i = 0; by_id && i < s->sites.cap; i++) {
+        hc_tally_slot *slot = hc_table_slot(&s->sites, i);
+        if (slot->hash && slot->id < nsites) by_id[slot->id] = slot;
+    }
     hc_sbuf_puts(o, "[");
     for (size_t i = 0; i < n; i++) {
         const hc_string_dup *d = v[i];

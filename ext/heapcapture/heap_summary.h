@@ -13,6 +13,8 @@
 #include "heap_scan.h"
 #include "heap_strings.h"
 
+#include "util_table.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,18 +28,24 @@ typedef struct {
 } hc_tally;
 
 typedef struct {
+    uint64_t hash;          /* of (name, line) or of key, its top bit set; 0: an empty slot (util_table.h) */
     char *name;             /* a type, or a file as JSON wrote it (escapes kept: it is written back so) */
     int64_t line;
     uint64_t key;           /* a generation */
     hc_tally t;
     uint32_t id;            /* the order it was made in: a site's id, for the string tally */
-    int used;
 } hc_tally_slot;
 
-typedef struct {
-    hc_tally_slot *slots;
-    size_t cap, count;
-} hc_tally_map;
+/* Types, generations or sites to their tallies: the project's hash table (util_table.h) of
+ * hc_tally_slot, at most half full; count is the entries, cap the slots (hc_tally_at walks them). */
+typedef hc_table hc_tally_map;
+
+/* Slot i of m (i < m->cap) when it holds an entry, else NULL. */
+static inline const hc_tally_slot *hc_tally_at(const hc_tally_map *m, size_t i)
+{
+    const hc_tally_slot *slot = hc_table_slot(m, i);
+    return slot->hash ? slot : NULL;
+}
 
 /* An object among those holding the most references. */
 typedef struct {
@@ -47,12 +55,13 @@ typedef struct {
     int64_t line;
 } hc_holder;
 
-/* Class and module addresses to their names (as written), to say what a holder is. */
+/* Class and module addresses to their names (as written), to say what a holder is: the hash
+ * table (util_table.h) of hc_name_slot. */
 typedef struct {
-    uint64_t *keys;         /* 0: empty */
-    char **names;
-    size_t cap, count;
-} hc_name_map;
+    uint64_t address;       /* 0: an empty slot */
+    char *name;
+} hc_name_slot;
+typedef hc_table hc_name_map;
 
 /* Decides for each object line whether it is tallied (1) or not (0); -1 out of memory. A diff
  * keeps only the objects a set of addresses lacks, and fills such sets with a filter that keeps

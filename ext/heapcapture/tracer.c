@@ -1,45 +1,48 @@
-/* The sampled tracer's table (see tracer.h). Open addressing with linear probing and
- * backward-shift deletion (no tombstones, so lookups stay short however many samples come and
- * go), at most half full. Strings are interned in a second open-addressing table. */
+/* The sampled tracer's table (see tracer.h): the project's hash table (util_table.h: linear
+ * probing, backward-shift removal, so lookups stay short however many samples come and go), sized
+ * once for its capacity at most half full. Strings are interned in a second one. */
 #include "tracer.h"
+#include "util_table.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* A sample's addr is the table's 8-byte key. */
+_Static_assert(sizeof(uintptr_t) == sizeof(uint64_t), "a sample's key is 8 bytes");
+
 #define HC_SAMPLES_MAX_STRINGS (1u << 20) /* distinct file and method names: far above any app's */
 
+/* A string's entry in the index: its hash (top bit set: never 0) and its index. */
+typedef struct {
+    uint64_t hash;
+    uint32_t index;
+} hc_string_entry;
+
 struct hc_sample_table {
-    hc_sample *slots;
-    size_t nslots;          /* a power of two, 2 x capacity or more */
+    hc_table samples;       /* of hc_sample, keyed by addr; never grown: room for capacity made at once */
     size_t capacity;
-    size_t count;
     char **strings;         /* by index */
     uint32_t nstrings, strings_cap;
-    uint32_t *string_slots; /* open addressing over strings: index + 1, 0 empty */
-    size_t nstring_slots;   /* a power of two */
+    hc_table string_index;  /* of hc_string_entry */
 };
 
-static size_t hc_pow2_at_least(size_t n)
+static uint64_t hc_addr_hash(uint64_t addr)
 {
-    size_t p = 8;
-    while (p < n) p <<= 1;
-    return p;
-}
-
-static size_t hc_addr_hash(uintptr_t addr)
-{
-    uint64_t x = (uint64_t)addr >> 3; /* objects are at least 8-byte aligned */
+    uint64_t x = addr >> 3; /* objects are at least 8-byte aligned */
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
-    return (size_t)x;
+    return x;
 }
+
+static uint64_t hc_sample_hash(const void *slot) { return hc_addr_hash(hc_table_slot_key(slot)); }
+static uint64_t hc_string_entry_hash(const void *slot) { return hc_table_slot_key(slot); }
 
 static uint64_t hc_str_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return h | (1ull << 63);
 }
 
 hc_sample_table *hc_samples_new(size_t capacity)
@@ -48,11 +51,9 @@ hc_sample_table *hc_samples_new(size_t capacity)
     hc_sample_table *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->capacity = capacity;
-    t->nslots = hc_pow2_at_least(capacity * 2);
-    t->slots = calloc(t->nslots, sizeof *t->slots);
-    t->nstring_slots = 64;
-    t->string_slots = calloc(t->nstring_slots, sizeof *t->string_slots);
-    if (!t->slots || !t->string_slots) {
+    hc_table_init(&t->samples, sizeof(hc_sample), 50, hc_sample_hash);
+    hc_table_init(&t->string_index, sizeof(hc_string_entry), 50, hc_string_entry_hash);
+    if (hc_table_reserve(&t->samples, capacity) != 0 || hc_table_reserve(&t->string_index, 32) != 0) {
         hc_samples_free(t);
         return NULL;
     }
@@ -64,41 +65,23 @@ void hc_samples_free(hc_sample_table *t)
     if (!t) return;
     for (uint32_t i = 0; i < t->nstrings; i++) free(t->strings[i]);
     free(t->strings);
-    free(t->string_slots);
-    free(t->slots);
+    hc_table_free(&t->string_index);
+    hc_table_free(&t->samples);
     free(t);
-}
-
-static int hc_strings_grow(hc_sample_table *t)
-{
-    size_t n = t->nstring_slots * 2;
-    uint32_t *slots = calloc(n, sizeof *slots);
-    if (!slots) return -1;
-    for (uint32_t i = 0; i < t->nstrings; i++) {
-        size_t j = (size_t)hc_str_hash(t->strings[i]) & (n - 1);
-        while (slots[j]) j = (j + 1) & (n - 1);
-        slots[j] = i + 1;
-    }
-    free(t->string_slots);
-    t->string_slots = slots;
-    t->nstring_slots = n;
-    return 0;
 }
 
 /* The index of s, interned now if new; UINT32_MAX when out of memory or too many strings. */
 static uint32_t hc_intern(hc_sample_table *t, const char *s)
 {
-    size_t j = (size_t)hc_str_hash(s) & (t->nstring_slots - 1);
-    for (; t->string_slots[j]; j = (j + 1) & (t->nstring_slots - 1)) {
-        uint32_t i = t->string_slots[j] - 1;
-        if (strcmp(t->strings[i], s) == 0) return i;
+    uint64_t h = hc_str_hash(s);
+    if (hc_table_reserve(&t->string_index, 1) != 0) return UINT32_MAX;
+    hc_string_entry *e;
+    for (size_t j = hc_table_home(&t->string_index, h);; j = hc_table_next(&t->string_index, j)) {
+        e = hc_table_slot(&t->string_index, j);
+        if (!e->hash) break;
+        if (e->hash == h && strcmp(t->strings[e->index], s) == 0) return e->index;
     }
     if (t->nstrings >= HC_SAMPLES_MAX_STRINGS) return UINT32_MAX;
-    if (((size_t)t->nstrings + 1) * 2 > t->nstring_slots) { /* keep it at most half full */
-        if (hc_strings_grow(t) != 0) return UINT32_MAX;
-        j = (size_t)hc_str_hash(s) & (t->nstring_slots - 1);
-        while (t->string_slots[j]) j = (j + 1) & (t->nstring_slots - 1);
-    }
     if (t->nstrings == t->strings_cap) {
         uint32_t cap = t->strings_cap ? t->strings_cap * 2 : 16;
         char **strings = realloc(t->strings, cap * sizeof *strings);
@@ -110,63 +93,44 @@ static uint32_t hc_intern(hc_sample_table *t, const char *s)
     if (!copy) return UINT32_MAX;
     uint32_t i = t->nstrings++;
     t->strings[i] = copy;
-    t->string_slots[j] = i + 1;
+    hc_table_claim(&t->string_index, e, h);
+    e->index = i;
     return i;
-}
-
-static size_t hc_find(const hc_sample_table *t, uintptr_t addr)
-{
-    size_t mask = t->nslots - 1;
-    size_t j = hc_addr_hash(addr) & mask;
-    while (t->slots[j].addr && t->slots[j].addr != addr) j = (j + 1) & mask;
-    return j;
 }
 
 int hc_samples_put(hc_sample_table *t, uintptr_t addr, const char *file, int line, const char *method,
                    uint32_t generation, uint32_t weight)
 {
     if (!addr || !file) return -1;
-    size_t j = hc_find(t, addr);
-    if (!t->slots[j].addr && t->count >= t->capacity) return 1;
+    uint64_t h = hc_addr_hash(addr);
+    hc_sample *s = hc_table_get(&t->samples, addr, h);
+    if (!s && t->samples.count >= t->capacity) return 1;
     uint32_t f = hc_intern(t, file);
     uint32_t m = method ? hc_intern(t, method) : HC_SAMPLE_NO_METHOD;
     if (f == UINT32_MAX || (method && m == UINT32_MAX)) return -1;
-    if (!t->slots[j].addr) t->count++;
-    t->slots[j] = (hc_sample){addr, f, m, line, generation, weight ? weight : 1};
+    int made;
+    if (!s) s = hc_table_put(&t->samples, addr, h, &made); /* room made for capacity at the start */
+    if (!s) return -1;
+    *s = (hc_sample){addr, f, m, line, generation, weight ? weight : 1};
     return 0;
 }
 
 const hc_sample *hc_samples_get(const hc_sample_table *t, uintptr_t addr)
 {
-    if (!addr) return NULL;
-    size_t j = hc_find(t, addr);
-    return t->slots[j].addr ? &t->slots[j] : NULL;
+    return hc_table_get(&t->samples, addr, hc_addr_hash(addr));
 }
 
 int hc_samples_remove(hc_sample_table *t, uintptr_t addr)
 {
-    if (!addr) return 0;
-    size_t mask = t->nslots - 1;
-    size_t hole = hc_find(t, addr);
-    if (!t->slots[hole].addr) return 0;
-    /* Backward shift: move up each later entry of the run whose home is at or before the hole. */
-    for (size_t j = (hole + 1) & mask; t->slots[j].addr; j = (j + 1) & mask) {
-        size_t home = hc_addr_hash(t->slots[j].addr) & mask;
-        /* j may move into hole when home is not in the cyclic range (hole, j] */
-        int in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
-        if (!in_range) {
-            t->slots[hole] = t->slots[j];
-            hole = j;
-        }
-    }
-    memset(&t->slots[hole], 0, sizeof t->slots[hole]);
-    t->count--;
+    hc_sample *s = hc_table_get(&t->samples, addr, hc_addr_hash(addr));
+    if (!s) return 0;
+    hc_table_remove(&t->samples, s);
     return 1;
 }
 
 size_t hc_samples_count(const hc_sample_table *t)
 {
-    return t->count;
+    return t->samples.count;
 }
 
 size_t hc_samples_capacity(const hc_sample_table *t)
@@ -181,10 +145,12 @@ const char *hc_samples_string(const hc_sample_table *t, uint32_t index)
 
 size_t hc_samples_slots(const hc_sample_table *t)
 {
-    return t->nslots;
+    return t->samples.cap;
 }
 
 const hc_sample *hc_samples_at(const hc_sample_table *t, size_t slot)
 {
-    return slot < t->nslots && t->slots[slot].addr ? &t->slots[slot] : NULL;
+    if (slot >= t->samples.cap) return NULL;
+    const hc_sample *s = hc_table_slot(&t->samples, slot);
+    return s->addr ? s : NULL;
 }

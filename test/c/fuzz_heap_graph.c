@@ -161,8 +161,8 @@ static void check_paths(hc_retention *r, const hc_graph *g, const hc_summary *s,
         }
         if (g->site[v] && g->site[v] <= s->sites.count) {
             for (size_t j = 0; j < s->sites.cap; j++) {
-                const hc_tally_slot *slot = &s->sites.slots[j];
-                if (!slot->used || slot->id + 1 != g->site[v]) continue;
+                const hc_tally_slot *slot = hc_tally_at(&s->sites, j);
+                if (!slot || slot->id + 1 != g->site[v]) continue;
                 memset(&q, 0, sizeof q);
                 q.file = slot->name;
                 q.line = slot->line;

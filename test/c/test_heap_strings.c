@@ -25,7 +25,7 @@ static void test_counts(void)
     add(&t, "a\\\"b", 40, 0);
     add(&t, "later", 40, 0);
     add(&t, "later", 40, 3);
-    HC_CHECK(t.count == 5 && t.dups_count == 4, "5 values, 4 seen twice: %zu %zu", t.count, t.dups_count);
+    HC_CHECK(t.table.count == 5 && t.dups_count == 4, "5 values, 4 seen twice: %zu %zu", t.table.count, t.dups_count);
     size_t n;
     hc_string_dup **top = hc_string_tally_top(&t, 2, &n);
     HC_CHECK(top && n == 2, "top 2 of 3");
@@ -43,7 +43,7 @@ static void test_counts(void)
              !top[2]->more_sites, "an escaped value: decoded bytesize 3, no site");
     free(top);
     hc_string_tally_end(&t); /* the counting table goes, the duplicates stay */
-    HC_CHECK(!t.slots && t.cap == 0 && t.dups_count == 4, "ended: no table, 4 duplicates kept");
+    HC_CHECK(!t.table.slots && t.table.cap == 0 && t.dups_count == 4, "ended: no table, 4 duplicates kept");
     top = hc_string_tally_top(&t, 1, &n);
     HC_CHECK(top && n == 1 && strcmp(top[0]->preview, "five") == 0 && top[0]->count == 5, "the top after the end");
     free(top);
@@ -59,9 +59,9 @@ static void test_distinct(void)
         snprintf(v, sizeof v, "v%08d", i);
         add(&t, v, 40, 0);
     }
-    HC_CHECK(t.count == 100000 && t.dups_count == 0, "100,000 distinct values: %zu, %zu twice", t.count, t.dups_count);
+    HC_CHECK(t.table.count == 100000 && t.dups_count == 0, "100,000 distinct values: %zu, %zu twice", t.table.count, t.dups_count);
     add(&t, "v00012345", 40, 0);
-    HC_CHECK(t.count == 100000 && t.dups_count == 1, "one seen again");
+    HC_CHECK(t.table.count == 100000 && t.dups_count == 1, "one seen again");
     size_t n;
     hc_string_dup **top = hc_string_tally_top(&t, 5, &n);
     HC_CHECK(n == 1 && strcmp(top[0]->preview, "v00012345") == 0 && top[0]->count == 2, "it is the top");
@@ -84,12 +84,12 @@ static void test_growth_keeps_every_value(void)
                 else snprintf(v, sizeof v, "%08d", i);
                 add(&t, v, 40, 0);
             }
-        HC_CHECK(t.count == N && t.dups_count == N, "%s: %d values twice each: %zu distinct, %zu seen twice",
-                 lengths ? "many lengths" : "one length", N, t.count, t.dups_count);
+        HC_CHECK(t.table.count == N && t.dups_count == N, "%s: %d values twice each: %zu distinct, %zu seen twice",
+                 lengths ? "many lengths" : "one length", N, t.table.count, t.dups_count);
         int twice = 1;
         for (size_t k = 0; k < t.dups_count; k++) twice &= t.dups[k].count == 2;
         HC_CHECK(twice, "each counted twice");
-        HC_CHECK(t.cap * 3 >= t.count * 4 && t.cap >= 1024 && (t.cap & (t.cap - 1)) == 0, "at most 3/4 full: %zu", t.cap);
+        HC_CHECK(t.table.cap * 3 >= t.table.count * 4 && t.table.cap >= 1024 && (t.table.cap & (t.table.cap - 1)) == 0, "at most 3/4 full: %zu", t.table.cap);
         hc_string_tally_free(&t);
     }
 }
@@ -114,15 +114,15 @@ static void test_growth_of_a_wrapped_run(void)
     hc_string_tally t;
     hc_string_tally_init(&t);
     for (int k = 0; k < have; k++) add(&t, run[k], 40, 0);
-    for (int i = 0; t.cap == 1024 || i < 100; i++) { /* fillers, past the doubling */
+    for (int i = 0; t.table.cap == 1024 || i < 100; i++) { /* fillers, past the doubling */
         snprintf(v, sizeof v, "f%d", i);
         add(&t, v, 40, 0);
     }
-    size_t distinct = t.count;
+    size_t distinct = t.table.count;
     for (int k = 0; k < have; k++) add(&t, run[k], 40, 0);
-    HC_CHECK(t.cap == 2048 && t.count == distinct && t.dups_count == (size_t)have,
-             "after the doubling each of the run is found: %zu slots, %zu distinct (was %zu), %zu seen twice", t.cap,
-             t.count, distinct, t.dups_count);
+    HC_CHECK(t.table.cap == 2048 && t.table.count == distinct && t.dups_count == (size_t)have,
+             "after the doubling each of the run is found: %zu slots, %zu distinct (was %zu), %zu seen twice", t.table.cap,
+             t.table.count, distinct, t.dups_count);
     hc_string_tally_free(&t);
 }
 

@@ -75,7 +75,7 @@ static void test_graph_only(void)
     HC_CHECK(hc_summary_write(&s, DUMP, sizeof DUMP - 1) == 0 && hc_summary_finish(&s) == 0, "write");
     HC_CHECK(s.lines == 9 && s.invalid == 2 && s.roots == 1 && s.all.objects == 6 && s.all.memsize == 370,
              "the lines and objects counted: %llu %llu", (unsigned long long)s.lines, (unsigned long long)s.all.objects);
-    HC_CHECK(s.types.count == 0 && s.generations.count == 0 && s.holders_count == 0 && t.count == 0,
+    HC_CHECK(s.types.count == 0 && s.generations.count == 0 && s.holders_count == 0 && t.table.count == 0,
              "no types, generations, holders or strings");
     HC_CHECK(s.sites.count == 3, "the sites kept (ids for the graph): %zu", s.sites.count);
     const char *foo = hc_summary_class_name(&s, 0x8);
