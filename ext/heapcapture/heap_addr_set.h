@@ -1,6 +1,6 @@
 /* A set of object addresses (uint64, never 0), for diffs of heap dumps: the objects of one dump,
- * looked up while another is read. The project's hash table (util_table.h) of bare keys, kept at
- * most half full: 16 bytes per address at worst. Pure C: no Ruby. */
+ * looked up while another is read. The project's hash table (util_table.h) of bare keys, a quarter
+ * to half full: 16 to 32 bytes an address. Pure C: no Ruby. */
 #ifndef HC_HEAP_ADDR_SET_H
 #define HC_HEAP_ADDR_SET_H
 

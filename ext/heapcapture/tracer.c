@@ -26,22 +26,17 @@ struct hc_sample_table {
     hc_table string_index;  /* of hc_string_entry */
 };
 
-static uint64_t hc_addr_hash(uint64_t addr)
-{
-    uint64_t x = addr >> 3; /* objects are at least 8-byte aligned */
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
+/* A key is a counter (the app's table) or an address (a dump's): hc_table_mix spreads both. */
+static uint64_t hc_key_hash(uint64_t key) { return hc_table_mix(key); }
 
-static uint64_t hc_sample_hash(const void *slot) { return hc_addr_hash(hc_table_slot_key(slot)); }
+static uint64_t hc_sample_hash(const void *slot) { return hc_key_hash(hc_table_slot_key(slot)); }
 static uint64_t hc_string_entry_hash(const void *slot) { return hc_table_slot_key(slot); }
 
 static uint64_t hc_str_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h ^= h >> 29; /* the high bits into the low ones, which pick the home slot */
     return h | (1ull << 63);
 }
 
@@ -102,7 +97,7 @@ int hc_samples_put(hc_sample_table *t, uintptr_t addr, const char *file, int lin
                    uint32_t generation, uint32_t weight)
 {
     if (!addr || !file) return -1;
-    uint64_t h = hc_addr_hash(addr);
+    uint64_t h = hc_key_hash(addr);
     hc_sample *s = hc_table_get(&t->samples, addr, h);
     if (!s && t->samples.count >= t->capacity) return 1;
     uint32_t f = hc_intern(t, file);
@@ -117,12 +112,12 @@ int hc_samples_put(hc_sample_table *t, uintptr_t addr, const char *file, int lin
 
 const hc_sample *hc_samples_get(const hc_sample_table *t, uintptr_t addr)
 {
-    return hc_table_get(&t->samples, addr, hc_addr_hash(addr));
+    return hc_table_get(&t->samples, addr, hc_key_hash(addr));
 }
 
 int hc_samples_remove(hc_sample_table *t, uintptr_t addr)
 {
-    hc_sample *s = hc_table_get(&t->samples, addr, hc_addr_hash(addr));
+    hc_sample *s = hc_table_get(&t->samples, addr, hc_key_hash(addr));
     if (!s) return 0;
     hc_table_remove(&t->samples, s);
     return 1;

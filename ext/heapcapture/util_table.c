@@ -90,8 +90,8 @@ static int hc_table_double(hc_table *t)
 int hc_table_make_room(hc_table *t, size_t more)
 {
     size_t want = t->count + more;
-    if (want <= t->limit && t->cap) return 0;
     if (want < t->count) return -1;
+    if (want <= t->limit && t->cap) return 0;
     if (!t->cap) {
         size_t cap = HC_TABLE_FIRST_CAP;
         while (hc_table_limit(t, cap) < want) {

@@ -55,29 +55,11 @@ static inline size_t hc_table_home(const hc_table *t, uint64_t hash) { return (s
 static inline size_t hc_table_next(const hc_table *t, size_t j) { return (j + 1) & (t->cap - 1); }
 static inline void *hc_table_slot(const hc_table *t, size_t j) { return t->slots + j * t->slot_size; }
 
-/* Room for `more` entries beyond count, doubling as needed. 0, or -1 out of memory (t unchanged).
- * Inline: every put asks. */
+/* Room for `more` entries beyond count, doubling as needed. 0, or -1 out of memory (t still valid,
+ * perhaps doubled already). Inline: every put asks. */
 static inline int hc_table_reserve(hc_table *t, size_t more)
 {
-    return t->cap && t->count + more <= t->limit ? 0 : hc_table_make_room(t, more);
-}
-
-/* The slot for key: the one holding it, or a new one (key set, the rest zeroed, *made = 1). NULL
- * out of memory. A slot pointer is valid until the next put, claim, reserve or remove. */
-static inline void *hc_table_put(hc_table *t, uint64_t key, uint64_t hash, int *made)
-{
-    *made = 0;
-    if (!key || hc_table_reserve(t, 1) != 0) return NULL;
-    for (size_t j = hc_table_home(t, hash);; j = hc_table_next(t, j)) {
-        void *slot = hc_table_slot(t, j);
-        uint64_t k = hc_table_slot_key(slot);
-        if (k == key) return slot;
-        if (!k) {
-            hc_table_claim(t, slot, key);
-            *made = 1;
-            return slot;
-        }
-    }
+    return t->cap && more <= t->limit - t->count ? 0 : hc_table_make_room(t, more);
 }
 
 /* The slot holding key, or NULL (also in an empty table). */
@@ -89,6 +71,29 @@ static inline void *hc_table_get(const hc_table *t, uint64_t key, uint64_t hash)
         uint64_t k = hc_table_slot_key(slot);
         if (k == key) return slot;
         if (!k) return NULL;
+    }
+}
+
+/* The slot for key: the one holding it, or a new one (key set, the rest zeroed, *made = 1). NULL
+ * out of memory. A slot pointer is valid until the next put, claim, reserve or remove. */
+static inline void *hc_table_put(hc_table *t, uint64_t key, uint64_t hash, int *made)
+{
+    *made = 0;
+    if (!key) return NULL;
+    if (t->cap && t->count >= t->limit) { /* a key already in a full table takes no doubling */
+        void *slot = hc_table_get(t, key, hash);
+        if (slot) return slot;
+    }
+    if (hc_table_reserve(t, 1) != 0) return NULL;
+    for (size_t j = hc_table_home(t, hash);; j = hc_table_next(t, j)) {
+        void *slot = hc_table_slot(t, j);
+        uint64_t k = hc_table_slot_key(slot);
+        if (k == key) return slot;
+        if (!k) {
+            hc_table_claim(t, slot, key);
+            *made = 1;
+            return slot;
+        }
     }
 }
 

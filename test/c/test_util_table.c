@@ -116,6 +116,11 @@ static void test_edges(void)
     size_t cap = t.cap;
     for (uint64_t k = 1; k <= 1000; k++) hc_table_put(&t, k, hc_table_mix(k), &made);
     HC_CHECK(t.cap == cap && t.count == 1000, "no doubling within what was reserved: %zu slots", t.cap);
+    for (uint64_t k = 1001; t.count < t.limit; k++) hc_table_put(&t, k, hc_table_mix(k), &made);
+    HC_CHECK(t.cap == cap, "filled to its limit without a doubling: %zu slots", t.cap);
+    HC_CHECK(hc_table_put(&t, 7, hc_table_mix(7), &made) != NULL && !made && t.cap == cap,
+             "a key already in a full table is found without a doubling: %zu slots", t.cap);
+    HC_CHECK(hc_table_reserve(&t, SIZE_MAX) == -1 && t.cap == cap, "room for SIZE_MAX more is refused, not wrapped");
     hc_table_free(&t);
 }
 
