@@ -62,19 +62,12 @@ typedef struct {
     uint32_t id;
 } hc_label_entry;
 
-static uint64_t hc_text_hash(const char *p)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    return (h ^ (h >> 29)) | (1ull << 63);
-}
-
 static uint64_t hc_label_entry_hash(const void *slot) { return hc_table_slot_key(slot); }
 
 /* The id of name, made when new; 0 when out of memory. */
 static uint32_t hc_label_id(hc_retention *r, hc_table *ix, const char *name)
 {
-    uint64_t h = hc_text_hash(name);
+    uint64_t h = hc_table_hash_text(name, strlen(name), 0);
     if (hc_table_reserve(ix, 1) != 0) return 0;
     hc_label_entry *e;
     for (size_t j = hc_table_home(ix, h);; j = hc_table_next(ix, j)) {

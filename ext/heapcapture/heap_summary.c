@@ -12,18 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t hc_hash_bytes(const char *p, size_t n, uint64_t seed)
-{
-    uint64_t h = 1469598103934665603ull ^ seed; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
 /* What a tally slot is found by: never 0 (an empty slot). */
 static uint64_t hc_tally_hash(const char *name, size_t len, int64_t line, uint64_t key)
 {
-    uint64_t h = name ? hc_hash_bytes(name, len, (uint64_t)line) : key * 0x9e3779b97f4a7c15ull;
-    return h | (1ull << 63);
+    if (name) return hc_table_hash_text(name, len, (uint64_t)line);
+    return (key * 0x9e3779b97f4a7c15ull) | (1ull << 63);
 }
 
 static uint64_t hc_tally_slot_hash(const void *slot) { return hc_table_slot_key(slot); }

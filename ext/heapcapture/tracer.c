@@ -32,14 +32,6 @@ static uint64_t hc_key_hash(uint64_t key) { return hc_table_mix(key); }
 static uint64_t hc_sample_hash(const void *slot) { return hc_key_hash(hc_table_slot_key(slot)); }
 static uint64_t hc_string_entry_hash(const void *slot) { return hc_table_slot_key(slot); }
 
-static uint64_t hc_str_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    h ^= h >> 29; /* the high bits into the low ones, which pick the home slot */
-    return h | (1ull << 63);
-}
-
 hc_sample_table *hc_samples_new(size_t capacity)
 {
     if (capacity == 0) capacity = 1;
@@ -68,7 +60,7 @@ void hc_samples_free(hc_sample_table *t)
 /* The index of s, interned now if new; UINT32_MAX when out of memory or too many strings. */
 static uint32_t hc_intern(hc_sample_table *t, const char *s)
 {
-    uint64_t h = hc_str_hash(s);
+    uint64_t h = hc_table_hash_text(s, strlen(s), 0);
     if (hc_table_reserve(&t->string_index, 1) != 0) return UINT32_MAX;
     hc_string_entry *e;
     for (size_t j = hc_table_home(&t->string_index, h);; j = hc_table_next(&t->string_index, j)) {

@@ -44,6 +44,15 @@ static inline uint64_t hc_table_mix(uint64_t x)
     return x ^ (x >> 32);
 }
 
+/* A hash of n bytes of text from seed (FNV-1a, its high bits folded into the low ones, which pick
+ * the home slot), never 0: the key of a table keyed by names, whose callers walk the probe. */
+static inline uint64_t hc_table_hash_text(const char *p, size_t n, uint64_t seed)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ seed; /* the offset basis */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull; /* the prime */
+    return (h ^ (h >> 29)) | (1ull << 63);
+}
+
 static inline uint64_t hc_table_slot_key(const void *slot)
 {
     uint64_t key;

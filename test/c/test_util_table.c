@@ -124,6 +124,21 @@ static void test_edges(void)
     hc_table_free(&t);
 }
 
+/* hc_table_hash_text is FNV-1a (the published 64-bit vectors) with its high bits folded in, never 0. */
+static void test_text_hash(void)
+{
+    static const struct { const char *text; uint64_t fnv; } vectors[] = {
+        {"", 0xcbf29ce484222325ull}, {"a", 0xaf63dc4c8601ec8cull}, {"foobar", 0x85944171f73967e8ull}};
+    for (size_t i = 0; i < sizeof vectors / sizeof vectors[0]; i++) {
+        uint64_t want = (vectors[i].fnv ^ (vectors[i].fnv >> 29)) | (1ull << 63);
+        uint64_t got = hc_table_hash_text(vectors[i].text, strlen(vectors[i].text), 0);
+        HC_CHECK(got == want, "text hash of \"%s\": %016llx, want %016llx", vectors[i].text, (unsigned long long)got,
+                 (unsigned long long)want);
+    }
+    HC_CHECK(hc_table_hash_text("app/a.rb", 8, 10) != hc_table_hash_text("app/a.rb", 8, 11), "the seed (a line) counts");
+    HC_CHECK(hc_table_hash_text("app/a.rb\0tail", 8, 0) == hc_table_hash_text("app/a.rb", 8, 0), "n bytes, no more");
+}
+
 int main(void)
 {
     check_against_model(hash_spread, hc_table_mix, 50, "spread, half full at most");
@@ -131,5 +146,6 @@ int main(void)
     check_against_model(hash_clumped, hash_clumped_key, 75, "clumped homes");
     test_a_walked_table();
     test_edges();
+    test_text_hash();
     return hc_test_summary("util_table");
 }
