@@ -12,6 +12,7 @@ typedef struct {
     uint64_t raw_bytes;
     uint64_t stored_bytes;
     uint64_t dump_cpu_ns;   /* CPU time of the thread that ran dump_all */
+    uint64_t dump_waits;    /* how often that thread waited (on a full pipe, mostly) */
     uint64_t dump_wall_ns;  /* from the child's start until dump_all returned and the IO was closed */
     uint64_t gzip_cpu_ns;   /* CPU time of the pump (gzip) thread */
     uint64_t finish_ns;     /* the end of the stream, in the pump */

@@ -310,7 +310,8 @@ static VALUE hc_child_wait(VALUE self)
 }
 
 /* Child#stages => where the child's time went, from its report: {"dump_cpu_ns" (the dump
- * thread's CPU), "dump_wall_ns" (until it closed the pipe), "gzip_cpu_ns" (the pump thread's
+ * thread's CPU), "dump_waits" (how often it waited: on a full pipe, mostly), "dump_wall_ns" (until it
+ * closed the pipe), "gzip_cpu_ns" (the pump thread's
  * CPU), "finish_ns" (end of stream), "summary_cpu_ns" (the summary thread's CPU), "warm_pages",
  * "warm_mappings", "warm_faults", "warm_cpu_ns", "warm_wall_ns" (the page warmer's, dump_page_warm.h),
  * "nice" (the child's CPU priority)};
@@ -322,6 +323,7 @@ static VALUE hc_child_stages(VALUE self)
     const hc_dump_report *r = &c->child.report;
     VALUE stages = rb_hash_new();
     rb_hash_aset(stages, rb_str_new_cstr("dump_cpu_ns"), ULL2NUM(r->dump_cpu_ns));
+    rb_hash_aset(stages, rb_str_new_cstr("dump_waits"), ULL2NUM(r->dump_waits));
     rb_hash_aset(stages, rb_str_new_cstr("dump_wall_ns"), ULL2NUM(r->dump_wall_ns));
     rb_hash_aset(stages, rb_str_new_cstr("gzip_cpu_ns"), ULL2NUM(r->gzip_cpu_ns));
     rb_hash_aset(stages, rb_str_new_cstr("finish_ns"), ULL2NUM(r->finish_ns));

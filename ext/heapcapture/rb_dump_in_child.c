@@ -31,14 +31,14 @@
 #define HC_DUMP_CHILD_NICE 1
 #endif
 
-/* The IO dump_all writes the pipe through, with its buffer: writes of the pipe's size, not of
- * Ruby's 8 KiB, so fewer writes and fewer wake-ups of the pump (doc/capture.md); where dump_all
- * writes through stdio, its FILE's buffer instead. For rb_protect: both buffers allocate, and an
+/* The IO dump_all writes the pipe through, with its buffer: writes of half the pipe
+ * (hc_dump_pipe_write_bytes), not of Ruby's 8 KiB, so fewer writes and fewer wake-ups of the pump
+ * (doc/capture.md); where dump_all writes through stdio, its FILE's buffer instead. For rb_protect: both buffers allocate, and an
  * exception must not leave hc_child_main. */
 static VALUE hc_child_open_io(VALUE fdv)
 {
     VALUE io = hc_dump_pipe_io(fdv);
-    (void)hc_dump_pipe_io_buffer(io, HC_DUMP_PIPE_SIZE);
+    (void)hc_dump_pipe_io_buffer(io, hc_dump_pipe_write_bytes(NUM2INT(fdv)));
     (void)hc_dump_pipe_io_stdio_buffer(io); /* never freed: the child _exit()s */
     return io;
 }
@@ -151,6 +151,7 @@ void hc_child_main(const hc_child_args *a)
 
     report.dump_wall_ns = hc_now_ns() - started;
     report.dump_cpu_ns = hc_thread_cpu_ns();
+    report.dump_waits = hc_thread_waits();
     hc_page_warm_stop(&warm); /* before the pump frees its buffers: the warmer may be reading them */
     report.warm_pages = warm.pages;
     report.warm_cpu_ns = warm.cpu_ns;

@@ -13,8 +13,8 @@
  *
  * Where dump_all writes through stdio (Ruby 3.4 and later, HC_DUMP_ALL_WRITES_STDIO), it keeps the
  * GVL to the end: the app's other threads wait for the whole dump, as with a plain dump_all, and a
- * bigger buffer would buy them nothing. The FILE gets HC_DUMP_STDIO_BUFFER_BYTES instead of glibc's
- * 4 KiB (fewer writes and wake-ups of the pump), freed once the IO has closed it.
+ * bigger buffer would buy them nothing. The FILE gets half the pipe (hc_dump_pipe_write_bytes)
+ * instead of glibc's 4 KiB (fewer writes and wake-ups of the pump), freed once the IO has closed it.
  *
  * The GC stays on (other threads may allocate in those moments), so the sampled objects are pinned
  * (rb_tracer.h): none of their slots holds another object when dump_all reaches it. */

@@ -34,6 +34,18 @@ int hc_dump_pipe(int fds[2])
     return 0;
 }
 
+long hc_dump_pipe_write_bytes(int fd)
+{
+    long held = 64 * 1024; /* a pipe's default */
+#ifdef F_GETPIPE_SZ
+    int size = fcntl(fd, F_GETPIPE_SZ);
+    if (size > 0) held = size;
+#else
+    (void)fd;
+#endif
+    return held / 2;
+}
+
 /* HeapCapture::Dump::PipeIO, an IO of our own class: the inline dump's IO is in the heap it dumps,
  * with its buffer, and the retention analysis counts HeapCapture:: objects as the capture's own,
  * not as the app's (an IO of Ruby's class was the top "leak suspect" of every inline capture). */
@@ -85,9 +97,10 @@ char *hc_dump_pipe_io_stdio_buffer(VALUE io)
     GetOpenFile(io, fptr);
     FILE *file = rb_io_stdio_file(fptr); /* the FILE dump_all will take: made now, not yet written */
     if (!file) return NULL;
-    char *buf = malloc(HC_DUMP_STDIO_BUFFER_BYTES);
+    size_t bytes = (size_t)hc_dump_pipe_write_bytes(fptr->fd);
+    char *buf = malloc(bytes);
     if (!buf) return NULL;
-    if (setvbuf(file, buf, _IOFBF, HC_DUMP_STDIO_BUFFER_BYTES) != 0) {
+    if (setvbuf(file, buf, _IOFBF, bytes) != 0) {
         free(buf);
         return NULL;
     }

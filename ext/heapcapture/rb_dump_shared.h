@@ -25,17 +25,20 @@ VALUE hc_dump_pipe_io(VALUE fdv);
 #else
 #define HC_DUMP_ALL_WRITES_STDIO 0
 #endif
-/* The stdio buffer of a dump into the pipe where dump_all writes through stdio: glibc's own is the
- * pipe's st_blksize (4 KiB, 24,000 writes per 100 MB); the pipe holds this much. */
-#define HC_DUMP_STDIO_BUFFER_BYTES HC_DUMP_PIPE_SIZE
+/* How much dump_all should write into the pipe (fd, its write end) at a time, through its IO's
+ * buffer or its FILE's: half of what the pipe holds, so that a write fits beside what the pump has
+ * yet to take of the one before. A write of the whole pipe fits only into an empty pipe: it waited
+ * for the pump once per write, a fifth of the child's dump time (doc/capture.md). */
+long hc_dump_pipe_write_bytes(int fd);
 /* Gives that IO a write buffer of bytes (before its first write) where dump_all writes through the
  * IO: each write(2) hands the GVL to other threads, so fewer of them bound what a CPU-bound thread
  * can take from an inline dump. 1 when it did, 0 when it did not (it keeps Ruby's 8 KiB; where
  * dump_all writes through stdio, the IO's buffer is never used). */
 int hc_dump_pipe_io_buffer(VALUE io, long bytes);
-/* Where dump_all writes through stdio: gives the IO's FILE a buffer of HC_DUMP_STDIO_BUFFER_BYTES
- * (before its first write) and returns it, to be free()d once the IO is closed (closing it fcloses
- * the FILE). NULL where dump_all does not write through stdio, or when that failed (glibc's stays). */
+/* Where dump_all writes through stdio: gives the IO's FILE a buffer of hc_dump_pipe_write_bytes
+ * (glibc's own is the pipe's st_blksize, 4 KiB: 24,000 writes per 100 MB), before its first write,
+ * and returns it, to be free()d once the IO is closed (closing it fcloses the FILE). NULL where
+ * dump_all does not write through stdio, or when that failed (glibc's stays). */
 char *hc_dump_pipe_io_stdio_buffer(VALUE io);
 /* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson", ".age" after it when encrypted), or
  * DumpError saying why not. */

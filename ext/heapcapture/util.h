@@ -16,6 +16,9 @@ int64_t hc_now_ms(void);
 uint64_t hc_now_ns(void);
 /* CPU time the calling thread has used so far, in ns (0 when unknown). */
 uint64_t hc_thread_cpu_ns(void);
+/* How often the calling thread has waited so far (voluntary context switches: a read, a write or a
+ * lock that blocked); 0 when unknown. */
+uint64_t hc_thread_waits(void);
 
 /* a x b, or UINT64_MAX when that does not fit (a sampled site's figures scaled by its weights). */
 static inline uint64_t hc_mul_sat(uint64_t a, uint64_t b)

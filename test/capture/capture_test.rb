@@ -122,8 +122,8 @@ class CaptureTest < HCTest::TestCase
     dump = child.wait
     assert_equal %w[bytes dump_ns path pause_ns raw_bytes summary_error summary_json], dump.keys.sort
     stages = child.stages
-    assert_equal %w[dump_cpu_ns dump_wall_ns finish_ns gzip_cpu_ns nice summary_cpu_ns warm_cpu_ns warm_faults
-                    warm_mappings warm_pages warm_wall_ns],
+    assert_equal %w[dump_cpu_ns dump_waits dump_wall_ns finish_ns gzip_cpu_ns nice summary_cpu_ns warm_cpu_ns
+                    warm_faults warm_mappings warm_pages warm_wall_ns],
                  stages.keys.sort
     stages.each_value { |ns| assert_kind_of Integer, ns }
     # the design: the child runs at a lower CPU priority than the app (a higher nice), whatever the app's
