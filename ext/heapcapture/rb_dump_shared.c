@@ -43,7 +43,9 @@ long hc_dump_pipe_write_bytes(int fd)
 #else
     (void)fd;
 #endif
-    return held / 2;
+    /* Not below 16 KiB (Ruby's own buffer is 8): a pipe the kernel kept at two pages (a user over
+     * pipe-user-pages-soft) fills whatever the writes, and smaller ones would only be more. */
+    return held / 2 < 16 * 1024 ? 16 * 1024 : held / 2;
 }
 
 /* HeapCapture::Dump::PipeIO, an IO of our own class: the inline dump's IO is in the heap it dumps,

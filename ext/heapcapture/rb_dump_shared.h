@@ -26,9 +26,10 @@ VALUE hc_dump_pipe_io(VALUE fdv);
 #define HC_DUMP_ALL_WRITES_STDIO 0
 #endif
 /* How much dump_all should write into the pipe (fd, its write end) at a time, through its IO's
- * buffer or its FILE's: half of what the pipe holds, so that a write fits beside what the pump has
- * yet to take of the one before. A write of the whole pipe fits only into an empty pipe: it waited
- * for the pump once per write, a fifth of the child's dump time (doc/capture.md). */
+ * buffer or its FILE's: half of what the pipe holds (16 KiB at least), so that a write fits beside
+ * what the pump has yet to take of the one before. A write of the whole pipe fits only into an
+ * empty pipe: it waited for the pump once per write, a fifth of the child's dump time
+ * (doc/capture.md). */
 long hc_dump_pipe_write_bytes(int fd);
 /* Gives that IO a write buffer of bytes (before its first write) where dump_all writes through the
  * IO: each write(2) hands the GVL to other threads, so fewer of them bound what a CPU-bound thread
