@@ -1,22 +1,23 @@
 /* HeapCapture::S3::Client's C half: wraps an hc_s3_client (s3.c) in a TypedData object.
  * lib/heapcapture/s3.rb handles keywords and defaults and calls the private methods here.
  *
- * Every transfer runs without the GVL on C copies of its arguments; the unblocking function asks
- * the client to stop (hc_s3_client_abort: sets a flag, wakes curl), and s3.c aborts a multipart
- * upload at S3 before returning. Then the pending interrupt (Thread#kill, Thread#raise, exit) is
- * delivered (after a log line when an upload may be left open at S3); if it was only a signal
- * handler, the operation starts again. */
+ * Every transfer runs on a thread of its own (hc_rb_s3_runner) on C copies of its arguments, while
+ * the caller waits for it without the GVL. An interrupt wakes the caller to run it. A signal
+ * handler (a trap, or Ruby 3.4's own SIGCHLD handling when a dump child exits) returns, and the
+ * caller waits on while the transfer goes on untouched (restarting it sent a whole dump twice).
+ * Thread#kill, Thread#raise or exit unwind the caller, which then stops the transfer
+ * (hc_s3_client_abort: s3.c aborts a multipart upload at S3 before returning), waits for that
+ * without the GVL (a second interrupt cuts it short) and logs what may be left open at S3. */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
 #include "s3.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <ruby/thread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define HC_RB_S3_MAX_RESTARTS 3
 
 static VALUE hc_cS3Client;
 
@@ -170,12 +171,6 @@ static void *hc_rb_s3_run(void *p)
     return NULL;
 }
 
-static void hc_rb_s3_unblock(void *p)
-{
-    hc_rb_s3_call *call = p;
-    hc_s3_client_abort(call->client);
-}
-
 static char *hc_rb_s3_copy(VALUE str, const char *what, int nil_ok)
 {
     const char *s = hc_rb_s3_cstr(str, what, nil_ok);
@@ -214,9 +209,10 @@ static VALUE hc_rb_s3_log_warn_masked(VALUE msg)
     return rb_block_call(rb_cThread, rb_intern("handle_interrupt"), 1, &hc_rb_s3_mask_all, hc_rb_s3_log_warn, msg);
 }
 
-/* The interrupt about to be delivered carries no S3 message, so an interrupted upload that may
- * have left a multipart upload open says so in the log. The pending interrupt is held back
- * (Thread.handle_interrupt(Object => :never)) while the line is written, then goes on. */
+/* The interrupt under way (Thread#kill, #raise, exit: the caller is unwinding) carries no S3
+ * message, so an interrupted upload that may have left a multipart upload open says so in the log.
+ * Another interrupt is held back (Thread.handle_interrupt(Object => :never)) while the line is
+ * written, then goes on. */
 static void hc_rb_s3_warn_left_open(const hc_s3_error *err)
 {
     if (!err->upload_left_open || !rb_const_defined(hc_mHeapCapture, rb_intern("Log"))) return;
@@ -225,34 +221,125 @@ static void hc_rb_s3_warn_left_open(const hc_s3_error *err)
     if (state) rb_jump_tag(state); /* the interrupt itself (or a failure it caused) */
 }
 
+/* The operation's own thread, and how its caller waits for it (see the top of this file). */
+typedef struct {
+    hc_rb_s3_call *call;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;     /* the operation has returned */
+    int woken;    /* an interrupt came for the caller */
+    int stopping; /* the caller is unwinding: each interrupt now is one more hc_s3_client_abort */
+    int finished; /* the caller waited to the end: it is not unwinding */
+} hc_rb_s3_runner;
+
+static void *hc_rb_s3_runner_main(void *p)
+{
+    hc_rb_s3_runner *r = p;
+    hc_rb_s3_run(r->call);
+    pthread_mutex_lock(&r->lock);
+    r->done = 1;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static int hc_rb_s3_runner_done(hc_rb_s3_runner *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int done = r->done;
+    pthread_mutex_unlock(&r->lock);
+    return done;
+}
+
+/* Without the GVL: until the operation returns or an interrupt comes. Non-NULL: it ran (rb_nogvl
+ * with RB_NOGVL_INTR_FAIL returns NULL without running it when an interrupt is pending). */
+static void *hc_rb_s3_runner_wait(void *p)
+{
+    hc_rb_s3_runner *r = p;
+    pthread_mutex_lock(&r->lock);
+    while (!r->done && !r->woken) pthread_cond_wait(&r->cond, &r->lock);
+    r->woken = 0;
+    pthread_mutex_unlock(&r->lock);
+    return p;
+}
+
+/* The unblocking function: wakes the caller; once it is unwinding, cuts the abort short too. */
+static void hc_rb_s3_runner_wake(void *p)
+{
+    hc_rb_s3_runner *r = p;
+    pthread_mutex_lock(&r->lock);
+    if (r->stopping) hc_s3_client_abort(r->call->client);
+    r->woken = 1;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Waits for the operation; rb_thread_check_ints runs each interrupt that woke it: a signal
+ * handler returns here, anything else unwinds into hc_rb_s3_runner_stop. */
+static VALUE hc_rb_s3_runner_await(VALUE arg)
+{
+    hc_rb_s3_runner *r = (hc_rb_s3_runner *)arg;
+    while (!hc_rb_s3_runner_done(r)) {
+        rb_nogvl(hc_rb_s3_runner_wait, r, hc_rb_s3_runner_wake, r, 0);
+        rb_thread_check_ints();
+    }
+    r->finished = 1;
+    return Qnil;
+}
+
+/* Always (rb_ensure): stops an operation the caller no longer waits for, joins its thread. Raises
+ * nothing but what the log line's masked interrupt may, last. */
+static VALUE hc_rb_s3_runner_stop(VALUE arg)
+{
+    hc_rb_s3_runner *r = (hc_rb_s3_runner *)arg;
+    pthread_mutex_lock(&r->lock);
+    if (!r->done) {
+        r->stopping = 1;
+        hc_s3_client_abort(r->call->client);
+    }
+    pthread_mutex_unlock(&r->lock);
+    /* Bounded: s3.c gives the abort 5 s. An interrupt already pending (a second Thread#kill)
+     * ends it at once, and that short wait holds the GVL. */
+    while (!hc_rb_s3_runner_done(r)) {
+        if (rb_nogvl(hc_rb_s3_runner_wait, r, hc_rb_s3_runner_wake, r, RB_NOGVL_INTR_FAIL)) continue;
+        hc_s3_client_abort(r->call->client);
+        pthread_mutex_lock(&r->lock);
+        while (!r->done) pthread_cond_wait(&r->cond, &r->lock);
+        pthread_mutex_unlock(&r->lock);
+    }
+    pthread_join(r->thread, NULL);
+    pthread_cond_destroy(&r->cond);
+    pthread_mutex_destroy(&r->lock);
+    hc_s3_client_reset_abort(r->call->client);
+    /* The interrupt under way carries no S3 message, and wins over any error the operation met. */
+    if (!r->finished) hc_rb_s3_warn_left_open(&r->call->err);
+    return Qnil;
+}
+
 static VALUE hc_rb_s3_perform_body(VALUE arg)
 {
     hc_rb_s3_body *body = (hc_rb_s3_body *)arg;
     hc_rb_s3_call *call = body->call;
-    for (int restarts = 0;; restarts++) {
-        hc_s3_client_reset_abort(call->client);
-        /* INTR_FAIL: the interrupt is delivered here, below, not inside rb_nogvl, so the log line
-         * can be written first. It also skips the run when an interrupt is already pending. */
-        call->status = HC_S3_EABORTED;
-        memset(&call->err, 0, sizeof call->err);
-        call->err.kind = HC_S3_EABORTED;
-        snprintf(call->err.message, sizeof call->err.message, "interrupted before the S3 operation began");
-        rb_nogvl(hc_rb_s3_run, call, hc_rb_s3_unblock, call, RB_NOGVL_INTR_FAIL);
-        if (call->status != HC_S3_EABORTED) {
-            /* A failure whose clean-up an interrupt cut short: the interrupt wins over the error
-             * about to be raised, so the log must say what was left open. */
-            if (rb_thread_interrupted(rb_thread_current())) hc_rb_s3_warn_left_open(&call->err);
-            break;
-        }
-        hc_rb_s3_warn_left_open(&call->err);
-        /* Delivers Thread#kill / Thread#raise / exit; returns when it was only a signal handler. */
-        rb_thread_check_ints();
-        if (restarts >= HC_RB_S3_MAX_RESTARTS) break;
-        hc_s3_objects_free(call->objects, call->count);
-        call->objects = NULL;
-        call->count = 0;
-    }
+    rb_thread_check_ints(); /* an interrupt already pending goes first: nothing has started */
     hc_s3_client_reset_abort(call->client);
+    hc_rb_s3_runner r;
+    memset(&r, 0, sizeof r);
+    r.call = call;
+    pthread_mutex_init(&r.lock, NULL);
+    pthread_cond_init(&r.cond, NULL);
+    int rc = pthread_create(&r.thread, NULL, hc_rb_s3_runner_main, &r);
+    if (rc != 0) {
+        pthread_cond_destroy(&r.cond);
+        pthread_mutex_destroy(&r.lock);
+        call->status = HC_S3_ENOMEM;
+        memset(&call->err, 0, sizeof call->err);
+        call->err.kind = HC_S3_ENOMEM;
+        snprintf(call->err.message, sizeof call->err.message,
+                 "cannot start the S3 operation: creating its thread failed: %s", strerror(rc));
+        return Qnil;
+    }
+    rb_ensure(hc_rb_s3_runner_await, (VALUE)&r, hc_rb_s3_runner_stop, (VALUE)&r);
     return Qnil;
 }
 

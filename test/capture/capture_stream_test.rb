@@ -59,6 +59,28 @@ class CaptureStreamTest < HCTest::TestCase
     assert body.include?("ballast string 199999"), "the last objects made it into the object"
   end
 
+  # On the main thread, where Ruby runs signal handlers: the dump child's exit interrupts it while
+  # the last part is still to go (Ruby 3.4's own SIGCHLD handling does; here a trap makes it so on
+  # every Ruby). The upload goes on where it was; it once started again and sent the dump twice.
+  def test_the_dump_child_exiting_under_a_chld_handler_does_not_send_the_dump_twice
+    assert_same Thread.main, Thread.current, "trap handlers run on the main thread only"
+    build_ballast
+    handled = 0
+    previous = trap("CHLD") { handled += 1 }
+    result = HeapCapture.capture(mode: :fork, compression: :none)
+
+    assert_equal "ok", result["status"], result["error"]
+    assert_operator handled, :>=, 1, "the CHLD handler ran during the capture"
+    assert_operator @proxy.count("PUT", PART_PUT), :>, 2, "a dump of #{result['bytes']} bytes went up in parts"
+    assert_equal 1, @proxy.initiated.size, "one multipart upload, not one more after the child exited"
+    assert_empty @proxy.aborted
+    assert_equal 1, @proxy.completed.size
+    assert_equal (result["bytes"] + PART - 1) / PART, @proxy.count("PUT", PART_PUT), "each part sent once"
+    assert_nothing_open
+  ensure
+    trap("CHLD", previous || "DEFAULT")
+  end
+
   def test_a_dump_that_stays_within_one_part_goes_up_as_a_single_put
     part_size = 256 * 1024 * 1024 # more than this test process's gzipped dump
     result = HeapCapture.capture(part_size: part_size)

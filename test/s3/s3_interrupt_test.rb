@@ -11,6 +11,8 @@ require_relative "../support/fault_proxy"
 class S3InterruptTest < HCTest::TestCase
   include HCTest::S3Helpers
 
+  SecondInterrupt = Class.new(StandardError)
+
   def setup
     super
     @proxy = HCTest::FaultProxy.start(HCTest::Services.s3.port)
@@ -85,6 +87,32 @@ class S3InterruptTest < HCTest::TestCase
     assert_equal 100, @s3.upload(small, key: "after-kill")["bytes"]
   end
 
+  # A signal handler is an interrupt that returns: it runs at once, on the main thread, while the
+  # upload goes on where it was (not from the start again: one multipart upload, each part once).
+  def test_a_signal_handler_runs_during_an_upload_which_goes_on
+    assert_same Thread.main, Thread.current, "trap handlers run on the main thread only"
+    @proxy.clear_rules
+    @proxy.add(:delay, method: "PUT", query: /partNumber=2&/, seconds: 2)
+    handled = []
+    previous = trap("USR1") { handled << now }
+    signaller = Thread.new do
+      wait_for_the_stall
+      Process.kill("USR1", Process.pid)
+    end
+    result = @s3.upload(@path, key: "signalled")
+    returned_at = now
+
+    assert_equal 3 * PART, result["bytes"]
+    assert_equal 1, handled.size, "the handler ran once"
+    assert_operator returned_at - handled.first, :>, 0.5, "it ran while part 2's answer was held back, not after"
+    assert_equal 1, @proxy.initiated.size, "one multipart upload: it was not started again"
+    assert_empty @proxy.aborted
+    assert_equal 3, @proxy.count("PUT", /partNumber=/), "each part sent once"
+  ensure
+    trap("USR1", previous || "DEFAULT")
+    signaller&.kill&.join
+  end
+
   def test_timeout_raises_in_the_uploader_and_aborts_the_upload
     started = now
     assert_raises(Timeout::Error) { Timeout.timeout(1) { @s3.upload(@path, key: "timed-out") } }
@@ -106,17 +134,25 @@ class S3InterruptTest < HCTest::TestCase
     assert_left_open_logged(log, "interrupted, and S3 had not answered 5 s later")
   end
 
-  def test_a_second_kill_ends_a_slow_abort_at_once
+  # The second interrupt is a Thread#raise: Ruby drops a second Thread#kill of a thread that is
+  # already dying. (A second Ctrl-C on the main thread, or exit, are interrupts it delivers.)
+  def test_a_second_interrupt_ends_a_slow_abort_at_once
     @proxy.add(:delay, method: "DELETE", query: /uploadId=/, seconds: 50, times: nil)
     log = capture_log
     uploader = Thread.new { @s3.upload(@path, key: "killed-twice") }
+    uploader.report_on_exception = false
     wait_for_the_stall
     uploader.kill
     wait_for_the_abort
-    killed_again_at = now
-    uploader.kill
-    assert uploader.join(25), "the uploader ended after the second Thread#kill"
-    assert_operator now - killed_again_at, :<, 3, "the second kill did not wait out the 5 s bound"
+    interrupted_again_at = now
+    uploader.raise(SecondInterrupt)
+    ended = begin
+      uploader.join(25)
+    rescue SecondInterrupt # it ends with the second interrupt, not the kill
+      true
+    end
+    assert ended, "the uploader ended after the second interrupt"
+    assert_operator now - interrupted_again_at, :<, 3, "the second interrupt did not wait out the 5 s bound"
     assert_left_open_logged(log, "interrupted a second time before S3 answered")
   end
 
