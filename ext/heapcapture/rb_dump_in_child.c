@@ -33,13 +33,14 @@
 
 /* The IO dump_all writes the pipe through, with its buffer: writes of half the pipe
  * (hc_dump_pipe_write_bytes), not of Ruby's 8 KiB, so fewer writes and fewer wake-ups of the pump
- * (doc/capture.md); where dump_all writes through stdio, its FILE's buffer instead. For rb_protect: both buffers allocate, and an
- * exception must not leave hc_child_main. */
+ * (doc/capture.md); where dump_all writes through stdio, its FILE's buffer instead. For
+ * rb_protect: both buffers allocate, and an exception must not leave hc_child_main. */
 static VALUE hc_child_open_io(VALUE fdv)
 {
     VALUE io = hc_dump_pipe_io(fdv);
-    (void)hc_dump_pipe_io_buffer(io, hc_dump_pipe_write_bytes(NUM2INT(fdv)));
-    (void)hc_dump_pipe_io_stdio_buffer(io); /* never freed: the child _exit()s */
+    long bytes = hc_dump_pipe_write_bytes(NUM2INT(fdv));
+    (void)hc_dump_pipe_io_buffer(io, bytes);
+    (void)hc_dump_pipe_io_stdio_buffer(io, bytes); /* never freed: the child _exit()s */
     return io;
 }
 

@@ -114,10 +114,11 @@ static VALUE hc_inline_body(VALUE arg)
         hc_rb_raise(hc_eDumpError, "%s", s->err);
     s->pump_started = 1;
     s->pipe_rd = -1; /* the pump closes it */
+    long file_bytes = hc_dump_pipe_write_bytes(s->pipe_wr);
     s->io = hc_dump_pipe_io(INT2NUM(s->pipe_wr));
     s->pipe_wr = -1;
     hc_dump_pipe_io_buffer(s->io, HC_INLINE_FLUSH_BYTES);
-    s->stdio_buf = hc_dump_pipe_io_stdio_buffer(s->io);
+    s->stdio_buf = hc_dump_pipe_io_stdio_buffer(s->io, file_bytes);
 
     int state = 0;
     rb_protect(hc_inline_write, s->io, &state);

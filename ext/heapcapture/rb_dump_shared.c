@@ -92,23 +92,24 @@ int hc_dump_pipe_io_buffer(VALUE io, long bytes)
 #endif
 }
 
-char *hc_dump_pipe_io_stdio_buffer(VALUE io)
+char *hc_dump_pipe_io_stdio_buffer(VALUE io, long bytes)
 {
 #if HC_DUMP_ALL_WRITES_STDIO
+    if (bytes <= 0) return NULL;
     rb_io_t *fptr;
     GetOpenFile(io, fptr);
     FILE *file = rb_io_stdio_file(fptr); /* the FILE dump_all will take: made now, not yet written */
     if (!file) return NULL;
-    size_t bytes = (size_t)hc_dump_pipe_write_bytes(fptr->fd);
-    char *buf = malloc(bytes);
+    char *buf = malloc((size_t)bytes);
     if (!buf) return NULL;
-    if (setvbuf(file, buf, _IOFBF, bytes) != 0) {
+    if (setvbuf(file, buf, _IOFBF, (size_t)bytes) != 0) {
         free(buf);
         return NULL;
     }
     return buf;
 #else
     (void)io;
+    (void)bytes;
     return NULL;
 #endif
 }

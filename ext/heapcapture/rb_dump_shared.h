@@ -36,11 +36,11 @@ long hc_dump_pipe_write_bytes(int fd);
  * can take from an inline dump. 1 when it did, 0 when it did not (it keeps Ruby's 8 KiB; where
  * dump_all writes through stdio, the IO's buffer is never used). */
 int hc_dump_pipe_io_buffer(VALUE io, long bytes);
-/* Where dump_all writes through stdio: gives the IO's FILE a buffer of hc_dump_pipe_write_bytes
- * (glibc's own is the pipe's st_blksize, 4 KiB: 24,000 writes per 100 MB), before its first write,
+/* Where dump_all writes through stdio: gives the IO's FILE a buffer of bytes (hc_dump_pipe_write_bytes;
+ * glibc's own is the pipe's st_blksize, 4 KiB: 24,000 writes per 100 MB), before its first write,
  * and returns it, to be free()d once the IO is closed (closing it fcloses the FILE). NULL where
  * dump_all does not write through stdio, or when that failed (glibc's stays). */
-char *hc_dump_pipe_io_stdio_buffer(VALUE io);
+char *hc_dump_pipe_io_stdio_buffer(VALUE io, long bytes);
 /* The 0600 tempfile in tmpdir (".ndjson.gz" or ".ndjson", ".age" after it when encrypted), or
  * DumpError saying why not. */
 int hc_create_tempfile(VALUE tmpdir, int gzip, int encrypted, char *path, size_t pathlen);
