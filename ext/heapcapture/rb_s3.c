@@ -7,7 +7,8 @@
  * caller waits on while the transfer goes on untouched (restarting it sent a whole dump twice).
  * Thread#kill, Thread#raise or exit unwind the caller, which then stops the transfer
  * (hc_s3_client_abort: s3.c aborts a multipart upload at S3 before returning), waits for that
- * without the GVL (a second interrupt cuts it short) and logs what may be left open at S3. */
+ * without the GVL (a second interrupt that raises cuts it short; a signal handler just runs),
+ * joins the thread and logs what may be left open at S3. */
 #include "rb_heapcapture.h"
 #include "rb_dump.h"
 #include "s3.h"
@@ -15,6 +16,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <ruby/thread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -229,7 +231,6 @@ typedef struct {
     pthread_cond_t cond;
     int done;     /* the operation has returned */
     int woken;    /* an interrupt came for the caller */
-    int stopping; /* the caller is unwinding: each interrupt now is one more hc_s3_client_abort */
     int finished; /* the caller waited to the end: it is not unwinding */
 } hc_rb_s3_runner;
 
@@ -264,12 +265,12 @@ static void *hc_rb_s3_runner_wait(void *p)
     return p;
 }
 
-/* The unblocking function: wakes the caller; once it is unwinding, cuts the abort short too. */
+/* The unblocking function: wakes the caller, which runs the interrupt. Ruby calls it from another
+ * thread, never from a signal handler (no RB_NOGVL_UBF_ASYNC_SAFE): it may take the lock. */
 static void hc_rb_s3_runner_wake(void *p)
 {
     hc_rb_s3_runner *r = p;
     pthread_mutex_lock(&r->lock);
-    if (r->stopping) hc_s3_client_abort(r->call->client);
     r->woken = 1;
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
@@ -288,25 +289,35 @@ static VALUE hc_rb_s3_runner_await(VALUE arg)
     return Qnil;
 }
 
-/* Always (rb_ensure): stops an operation the caller no longer waits for, joins its thread. Raises
- * nothing but what the log line's masked interrupt may, last. */
+/* One wait of the stop phase, for rb_protect: an interrupt is run here (a signal handler returns). */
+static VALUE hc_rb_s3_runner_wait_once(VALUE arg)
+{
+    rb_nogvl(hc_rb_s3_runner_wait, (void *)arg, hc_rb_s3_runner_wake, (void *)arg, 0);
+    rb_thread_check_ints();
+    return Qnil;
+}
+
+/* Always (rb_ensure): stops an operation the caller no longer waits for and joins its thread,
+ * which uses r and the call, on this stack. So nothing may leave before the join: an interrupt
+ * that raises meanwhile (on Ruby 3.1 even rb_nogvl's join of its helper thread can) is caught,
+ * cuts the abort's waiting short, and is raised again after the join and the log line. */
 static VALUE hc_rb_s3_runner_stop(VALUE arg)
 {
     hc_rb_s3_runner *r = (hc_rb_s3_runner *)arg;
-    pthread_mutex_lock(&r->lock);
-    if (!r->done) {
-        r->stopping = 1;
-        hc_s3_client_abort(r->call->client);
-    }
-    pthread_mutex_unlock(&r->lock);
-    /* Bounded: s3.c gives the abort 5 s. An interrupt already pending (a second Thread#kill)
-     * ends it at once, and that short wait holds the GVL. */
+    if (!hc_rb_s3_runner_done(r)) hc_s3_client_abort(r->call->client);
+    /* Bounded: s3.c gives the abort 5 s, and a second interrupt that raises (a second Ctrl-C,
+     * Thread#raise) ends it at once. A signal handler runs and the wait goes on. */
+    int raised = 0;
+    VALUE exc = Qnil;
     while (!hc_rb_s3_runner_done(r)) {
-        if (rb_nogvl(hc_rb_s3_runner_wait, r, hc_rb_s3_runner_wake, r, RB_NOGVL_INTR_FAIL)) continue;
+        int state = 0;
+        rb_protect(hc_rb_s3_runner_wait_once, arg, &state);
+        if (!state) continue;
         hc_s3_client_abort(r->call->client);
-        pthread_mutex_lock(&r->lock);
-        while (!r->done) pthread_cond_wait(&r->cond, &r->lock);
-        pthread_mutex_unlock(&r->lock);
+        if (!raised) {
+            raised = state;
+            exc = rb_errinfo();
+        }
     }
     pthread_join(r->thread, NULL);
     pthread_cond_destroy(&r->cond);
@@ -314,7 +325,26 @@ static VALUE hc_rb_s3_runner_stop(VALUE arg)
     hc_s3_client_reset_abort(r->call->client);
     /* The interrupt under way carries no S3 message, and wins over any error the operation met. */
     if (!r->finished) hc_rb_s3_warn_left_open(&r->call->err);
+    if (raised) {
+        if (RTEST(rb_obj_is_kind_of(exc, rb_eException))) rb_exc_raise(exc);
+        rb_jump_tag(raised); /* Thread#kill's or exit's: errinfo is still theirs */
+    }
+    RB_GC_GUARD(exc);
     return Qnil;
+}
+
+/* Starts the runner with the asynchronous signals blocked: they go to Ruby's threads, not to it
+ * (a fault in it still reaches Ruby's handler). 0 or pthread_create's error. */
+static int hc_rb_s3_runner_start(hc_rb_s3_runner *r)
+{
+    sigset_t all, was;
+    sigfillset(&all);
+    const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS};
+    for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) sigdelset(&all, faults[i]);
+    pthread_sigmask(SIG_SETMASK, &all, &was);
+    int rc = pthread_create(&r->thread, NULL, hc_rb_s3_runner_main, r);
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
+    return rc;
 }
 
 static VALUE hc_rb_s3_perform_body(VALUE arg)
@@ -328,16 +358,12 @@ static VALUE hc_rb_s3_perform_body(VALUE arg)
     r.call = call;
     pthread_mutex_init(&r.lock, NULL);
     pthread_cond_init(&r.cond, NULL);
-    int rc = pthread_create(&r.thread, NULL, hc_rb_s3_runner_main, &r);
+    int rc = hc_rb_s3_runner_start(&r);
     if (rc != 0) {
         pthread_cond_destroy(&r.cond);
         pthread_mutex_destroy(&r.lock);
-        call->status = HC_S3_ENOMEM;
-        memset(&call->err, 0, sizeof call->err);
-        call->err.kind = HC_S3_ENOMEM;
-        snprintf(call->err.message, sizeof call->err.message,
-                 "cannot start the S3 operation: creating its thread failed: %s", strerror(rc));
-        return Qnil;
+        hc_rb_raise(hc_eError, "cannot start the S3 operation: creating its thread failed: %s (the process may be "
+                               "at its limit of threads)", strerror(rc));
     }
     rb_ensure(hc_rb_s3_runner_await, (VALUE)&r, hc_rb_s3_runner_stop, (VALUE)&r);
     return Qnil;

@@ -65,12 +65,14 @@ class CaptureStreamTest < HCTest::TestCase
   def test_the_dump_child_exiting_under_a_chld_handler_does_not_send_the_dump_twice
     assert_same Thread.main, Thread.current, "trap handlers run on the main thread only"
     build_ballast
-    handled = 0
-    previous = trap("CHLD") { handled += 1 }
+    handled = []
+    previous = trap("CHLD") { handled << Process.clock_gettime(Process::CLOCK_MONOTONIC) }
     result = HeapCapture.capture(mode: :fork, compression: :none)
 
     assert_equal "ok", result["status"], result["error"]
-    assert_operator handled, :>=, 1, "the CHLD handler ran during the capture"
+    refute_empty handled, "the CHLD handler ran during the capture"
+    first_part = @proxy.requests.find { |r| r.method == "PUT" && r.query.to_s.match?(PART_PUT) }
+    assert_operator first_part.received_at, :<, handled.first, "the child exited after the upload had begun"
     assert_operator @proxy.count("PUT", PART_PUT), :>, 2, "a dump of #{result['bytes']} bytes went up in parts"
     assert_equal 1, @proxy.initiated.size, "one multipart upload, not one more after the child exited"
     assert_empty @proxy.aborted

@@ -148,7 +148,7 @@ class S3InterruptTest < HCTest::TestCase
     uploader.raise(SecondInterrupt)
     ended = begin
       uploader.join(25)
-    rescue SecondInterrupt # it ends with the second interrupt, not the kill
+    rescue SecondInterrupt # join raises it again where the thread ended with it
       true
     end
     assert ended, "the uploader ended after the second interrupt"
@@ -179,21 +179,58 @@ class S3InterruptTest < HCTest::TestCase
     uploader&.kill&.join(10)
   end
 
+  # A script's client, in Ruby source: through the proxy, parts of PART, a stall taken as one after 60 s.
+  def client_source
+    <<~RUBY
+      HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1", endpoint: #{@proxy.endpoint.inspect},
+                                  access_key_id: #{ENV.fetch('AWS_ACCESS_KEY_ID').inspect}, secret_access_key: #{ENV.fetch('AWS_SECRET_ACCESS_KEY').inspect},
+                                  part_size: #{PART}, concurrency: 2, low_speed_time: 60)
+    RUBY
+  end
+
+  def ruby_script(script) = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script],
+                                     err: %i[child out])
+
+  # Ctrl-C twice in a script whose main thread is its only thread (there, Ruby 3.1's rb_nogvl joins
+  # a helper thread of its own afterwards, and that join runs interrupts: the second Ctrl-C once
+  # raised out of the wait for the abort, before the transfer's thread was joined). The first stops
+  # the upload; the second ends the slow abort at once; the process ends by SIGINT, and the log
+  # says what may be left open.
+  def test_two_ctrl_c_in_a_lone_main_thread_end_a_slow_abort_at_once
+    @proxy.add(:delay, method: "DELETE", query: /uploadId=/, seconds: 50, times: nil)
+    io = ruby_script(<<~RUBY)
+      require "heapcapture"
+      require "logger"
+      HeapCapture.configure { |c| c.logger = Logger.new($stdout) }
+      $stdout.sync = true
+      s3 = #{client_source}
+      s3.upload(#{@path.inspect}, key: "ctrl-c")
+    RUBY
+    wait_for_the_stall
+    Process.kill("INT", io.pid)
+    wait_for_the_abort
+    again_at = now
+    Process.kill("INT", io.pid)
+    output = Timeout.timeout(20) { io.read }
+    io.close
+    assert_operator now - again_at, :<, 5, "the second Ctrl-C ended the abort's wait (S3 was given 5 s)"
+    assert_equal "INT", $?.termsig && Signal.signame($?.termsig), "ended by SIGINT (#{$?.inspect}): #{output}"
+    assert_includes output, "interrupted a second time before S3 answered"
+    assert_equal 1, @proxy.initiated.size
+  end
+
   # A process that exits while a background thread uploads: Ruby kills the thread at exit, the
   # upload is aborted at S3, and the process ends promptly.
   def test_process_exit_during_an_upload_aborts_it_and_exits_promptly
     script = <<~RUBY
       require "heapcapture"
-      s3 = HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1", endpoint: #{@proxy.endpoint.inspect},
-                                       access_key_id: #{ENV.fetch('AWS_ACCESS_KEY_ID').inspect}, secret_access_key: #{ENV.fetch('AWS_SECRET_ACCESS_KEY').inspect},
-                                       part_size: #{PART}, concurrency: 2, low_speed_time: 60)
+      s3 = #{client_source}
       Thread.new { s3.upload(#{@path.inspect}, key: "exiting") }
       deadline = Time.now + 30
       sleep 0.05 until File.exist?(#{File.join(@tmpdir, 'go').inspect}) || Time.now > deadline
       puts "exiting"
     RUBY
-    lib = File.expand_path("../../lib", __dir__)
-    io = IO.popen([RbConfig.ruby, "-I", lib, "-e", script], err: %i[child out])
+    io = ruby_script(script)
     wait_for_the_stall
     File.write(File.join(@tmpdir, "go"), "")
     started = now
