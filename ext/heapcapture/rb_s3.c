@@ -253,8 +253,7 @@ static int hc_rb_s3_runner_done(hc_rb_s3_runner *r)
     return done;
 }
 
-/* Without the GVL: until the operation returns or an interrupt comes. Non-NULL: it ran (rb_nogvl
- * with RB_NOGVL_INTR_FAIL returns NULL without running it when an interrupt is pending). */
+/* Without the GVL: until the operation returns or an interrupt comes. */
 static void *hc_rb_s3_runner_wait(void *p)
 {
     hc_rb_s3_runner *r = p;
@@ -262,7 +261,7 @@ static void *hc_rb_s3_runner_wait(void *p)
     while (!r->done && !r->woken) pthread_cond_wait(&r->cond, &r->lock);
     r->woken = 0;
     pthread_mutex_unlock(&r->lock);
-    return p;
+    return NULL;
 }
 
 /* The unblocking function: wakes the caller, which runs the interrupt. Ruby calls it from another
@@ -276,24 +275,21 @@ static void hc_rb_s3_runner_wake(void *p)
     pthread_mutex_unlock(&r->lock);
 }
 
-/* Waits for the operation; rb_thread_check_ints runs each interrupt that woke it: a signal
- * handler returns here, anything else unwinds into hc_rb_s3_runner_stop. */
-static VALUE hc_rb_s3_runner_await(VALUE arg)
-{
-    hc_rb_s3_runner *r = (hc_rb_s3_runner *)arg;
-    while (!hc_rb_s3_runner_done(r)) {
-        rb_nogvl(hc_rb_s3_runner_wait, r, hc_rb_s3_runner_wake, r, 0);
-        rb_thread_check_ints();
-    }
-    r->finished = 1;
-    return Qnil;
-}
-
-/* One wait of the stop phase, for rb_protect: an interrupt is run here (a signal handler returns). */
+/* One wait, then the interrupt that woke it, if any, runs: a signal handler returns here, anything
+ * else unwinds (into hc_rb_s3_runner_stop, or out of its rb_protect). */
 static VALUE hc_rb_s3_runner_wait_once(VALUE arg)
 {
     rb_nogvl(hc_rb_s3_runner_wait, (void *)arg, hc_rb_s3_runner_wake, (void *)arg, 0);
     rb_thread_check_ints();
+    return Qnil;
+}
+
+/* Waits for the operation to return. */
+static VALUE hc_rb_s3_runner_await(VALUE arg)
+{
+    hc_rb_s3_runner *r = (hc_rb_s3_runner *)arg;
+    while (!hc_rb_s3_runner_done(r)) hc_rb_s3_runner_wait_once(arg);
+    r->finished = 1;
     return Qnil;
 }
 

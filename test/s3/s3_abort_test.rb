@@ -68,21 +68,16 @@ class S3AbortTest < HCTest::TestCase
 
   def test_processes_sent_sigterm_at_two_points_leave_no_part
     path = random_file(300 * MIB)
-    lib = File.expand_path("../../lib", __dir__)
     [0.3, 0.8].each_with_index do |delay, i|
       script = <<~RUBY
         require "heapcapture"
-        s3 = HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1",
-                                         endpoint: #{ENV.fetch('AWS_ENDPOINT_URL_S3').inspect},
-                                         access_key_id: #{ENV.fetch('AWS_ACCESS_KEY_ID').inspect},
-                                         secret_access_key: #{ENV.fetch('AWS_SECRET_ACCESS_KEY').inspect},
-                                         part_size: #{PART}, concurrency: 4)
+        s3 = #{client_source(concurrency: 4)}
         $stdout.puts "uploading"
         $stdout.flush
         s3.upload(#{path.inspect}, key: #{key("sigterm-#{i}").inspect})
         $stdout.puts "finished"
       RUBY
-      IO.popen([RbConfig.ruby, "-I", lib, "-e", script], err: File::NULL) do |io|
+      ruby_script(script, err: File::NULL) do |io|
         assert_equal "uploading\n", Timeout.timeout(20) { io.gets }
         sleep delay
         Process.kill(:TERM, io.pid)

@@ -179,17 +179,8 @@ class S3InterruptTest < HCTest::TestCase
     uploader&.kill&.join(10)
   end
 
-  # A script's client, in Ruby source: through the proxy, parts of PART, a stall taken as one after 60 s.
-  def client_source
-    <<~RUBY
-      HeapCapture::S3::Client.new(bucket: #{bucket.inspect}, region: "us-east-1", endpoint: #{@proxy.endpoint.inspect},
-                                  access_key_id: #{ENV.fetch('AWS_ACCESS_KEY_ID').inspect}, secret_access_key: #{ENV.fetch('AWS_SECRET_ACCESS_KEY').inspect},
-                                  part_size: #{PART}, concurrency: 2, low_speed_time: 60)
-    RUBY
-  end
-
-  def ruby_script(script) = IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script],
-                                     err: %i[child out])
+  # A script's client, in Ruby source: through the proxy, two transfers, a stall taken as one after 60 s.
+  def script_client = client_source(endpoint: @proxy.endpoint, concurrency: 2, low_speed_time: 60)
 
   # Ctrl-C twice in a script whose main thread is its only thread (there, Ruby 3.1's rb_nogvl joins
   # a helper thread of its own afterwards, and that join runs interrupts: the second Ctrl-C once
@@ -203,7 +194,7 @@ class S3InterruptTest < HCTest::TestCase
       require "logger"
       HeapCapture.configure { |c| c.logger = Logger.new($stdout) }
       $stdout.sync = true
-      s3 = #{client_source}
+      s3 = #{script_client}
       s3.upload(#{@path.inspect}, key: "ctrl-c")
     RUBY
     wait_for_the_stall
@@ -224,7 +215,7 @@ class S3InterruptTest < HCTest::TestCase
   def test_process_exit_during_an_upload_aborts_it_and_exits_promptly
     script = <<~RUBY
       require "heapcapture"
-      s3 = #{client_source}
+      s3 = #{script_client}
       Thread.new { s3.upload(#{@path.inspect}, key: "exiting") }
       deadline = Time.now + 30
       sleep 0.05 until File.exist?(#{File.join(@tmpdir, 'go').inspect}) || Time.now > deadline

@@ -39,6 +39,20 @@ module HCTest
                                                                      ENV.fetch("AWS_SECRET_ACCESS_KEY")))
     end
 
+    # The Ruby source of a client like #client's, for a script another process runs.
+    def client_source(endpoint: ENV.fetch("AWS_ENDPOINT_URL_S3"), **options)
+      args = { bucket: bucket, region: ENV.fetch("AWS_REGION"), endpoint: endpoint,
+               access_key_id: ENV.fetch("AWS_ACCESS_KEY_ID"), secret_access_key: ENV.fetch("AWS_SECRET_ACCESS_KEY"),
+               part_size: PART, **options }
+      "HeapCapture::S3::Client.new(#{args.map { |name, value| "#{name}: #{value.inspect}" }.join(', ')})"
+    end
+
+    # A Ruby process running script with this checkout's lib, read through the IO (popen's block
+    # form with a block); its stderr in its stdout unless err says where.
+    def ruby_script(script, err: %i[child out], &block)
+      IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], err: err, &block)
+    end
+
     # A file of size random bytes, written from /dev/urandom in 1 MiB blocks.
     def random_file(size, name: "random-#{size}")
       path = File.join(@tmpdir, name)
