@@ -48,6 +48,7 @@ void hc_init_heap(void);  /* Dump.summarize and Dump.diff, stored dumps read bac
 void hc_init_tracer(void);
 void hc_init_signal_auth(void); /* SignalAuth and Seal */
 void hc_init_age(void);         /* Age (rb_age.c) */
+void hc_init_proc_spawn(void);  /* Dump.spawn_process (rb_proc_spawn.c) */
 
 
 #endif

@@ -5,7 +5,8 @@ require "tmpdir"
 require "open3"
 
 # The capture-time retention analysis runs in a Ruby process of its own (Capture::RetentionProcess):
-# its figures are report's for the same dump, it does not take the app's RUBYOPT (bundler's setup),
+# its figures are report's for the same dump (started by Dump.spawn_process, or by Process.spawn
+# in a build without it), it does not take the app's RUBYOPT (bundler's setup),
 # a file that is not a dump and a process that outlives its time are errors that say so, and no
 # file of its is left behind.
 class RetentionProcessTest < HCTest::TestCase
@@ -59,6 +60,19 @@ class RetentionProcessTest < HCTest::TestCase
     assert_equal ["garbage.ndjson"], Dir.children(@dir)
   ensure
     RP.singleton_class.alias_method(:timeout, :timeout_before_test)
+  end
+
+  def test_a_build_without_spawn_process_starts_it_with_process_spawn
+    spawn_process = HeapCapture::Dump.method(:spawn_process)
+    HeapCapture::Dump.singleton_class.remove_method(:spawn_process)
+    got = with_env("RUBYOPT" => "-rno_such_library_heapcapture_test") do
+      RP.summarize(@dump, top: 100, share: 0.1, tmpdir: @dir, raw_bytes: File.size(@dump))
+    end
+    assert_equal HeapCapture::Summary.of_file(@dump, top: 100, strings: false, share: 0.1),
+                 got.except("retention_peak_bytes")
+    assert_equal ["garbage.ndjson"], Dir.children(@dir)
+  ensure
+    HeapCapture::Dump.define_singleton_method(:spawn_process, spawn_process) if spawn_process
   end
 
   def test_its_time_grows_with_the_dump
