@@ -18,11 +18,11 @@ typedef struct {
 
 /* A NULL-terminated malloc'd copy of an Array of Strings, into *out as it is made (the caller
  * frees it, even half made): the GC may move a string's bytes while the GVL is let go. */
-static void hc_rb_spawn_strings(VALUE ary, const char *arg, char ***out)
+static void hc_rb_spawn_strings(VALUE ary, const char *element, char ***out)
 {
     Check_Type(ary, T_ARRAY);
     long n = RARRAY_LEN(ary);
-    for (long i = 0; i < n; i++) hc_rb_cstr(RARRAY_AREF(ary, i), "spawn_process", arg, rb_eTypeError, 0);
+    for (long i = 0; i < n; i++) hc_rb_cstr(RARRAY_AREF(ary, i), "spawn_process", element, rb_eTypeError, 0);
     char **copy = *out = calloc((size_t)n + 1, sizeof *copy);
     if (!copy) rb_memerror();
     for (long i = 0; i < n; i++)
@@ -56,12 +56,13 @@ static VALUE hc_rb_spawn_run(VALUE p)
     Check_Type(a->argv, T_ARRAY);
     if (RARRAY_LEN(a->argv) < 1) hc_rb_raise(rb_eArgError, "spawn_process: argv needs at least its argv[0]");
     if (!(a->program_copy = strdup(program))) rb_memerror();
-    hc_rb_spawn_strings(a->argv, "argv", &a->argv_copy);
-    hc_rb_spawn_strings(a->env, "env", &a->env_copy);
+    hc_rb_spawn_strings(a->argv, "an element of argv", &a->argv_copy);
+    hc_rb_spawn_strings(a->env, "an element of env", &a->env_copy);
     hc_rb_spawn_call call = {.spec = {a->program_copy, a->argv_copy, a->env_copy, NUM2INT(a->out_fd), NUM2INT(a->err_fd)}};
     rb_thread_call_without_gvl(hc_rb_spawn_nogvl, &call, NULL, NULL);
-    if (call.rc) rb_syserr_fail_str(call.rc, rb_sprintf("heapcapture: %s", call.err));
-    return INT2NUM(call.pid);
+    /* Without the "heapcapture: " of hc_rb_sys_fail: its one caller says what it was starting. */
+    if (call.rc) rb_syserr_fail_str(call.rc, rb_str_new_cstr(call.err));
+    return PIDT2NUM(call.pid);
 }
 
 static VALUE hc_rb_spawn_cleanup(VALUE p)
@@ -75,8 +76,8 @@ static VALUE hc_rb_spawn_cleanup(VALUE p)
 
 /* Dump.spawn_process(program, argv, env, out_fd, err_fd) -> pid: program (a path) with argv (its
  * argv[0] first) and exactly env ("NAME=value" Strings), stdin /dev/null, stdout and stderr the
- * descriptors given, nothing else open. SystemCallError when it cannot be started. The caller
- * waits for it (Process.wait, Process.detach). */
+ * descriptors given, nothing else open. SystemCallError when it cannot be started ("No such file
+ * or directory - starting /x"). The caller waits for it (Process.wait, Process.detach). */
 static VALUE hc_rb_spawn_process(VALUE self, VALUE program, VALUE argv, VALUE env, VALUE out_fd, VALUE err_fd)
 {
     hc_rb_spawn_args a = {program, argv, env, out_fd, err_fd, NULL, NULL, NULL};

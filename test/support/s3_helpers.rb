@@ -47,8 +47,9 @@ module HCTest
       "HeapCapture::S3::Client.new(#{args.map { |name, value| "#{name}: #{value.inspect}" }.join(', ')})"
     end
 
-    # A Ruby process running script with this checkout's lib, read through the IO (popen's block
-    # form with a block); its stderr in its stdout unless err says where.
+    # A Ruby process running script with this checkout's lib: the IO to read it by (given a block,
+    # the block's value, the IO closed after it, as IO.popen does); its stderr goes to its stdout
+    # unless err says where.
     def ruby_script(script, err: %i[child out], &block)
       IO.popen([RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script], err: err, &block)
     end

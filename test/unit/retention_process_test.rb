@@ -3,10 +3,12 @@
 require "test_helper"
 require "tmpdir"
 require "open3"
+require "timeout"
 
 # The capture-time retention analysis runs in a Ruby process of its own (Capture::RetentionProcess):
-# its figures are report's for the same dump (started by Dump.spawn_process, or by Process.spawn
-# in a build without it), it does not take the app's RUBYOPT (bundler's setup),
+# its figures are report's for the same dump (started by Dump.spawn_process, never by
+# Process.spawn where the build has it; by Process.spawn in a build without it), a thread killed
+# while it runs kills it, it does not take the app's RUBYOPT (bundler's setup),
 # a file that is not a dump and a process that outlives its time are errors that say so, and no
 # file of its is left behind.
 class RetentionProcessTest < HCTest::TestCase
@@ -27,7 +29,7 @@ class RetentionProcessTest < HCTest::TestCase
 
   def test_its_summary_is_reports_and_says_what_memory_it_took
     got = with_env("RUBYOPT" => "-rno_such_library_heapcapture_test") do
-      RP.summarize(@dump, top: 100, share: 0.1, tmpdir: @dir, raw_bytes: File.size(@dump))
+      without_process_spawn { RP.summarize(@dump, top: 100, share: 0.1, tmpdir: @dir, raw_bytes: File.size(@dump)) }
     end
     want = HeapCapture::Summary.of_file(@dump, top: 100, strings: false, share: 0.1)
     assert_equal "computed", got["retention"]
@@ -62,7 +64,28 @@ class RetentionProcessTest < HCTest::TestCase
     RP.singleton_class.alias_method(:timeout, :timeout_before_test)
   end
 
+  # Listener#stop and Autocapture#stop kill the capture's thread: the analysis must not run on
+  # unwatched, for up to its whole time and memory.
+  def test_a_capture_thread_killed_while_it_runs_stops_it
+    started = Queue.new
+    RP.singleton_class.alias_method(:spawn_before_test, :spawn)
+    RP.define_singleton_method(:spawn) do |_args, out, err|
+      Process.spawn("sleep", "30", out: out, err: err).tap { |pid| started << pid }
+    end
+    capture = Thread.new { RP.summarize(@dump, top: 10, share: 0.1, tmpdir: @dir, raw_bytes: File.size(@dump)) }
+    pid = Timeout.timeout(10) { started.pop }
+    Timeout.timeout(10) { sleep 0.01 until capture.status == "sleep" } # waiting for it
+    capture.kill
+    assert capture.join(10), "the killed thread ended"
+    assert_raises(Errno::ESRCH, "the analysis was killed and reaped") { Process.kill(0, pid) }
+    assert_equal ["garbage.ndjson"], Dir.children(@dir)
+  ensure
+    RP.singleton_class.alias_method(:spawn, :spawn_before_test)
+  end
+
   def test_a_build_without_spawn_process_starts_it_with_process_spawn
+    skip "this build has no Dump.spawn_process: every test here runs Process.spawn" unless
+      HeapCapture::Dump.respond_to?(:spawn_process)
     spawn_process = HeapCapture::Dump.method(:spawn_process)
     HeapCapture::Dump.singleton_class.remove_method(:spawn_process)
     got = with_env("RUBYOPT" => "-rno_such_library_heapcapture_test") do
@@ -81,6 +104,20 @@ class RetentionProcessTest < HCTest::TestCase
   end
 
   private
+
+  # Runs the block with Process.spawn raising, where the build starts the analysis without it.
+  def without_process_spawn(&block)
+    return block.call unless HeapCapture::Dump.respond_to?(:spawn_process)
+
+    Process.singleton_class.alias_method(:spawn_before_test, :spawn)
+    Process.define_singleton_method(:spawn) { |*| raise "Process.spawn was called: it forks the app as root" }
+    block.call
+  ensure
+    if Process.respond_to?(:spawn_before_test)
+      Process.singleton_class.alias_method(:spawn, :spawn_before_test)
+      Process.singleton_class.remove_method(:spawn_before_test)
+    end
+  end
 
   def with_env(vars)
     saved = vars.to_h { |k, _| [k, ENV.fetch(k, nil)] }

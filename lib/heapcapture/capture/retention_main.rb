@@ -2,11 +2,11 @@
 
 # Run by Capture::RetentionProcess (retention_process.rb) as
 #   ruby --disable-gems retention_main.rb DUMP TOP SHARE [tree]
-# in a process of its own, started from the app with posix_spawn (never a fork of it): prints the
-# dump's summary with its retention analysis as one JSON object (with "tree", the dominator tree's
-# frames for the report page, when asked), with this process's peak RSS. Loads the native
-# extension and Summary only, nothing of the app; a dump it cannot read exits 1 with the reason on
-# stderr.
+# in a process of its own, started from the app with posix_spawn (Process.spawn in a build without
+# it): prints the dump's summary with its retention analysis as one JSON object (with "tree", the
+# dominator tree's frames for the report page, when asked), with this process's peak RSS. Loads the
+# native extension and Summary only, nothing of the app; a dump it cannot read exits 1 with the
+# reason on stderr.
 require_relative "../heapcapture" # the native extension
 require_relative "../util"
 require_relative "../errors"

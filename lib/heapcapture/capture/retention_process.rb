@@ -24,18 +24,22 @@ module HeapCapture
       # The summary of the dump at path with its retention analysis (Summary.of_file's Hash), with
       # "retention_peak_bytes", the analysis process's peak RSS; with tree, its "tree" too (the
       # report page's). DumpError saying why when it could not be made; the process is killed when
-      # it outlives its time.
+      # it outlives its time, or when this thread is killed or raised into (Listener#stop): a kill
+      # that comes while it starts waits until it has a waiter, so it is never left running unseen.
       def summarize(path, top:, share:, tmpdir:, raw_bytes:, tree: false)
         out = output_path(tmpdir)
         err = "#{out}.err"
-        pid = spawn([path, top.to_s, share.to_s, *("tree" if tree)], out, err)
+        waiter = Thread.handle_interrupt(Object => :never) do
+          Process.detach(spawn([path, top.to_s, share.to_s, *("tree" if tree)], out, err))
+        end
         seconds = timeout(raw_bytes)
-        finished = wait(pid, seconds)
-        raise DumpError, "the retention analysis took more than #{seconds} s and was stopped" unless finished
-        raise DumpError, "the retention analysis failed: #{failure(finished, err)}" unless finished.success?
+        status = waiter.join(seconds) && waiter.value
+        raise DumpError, "the retention analysis took more than #{seconds} s and was stopped" unless status
+        raise DumpError, "the retention analysis failed: #{failure(status, err)}" unless status.success?
 
         JSON.parse(File.read(out))
       ensure
+        stop(waiter) if waiter
         [out, err].each { |file| File.unlink(file) if file && File.exist?(file) }
       end
 
@@ -46,8 +50,9 @@ module HeapCapture
       end
 
       # Started without forking the app (Dump.spawn_process: posix_spawn, which copies no page
-      # table; Ruby's Process.spawn forks outright when run as root, 20-25 ms of GVL for a 500 MB
-      # app). Process.spawn where the build has no spawn_process (glibc before 2.34, not Linux).
+      # table; Ruby's Process.spawn forks outright when run as root, 24-40 ms of GVL for a 468 MB
+      # app). Process.spawn where the build has no spawn_process (musl, macOS, glibc before 2.34).
+      # Its pid.
       def spawn(args, out, err)
         argv = ["--disable-gems", MAIN, *args]
         return spawn_forking(argv, out, err) unless Dump.respond_to?(:spawn_process)
@@ -58,7 +63,7 @@ module HeapCapture
           end
         end
       rescue SystemCallError => e
-        raise DumpError, "could not start the retention analysis (#{RbConfig.ruby}): #{e.message}"
+        raise DumpError, "could not start the retention analysis: #{e.message}"
       end
 
       def spawn_forking(argv, out, err)
@@ -69,18 +74,16 @@ module HeapCapture
       # The app's environment as "NAME=value", without ENV_DROPPED's.
       def environment = ENV.to_h.except(*ENV_DROPPED.keys).map { |name, value| "#{name}=#{value}" }
 
-      # The Process::Status, or nil when it was killed for taking longer than seconds.
-      def wait(pid, seconds)
-        waiter = Process.detach(pid)
-        return waiter.value if waiter.join(seconds)
+      # Kills the process unless it has ended, and waits for it to be reaped.
+      def stop(waiter)
+        return if waiter.join(0)
 
         begin
-          Process.kill(:KILL, pid)
+          Process.kill(:KILL, waiter.pid)
         rescue Errno::ESRCH
           nil # it ended just now
         end
-        waiter.value
-        nil
+        waiter.join
       end
 
       def failure(status, err)
